@@ -1,0 +1,214 @@
+"""Settings: one frozen object built from flags and the environment, passed down explicitly.
+
+Environment names are ``FRIENDSCRAPE_<FIELD>``; a few also accept the names the original
+deployment used (``USERS_LIMIT``, ``MAX_THREADS``, ``BATCH_SIZE``, ``MAX_FRIENDS``).
+Flags given on the command line win over the environment.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from friendscrape.errors import UsageError
+
+LogFormat = Literal["json", "console", "auto"]
+
+
+def _env(name: str, *legacy: str) -> AliasChoices:
+    """Accept a field by its name, ``FRIENDSCRAPE_<NAME>`` and any legacy names."""
+    return AliasChoices(name, f"FRIENDSCRAPE_{name.upper()}", *legacy)
+
+
+class Settings(BaseSettings):
+    """Everything a command can be told; see docs/configuration.md."""
+
+    model_config = SettingsConfigDict(
+        frozen=True, extra="ignore", populate_by_name=True, case_sensitive=False
+    )
+
+    store: str = Field(
+        "sqlite:///friendscrape.db",
+        validation_alias=_env("store"),
+        description="Where users and results live: sqlite:///PATH or bigquery://PROJECT/DATASET.",
+    )
+    source: str = Field(
+        "twitter-mobile",
+        validation_alias=_env("source"),
+        description="Which upstream to collect from (twitter-mobile).",
+    )
+    base_url: str | None = Field(
+        None,
+        validation_alias=_env("base_url"),
+        description="Base URL of the upstream; defaults to the source's own.",
+    )
+    concurrency: int = Field(
+        50,
+        ge=1,
+        le=20000,
+        validation_alias=_env("concurrency", "MAX_THREADS"),
+        description="Users collected at once (in flight). Legacy name MAX_THREADS.",
+    )
+    max_friends: int = Field(
+        2000,
+        ge=1,
+        validation_alias=_env("max_friends", "MAX_FRIENDS"),
+        description="Stop a user's list at this many names and mark it truncated.",
+    )
+    users_limit: int | None = Field(
+        None,
+        ge=1,
+        validation_alias=_env("users_limit", "USERS_LIMIT"),
+        description="Collect at most this many users in this run (all when unset).",
+    )
+    batch_size: int = Field(
+        100,
+        ge=1,
+        le=10000,
+        validation_alias=_env("batch_size", "BATCH_SIZE"),
+        description="Rows saved per write (one transaction). Legacy name BATCH_SIZE.",
+    )
+    flush_interval: float = Field(
+        2.0,
+        gt=0,
+        validation_alias=_env("flush_interval"),
+        description="Seconds after which a partial chunk is saved anyway.",
+    )
+    queue_size: int = Field(
+        500,
+        ge=1,
+        validation_alias=_env("queue_size"),
+        description="Finished friend lists waiting for the writer; a full queue pauses fetchers.",
+    )
+    request_timeout: float = Field(
+        30.0,
+        gt=0,
+        validation_alias=_env("request_timeout"),
+        description="Seconds allowed for one HTTP request, body included.",
+    )
+    connect_timeout: float = Field(
+        10.0,
+        gt=0,
+        validation_alias=_env("connect_timeout"),
+        description="Seconds allowed to open a connection.",
+    )
+    fetch_attempts: int = Field(
+        6,
+        ge=1,
+        validation_alias=_env("fetch_attempts"),
+        description="Attempts per page on transient errors (connection, timeout, 5xx, 429).",
+    )
+    fetch_retry_deadline: float = Field(
+        300.0,
+        gt=0,
+        validation_alias=_env("fetch_retry_deadline"),
+        description="Seconds one page may spend retrying before its user is marked failed.",
+    )
+    retry_max_wait: float = Field(
+        60.0,
+        gt=0,
+        validation_alias=_env("retry_max_wait"),
+        description="Longest single backoff wait between attempts, in seconds.",
+    )
+    retry_base_wait: float = Field(
+        0.5,
+        gt=0,
+        validation_alias=_env("retry_base_wait"),
+        description="First backoff wait in seconds; doubles each attempt, with jitter.",
+    )
+    max_page_bytes: int = Field(
+        2_000_000,
+        ge=1024,
+        validation_alias=_env("max_page_bytes"),
+        description="Largest response body accepted; bigger pages fail the user.",
+    )
+    max_pages: int = Field(
+        1000,
+        ge=1,
+        validation_alias=_env("max_pages"),
+        description="Most pages walked for one user, a guard against endless pagination.",
+    )
+    store_attempts: int = Field(
+        5,
+        ge=1,
+        validation_alias=_env("store_attempts"),
+        description="Attempts per chunk write on transient store errors.",
+    )
+    store_retry_deadline: float = Field(
+        60.0,
+        gt=0,
+        validation_alias=_env("store_retry_deadline"),
+        description="Seconds one chunk may spend retrying before the run exits non-zero.",
+    )
+    write_timeout: float = Field(
+        60.0,
+        gt=0,
+        validation_alias=_env("write_timeout"),
+        description="Seconds one chunk write may take before it counts as failed.",
+    )
+    stall_timeout: float = Field(
+        180.0,
+        gt=0,
+        validation_alias=_env("stall_timeout"),
+        description="Exit non-zero when results wait this long with no successful write.",
+    )
+    grace_period: float = Field(
+        15.0,
+        ge=0,
+        validation_alias=_env("grace_period"),
+        description="On SIGTERM/SIGINT, seconds in-flight users get to finish before the flush.",
+    )
+    progress_interval: float = Field(
+        30.0,
+        gt=0,
+        validation_alias=_env("progress_interval"),
+        description="Seconds between progress events.",
+    )
+    log_format: LogFormat = Field(
+        "auto",
+        validation_alias=_env("log_format"),
+        description="json (one event per line), console (for people), or auto (console on a TTY).",
+    )
+    log_level: str = Field(
+        "info",
+        validation_alias=_env("log_level"),
+        description="Lowest level logged: debug, info, warning, error.",
+    )
+    user_agent: str = Field(
+        "friendscrape/0.1 (+research; follow-graph collection)",
+        validation_alias=_env("user_agent"),
+        description="User-Agent header sent upstream.",
+    )
+    bigquery_endpoint: str | None = Field(
+        None,
+        validation_alias=_env("bigquery_endpoint"),
+        description="Send BigQuery calls to this endpoint instead of Google's (an emulator).",
+    )
+    x_bearer_tokens: SecretStr | None = Field(
+        None,
+        validation_alias=_env("x_bearer_tokens"),
+        description="Comma-separated X API bearer tokens; several form a pool. Never logged.",
+    )
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.lower()
+        if level not in {"debug", "info", "warning", "error"}:
+            msg = f"unknown log level {value!r}"
+            raise ValueError(msg)
+        return level
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings from the environment and the given overrides (None means unset)."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "settings"
+        msg = f"invalid setting {where}: {first['msg']}"
+        raise UsageError(msg) from None

@@ -1,0 +1,99 @@
+"""The exception tree of friendscrape.
+
+Every error the tool raises on purpose is a ``FriendscrapeError``; the CLI turns each
+into one line on stderr and a non-zero exit code, never a traceback::
+
+    FriendscrapeError
+    ├── UsageError                 bad input from the user: arguments, settings, files
+    │   └── PlanError              no plan yet, unknown partition, plan refused
+    ├── StoreError                 the results store failed
+    │   ├── StoreUnavailableError  cannot open or reach the store (bad URL, no server)
+    │   └── StoreTransientError    a write or read that may succeed if retried
+    ├── FetchError                 an HTTP request for one page failed (carries the URL)
+    │   ├── TransientFetchError    connection error, timeout, 5xx, 429: retried
+    │   └── PermanentFetchError    redirect off-host, body too large, unexpected status
+    ├── ParseError                 a page could not be understood (carries the URL)
+    └── RunAborted                 the run must stop with a non-zero exit
+        ├── WriterFailedError      the writer could not save within its retry budget
+        └── StalledError           the watchdog saw no successful write for too long
+
+Errors that end one user's collection (fetch and parse errors) become that user's
+status with the reason kept; only store and run errors end the process.
+"""
+
+from __future__ import annotations
+
+
+class FriendscrapeError(Exception):
+    """Base of every error friendscrape raises on purpose."""
+
+    exit_code = 1
+
+
+class UsageError(FriendscrapeError):
+    """The user asked for something that cannot be done as asked."""
+
+    exit_code = 2
+
+
+class PlanError(UsageError):
+    """The partition plan is missing, or the partition asked for is not in it."""
+
+
+class StoreError(FriendscrapeError):
+    """The store failed."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store cannot be opened or reached."""
+
+    exit_code = 2
+
+
+class StoreTransientError(StoreError):
+    """A store call that may succeed when retried (lock, timeout, 5xx)."""
+
+
+class FetchError(FriendscrapeError):
+    """An HTTP request failed; ``url`` names the request."""
+
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class TransientFetchError(FetchError):
+    """A failure worth retrying; ``retry_after`` is the server's requested wait, if any."""
+
+    def __init__(
+        self, message: str, *, url: str, kind: str, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, url=url)
+        self.kind = kind
+        self.retry_after = retry_after
+
+
+class PermanentFetchError(FetchError):
+    """A failure that retrying will not fix."""
+
+
+class ParseError(FriendscrapeError):
+    """A page could not be understood as the page it should be."""
+
+    def __init__(self, message: str, *, url: str = "") -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class RunAborted(FriendscrapeError):
+    """The run cannot continue safely; the process must exit non-zero."""
+
+    exit_code = 3
+
+
+class WriterFailedError(RunAborted):
+    """The writer could not save a chunk within its retry budget."""
+
+
+class StalledError(RunAborted):
+    """No successful write for longer than the stall timeout while results waited."""

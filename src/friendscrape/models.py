@@ -1,0 +1,88 @@
+"""Records passed between the roles: users, partitions, pages and friend lists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """How one user's collection ended; every user ends with exactly one."""
+
+    OK = "ok"
+    PROTECTED = "protected"
+    NOT_FOUND = "not_found"
+    SUSPENDED = "suspended"
+    DEACTIVATED = "deactivated"
+    INVALID = "invalid"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A user whose friends are to be collected."""
+
+    user_id: str
+    screen_name: str
+    following_count: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    """One partition of the stored plan: a contiguous range of users in id order."""
+
+    number: int
+    user_count: int
+    min_user_id: str
+    max_user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserPage:
+    """A page of users still to collect; ``cursor`` resumes after it (None: no more)."""
+
+    users: tuple[User, ...]
+    cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One parsed page of a following list.
+
+    ``status`` is OK for a list page; otherwise the page tells the account's state
+    (protected, not found, suspended...) and ``detail`` says what the page said.
+    ``ids`` is empty when the platform gives no ids, else aligned with ``names``.
+    """
+
+    names: tuple[str, ...] = ()
+    ids: tuple[str, ...] = ()
+    next_cursor: str | None = None
+    following_count: int | None = None
+    status: Status = Status.OK
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FriendList:
+    """The result for one user: one row of ``user_friends``."""
+
+    user_id: str
+    screen_name: str
+    status: Status
+    source: str
+    partition: int
+    start_at: datetime
+    end_at: datetime
+    friend_names: tuple[str, ...] = ()
+    friend_ids: tuple[str, ...] = ()
+    following_count: int | None = None
+    truncated: bool = False
+    error: str | None = None
+    attempts: int = 1
+    pages: int = field(default=0, compare=False)
+
+    @property
+    def friend_count(self) -> int:
+        """Names collected (the original table's meaning)."""
+        return len(self.friend_names)

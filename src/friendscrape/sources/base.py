@@ -1,0 +1,48 @@
+"""The Source protocol: how one platform's following lists are requested and read."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from friendscrape.models import Page, User
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    """One GET to send: the URL and any extra headers."""
+
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RawResponse:
+    """A response as received: final URL, status, headers (lower-cased names), body."""
+
+    url: str
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class Source(Protocol):
+    """A platform's following lists, one page at a time.
+
+    Fetching is not the source's job: the pipeline sends ``page_request`` through the
+    shared HTTP client (timeouts, retries, limits) and hands the response to ``parse``.
+    ``parse`` raises ParseError for a page it cannot read; it never returns a short
+    list as if it were complete.
+    """
+
+    name: str
+
+    def check_user(self, user: User) -> str | None:
+        """Why this user cannot exist on the platform (no request is sent), or None."""
+
+    def page_request(self, user: User, cursor: str | None) -> PageRequest:
+        """The request for the first page (cursor None) or the page at ``cursor``."""
+
+    def parse(self, user: User, response: RawResponse) -> Page:
+        """Read one response into a Page (a list page or the account's status)."""

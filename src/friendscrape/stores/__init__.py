@@ -1,0 +1,30 @@
+"""Stores: where users, the partition plan and results live (SQLite, BigQuery)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from friendscrape.errors import UsageError
+
+if TYPE_CHECKING:
+    from friendscrape.config import Settings
+    from friendscrape.stores.base import Store
+
+
+def open_store(settings: Settings) -> Store:
+    """Build the store named by ``settings.store`` (not yet opened)."""
+    url = settings.store
+    scheme, sep, _ = url.partition("://")
+    if not sep:
+        msg = f"store URL {url!r} has no scheme: use sqlite:///PATH or bigquery://PROJECT/DATASET"
+        raise UsageError(msg)
+    if scheme == "sqlite":
+        from friendscrape.stores.sqlite import SqliteStore  # noqa: PLC0415
+
+        return SqliteStore.from_url(url, settings)
+    if scheme == "bigquery":
+        from friendscrape.stores.bigquery import BigQueryStore  # noqa: PLC0415
+
+        return BigQueryStore.from_url(url, settings)
+    msg = f"unknown store scheme {scheme!r}: use sqlite:///PATH or bigquery://PROJECT/DATASET"
+    raise UsageError(msg)
