@@ -13,7 +13,7 @@ into one line on stderr and a non-zero exit code, never a traceback::
     │   ├── TransientFetchError    connection error, timeout, 5xx, 429: retried
     │   └── PermanentFetchError    redirect off-host, body too large, unexpected status
     ├── ParseError                 a page could not be understood (carries the URL)
-    └── RunAborted                 the run must stop with a non-zero exit
+    └── RunAbortedError               the run must stop with a non-zero exit
         ├── WriterFailedError      the writer could not save within its retry budget
         └── StalledError           the watchdog saw no successful write for too long
 
@@ -85,15 +85,15 @@ class ParseError(FriendscrapeError):
         self.url = url
 
 
-class RunAborted(FriendscrapeError):
+class RunAbortedError(FriendscrapeError):
     """The run cannot continue safely; the process must exit non-zero."""
 
     exit_code = 3
 
 
-class WriterFailedError(RunAborted):
+class WriterFailedError(RunAbortedError):
     """The writer could not save a chunk within its retry budget."""
 
 
-class StalledError(RunAborted):
+class StalledError(RunAbortedError):
     """No successful write for longer than the stall timeout while results waited."""

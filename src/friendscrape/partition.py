@@ -1,0 +1,53 @@
+"""Pure partition planning: the split SQL's NTILE(n) OVER (ORDER BY user_id) makes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from friendscrape.errors import UsageError
+from friendscrape.models import Partition
+
+# Ids must fit a signed 64-bit integer (SQLite INTEGER, BigQuery INT64) to sort as
+# numbers; Twitter ids do. Anything else sorts as text, after every numeric id.
+_MAX_INT64 = 2**63 - 1
+_MAX_NUMERIC_DIGITS = 19
+
+
+def numeric_id(user_id: str) -> int | None:
+    """The id as a number when it is all ASCII digits and fits INT64, else None."""
+    if user_id.isascii() and user_id.isdigit() and len(user_id) <= _MAX_NUMERIC_DIGITS:
+        number = int(user_id)
+        if number <= _MAX_INT64:
+            return number
+    return None
+
+
+def sort_key(user_id: str) -> tuple[int, int, str]:
+    """Plan order: numeric ids by value first, then other ids as text."""
+    number = numeric_id(user_id)
+    if number is None:
+        return (1, 0, user_id)
+    return (0, number, user_id)
+
+
+def ntile_sizes(rows: int, count: int) -> list[int]:
+    """Group sizes of NTILE(count) over ``rows`` rows: the first ``rows % count`` get one more."""
+    if count < 1:
+        msg = f"partition count must be at least 1, got {count}"
+        raise UsageError(msg)
+    base, extra = divmod(rows, count)
+    return [base + (1 if i < extra else 0) for i in range(count)]
+
+
+def plan(user_ids: Sequence[str], count: int) -> list[Partition]:
+    """The plan for these ids; empty partitions are left out, as NTILE leaves them out."""
+    ordered = sorted(user_ids, key=sort_key)
+    partitions: list[Partition] = []
+    start = 0
+    for number, size in enumerate(ntile_sizes(len(ordered), count), start=1):
+        if size == 0:
+            continue
+        chunk = ordered[start : start + size]
+        partitions.append(Partition(number, size, chunk[0], chunk[-1]))
+        start += size
+    return partitions

@@ -1,0 +1,349 @@
+"""The SQLite store: the embedded default, one file, WAL mode so readers never block the run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from friendscrape.errors import StoreError, StoreTransientError, StoreUnavailableError, UsageError
+from friendscrape.models import FriendList, Partition, Status, User, UserPage
+from friendscrape.partition import numeric_id
+from friendscrape.stores.base import ImportResult, StatusRow
+
+if TYPE_CHECKING:
+    from friendscrape.config import Settings
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    user_id TEXT PRIMARY KEY,
+    screen_name TEXT NOT NULL,
+    following_count INTEGER,
+    id_num INTEGER,            -- user_id as a number when numeric: plan order
+    partition INTEGER,         -- set by the plan (1-based, as NTILE)
+    seq INTEGER                -- position in plan order
+);
+CREATE INDEX IF NOT EXISTS users_partition_seq ON users (partition, seq);
+CREATE TABLE IF NOT EXISTS partitions (
+    partition INTEGER PRIMARY KEY,
+    user_count INTEGER NOT NULL,
+    min_user_id TEXT NOT NULL,
+    max_user_id TEXT NOT NULL,
+    planned_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS user_friends (
+    user_id TEXT PRIMARY KEY,
+    screen_name TEXT,
+    friend_count INTEGER NOT NULL,
+    friend_names TEXT NOT NULL,     -- JSON list, in the upstream's order
+    friend_ids TEXT NOT NULL,       -- JSON list aligned with friend_names, or []
+    following_count INTEGER,
+    truncated INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT,
+    source TEXT NOT NULL,
+    partition INTEGER,
+    attempts INTEGER NOT NULL,
+    start_at TEXT NOT NULL,
+    end_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS user_friends_partition ON user_friends (partition, status);
+"""
+
+_ORDER = "id_num IS NULL, id_num, user_id"
+
+_UPSERT = """
+INSERT INTO user_friends (user_id, screen_name, friend_count, friend_names, friend_ids,
+    following_count, truncated, status, error, source, partition, attempts, start_at, end_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (user_id) DO UPDATE SET
+    screen_name = excluded.screen_name, friend_count = excluded.friend_count,
+    friend_names = excluded.friend_names, friend_ids = excluded.friend_ids,
+    following_count = excluded.following_count, truncated = excluded.truncated,
+    status = excluded.status, error = excluded.error, source = excluded.source,
+    partition = excluded.partition, attempts = user_friends.attempts + excluded.attempts,
+    start_at = excluded.start_at, end_at = excluded.end_at
+"""
+
+_RESULT_COLUMNS = (
+    "user_id, screen_name, status, source, partition, start_at, end_at, friend_names, "
+    "friend_ids, following_count, truncated, error, attempts"
+)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _classify(exc: sqlite3.Error, action: str) -> StoreError:
+    """Locks and I/O hiccups may pass; anything else is a real failure."""
+    text = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and (
+        "locked" in text or "busy" in text or "disk I/O" in text
+    ):
+        return StoreTransientError(f"sqlite {action} failed: {text}")
+    return StoreError(f"sqlite {action} failed: {text}")
+
+
+def _row_to_result(row: sqlite3.Row) -> FriendList:
+    return FriendList(
+        user_id=row["user_id"],
+        screen_name=row["screen_name"] or "",
+        status=Status(row["status"]),
+        source=row["source"],
+        partition=row["partition"] if row["partition"] is not None else 0,
+        start_at=datetime.fromisoformat(row["start_at"]),
+        end_at=datetime.fromisoformat(row["end_at"]),
+        friend_names=tuple(json.loads(row["friend_names"])),
+        friend_ids=tuple(json.loads(row["friend_ids"])),
+        following_count=row["following_count"],
+        truncated=bool(row["truncated"]),
+        error=row["error"],
+        attempts=row["attempts"],
+    )
+
+
+class SqliteStore:
+    """A Store in one SQLite file; calls run in a worker thread, one at a time."""
+
+    def __init__(self, path: Path, *, busy_timeout: float = 5.0) -> None:
+        self.path = path
+        self._busy_timeout = busy_timeout
+        self._conn: sqlite3.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def from_url(cls, url: str, settings: Settings | None = None) -> SqliteStore:
+        """``sqlite:///relative.db`` or ``sqlite:////absolute/path.db``."""
+        prefix = "sqlite:///"
+        if not url.startswith(prefix) or len(url) == len(prefix):
+            msg = f"malformed SQLite store URL {url!r}: use sqlite:///PATH (e.g. sqlite:///friendscrape.db)"
+            raise UsageError(msg)
+        busy = min(settings.write_timeout, 5.0) if settings is not None else 5.0
+        return cls(Path(url[len(prefix) :]), busy_timeout=busy)
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.path.is_dir():
+            msg = f"cannot open SQLite store {str(self.path)!r}: it is a directory"
+            raise StoreUnavailableError(msg)
+        if not self.path.parent.exists():
+            msg = f"cannot open SQLite store {str(self.path)!r}: folder does not exist"
+            raise StoreUnavailableError(msg)
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self._busy_timeout,
+                check_same_thread=False,
+                isolation_level=None,
+            )
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            msg = f"cannot open SQLite store {str(self.path)!r}: {exc}"
+            raise StoreUnavailableError(msg) from None
+        return conn
+
+    async def _call(self, action: str, func: Callable[[sqlite3.Connection], T]) -> T:
+        if self._conn is None:
+            msg = "store is not open"
+            raise StoreError(msg)
+        conn = self._conn
+
+        def guarded() -> T:
+            try:
+                return func(conn)
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.rollback()
+                raise _classify(exc, action) from None
+
+        async with self._lock:
+            return await asyncio.to_thread(guarded)
+
+    async def open(self) -> None:
+        if self._conn is None:
+            self._conn = await asyncio.to_thread(self._connect)
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            async with self._lock:
+                await asyncio.to_thread(conn.close)
+
+    # -- users and plan ---------------------------------------------------------------
+
+    async def import_users(self, users: Sequence[User]) -> ImportResult:
+        rows = [(u.user_id, u.screen_name, u.following_count, numeric_id(u.user_id)) for u in users]
+
+        def run(conn: sqlite3.Connection) -> ImportResult:
+            conn.execute("BEGIN IMMEDIATE")
+            before = conn.execute("SELECT COUNT(*) FROM users").fetchone()[0]
+            changes_before = conn.total_changes
+            conn.executemany(
+                """INSERT INTO users (user_id, screen_name, following_count, id_num)
+                   VALUES (?, ?, ?, ?)
+                   ON CONFLICT (user_id) DO UPDATE SET
+                       screen_name = excluded.screen_name,
+                       following_count = COALESCE(excluded.following_count, users.following_count)
+                   WHERE users.screen_name IS NOT excluded.screen_name
+                      OR (excluded.following_count IS NOT NULL
+                          AND users.following_count IS NOT excluded.following_count)""",
+                rows,
+            )
+            touched = conn.total_changes - changes_before
+            after = conn.execute("SELECT COUNT(*) FROM users").fetchone()[0]
+            conn.execute("COMMIT")
+            added = after - before
+            return ImportResult(read=len(rows), added=added, updated=touched - added)
+
+        return await self._call("import", run)
+
+    async def user_count(self) -> int:
+        return await self._call(
+            "count", lambda c: int(c.execute("SELECT COUNT(*) FROM users").fetchone()[0])
+        )
+
+    async def result_count(self) -> int:
+        return await self._call(
+            "count", lambda c: int(c.execute("SELECT COUNT(*) FROM user_friends").fetchone()[0])
+        )
+
+    async def plan_partitions(self, count: int) -> list[Partition]:
+        planned_at = _iso(datetime.now(UTC))
+
+        def run(conn: sqlite3.Connection) -> list[Partition]:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                f"""UPDATE users SET partition = p.part, seq = p.seq FROM (
+                        SELECT user_id, NTILE(?) OVER (ORDER BY {_ORDER}) AS part,
+                               ROW_NUMBER() OVER (ORDER BY {_ORDER}) AS seq
+                        FROM users) AS p
+                    WHERE users.user_id = p.user_id""",
+                (count,),
+            )
+            conn.execute("DELETE FROM partitions")
+            conn.execute(
+                """INSERT INTO partitions (partition, user_count, min_user_id, max_user_id,
+                                           planned_at)
+                   SELECT g.partition, g.n,
+                          (SELECT user_id FROM users WHERE seq = g.lo),
+                          (SELECT user_id FROM users WHERE seq = g.hi), ?
+                   FROM (SELECT partition, COUNT(*) AS n, MIN(seq) AS lo, MAX(seq) AS hi
+                         FROM users GROUP BY partition) AS g""",
+                (planned_at,),
+            )
+            conn.execute("COMMIT")
+            return _read_partitions(conn)
+
+        return await self._call("plan", run)
+
+    async def partitions(self) -> list[Partition]:
+        return await self._call("read plan", _read_partitions)
+
+    async def pending_users(
+        self, partition: int, *, retry_failed: bool, cursor: str | None, limit: int
+    ) -> UserPage:
+        after = int(cursor) if cursor else 0
+
+        def run(conn: sqlite3.Connection) -> UserPage:
+            rows = conn.execute(
+                """SELECT u.user_id, u.screen_name, u.following_count, u.seq FROM users u
+                   LEFT JOIN user_friends f ON f.user_id = u.user_id
+                   WHERE u.partition = ? AND u.seq > ?
+                     AND (f.user_id IS NULL OR (? AND f.status = 'failed'))
+                   ORDER BY u.seq LIMIT ?""",
+                (partition, after, retry_failed, limit),
+            ).fetchall()
+            users = tuple(User(r["user_id"], r["screen_name"], r["following_count"]) for r in rows)
+            next_cursor = str(rows[-1]["seq"]) if len(rows) == limit else None
+            return UserPage(users, next_cursor)
+
+        return await self._call("read users", run)
+
+    # -- results ----------------------------------------------------------------------
+
+    async def save(self, results: Sequence[FriendList]) -> None:
+        rows = [
+            (
+                r.user_id,
+                r.screen_name,
+                r.friend_count,
+                json.dumps(r.friend_names, ensure_ascii=False),
+                json.dumps(r.friend_ids, ensure_ascii=False),
+                r.following_count,
+                int(r.truncated),
+                r.status.value,
+                r.error,
+                r.source,
+                r.partition,
+                r.attempts,
+                _iso(r.start_at),
+                _iso(r.end_at),
+            )
+            for r in results
+        ]
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(_UPSERT, rows)
+            conn.execute("COMMIT")
+
+        await self._call("write", run)
+
+    async def results(self) -> AsyncIterator[FriendList]:
+        key: tuple[int, str] = (-1, "")
+        while True:
+            last = key
+
+            def run(conn: sqlite3.Connection, last: tuple[int, str] = last) -> list[Any]:
+                return conn.execute(
+                    f"""SELECT {_RESULT_COLUMNS} FROM user_friends
+                        WHERE (length(user_id), user_id) > (?, ?)
+                        ORDER BY length(user_id), user_id LIMIT 500""",
+                    last,
+                ).fetchall()
+
+            rows = await self._call("read results", run)
+            if not rows:
+                return
+            for row in rows:
+                yield _row_to_result(row)
+            key = (len(rows[-1]["user_id"]), rows[-1]["user_id"])
+
+    async def status_rows(self) -> list[StatusRow]:
+        def run(conn: sqlite3.Connection) -> list[StatusRow]:
+            rows = conn.execute(
+                """SELECT f.user_id, COALESCE(u.partition, f.partition, 0) AS partition,
+                          f.status, f.friend_count, f.start_at, f.end_at
+                   FROM user_friends f LEFT JOIN users u ON u.user_id = f.user_id"""
+            ).fetchall()
+            return [
+                StatusRow(
+                    r["user_id"],
+                    r["partition"],
+                    r["status"],
+                    r["friend_count"],
+                    r["start_at"],
+                    r["end_at"],
+                )
+                for r in rows
+            ]
+
+        return await self._call("read status", run)
+
+
+def _read_partitions(conn: sqlite3.Connection) -> list[Partition]:
+    rows = conn.execute(
+        "SELECT partition, user_count, min_user_id, max_user_id FROM partitions ORDER BY partition"
+    ).fetchall()
+    return [Partition(r[0], r[1], r[2], r[3]) for r in rows]
