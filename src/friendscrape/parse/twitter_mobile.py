@@ -1,0 +1,230 @@
+"""Parser of the legacy no-JavaScript mobile site's "following" pages (bytes -> Page).
+
+One response is one of:
+
+- a list page: each followed account is a ``table.user-item`` whose screen name is the
+  ``name`` attribute of the first ``<a>`` in ``td.screenname`` (cross-checked against the
+  ``span.username`` text and the guest follow form's action when they are there); the
+  next page's cursor is the ``cursor`` query parameter of ``div.w-button-more a``; the
+  first page may carry the following count in ``table.profile-stats``;
+- a protected account (``div.protected``), a suspended one
+  (``body.account-suspended-page``) or, with HTTP 404, an unknown screen name.
+
+Anything else raises ``ParseError``. The parser never returns a list it may have read
+only in part: an item without a valid screen name, a page cut before ``</html>``, or a
+page with no users that still links to a next page are errors, not short lists.
+Selection goes by tag, class and attribute name only, so attribute or class order,
+extra classes, whitespace, entities and letter case of tags do not change the result.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
+
+from friendscrape.errors import ParseError
+from friendscrape.models import Page, Status
+
+SCREEN_NAME_RE: Final = re.compile(r"[A-Za-z0-9_]{1,15}")
+"""A screen name: 1 to 15 ASCII letters, digits or underscores (match with fullmatch)."""
+
+# A complete document ends with its closing tag (optionally followed by comments); a
+# response cut between two user items would otherwise parse as a shorter last page.
+_COMPLETE_END_RE: Final = re.compile(
+    rb"</(?:html|body)\s*>(?:\s*<!--.*?-->)*\s*\Z", re.IGNORECASE | re.DOTALL
+)
+# Thousands separators seen in the site's locales: comma, dot, spaces, apostrophe.
+_COUNT_RE: Final = re.compile(r"\d{1,3}(?:[,.\u00a0\u202f' ]\d{3})+|\d+")
+_NON_DIGIT_RE: Final = re.compile(r"\D")
+_GUEST_FOLLOW_PATH: Final = "/i/guest/follow/"
+_DETAIL_MAX: Final = 200
+
+
+def is_valid_screen_name(name: str) -> bool:
+    """Whether ``name`` can be a screen name (1-15 of ``A-Za-z0-9_``)."""
+    return SCREEN_NAME_RE.fullmatch(name) is not None
+
+
+def parse_following_page(
+    body: bytes, *, status: int, url: str = "", owner: str | None = None
+) -> Page:
+    """Read one response of ``/{screen_name}/following[?cursor=C]`` into a Page.
+
+    ``url`` is the response's URL: it is kept in errors, and its ``cursor`` parameter
+    tells a later page from the first one. ``owner``, when given, is the screen name
+    whose list was asked for; a page whose profile header names someone else is an
+    error (a redirect to another account must not be saved as this one's list).
+    Raises only ``ParseError``.
+    """
+    if status == 404:
+        return Page(status=Status.NOT_FOUND, detail=_not_found_detail(body))
+    if status != 200:
+        msg = f"unexpected HTTP status {status} for a following page"
+        raise ParseError(msg, url=url)
+    if not body.strip():
+        raise ParseError("empty body where a following page was expected", url=url)
+    tree = _parse_html(body, url)
+    _check_owner(tree, owner, url)
+
+    body_node = tree.body
+    if body_node is not None and "account-suspended-page" in _classes(body_node):
+        detail = _text(tree.css_first("div.system") or body_node) or "account suspended"
+        return Page(status=Status.SUSPENDED, detail=detail)
+    for marker in tree.css("div.protected"):
+        if not _inside_user_item(marker):
+            return Page(status=Status.PROTECTED, detail=_text(marker) or "account protected")
+
+    return _parse_list_page(tree, body, url)
+
+
+def _parse_list_page(tree: LexborHTMLParser, body: bytes, url: str) -> Page:
+    """The names, next cursor and following count of a list page, or ParseError."""
+    items = tree.css("table.user-item")
+    next_cursor = _next_cursor(tree, url)
+    if not items:
+        if tree.css_first("div.user-list") is None and next_cursor is None:
+            msg = (
+                f"not a following page (no user list, protected or suspended marker){_title(tree)}"
+            )
+            raise ParseError(msg, url=url)
+        if next_cursor is not None:
+            msg = "list page has no users but links to a next page"
+            raise ParseError(msg, url=url)
+        if _cursor_of(url) is not None:
+            # Only the first page may be empty (the user follows nobody); an empty page
+            # after a cursor is more likely a list cut short than a list that ends.
+            msg = "page after a cursor has no users and no next link"
+            raise ParseError(msg, url=url)
+    if _COMPLETE_END_RE.search(body.rstrip()[-512:]) is None:
+        raise ParseError("page ends before </html>: the response looks truncated", url=url)
+    names = tuple(_screen_name(item, index, url) for index, item in enumerate(items, 1))
+    return Page(names=names, next_cursor=next_cursor, following_count=_following_count(tree, url))
+
+
+def _screen_name(item: LexborNode, index: int, url: str) -> str:
+    """The screen name of one ``table.user-item``, cross-checked, or ParseError."""
+    anchor = item.css_first("td.screenname a")
+    raw = anchor.attributes.get("name") if anchor is not None else None
+    if raw is None:
+        msg = f"user item {index} has no screen name (no <a name> in td.screenname)"
+        raise ParseError(msg, url=url)
+    name = raw.strip()
+    if not is_valid_screen_name(name):
+        msg = f"user item {index} has an invalid screen name {name[:40]!r}"
+        raise ParseError(msg, url=url)
+    username = item.css_first("span.username")
+    if username is not None:
+        shown = "".join(username.text().split()).removeprefix("@")
+        if shown and shown.casefold() != name.casefold():
+            msg = f"user item {index}: screen name {name!r} but shown as {shown[:40]!r}"
+            raise ParseError(msg, url=url)
+    for form in item.css("form[action]"):
+        path = urlsplit(form.attributes.get("action") or "").path
+        if _GUEST_FOLLOW_PATH in path:
+            target = unquote(path.rsplit("/", 1)[-1])
+            if target.casefold() != name.casefold():
+                msg = f"user item {index}: screen name {name!r} but follow form for {target[:40]!r}"
+                raise ParseError(msg, url=url)
+    return name
+
+
+def _next_cursor(tree: LexborHTMLParser, url: str) -> str | None:
+    """The cursor of the "Show more people" link, None on the last page."""
+    more = tree.css_first("div.w-button-more")
+    if more is None:
+        return None
+    href = next((a.attributes.get("href") for a in more.css("a[href]")), None)
+    if not href:
+        raise ParseError("next-page block has no link", url=url)
+    cursor = _cursor_of(href)
+    if cursor is None:
+        msg = f"next-page link has no cursor: {href[:100]!r}"
+        raise ParseError(msg, url=url)
+    if cursor == _cursor_of(url):
+        raise ParseError(f"next-page link points back to cursor {cursor[:60]!r}", url=url)
+    return cursor
+
+
+def _following_count(tree: LexborHTMLParser, url: str) -> int | None:
+    """The profile's following count from ``table.profile-stats``, if the page has it."""
+    for cell in tree.css("table.profile-stats td"):
+        for link in cell.css("a[href]"):
+            path = urlsplit(link.attributes.get("href") or "").path.rstrip("/")
+            if not path.endswith("/following"):
+                continue
+            statnum = cell.css_first("div.statnum")
+            text = statnum.text().strip() if statnum is not None else ""
+            if _COUNT_RE.fullmatch(text) is None:
+                msg = f"following count is not a number: {text[:40]!r}"
+                raise ParseError(msg, url=url)
+            return int(_NON_DIGIT_RE.sub("", text))
+    return None
+
+
+def _check_owner(tree: LexborHTMLParser, owner: str | None, url: str) -> None:
+    """ParseError when the profile header names another account than ``owner``."""
+    if owner is None:
+        return
+    header = tree.css_first("table.profile-details .screen-name")
+    if header is None:
+        return
+    shown = "".join(header.text().split()).removeprefix("@")
+    if shown and shown.casefold() != owner.casefold():
+        msg = f"page is for @{shown[:40]}, not @{owner}"
+        raise ParseError(msg, url=url)
+
+
+def _parse_html(body: bytes, url: str) -> LexborHTMLParser:
+    """The parsed tree; lexbor accepts any bytes, but keep its own errors typed."""
+    try:
+        return LexborHTMLParser(body)
+    except (SelectolaxError, RuntimeError, ValueError) as exc:
+        raise ParseError(f"body is not readable HTML: {exc}", url=url) from exc
+
+
+def _not_found_detail(body: bytes) -> str:
+    """What a 404 page says, for the user's record."""
+    message = ""
+    if body.strip():
+        try:
+            node = LexborHTMLParser(body).css_first("div.system")
+        except (SelectolaxError, RuntimeError, ValueError):
+            node = None
+        message = _text(node) if node is not None else ""
+    return f"HTTP 404: {message}" if message else "HTTP 404"
+
+
+def _cursor_of(url: str) -> str | None:
+    """The non-empty ``cursor`` query parameter of ``url``, or None."""
+    values = parse_qs(urlsplit(url).query).get("cursor")
+    return values[0] if values and values[0] else None
+
+
+def _classes(node: LexborNode) -> set[str]:
+    """The node's class names (order and spacing of the attribute do not matter)."""
+    return set((node.attributes.get("class") or "").split())
+
+
+def _inside_user_item(node: LexborNode) -> bool:
+    """Whether ``node`` sits inside a ``table.user-item`` (a followed account's row)."""
+    parent = node.parent
+    while parent is not None:
+        if parent.tag == "table" and "user-item" in _classes(parent):
+            return True
+        parent = parent.parent
+    return False
+
+
+def _text(node: LexborNode) -> str:
+    """The node's text with whitespace collapsed, capped for storage."""
+    return " ".join(node.text(separator=" ").split())[:_DETAIL_MAX]
+
+
+def _title(tree: LexborHTMLParser) -> str:
+    """``; title: '...'`` for error messages, or nothing when the page has no title."""
+    title = tree.css_first("title")
+    text = _text(title) if title is not None else ""
+    return f"; title: {text[:80]!r}" if text else ""

@@ -1,0 +1,76 @@
+"""The twitter-mobile source: URLs, pagination and page reading for the legacy mobile site.
+
+First page ``GET {base}/{screen_name}/following``, later pages
+``GET {base}/{screen_name}/following?cursor={cursor}``. The site itself was switched off
+in December 2020, so the base URL is configurable: the local simulator, or any site
+serving the same markup.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote, unquote, urlsplit
+
+from friendscrape.errors import ParseError, UsageError
+from friendscrape.models import Page, User
+from friendscrape.parse.twitter_mobile import is_valid_screen_name, parse_following_page
+from friendscrape.sources.base import PageRequest, RawResponse
+
+DEFAULT_BASE_URL = "https://mobile.twitter.com"
+
+
+class TwitterMobileSource:
+    """Following lists from the legacy mobile site's ``/{screen_name}/following`` pages."""
+
+    name: str = "twitter-mobile"
+
+    def __init__(self, base_url: str | None = None) -> None:
+        base = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        parts = urlsplit(base)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            msg = f"base URL must be http(s)://host[/path], got {base_url!r}"
+            raise UsageError(msg)
+        if parts.query or parts.fragment:
+            msg = f"base URL must not carry a query or fragment, got {base_url!r}"
+            raise UsageError(msg)
+        self.base_url = base
+        self._base_path = unquote(parts.path)
+
+    def check_user(self, user: User) -> str | None:
+        """Why this screen name cannot exist on the site (no request is sent), or None."""
+        if is_valid_screen_name(user.screen_name):
+            return None
+        return f"screen name {user.screen_name[:40]!r} is not 1-15 letters, digits or underscores"
+
+    def page_request(self, user: User, cursor: str | None) -> PageRequest:
+        """The GET for the first page (cursor None) or the page at ``cursor``.
+
+        Raises ValueError for a screen name ``check_user`` rejects or an empty cursor:
+        callers check the user first, and a URL is never built from an unchecked name.
+        """
+        reason = self.check_user(user)
+        if reason is not None:
+            raise ValueError(reason)
+        url = f"{self.base_url}/{user.screen_name}/following"
+        if cursor is not None:
+            if not cursor:
+                msg = "cursor must be non-empty (None asks for the first page)"
+                raise ValueError(msg)
+            url = f"{url}?cursor={quote(cursor, safe='')}"
+        return PageRequest(url=url, headers={"accept": "text/html"})
+
+    def parse(self, user: User, response: RawResponse) -> Page:
+        """Read one response for ``user`` into a Page; ParseError keeps the response URL."""
+        self._check_landed_on_list(user, response.url)
+        return parse_following_page(
+            response.body, status=response.status, url=response.url, owner=user.screen_name
+        )
+
+    def _check_landed_on_list(self, user: User, url: str) -> None:
+        """ParseError when a redirect left the user's following page (login, other user)."""
+        if not url:
+            return
+        path = unquote(urlsplit(url).path).rstrip("/")
+        expected = f"{self._base_path}/{user.screen_name}/following"
+        if path.casefold() != expected.casefold():
+            msg = f"response is for {path[:100]!r}, not the following page of @{user.screen_name}"
+            raise ParseError(msg, url=url)
