@@ -63,6 +63,11 @@ class Settings(BaseSettings):
         validation_alias=_env("users_limit", "USERS_LIMIT"),
         description="Collect at most this many users in this run (all when unset).",
     )
+    retry_failed: bool = Field(
+        default=False,
+        validation_alias=_env("retry_failed"),
+        description="Also collect users whose last result is failed.",
+    )
     batch_size: int = Field(
         100,
         ge=1,

@@ -64,6 +64,9 @@ class Store(Protocol):
     ) -> UserPage:
         """Users of ``partition`` with no result (or a failed one), in plan order after cursor."""
 
+    async def pending_count(self, partition: int, *, retry_failed: bool) -> int:
+        """How many users ``pending_users`` would return in all."""
+
     async def save(self, results: Sequence[FriendList]) -> None:
         """Save a chunk of results in one transaction; one row per user (upsert)."""
 

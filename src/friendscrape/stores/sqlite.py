@@ -270,6 +270,17 @@ class SqliteStore:
 
         return await self._call("read users", run)
 
+    async def pending_count(self, partition: int, *, retry_failed: bool) -> int:
+        def run(conn: sqlite3.Connection) -> int:
+            row = conn.execute(
+                """SELECT COUNT(*) FROM users u LEFT JOIN user_friends f ON f.user_id = u.user_id
+                   WHERE u.partition = ? AND (f.user_id IS NULL OR (? AND f.status = 'failed'))""",
+                (partition, retry_failed),
+            ).fetchone()
+            return int(row[0])
+
+        return await self._call("count pending", run)
+
     # -- results ----------------------------------------------------------------------
 
     async def save(self, results: Sequence[FriendList]) -> None:

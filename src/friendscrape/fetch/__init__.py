@@ -1,0 +1,1 @@
+"""HTTP for every source: one session, timeouts, size caps, retries, rate limits."""

@@ -1,0 +1,211 @@
+"""The HTTP client: one keep-alive session, a timeout on every request, capped bodies,
+no off-host redirects, and tenacity retries of named transient failures only."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Protocol, Self
+
+import aiohttp
+import structlog
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+from yarl import URL
+
+from friendscrape.config import Settings
+from friendscrape.errors import PermanentFetchError, TransientFetchError
+from friendscrape.fetch.retry_after import parse_retry_after
+from friendscrape.sources.base import PageRequest, RawResponse
+from friendscrape.stats import RunStats
+
+log = structlog.get_logger("friendscrape.fetch")
+
+_MAX_REDIRECTS = 5
+
+
+class Limiter(Protocol):
+    """Per-host pacing: wait for a slot before a request, learn from each response."""
+
+    async def acquire(self, host: str) -> None:
+        """Wait until a request to ``host`` may start."""
+
+    def release(
+        self, host: str, *, status: int | None, headers: Mapping[str, str], latency: float
+    ) -> None:
+        """A request to ``host`` ended (status None: it failed without a response)."""
+
+
+class NoLimiter:
+    """No pacing: concurrency alone bounds the request rate."""
+
+    async def acquire(self, host: str) -> None:
+        """Never waits."""
+
+    def release(
+        self, host: str, *, status: int | None, headers: Mapping[str, str], latency: float
+    ) -> None:
+        """Learns nothing."""
+
+
+def _origin(url: URL) -> tuple[str, str | None, int | None]:
+    return (url.scheme, url.host, url.port)
+
+
+class HttpClient:
+    """Fetch pages for every source of a run through one aiohttp session."""
+
+    def __init__(
+        self, settings: Settings, *, stats: RunStats | None = None, limiter: Limiter | None = None
+    ) -> None:
+        self._settings = settings
+        self._stats = stats if stats is not None else RunStats()
+        self._limiter: Limiter = limiter if limiter is not None else NoLimiter()
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Self:
+        s = self._settings
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=s.request_timeout, sock_connect=s.connect_timeout),
+            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30),
+            headers={"User-Agent": s.user_agent},
+            raise_for_status=False,
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def fetch(self, request: PageRequest) -> RawResponse:
+        """GET with retries; raises TransientFetchError once the retry budget is spent."""
+        s = self._settings
+        backoff = wait_exponential_jitter(initial=s.retry_base_wait, max=s.retry_max_wait)
+
+        def wait(state: RetryCallState) -> float:
+            # The server's own Retry-After wins over our backoff when it asks for longer.
+            exc = state.outcome.exception() if state.outcome else None
+            ours = backoff(state)
+            if isinstance(exc, TransientFetchError) and exc.retry_after is not None:
+                return min(max(exc.retry_after, ours), s.fetch_retry_deadline)
+            return ours
+
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            kind = exc.kind if isinstance(exc, TransientFetchError) else "unknown"
+            self._stats.retries[kind] += 1
+            log.debug(
+                "fetch.retry",
+                url=request.url,
+                kind=kind,
+                attempt=state.attempt_number,
+                wait=round(state.upcoming_sleep, 3),
+                error=str(exc),
+            )
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(TransientFetchError),
+            stop=stop_after_attempt(s.fetch_attempts) | stop_after_delay(s.fetch_retry_deadline),
+            wait=wait,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self.get_once(request)
+        raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
+
+    async def get_once(self, request: PageRequest) -> RawResponse:
+        """One attempt, following same-host redirects; classifies every failure."""
+        if self._session is None:
+            msg = "HttpClient used outside 'async with'"
+            raise RuntimeError(msg)
+        url = URL(request.url, encoded=True)
+        for _ in range(_MAX_REDIRECTS + 1):
+            response = await self._get(url, request.headers)
+            if response.status not in (301, 302, 303, 307, 308):
+                return response
+            location = response.headers.get("location")
+            if not location:
+                msg = f"redirect {response.status} without a Location header"
+                raise PermanentFetchError(msg, url=str(url))
+            target = url.join(URL(location))
+            if _origin(target) != _origin(url):
+                msg = f"redirected to another host ({target.host}); not followed"
+                raise PermanentFetchError(msg, url=str(url))
+            url = target
+        msg = f"more than {_MAX_REDIRECTS} redirects"
+        raise PermanentFetchError(msg, url=str(url))
+
+    async def _get(self, url: URL, headers: Mapping[str, str]) -> RawResponse:
+        assert self._session is not None  # noqa: S101 - checked by the caller
+        host = url.host or ""
+        await self._limiter.acquire(host)
+        started = time.monotonic()
+        status: int | None = None
+        resp_headers: Mapping[str, str] = {}
+        self._stats.requests += 1
+        try:
+            async with self._session.get(url, headers=headers, allow_redirects=False) as resp:
+                status = resp.status
+                resp_headers = {k.lower(): v for k, v in resp.headers.items()}
+                body = await self._read_capped(resp, str(url))
+        except TimeoutError:
+            raise TransientFetchError(
+                f"no response within {self._settings.request_timeout:g}s",
+                url=str(url),
+                kind="timeout",
+            ) from None
+        except aiohttp.ClientPayloadError as exc:
+            raise TransientFetchError(
+                f"truncated response: {exc}", url=str(url), kind="connection"
+            ) from None
+        except aiohttp.ClientConnectionError as exc:
+            raise TransientFetchError(
+                f"connection error: {exc or type(exc).__name__}", url=str(url), kind="connection"
+            ) from None
+        finally:
+            self._limiter.release(
+                host, status=status, headers=resp_headers, latency=time.monotonic() - started
+            )
+        if status == 429:
+            raise TransientFetchError(
+                "rate limited (HTTP 429)",
+                url=str(url),
+                kind="rate_limited",
+                retry_after=parse_retry_after(resp_headers.get("retry-after")),
+            )
+        if status >= 500 or status == 408:
+            raise TransientFetchError(
+                f"server error (HTTP {status})",
+                url=str(url),
+                kind="server_error",
+                retry_after=parse_retry_after(resp_headers.get("retry-after")),
+            )
+        return RawResponse(url=str(url), status=status, headers=resp_headers, body=body)
+
+    async def _read_capped(self, resp: aiohttp.ClientResponse, url: str) -> bytes:
+        cap = self._settings.max_page_bytes
+        if resp.content_length is not None and resp.content_length > cap:
+            msg = f"response body of {resp.content_length} bytes exceeds the {cap}-byte cap"
+            raise PermanentFetchError(msg, url=url)
+        body = bytearray()
+        async for chunk in resp.content.iter_chunked(65536):
+            body += chunk
+            if len(body) > cap:
+                msg = f"response body exceeds the {cap}-byte cap"
+                raise PermanentFetchError(msg, url=url)
+        return bytes(body)

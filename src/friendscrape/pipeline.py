@@ -1,0 +1,377 @@
+"""The one event loop of a partition run.
+
+    feeder ──► fetchers (at most `concurrency`) ──► bounded queue ──► writer ──► store
+                                                        ▲
+                                        watchdog: results waiting, nothing saved ⇒ exit
+
+A full queue blocks the fetchers, so memory stays bounded at any concurrency and the
+fetchers can never keep scraping while nothing is saved. The writer saves in chunks (by
+rows and by time), each chunk one transaction, retrying transient store errors; when it
+cannot save, or the watchdog sees no successful write for `stall_timeout` seconds while
+results wait, the run raises RunAbortedError and the process exits non-zero.
+
+On `stop` (SIGTERM/SIGINT) the feeder takes no new users, in-flight users get
+`grace_period` seconds, every finished result is saved, and the run returns normally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import structlog
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from friendscrape.collect import Collector
+from friendscrape.config import Settings
+from friendscrape.errors import StalledError, StoreError, StoreTransientError, WriterFailedError
+from friendscrape.fetch.http import HttpClient, Limiter
+from friendscrape.models import FriendList, User
+from friendscrape.sources.base import Source
+from friendscrape.stats import RunStats
+from friendscrape.stores.base import Store
+
+log = structlog.get_logger("friendscrape.pipeline")
+
+T = TypeVar("T")
+_FEED_PAGE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """What one run did."""
+
+    partition: int
+    users: int
+    saved: int
+    statuses: dict[str, int]
+    friends: int
+    pages: int
+    seconds: float
+    stopped: bool
+
+    @property
+    def users_per_minute(self) -> float:
+        """Users finished per minute of run time."""
+        return self.users * 60.0 / self.seconds if self.seconds > 0 else 0.0
+
+
+class PartitionRun:
+    """Collect every pending user of one partition; see the module docstring."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        source: Source,
+        *,
+        partition: int,
+        stop: asyncio.Event | None = None,
+        limiter: Limiter | None = None,
+        stats: RunStats | None = None,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._source = source
+        self._partition = partition
+        self._stop = stop if stop is not None else asyncio.Event()
+        self._limiter = limiter
+        self.stats = stats if stats is not None else RunStats()
+        self._queue: asyncio.Queue[FriendList | None] = asyncio.Queue(settings.queue_size)
+        self._waiting_since: float | None = None  # oldest result not yet saved
+        self._unqueued: list[FriendList] = []  # finished while shutdown cancelled their put
+        self._remaining: int | None = None
+
+    async def run(self) -> RunSummary:
+        """Run to completion (or until stopped); raise RunAbortedError if saving fails."""
+        s = self._settings
+        pending = await self._store_call(
+            "count pending",
+            lambda: self._store.pending_count(self._partition, retry_failed=s.retry_failed),
+        )
+        if s.users_limit is not None:
+            pending = min(pending, s.users_limit)
+        self._remaining = pending
+        log.info(
+            "run.started",
+            pending=pending,
+            concurrency=s.concurrency,
+            source=self._source.name,
+            max_friends=s.max_friends,
+            batch_size=s.batch_size,
+        )
+        if pending == 0:
+            return self._summary()
+        async with HttpClient(s, stats=self.stats, limiter=self._limiter) as http:
+            collector = Collector(
+                s, self._source, http, partition=self._partition, stats=self.stats
+            )
+            fetchers: set[asyncio.Task[None]] = set()
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    writer = tg.create_task(self._writer(), name="writer")
+                    watchdog = tg.create_task(self._watchdog(), name="watchdog")
+                    progress = tg.create_task(self._progress(), name="progress")
+                    await self._feed(collector, fetchers)
+                    await self._drain(fetchers)
+                    await self._queue.put(None)
+                    await writer
+                    watchdog.cancel()
+                    progress.cancel()
+            except* StoreError as group:
+                raise group.exceptions[0] from None
+            except* StalledError as group:
+                raise group.exceptions[0] from None
+            finally:
+                for task in fetchers:
+                    task.cancel()
+        summary = self._summary()
+        log.info(
+            "run.finished",
+            users=summary.users,
+            saved=summary.saved,
+            statuses=summary.statuses,
+            seconds=round(summary.seconds, 1),
+            users_per_min=round(summary.users_per_minute, 1),
+            stopped=summary.stopped,
+        )
+        return summary
+
+    def _summary(self) -> RunSummary:
+        st = self.stats
+        return RunSummary(
+            self._partition,
+            st.users_done,
+            st.users_saved,
+            dict(st.statuses),
+            st.friends,
+            st.pages,
+            st.elapsed(),
+            self._stop.is_set(),
+        )
+
+    # -- feeder and fetchers ----------------------------------------------------------
+
+    async def _feed(self, collector: Collector, fetchers: set[asyncio.Task[None]]) -> None:
+        s = self._settings
+        slots = asyncio.BoundedSemaphore(s.concurrency)
+        taken = 0
+        cursor: str | None = None
+        while not self._stop.is_set():
+            page = await self._store_call(
+                "read pending",
+                lambda c=cursor: self._store.pending_users(  # type: ignore[misc]
+                    self._partition, retry_failed=s.retry_failed, cursor=c, limit=_FEED_PAGE
+                ),
+            )
+            for user in page.users:
+                if s.users_limit is not None and taken >= s.users_limit:
+                    return
+                if not await self._acquire_or_stop(slots):
+                    return
+                taken += 1
+                task = asyncio.create_task(self._fetch_one(collector, user, slots))
+                fetchers.add(task)
+                task.add_done_callback(fetchers.discard)
+            if page.cursor is None:
+                return
+            cursor = page.cursor
+
+    async def _acquire_or_stop(self, slots: asyncio.BoundedSemaphore) -> bool:
+        """Take a fetcher slot, unless a stop comes first."""
+        if self._stop.is_set():
+            return False
+        acquire = asyncio.ensure_future(slots.acquire())
+        stopped = asyncio.ensure_future(self._stop.wait())
+        await asyncio.wait({acquire, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if acquire.done() and not self._stop.is_set():
+            return True
+        if acquire.done():
+            slots.release()
+        else:
+            acquire.cancel()
+        return False
+
+    async def _fetch_one(
+        self, collector: Collector, user: User, slots: asyncio.BoundedSemaphore
+    ) -> None:
+        self.stats.in_flight += 1
+        try:
+            result = await collector.collect(user)
+        finally:
+            self.stats.in_flight -= 1
+            slots.release()
+        if self._waiting_since is None:
+            self._waiting_since = time.monotonic()
+        try:
+            await self._queue.put(result)
+        except asyncio.CancelledError:
+            # Shutdown cancelled us while the queue was full: the result is finished,
+            # so hand it to the writer's final flush instead of dropping it.
+            self._unqueued.append(result)
+            raise
+
+    async def _drain(self, fetchers: set[asyncio.Task[None]]) -> None:
+        """Wait for in-flight users; after a stop, give them the grace period only."""
+        while fetchers:
+            if self._stop.is_set():
+                break
+            stopped = asyncio.ensure_future(self._stop.wait())
+            await asyncio.wait({*fetchers, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+        if not fetchers:
+            return
+        grace = self._settings.grace_period
+        log.info("run.draining", in_flight=len(fetchers), grace_seconds=grace)
+        _, pending = await asyncio.wait(set(fetchers), timeout=grace)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if pending:
+            log.info(
+                "run.abandoned",
+                users=len(pending),
+                note="abandoned mid-list; collected on the next run",
+            )
+
+    # -- writer -----------------------------------------------------------------------
+
+    async def _writer(self) -> None:
+        s = self._settings
+        done = False
+        while not done:
+            item = await self._queue.get()
+            batch: list[FriendList] = []
+            if item is None:
+                done = True
+            else:
+                batch.append(item)
+                deadline = time.monotonic() + s.flush_interval
+                while len(batch) < s.batch_size:
+                    try:
+                        async with asyncio.timeout_at(
+                            asyncio.get_running_loop().time() + max(deadline - time.monotonic(), 0)
+                        ):
+                            item = await self._queue.get()
+                    except TimeoutError:
+                        break
+                    if item is None:
+                        done = True
+                        break
+                    batch.append(item)
+            if done and self._unqueued:
+                batch.extend(self._unqueued)
+                self._unqueued.clear()
+            if batch:
+                await self._save(batch)
+
+    async def _save(self, batch: Sequence[FriendList]) -> None:
+        s = self._settings
+
+        async def attempt() -> None:
+            try:
+                async with asyncio.timeout(s.write_timeout):
+                    await self._store.save(batch)
+            except TimeoutError:
+                msg = f"write of {len(batch)} rows took over {s.write_timeout:g}s"
+                raise StoreTransientError(msg) from None
+
+        started = time.monotonic()
+        try:
+            await self._retrying_store("writer", attempt)
+        except StoreError as exc:
+            log.error("writer.failed", rows=len(batch), error=str(exc), cause=type(exc).__name__)
+            raise WriterFailedError(f"could not save {len(batch)} results: {exc}") from exc
+        now = time.monotonic()
+        self.stats.last_write = now
+        self.stats.writes += 1
+        self.stats.users_saved += len(batch)
+        self._waiting_since = now if self._queue.qsize() else None
+        log.debug("writer.flush", rows=len(batch), seconds=round(now - started, 3))
+
+    async def _retrying_store(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        s = self._settings
+
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            self.stats.write_retries += 1
+            log.warning(
+                f"{what}.retry",
+                attempt=state.attempt_number,
+                error=str(exc),
+                wait=round(state.upcoming_sleep, 2),
+            )
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(StoreTransientError),
+            stop=stop_after_attempt(s.store_attempts) | stop_after_delay(s.store_retry_deadline),
+            wait=wait_exponential_jitter(initial=0.2, max=10),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await call()
+        raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
+
+    async def _store_call(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        return await self._retrying_store(f"store.{what.replace(' ', '_')}", call)
+
+    # -- watchdog and progress --------------------------------------------------------
+
+    async def _watchdog(self) -> None:
+        timeout = self._settings.stall_timeout
+        while True:
+            await asyncio.sleep(min(1.0, timeout / 4))
+            since = self._waiting_since
+            if since is not None and time.monotonic() - since > timeout:
+                waited = time.monotonic() - since
+                log.error(
+                    "watchdog.stalled",
+                    seconds_without_write=round(waited, 1),
+                    queued=self._queue.qsize(),
+                    stall_timeout=timeout,
+                    cause="results are waiting but no write has succeeded",
+                )
+                msg = f"no successful write for {waited:.0f}s while results waited"
+                raise StalledError(msg)
+
+    async def _progress(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.progress_interval)
+            log.info("progress", **self.progress_fields())
+
+    def progress_fields(self) -> dict[str, object]:
+        """The figures of a progress event."""
+        st = self.stats
+        elapsed = st.elapsed()
+        now = time.monotonic()
+        remaining = None if self._remaining is None else max(self._remaining - st.users_done, 0)
+        paused = {
+            host: round(until - now, 1) for host, until in st.paused_until.items() if until > now
+        }
+        return {
+            "done": st.users_done,
+            "saved": st.users_saved,
+            "remaining": remaining,
+            "users_per_min": round(st.users_done * 60 / elapsed, 1),
+            "pages_per_s": round(st.pages / elapsed, 1),
+            "in_flight": st.in_flight,
+            "queued": self._queue.qsize(),
+            "since_last_write": round(now - st.last_write, 1),
+            "retries": dict(st.retries),
+            "errors": dict(st.errors),
+            "statuses": dict(st.statuses),
+            "paused": paused,
+        }
