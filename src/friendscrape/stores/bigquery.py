@@ -1,0 +1,616 @@
+"""The BigQuery store: users, the partition plan and results in one BigQuery dataset.
+
+Tables (created when missing): ``users``, ``user_friends`` (the original deployment's
+columns first) and ``partitions`` (the stored plan, one row per user). Results are
+appended with streaming inserts; a user collected again gets a new row, and every read
+keeps each user's newest row, so duplicates left by retried inserts never show.
+
+Attempts: each row carries the attempts of one collection; a user's attempts are the
+sum over its distinct rows (rows are told apart by ``row_key``, the insertId), so a
+retried insert is counted once and a re-collected user counts every try.
+
+The blocking client runs only through ``asyncio.to_thread``; every call passes our own
+``retry``/``timeout`` and transient failures are retried here with tenacity, bounded by
+``store_attempts`` and ``store_retry_deadline``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import requests
+import structlog
+from google.api_core import exceptions as gexc
+from google.api_core.retry import Retry
+from google.auth.exceptions import GoogleAuthError
+from google.cloud import bigquery
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
+
+from friendscrape.errors import PlanError, StoreError, StoreTransientError, StoreUnavailableError
+from friendscrape.models import FriendList, Partition, User, UserPage
+from friendscrape.stores import bigquery_schema as schema
+from friendscrape.stores.base import ImportResult, StatusRow
+
+if TYPE_CHECKING:
+    from friendscrape.config import Settings
+
+T = TypeVar("T")
+log = structlog.get_logger(__name__)
+
+# Per-row insert error reasons worth sending again; anything else ("invalid", ...) is
+# our bug or a schema mismatch and retrying would only repeat it.
+_TRANSIENT_ROW_REASONS = frozenset(
+    {"backendError", "internalError", "timeout", "rateLimitExceeded"}
+)
+_IMPORT_CHUNK = 5_000
+_RESULT_PAGE = 1_000
+
+
+class StoreInsertError(StoreError):
+    """BigQuery refused rows of a streaming insert; ``errors`` are its insertErrors."""
+
+    def __init__(self, message: str, *, errors: Sequence[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.errors = list(errors)
+
+
+class _RowsToRetry(Exception):  # noqa: N818 (control flow between attempts, never escapes)
+    """Some rows failed with a transient per-row reason; send those again."""
+
+    def __init__(self, errors: Sequence[dict[str, Any]]) -> None:
+        super().__init__(f"{len(errors)} rows failed transiently")
+        self.errors = list(errors)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Errors a later attempt may not see: 5xx, 429, rate limits, lost connections."""
+    if isinstance(exc, gexc.ServerError | gexc.TooManyRequests | _RowsToRetry):
+        return True
+    if isinstance(exc, gexc.Forbidden):
+        return any(e.get("reason") == "rateLimitExceeded" for e in exc.errors or ())
+    return isinstance(
+        exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout | TimeoutError
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
+# Plan order as in partition.py: ids of up to 19 ASCII digits that fit INT64 sort as
+# numbers, before every other id, which sorts as text.
+_NUM = "IF(REGEXP_CONTAINS(user_id, r'^[0-9]{1,19}$'), SAFE_CAST(user_id AS INT64), NULL)"
+_ORDER = "num IS NULL, num, user_id"
+_STATUS_COLUMNS = "user_id, `partition`, status, friend_count, friend_names, start_at, end_at"
+
+
+class BigQueryStore:
+    """The Store protocol on BigQuery; build with ``from_url``."""
+
+    def __init__(
+        self,
+        location: schema.Location,
+        settings: Settings,
+        *,
+        client: Any | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        self.location = location
+        self._settings = settings
+        self._client: Any | None = client
+        self.run_id = run_id or secrets.token_hex(6)
+        self._log = log.bind(store="bigquery", dataset=f"{location.project}.{location.dataset}")
+
+    @classmethod
+    def from_url(cls, url: str, settings: Settings) -> BigQueryStore:
+        """A store for ``bigquery://PROJECT/DATASET`` (UsageError when the URL is bad)."""
+        return cls(schema.parse_url(url), settings)
+
+    # -- plumbing -------------------------------------------------------------------
+
+    def _new_client(self) -> Any:
+        endpoint = self._settings.bigquery_endpoint
+        if endpoint:
+            from google.api_core.client_options import ClientOptions  # noqa: PLC0415
+            from google.auth.credentials import AnonymousCredentials  # noqa: PLC0415
+
+            return bigquery.Client(
+                project=self.location.project,
+                credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+                client_options=ClientOptions(api_endpoint=endpoint),
+            )
+        return bigquery.Client(project=self.location.project)
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            msg = "the BigQuery store is not open"
+            raise StoreUnavailableError(msg)
+        return self._client
+
+    def _timeout(self) -> float:
+        return min(self._settings.write_timeout, self._settings.store_retry_deadline)
+
+    def _page_retry(self) -> Retry:
+        # For result paging inside the client, where our own loop cannot retry a page.
+        return Retry(predicate=is_transient, timeout=self._settings.store_retry_deadline)
+
+    def _log_retry(self, what: str) -> Callable[[RetryCallState], None]:
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            self._log.warning(
+                "store.retry",
+                call=what,
+                attempt=state.attempt_number,
+                error=_describe(exc) if exc else None,
+            )
+
+        return before_sleep
+
+    async def _call(self, what: str, func: Callable[[], T]) -> T:
+        """Run one blocking call in a thread, retrying transient errors within our deadline."""
+        settings = self._settings
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(is_transient),
+            stop=stop_after_attempt(settings.store_attempts)
+            | stop_after_delay(settings.store_retry_deadline),
+            wait=wait_random_exponential(
+                multiplier=settings.retry_base_wait, max=settings.retry_max_wait
+            ),
+            before_sleep=self._log_retry(what),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await asyncio.to_thread(func)
+        except _RowsToRetry as exc:
+            self._log.error("store.insert_errors", call=what, errors=exc.errors[:5])
+            msg = f"BigQuery {what}: {len(exc.errors)} rows still failing after retries"
+            raise StoreTransientError(msg) from exc
+        except StoreError:
+            raise
+        except GoogleAuthError as exc:
+            msg = f"BigQuery credentials: {_describe(exc)}"
+            raise StoreUnavailableError(msg) from None
+        except Exception as exc:
+            if is_transient(exc):
+                msg = f"BigQuery {what} failed after retries: {_describe(exc)}"
+                raise StoreTransientError(msg) from exc
+            if isinstance(exc, gexc.GoogleAPIError):
+                msg = f"BigQuery {what} failed: {_describe(exc)}"
+                raise StoreError(msg) from exc
+            raise
+        raise AssertionError  # pragma: no cover (tenacity either returns or raises)
+
+    def _query_sync(
+        self, sql: str, params: Sequence[Any] = (), *, page_size: int | None = None
+    ) -> Any:
+        config = bigquery.QueryJobConfig(query_parameters=list(params))
+        timeout = self._timeout()
+        job = self.client.query(sql, job_config=config, retry=None, job_retry=None, timeout=timeout)
+        return job.result(
+            timeout=timeout, retry=self._page_retry(), job_retry=None, page_size=page_size
+        )
+
+    async def _rows(self, what: str, sql: str, *params: Any) -> list[dict[str, Any]]:
+        def run() -> list[dict[str, Any]]:
+            return [dict(row.items()) for row in self._query_sync(sql, params)]
+
+        return await self._call(what, run)
+
+    def _t(self, name: str) -> str:
+        return self.location.table(name)
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect, create the dataset and missing tables, add missing new columns."""
+        try:
+            await self._call("open", self._open_sync)
+        except StoreUnavailableError:
+            raise
+        except StoreError as exc:
+            where = f"{self.location.project}.{self.location.dataset}"
+            msg = f"cannot open BigQuery dataset {where}: {exc}"
+            raise StoreUnavailableError(msg) from None
+        self._log.info("store.open", run_id=self.run_id)
+
+    def _open_sync(self) -> None:
+        if self._client is None:
+            self._client = self._new_client()
+        client = self._client
+        dataset_id = f"{self.location.project}.{self.location.dataset}"
+        timeout = self._timeout()
+        try:
+            client.get_dataset(dataset_id, retry=None, timeout=timeout)
+        except gexc.NotFound:
+            client.create_dataset(dataset_id, exists_ok=True, retry=None, timeout=timeout)
+        for name, fields in schema.SCHEMAS.items():
+            table_id = self.location.table_id(name)
+            try:
+                table = client.get_table(table_id, retry=None, timeout=timeout)
+            except gexc.NotFound:
+                table = bigquery.Table(table_id, schema=list(fields))
+                if name == schema.PARTITIONS:
+                    table.clustering_fields = ["partition"]
+                client.create_table(table, exists_ok=True, retry=None, timeout=timeout)
+                continue
+            self._check_columns(client, table, fields)
+
+    def _check_columns(self, client: Any, table: Any, fields: Sequence[Any]) -> None:
+        """Keep existing columns; add the new NULLABLE ones an older table lacks."""
+        have = {field.name: field for field in table.schema}
+        for field in fields:
+            old = have.get(field.name)
+            if old is not None and (old.field_type, old.mode) != (field.field_type, field.mode):
+                same_int = {old.field_type, field.field_type} <= {"INTEGER", "INT64"}
+                same_bool = {old.field_type, field.field_type} <= {"BOOLEAN", "BOOL"}
+                if not ((same_int or same_bool) and old.mode == field.mode):
+                    msg = (
+                        f"table {table.table_id} column {field.name} is {old.mode} "
+                        f"{old.field_type}, expected {field.mode} {field.field_type}"
+                    )
+                    raise StoreUnavailableError(msg)
+        missing = [f for f in fields if f.name not in have]
+        if missing:
+            table.schema = [*table.schema, *missing]
+            client.update_table(table, ["schema"], retry=None, timeout=self._timeout())
+            self._log.info(
+                "store.columns_added", table=table.table_id, columns=[f.name for f in missing]
+            )
+
+    async def close(self) -> None:
+        """Close the client's HTTP session; safe to call twice."""
+        client, self._client = self._client, None
+        if client is not None:
+            await asyncio.to_thread(client.close)
+
+    # -- users and plan -------------------------------------------------------------
+
+    async def import_users(self, users: Sequence[User]) -> ImportResult:
+        """MERGE users by user_id in chunks; the last of repeated ids in the input wins."""
+        latest = {user.user_id: user for user in users}
+        ordered = list(latest.values())
+        added = updated = 0
+        for start in range(0, len(ordered), _IMPORT_CHUNK):
+            batch = ordered[start : start + _IMPORT_CHUNK]
+            new, existing = await self._merge_users(batch)
+            added += new
+            updated += existing
+        self._log.info("store.import", read=len(users), added=added, updated=updated)
+        return ImportResult(read=len(users), added=added, updated=updated)
+
+    async def _merge_users(self, batch: Sequence[User]) -> tuple[int, int]:
+        rows = bigquery.ArrayQueryParameter(
+            "rows",
+            "STRUCT",
+            [
+                bigquery.StructQueryParameter(
+                    None,
+                    bigquery.ScalarQueryParameter("user_id", "STRING", u.user_id),
+                    bigquery.ScalarQueryParameter("screen_name", "STRING", u.screen_name),
+                    bigquery.ScalarQueryParameter("following_count", "INT64", u.following_count),
+                )
+                for u in batch
+            ],
+        )
+        # Counted before the MERGE, as the SQLite store counts: ``updated`` are existing
+        # users whose name or (given) following count changes. A retried MERGE is harmless.
+        counts = await self._rows(
+            "import_users",
+            f"""
+            SELECT COUNT(t.user_id) AS existing,
+                   COUNTIF(t.screen_name IS DISTINCT FROM r.screen_name
+                       OR (r.following_count IS NOT NULL
+                           AND t.following_count IS DISTINCT FROM r.following_count)) AS changed
+            FROM UNNEST(@rows) AS r
+            JOIN {self._t(schema.USERS)} AS t ON t.user_id = r.user_id
+            """,
+            rows,
+        )
+        existing, changed = int(counts[0]["existing"]), int(counts[0]["changed"])
+        merge = f"""
+            MERGE {self._t(schema.USERS)} AS t
+            USING (
+                SELECT r.user_id AS user_id, r.screen_name AS screen_name,
+                       r.following_count AS following_count
+                FROM UNNEST(@rows) AS r
+            ) AS s
+            ON t.user_id = s.user_id
+            WHEN MATCHED THEN UPDATE SET
+                screen_name = s.screen_name,
+                following_count = COALESCE(s.following_count, t.following_count)
+            WHEN NOT MATCHED THEN INSERT (user_id, screen_name, following_count)
+                VALUES (s.user_id, s.screen_name, s.following_count)
+        """
+        await self._rows("import_users", merge, rows)
+        return len(batch) - existing, changed
+
+    async def user_count(self) -> int:
+        """Users stored (each id once)."""
+        rows = await self._rows(
+            "user_count", f"SELECT COUNT(DISTINCT user_id) AS n FROM {self._t(schema.USERS)}"
+        )
+        return int(rows[0]["n"])
+
+    async def result_count(self) -> int:
+        """Users with at least one result row."""
+        rows = await self._rows(
+            "result_count", f"SELECT COUNT(DISTINCT user_id) AS n FROM {self._t(schema.RESULTS)}"
+        )
+        return int(rows[0]["n"])
+
+    async def plan_partitions(self, count: int) -> list[Partition]:
+        """Replace the plan with NTILE(count) over users in plan order, computed in BigQuery."""
+        if count < 1:
+            msg = f"partition count must be at least 1, got {count}"
+            raise PlanError(msg)
+        sql = f"""
+            CREATE OR REPLACE TABLE {self._t(schema.PARTITIONS)}
+            CLUSTER BY `partition` AS
+            WITH u AS (
+                SELECT DISTINCT user_id, {_NUM} AS num FROM {self._t(schema.USERS)}
+            )
+            SELECT user_id,
+                   NTILE(@count) OVER (ORDER BY {_ORDER}) AS `partition`,
+                   ROW_NUMBER() OVER (ORDER BY {_ORDER}) AS position
+            FROM u
+        """
+        await self._rows(
+            "plan_partitions", sql, bigquery.ScalarQueryParameter("count", "INT64", count)
+        )
+        plan = await self.partitions()
+        self._log.info("store.plan", partitions=len(plan), users=sum(p.user_count for p in plan))
+        return plan
+
+    async def partitions(self) -> list[Partition]:
+        """The stored plan, by partition number."""
+        table = self._t(schema.PARTITIONS)
+        sql = f"""
+            WITH g AS (
+                SELECT `partition` AS number, COUNT(*) AS n,
+                       MIN(position) AS lo, MAX(position) AS hi
+                FROM {table} GROUP BY `partition`
+            )
+            SELECT g.number AS number, g.n AS n, a.user_id AS min_id, b.user_id AS max_id
+            FROM g
+            JOIN {table} AS a ON a.position = g.lo
+            JOIN {table} AS b ON b.position = g.hi
+            ORDER BY g.number
+        """
+        rows = await self._rows("partitions", sql)
+        return [
+            Partition(
+                number=int(r["number"]),
+                user_count=int(r["n"]),
+                min_user_id=r["min_id"],
+                max_user_id=r["max_id"],
+            )
+            for r in rows
+        ]
+
+    # -- results --------------------------------------------------------------------
+
+    def _latest(self, columns: str) -> str:
+        """CTEs ``tries`` (one row per insert) and ``latest`` (each user's newest row).
+
+        ``latest.total_attempts`` sums attempts over a user's distinct rows. Rows of the
+        original deployment have no row_key or attempts: each counts as one try.
+        """
+        return f"""
+            tries AS (
+                SELECT {columns}, row_key, attempts
+                FROM {self._t(schema.RESULTS)}
+                WHERE TRUE
+                QUALIFY ROW_NUMBER() OVER (
+                    PARTITION BY COALESCE(row_key, CONCAT(user_id, '@', CAST(start_at AS STRING)))
+                    ORDER BY end_at DESC
+                ) = 1
+            ),
+            latest AS (
+                SELECT *, SUM(COALESCE(attempts, 1)) OVER (PARTITION BY user_id) AS total_attempts
+                FROM tries
+                WHERE TRUE
+                QUALIFY ROW_NUMBER() OVER (
+                    PARTITION BY user_id ORDER BY end_at DESC, row_key DESC
+                ) = 1
+            )
+        """
+
+    async def pending_users(
+        self, partition: int, *, retry_failed: bool, cursor: str | None, limit: int
+    ) -> UserPage:
+        """Users of ``partition`` with no result (or a failed one), in plan order after cursor.
+
+        The cursor is the plan position of the last user returned.
+        """
+        after = 0
+        if cursor is not None:
+            if not cursor.isdigit():
+                msg = f"bad cursor {cursor!r}"
+                raise PlanError(msg)
+            after = int(cursor)
+        sql = self._pending_sql(
+            "p.position AS position, u.user_id AS user_id, u.screen_name AS screen_name,"
+            " u.following_count AS following_count",
+            "AND p.position > @after ORDER BY p.position LIMIT @limit",
+        )
+        rows = await self._rows(
+            "pending_users",
+            sql,
+            bigquery.ScalarQueryParameter("partition", "INT64", partition),
+            bigquery.ScalarQueryParameter("after", "INT64", after),
+            bigquery.ScalarQueryParameter("retry_failed", "BOOL", retry_failed),
+            bigquery.ScalarQueryParameter("limit", "INT64", limit),
+        )
+        users = tuple(
+            User(
+                user_id=r["user_id"],
+                screen_name=r["screen_name"] or "",
+                following_count=r["following_count"],
+            )
+            for r in rows
+        )
+        next_cursor = str(rows[-1]["position"]) if rows and len(rows) >= limit else None
+        return UserPage(users=users, cursor=next_cursor)
+
+    async def pending_count(self, partition: int, *, retry_failed: bool) -> int:
+        """How many users ``pending_users`` would return in all."""
+        sql = self._pending_sql("COUNT(*) AS n", "")
+        rows = await self._rows(
+            "pending_count",
+            sql,
+            bigquery.ScalarQueryParameter("partition", "INT64", partition),
+            bigquery.ScalarQueryParameter("retry_failed", "BOOL", retry_failed),
+        )
+        return int(rows[0]["n"])
+
+    def _pending_sql(self, select: str, tail: str) -> str:
+        return f"""
+            WITH {self._latest("user_id, status, start_at, end_at")},
+            u AS (
+                SELECT user_id, screen_name, following_count FROM {self._t(schema.USERS)}
+                WHERE TRUE
+                QUALIFY ROW_NUMBER() OVER (PARTITION BY user_id) = 1
+            )
+            SELECT {select}
+            FROM {self._t(schema.PARTITIONS)} AS p
+            JOIN u ON u.user_id = p.user_id
+            LEFT JOIN latest AS r ON r.user_id = p.user_id
+            WHERE p.`partition` = @partition
+              AND (r.user_id IS NULL OR (@retry_failed AND r.status = 'failed'))
+              {tail}
+        """
+
+    async def save(self, results: Sequence[FriendList]) -> None:
+        """Append results with streaming inserts, chunked by rows and bytes.
+
+        Not one transaction: a chunk that fails after an earlier one succeeded leaves the
+        earlier rows in place; saving the same results again is harmless (same row keys).
+        """
+        keys = [schema.row_key(result, self.run_id) for result in results]
+        rows = [
+            schema.to_row(result, run_id=self.run_id, key=key)
+            for result, key in zip(results, keys, strict=True)
+        ]
+        for chunk in schema.chunks(rows, keys):
+            await self._insert_chunk(chunk)
+
+    async def _insert_chunk(self, chunk: schema.Chunk) -> None:
+        table_id = self.location.table_id(schema.RESULTS)
+        pending = chunk
+        started = asyncio.get_running_loop().time()
+
+        def send() -> None:
+            nonlocal pending
+            errors = self.client.insert_rows_json(
+                table_id,
+                list(pending.rows),
+                row_ids=list(pending.row_ids),
+                retry=None,
+                timeout=self._timeout(),
+            )
+            if not errors:
+                return
+            reasons = {e.get("reason") for row in errors for e in row.get("errors", ())}
+            failed = sorted({int(row["index"]) for row in errors})
+            # "stopped" rows were refused only because another row in the request was.
+            if reasons - {"stopped"} <= _TRANSIENT_ROW_REASONS and reasons != {"stopped"}:
+                pending = schema.Chunk(
+                    tuple(pending.rows[i] for i in failed),
+                    tuple(pending.row_ids[i] for i in failed),
+                )
+                raise _RowsToRetry(errors)
+            self._log.error(
+                "store.insert_errors",
+                rows=len(pending.rows),
+                failed=len(failed),
+                errors=errors[:5],
+                user_ids=[pending.rows[i]["user_id"] for i in failed[:20]],
+            )
+            msg = (
+                f"BigQuery refused {len(failed)} of {len(pending.rows)} rows: "
+                f"{', '.join(sorted(str(r) for r in reasons))}"
+            )
+            raise StoreInsertError(msg, errors=errors)
+
+        await self._call("insert", send)
+        self._log.debug(
+            "store.insert",
+            rows=len(chunk.rows),
+            seconds=round(asyncio.get_running_loop().time() - started, 3),
+        )
+
+    async def results(self) -> AsyncIterator[FriendList]:
+        """Every user's newest result with total attempts, in plan order, page by page."""
+        columns = (
+            "user_id, screen_name, friend_count, friend_names, start_at, end_at, friend_ids,"
+            " following_count, truncated, status, error, source, `partition`"
+        )
+        sql = f"""
+            WITH {self._latest(columns)}
+            SELECT * EXCEPT (attempts, total_attempts), total_attempts AS attempts, {_NUM} AS num
+            FROM latest
+            ORDER BY {_ORDER}
+        """
+
+        def first_page() -> Iterator[Any]:
+            return iter(self._query_sync(sql, page_size=_RESULT_PAGE).pages)
+
+        pages = await self._call("results", first_page)
+        done = object()
+        while True:
+            # A page fetch cannot be retried from outside a generator: the client's own
+            # retry (our predicate and deadline) covers it.
+            try:
+                page = await asyncio.to_thread(next, pages, done)
+            except gexc.GoogleAPIError as exc:
+                msg = f"BigQuery results: {_describe(exc)}"
+                raise StoreTransientError(msg) from exc
+            if page is done:
+                return
+            for row in cast("Iterator[Any]", page):
+                yield schema.from_row(dict(row.items()))
+
+    async def status_rows(self) -> list[StatusRow]:
+        """Each user's newest result's figures (timestamps as ISO 8601 UTC)."""
+        sql = f"""
+            WITH {self._latest(_STATUS_COLUMNS)}
+            SELECT user_id, `partition` AS part, status, friend_count,
+                   ARRAY_LENGTH(friend_names) AS names, start_at, end_at, {_NUM} AS num
+            FROM latest
+            ORDER BY {_ORDER}
+        """
+        rows = await self._rows("status_rows", sql)
+        return [
+            StatusRow(
+                user_id=r["user_id"],
+                partition=int(r["part"] or 0),
+                status=r["status"] or "ok",
+                friend_count=int(
+                    r["friend_count"] if r["friend_count"] is not None else (r["names"] or 0)
+                ),
+                start_at=_iso(r["start_at"]),
+                end_at=_iso(r["end_at"]),
+            )
+            for r in rows
+        ]
+
+
+def _iso(moment: datetime | None) -> str:
+    if moment is None:
+        return ""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")

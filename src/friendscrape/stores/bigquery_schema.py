@@ -1,0 +1,200 @@
+"""BigQuery store details without I/O: URL parsing, table schemas, rows and insert chunks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from google.cloud.bigquery import SchemaField
+
+from friendscrape.errors import UsageError
+from friendscrape.models import FriendList, Status
+
+# Project ids: 6-30 chars of lowercase letters, digits and hyphens, optionally behind a
+# domain prefix ("example.com:project"). Dataset ids: letters, digits, underscores, up
+# to 1024. These are the only names formatted into SQL, so nothing else gets through.
+_PROJECT_RE = re.compile(r"(?:[a-z][a-z0-9.-]{0,61}[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]")
+_DATASET_RE = re.compile(r"[A-Za-z0-9_]{1,1024}")
+
+USERS = "users"
+RESULTS = "user_friends"
+PARTITIONS = "partitions"
+
+USERS_SCHEMA = (
+    SchemaField("user_id", "STRING", mode="REQUIRED"),
+    SchemaField("screen_name", "STRING"),
+    SchemaField("following_count", "INT64"),
+)
+
+# The original deployment's columns and types come first, unchanged, so its monitoring
+# SQL keeps working; everything after them is new and NULLABLE (old rows have NULLs).
+RESULTS_SCHEMA = (
+    SchemaField("user_id", "STRING"),
+    SchemaField("screen_name", "STRING"),
+    SchemaField("friend_count", "INT64"),
+    SchemaField("friend_names", "STRING", mode="REPEATED"),
+    SchemaField("start_at", "TIMESTAMP"),
+    SchemaField("end_at", "TIMESTAMP"),
+    SchemaField("friend_ids", "STRING", mode="REPEATED"),
+    SchemaField("following_count", "INT64"),
+    SchemaField("truncated", "BOOL"),
+    SchemaField("status", "STRING"),
+    SchemaField("error", "STRING"),
+    SchemaField("source", "STRING"),
+    SchemaField("partition", "INT64"),
+    SchemaField("attempts", "INT64"),
+    SchemaField("run_id", "STRING"),
+    SchemaField("row_key", "STRING"),
+)
+
+PARTITIONS_SCHEMA = (
+    SchemaField("user_id", "STRING", mode="REQUIRED"),
+    SchemaField("partition", "INT64", mode="REQUIRED"),
+    SchemaField("position", "INT64", mode="REQUIRED"),
+)
+
+SCHEMAS: Mapping[str, tuple[SchemaField, ...]] = {
+    USERS: USERS_SCHEMA,
+    RESULTS: RESULTS_SCHEMA,
+    PARTITIONS: PARTITIONS_SCHEMA,
+}
+
+# BigQuery rejects streaming requests over 10 MB; stay far below it so one large
+# user (2,000 names is about 30 KB of JSON) can never tip a chunk over.
+MAX_CHUNK_ROWS = 500
+MAX_CHUNK_BYTES = 4_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """A validated ``bigquery://PROJECT/DATASET``."""
+
+    project: str
+    dataset: str
+
+    def table(self, name: str) -> str:
+        """The fully qualified, backquoted table name for SQL (names are validated)."""
+        return f"`{self.project}.{self.dataset}.{name}`"
+
+    def table_id(self, name: str) -> str:
+        """The table id for client calls: ``project.dataset.table``."""
+        return f"{self.project}.{self.dataset}.{name}"
+
+
+def parse_url(url: str) -> Location:
+    """Parse ``bigquery://PROJECT/DATASET``; anything else is a UsageError."""
+    scheme, sep, rest = url.partition("://")
+    if scheme != "bigquery" or not sep:
+        msg = f"not a BigQuery store URL: {url!r} (use bigquery://PROJECT/DATASET)"
+        raise UsageError(msg)
+    project, slash, dataset = rest.partition("/")
+    if not slash or not _PROJECT_RE.fullmatch(project) or not _DATASET_RE.fullmatch(dataset):
+        msg = (
+            f"bad BigQuery store URL {url!r}: use bigquery://PROJECT/DATASET with a project id"
+            " (lowercase letters, digits, hyphens) and a dataset id (letters, digits, underscores)"
+        )
+        raise UsageError(msg)
+    return Location(project=project, dataset=dataset)
+
+
+def _utc(moment: datetime) -> datetime:
+    # Records carry UTC datetimes; a naive one is taken as UTC rather than local time.
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def row_key(result: FriendList, run_id: str) -> str:
+    """The insertId of one result: the same result saved again by this run gets the same key.
+
+    A retried chunk therefore repeats its keys (BigQuery drops the repeats best-effort,
+    and reads drop them for sure), while a user collected again gets a new start_at and
+    so a new key.
+    """
+    parts = (
+        result.user_id,
+        run_id,
+        _utc(result.start_at).isoformat(),
+        _utc(result.end_at).isoformat(),
+        str(result.attempts),
+    )
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+def to_row(result: FriendList, *, run_id: str, key: str) -> dict[str, Any]:
+    """One ``user_friends`` row as streaming-insert JSON."""
+    return {
+        "user_id": result.user_id,
+        "screen_name": result.screen_name,
+        "friend_count": result.friend_count,
+        "friend_names": list(result.friend_names),
+        "start_at": _utc(result.start_at).isoformat(),
+        "end_at": _utc(result.end_at).isoformat(),
+        "friend_ids": list(result.friend_ids),
+        "following_count": result.following_count,
+        "truncated": result.truncated,
+        "status": result.status.value,
+        "error": result.error,
+        "source": result.source,
+        "partition": result.partition,
+        "attempts": result.attempts,
+        "run_id": run_id,
+        "row_key": key,
+    }
+
+
+def from_row(row: Mapping[str, Any]) -> FriendList:
+    """A result read back; rows written by the original deployment lack the new columns."""
+    status = row.get("status")
+    return FriendList(
+        user_id=row["user_id"],
+        screen_name=row.get("screen_name") or "",
+        status=Status(status) if status else Status.OK,
+        source=row.get("source") or "",
+        partition=row.get("partition") or 0,
+        start_at=row["start_at"],
+        end_at=row["end_at"],
+        friend_names=tuple(row.get("friend_names") or ()),
+        friend_ids=tuple(row.get("friend_ids") or ()),
+        following_count=row.get("following_count"),
+        truncated=bool(row.get("truncated")),
+        error=row.get("error"),
+        attempts=int(row.get("attempts") or 1),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Rows for one insertAll request, with their insertIds in the same order."""
+
+    rows: tuple[dict[str, Any], ...]
+    row_ids: tuple[str, ...]
+
+
+def chunks(
+    rows: Sequence[dict[str, Any]],
+    row_ids: Sequence[str],
+    *,
+    max_rows: int = MAX_CHUNK_ROWS,
+    max_bytes: int = MAX_CHUNK_BYTES,
+) -> Iterator[Chunk]:
+    """Split rows into requests bounded by row count and by JSON size."""
+    batch: list[dict[str, Any]] = []
+    ids: list[str] = []
+    size = 0
+    for row, row_id in zip(rows, row_ids, strict=True):
+        # insertAll wraps each row as {"insertId": ..., "json": ...}: count a margin for it.
+        row_size = len(json.dumps(row, ensure_ascii=False).encode()) + len(row_id) + 40
+        if batch and (len(batch) >= max_rows or size + row_size > max_bytes):
+            yield Chunk(tuple(batch), tuple(ids))
+            batch, ids, size = [], [], 0
+        batch.append(row)
+        ids.append(row_id)
+        size += row_size
+    if batch:
+        yield Chunk(tuple(batch), tuple(ids))
