@@ -316,7 +316,7 @@ class PartitionRun:
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(StoreTransientError),
             stop=stop_after_attempt(s.store_attempts) | stop_after_delay(s.store_retry_deadline),
-            wait=wait_exponential_jitter(initial=0.2, max=10),
+            wait=wait_exponential_jitter(multiplier=0.2, max=10, jitter=0.2),
             before_sleep=before_sleep,
             reraise=True,
         )

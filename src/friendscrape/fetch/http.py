@@ -93,7 +93,9 @@ class HttpClient:
     async def fetch(self, request: PageRequest) -> RawResponse:
         """GET with retries; raises TransientFetchError once the retry budget is spent."""
         s = self._settings
-        backoff = wait_exponential_jitter(initial=s.retry_base_wait, max=s.retry_max_wait)
+        backoff = wait_exponential_jitter(
+            multiplier=s.retry_base_wait, max=s.retry_max_wait, jitter=s.retry_base_wait
+        )
 
         def wait(state: RetryCallState) -> float:
             # The server's own Retry-After wins over our backoff when it asks for longer.
