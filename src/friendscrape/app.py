@@ -1,0 +1,167 @@
+"""The commands' work, given Settings: import, plan, run, export. No argument parsing here."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import structlog
+
+from friendscrape.config import Settings
+from friendscrape.errors import PlanError, RunAbortedError, UsageError
+from friendscrape.exporter import export
+from friendscrape.fetch.http import Limiter
+from friendscrape.importer import ImportReport, read_users
+from friendscrape.models import Partition
+from friendscrape.pipeline import PartitionRun, RunSummary
+from friendscrape.platform import idle_forever, resolve_partition
+from friendscrape.sources import make_source
+from friendscrape.stores import open_store
+from friendscrape.stores.base import ImportResult, Store
+
+log = structlog.get_logger("friendscrape")
+
+
+@asynccontextmanager
+async def opened_store(settings: Settings) -> AsyncIterator[Store]:
+    """The settings' store, opened, and closed however the block ends."""
+    store = open_store(settings)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def import_users(settings: Settings, path: Path) -> tuple[ImportReport, ImportResult]:
+    """Import a CSV of users; valid rows are saved even when others are bad."""
+    report = ImportReport()
+    added = updated = 0
+    async with opened_store(settings) as store:
+        for chunk in read_users(path, report):
+            result = await store.import_users(chunk)
+            added += result.added
+            updated += result.updated
+    return report, ImportResult(read=report.rows, added=added, updated=updated)
+
+
+async def plan(settings: Settings, count: int, *, force: bool) -> list[Partition]:
+    """Split users into ``count`` partitions; refuses to move users once results exist."""
+    if count < 1:
+        msg = f"--count must be at least 1, got {count}"
+        raise UsageError(msg)
+    async with opened_store(settings) as store:
+        if await store.user_count() == 0:
+            msg = "no users in the store: import them first with 'friendscrape users import FILE'"
+            raise PlanError(msg)
+        results = await store.result_count()
+        if results and not force:
+            msg = (
+                f"{results} users already have results; re-planning moves users between "
+                "partitions: pass --force to replace the plan anyway"
+            )
+            raise PlanError(msg)
+        return await store.plan_partitions(count)
+
+
+async def show_plan(settings: Settings) -> list[Partition]:
+    """The stored plan."""
+    async with opened_store(settings) as store:
+        parts = await store.partitions()
+    if not parts:
+        msg = "no partition plan yet: run 'friendscrape partitions plan --count N'"
+        raise PlanError(msg)
+    return parts
+
+
+async def check_partition(store: Store, number: int) -> Partition:
+    """The plan's partition ``number``, or a PlanError saying what is wrong."""
+    if await store.user_count() == 0:
+        msg = "no users in the store: import them first with 'friendscrape users import FILE'"
+        raise PlanError(msg)
+    parts = await store.partitions()
+    if not parts:
+        msg = "no partition plan yet: run 'friendscrape partitions plan --count N' first"
+        raise PlanError(msg)
+    for part in parts:
+        if part.number == number:
+            return part
+    msg = f"partition {number} is not in the plan (partitions 1 to {parts[-1].number})"
+    raise PlanError(msg)
+
+
+async def run(
+    settings: Settings,
+    partition: str,
+    *,
+    when_done: str = "exit",
+    environ: Mapping[str, str] | None = None,
+    limiter: Limiter | None = None,
+    hard_exit: bool = True,
+) -> RunSummary:
+    """Collect one partition under signal handling (the `run` command).
+
+    The first SIGTERM/SIGINT stops intake and flushes; a second exits at once (SQLite and
+    BigQuery writes are atomic per chunk, so nothing saved is lost). When saving fails for
+    good the process exits non-zero straight away: a hung store call may hold a thread
+    that would otherwise keep the interpreter from exiting.
+    """
+    number = resolve_partition(partition, os.environ if environ is None else environ)
+    source = make_source(settings)
+    run_id = uuid.uuid4().hex[:12]
+    structlog.contextvars.bind_contextvars(partition=number, run_id=run_id)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals_seen: list[str] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        signals_seen.append(sig.name)
+        if len(signals_seen) == 1:
+            log.info("run.signal", signal=sig.name, action="stop taking users; flush results")
+            stop.set()
+            return
+        log.warning("run.signal", signal=sig.name, action="second signal: exiting now")
+        sys.stdout.flush()
+        os._exit(128 + sig.value)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        async with opened_store(settings) as store:
+            await check_partition(store, number)
+            runner = PartitionRun(
+                settings, store, source, partition=number, stop=stop, limiter=limiter
+            )
+            try:
+                summary = await runner.run()
+            except RunAbortedError as exc:
+                log.error(
+                    "run.aborted", error=str(exc), cause=type(exc).__name__, exit_code=exc.exit_code
+                )
+                if hard_exit:
+                    sys.stdout.flush()
+                    sys.stderr.write(f"friendscrape: error: {exc}\n")
+                    sys.stderr.flush()
+                    os._exit(exc.exit_code)
+                raise
+            complete = await store.pending_count(number, retry_failed=False) == 0
+        if complete:
+            log.info("partition.complete", users_collected=summary.users)
+            if when_done == "idle" and not stop.is_set():
+                await idle_forever(stop)
+        return summary
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+async def export_results(settings: Settings, fmt: str, output: Path | None) -> int:
+    """Export every result row."""
+    async with opened_store(settings) as store:
+        return await export(store.results(), fmt, output)

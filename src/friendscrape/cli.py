@@ -1,0 +1,269 @@
+"""The `friendscrape` command: parse arguments, build Settings, call the app, print results.
+
+Every expected failure ends as one line on stderr (`friendscrape: error: ...`) and a
+non-zero exit: 2 for bad input, 1 for a failed store, 3 for an aborted run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from friendscrape import __version__, app, logs
+from friendscrape.config import Settings, load_settings
+from friendscrape.errors import FriendscrapeError
+from friendscrape.exporter import FORMATS
+from friendscrape.models import Partition
+from friendscrape.sources import SOURCE_NAMES
+
+T = TypeVar("T")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        msg = f"{text!r} is not a whole number"
+        raise argparse.ArgumentTypeError(msg) from None
+    return value
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="friendscrape",
+        description="Collect who each user follows, for millions of users, one partition "
+        "per worker.",
+    )
+    parser.add_argument("--version", action="version", version=f"friendscrape {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--store",
+        help="store URL (env FRIENDSCRAPE_STORE; default "
+        "sqlite:///friendscrape.db; or bigquery://PROJECT/DATASET)",
+    )
+    common.add_argument(
+        "--log-format",
+        choices=["json", "console", "auto"],
+        help="json lines, console, or auto (console on a terminal)",
+    )
+    common.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    users = sub.add_parser("users", help="manage the users to collect")
+    users_sub = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    imp = users_sub.add_parser(
+        "import",
+        parents=[common],
+        help="import users from CSV (user_id,screen_name[,following_count])",
+    )
+    imp.add_argument("file", type=Path)
+
+    parts = sub.add_parser("partitions", help="plan and show the partition plan")
+    parts_sub = parts.add_subparsers(dest="partitions_command", metavar="ACTION", required=True)
+    plan = parts_sub.add_parser(
+        "plan", parents=[common], help="split users as NTILE(N) OVER (ORDER BY user_id)"
+    )
+    plan.add_argument("--count", type=_positive_int, required=True, help="number of partitions")
+    plan.add_argument(
+        "--force", action="store_true", help="replace the plan even though results exist"
+    )
+    parts_sub.add_parser("show", parents=[common], help="print the stored plan")
+
+    run = sub.add_parser("run", parents=[common], help="collect one partition, then exit")
+    run.add_argument(
+        "--partition",
+        default="auto",
+        help="partition number, or auto (from DYNO, JOB_COMPLETION_INDEX, "
+        "CLOUD_RUN_TASK_INDEX or FRIENDSCRAPE_PARTITION)",
+    )
+    run.add_argument("--source", help=f"upstream: {', '.join(SOURCE_NAMES)}")
+    run.add_argument("--base-url", help="upstream base URL (default: the source's own)")
+    run.add_argument(
+        "--concurrency", type=_positive_int, help="users in flight at once (env MAX_THREADS too)"
+    )
+    run.add_argument(
+        "--max-friends", type=_positive_int, help="cap each list at this many names (default 2000)"
+    )
+    run.add_argument("--users-limit", type=_positive_int, help="collect at most N users")
+    run.add_argument("--batch-size", type=_positive_int, help="rows per write")
+    run.add_argument(
+        "--retry-failed",
+        action="store_true",
+        default=None,
+        help="also collect users whose status is failed",
+    )
+    run.add_argument(
+        "--stall-timeout",
+        type=float,
+        help="exit non-zero after this many seconds with results waiting and no successful write",
+    )
+    run.add_argument(
+        "--grace-period",
+        type=float,
+        help="seconds in-flight users get after SIGTERM before the final flush",
+    )
+    run.add_argument(
+        "--when-done",
+        choices=["exit", "idle"],
+        default="exit",
+        help="when the partition is complete: exit 0, or idle until stopped",
+    )
+
+    exp = sub.add_parser("export", parents=[common], help="export results")
+    exp.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="jsonl",
+        help="jsonl (one object per user) or csv (edge list)",
+    )
+    exp.add_argument("--output", type=Path, help="file to write (default: stdout)")
+
+    sim = sub.add_parser("simulate", help="run the local simulator of the upstream until stopped")
+    from friendscrape.simulator import cli as sim_cli  # noqa: PLC0415 - not needed elsewhere
+
+    sim_cli.add_arguments(sim)
+
+    demo = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="collect a synthetic job end to end against the local simulator",
+    )
+    demo.add_argument("--users", type=_positive_int, default=None, help="synthetic users")
+    demo.add_argument("--partitions", type=_positive_int, default=10)
+    demo.add_argument("--latency", type=float, default=None, help="simulated seconds per page")
+    demo.add_argument(
+        "--concurrency", type=_positive_int, default=None, help="users in flight per partition"
+    )
+    return parser
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
+    names = (
+        "store",
+        "log_format",
+        "log_level",
+        "source",
+        "base_url",
+        "concurrency",
+        "max_friends",
+        "users_limit",
+        "batch_size",
+        "retry_failed",
+        "stall_timeout",
+        "grace_period",
+    )
+    given = {name: getattr(args, name, None) for name in names}
+    return load_settings(**given, **extra)
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def _print_plan(parts: Sequence[Partition]) -> None:
+    print(f"{'partition':>9}  {'users':>9}  {'min_user_id':>20}  {'max_user_id':>20}")
+    for p in parts:
+        print(f"{p.number:>9}  {p.user_count:>9}  {p.min_user_id:>20}  {p.max_user_id:>20}")
+    print(f"{'total':>9}  {sum(p.user_count for p in parts):>9}")
+
+
+def _cmd_users(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    logs.configure(fmt="console", level=settings.log_level, stream=sys.stderr)
+    report, result = _run(app.import_users(settings, args.file))
+    for line in report.bad:
+        print(f"friendscrape: bad row: {line}", file=sys.stderr)
+    print(
+        f"read {result.read} rows: {result.added} users added, {result.updated} updated, "
+        f"{report.duplicates} duplicates collapsed, {len(report.bad)} bad rows rejected"
+    )
+    return 1 if report.bad else 0
+
+
+def _cmd_partitions(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    logs.configure(fmt="console", level=settings.log_level, stream=sys.stderr)
+    if args.partitions_command == "plan":
+        parts = _run(app.plan(settings, args.count, force=args.force))
+    else:
+        parts = _run(app.show_plan(settings))
+    _print_plan(parts)
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    secrets = [settings.x_bearer_tokens.get_secret_value()] if settings.x_bearer_tokens else []
+    logs.configure(
+        fmt=settings.log_format,
+        level=settings.log_level,
+        secrets=[t.strip() for s in secrets for t in s.split(",")],
+    )
+    _run(app.run(settings, args.partition, when_done=args.when_done))
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    logs.configure(fmt="console", level=settings.log_level, stream=sys.stderr)
+    count = _run(app.export_results(settings, args.format, args.output))
+    if args.output is not None:
+        print(f"exported {count} users to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from friendscrape.simulator import cli as sim_cli  # noqa: PLC0415
+
+    return sim_cli.run(args)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from friendscrape import demo  # noqa: PLC0415 - imports the simulator
+
+    settings = _settings(args)
+    logs.configure(
+        fmt="console", level=settings.log_level if args.log_level else "warning", stream=sys.stderr
+    )
+    return _run(
+        demo.main(
+            settings,
+            users=args.users,
+            partitions=args.partitions,
+            latency=args.latency,
+            concurrency=args.concurrency,
+        )
+    )
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "users": _cmd_users,
+    "partitions": _cmd_partitions,
+    "run": _cmd_run,
+    "export": _cmd_export,
+    "simulate": _cmd_simulate,
+    "demo": _cmd_demo,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = _build_parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except FriendscrapeError as exc:
+        print(f"friendscrape: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("friendscrape: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Export results: JSON lines (one object per user) or a CSV edge list for networkx/pandas."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TextIO
+
+from friendscrape.errors import UsageError
+from friendscrape.models import FriendList
+
+FORMATS = ("jsonl", "csv")
+
+
+def result_to_json(result: FriendList) -> dict[str, object]:
+    """Every column of a user_friends row, friend lists as JSON lists."""
+    return {
+        "user_id": result.user_id,
+        "screen_name": result.screen_name,
+        "friend_count": result.friend_count,
+        "friend_names": list(result.friend_names),
+        "friend_ids": list(result.friend_ids),
+        "following_count": result.following_count,
+        "truncated": result.truncated,
+        "status": result.status.value,
+        "error": result.error,
+        "source": result.source,
+        "partition": result.partition,
+        "attempts": result.attempts,
+        "start_at": result.start_at.isoformat(),
+        "end_at": result.end_at.isoformat(),
+    }
+
+
+@contextmanager
+def _output(path: Path | None) -> Iterator[TextIO]:
+    """Write to stdout, or to a temporary file renamed into place only when complete."""
+    if path is None:
+        yield sys.stdout
+        return
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        handle = tmp.open("w", newline="", encoding="utf-8")
+    except OSError as exc:
+        msg = f"cannot write {str(path)!r}: {exc.strerror or exc}"
+        raise UsageError(msg) from None
+    try:
+        with handle:
+            yield handle
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+async def export(results: AsyncIterator[FriendList], fmt: str, path: Path | None) -> int:
+    """Write every result; returns how many users were written."""
+    if fmt not in FORMATS:
+        msg = f"unknown export format {fmt!r}: choose jsonl or csv"
+        raise UsageError(msg)
+    count = 0
+    with _output(path) as out:
+        if fmt == "jsonl":
+            async for result in results:
+                out.write(json.dumps(result_to_json(result), ensure_ascii=False) + "\n")
+                count += 1
+        else:
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(["user_id", "screen_name", "friend_name"])
+            async for result in results:
+                for name in result.friend_names:
+                    writer.writerow([result.user_id, result.screen_name, name])
+                count += 1
+    return count

@@ -1,0 +1,91 @@
+"""Read users from CSV (`user_id,screen_name[,following_count]`), reporting every bad row."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from friendscrape.errors import UsageError
+from friendscrape.models import User
+
+REQUIRED = ("user_id", "screen_name")
+OPTIONAL = ("following_count",)
+_MAX_FIELD = 1024
+
+
+@dataclass
+class ImportReport:
+    """Rows read, and every rejected or collapsed row with its line number."""
+
+    rows: int = 0
+    bad: list[str] = field(default_factory=list)
+    duplicates: int = 0
+
+
+def _check(row: dict[str, str | None], line: int) -> User | str:
+    user_id = (row.get("user_id") or "").strip()
+    name = (row.get("screen_name") or "").strip()
+    count_text = (row.get("following_count") or "").strip()
+    if None in row.values() or None in row:
+        return f"line {line}: wrong number of fields"
+    if not user_id:
+        return f"line {line}: empty user_id"
+    if not name:
+        return f"line {line}: empty screen_name for user_id {user_id!r}"
+    if any(ch.isspace() for ch in user_id) or len(user_id) > _MAX_FIELD:
+        return f"line {line}: user_id {user_id[:40]!r} has spaces or is too long"
+    if len(name) > _MAX_FIELD:
+        return f"line {line}: screen_name is too long"
+    count: int | None = None
+    if count_text:
+        if not (count_text.isascii() and count_text.isdigit()):
+            return f"line {line}: following_count {count_text[:40]!r} is not a whole number"
+        count = int(count_text)
+    return User(user_id, name, count)
+
+
+def read_users(path: Path, report: ImportReport, chunk: int = 10_000) -> Iterator[list[User]]:
+    """Yield chunks of valid users; bad rows and in-file duplicates go to ``report``."""
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        msg = f"cannot read {str(path)!r}: {exc.strerror or exc}"
+        raise UsageError(msg) from None
+    with handle:
+        reader = csv.DictReader(handle)
+        try:
+            header = [h.strip() for h in (reader.fieldnames or [])]
+        except (csv.Error, UnicodeDecodeError) as exc:
+            msg = f"{path.name}: not a readable CSV file ({exc})"
+            raise UsageError(msg) from None
+        missing = [c for c in REQUIRED if c not in header]
+        unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
+        if missing or unknown:
+            msg = (
+                f"{path.name}: header must be user_id,screen_name[,following_count]; "
+                f"got {','.join(header) or 'nothing'}"
+            )
+            raise UsageError(msg)
+        reader.fieldnames = header
+        seen: set[str] = set()
+        batch: list[User] = []
+        try:
+            for row in reader:
+                report.rows += 1
+                checked = _check(row, reader.line_num)
+                if isinstance(checked, str):
+                    report.bad.append(checked)
+                    continue
+                if checked.user_id in seen:
+                    report.duplicates += 1
+                seen.add(checked.user_id)
+                batch.append(checked)
+                if len(batch) >= chunk:
+                    yield batch
+                    batch = []
+        except (csv.Error, UnicodeDecodeError) as exc:
+            report.bad.append(f"line {reader.line_num}: unreadable ({exc}); the rest was not read")
+        if batch:
+            yield batch
