@@ -20,6 +20,7 @@ extra classes, whitespace, entities and letter case of tags do not change the re
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -40,6 +41,17 @@ _COMPLETE_END_RE: Final = re.compile(
 _COUNT_RE: Final = re.compile(r"\d{1,3}(?:[,.\u00a0\u202f' ]\d{3})+|\d+")
 _NON_DIGIT_RE: Final = re.compile(r"\D")
 _GUEST_FOLLOW_PATH: Final = "/i/guest/follow/"
+# All pieces of all user items in one selector pass (per-item queries cost more than the
+# rest of the parse). Matches come in document order, so each piece belongs to the item
+# matched last before it; items nested in items are refused, which keeps that true.
+_ITEM_PARTS: Final = ", ".join(
+    (
+        "table.user-item",
+        "table.user-item td.screenname a",
+        "table.user-item td.screenname span.username",
+        "table.user-item form[action]",
+    )
+)
 _DETAIL_MAX: Final = 200
 
 
@@ -82,7 +94,7 @@ def parse_following_page(
 
 def _parse_list_page(tree: LexborHTMLParser, body: bytes, url: str) -> Page:
     """The names, next cursor and following count of a list page, or ParseError."""
-    items = tree.css("table.user-item")
+    items = _items(tree, url)
     next_cursor = _next_cursor(tree, url)
     if not items:
         if tree.css_first("div.user-list") is None and next_cursor is None:
@@ -104,10 +116,40 @@ def _parse_list_page(tree: LexborHTMLParser, body: bytes, url: str) -> Page:
     return Page(names=names, next_cursor=next_cursor, following_count=_following_count(tree, url))
 
 
-def _screen_name(item: LexborNode, index: int, url: str) -> str:
-    """The screen name of one ``table.user-item``, cross-checked, or ParseError."""
-    anchor = item.css_first("td.screenname a")
-    raw = anchor.attributes.get("name") if anchor is not None else None
+@dataclass(slots=True)
+class _Item:
+    """The pieces of one ``table.user-item`` that name the followed account."""
+
+    anchor: LexborNode | None = None
+    shown: LexborNode | None = None
+    follow_actions: list[str] = field(default_factory=list)
+
+
+def _items(tree: LexborHTMLParser, url: str) -> list[_Item]:
+    """Every user item with its name link, shown name and form actions, in page order."""
+    if tree.css_first("table.user-item table.user-item") is not None:
+        raise ParseError("user item inside a user item: unexpected page structure", url=url)
+    items: list[_Item] = []
+    for node in tree.css(_ITEM_PARTS):
+        tag = node.tag
+        if tag == "table":
+            items.append(_Item())
+        elif not items:
+            continue  # cannot happen: each part lies inside an item matched before it
+        elif tag == "a":
+            if items[-1].anchor is None:
+                items[-1].anchor = node
+        elif tag == "span":
+            if items[-1].shown is None:
+                items[-1].shown = node
+        elif tag == "form":
+            items[-1].follow_actions.append(node.attributes.get("action") or "")
+    return items
+
+
+def _screen_name(item: _Item, index: int, url: str) -> str:
+    """The screen name of one user item, cross-checked, or ParseError."""
+    raw = item.anchor.attributes.get("name") if item.anchor is not None else None
     if raw is None:
         msg = f"user item {index} has no screen name (no <a name> in td.screenname)"
         raise ParseError(msg, url=url)
@@ -115,14 +157,13 @@ def _screen_name(item: LexborNode, index: int, url: str) -> str:
     if not is_valid_screen_name(name):
         msg = f"user item {index} has an invalid screen name {name[:40]!r}"
         raise ParseError(msg, url=url)
-    username = item.css_first("span.username")
-    if username is not None:
-        shown = "".join(username.text().split()).removeprefix("@")
+    if item.shown is not None:
+        shown = "".join(item.shown.text().split()).removeprefix("@")
         if shown and shown.casefold() != name.casefold():
             msg = f"user item {index}: screen name {name!r} but shown as {shown[:40]!r}"
             raise ParseError(msg, url=url)
-    for form in item.css("form[action]"):
-        path = urlsplit(form.attributes.get("action") or "").path
+    for action in item.follow_actions:
+        path = action.partition("?")[0].partition("#")[0]
         if _GUEST_FOLLOW_PATH in path:
             target = unquote(path.rsplit("/", 1)[-1])
             if target.casefold() != name.casefold():
@@ -150,17 +191,19 @@ def _next_cursor(tree: LexborHTMLParser, url: str) -> str | None:
 
 def _following_count(tree: LexborHTMLParser, url: str) -> int | None:
     """The profile's following count from ``table.profile-stats``, if the page has it."""
-    for cell in tree.css("table.profile-stats td"):
-        for link in cell.css("a[href]"):
-            path = urlsplit(link.attributes.get("href") or "").path.rstrip("/")
-            if not path.endswith("/following"):
-                continue
-            statnum = cell.css_first("div.statnum")
-            text = statnum.text().strip() if statnum is not None else ""
-            if _COUNT_RE.fullmatch(text) is None:
-                msg = f"following count is not a number: {text[:40]!r}"
-                raise ParseError(msg, url=url)
-            return int(_NON_DIGIT_RE.sub("", text))
+    for link in tree.css("table.profile-stats td a[href]"):
+        path = urlsplit(link.attributes.get("href") or "").path.rstrip("/")
+        if not path.endswith("/following"):
+            continue
+        cell = link.parent
+        while cell is not None and cell.tag != "td":
+            cell = cell.parent
+        statnum = cell.css_first("div.statnum") if cell is not None else None
+        text = statnum.text().strip() if statnum is not None else ""
+        if _COUNT_RE.fullmatch(text) is None:
+            msg = f"following count is not a number: {text[:40]!r}"
+            raise ParseError(msg, url=url)
+        return int(_NON_DIGIT_RE.sub("", text))
     return None
 
 
