@@ -1,0 +1,163 @@
+"""Command-line options of the simulator, shared by ``python -m friendscrape.simulator``
+and the main CLI's ``friendscrape simulate`` (which mounts ``add_arguments`` and ``run``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from collections.abc import Sequence
+
+import structlog
+
+from friendscrape import logs
+from friendscrape.simulator.app import SimConfig, run_simulator
+from friendscrape.simulator.graph import write_users_csv
+
+_DEFAULTS = SimConfig()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the simulator's options to ``parser``."""
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=0, help="port to listen on; 0 picks a free one (default: 0)"
+    )
+    parser.add_argument(
+        "--users",
+        type=int,
+        default=_DEFAULTS.users,
+        help="accounts to collect in the synthetic graph (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=_DEFAULTS.seed,
+        help="seed of the graph; the same seed gives the same graph (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--mean-friends",
+        type=float,
+        default=_DEFAULTS.mean_friends,
+        help="mean following count (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=_DEFAULTS.latency,
+        help="seconds before each page is answered (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--page-size",
+        type=int,
+        default=_DEFAULTS.page_size,
+        help="accounts per page (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--error-rate", type=float, default=0.0, help="share of pages answered with HTTP 500"
+    )
+    parser.add_argument(
+        "--rate-limit-rate",
+        type=float,
+        default=0.0,
+        help="share of pages answered with HTTP 429 and Retry-After",
+    )
+    parser.add_argument(
+        "--retry-after",
+        type=int,
+        default=_DEFAULTS.retry_after,
+        help="seconds sent in Retry-After on HTTP 429 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--drop-rate",
+        type=float,
+        default=0.0,
+        help="share of pages whose connection is closed without a response",
+    )
+    parser.add_argument(
+        "--hang-rate",
+        type=float,
+        default=0.0,
+        help="share of pages never answered (until the simulator stops)",
+    )
+    parser.add_argument(
+        "--hostile",
+        action="store_true",
+        help="add accounts whose pages are malformed, endless, huge or redirect off-host",
+    )
+    parser.add_argument(
+        "--write-users",
+        metavar="CSV",
+        default=None,
+        help="first write the accounts to collect to this CSV "
+        "(user_id,screen_name,following_count)",
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> SimConfig:
+    """The SimConfig the parsed options describe; ValueError when they are inconsistent."""
+    return SimConfig(
+        users=args.users,
+        seed=args.seed,
+        mean_friends=args.mean_friends,
+        latency=args.latency,
+        error_rate=args.error_rate,
+        rate_limit_rate=args.rate_limit_rate,
+        retry_after=args.retry_after,
+        drop_rate=args.drop_rate,
+        hang_rate=args.hang_rate,
+        hostile=args.hostile,
+        page_size=args.page_size,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until SIGTERM or SIGINT; 0 on a clean stop, 2 for bad options."""
+    if not structlog.is_configured():
+        logs.configure(fmt="json")
+    log = structlog.get_logger("friendscrape.simulator")
+    try:
+        config = config_from_args(args)
+        graph = config.make_graph()
+    except ValueError as exc:
+        log.error("simulator.bad_options", error=str(exc))
+        return 2
+    if args.write_users:
+        rows = write_users_csv(graph, args.write_users)
+        log.info("simulator.users_written", path=args.write_users, rows=rows)
+    try:
+        asyncio.run(_serve(config, args.host, args.port))
+    except OSError as exc:
+        log.error("simulator.listen_failed", host=args.host, port=args.port, error=str(exc))
+        return 1
+    return 0
+
+
+async def _serve(config: SimConfig, host: str, port: int) -> None:
+    log = structlog.get_logger("friendscrape.simulator")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with run_simulator(config, host, port) as sim:
+            log.info("simulator.ready", **sim.describe())
+            await stop.wait()
+            log.info("simulator.stopping", **sim.stats.snapshot())
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    log.info("simulator.stopped")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m friendscrape.simulator``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m friendscrape.simulator",
+        description="Serve a synthetic follow graph as the legacy mobile site's pages.",
+    )
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
