@@ -109,6 +109,22 @@ async def test_original_monitoring_queries_work(
     )
     assert names["n"] == 6
 
+    per_status = query(
+        client,
+        f"""SELECT `partition`, status, COUNT(*) AS users
+            FROM (SELECT `partition`, status FROM `{table}` WHERE TRUE
+                  QUALIFY ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY end_at DESC) = 1)
+            GROUP BY 1, 2 ORDER BY 1, 2""",
+    )
+    assert [(r["partition"], r["status"], r["users"]) for r in per_status] == [(1, "ok", 3)]
+
+    (minute,) = query(
+        client,
+        f"SELECT TIMESTAMP_TRUNC(end_at, MINUTE) AS minute, COUNT(*) AS users,"
+        f" SUM(ARRAY_LENGTH(friend_names)) AS names FROM `{table}` GROUP BY 1",
+    )
+    assert (minute["minute"], minute["users"], minute["names"]) == (T0, 3, 6)
+
 
 async def test_reads_drop_duplicate_rows(bq: BigQueryStore, client: Any, bq_dataset: str) -> None:
     # The local server does no insertId de-duplication, like real BigQuery at its worst:
