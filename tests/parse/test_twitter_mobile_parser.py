@@ -306,3 +306,22 @@ def test_valid_screen_names(name: str) -> None:
 @pytest.mark.parametrize("name", ["", "x" * 16, "a-b", "a b", "a\n", "\u0430dmin", "a.b", "@a"])
 def test_invalid_screen_names(name: str) -> None:
     assert not is_valid_screen_name(name)
+
+
+def test_cross_checks_belong_to_their_own_item() -> None:
+    bare = (
+        '<table class="user-item"><tr><td class="screenname">'
+        '<a name="bare_one"></a></td></tr></table>'
+    )
+    page = parse_following_page(
+        list_page(bare + user_item("grace_h") + bare.replace("bare_one", "bare_two")),
+        status=200,
+        url=FIRST_URL,
+    )
+    assert page.names == ("bare_one", "grace_h", "bare_two")
+
+
+def test_user_item_nested_in_a_user_item_is_refused() -> None:
+    nested = user_item("grace_h").replace('<div class="bio">', f'<div class="bio">{user_item("x")}')
+    with pytest.raises(ParseError, match="user item inside a user item"):
+        parse_following_page(list_page(nested), status=200, url=FIRST_URL)
