@@ -28,8 +28,8 @@ def _check(row: dict[str, str | None], line: int) -> User | str:
     user_id = (row.get("user_id") or "").strip()
     name = (row.get("screen_name") or "").strip()
     count_text = (row.get("following_count") or "").strip()
-    if None in row.values() or None in row:
-        return f"line {line}: wrong number of fields"
+    if None in row:  # DictReader files surplus fields under the key None
+        return f"line {line}: more fields than the header names"
     if not user_id:
         return f"line {line}: empty user_id"
     if not name:
