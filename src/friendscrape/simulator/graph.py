@@ -31,7 +31,7 @@ from __future__ import annotations
 import csv
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -67,86 +67,44 @@ _NO_HINT_SHARE: Final = 0.15
 _T_NAME, _T_KIND, _T_ZERO, _T_COUNT1, _T_COUNT2, _T_ID = 1, 2, 3, 4, 5, 6
 _T_START, _T_STEP, _T_INVALID, _T_HINT = 7, 8, 9, 10
 
-_FIRST: Final = (
-    "ada",
-    "grace",
-    "linus",
-    "margaret",
-    "alan",
-    "barbara",
-    "ken",
-    "dennis",
-    "radia",
-    "frances",
-    "john",
-    "mary",
-    "li",
-    "wei",
-    "sofia",
-    "omar",
-    "amara",
-    "kofi",
-    "yuki",
-    "hana",
-    "lucas",
-    "mateo",
-    "noor",
-    "zara",
-    "ivan",
-    "olga",
-    "pierre",
-    "chloe",
-    "raj",
-    "priya",
-    "diego",
-    "ana",
-    "tom",
-    "kim",
-    "leo",
-    "mia",
-    "sam",
-    "eva",
-    "ben",
-    "ida",
+
+def _words(text: str, sep: str | None = None) -> tuple[str, ...]:
+    """A word list written as text."""
+    return tuple(text.split(sep))
+
+
+_FIRST: Final = _words(
+    "ada grace linus margaret alan barbara ken dennis radia frances john mary li wei "
+    "sofia omar amara kofi yuki hana lucas mateo noor zara ivan olga pierre chloe raj "
+    "priya diego ana tom kim leo mia sam eva ben ida"
 )
-_WORDS: Final = (
-    "coffee",
-    "code",
-    "data",
-    "pixel",
-    "river",
-    "cloud",
-    "tiger",
-    "maple",
-    "rocket",
-    "ocean",
-    "forest",
-    "music",
-    "books",
-    "chess",
-    "garden",
-    "sunset",
-    "robot",
-    "quartz",
-    "ember",
-    "falcon",
-    "lunar",
-    "urban",
-    "atlas",
-    "delta",
-    "nova",
-    "orbit",
-    "piano",
-    "comet",
-    "cedar",
-    "harbor",
-    "news",
-    "daily",
-    "tech",
-    "art",
-    "photo",
-    "travel",
+_WORDS: Final = _words(
+    "coffee code data pixel river cloud tiger maple rocket ocean forest music books "
+    "chess garden sunset robot quartz ember falcon lunar urban atlas delta nova orbit "
+    "piano comet cedar harbor news daily tech art photo travel"
 )
+
+
+def _stem(style: int, first: str, word: str) -> str:
+    """The readable front of a screen name (up to 10 characters) in one of 8 styles."""
+    stems = (
+        first,
+        f"{first}_{word}",
+        first.capitalize() + word.capitalize(),
+        f"_{word}",
+        word,  # style 4 appends two digits to the word
+        "",
+        first[0].upper() + word,
+        f"{first}_",
+    )
+    return stems[style][:10]
+
+
+_STEMS: Final = tuple(
+    _stem(style, first, word) for style in range(8) for first in _FIRST for word in _WORDS
+)
+# Base-36 pairs, least significant digit first, to write a five-character code fast.
+_CODE2: Final = tuple(_DIGITS36[i % 36] + _DIGITS36[i // 36] for i in range(36 * 36))
 
 
 class AccountKind(StrEnum):
@@ -298,36 +256,19 @@ class SyntheticGraph:
 
     def name_of(self, n: int) -> str:
         """The screen name at index ``n`` of the name space (always a valid name)."""
-        code_value = (n * self._code_mult + self._code_add) % _CODE_SPACE
-        code = []
-        for _ in range(_CODE_LEN):
-            code_value, digit = divmod(code_value, 36)
-            code.append(_DIGITS36[digit])
-        return self._stem(n) + "".join(code)
-
-    def _stem(self, n: int) -> str:
-        """The readable front of name ``n``: up to 10 characters."""
-        h = self.hash(_T_NAME, n)
-        first = _FIRST[(h >> 8) % len(_FIRST)]
-        word = _WORDS[(h >> 16) % len(_WORDS)]
-        style = h & 7
-        if style == 0:
-            stem = first
-        elif style == 1:
-            stem = f"{first}_{word}"
-        elif style == 2:
-            stem = first.capitalize() + word.capitalize()
-        elif style == 3:
-            stem = f"_{word}"
-        elif style == 4:
-            stem = f"{word}{(h >> 24) % 100:02d}"
-        elif style == 5:
-            stem = ""
-        elif style == 6:
-            stem = first[0].upper() + word
+        # The hot path of page rendering: the hash is inlined and stems come from a table.
+        h = (((self.key + n) & _MASK64) << 6 | _T_NAME) & _MASK64
+        h = (h + 0x9E3779B97F4A7C15) & _MASK64
+        h = ((h ^ (h >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+        h = ((h ^ (h >> 27)) * 0x94D049BB133111EB) & _MASK64
+        h ^= h >> 31
+        first, word = (h >> 8) % len(_FIRST), (h >> 16) % len(_WORDS)
+        if h & 7 == 4:
+            stem = f"{_WORDS[word]}{(h >> 24) % 100:02d}"
         else:
-            stem = f"{first}_"
-        return stem[:10]
+            stem = _STEMS[((h & 7) * len(_FIRST) + first) * len(_WORDS) + word]
+        code = (n * self._code_mult + self._code_add) % _CODE_SPACE
+        return stem + _CODE2[code % 1296] + _CODE2[code // 1296 % 1296] + _DIGITS36[code // 1296**2]
 
     def index_of(self, name: str) -> int | None:
         """The name-space index whose name is ``name`` (letter case ignored), or None."""
@@ -425,14 +366,23 @@ class SyntheticGraph:
         name_of = self.name_of
         return [name_of((first + k * step) % NAME_SPACE) for k in range(max(0, start), stop)]
 
+    def follows_index(self, account: SimAccount) -> Callable[[int], bool]:
+        """A test of whether ``account`` lists name-space index ``n``; cheap per call."""
+        first, step = self._walk(account.index)
+        inverse = pow(step, -1, NAME_SPACE)
+        count = account.following_count
+
+        def lists(n: int) -> bool:
+            return (n - first) * inverse % NAME_SPACE < count
+
+        return lists
+
     def follows(self, account: SimAccount, name: str) -> bool:
         """Whether ``name`` is in ``account``'s listing (what its pages show)."""
         n = self.index_of(name)
         if n is None or self.name_of(n).casefold() != name.casefold():
             return False
-        first, step = self._walk(account.index)
-        position = ((n - first) * pow(step, -1, NAME_SPACE)) % NAME_SPACE
-        return position < account.following_count
+        return self.follows_index(account)(n)
 
     def friends(self, screen_name: str) -> list[str]:
         """The truth a collector should save for this name, in listing order.

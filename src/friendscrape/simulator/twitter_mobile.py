@@ -18,6 +18,7 @@ gets HTTP 400. Pages are built with plain string formatting: no template engine.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -45,88 +46,35 @@ _BRAND_BAR: Final = (
     '<div id="brand_bar"><table class="brand-bar"><tr><td class="left"><a href="/">'
     '<img alt="Twitter" src="/images/logo.png"></a></td></tr></table></div>\n'
 )
-_USER_ITEM: Final = (
-    '<table class="user-item">\n<tr>\n'
-    '<td class="avatar" rowspan="2"><a href="/{n}"><img alt="{full}" '
-    'src="/images/avatar_normal.png"></a></td>\n'
-    '<td class="info fifty screenname"><a name="{n}"></a><a href="/{n}">'
-    '<strong class="fullname">{full}</strong>{badge}<span class="username"><span>@</span>{n}'
-    "</span></a></td>\n"
-    '<td class="info fifty"><form action="/i/guest/follow/{n}" method="post">'
-    '<span class="m2-auth-token"><input name="authenticity_token" type="hidden" '
-    'value="{token}"></span><span class="w-button-common w-button-follow"><input alt="Follow" '
-    'src="/images/sprites/followplus.gif" type="image"></span></form></td>\n'
-    '</tr>\n<tr><td class="info" colspan="2"><div class="bio">{bio}</div></td></tr>\n'
-    "</table>\n"
+_FOLLOW_BUTTON: Final = (
+    '<span class="w-button-common w-button-follow"><input alt="Follow" '
+    'src="/images/sprites/followplus.gif" type="image"></span>'
 )
 _VERIFIED: Final = '<img alt="Verified Account" class="profile-badge" src="/images/verified.gif">'
 _MENTION_LINK: Final = (
     '<a href="/{m}" class="twitter-atreply dir-ltr" dir="ltr" data-screenname="{m}">@{m}</a>'
 )
 
+
+def _words(text: str, sep: str | None = None) -> tuple[str, ...]:
+    """A word list written as text."""
+    return tuple(text.split(sep))
+
+
 # Display names and bios are HTML fragments, entities already in place.
-_FIRST: Final = (
-    "Ada",
-    "Grace",
-    "Linus",
-    "Margaret",
-    "Alan",
-    "Barbara",
-    "Ken",
-    "Radia",
-    "Frances",
-    "Mary",
-    "Wei",
-    "Sofia",
-    "Omar",
-    "Amara",
-    "Kofi",
-    "Yuki",
-    "Lucas",
-    "Noor",
-    "Ivan",
-    "Chloe",
-    "Priya",
-    "Diego",
-    "Tom",
-    "Mia",
-    "Zo&euml;",
-    "Bj&ouml;rn",
-    "Ren&eacute;e",
+_FIRST: Final = _words(
+    "Ada Grace Linus Margaret Alan Barbara Ken Radia Frances Mary Wei Sofia Omar "
+    "Amara Kofi Yuki Lucas Noor Ivan Chloe Priya Diego Tom Mia Zo&euml; Bj&ouml;rn "
+    "Ren&eacute;e"
 )
-_LAST: Final = (
-    "Lovelace",
-    "Hopper",
-    "Hamilton",
-    "Turing",
-    "Liskov",
-    "Thompson",
-    "Perlman",
-    "Allen",
-    "Okafor",
-    "Tanaka",
-    "Silva",
-    "Khan",
-    "Petrov",
-    "Dubois",
-    "Sharma",
-    "Garc&iacute;a",
+_LAST: Final = _words(
+    "Lovelace Hopper Hamilton Turing Liskov Thompson Perlman Allen Okafor Tanaka "
+    "Silva Khan Petrov Dubois Sharma Garc&iacute;a"
 )
-_TOPICS: Final = (
-    "coffee",
-    "compilers",
-    "data",
-    "photography",
-    "cycling",
-    "jazz",
-    "chess",
-    "gardening",
-    "open source",
-    "astronomy",
-    "baking",
-    "maps",
-    "typography",
-    "birds",
+_TOPICS: Final = _words(
+    "coffee, compilers, data, photography, cycling, jazz, chess, gardening, "
+    "open source, astronomy, baking, maps, typography, birds",
+    sep=", ",
 )
 _DISPLAY_FORMS: Final = (
     "{f} {l}",
@@ -279,7 +227,8 @@ class MobileSite:
             parts.append('<div id="main_content">\n')
         parts.append('<div class="user-list">\n')
         token = f"{self.graph.hash(_T_PAGE, owner.index ^ (page << 32)) & 0xFFFFFFFF:08x}"
-        parts.extend(self._user_item(owner, friend, token) for friend in names)
+        listed = self.graph.follows_index(owner)
+        parts.extend(self._user_item(friend, token, listed) for friend in names)
         parts.append("</div>\n")
         if next_page is not None:
             parts.append(
@@ -311,7 +260,7 @@ class MobileSite:
             "</tr>\n</table>\n</div>\n</div>\n"
         )
 
-    def _user_item(self, owner: SimAccount, name: str, token: str) -> str:
+    def _user_item(self, name: str, token: str, listed: Callable[[int], bool]) -> str:
         h = self._profile_hash(name)
         full = self._display_name(h)
         badge = _VERIFIED if h % 23 == 0 else ""
@@ -320,7 +269,7 @@ class MobileSite:
         if bio_form:
             mention = ""
             if "{m}" in bio_form or "{link}" in bio_form:
-                mention = self._mention(owner, h)
+                mention = self._mention(h, listed)
             text = bio_form.format(
                 T=_TOPICS[(h >> 16) % len(_TOPICS)].capitalize(),
                 t=_TOPICS[(h >> 16) % len(_TOPICS)],
@@ -330,16 +279,26 @@ class MobileSite:
                 link=_MENTION_LINK.format(m=mention) if mention else "",
             )
             bio = f'<div class="dir-ltr" dir="ltr">{text}</div>'
-        return _USER_ITEM.format(n=name, full=full, badge=badge, token=token, bio=bio)
+        return (
+            '<table class="user-item">\n<tr>\n'
+            f'<td class="avatar" rowspan="2"><a href="/{name}"><img alt="{full}" '
+            'src="/images/avatar_normal.png"></a></td>\n'
+            f'<td class="info fifty screenname"><a name="{name}"></a><a href="/{name}">'
+            f'<strong class="fullname">{full}</strong>{badge}<span class="username">'
+            f"<span>@</span>{name}</span></a></td>\n"
+            f'<td class="info fifty"><form action="/i/guest/follow/{name}" method="post">'
+            '<span class="m2-auth-token"><input name="authenticity_token" type="hidden" '
+            f'value="{token}"></span>{_FOLLOW_BUTTON}</form></td>\n'
+            f'</tr>\n<tr><td class="info" colspan="2"><div class="bio">{bio}</div></td></tr>\n'
+            "</table>\n"
+        )
 
-    def _mention(self, owner: SimAccount, h: int) -> str:
-        """A screen name to mention in a bio that ``owner`` does not follow."""
+    def _mention(self, h: int, listed: Callable[[int], bool]) -> str:
+        """A screen name to mention in a bio, one the page's owner does not follow."""
         n = self.graph.hash(_T_PAGE, h) % NAME_SPACE
-        while True:
-            candidate = self.graph.name_of(n)
-            if not self.graph.follows(owner, candidate):
-                return candidate
+        while listed(n):
             n = (n + 1) % NAME_SPACE
+        return self.graph.name_of(n)
 
     def _profile_hash(self, name: str) -> int:
         """The seed of a name's display name and bio (the same on every page)."""
