@@ -159,14 +159,16 @@ def _screen_name(item: _Item, index: int, url: str) -> str:
         raise ParseError(msg, url=url)
     if item.shown is not None:
         shown = "".join(item.shown.text().split()).removeprefix("@")
-        if shown and shown.casefold() != name.casefold():
+        if shown and shown != name and shown.casefold() != name.casefold():
             msg = f"user item {index}: screen name {name!r} but shown as {shown[:40]!r}"
             raise ParseError(msg, url=url)
     for action in item.follow_actions:
         path = action.partition("?")[0].partition("#")[0]
         if _GUEST_FOLLOW_PATH in path:
-            target = unquote(path.rsplit("/", 1)[-1])
-            if target.casefold() != name.casefold():
+            target = path.rsplit("/", 1)[-1]
+            if "%" in target:
+                target = unquote(target)
+            if target != name and target.casefold() != name.casefold():
                 msg = f"user item {index}: screen name {name!r} but follow form for {target[:40]!r}"
                 raise ParseError(msg, url=url)
     return name
