@@ -138,6 +138,14 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--concurrency", type=_positive_int, default=None, help="users in flight per partition"
     )
+
+    status = sub.add_parser(
+        "status", parents=[common], help="where every partition stands: progress, rates, ETA"
+    )
+    status.add_argument("--json", action="store_true", help="print the versioned JSON document")
+    status.add_argument(
+        "--window", type=float, default=3600.0, help="seconds of the recent rate (default 3600)"
+    )
     return parser
 
 
@@ -240,6 +248,21 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_status(args: argparse.Namespace) -> int:
+    import json  # noqa: PLC0415
+
+    from friendscrape import status  # noqa: PLC0415
+
+    settings = _settings(args)
+    logs.configure(fmt="console", level=settings.log_level, stream=sys.stderr)
+    report = _run(status.read_status(settings, window=args.window))
+    if args.json:
+        print(json.dumps(status.to_json(report), indent=2))
+    else:
+        print(status.render_table(report))
+    return 0
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "users": _cmd_users,
     "partitions": _cmd_partitions,
@@ -247,6 +270,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "export": _cmd_export,
     "simulate": _cmd_simulate,
     "demo": _cmd_demo,
+    "status": _cmd_status,
 }
 
 

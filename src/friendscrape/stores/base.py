@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from friendscrape.models import FriendList, Partition, User, UserPage
@@ -28,6 +29,25 @@ class StatusRow:
     friend_count: int
     start_at: str
     end_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusSummary:
+    """Figures of the results of one partition and one status, aggregated by the store.
+
+    ``partition`` is the plan's (0 for results of users outside the plan); ``seconds``
+    sums end_at - start_at; ``first_start``/``last_end`` are ISO 8601 UTC strings;
+    ``recent`` counts results that ended at or after the ``since`` asked for.
+    """
+
+    partition: int
+    status: str
+    users: int
+    friends: int
+    seconds: float
+    first_start: str
+    last_end: str
+    recent: int
 
 
 class Store(Protocol):
@@ -75,3 +95,6 @@ class Store(Protocol):
 
     async def status_rows(self) -> list[StatusRow]:
         """Per-user figures for progress reports, one per user."""
+
+    async def partition_summary(self, *, since: datetime) -> list[StatusSummary]:
+        """Results aggregated per partition and status in the store (no per-user rows)."""

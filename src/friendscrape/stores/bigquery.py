@@ -40,7 +40,7 @@ from tenacity import (
 from friendscrape.errors import PlanError, StoreError, StoreTransientError, StoreUnavailableError
 from friendscrape.models import FriendList, Partition, User, UserPage
 from friendscrape.stores import bigquery_schema as schema
-from friendscrape.stores.base import ImportResult, StatusRow
+from friendscrape.stores.base import ImportResult, StatusRow, StatusSummary
 
 if TYPE_CHECKING:
     from friendscrape.config import Settings
@@ -605,6 +605,43 @@ class BigQueryStore:
                 ),
                 start_at=_iso(r["start_at"]),
                 end_at=_iso(r["end_at"]),
+            )
+            for r in rows
+        ]
+
+    async def partition_summary(self, *, since: datetime) -> list[StatusSummary]:
+        """Each user's newest result, aggregated per plan partition and status in BigQuery."""
+        sql = f"""
+            WITH {self._latest(_STATUS_COLUMNS)},
+            plan AS (
+                SELECT user_id, ANY_VALUE(`partition`) AS part
+                FROM {self._t(schema.PARTITIONS)} GROUP BY user_id
+            )
+            SELECT COALESCE(plan.part, l.`partition`, 0) AS part,
+                   COALESCE(l.status, 'ok') AS status,
+                   COUNT(*) AS users,
+                   SUM(COALESCE(l.friend_count, ARRAY_LENGTH(l.friend_names), 0)) AS friends,
+                   SUM(TIMESTAMP_DIFF(l.end_at, l.start_at, MICROSECOND)) AS micros,
+                   MIN(l.start_at) AS first_start, MAX(l.end_at) AS last_end,
+                   COUNTIF(l.end_at >= @since) AS recent
+            FROM latest AS l
+            LEFT JOIN plan ON plan.user_id = l.user_id
+            GROUP BY 1, 2
+            ORDER BY 1, 2
+        """
+        rows = await self._rows(
+            "partition_summary", sql, bigquery.ScalarQueryParameter("since", "TIMESTAMP", since)
+        )
+        return [
+            StatusSummary(
+                partition=int(r["part"] or 0),
+                status=str(r["status"]),
+                users=int(r["users"]),
+                friends=int(r["friends"] or 0),
+                seconds=float(r["micros"] or 0) / 1e6,
+                first_start=_iso(r["first_start"]),
+                last_end=_iso(r["last_end"]),
+                recent=int(r["recent"] or 0),
             )
             for r in rows
         ]

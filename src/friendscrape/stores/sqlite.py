@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from friendscrape.errors import StoreError, StoreTransientError, StoreUnavailableError, UsageError
 from friendscrape.models import FriendList, Partition, Status, User, UserPage
 from friendscrape.partition import numeric_id
-from friendscrape.stores.base import ImportResult, StatusRow
+from friendscrape.stores.base import ImportResult, StatusRow, StatusSummary
 
 if TYPE_CHECKING:
     from friendscrape.config import Settings
@@ -351,6 +351,37 @@ class SqliteStore:
             ]
 
         return await self._call("read status", run)
+
+    async def partition_summary(self, *, since: datetime) -> list[StatusSummary]:
+        since_iso = _iso(since)
+
+        def run(conn: sqlite3.Connection) -> list[StatusSummary]:
+            rows = conn.execute(
+                """SELECT COALESCE(u.partition, f.partition, 0) AS part, f.status,
+                          COUNT(*) AS users, COALESCE(SUM(f.friend_count), 0) AS friends,
+                          COALESCE(SUM((julianday(f.end_at) - julianday(f.start_at)) * 86400.0),
+                                   0.0) AS seconds,
+                          MIN(f.start_at) AS first_start, MAX(f.end_at) AS last_end,
+                          SUM(f.end_at >= ?) AS recent
+                   FROM user_friends f LEFT JOIN users u ON u.user_id = f.user_id
+                   GROUP BY part, f.status ORDER BY part, f.status""",
+                (since_iso,),
+            ).fetchall()
+            return [
+                StatusSummary(
+                    partition=int(r["part"]),
+                    status=r["status"],
+                    users=int(r["users"]),
+                    friends=int(r["friends"]),
+                    seconds=float(r["seconds"]),
+                    first_start=r["first_start"],
+                    last_end=r["last_end"],
+                    recent=int(r["recent"] or 0),
+                )
+                for r in rows
+            ]
+
+        return await self._call("read summary", run)
 
 
 def _read_partitions(conn: sqlite3.Connection) -> list[Partition]:

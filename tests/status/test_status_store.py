@@ -1,0 +1,91 @@
+"""`status` figures on both stores: the aggregate query, the plan, rates and ETA."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from friendscrape.models import FriendList, Status, User
+from friendscrape.status import SCHEMA_VERSION, STATUSES, gather_status, to_json
+from friendscrape.stores.base import Store
+
+NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def result(
+    user_id: str, status: Status, *, names: int, start: datetime, seconds: float
+) -> FriendList:
+    return FriendList(
+        user_id=user_id,
+        screen_name=f"name_{user_id}",
+        status=status,
+        source="twitter-mobile",
+        partition=0,  # the plan's partition wins over the row's
+        start_at=start,
+        end_at=start + timedelta(seconds=seconds),
+        friend_names=tuple(f"f{i}" for i in range(names)),
+        following_count=names,
+    )
+
+
+async def fill(store: Store) -> None:
+    await store.import_users([User(str(i), f"name_{i}", 5) for i in range(1, 11)])
+    await store.plan_partitions(2)  # 1..5 and 6..10
+    two_hours_ago = NOW - timedelta(hours=2)
+    ten_min_ago = NOW - timedelta(minutes=10)
+    await store.save(
+        [
+            result("1", Status.OK, names=2, start=two_hours_ago, seconds=2),
+            result("2", Status.OK, names=4, start=two_hours_ago, seconds=4),
+            result("3", Status.OK, names=6, start=ten_min_ago, seconds=6),
+            result("4", Status.PROTECTED, names=0, start=ten_min_ago, seconds=1.5),
+            result("6", Status.FAILED, names=0, start=two_hours_ago, seconds=30),
+        ]
+    )
+
+
+async def test_summary_groups_by_plan_partition_and_status(store: Store) -> None:
+    await fill(store)
+    rows = await store.partition_summary(since=NOW - timedelta(hours=1))
+    got = {(r.partition, r.status): r for r in rows}
+    assert set(got) == {(1, "ok"), (1, "protected"), (2, "failed")}
+    ok = got[1, "ok"]
+    assert (ok.users, ok.friends, ok.recent) == (3, 12, 1)
+    assert ok.seconds == pytest.approx(12.0, abs=0.01)
+    assert datetime.fromisoformat(ok.first_start) == NOW - timedelta(hours=2)
+    assert datetime.fromisoformat(ok.last_end) == NOW - timedelta(minutes=10, seconds=-6)
+    assert got[2, "failed"].recent == 0
+
+
+async def test_empty_store_has_no_summary(store: Store) -> None:
+    assert await store.partition_summary(since=NOW) == []
+
+
+async def test_status_report_on_store(store: Store) -> None:
+    await fill(store)
+    report = await gather_status(store, now=NOW)
+    p1, p2 = report.partitions
+    assert (p1.partition, p1.users, p1.collected, p1.remaining) == (1, 5, 4, 1)
+    assert p1.statuses["ok"] == 3
+    assert p1.statuses["protected"] == 1
+    assert p1.avg_friends == pytest.approx(4.0)
+    assert p1.avg_seconds == pytest.approx(13.5 / 4, abs=0.01)
+    assert p1.percent_done == pytest.approx(80.0)
+    # two users ended in the last hour: 48 users a day at that rate
+    assert p1.per_day_last_hour == pytest.approx(48.0)
+    assert p1.eta_seconds == pytest.approx(86400 / 48)
+    assert (p2.collected, p2.remaining, p2.statuses["failed"]) == (1, 4, 1)
+    # partition 2 finished nothing in the last hour: its overall rate (one user in 30s)
+    assert p2.per_day_last_hour == 0
+    assert p2.eta_seconds == pytest.approx(4 * 30.0)
+    total = report.total
+    assert (total.users, total.collected, total.remaining) == (10, 5, 5)
+    assert total.eta_seconds == p1.eta_seconds  # the job ends with its slowest partition
+
+    doc = json.loads(json.dumps(to_json(report)))
+    assert doc["schema"] == SCHEMA_VERSION
+    assert [row["partition"] for row in doc["partitions"]] == [1, 2]
+    assert set(doc["total"]["statuses"]) == set(STATUSES)
+    assert doc["total"]["first_start"] == "2024-05-01T10:00:00+00:00"
