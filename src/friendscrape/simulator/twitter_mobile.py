@@ -21,6 +21,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
+from urllib.parse import quote
 
 from friendscrape.simulator.graph import NAME_SPACE, AccountKind, SimAccount, SyntheticGraph
 
@@ -165,7 +166,7 @@ class MobileSite:
         if kind is AccountKind.PROTECTED:
             return SiteResponse(200, self._protected(account).encode())
         if kind is AccountKind.OFFHOST_REDIRECT:
-            query = f"?cursor={cursor}" if cursor is not None else ""
+            query = f"?cursor={quote(cursor, safe='')}" if cursor is not None else ""
             location = f"{OFFHOST_REDIRECT_BASE}/{account.screen_name}/following{query}"
             return SiteResponse(302, b"", (("Location", location),))
         if kind is AccountKind.LOGIN_WALL:
