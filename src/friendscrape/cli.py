@@ -13,7 +13,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from friendscrape import __version__, app, logs
+from friendscrape import __version__, app, logs, progressbar
 from friendscrape.config import Settings, load_settings
 from friendscrape.errors import FriendscrapeError
 from friendscrape.exporter import FORMATS
@@ -77,8 +77,8 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--partition",
         default="auto",
-        help="partition number, or auto (from DYNO, JOB_COMPLETION_INDEX, "
-        "CLOUD_RUN_TASK_INDEX or FRIENDSCRAPE_PARTITION)",
+        help="partition number, or auto (from FRIENDSCRAPE_PARTITION, DYNO, "
+        "JOB_COMPLETION_INDEX or CLOUD_RUN_TASK_INDEX)",
     )
     run.add_argument("--source", help=f"upstream: {', '.join(SOURCE_NAMES)}")
     run.add_argument("--base-url", help="upstream base URL (default: the source's own)")
@@ -206,12 +206,17 @@ def _cmd_partitions(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     secrets = [settings.x_bearer_tokens.get_secret_value()] if settings.x_bearer_tokens else []
+    # On a terminal: console logs and a live progress bar on stderr; else JSON lines only.
+    bar = progressbar.LiveLine(sys.stderr)
+    live = progressbar.wants_bar(sys.stderr, settings.log_format)
     logs.configure(
         fmt=settings.log_format,
         level=settings.log_level,
         secrets=[t.strip() for s in secrets for t in s.split(",")],
+        stream=bar if live else None,
     )
-    _run(app.run(settings, args.partition, when_done=args.when_done))
+    progress = bar.around if live else None
+    _run(app.run(settings, args.partition, when_done=args.when_done, progress=progress))
     return 0
 
 

@@ -18,8 +18,9 @@ LogFormat = Literal["json", "console", "auto"]
 
 
 def _env(name: str, *legacy: str) -> AliasChoices:
-    """Accept a field by its name, ``FRIENDSCRAPE_<NAME>`` and any legacy names."""
-    return AliasChoices(name, f"FRIENDSCRAPE_{name.upper()}", *legacy)
+    """Read a field from ``FRIENDSCRAPE_<NAME>`` and any legacy names (keywords use the
+    field name: ``populate_by_name``); a bare ``NAME`` such as ``STORE`` is not read."""
+    return AliasChoices(f"FRIENDSCRAPE_{name.upper()}", *legacy)
 
 
 class Settings(BaseSettings):
