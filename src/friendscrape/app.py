@@ -7,8 +7,8 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
 
 import structlog
@@ -104,6 +104,7 @@ async def run(
     environ: Mapping[str, str] | None = None,
     limiter: Limiter | None = None,
     hard_exit: bool = True,
+    progress: Callable[[PartitionRun], AbstractAsyncContextManager[None]] | None = None,
 ) -> RunSummary:
     """Collect one partition under signal handling (the `run` command).
 
@@ -138,8 +139,11 @@ async def run(
             runner = PartitionRun(
                 settings, store, source, partition=number, stop=stop, limiter=limiter
             )
+            # ``progress``: e.g. the live bar of an interactive run (progressbar.LiveLine.around)
+            display = progress(runner) if progress is not None else nullcontext()
             try:
-                summary = await runner.run()
+                async with display:
+                    summary = await runner.run()
             except RunAbortedError as exc:
                 log.error(
                     "run.aborted", error=str(exc), cause=type(exc).__name__, exit_code=exc.exit_code

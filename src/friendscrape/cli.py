@@ -213,7 +213,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         fmt=settings.log_format,
         level=settings.log_level,
         secrets=[t.strip() for s in secrets for t in s.split(",")],
-        stream=bar if live else None,
+        stream=bar.as_stream() if live else None,
     )
     progress = bar.around if live else None
     _run(app.run(settings, args.partition, when_done=args.when_done, progress=progress))
