@@ -125,7 +125,9 @@ class SqliteStore:
         if not url.startswith(prefix) or len(url) == len(prefix):
             msg = f"malformed SQLite store URL {url!r}: use sqlite:///PATH (e.g. sqlite:///friendscrape.db)"
             raise UsageError(msg)
-        busy = min(settings.write_timeout, 5.0) if settings is not None else 5.0
+        # SQLite's own wait for a lock ends well inside the pipeline's write timeout, so a
+        # held lock is reported as "database is locked" (retried), not as a timeout.
+        busy = min(settings.write_timeout / 2, 5.0) if settings is not None else 5.0
         return cls(Path(url[len(prefix) :]), busy_timeout=busy)
 
     # -- plumbing ---------------------------------------------------------------------
@@ -167,8 +169,18 @@ class SqliteStore:
                     conn.rollback()
                 raise _classify(exc, action) from None
 
-        async with self._lock:
-            return await asyncio.to_thread(guarded)
+        await self._lock.acquire()
+        # The thread cannot be stopped, so a caller that gives up (write timeout,
+        # shutdown) must not let the next call onto the connection while it still runs:
+        # the lock is released when the thread ends, not when the caller stops waiting.
+        work = asyncio.ensure_future(asyncio.to_thread(guarded))
+        work.add_done_callback(self._finished)
+        return await asyncio.shield(work)
+
+    def _finished(self, work: asyncio.Future[Any]) -> None:
+        self._lock.release()
+        if not work.cancelled():
+            work.exception()  # retrieved here too when the caller stopped waiting
 
     async def open(self) -> None:
         if self._conn is None:
