@@ -34,7 +34,13 @@ from tenacity import (
 
 from friendscrape.collect import Collector
 from friendscrape.config import Settings
-from friendscrape.errors import StalledError, StoreError, StoreTransientError, WriterFailedError
+from friendscrape.errors import (
+    RunAbortedError,
+    StalledError,
+    StoreError,
+    StoreTransientError,
+    WriterFailedError,
+)
 from friendscrape.fetch.http import HttpClient, Limiter
 from friendscrape.models import FriendList, User
 from friendscrape.sources.base import Source
@@ -128,10 +134,14 @@ class PartitionRun:
                     await writer
                     watchdog.cancel()
                     progress.cancel()
-            except* StoreError as group:
-                raise group.exceptions[0] from None
-            except* StalledError as group:
-                raise group.exceptions[0] from None
+            except* (RunAbortedError, StoreError) as group:
+                # One clause for both: the writer failing (WriterFailedError) or the
+                # watchdog firing (StalledError) must surface as that error alone, so the
+                # caller exits non-zero with one line, not an exception group's traceback.
+                first = group.exceptions[0]
+                if not isinstance(first, RunAbortedError):
+                    log.error("store.failed", error=str(first), cause=type(first).__name__)
+                raise first from None
             finally:
                 for task in fetchers:
                     task.cancel()
