@@ -146,6 +146,23 @@ def _build_parser() -> argparse.ArgumentParser:
     status.add_argument(
         "--window", type=float, default=3600.0, help="seconds of the recent rate (default 3600)"
     )
+
+    est = sub.add_parser(
+        "estimate", parents=[common], help="days and cost of a job on each worker tier"
+    )
+    est.add_argument("--users", type=_positive_int, help="users to collect (--from-status: left)")
+    est.add_argument("--rate", type=float, help="measured users per day per worker")
+    est.add_argument(
+        "--from-status", action="store_true", help="take the measured rate from the store"
+    )
+    est.add_argument("--rate-concurrency", type=_positive_int, default=50, help="of that rate")
+    est.add_argument("--deadline-days", type=float, default=10.0)
+    est.add_argument("--budget", type=float, help="most dollars to spend")
+    est.add_argument("--tiers", type=Path, help="JSON file of tiers (default: Heroku's)")
+    est.add_argument("--max-concurrency", type=_positive_int, default=1000)
+    est.add_argument("--mb-per-user", type=float, default=0.24, help="memory per user in flight")
+    est.add_argument("--base-mb", type=float, default=60.0, help="memory of an idle worker")
+    est.add_argument("--json", action="store_true", help="print JSON")
     return parser
 
 
@@ -268,6 +285,35 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_estimate(args: argparse.Namespace) -> int:
+    import json  # noqa: PLC0415
+
+    from friendscrape import estimate  # noqa: PLC0415
+
+    settings = _settings(args)
+    logs.configure(fmt="console", level=settings.log_level, stream=sys.stderr)
+    result = _run(
+        estimate.run_estimate(
+            settings,
+            users=args.users,
+            rate=args.rate,
+            from_status=args.from_status,
+            tiers_path=args.tiers,
+            deadline_days=args.deadline_days,
+            budget=args.budget,
+            rate_concurrency=args.rate_concurrency,
+            max_concurrency=args.max_concurrency,
+            mb_per_user=args.mb_per_user,
+            base_mb=args.base_mb,
+        )
+    )
+    if args.json:
+        print(json.dumps(estimate.to_json(result), indent=2))
+    else:
+        print(estimate.render(result))
+    return 0
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "users": _cmd_users,
     "partitions": _cmd_partitions,
@@ -276,6 +322,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "simulate": _cmd_simulate,
     "demo": _cmd_demo,
     "status": _cmd_status,
+    "estimate": _cmd_estimate,
 }
 
 
