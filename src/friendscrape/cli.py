@@ -163,6 +163,21 @@ def _build_parser() -> argparse.ArgumentParser:
     est.add_argument("--mb-per-user", type=float, default=0.24, help="memory per user in flight")
     est.add_argument("--base-mb", type=float, default=60.0, help="memory of an idle worker")
     est.add_argument("--json", action="store_true", help="print JSON")
+
+    bench = sub.add_parser(
+        "bench",
+        parents=[common],
+        help="timed trials against the local simulator over a grid of concurrency values",
+    )
+    bench.add_argument(
+        "--concurrency", dest="grid", default="10,50,200", help="grid, e.g. 10,50,200"
+    )
+    bench.add_argument("--latency", type=float, default=0.3, help="simulated seconds per page")
+    bench.add_argument("--users", type=_positive_int, default=300, help="users per trial")
+    bench.add_argument("--duration", type=float, default=60.0, help="most seconds per trial")
+    bench.add_argument("--mean-friends", type=float, default=550.0)
+    bench.add_argument("--rate-limit-rate", type=float, default=0.0, help="share of 429s")
+    bench.add_argument("--json", action="store_true", help="print JSON")
     return parser
 
 
@@ -314,6 +329,31 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import json  # noqa: PLC0415
+
+    from friendscrape import trial  # noqa: PLC0415
+
+    settings = _settings(args)
+    logs.configure(
+        fmt="console", level=settings.log_level if args.log_level else "warning", stream=sys.stderr
+    )
+    config = trial.TrialConfig(
+        concurrency=trial.parse_grid(args.grid),
+        users=args.users,
+        latency=args.latency,
+        duration=args.duration,
+        mean_friends=args.mean_friends,
+        rate_limit_rate=args.rate_limit_rate,
+    )
+    results = _run(trial.run_trials(config))
+    if args.json:
+        print(json.dumps([r.to_json() for r in results], indent=2))
+    else:
+        print(trial.render(config, results))
+    return 0
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "users": _cmd_users,
     "partitions": _cmd_partitions,
@@ -323,6 +363,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": _cmd_demo,
     "status": _cmd_status,
     "estimate": _cmd_estimate,
+    "bench": _cmd_bench,
 }
 
 

@@ -1,0 +1,286 @@
+"""`friendscrape bench`: timed trials over a grid of concurrency values, as the original
+team sized their job, against the local simulator.
+
+Each trial starts the simulator in its own process (so the figures measured here, peak
+memory above all, are the collector's own), imports its users into a fresh temporary
+SQLite store, plans one partition and runs ``PartitionRun`` on it until every user is
+collected or ``duration`` seconds have passed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from friendscrape.config import Settings
+from friendscrape.errors import FriendscrapeError, UsageError
+from friendscrape.importer import ImportReport, read_users
+from friendscrape.pipeline import PartitionRun
+from friendscrape.sources import make_source
+from friendscrape.stores.sqlite import SqliteStore
+
+_START_TIMEOUT = 60.0
+_RSS_EVERY = 0.25
+
+
+class TrialError(FriendscrapeError):
+    """The simulator of a trial could not be started or read."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrialConfig:
+    """One grid of trials: the simulated upstream and the limits of each trial."""
+
+    concurrency: tuple[int, ...]
+    users: int = 300
+    latency: float = 0.3
+    duration: float = 60.0
+    mean_friends: float = 550.0
+    rate_limit_rate: float = 0.0
+    seed: int = 7
+
+
+@dataclass(frozen=True, slots=True)
+class TrialResult:
+    """What one trial measured."""
+
+    concurrency: int
+    users: int
+    seconds: float
+    friends: int
+    pages: int
+    requests: int
+    rate_limited: int
+    peak_rss_mb: float
+
+    @property
+    def minutes(self) -> float:
+        """Wall minutes of the trial."""
+        return self.seconds / 60
+
+    @property
+    def seconds_per_user(self) -> float | None:
+        """Wall seconds per user collected (the inverse of throughput)."""
+        return self.seconds / self.users if self.users else None
+
+    @property
+    def friends_per_user(self) -> float | None:
+        """Names collected per user."""
+        return self.friends / self.users if self.users else None
+
+    @property
+    def users_per_min(self) -> float:
+        """Users collected per minute."""
+        return self.users * 60 / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def share_429(self) -> float:
+        """Share of the simulator's requests answered with HTTP 429."""
+        return self.rate_limited / self.requests if self.requests else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The figures of one row of `bench --json`."""
+        return {
+            **asdict(self),
+            "minutes": round(self.minutes, 3),
+            "seconds_per_user": self.seconds_per_user,
+            "friends_per_user": self.friends_per_user,
+            "users_per_min": round(self.users_per_min, 2),
+            "users_per_hour": round(self.users_per_min * 60, 1),
+            "users_per_day": round(self.users_per_min * 1440, 0),
+            "share_429": round(self.share_429, 4),
+        }
+
+
+def _rss_mb() -> float:
+    """Resident memory now, from /proc; the process's peak where /proc is missing."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def _watch_rss(peak: list[float]) -> None:
+    while True:
+        peak[0] = max(peak[0], _rss_mb())
+        await asyncio.sleep(_RSS_EVERY)
+
+
+@contextlib.asynccontextmanager
+async def simulator_process(config: TrialConfig, users_csv: Path) -> AsyncIterator[str]:
+    """Run ``python -m friendscrape.simulator`` on a free local port; yield its base URL."""
+    args = [
+        "-m",
+        "friendscrape.simulator",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--users",
+        str(config.users),
+        "--seed",
+        str(config.seed),
+        "--latency",
+        str(config.latency),
+        "--mean-friends",
+        str(config.mean_friends),
+        "--rate-limit-rate",
+        str(config.rate_limit_rate),
+        "--write-users",
+        str(users_csv),
+    ]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    try:
+        base_url = await asyncio.wait_for(_ready_url(proc), _START_TIMEOUT)
+        yield base_url
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), 15)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+
+async def _ready_url(proc: asyncio.subprocess.Process) -> str:
+    assert proc.stdout is not None  # noqa: S101 - asked for with PIPE
+    seen: list[str] = []
+    async for raw in proc.stdout:
+        line = raw.decode(errors="replace").strip()
+        seen.append(line)
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and event.get("event") == "simulator.ready":
+            # Keep reading its output so a full pipe never blocks the simulator.
+            asyncio.get_running_loop().create_task(_drain(proc))
+            return str(event["base_url"])
+    msg = f"the simulator exited before it was ready: {' | '.join(seen[-5:])}"
+    raise TrialError(msg)
+
+
+async def _drain(proc: asyncio.subprocess.Process) -> None:
+    assert proc.stdout is not None  # noqa: S101
+    async for _ in proc.stdout:
+        pass
+
+
+async def _sim_stats(base_url: str) -> dict[str, Any]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{base_url}/_sim/stats", timeout=aiohttp.ClientTimeout(total=10)) as resp,
+    ):
+        resp.raise_for_status()
+        data: dict[str, Any] = await resp.json()
+        return data
+
+
+async def run_trial(config: TrialConfig, concurrency: int, workdir: Path) -> TrialResult:
+    """One trial at ``concurrency``: fresh simulator process, fresh SQLite store."""
+    users_csv = workdir / f"users-{concurrency}.csv"
+    db = workdir / f"trial-{concurrency}.db"
+    async with simulator_process(config, users_csv) as base_url:
+        settings = Settings(
+            store=f"sqlite:///{db}",
+            base_url=base_url,
+            source="twitter-mobile",
+            concurrency=concurrency,
+            progress_interval=3600.0,
+            grace_period=0.0,
+        )
+        store = SqliteStore(db)
+        await store.open()
+        try:
+            report = ImportReport()
+            for chunk in read_users(users_csv, report):
+                await store.import_users(chunk)
+            await store.plan_partitions(1)
+            stop = asyncio.Event()
+            runner = PartitionRun(settings, store, make_source(settings), partition=1, stop=stop)
+            peak = [_rss_mb()]
+            watcher = asyncio.create_task(_watch_rss(peak))
+            timer = asyncio.get_running_loop().call_later(config.duration, stop.set)
+            try:
+                summary = await runner.run()
+            finally:
+                timer.cancel()
+                watcher.cancel()
+            peak[0] = max(peak[0], _rss_mb())
+        finally:
+            await store.close()
+        stats = await _sim_stats(base_url)
+    by_status = stats.get("by_status", {})
+    return TrialResult(
+        concurrency=concurrency,
+        users=summary.users,
+        seconds=summary.seconds,
+        friends=summary.friends,
+        pages=summary.pages,
+        requests=int(stats.get("total", 0)),
+        rate_limited=int(by_status.get("429", 0)),
+        peak_rss_mb=round(peak[0], 1),
+    )
+
+
+async def run_trials(config: TrialConfig) -> list[TrialResult]:
+    """Every trial of the grid, one after another (trials side by side would compete)."""
+    if not config.concurrency or min(config.concurrency) < 1:
+        msg = "--concurrency needs positive values, e.g. 10,50,200"
+        raise UsageError(msg)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="friendscrape-bench-") as tmp:
+        for concurrency in config.concurrency:
+            results.append(await run_trial(config, concurrency, Path(tmp)))
+    return results
+
+
+def parse_grid(text: str) -> tuple[int, ...]:
+    """``10,50,200`` as numbers (UsageError otherwise)."""
+    try:
+        values = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        msg = f"--concurrency must be numbers separated by commas, got {text!r}"
+        raise UsageError(msg) from None
+    if not values or min(values) < 1:
+        msg = f"--concurrency must be positive numbers, got {text!r}"
+        raise UsageError(msg)
+    return values
+
+
+def render(config: TrialConfig, results: Sequence[TrialResult]) -> str:
+    """The trial table, one row per concurrency value."""
+    lines = [
+        (
+            f"simulated upstream: {config.users} users, {config.latency:g}s per page, "
+            f"mean {config.mean_friends:g} friends; each trial stops after {config.duration:g}s"
+        ),
+        (
+            f"{'conc.':>6} {'users':>6} {'minutes':>8} {'s/user':>7} {'friends/u':>9} "
+            f"{'users/min':>9} {'users/hour':>10} {'users/day':>10} {'peak RSS':>9} {'429':>6}"
+        ),
+    ]
+    for r in results:
+        spu = f"{r.seconds_per_user:.3f}" if r.seconds_per_user is not None else "-"
+        fpu = f"{r.friends_per_user:.1f}" if r.friends_per_user is not None else "-"
+        lines.append(
+            f"{r.concurrency:>6} {r.users:>6} {r.minutes:>8.2f} {spu:>7} {fpu:>9} "
+            f"{r.users_per_min:>9,.1f} {r.users_per_min * 60:>10,.0f} "
+            f"{r.users_per_min * 1440:>10,.0f} {r.peak_rss_mb:>7.0f}MB {r.share_429:>6.1%}"
+        )
+    return "\n".join(lines)
