@@ -196,13 +196,15 @@ async def run_trial(config: TrialConfig, concurrency: int, workdir: Path) -> Tri
     users_csv = workdir / f"users-{concurrency}.csv"
     db = workdir / f"trial-{concurrency}.db"
     async with simulator_process(config, users_csv) as base_url:
-        settings = Settings(
-            store=f"sqlite:///{db}",
-            base_url=base_url,
-            source="twitter-mobile",
-            concurrency=concurrency,
-            progress_interval=3600.0,
-            grace_period=0.0,
+        settings = Settings.model_validate(
+            {
+                "store": f"sqlite:///{db}",
+                "base_url": base_url,
+                "source": "twitter-mobile",
+                "concurrency": concurrency,
+                "progress_interval": 3600.0,
+                "grace_period": 0.0,
+            }
         )
         store = SqliteStore(db)
         await store.open()
