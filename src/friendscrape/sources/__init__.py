@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from friendscrape.errors import UsageError
 
@@ -10,15 +11,42 @@ if TYPE_CHECKING:
     from friendscrape.config import Settings
     from friendscrape.sources.base import Source
 
-SOURCE_NAMES = ("twitter-mobile",)
+SOURCE_NAMES = ("twitter-mobile", "x-api", "bluesky", "mastodon")
+
+
+def checked_base_url(base_url: str | None, default: str) -> str:
+    """``base_url`` (or ``default``) without its trailing slash; UsageError when it is not
+    ``http(s)://host[/path]`` without a query or fragment."""
+    base = (base_url or default).rstrip("/")
+    parts = urlsplit(base)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        msg = f"base URL must be http(s)://host[/path], got {base_url!r}"
+        raise UsageError(msg)
+    if parts.query or parts.fragment:
+        msg = f"base URL must not carry a query or fragment, got {base_url!r}"
+        raise UsageError(msg)
+    return base
 
 
 def make_source(settings: Settings) -> Source:
     """Build the source named by ``settings.source``."""
+    # Imports stay inside: a run loads only the parser of the platform it collects from.
     name = settings.source
     if name == "twitter-mobile":
         from friendscrape.sources.twitter_mobile import TwitterMobileSource  # noqa: PLC0415
 
         return TwitterMobileSource(base_url=settings.base_url)
+    if name == "x-api":
+        from friendscrape.sources.x_api import XApiSource  # noqa: PLC0415
+
+        return XApiSource(base_url=settings.base_url)
+    if name == "bluesky":
+        from friendscrape.sources.bluesky import BlueskySource  # noqa: PLC0415
+
+        return BlueskySource(base_url=settings.base_url)
+    if name == "mastodon":
+        from friendscrape.sources.mastodon import MastodonSource  # noqa: PLC0415
+
+        return MastodonSource(base_url=settings.base_url)
     msg = f"unknown source {name!r}: choose one of {', '.join(SOURCE_NAMES)}"
     raise UsageError(msg)

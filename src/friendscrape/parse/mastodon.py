@@ -1,0 +1,126 @@
+"""Parser of Mastodon ``GET /api/v1/accounts/:id/following`` responses (bytes -> Page).
+
+A list page (HTTP 200) is a JSON array of Account entities (``id``, ``username``,
+``acct``...); the next page is the ``Link`` header's ``rel="next"`` URL, absent on the
+last page (docs.joinmastodon.org, methods/accounts "Get account's following" and
+"Paginating through API responses"). Each followed account is kept as
+``acct@instance`` (a local account's ``acct`` has no domain, so the instance that
+answered is added) and its id as ``id@instance``: account ids are local to the
+instance that gives them, and that form can be collected in turn.
+
+Statuses, from the documented responses: 404 "Record not found" -> ``not_found``;
+410 Gone -> ``suspended`` (Mastodon answers 410 for a suspended account). An account
+that hides its network gets HTTP 200 with an empty array, which no field of this
+response tells apart from following nobody: it is recorded ``ok`` with an empty list.
+401/403 (an instance that refuses unauthenticated API use) and anything else raise
+``ParseError`` with the instance's words kept.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+from urllib.parse import urlsplit
+
+from friendscrape.errors import ParseError
+from friendscrape.models import Page, Status
+from friendscrape.parse.json_pages import clip, load_json, text_field
+
+ACCOUNT_ID_RE: Final = re.compile(r"[A-Za-z0-9]{1,64}")
+"""An account id (fullmatch): Mastodon's are numbers, sent as strings; other servers
+of the same API use letters too, and the docs promise only a string."""
+INSTANCE_RE: Final = re.compile(
+    r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?"
+)
+"""An instance host name (fullmatch, lower case): a domain name of two or more labels."""
+_ACCT_RE: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}(?:@[A-Za-z0-9.-]{1,253})?")
+_LINK_RE: Final = re.compile(r"<([^>]*)>((?:\s*;\s*[^;,]*)*)")
+_REL_NEXT_RE: Final = re.compile(r';\s*rel\s*=\s*"?([^";,]*)"?', re.IGNORECASE)
+
+
+def parse_following_page(
+    body: bytes, *, status: int, url: str = "", link: str | None = None, instance: str
+) -> Page:
+    """Read one response for an account of ``instance`` into a Page.
+
+    ``link`` is the response's ``Link`` header. The next page's cursor is its full
+    ``rel="next"`` URL, which must stay on the host that answered (``url``'s): a link
+    elsewhere is an error, never followed. Raises only ``ParseError``.
+    """
+    if status == 404:
+        return Page(status=Status.NOT_FOUND, detail=_http_detail(404, body))
+    if status == 410:
+        return Page(status=Status.SUSPENDED, detail=_http_detail(410, body))
+    if status in (401, 403):
+        msg = (
+            f"the instance refuses unauthenticated access to following lists "
+            f"({_http_detail(status, body)})"
+        )
+        raise ParseError(msg, url=url)
+    if status != 200:
+        raise ParseError(f"unexpected {_http_detail(status, body)}", url=url)
+    doc = load_json(body, url)
+    if not isinstance(doc, list):
+        msg = f"expected a JSON array of accounts, got {type(doc).__name__}"
+        raise ParseError(msg, url=url)
+    names: list[str] = []
+    ids: list[str] = []
+    for index, item in enumerate(doc, 1):
+        where = f"account {index}"
+        if not isinstance(item, dict):
+            raise ParseError(f"{where} is not an object", url=url)
+        account_id = text_field(item, "id", where, url)
+        acct = text_field(item, "acct", where, url)
+        if ACCOUNT_ID_RE.fullmatch(account_id) is None:
+            raise ParseError(f"{where} has an invalid id {account_id[:40]!r}", url=url)
+        if _ACCT_RE.fullmatch(acct) is None:
+            raise ParseError(f"{where} has an invalid acct {acct[:60]!r}", url=url)
+        names.append(acct if "@" in acct else f"{acct}@{instance}")
+        ids.append(f"{account_id}@{instance}")
+    # An empty page after a cursor is a normal end: when the last page is exactly full,
+    # Mastodon still links to a next page, and that page is empty with no link.
+    next_url = next_link(link)
+    if next_url is not None:
+        _check_same_origin(next_url, url)
+    return Page(names=tuple(names), ids=tuple(ids), next_cursor=next_url)
+
+
+def next_link(link: str | None) -> str | None:
+    """The ``rel="next"`` URL of a ``Link`` header (RFC 8288), or None."""
+    if not link:
+        return None
+    for match in _LINK_RE.finditer(link):
+        rels = {
+            rel.casefold()
+            for params in _REL_NEXT_RE.findall(match.group(2))
+            for rel in params.split()
+        }
+        if "next" in rels and match.group(1).strip():
+            return match.group(1).strip()
+    return None
+
+
+def _check_same_origin(next_url: str, url: str) -> None:
+    target = urlsplit(next_url)
+    if target.scheme not in {"http", "https"} or not target.netloc:
+        raise ParseError(f"next link is not an absolute URL: {next_url[:100]!r}", url=url)
+    if not url:
+        return
+    here = urlsplit(url)
+    if (target.scheme, target.netloc.lower()) != (here.scheme, here.netloc.lower()):
+        msg = f"next link leaves the instance ({target.netloc[:100]}); not followed"
+        raise ParseError(msg, url=url)
+
+
+def _http_detail(status: int, body: bytes) -> str:
+    """``HTTP 404: Record not found``: the status and the error entity's text, if any."""
+    try:
+        doc = load_json(body, "")
+    except ParseError:
+        doc = None
+    message = doc.get("error") if isinstance(doc, dict) else None
+    return (
+        f"HTTP {status}: {clip(message)}"
+        if isinstance(message, str) and message
+        else (f"HTTP {status}")
+    )

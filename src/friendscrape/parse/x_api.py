@@ -1,0 +1,109 @@
+"""Parser of X API v2 following lookups (``GET /2/users/:id/following``): bytes -> Page.
+
+A list page is a JSON object with ``data`` (``{id, name, username}`` per followed
+account), ``meta.result_count`` and ``meta.next_token`` (absent on the last page); a
+user who follows nobody gets no ``data``. Problems with the requested user come as
+HTTP 200 with an ``errors`` array and no ``data`` (docs.x.com, "Error handling"):
+
+- type ``.../problems/resource-not-found``: unknown id (``not_found``), or, with a
+  "User has been suspended" detail or "Forbidden" title, a suspended one (``suspended``);
+- type ``.../problems/not-authorized-for-resource``: a protected account (``protected``).
+
+Anything else raises ``ParseError``, with the platform's words kept. HTTP 401/403 (the
+token) and 429 (the limit) are the source's and the HTTP client's concern, not a page.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+from friendscrape.errors import ParseError
+from friendscrape.models import Page, Status
+from friendscrape.parse.json_pages import (
+    clip,
+    list_field,
+    load_object,
+    optional_count,
+    optional_text,
+    text_field,
+)
+
+USER_ID_RE: Final = re.compile(r"[1-9][0-9]{0,19}")
+"""An X user id: a positive decimal number (fullmatch); ids are 64-bit snowflakes."""
+USERNAME_RE: Final = re.compile(r"[A-Za-z0-9_]{1,15}")
+"""An X username (fullmatch): 1-15 letters, digits or underscores."""
+
+_NOT_FOUND: Final = "/problems/resource-not-found"
+_NOT_AUTHORIZED: Final = "/problems/not-authorized-for-resource"
+
+
+def is_valid_user_id(value: str) -> bool:
+    """Whether ``value`` can be an X user id."""
+    return USER_ID_RE.fullmatch(value) is not None and int(value) < 1 << 64
+
+
+def parse_following_page(body: bytes, *, status: int, url: str = "") -> Page:
+    """Read one 200 response of the following lookup into a Page; raises only ParseError."""
+    if status != 200:
+        msg = f"unexpected HTTP status {status} for a following lookup"
+        detail = _problem_detail(body)
+        raise ParseError(f"{msg}: {detail}" if detail else msg, url=url)
+    doc = load_object(body, url)
+    data = list_field(doc, "data", "response", url)
+    errors = list_field(doc, "errors", "response", url)
+    if data is None and errors:
+        return _user_problem(errors, url)
+    # With data present, errors concern expanded objects (pinned posts), not the user.
+    meta = doc.get("meta")
+    if not isinstance(meta, dict):
+        raise ParseError("response has neither data, errors nor meta", url=url)
+    items = data or []
+    names: list[str] = []
+    ids: list[str] = []
+    for index, item in enumerate(items, 1):
+        if not isinstance(item, dict):
+            raise ParseError(f"data item {index} is not an object", url=url)
+        user_id = text_field(item, "id", f"data item {index}", url)
+        username = text_field(item, "username", f"data item {index}", url)
+        if not is_valid_user_id(user_id):
+            raise ParseError(f"data item {index} has an invalid id {user_id[:40]!r}", url=url)
+        if USERNAME_RE.fullmatch(username) is None:
+            msg = f"data item {index} has an invalid username {username[:40]!r}"
+            raise ParseError(msg, url=url)
+        ids.append(user_id)
+        names.append(username)
+    count = optional_count(meta, "result_count", "meta", url)
+    if count is not None and count != len(items):
+        msg = f"meta.result_count is {count} but the page lists {len(items)} accounts"
+        raise ParseError(msg, url=url)
+    next_token = optional_text(meta, "next_token", "meta", url)
+    return Page(names=tuple(names), ids=tuple(ids), next_cursor=next_token)
+
+
+def _user_problem(errors: list[Any], url: str) -> Page:
+    """The account state told by an ``errors`` array about the requested user."""
+    first = errors[0]
+    if not isinstance(first, dict):
+        raise ParseError("errors[0] is not an object", url=url)
+    kind = str(first.get("type") or "")
+    detail = clip(first.get("detail") or first.get("title") or kind or "no detail")
+    title = str(first.get("title") or "")
+    if kind.endswith(_NOT_FOUND):
+        if "suspended" in detail.casefold() or title == "Forbidden":
+            return Page(status=Status.SUSPENDED, detail=detail)
+        return Page(status=Status.NOT_FOUND, detail=detail)
+    if kind.endswith(_NOT_AUTHORIZED):
+        return Page(status=Status.PROTECTED, detail=detail)
+    msg = f"unknown X API problem {kind[:100]!r}: {detail}"
+    raise ParseError(msg, url=url)
+
+
+def _problem_detail(body: bytes) -> str:
+    """The ``title``/``detail`` of a problem document, or nothing when there is none."""
+    try:
+        doc = load_object(body, "")
+    except ParseError:
+        return ""
+    parts = [clip(doc[key]) for key in ("title", "detail") if isinstance(doc.get(key), str)]
+    return " - ".join(dict.fromkeys(parts))

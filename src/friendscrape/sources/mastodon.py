@@ -1,0 +1,114 @@
+"""The mastodon source: ``GET /api/v1/accounts/:id/following`` on each user's instance.
+
+Mastodon serves following lists without login since 4.0 (docs.joinmastodon.org,
+methods/accounts "Get account's following"). The account is ``User.screen_name`` in
+one of two forms that map to the API without an extra request:
+
+- ``ID@INSTANCE``, e.g. ``109302436954721982@mastodon.social``;
+- an API URL ``https://INSTANCE/api/v1/accounts/ID`` (``/following`` may follow).
+
+A profile address such as ``https://mastodon.social/@alice`` or ``alice@mastodon.social``
+names a username, not an account id, and needs a lookup first: it is refused as
+invalid (resolve it with ``GET /api/v1/accounts/lookup?acct=...`` beforehand).
+
+The first page is ``https://INSTANCE/api/v1/accounts/ID/following?limit=80``; the next
+page is the ``Link`` header's ``rel="next"`` URL, used whole as the cursor. With a base
+URL set (the simulator, a proxy), that base replaces ``https://INSTANCE`` for every
+user, and the instance still names the accounts collected (``acct@INSTANCE``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+from urllib.parse import urlsplit
+
+from friendscrape.models import Page, User
+from friendscrape.parse.mastodon import ACCOUNT_ID_RE, INSTANCE_RE, parse_following_page
+from friendscrape.sources import checked_base_url
+from friendscrape.sources.base import PageRequest, RawResponse
+
+PAGE_SIZE = 80
+"""``limit``: the largest page the endpoint gives (default 40)."""
+_API_PATH_RE: Final = re.compile(r"/api/v1/accounts/([A-Za-z0-9]{1,64})(?:/following)?/?")
+
+
+def parse_account(ref: str) -> tuple[str, str] | None:
+    """``(account_id, instance)`` of ``ID@INSTANCE`` or an API account URL, else None."""
+    if ref.startswith(("https://", "http://")):
+        parts = urlsplit(ref)
+        match = _API_PATH_RE.fullmatch(parts.path)
+        if match is None or parts.query or parts.fragment or parts.port is not None:
+            return None
+        account_id, instance = match.group(1), (parts.hostname or "")
+    else:
+        account_id, at, instance = ref.partition("@")
+        if not at:
+            return None
+        instance = instance.lower()
+        if ACCOUNT_ID_RE.fullmatch(account_id) is None:
+            return None
+    if len(instance) > 253 or INSTANCE_RE.fullmatch(instance) is None:
+        return None
+    return account_id, instance
+
+
+class MastodonSource:
+    """Following lists from each user's Mastodon instance, 80 accounts a page."""
+
+    name: str = "mastodon"
+
+    def __init__(self, base_url: str | None = None) -> None:
+        # No default: each user's own instance is the base unless one is given.
+        self.base_url = checked_base_url(base_url, "") if base_url else None
+
+    def check_user(self, user: User) -> str | None:
+        """Why ``user.screen_name`` names no account id on an instance, or None."""
+        if parse_account(user.screen_name) is not None:
+            return None
+        return (
+            f"{user.screen_name[:80]!r} is not ID@INSTANCE or "
+            "https://INSTANCE/api/v1/accounts/ID (a username needs a lookup first)"
+        )
+
+    def _account(self, user: User) -> tuple[str, str]:
+        account = parse_account(user.screen_name)
+        if account is None:
+            raise ValueError(self.check_user(user))
+        return account
+
+    def _base(self, instance: str) -> str:
+        return self.base_url if self.base_url is not None else f"https://{instance}"
+
+    def page_request(self, user: User, cursor: str | None) -> PageRequest:
+        """The GET for the first page (cursor None) or the ``rel="next"`` URL ``cursor``.
+
+        Raises ValueError for a user ``check_user`` rejects, or a cursor that is not a
+        URL on the user's instance (or the base URL).
+        """
+        account_id, instance = self._account(user)
+        base = self._base(instance)
+        headers = {"accept": "application/json"}
+        if cursor is None:
+            url = f"{base}/api/v1/accounts/{account_id}/following?limit={PAGE_SIZE}"
+            return PageRequest(url=url, headers=headers)
+        if not _same_origin(cursor, base):
+            msg = f"cursor {cursor[:100]!r} is not a URL on {base}"
+            raise ValueError(msg)
+        return PageRequest(url=cursor, headers=headers)
+
+    def parse(self, user: User, response: RawResponse) -> Page:
+        """Read one response for ``user`` into a Page; ParseError keeps the response URL."""
+        _account_id, instance = self._account(user)
+        return parse_following_page(
+            response.body,
+            status=response.status,
+            url=response.url,
+            link=response.headers.get("link"),
+            instance=instance,
+        )
+
+
+def _same_origin(url: str, base: str) -> bool:
+    a, b = urlsplit(url), urlsplit(base)
+    return (a.scheme, a.netloc.lower()) == (b.scheme, b.netloc.lower())
