@@ -178,6 +178,11 @@ def _build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--mean-friends", type=float, default=550.0)
     bench.add_argument("--rate-limit-rate", type=float, default=0.0, help="share of 429s")
     bench.add_argument("--json", action="store_true", help="print JSON")
+
+    rep = sub.add_parser(
+        "report", parents=[common], help="write a self-contained HTML page of progress charts"
+    )
+    rep.add_argument("--output", type=Path, default=Path("report.html"), help="file to write")
     return parser
 
 
@@ -354,6 +359,16 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from friendscrape import report  # noqa: PLC0415
+
+    settings = _settings(args)
+    logs.configure(fmt="console", level=settings.log_level, stream=sys.stderr)
+    users = _run(report.write_report(settings, args.output))
+    print(f"wrote {args.output} ({users} users)", file=sys.stderr)
+    return 0
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "users": _cmd_users,
     "partitions": _cmd_partitions,
@@ -364,6 +379,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "status": _cmd_status,
     "estimate": _cmd_estimate,
     "bench": _cmd_bench,
+    "report": _cmd_report,
 }
 
 
