@@ -4,6 +4,10 @@ Routes:
 
 - ``GET /{screen_name}/following[?cursor=C]``: a page of the site (``twitter_mobile``),
   after ``latency`` seconds, unless a fault is drawn for it.
+- ``GET /2/users/{id}/following``: X API v2 (``x_api``);
+  ``GET /xrpc/app.bsky.graph.getFollows``: Bluesky (``bluesky``);
+  ``GET /api/v1/accounts/{id}/following``: Mastodon (``mastodon``); the same graph,
+  latency and faults (fault bodies in JSON).
 - ``GET /_sim/truth/{screen_name}``: ``SyntheticGraph.expected()`` as JSON.
 - ``GET /_sim/stats``: request counters as JSON (``SimStats.snapshot()``).
 - anything else: the site's 404 page.
@@ -27,7 +31,7 @@ import asyncio
 import socket
 import zlib
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from enum import StrEnum
@@ -35,8 +39,11 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from friendscrape.simulator.bluesky import Bluesky
 from friendscrape.simulator.graph import SyntheticGraph
-from friendscrape.simulator.twitter_mobile import HTML_TYPE, MobileSite
+from friendscrape.simulator.mastodon import Mastodon
+from friendscrape.simulator.twitter_mobile import HTML_TYPE, MobileSite, SiteResponse
+from friendscrape.simulator.x_api import XApi
 
 CONTROL_PREFIX: Final = "/_sim"
 """Path prefix of the truth and stats routes."""
@@ -198,6 +205,9 @@ class _State:
     config: SimConfig
     graph: SyntheticGraph
     site: MobileSite
+    x_api: XApi
+    bluesky: Bluesky
+    mastodon: Mastodon
     faults: FaultPlan
     stats: SimStats
     closing: asyncio.Event
@@ -214,6 +224,9 @@ def build_app(config: SimConfig, graph: SyntheticGraph | None = None) -> web.App
         config=config,
         graph=graph,
         site=MobileSite(graph, config.page_size),
+        x_api=XApi(graph),
+        bluesky=Bluesky(graph),
+        mastodon=Mastodon(graph),
         faults=FaultPlan(config, graph),
         stats=SimStats(),
         closing=asyncio.Event(),
@@ -221,6 +234,9 @@ def build_app(config: SimConfig, graph: SyntheticGraph | None = None) -> web.App
     app.router.add_get(f"{CONTROL_PREFIX}/truth/{{name}}", _truth)
     app.router.add_get(f"{CONTROL_PREFIX}/stats", _stats)
     app.router.add_get("/{name}/following", _following)
+    app.router.add_get("/2/users/{id}/following", _x_following)
+    app.router.add_get("/xrpc/app.bsky.graph.getFollows", _bsky_follows)
+    app.router.add_get("/api/v1/accounts/{id}/following", _mastodon_following)
     app.router.add_route("*", "/{tail:.*}", _other)
     app.on_shutdown.append(_wake_hung)
     return app
@@ -248,6 +264,61 @@ async def _following(request: web.Request) -> web.StreamResponse:
     state = request.app[_STATE]
     query = request.query
     kind = "next_page" if "cursor" in query else "first_page"
+    return await _serve(
+        request,
+        kind,
+        lambda: state.site.following(request.match_info["name"], query.get("cursor")),
+        json_faults=False,
+    )
+
+
+async def _x_following(request: web.Request) -> web.StreamResponse:
+    state = request.app[_STATE]
+    query = request.query
+    kind = "next_page" if "pagination_token" in query else "first_page"
+    return await _serve(
+        request,
+        kind,
+        lambda: state.x_api.following(
+            request.match_info["id"], query, request.headers.get("Authorization")
+        ),
+    )
+
+
+async def _bsky_follows(request: web.Request) -> web.StreamResponse:
+    state = request.app[_STATE]
+    kind = "next_page" if "cursor" in request.query else "first_page"
+    return await _serve(request, kind, lambda: state.bluesky.get_follows(request.query))
+
+
+async def _mastodon_following(request: web.Request) -> web.StreamResponse:
+    state = request.app[_STATE]
+    query = request.query
+    kind = "next_page" if "max_id" in query else "first_page"
+    origin = str(request.url.origin())
+    return await _serve(
+        request,
+        kind,
+        lambda: state.mastodon.following(request.match_info["id"], query, origin),
+    )
+
+
+_JSON_ERROR: Final = b'{"error": "InternalServerError", "message": "Internal Server Error"}'
+_JSON_RATE_LIMIT: Final = b'{"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"}'
+
+
+async def _serve(
+    request: web.Request,
+    kind: str,
+    answer: Callable[[], SiteResponse],
+    *,
+    json_faults: bool = True,
+) -> web.StreamResponse:
+    """A page from ``answer``, or the fault drawn for this request, after the latency."""
+    state = request.app[_STATE]
+    content_type = "application/json" if json_faults else HTML_TYPE
+    error_body = _JSON_ERROR if json_faults else _ERROR_PAGE
+    rate_body = _JSON_RATE_LIMIT if json_faults else _RATE_LIMIT_PAGE
     fault = state.faults.draw(request.path_qs)
     if fault is Fault.HANG:
         state.stats.record(kind, "hung")
@@ -256,13 +327,13 @@ async def _following(request: web.Request) -> web.StreamResponse:
     response: web.Response
     if fault is Fault.ERROR:
         state.stats.record(kind, "500")
-        response = web.Response(status=500, body=_ERROR_PAGE, headers={"Content-Type": HTML_TYPE})
+        response = web.Response(status=500, body=error_body, headers={"Content-Type": content_type})
     elif fault is Fault.RATE_LIMIT:
         state.stats.record(kind, "429")
         response = web.Response(
             status=429,
-            body=_RATE_LIMIT_PAGE,
-            headers={"Content-Type": HTML_TYPE, "Retry-After": str(state.config.retry_after)},
+            body=rate_body,
+            headers={"Content-Type": content_type, "Retry-After": str(state.config.retry_after)},
         )
     elif fault is Fault.DROP:
         state.stats.record(kind, "dropped")
@@ -270,7 +341,7 @@ async def _following(request: web.Request) -> web.StreamResponse:
             await asyncio.sleep(state.config.latency)
         return _drop(request)
     else:
-        page = state.site.following(request.match_info["name"], query.get("cursor"))
+        page = answer()
         state.stats.record(kind, str(page.status))
         response = web.Response(status=page.status, body=page.body, headers=dict(page.headers))
     if state.config.latency > 0:

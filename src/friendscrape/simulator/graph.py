@@ -63,6 +63,14 @@ _KIND_CUTS: Final = (
 # Share of users whose following_count is left empty in the import file (a hint only).
 _NO_HINT_SHARE: Final = 0.15
 
+# User ids: short early-account ids, or long snowflake-like ones; ids of followed
+# accounts that are not users to collect start above every user id.
+_SHORT_ID_BASE: Final = 10_000
+_SHORT_ID_STRIDE: Final = 2_000
+_LONG_ID_BASE: Final = 700_000_000_000_000_000
+_LONG_ID_STRIDE: Final = 400_000_000_000
+_FRIEND_ID_BASE: Final = 15_000_000_000_000_000_000
+
 # Hash tags: one per independent property of an index.
 _T_NAME, _T_KIND, _T_ZERO, _T_COUNT1, _T_COUNT2, _T_ID = 1, 2, 3, 4, 5, 6
 _T_START, _T_STEP, _T_INVALID, _T_HINT = 7, 8, 9, 10
@@ -291,9 +299,31 @@ class SyntheticGraph:
         """A distinct numeric id: a short early-account id or a long snowflake-like one."""
         h = self.hash(_T_ID, index)
         if h % 10 < 3:
-            return str(10_000 + index * 2_000 + (h >> 8) % 2_000)
-        stride = 400_000_000_000
-        return str(700_000_000_000_000_000 + index * stride + (h >> 8) % stride)
+            return str(_SHORT_ID_BASE + index * _SHORT_ID_STRIDE + (h >> 8) % _SHORT_ID_STRIDE)
+        return str(_LONG_ID_BASE + index * _LONG_ID_STRIDE + (h >> 8) % _LONG_ID_STRIDE)
+
+    def id_of(self, n: int) -> str:
+        """The numeric user id of name-space index ``n``: a user's own id for the users
+        to collect, else a distinct id above theirs (all below 2**64)."""
+        if n < self.users:
+            return self._user_id(n)
+        return str(_FRIEND_ID_BASE + n)
+
+    def account_by_id(self, user_id: str) -> SimAccount | None:
+        """The account to collect whose user id is ``user_id``, or None (hostile ones too)."""
+        if not (user_id.isascii() and user_id.isdigit()) or len(user_id) > 20:
+            return None
+        value = int(user_id)
+        if value >= _LONG_ID_BASE:
+            index = (value - _LONG_ID_BASE) // _LONG_ID_STRIDE
+        else:
+            index = (value - _SHORT_ID_BASE) // _SHORT_ID_STRIDE
+        for account in self._hostile.values():
+            if account.user_id == user_id:
+                return account
+        if not 0 <= index < self.users or self._user_id(index) != user_id:
+            return None
+        return self._user(index)
 
     def _following_count(self, index: int) -> int:
         if self._mu is None or _unit(self.hash(_T_ZERO, index)) < _ZERO_SHARE:
