@@ -17,11 +17,13 @@ from friendscrape.config import Settings
 from friendscrape.errors import PlanError, RunAbortedError, UsageError
 from friendscrape.exporter import export
 from friendscrape.fetch.http import Limiter
+from friendscrape.fetch.limiter import build_limiter
 from friendscrape.importer import ImportReport, read_users
 from friendscrape.models import Partition
 from friendscrape.pipeline import PartitionRun, RunSummary
 from friendscrape.platform import idle_forever, resolve_partition
 from friendscrape.sources import make_source
+from friendscrape.stats import RunStats
 from friendscrape.stores import open_store
 from friendscrape.stores.base import ImportResult, Store
 
@@ -136,8 +138,16 @@ async def run(
     try:
         async with opened_store(settings) as store:
             await check_partition(store, number)
+            # One RunStats for the run and its limiter, so progress shows paused hosts.
+            stats = RunStats()
             runner = PartitionRun(
-                settings, store, source, partition=number, stop=stop, limiter=limiter
+                settings,
+                store,
+                source,
+                partition=number,
+                stop=stop,
+                limiter=limiter if limiter is not None else build_limiter(settings, stats),
+                stats=stats,
             )
             # ``progress``: e.g. the live bar of an interactive run (progressbar.LiveLine.around)
             display = progress(runner) if progress is not None else nullcontext()

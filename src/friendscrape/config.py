@@ -52,6 +52,25 @@ class Settings(BaseSettings):
         validation_alias=_env("concurrency", "MAX_THREADS"),
         description="Users collected at once (in flight). Legacy name MAX_THREADS.",
     )
+    rate_limit: float | None = Field(
+        None,
+        gt=0,
+        validation_alias=_env("rate_limit"),
+        description="Requests per second to one host at most (unset: only the upstream's "
+        "own limits, read from its headers, pace the run).",
+    )
+    host_concurrency: int | None = Field(
+        None,
+        ge=1,
+        validation_alias=_env("host_concurrency"),
+        description="Requests in flight to one host at most (unset: --concurrency).",
+    )
+    adaptive: bool = Field(
+        default=True,
+        validation_alias=_env("adaptive"),
+        description="Find each host's pace: grow concurrency while responses are healthy, "
+        "cut it on 429s, 5xx, timeouts and climbing latency (never above the caps).",
+    )
     max_friends: int = Field(
         2000,
         ge=1,

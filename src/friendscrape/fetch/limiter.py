@@ -1,0 +1,348 @@
+"""Per-host pacing: a slot per host holding a request rate, a concurrency that adapts,
+the host's pause, and its quota windows (one, or one per credential of a pool).
+
+Modelled on scrapy's downloader slots and AutoThrottle. Before each request a
+coroutine takes its place in the host's FIFO line; the head of the line waits until
+
+1. the host is not paused (a 429, or every quota window spent until its reset),
+2. fewer requests are in flight than the slot's current concurrency,
+3. a quota window can start one (``fetch/quota.py``: what the headers say is left,
+   spread over what is left of the window), and
+4. the token bucket (``rate_limit`` requests/s) has a token.
+
+Waiting is ``asyncio`` waiting on an event with a timeout, so a paused host blocks no
+other coroutine, and a pause is written to ``RunStats.paused_until`` so progress events
+show it. After each response the slot learns: quota headers update the window of the
+credential that was used, a 429 pauses the whole host, and ``adapt`` moves the
+concurrency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Final, Literal
+
+import structlog
+from yarl import URL
+
+from friendscrape.config import Settings
+from friendscrape.fetch.credentials import CredentialPool, parse_tokens
+from friendscrape.fetch.http import Permit
+from friendscrape.fetch.quota import Quota
+from friendscrape.fetch.ratelimit_headers import RateLimitInfo, read_rate_limit
+from friendscrape.stats import RunStats
+
+log = structlog.get_logger("friendscrape.fetch.limiter")
+
+Outcome = Literal["ok", "rate_limited", "server_error", "no_response", "slow"]
+
+X_API_HOSTS: Final = ("api.x.com", "api.twitter.com")
+"""Hosts the X bearer-token pool is attached to (and the base URL's host for x-api)."""
+
+START_CONCURRENCY: Final = 8
+"""Adaptive slots start here (or at the cap, if lower) and grow from it."""
+
+_BACKOFF_FIRST: Final = 1.0
+_BACKOFF_MAX: Final = 60.0
+_LATENCY_ALPHA: Final = 0.2
+_LATENCY_SAMPLES: Final = 10
+_LATENCY_FACTOR: Final = 3.0
+_LATENCY_FLOOR: Final = 0.25
+_CUT: Final[Mapping[Outcome, float]] = {
+    "rate_limited": 0.5,
+    "server_error": 0.7,
+    "no_response": 0.7,
+    "slow": 0.8,
+}
+
+
+def adapt(limit: float, cap: int, outcome: Outcome, *, slow_start: bool) -> float:
+    """The next concurrency of a host after one response (AIMD, as TCP and AutoThrottle).
+
+    Healthy responses add: +1 each while in slow start (the limit doubles every round
+    trip until the first sign of trouble, so a fast upstream is used fully within
+    seconds), then +1 per ``limit`` responses, i.e. +1 per round trip: a slow probe for
+    headroom that overshoots by at most one request. Trouble multiplies: a 429 halves
+    (the upstream said plainly we are too fast), a 5xx or a lost response cuts by 30%
+    (maybe overload, maybe noise), latency well above its baseline cuts by 20% (queues
+    are building upstream before anything fails). Never below 1, never above ``cap``.
+    """
+    if outcome == "ok":
+        step = 1.0 if slow_start else 1.0 / max(limit, 1.0)
+        return min(limit + step, float(cap))
+    return min(max(limit * _CUT[outcome], 1.0), float(cap))
+
+
+@dataclass(frozen=True, slots=True)
+class LimiterConfig:
+    """How hosts are paced: requests/s (None: unlimited), concurrency cap, adaptivity."""
+
+    rate: float | None = None
+    concurrency: int = 50
+    adaptive: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LimiterConfig:
+        """The pacing ``settings`` ask for; the host cap never exceeds --concurrency."""
+        host = settings.host_concurrency or settings.concurrency
+        return cls(settings.rate_limit, min(host, settings.concurrency), settings.adaptive)
+
+
+def _wall(monotonic_at: float) -> str:
+    """A monotonic instant as a wall-clock ISO time, for people reading logs."""
+    delta = timedelta(seconds=monotonic_at - time.monotonic())
+    return (datetime.now(UTC) + delta).isoformat(timespec="seconds")
+
+
+class _Slot:
+    """One host's pacing state; see the module docstring."""
+
+    def __init__(
+        self,
+        host: str,
+        config: LimiterConfig,
+        stats: RunStats,
+        pool: CredentialPool | None,
+        clock: Callable[[], float],
+    ) -> None:
+        self.host = host
+        self._config = config
+        self._stats = stats
+        self._pool = pool
+        self._clock = clock
+        self._quota = Quota()
+        self._line = asyncio.Lock()
+        self._changed = asyncio.Event()
+        self.in_flight = 0
+        self.limit = float(
+            min(START_CONCURRENCY, config.concurrency) if config.adaptive else config.concurrency
+        )
+        self._slow_start = True
+        self._cut_at = -math.inf
+        self._latency: float | None = None
+        self._baseline: float | None = None
+        self._samples = 0
+        self._tokens = max(config.rate or 0.0, 1.0)
+        self._filled_at = clock()
+        self.paused_until = 0.0
+        self._strikes = 0
+
+    # -- acquiring --------------------------------------------------------------------
+
+    async def acquire(self) -> Permit:
+        async with self._line:
+            while True:
+                now = self._clock()
+                delay = self._delay(now)
+                if delay <= 0:
+                    return self._start(now)
+                self._changed.clear()
+                try:
+                    async with asyncio.timeout(None if math.isinf(delay) else delay):
+                        await self._changed.wait()
+                except TimeoutError:
+                    pass
+
+    def _delay(self, now: float) -> float:
+        """Seconds the head of the line must still wait (inf: until a response)."""
+        if self.paused_until > now:
+            return self.paused_until - now
+        if self.in_flight >= max(int(self.limit), 1):
+            return math.inf
+        if self._pool is not None:
+            _, wait = self._pool.choose(now)
+            spent = self._pool.all_spent(now)
+        else:
+            wait = self._quota.wait(now)
+            spent = self._quota.spent(now)
+        if spent:
+            self._pause(now, wait, "quota spent: waiting for the window to reset")
+            return wait
+        return max(wait, self._bucket_wait(now))
+
+    def _bucket_wait(self, now: float) -> float:
+        rate = self._config.rate
+        if rate is None:
+            return 0.0
+        self._tokens = min(self._tokens + (now - self._filled_at) * rate, max(rate, 1.0))
+        self._filled_at = now
+        return 0.0 if self._tokens >= 1.0 else (1.0 - self._tokens) / rate
+
+    def _start(self, now: float) -> Permit:
+        self.in_flight += 1
+        if self._config.rate is not None:
+            self._tokens -= 1.0
+        if self._pool is not None:
+            credential, _ = self._pool.choose(now)
+            seq = self._pool.quota(credential.fingerprint).take(now)
+            return Permit(headers=credential.headers(), credential=credential.fingerprint, seq=seq)
+        return Permit(seq=self._quota.take(now))
+
+    def _pause(self, now: float, seconds: float, reason: str) -> None:
+        until = now + seconds
+        if until <= self.paused_until + 0.5:
+            self.paused_until = max(self.paused_until, until)
+            return
+        self.paused_until = until
+        self._stats.paused_until[self.host] = until
+        log.warning(
+            "limiter.paused",
+            host=self.host,
+            seconds=round(seconds, 1),
+            until=_wall(until),
+            reason=reason,
+        )
+
+    # -- learning ---------------------------------------------------------------------
+
+    def release(
+        self, permit: Permit | None, status: int | None, headers: Mapping[str, str], latency: float
+    ) -> None:
+        now = self._clock()
+        self.in_flight = max(self.in_flight - 1, 0)
+        info = read_rate_limit(headers) if headers else RateLimitInfo()
+        quota = self._quota_of(permit)
+        if permit is not None and permit.seq >= 0:
+            quota.learn(info, now, seq=permit.seq)
+        if status == 429:
+            self._rate_limited(now, info, quota, permit)
+            self._adapt(now, "rate_limited", "HTTP 429")
+        elif status is None:
+            self._adapt(now, "no_response", "no response (timeout or connection lost)")
+        elif status >= 500:
+            self._adapt(now, "server_error", f"HTTP {status}")
+        else:
+            self._strikes = 0
+            self._observe(now, latency)
+        self._changed.set()
+
+    def _quota_of(self, permit: Permit | None) -> Quota:
+        if self._pool is not None and permit is not None and permit.credential is not None:
+            return self._pool.quota(permit.credential)
+        return self._quota
+
+    def _rate_limited(
+        self, now: float, info: RateLimitInfo, quota: Quota, permit: Permit | None
+    ) -> None:
+        """A 429: the host waits for what the server asked, or backs off when it did not say."""
+        if info.retry_after is not None:
+            self._pause(now, info.retry_after, "HTTP 429 with Retry-After")
+            return
+        if info.reset_after is not None:
+            # The window is spent whatever the count said: wait for its reset. With a
+            # pool only this credential is spent; the others go on.
+            quota.exhaust(now, info.reset_after)
+            who = permit.credential if permit is not None and permit.credential else self.host
+            log.info(
+                "limiter.quota_spent",
+                host=self.host,
+                credential=who,
+                reset_in=round(info.reset_after, 1),
+            )
+            return
+        self._strikes += 1
+        backoff = min(_BACKOFF_FIRST * 2 ** (self._strikes - 1), _BACKOFF_MAX)
+        self._pause(now, backoff, "HTTP 429 without a reset time: backing off")
+
+    def _observe(self, now: float, latency: float) -> None:
+        """A healthy response: grow, unless latency says queues are building upstream."""
+        self._samples += 1
+        ewma = latency if self._latency is None else self._latency
+        ewma += _LATENCY_ALPHA * (latency - ewma)
+        self._latency = ewma
+        # The baseline is the low end of what we see, drifting up slowly so one lucky
+        # early sample does not make every later latency look like a climb.
+        base = latency if self._baseline is None else self._baseline
+        self._baseline = min(latency, base + 0.01 * (ewma - base))
+        if (
+            self._samples >= _LATENCY_SAMPLES
+            and ewma > _LATENCY_FACTOR * self._baseline
+            and ewma - self._baseline > _LATENCY_FLOOR
+        ):
+            self._adapt(now, "slow", f"latency {ewma:.2f}s, baseline {self._baseline:.2f}s")
+        else:
+            self._adapt(now, "ok", "healthy responses")
+
+    def _adapt(self, now: float, outcome: Outcome, reason: str) -> None:
+        if not self._config.adaptive:
+            return
+        if outcome != "ok":
+            # One cut per round trip: the responses already in flight when trouble
+            # started report the same trouble and must not cut again.
+            if now - self._cut_at < (self._latency or 0.0) + 0.05:
+                return
+            self._cut_at = now
+            self._slow_start = False
+        old = self.limit
+        self.limit = adapt(old, self._config.concurrency, outcome, slow_start=self._slow_start)
+        if int(self.limit) != int(old):
+            log.info(
+                "limiter.concurrency",
+                host=self.host,
+                old=int(old),
+                new=int(self.limit),
+                reason=reason,
+            )
+
+
+class HostLimiter:
+    """The Limiter of a run: one slot per host, made on first use."""
+
+    def __init__(
+        self,
+        config: LimiterConfig,
+        stats: RunStats | None = None,
+        *,
+        pools: Mapping[str, CredentialPool] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._config = config
+        self._stats = stats if stats is not None else RunStats()
+        self._pools = dict(pools or {})
+        self._clock = clock
+        self._slots: dict[str, _Slot] = {}
+
+    def __repr__(self) -> str:
+        return f"HostLimiter({self._config}, pools={sorted(self._pools)})"
+
+    def slot(self, host: str) -> _Slot:
+        """The slot of ``host`` (made on first use)."""
+        slot = self._slots.get(host)
+        if slot is None:
+            slot = _Slot(host, self._config, self._stats, self._pools.get(host), self._clock)
+            self._slots[host] = slot
+        return slot
+
+    async def acquire(self, host: str) -> Permit:
+        """Wait until a request to ``host`` may start; the permit names its credential."""
+        return await self.slot(host).acquire()
+
+    def release(
+        self,
+        host: str,
+        *,
+        status: int | None,
+        headers: Mapping[str, str],
+        latency: float,
+        permit: Permit | None = None,
+    ) -> None:
+        """Learn from a response to ``host`` (status None: no response at all)."""
+        self.slot(host).release(permit, status, headers, latency)
+
+
+def build_limiter(settings: Settings, stats: RunStats) -> HostLimiter:
+    """The run's limiter, from settings: pacing, and the X bearer-token pool if given."""
+    pools: dict[str, CredentialPool] = {}
+    tokens = parse_tokens(settings.x_bearer_tokens)
+    if tokens:
+        pool = CredentialPool(tokens)
+        hosts = list(X_API_HOSTS)
+        if settings.source == "x-api" and settings.base_url:
+            hosts.append(URL(settings.base_url).host or "")
+        pools = {host: pool for host in hosts if host}
+    return HostLimiter(LimiterConfig.from_settings(settings), stats, pools=pools)

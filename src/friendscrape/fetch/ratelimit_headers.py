@@ -1,0 +1,145 @@
+"""Reading the rate-limit headers upstreams send, as pure functions of headers and a clock.
+
+Honoured, by platform (header names are matched lower-cased):
+
+- every platform: ``Retry-After`` (delta-seconds or an HTTP date, RFC 9110 section 10.2.3);
+- X API v2 and the v1.1 API: ``x-rate-limit-limit``, ``x-rate-limit-remaining``,
+  ``x-rate-limit-reset`` (the window's end as epoch seconds);
+- Bluesky and the IETF draft (draft-ietf-httpapi-ratelimit-headers): ``RateLimit-Limit``,
+  ``RateLimit-Remaining``, ``RateLimit-Reset``. Bluesky sends the reset as epoch seconds,
+  the draft as delta-seconds; a number past 10^9 (September 2001 as an epoch, or 31
+  years as a delta) can only be an epoch, anything smaller is a delta. The draft's
+  combined ``RateLimit: limit=10, remaining=5, reset=30`` (and its later
+  ``"policy";r=5;t=30`` form) is read too;
+- Mastodon (and GitHub): ``X-RateLimit-Limit``, ``X-RateLimit-Remaining``,
+  ``X-RateLimit-Reset`` (Mastodon: an ISO 8601 time; GitHub: epoch seconds).
+
+An absolute reset is measured against the server's clock when its ``Date`` header
+disagrees with ours by more than a few seconds, so a skewed local clock neither pauses
+too long nor wakes up early into a wall of 429s.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Final
+
+from friendscrape.fetch.retry_after import parse_retry_after
+
+_EPOCH_THRESHOLD: Final = 1_000_000_000
+"""Reset values above this are epoch seconds, below it delta-seconds."""
+
+_SKEW_TOLERANCE: Final = 3.0
+"""Seconds of disagreement with the server's Date header we put down to its 1 s resolution."""
+
+# Most specific first: a response carrying several families is read by the first found.
+_FAMILIES: Final = (
+    ("x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-limit-reset"),
+    ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"),
+    ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"),
+)
+
+_COMBINED_ITEM: Final = re.compile(r"(?:^|[,;\s])(limit|remaining|reset|r|t)\s*=\s*([0-9.]+)")
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitInfo:
+    """What one response says about the quota; None where it says nothing.
+
+    ``reset_after`` and ``retry_after`` are seconds from the moment of reading.
+    """
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset_after: float | None = None
+    retry_after: float | None = None
+
+    @property
+    def has_quota(self) -> bool:
+        """Whether the response reported a remaining count."""
+        return self.remaining is not None
+
+
+def _int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        return int(float(text)) if text else None
+    except ValueError:
+        return None
+
+
+def _parse_datetime(text: str) -> datetime | None:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def parse_reset(value: str | None, *, now: datetime) -> float | None:
+    """Seconds from ``now`` until the window resets, from epoch seconds, delta-seconds,
+    an ISO 8601 time or an HTTP date; None when the value is unreadable."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        number = float(text)
+    except ValueError:
+        when = _parse_datetime(text)
+        if when is None:
+            return None
+        return max((when - now).total_seconds(), 0.0)
+    if number < 0:
+        return None
+    if number > _EPOCH_THRESHOLD:
+        return max(number - now.timestamp(), 0.0)
+    return number
+
+
+def server_now(headers: Mapping[str, str], *, now: datetime) -> datetime:
+    """The server's idea of now: its Date header when our clocks disagree by more than
+    the header's resolution can explain, else ``now``."""
+    date = headers.get("date")
+    if date is None:
+        return now
+    when = _parse_datetime(date)
+    if when is None:
+        return now
+    if abs((when - now).total_seconds()) > _SKEW_TOLERANCE:
+        return when
+    return now
+
+
+def _combined(value: str, *, now: datetime) -> tuple[int | None, int | None, float | None]:
+    found = dict(_COMBINED_ITEM.findall(value))
+    remaining = _int(found.get("remaining", found.get("r")))
+    reset = found.get("reset", found.get("t"))
+    return _int(found.get("limit")), remaining, parse_reset(reset, now=now)
+
+
+def read_rate_limit(headers: Mapping[str, str], *, now: datetime | None = None) -> RateLimitInfo:
+    """The quota a response reports. ``headers`` must have lower-cased names."""
+    local = now if now is not None else datetime.now(UTC)
+    clock = server_now(headers, now=local)
+    retry_after = parse_retry_after(headers.get("retry-after"), now=clock)
+    for limit_name, remaining_name, reset_name in _FAMILIES:
+        if remaining_name in headers or reset_name in headers:
+            return RateLimitInfo(
+                limit=_int(headers.get(limit_name)),
+                remaining=_int(headers.get(remaining_name)),
+                reset_after=parse_reset(headers.get(reset_name), now=clock),
+                retry_after=retry_after,
+            )
+    if "ratelimit" in headers:
+        limit, remaining, reset = _combined(headers["ratelimit"], now=clock)
+        return RateLimitInfo(limit, remaining, reset, retry_after)
+    return RateLimitInfo(retry_after=retry_after)
