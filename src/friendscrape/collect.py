@@ -49,8 +49,28 @@ class Collector:
         )
 
     async def collect(self, user: User) -> FriendList:
-        """Walk every page of the user's list, up to max_friends."""
+        """Walk every page of the user's list, up to max_friends; never raises.
+
+        Named fetch and parse errors become ``failed`` with their reason. Anything else
+        is a bug in friendscrape or a library, and still must not drop the user without
+        a row (a fetcher task's exception is never read by anyone): it is logged as
+        ``collect.crashed`` at error level with its traceback and saved as ``failed``,
+        so ``--retry-failed`` collects the user once the bug is fixed.
+        """
         start = datetime.now(UTC)
+        try:
+            return await self._collect(user, start)
+        except Exception as exc:  # a bug: see the docstring
+            self._stats.errors["internal"] += 1
+            log.exception(
+                "collect.crashed",
+                user_id=user.user_id,
+                screen_name=user.screen_name,
+                error=repr(exc),
+            )
+            return self._result(user, start, Status.FAILED, error=f"internal error: {exc!r}"[:2000])
+
+    async def _collect(self, user: User, start: datetime) -> FriendList:
         reason = self._source.check_user(user)
         if reason is not None:
             return self._result(
