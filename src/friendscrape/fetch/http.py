@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -31,14 +32,30 @@ log = structlog.get_logger("friendscrape.fetch")
 _MAX_REDIRECTS = 5
 
 
+@dataclass(frozen=True, slots=True)
+class Permit:
+    """A limiter's leave for one request: headers to add (a credential, never shown in a
+    repr), the credential's fingerprint, and the limiter's own bookkeeping number."""
+
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    credential: str | None = None
+    seq: int = -1
+
+
 class Limiter(Protocol):
     """Per-host pacing: wait for a slot before a request, learn from each response."""
 
-    async def acquire(self, host: str) -> None:
+    async def acquire(self, host: str) -> Permit:
         """Wait until a request to ``host`` may start."""
 
     def release(
-        self, host: str, *, status: int | None, headers: Mapping[str, str], latency: float
+        self,
+        host: str,
+        *,
+        status: int | None,
+        headers: Mapping[str, str],
+        latency: float,
+        permit: Permit | None = None,
     ) -> None:
         """A request to ``host`` ended (status None: it failed without a response)."""
 
@@ -46,11 +63,18 @@ class Limiter(Protocol):
 class NoLimiter:
     """No pacing: concurrency alone bounds the request rate."""
 
-    async def acquire(self, host: str) -> None:
+    async def acquire(self, host: str) -> Permit:
         """Never waits."""
+        return Permit()
 
     def release(
-        self, host: str, *, status: int | None, headers: Mapping[str, str], latency: float
+        self,
+        host: str,
+        *,
+        status: int | None,
+        headers: Mapping[str, str],
+        latency: float,
+        permit: Permit | None = None,
     ) -> None:
         """Learns nothing."""
 
@@ -155,7 +179,9 @@ class HttpClient:
     async def _get(self, url: URL, headers: Mapping[str, str]) -> RawResponse:
         assert self._session is not None  # noqa: S101 - checked by the caller
         host = url.host or ""
-        await self._limiter.acquire(host)
+        permit = await self._limiter.acquire(host)
+        if permit.headers:
+            headers = {**headers, **permit.headers}
         started = time.monotonic()
         status: int | None = None
         resp_headers: Mapping[str, str] = {}
@@ -189,7 +215,11 @@ class HttpClient:
             ) from None
         finally:
             self._limiter.release(
-                host, status=status, headers=resp_headers, latency=time.monotonic() - started
+                host,
+                status=status,
+                headers=resp_headers,
+                latency=time.monotonic() - started,
+                permit=permit,
             )
         if status == 429:
             raise TransientFetchError(
