@@ -272,9 +272,11 @@ def human_duration(seconds: float | None) -> str:
     """``3d 4h``, ``2h 05m``, ``12m``, ``40s``; ``-`` when unknown."""
     if seconds is None or math.isnan(seconds):
         return "-"
-    s = round(seconds)
-    if s <= 0:
+    if seconds <= 0:
         return "done"
+    s = round(seconds)
+    if s == 0:
+        return "<1s"
     days, rest = divmod(s, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)

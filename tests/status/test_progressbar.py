@@ -41,6 +41,7 @@ def test_render_shows_done_total_rate_and_eta() -> None:
     assert "ETA 15m" in line
     assert "3 in flight" in line
     assert "ETA done" in render({"done": 4, "remaining": 0, "users_per_min": 1.0})
+    assert "ETA <1s" in render({"done": 197, "remaining": 3, "users_per_min": 400.0})
     assert "ETA -" in render({"done": 0, "remaining": 9, "users_per_min": 0.0})
     assert "starting" in render({"done": 0, "remaining": None})
 
