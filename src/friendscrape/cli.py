@@ -133,6 +133,12 @@ def _build_parser() -> argparse.ArgumentParser:
         help="collect a synthetic job end to end against the local simulator",
     )
     demo.add_argument("--users", type=_positive_int, default=None, help="synthetic users")
+    demo.add_argument(
+        "--source",
+        choices=SOURCE_NAMES,
+        default="twitter-mobile",
+        help="format the simulator serves and the run reads (default twitter-mobile)",
+    )
     demo.add_argument("--partitions", type=_positive_int, default=10)
     demo.add_argument("--latency", type=float, default=None, help="simulated seconds per page")
     demo.add_argument(
@@ -286,6 +292,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             partitions=args.partitions,
             latency=args.latency,
             concurrency=args.concurrency,
+            source=args.source,
         )
     )
 

@@ -3,6 +3,9 @@
 Starts the simulator on a free port, fills a fresh demo store with its users, plans the
 partitions, runs every partition at once in this event loop (as a fleet of workers would
 run side by side), checks each list against the simulator's truth, and prints a summary.
+``source`` picks the format the simulator is read in; users are imported the way that
+source names accounts (screen names, numeric ids, Bluesky handles, ``ID@instance``) and
+the truth is compared in the same terms (names and, where the source gives them, ids).
 """
 
 from __future__ import annotations
@@ -19,7 +22,11 @@ from friendscrape.errors import UsageError
 from friendscrape.models import Status, User
 from friendscrape.pipeline import PartitionRun, RunSummary
 from friendscrape.simulator import RunningSimulator, SimConfig, run_simulator
-from friendscrape.sources import make_source
+from friendscrape.simulator import bluesky as sim_bluesky
+from friendscrape.simulator import mastodon as sim_mastodon
+from friendscrape.simulator import x_api as sim_x_api
+from friendscrape.simulator.graph import SimAccount, SyntheticGraph
+from friendscrape.sources import SOURCE_NAMES, make_source
 from friendscrape.stats import RunStats
 from friendscrape.stores.base import Store
 
@@ -45,8 +52,12 @@ async def main(
     partitions: int,
     latency: float | None,
     concurrency: int | None,
+    source: str = "twitter-mobile",
 ) -> int:
     """Run the demo; returns the exit code (1 when a list differs from the truth)."""
+    if source not in SOURCE_NAMES:
+        msg = f"unknown source {source!r}: choose one of {', '.join(SOURCE_NAMES)}"
+        raise UsageError(msg)
     store_url = settings.store
     if "store" not in settings.model_fields_set:
         store_url = DEMO_STORE
@@ -61,7 +72,7 @@ async def main(
             update={
                 "store": store_url,
                 "base_url": sim.base_url,
-                "source": "twitter-mobile",
+                "source": source,
                 "concurrency": concurrency or DEFAULT_CONCURRENCY,
                 "progress_interval": 3600.0,
             }
@@ -70,14 +81,13 @@ async def main(
             if await store.user_count():
                 msg = f"the demo needs an empty store; {store_url} already has users"
                 raise UsageError(msg)
-            accounts = [
-                User(a.user_id, a.screen_name, a.following_count) for a in sim.graph.accounts()
-            ]
+            accounts = [_import_user(source, sim.graph, a) for a in sim.graph.accounts()]
             await store.import_users(accounts)
             plan = await store.plan_partitions(partitions)
             _say(
                 f"simulator at {sim.base_url}: {len(accounts)} users in {len(plan)} "
-                f"partitions, {config.latency:g}s per page; collecting into {store_url}"
+                f"partitions, {config.latency:g}s per page, {source} format; "
+                f"collecting into {store_url}"
             )
             stats = {p.number: RunStats() for p in plan}
             runs = [
@@ -96,7 +106,7 @@ async def main(
                 summaries = await asyncio.gather(*(r.run() for r in runs))
             finally:
                 reporter.cancel()
-            mismatches = await _check_truth(store, sim)
+            mismatches = await _check_truth(store, sim, source)
         _print_summary(summaries, time.monotonic() - started, mismatches)
     return 1 if mismatches else 0
 
@@ -113,8 +123,32 @@ async def _report(stats: dict[int, RunStats], total: int, started: float) -> Non
         _say(f"  {done}/{total} users collected, {done / minutes:,.0f} users/min")
 
 
-async def _check_truth(store: Store, sim: RunningSimulator) -> int:
+def _import_user(source: str, graph: SyntheticGraph, account: SimAccount) -> User:
+    """The user row a researcher would import for ``account`` to collect from ``source``."""
+    if source == "x-api":
+        return sim_x_api.import_user(account)
+    if source == "bluesky":
+        return sim_bluesky.import_user(graph, account)
+    if source == "mastodon":
+        return sim_mastodon.import_user(account)
+    return User(account.user_id, account.screen_name, account.following_count)
+
+
+def _truth(
+    source: str, graph: SyntheticGraph, account: SimAccount
+) -> tuple[Status, list[str], list[str]]:
+    """What ``source`` must record for ``account``: status, names, ids."""
+    if source == "x-api":
+        return sim_x_api.expected(graph, account)
+    if source == "bluesky":
+        return sim_bluesky.expected(graph, account)
+    return sim_mastodon.expected(graph, account)
+
+
+async def _check_truth(store: Store, sim: RunningSimulator, source: str) -> int:
     """Users whose stored status or list differs from the simulator's ground truth."""
+    if source != "twitter-mobile":
+        return await _check_json_truth(store, sim.graph, source)
     mismatches = 0
     async for result in store.results():
         expected = sim.graph.expected(result.screen_name)
@@ -123,6 +157,25 @@ async def _check_truth(store: Store, sim: RunningSimulator) -> int:
         elif result.status is Status.OK:
             truth = expected["friends"][: len(result.friend_names)]
             if list(result.friend_names) != truth:
+                mismatches += 1
+    return mismatches
+
+
+async def _check_json_truth(store: Store, graph: SyntheticGraph, source: str) -> int:
+    """Like ``_check_truth`` for the API sources: accounts found by user id, and friend
+    ids checked beside names."""
+    mismatches = 0
+    async for result in store.results():
+        account = graph.account_by_id(result.user_id)
+        if account is None:
+            mismatches += 1
+            continue
+        status, names, ids = _truth(source, graph, account)
+        if status is not result.status:
+            mismatches += 1
+        elif status is Status.OK:
+            count = len(result.friend_names)
+            if list(result.friend_names) != names[:count] or list(result.friend_ids) != ids[:count]:
                 mismatches += 1
     return mismatches
 

@@ -1,4 +1,8 @@
-"""Export results: JSON lines (one object per user) or a CSV edge list for networkx/pandas."""
+"""Export results: JSON lines (one object per user) or a CSV edge list for networkx/pandas.
+
+Every format carries the same identity: the friend's name, its platform id where the
+source gives one (``friend_ids`` in JSON lines, ``friend_id`` in CSV, empty when
+unknown), and the ``source`` that collected it."""
 
 from __future__ import annotations
 
@@ -69,9 +73,16 @@ async def export(results: AsyncIterator[FriendList], fmt: str, path: Path | None
                 count += 1
         else:
             writer = csv.writer(out, lineterminator="\n")
-            writer.writerow(["user_id", "screen_name", "friend_name"])
+            writer.writerow(["user_id", "screen_name", "friend_name", "friend_id", "source"])
             async for result in results:
-                for name in result.friend_names:
-                    writer.writerow([result.user_id, result.screen_name, name])
+                # Sources without ids (twitter-mobile) leave friend_id empty.
+                ids = (
+                    result.friend_ids if len(result.friend_ids) == len(result.friend_names) else ()
+                )
+                for index, name in enumerate(result.friend_names):
+                    friend_id = ids[index] if ids else ""
+                    writer.writerow(
+                        [result.user_id, result.screen_name, name, friend_id, result.source]
+                    )
                 count += 1
     return count

@@ -106,8 +106,11 @@ def test_plan_show_run_export(tmp_path: Path, sim_process: SimProcess) -> None:
 
     edges = cli("export", "--format", "csv", cwd=tmp_path)
     table = list(csv.reader(io.StringIO(edges.out)))
-    assert table[0] == ["user_id", "screen_name", "friend_name"]
+    assert table[0] == ["user_id", "screen_name", "friend_name", "friend_id", "source"]
     assert len(table) - 1 == sum(r["friend_count"] for r in rows)
+    # twitter-mobile pages give no ids: the column is there, and empty.
+    assert {edge[3] for edge in table[1:]} == {""}
+    assert {edge[4] for edge in table[1:]} == {"twitter-mobile"}
 
 
 def test_legacy_environment_names_are_accepted(tmp_path: Path, sim_process: SimProcess) -> None:
