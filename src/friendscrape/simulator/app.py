@@ -39,6 +39,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from friendscrape.simulator import ratelimit
 from friendscrape.simulator.bluesky import Bluesky
 from friendscrape.simulator.graph import SyntheticGraph
 from friendscrape.simulator.mastodon import Mastodon
@@ -78,8 +79,13 @@ class SimConfig:
     hang_rate: float = 0.0
     hostile: bool = False
     page_size: int = 20
+    rate_limit: str | None = None
+    rate_limit_style: str = "twitter"
 
     def __post_init__(self) -> None:
+        if self.rate_limit is not None:
+            ratelimit.parse_rate_limit(self.rate_limit)
+        ratelimit.RateLimitStyle(self.rate_limit_style)  # ValueError when unknown
         rates = {
             "error_rate": self.error_rate,
             "rate_limit_rate": self.rate_limit_rate,
@@ -238,6 +244,9 @@ def build_app(config: SimConfig, graph: SyntheticGraph | None = None) -> web.App
     app.router.add_get("/xrpc/app.bsky.graph.getFollows", _bsky_follows)
     app.router.add_get("/api/v1/accounts/{id}/following", _mastodon_following)
     app.router.add_route("*", "/{tail:.*}", _other)
+    if config.rate_limit is not None:
+        spec = ratelimit.parse_rate_limit(config.rate_limit)
+        ratelimit.install(app, spec, config.rate_limit_style, app[_STATE].stats)
     app.on_shutdown.append(_wake_hung)
     return app
 

@@ -14,6 +14,7 @@ import structlog
 from friendscrape import logs
 from friendscrape.simulator.app import SimConfig, run_simulator
 from friendscrape.simulator.graph import write_users_csv
+from friendscrape.simulator.ratelimit import RateLimitStyle
 
 _DEFAULTS = SimConfig()
 
@@ -72,6 +73,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds sent in Retry-After on HTTP 429 (default: %(default)s)",
     )
     parser.add_argument(
+        "--rate-limit",
+        metavar="R|N/W",
+        default=None,
+        help="limit each client (API token, or address) to R requests/s (token bucket) or "
+        "N requests per W seconds (fixed window); answer 429 beyond it (default: no limit)",
+    )
+    parser.add_argument(
+        "--rate-limit-style",
+        choices=[style.value for style in RateLimitStyle],
+        default=_DEFAULTS.rate_limit_style,
+        help="whose rate-limit headers to send with --rate-limit (default: %(default)s)",
+    )
+    parser.add_argument(
         "--drop-rate",
         type=float,
         default=0.0,
@@ -111,6 +125,8 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         hang_rate=args.hang_rate,
         hostile=args.hostile,
         page_size=args.page_size,
+        rate_limit=getattr(args, "rate_limit", None),
+        rate_limit_style=getattr(args, "rate_limit_style", _DEFAULTS.rate_limit_style),
     )
 
 
