@@ -62,7 +62,7 @@ def test_x_unknown_problem_is_an_error_with_its_words() -> None:
     body = json.dumps(
         {"errors": [{"type": "https://api.x.com/2/problems/usage-capped", "detail": "Cap hit"}]}
     ).encode()
-    with pytest.raises(ParseError, match="usage-capped.*Cap hit") as err:
+    with pytest.raises(ParseError, match=r"usage-capped.*Cap hit") as err:
         x_api.parse_following_page(body, status=200, url=URL)
     assert err.value.url == URL
 
@@ -143,7 +143,7 @@ def test_bluesky_subject_follows_count_is_the_following_count() -> None:
 
 
 def test_bluesky_page_about_another_account_is_an_error() -> None:
-    with pytest.raises(ParseError, match="not 'alice.example.com'"):
+    with pytest.raises(ParseError, match=r"not 'alice\.example\.com'"):
         bluesky.parse_follows_page(
             fixture("bluesky", "getFollows_page1.json"), status=200, actor="alice.example.com"
         )
