@@ -47,6 +47,7 @@ X_API_HOSTS: Final = ("api.x.com", "api.twitter.com")
 START_CONCURRENCY: Final = 8
 """Adaptive slots start here (or at the cap, if lower) and grow from it."""
 
+_QUIET_PAUSE: Final = 1.0
 _BACKOFF_FIRST: Final = 1.0
 _BACKOFF_MAX: Final = 60.0
 _LATENCY_ALPHA: Final = 0.2
@@ -190,6 +191,8 @@ class _Slot:
             return
         self.paused_until = until
         self._stats.paused_until[self.host] = until
+        if seconds < _QUIET_PAUSE:
+            return  # the end of a window reached while pacing: routine, not news
         log.warning(
             "limiter.paused",
             host=self.host,

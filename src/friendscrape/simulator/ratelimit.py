@@ -20,7 +20,9 @@ Styles and what they send (the semantics each platform documents):
 
 For a token bucket, ``remaining`` is the whole tokens left and the reset is when the
 bucket is full again. ``GET /_sim/ratelimit`` returns the counters as JSON: requests
-allowed and limited, allowed per wall-clock second, and the limit itself.
+allowed and limited, allowed per wall-clock second, the limit itself, and ``early``:
+requests a client sent inside the wait a 429 asked of it (after ``EARLY_GRACE`` for
+requests already in flight), which a well-behaved client never does.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ from aiohttp import web
 
 STATS_PATH: Final = "/_sim/ratelimit"
 """Path of the rate-limit counters (JSON)."""
+
+EARLY_GRACE: Final = 0.25
+"""Seconds after a 429 during which requests already in flight may still arrive."""
 
 _SPEC: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/\s*(\d+(?:\.\d+)?)\s*)?$")
 
@@ -183,6 +188,8 @@ class ClientLimits:
         self.allowed = 0
         self.limited = 0
         self.per_second: Counter[int] = Counter()
+        self.early = 0
+        self._told: dict[str, tuple[float, float]] = {}
 
     def check(self, client: str) -> Decision:
         """Count a request from ``client`` against its limit."""
@@ -191,7 +198,12 @@ class ClientLimits:
         if state is None:
             state = _Bucket(self.spec, now) if self.spec.per is None else _Window(self.spec)
             self._clients[client] = state
+        told = self._told.get(client)
+        if told is not None and told[0] + EARLY_GRACE < now < told[1]:
+            self.early += 1
         decision = state.check(now)
+        if not decision.allowed:
+            self._told[client] = (now, now + decision.retry_after)
         if decision.allowed:
             self.allowed += 1
             self.per_second[int(now)] += 1
@@ -244,6 +256,7 @@ class ClientLimits:
             "style": str(self.style),
             "allowed": self.allowed,
             "limited": self.limited,
+            "early": self.early,
             "per_second": {str(k): v for k, v in sorted(self.per_second.items())},
         }
 

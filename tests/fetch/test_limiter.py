@@ -1,0 +1,134 @@
+"""The per-host limiter: pauses, concurrency, quota windows and the adaptive policy."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from structlog.testing import capture_logs
+
+from friendscrape.fetch.limiter import HostLimiter, LimiterConfig, adapt
+from friendscrape.stats import RunStats
+
+HOST = "upstream.test"
+
+
+async def others_ran() -> None:
+    """Return once every task scheduled before this call has taken its first step, by
+    waiting on an Event set by a task scheduled after them (the loop runs tasks in FIFO
+    order): proof that the loop was free while they wait."""
+    ran = asyncio.Event()
+
+    async def mark() -> None:
+        ran.set()
+
+    marker = asyncio.create_task(mark())
+    await ran.wait()
+    await marker
+
+
+def test_adapt_grows_additively_and_cuts_multiplicatively() -> None:
+    assert adapt(4.0, 10, "ok", slow_start=True) == 5.0
+    assert adapt(4.0, 10, "ok", slow_start=False) == 4.25
+    assert adapt(10.0, 10, "ok", slow_start=True) == 10.0  # never above the cap
+    assert adapt(8.0, 10, "rate_limited", slow_start=False) == 4.0
+    assert adapt(10.0, 10, "server_error", slow_start=False) == 7.0
+    assert adapt(10.0, 10, "no_response", slow_start=False) == 7.0
+    assert adapt(10.0, 10, "slow", slow_start=False) == 8.0
+    assert adapt(1.0, 10, "rate_limited", slow_start=False) == 1.0  # never below one
+
+
+async def test_a_429_pauses_the_whole_host_without_blocking_the_loop() -> None:
+    stats = RunStats()
+    limiter = HostLimiter(LimiterConfig(concurrency=4), stats)
+    permit = await limiter.acquire(HOST)
+    limiter.release(HOST, status=429, headers={"retry-after": "30"}, latency=0.01, permit=permit)
+    assert stats.paused_until[HOST] > time.monotonic() + 25
+    waiting = asyncio.create_task(limiter.acquire(HOST))
+    other_host = asyncio.create_task(limiter.acquire("other.test"))
+    await others_ran()
+    await other_host  # another host is not paused
+    assert not waiting.done()
+    waiting.cancel()
+
+
+async def test_a_spent_window_pauses_until_its_reset_and_shows_it() -> None:
+    stats = RunStats()
+    limiter = HostLimiter(LimiterConfig(), stats)
+    permit = await limiter.acquire(HOST)
+    headers = {"x-rate-limit-limit": "15", "x-rate-limit-remaining": "0"}
+    headers["x-rate-limit-reset"] = str(int(time.time()) + 600)
+    with capture_logs() as logs:
+        limiter.release(HOST, status=200, headers=headers, latency=0.01, permit=permit)
+        waiting = asyncio.create_task(limiter.acquire(HOST))
+        await others_ran()
+    assert not waiting.done()
+    assert stats.paused_until[HOST] > time.monotonic() + 500
+    paused = [e for e in logs if e["event"] == "limiter.paused"]
+    assert paused
+    assert paused[0]["host"] == HOST
+    assert "reset" in paused[0]["reason"]
+    waiting.cancel()
+
+
+async def test_in_flight_requests_never_exceed_the_concurrency() -> None:
+    limiter = HostLimiter(LimiterConfig(concurrency=3, adaptive=False))
+    permits = [await limiter.acquire(HOST) for _ in range(3)]
+    fourth = asyncio.create_task(limiter.acquire(HOST))
+    await others_ran()
+    assert not fourth.done()
+    limiter.release(HOST, status=200, headers={}, latency=0.01, permit=permits[0])
+    await fourth
+    assert limiter.slot(HOST).in_flight == 3
+
+
+async def test_concurrency_changes_are_logged_with_old_new_and_reason() -> None:
+    limiter = HostLimiter(LimiterConfig(concurrency=20))
+    slot = limiter.slot(HOST)
+    start = slot.limit
+    with capture_logs() as logs:
+        for _ in range(5):
+            permit = await limiter.acquire(HOST)
+            limiter.release(HOST, status=200, headers={}, latency=0.01, permit=permit)
+        grown = slot.limit
+        permit = await limiter.acquire(HOST)
+        limiter.release(HOST, status=503, headers={}, latency=0.01, permit=permit)
+    assert grown == start + 5
+    assert slot.limit == grown * 0.7
+    changes = [e for e in logs if e["event"] == "limiter.concurrency"]
+    assert changes[0]["old"] == int(start)
+    assert changes[0]["new"] == int(start) + 1
+    assert changes[-1]["reason"] == "HTTP 503"
+    assert changes[-1]["new"] < changes[-1]["old"]
+
+
+async def test_a_burst_of_429s_from_one_round_trip_cuts_once() -> None:
+    limiter = HostLimiter(LimiterConfig(concurrency=16))
+    slot = limiter.slot(HOST)
+    permits = [await limiter.acquire(HOST) for _ in range(8)]
+    before = slot.limit
+    for permit in permits:
+        limiter.release(HOST, status=429, headers={}, latency=0.01, permit=permit)
+    assert slot.limit == before / 2
+
+
+async def test_fixed_concurrency_is_never_adapted() -> None:
+    limiter = HostLimiter(LimiterConfig(concurrency=5, adaptive=False))
+    permit = await limiter.acquire(HOST)
+    limiter.release(HOST, status=500, headers={}, latency=0.01, permit=permit)
+    assert limiter.slot(HOST).limit == 5
+
+
+async def test_climbing_latency_cuts_concurrency() -> None:
+    limiter = HostLimiter(LimiterConfig(concurrency=20))
+    slot = limiter.slot(HOST)
+    for _ in range(15):
+        permit = await limiter.acquire(HOST)
+        limiter.release(HOST, status=200, headers={}, latency=0.05, permit=permit)
+    peak = slot.limit
+    with capture_logs() as logs:
+        for _ in range(15):
+            permit = await limiter.acquire(HOST)
+            limiter.release(HOST, status=200, headers={}, latency=2.0, permit=permit)
+    assert slot.limit < peak
+    assert any("latency" in e.get("reason", "") for e in logs)
