@@ -9,6 +9,11 @@ from typing import Any
 import aiohttp
 import pytest
 import structlog
+from aioresponses import aioresponses
+
+from storefixtures import bq_dataset, bq_emulator, store, store_settings
+
+__all__ = ["bq_dataset", "bq_emulator", "store", "store_settings"]
 
 
 class _NoWriter:
@@ -33,7 +38,6 @@ _NEEDS_COMPAT = "stream_writer" in inspect.signature(aiohttp.ClientResponse.__in
 @pytest.fixture
 def mock_http() -> Iterator[Any]:
     """aioresponses at the HTTP seam, with the aiohttp 3.14 compatibility response class."""
-    from aioresponses import aioresponses
 
     class Compat(aioresponses):  # type: ignore[misc]
         def add(self, *args: Any, **kwargs: Any) -> None:

@@ -1,4 +1,5 @@
-"""Store fixtures: the same scenarios on a real SQLite file and on the local BigQuery server."""
+"""Store fixtures shared by every test folder: a real SQLite file and the local BigQuery server
+(one emulator per session), each giving a fresh, empty store."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bqemu import Emulator, EmulatorError, running_emulator
 
+from bqemu import Emulator, EmulatorError, running_emulator
 from friendscrape.config import Settings
 from friendscrape.stores import open_store
 from friendscrape.stores.base import Store

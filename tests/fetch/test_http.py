@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import aiohttp
 import pytest
 
 from friendscrape.config import Settings
@@ -75,12 +76,11 @@ async def test_429_retry_after_is_honoured(mock_http: Any, monkeypatch: Any) -> 
     async with HttpClient(fast_settings(), stats=RunStats()) as http:
         response = await http.fetch(PageRequest(URL))
     assert response.status == 200
-    assert waits and waits[0] >= 7.0
+    assert waits
+    assert waits[0] >= 7.0
 
 
 async def test_connection_error_is_transient(mock_http: Any) -> None:
-    import aiohttp
-
     for _ in range(4):
         mock_http.get(URL, exception=aiohttp.ServerDisconnectedError())
     async with HttpClient(fast_settings()) as http:

@@ -1,36 +1,15 @@
-"""`status` figures on both stores: the aggregate query, the plan, rates and ETA.
-
-The store fixtures (a real SQLite file, the local BigQuery server) are tests/stores'
-own, loaded under another module name: a second conftest.py here would shadow theirs
-for the modules that import from ``conftest``.
-"""
+"""`status` figures on both stores: the aggregate query, the plan, rates and ETA."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from friendscrape.models import FriendList, Status, User
 from friendscrape.status import SCHEMA_VERSION, STATUSES, gather_status, to_json
 from friendscrape.stores.base import Store
-
-_STORES = Path(__file__).resolve().parents[1] / "stores"
-if str(_STORES) not in sys.path:
-    sys.path.insert(0, str(_STORES))
-_spec = importlib.util.spec_from_file_location("_store_fixtures", _STORES / "conftest.py")
-assert _spec is not None
-assert _spec.loader is not None
-_fixtures = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_fixtures)
-bq_emulator = _fixtures.bq_emulator
-bq_dataset = _fixtures.bq_dataset
-store_settings = _fixtures.store_settings
-store = _fixtures.store
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 

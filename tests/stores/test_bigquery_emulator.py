@@ -7,15 +7,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from bqemu import Emulator
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
-from conftest import PROJECT, bq_settings
+from bqemu import Emulator
 from friendscrape.errors import StoreUnavailableError
 from friendscrape.models import FriendList, Status
 from friendscrape.stores.bigquery import BigQueryStore
+from storefixtures import PROJECT, bq_settings
 
 pytestmark = pytest.mark.bigquery
 
