@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test check lint types format bench docs clean
+.PHONY: install browser demo test check lint types format bench docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,7 +29,14 @@ types: $(STAMP)
 
 check: lint types
 
-test: check
+# The report test renders `friendscrape report` in Debian's Chromium; install it where we can.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -q && apt-get install -y -q --no-install-recommends chromium; \
+	  else echo "chromium not found and cannot be installed here: the report test will skip"; fi; }
+
+test: check browser
 	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 bench: $(STAMP)
