@@ -16,6 +16,7 @@ import os
 import resource
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -63,6 +64,17 @@ class TrialResult:
     requests: int
     rate_limited: int
     peak_rss_mb: float
+    cpu_seconds: float = 0.0
+
+    @property
+    def cpu_us_per_page(self) -> float | None:
+        """Collector CPU (HTTP, parsing, saving) per page fetched, in microseconds."""
+        return self.cpu_seconds / self.pages * 1e6 if self.pages else None
+
+    @property
+    def pages_per_s(self) -> float:
+        """Pages fetched per second of the trial."""
+        return self.pages / self.seconds if self.seconds > 0 else 0.0
 
     @property
     def minutes(self) -> float:
@@ -218,11 +230,13 @@ async def run_trial(config: TrialConfig, concurrency: int, workdir: Path) -> Tri
             peak = [_rss_mb()]
             watcher = asyncio.create_task(_watch_rss(peak))
             timer = asyncio.get_running_loop().call_later(config.duration, stop.set)
+            cpu_before = time.process_time()
             try:
                 summary = await runner.run()
             finally:
                 timer.cancel()
                 watcher.cancel()
+            cpu_seconds = time.process_time() - cpu_before
             peak[0] = max(peak[0], _rss_mb())
         finally:
             await store.close()
@@ -237,6 +251,7 @@ async def run_trial(config: TrialConfig, concurrency: int, workdir: Path) -> Tri
         requests=int(stats.get("total", 0)),
         rate_limited=int(by_status.get("429", 0)),
         peak_rss_mb=round(peak[0], 1),
+        cpu_seconds=round(cpu_seconds, 3),
     )
 
 
