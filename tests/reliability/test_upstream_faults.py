@@ -17,6 +17,7 @@ from reliability.harness import (
     results,
     run_args,
     run_cli,
+    seed_store,
 )
 
 pytestmark = pytest.mark.slow
@@ -25,8 +26,12 @@ PARTITION = 1
 
 
 async def test_faulty_upstream_completes_and_failed_users_are_retried(
-    db: Path, faulty_sim: SimProcess, clean_sim: SimProcess, graph: SyntheticGraph
+    tmp_path: Path, faulty_sim: SimProcess, clean_sim: SimProcess, graph: SyntheticGraph
 ) -> None:
+    # 100 users: every 429 pauses the host for its Retry-After, so this run is slow by
+    # design; a smaller partition keeps it to seconds.
+    db = tmp_path / "faulty.db"
+    await seed_store(db, graph, 6)
     # Two attempts per page: with about 18 % of requests faulty, some users run out of
     # retries, which is what this test needs to see.
     env = clean_env(FRIENDSCRAPE_FETCH_ATTEMPTS="2")
