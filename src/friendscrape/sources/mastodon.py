@@ -4,8 +4,9 @@ Mastodon serves following lists without login since 4.0 (docs.joinmastodon.org,
 methods/accounts "Get account's following"). The account is ``User.screen_name`` in
 one of two forms that map to the API without an extra request:
 
-- ``ID@INSTANCE``, e.g. ``109302436954721982@mastodon.social``;
-- an API URL ``https://INSTANCE/api/v1/accounts/ID`` (``/following`` may follow).
+- ``ID@INSTANCE`` with a numeric Mastodon id, e.g. ``109302436954721982@mastodon.social``;
+- an API URL ``https://INSTANCE/api/v1/accounts/ID`` (``/following`` may follow), where
+  ``ID`` may also hold letters (other servers of the same API use such ids).
 
 A profile address such as ``https://mastodon.social/@alice`` or ``alice@mastodon.social``
 names a username, not an account id, and needs a lookup first: it is refused as
@@ -24,7 +25,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from friendscrape.models import Page, User
-from friendscrape.parse.mastodon import ACCOUNT_ID_RE, INSTANCE_RE, parse_following_page
+from friendscrape.parse.mastodon import INSTANCE_RE, parse_following_page
 from friendscrape.sources import checked_base_url
 from friendscrape.sources.base import PageRequest, RawResponse
 
@@ -46,7 +47,9 @@ def parse_account(ref: str) -> tuple[str, str] | None:
         if not at:
             return None
         instance = instance.lower()
-        if ACCOUNT_ID_RE.fullmatch(account_id) is None:
+        # Digits only: ``alice@mastodon.social`` is a username, and reading it as an id
+        # would record a wrong "not found" instead of refusing it.
+        if not (account_id.isascii() and account_id.isdigit()) or len(account_id) > 20:
             return None
     if len(instance) > 253 or INSTANCE_RE.fullmatch(instance) is None:
         return None
