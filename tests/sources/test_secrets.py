@@ -1,0 +1,116 @@
+"""Bearer tokens never leave the request: a whole x-api job run as users run it, with two
+tokens, prints and exports nothing that contains them."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from friendscrape.simulator import x_api as sim_x_api
+from friendscrape.simulator.graph import SyntheticGraph
+
+TOKENS = ("tok-secret-1", "tok-secret-2")
+
+
+class XServer:
+    """X API v2's following lookup on a local port, noting each Authorization header."""
+
+    def __init__(self, graph: SyntheticGraph) -> None:
+        self.api = sim_x_api.XApi(graph)
+        self.authorizations: list[str | None] = []
+        self.base_url = ""
+
+    async def following(self, request: web.Request) -> web.Response:
+        authorization = request.headers.get("Authorization")
+        self.authorizations.append(authorization)
+        page = self.api.following(request.match_info["id"], request.query, authorization)
+        return web.Response(status=page.status, body=page.body, headers=dict(page.headers))
+
+
+@pytest.fixture
+async def x_server() -> AsyncIterator[XServer]:
+    server = XServer(SyntheticGraph(60, seed=3, mean_friends=30))
+    app = web.Application()
+    app.router.add_get("/2/users/{id}/following", server.following)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    server.base_url = f"http://127.0.0.1:{port}"
+    yield server
+    await runner.cleanup()
+
+
+async def _cli(*args: str, cwd: Path, env: dict[str, str]) -> tuple[int, str]:
+    """Run ``friendscrape ARGS`` in a subprocess; exit code and stdout + stderr."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "friendscrape.cli",
+        *args,
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(120):
+        out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode() + err.decode()
+
+
+async def test_tokens_appear_in_no_output_log_error_or_export(
+    tmp_path: Path, x_server: XServer
+) -> None:
+    graph = x_server.api.graph
+    users = tmp_path / "users.csv"
+    with users.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(("user_id", "screen_name", "following_count"))
+        for account in graph.accounts():
+            user = sim_x_api.import_user(account)
+            writer.writerow((user.user_id, user.screen_name, ""))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRIENDSCRAPE_")}
+    env |= {
+        "FRIENDSCRAPE_X_BEARER_TOKENS": ",".join(TOKENS),
+        "FRIENDSCRAPE_LOG_LEVEL": "debug",
+        "FRIENDSCRAPE_LOG_FORMAT": "json",
+    }
+    printed: list[str] = []
+    steps = [
+        ("--help",),
+        ("run", "--help"),
+        ("demo", "--help"),
+        ("users", "import", str(users)),
+        ("partitions", "plan", "--count", "1"),
+        ("run", "--partition", "1", "--source", "x-api", "--base-url", x_server.base_url),
+        ("export", "--format", "jsonl", "--output", "friends.jsonl"),
+        ("export", "--format", "csv", "--output", "edges.csv"),
+        ("status", "--json"),
+    ]
+    for step in steps:
+        code, text = await _cli(*step, cwd=tmp_path, env=env)
+        assert code == 0, (step, text)
+        printed.append(text)
+    exported = [(tmp_path / name).read_text() for name in ("friends.jsonl", "edges.csv")]
+
+    # The run really collected, with the tokens on the wire (both, from the pool).
+    assert '"status": "ok"' in exported[0]
+    assert len(exported[1].splitlines()) > 10
+    sent = {a for a in x_server.authorizations if a is not None}
+    assert sent == {f"Bearer {t}" for t in TOKENS}, "the credential pool should send both tokens"
+    assert any('"event"' in text for text in printed), "the run should have logged events"
+
+    everything = "\n".join(printed + exported)
+    store = b"".join(p.read_bytes() for p in tmp_path.glob("friendscrape.db*"))
+    for token in TOKENS:
+        assert token not in everything
+        assert token.encode() not in store
