@@ -1,0 +1,80 @@
+"""Each API source end to end through `demo`, and its ids in every export format."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from friendscrape import demo
+from friendscrape.config import Settings
+from friendscrape.errors import UsageError
+from friendscrape.exporter import export
+from friendscrape.models import FriendList, Status
+
+
+@pytest.mark.parametrize("source", ["x-api", "bluesky", "mastodon"])
+async def test_demo_collects_every_source_true_to_the_simulator(
+    tmp_path: Path, source: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = Settings(store=f"sqlite:///{tmp_path / 'demo.db'}")
+    code = await demo.main(
+        settings, users=200, partitions=2, latency=0.0, concurrency=10, source=source
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, out
+    assert "200 users" in out
+    assert "all lists match the simulator's truth" in out
+    assert f"{source} format" in err
+
+
+async def test_demo_refuses_an_unknown_source(tmp_path: Path) -> None:
+    settings = Settings(store=f"sqlite:///{tmp_path / 'demo.db'}")
+    with pytest.raises(UsageError, match="unknown source 'friendster'"):
+        await demo.main(
+            settings, users=10, partitions=1, latency=0.0, concurrency=1, source="friendster"
+        )
+
+
+def _row(source: str, names: tuple[str, ...], ids: tuple[str, ...]) -> FriendList:
+    now = datetime(2024, 1, 1, tzinfo=UTC)
+    return FriendList(
+        user_id="1",
+        screen_name="alice.bsky.social",
+        status=Status.OK,
+        source=source,
+        partition=1,
+        start_at=now,
+        end_at=now,
+        friend_names=names,
+        friend_ids=ids,
+    )
+
+
+async def _rows(*rows: FriendList) -> AsyncIterator[FriendList]:
+    for row in rows:
+        yield row
+
+
+async def test_every_export_carries_friend_ids_and_source(tmp_path: Path) -> None:
+    with_ids = _row("bluesky", ("bsky.app", "jay.bsky.team"), ("did:plc:a", "did:plc:b"))
+    without = _row("twitter-mobile", ("ada",), ())
+    out = tmp_path / "edges.csv"
+    assert await export(_rows(with_ids, without), "csv", out) == 2
+    table = list(csv.reader(io.StringIO(out.read_text())))
+    assert table == [
+        ["user_id", "screen_name", "friend_name", "friend_id", "source"],
+        ["1", "alice.bsky.social", "bsky.app", "did:plc:a", "bluesky"],
+        ["1", "alice.bsky.social", "jay.bsky.team", "did:plc:b", "bluesky"],
+        ["1", "alice.bsky.social", "ada", "", "twitter-mobile"],
+    ]
+    lines = tmp_path / "rows.jsonl"
+    await export(_rows(with_ids), "jsonl", lines)
+    row = json.loads(lines.read_text())
+    assert row["friend_ids"] == ["did:plc:a", "did:plc:b"]
+    assert row["source"] == "bluesky"
