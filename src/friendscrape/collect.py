@@ -7,7 +7,12 @@ from datetime import UTC, datetime
 import structlog
 
 from friendscrape.config import Settings
-from friendscrape.errors import FetchError, ParseError, TransientFetchError
+from friendscrape.errors import (
+    FetchError,
+    ParseError,
+    RunAbortedError,
+    TransientFetchError,
+)
 from friendscrape.fetch.http import HttpClient
 from friendscrape.models import FriendList, Status, User
 from friendscrape.sources.base import Source
@@ -60,6 +65,8 @@ class Collector:
         start = datetime.now(UTC)
         try:
             return await self._collect(user, start)
+        except RunAbortedError:
+            raise  # no user can be collected (rejected credentials): the run must end
         except Exception as exc:  # a bug: see the docstring
             self._stats.errors["internal"] += 1
             log.exception(

@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     source: str = Field(
         "twitter-mobile",
         validation_alias=_env("source"),
-        description="Which upstream to collect from (twitter-mobile).",
+        description="Which upstream to collect from: twitter-mobile, x-api, bluesky or mastodon.",
     )
     base_url: str | None = Field(
         None,

@@ -15,7 +15,8 @@ into one line on stderr and a non-zero exit code, never a traceback::
     ├── ParseError                 a page could not be understood (carries the URL)
     └── RunAbortedError               the run must stop with a non-zero exit
         ├── WriterFailedError      the writer could not save within its retry budget
-        └── StalledError           the watchdog saw no successful write for too long
+        ├── StalledError           the watchdog saw no successful write for too long
+        └── CredentialsRejectedError  the platform refused our credentials (401/403)
 
 Errors that end one user's collection (fetch and parse errors) become that user's
 status with the reason kept; only store and run errors end the process.
@@ -97,3 +98,17 @@ class WriterFailedError(RunAbortedError):
 
 class StalledError(RunAbortedError):
     """No successful write for longer than the stall timeout while results waited."""
+
+
+class CredentialsRejectedError(RunAbortedError):
+    """The platform refused the credentials (HTTP 401/403): no user can be collected.
+
+    Ends the run instead of saving every user as failed; the message names the setting
+    to check and never contains a credential.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(message)
+        self.url = url

@@ -97,6 +97,7 @@ class PartitionRun:
         self._waiting_since: float | None = None  # oldest result not yet saved
         self._unqueued: list[FriendList] = []  # finished while shutdown cancelled their put
         self._remaining: int | None = None
+        self._fatal: RunAbortedError | None = None  # raised by a fetcher: ends the run
 
     async def run(self) -> RunSummary:
         """Run to completion (or until stopped); raise RunAbortedError if saving fails."""
@@ -134,6 +135,8 @@ class PartitionRun:
                     await writer
                     watchdog.cancel()
                     progress.cancel()
+                if self._fatal is not None:
+                    raise self._fatal
             except* (RunAbortedError, StoreError) as group:
                 # One clause for both: the writer failing (WriterFailedError) or the
                 # watchdog firing (StalledError) must surface as that error alone, so the
@@ -219,6 +222,14 @@ class PartitionRun:
         self.stats.in_flight += 1
         try:
             result = await collector.collect(user)
+        except RunAbortedError as exc:
+            # Fetcher tasks are not in the task group: hand the error to run(), which
+            # raises it once the users already finished are saved.
+            if self._fatal is None:
+                self._fatal = exc
+                log.error("run.aborting", error=str(exc), cause=type(exc).__name__)
+            self._stop.set()
+            return
         finally:
             self.stats.in_flight -= 1
             slots.release()

@@ -114,3 +114,46 @@ async def test_tokens_appear_in_no_output_log_error_or_export(
     for token in TOKENS:
         assert token not in everything
         assert token.encode() not in store
+
+
+async def test_a_rejected_token_ends_the_run_with_one_line_and_no_failed_rows(
+    tmp_path: Path, x_server: XServer
+) -> None:
+    users = tmp_path / "users.csv"
+    with users.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(("user_id", "screen_name"))
+        for account in x_server.api.graph.accounts():
+            user = sim_x_api.import_user(account)
+            writer.writerow((user.user_id, user.screen_name))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRIENDSCRAPE_")}
+    env |= {"FRIENDSCRAPE_X_BEARER_TOKENS": "revoked-abc123", "FRIENDSCRAPE_LOG_FORMAT": "json"}
+    for step in (("users", "import", str(users)), ("partitions", "plan", "--count", "1")):
+        assert (await _cli(*step, cwd=tmp_path, env=env))[0] == 0
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "friendscrape.cli",
+        "run",
+        "--partition",
+        "1",
+        "--source",
+        "x-api",
+        "--base-url",
+        x_server.base_url,
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(120):
+        out, err = await process.communicate()
+    assert process.returncode == 2
+    stderr = err.decode().strip()
+    assert len(stderr.splitlines()) == 1, stderr
+    assert "Traceback" not in stderr
+    assert "revoked-abc123" not in stderr + out.decode()
+    assert '"run.aborted"' in out.decode()
+    code, exported = await _cli("export", "--format", "jsonl", cwd=tmp_path, env=env)
+    assert code == 0
+    assert '"failed"' not in exported  # no user was saved as failed for a bad token

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from friendscrape.errors import RunAbortedError
+from friendscrape.errors import CredentialsRejectedError
 from friendscrape.models import Page, User
 from friendscrape.parse.x_api import is_valid_user_id, parse_following_page
 from friendscrape.sources import checked_base_url
@@ -24,16 +24,6 @@ from friendscrape.sources.base import PageRequest, RawResponse
 DEFAULT_BASE_URL = "https://api.x.com"
 PAGE_SIZE = 1000
 """``max_results``: the largest page the endpoint gives (1-1000)."""
-
-
-class CredentialsRejectedError(RunAbortedError):
-    """The platform refused the credentials (HTTP 401/403): no user can be collected."""
-
-    exit_code = 2
-
-    def __init__(self, message: str, *, url: str) -> None:
-        super().__init__(message)
-        self.url = url
 
 
 class XApiSource:
