@@ -110,6 +110,18 @@ async def _seed(db: Path, config: SimConfig) -> int:
     return len(users)
 
 
+def _high_water_kb(pid: int) -> int:
+    """Peak resident memory of a live process, in kB, from /proc (0 once it is gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
 def measure(
     *,
     users: int,
@@ -150,21 +162,26 @@ def measure(
                 env=_env(FRIENDSCRAPE_REQUEST_TIMEOUT="60"),
             )
             sampled = 0
+            peak_kb = 0
             proc = psutil.Process(run.pid)
             while True:
-                # wait4 rather than Popen.poll: it reaps the run and reports its peak RSS.
-                pid, status, usage = os.wait4(run.pid, os.WNOHANG)
+                # The kernel's high-water mark of the run's own memory (VmHWM), read while
+                # it lives. Not wait4's ru_maxrss, nor a max over reads: both would count
+                # the moment between fork and exec, when the child still maps all of its
+                # parent's memory. VmHWM restarts at exec and only grows after, so the
+                # last read is the run's peak.
+                peak_kb = _high_water_kb(run.pid) or peak_kb
+                pid, status, _ = os.wait4(run.pid, os.WNOHANG)
                 if pid:
                     break
                 if time.monotonic() - started > timeout:
                     run.kill()
                 with contextlib.suppress(psutil.Error):
                     sampled = max(sampled, proc.memory_info().rss)
-                # The cadence of a timeline, not an ordering of events: the exact peak
-                # comes from the kernel.
+                # The cadence of a timeline, not an ordering of events: VmHWM keeps the
+                # exact peak between two reads.
                 time.sleep(0.05)
             run.returncode = os.waitstatus_to_exitcode(status)
-            peak_kb = usage.ru_maxrss  # kilobytes on Linux
             seconds = time.monotonic() - started
             return MemoryResult(run.returncode, peak_kb / 1024, sampled / 2**20, seconds, count)
     finally:
