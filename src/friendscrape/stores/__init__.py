@@ -15,6 +15,9 @@ def open_store(settings: Settings) -> Store:
     """Build the store named by ``settings.store`` (not yet opened)."""
     url = settings.store
     scheme, sep, _ = url.partition("://")
+    if not sep and url.partition(":")[0] in ("sqlite", "bigquery"):
+        msg = f"malformed store URL {url!r}: use sqlite:///PATH or bigquery://PROJECT/DATASET"
+        raise UsageError(msg)
     if not sep:
         msg = f"store URL {url!r} has no scheme: use sqlite:///PATH or bigquery://PROJECT/DATASET"
         raise UsageError(msg)
