@@ -13,6 +13,12 @@ from friendscrape.stats import RunStats
 HOST = "upstream.test"
 
 
+async def answered(limiter: HostLimiter) -> None:
+    """One request to HOST and back: the first request to a host goes alone."""
+    permit = await limiter.acquire(HOST)
+    limiter.release(HOST, status=200, headers={}, latency=0.01, permit=permit)
+
+
 async def others_ran() -> None:
     """Return once every task scheduled before this call has taken its first step, by
     waiting on an Event set by a task scheduled after them (the loop runs tasks in FIFO
@@ -71,8 +77,19 @@ async def test_a_spent_window_pauses_until_its_reset_and_shows_it() -> None:
     waiting.cancel()
 
 
+async def test_the_first_request_to_a_host_goes_alone() -> None:
+    limiter = HostLimiter(LimiterConfig(concurrency=8))
+    first = await limiter.acquire(HOST)
+    second = asyncio.create_task(limiter.acquire(HOST))
+    await others_ran()
+    assert not second.done()
+    limiter.release(HOST, status=200, headers={}, latency=0.01, permit=first)
+    await second
+
+
 async def test_in_flight_requests_never_exceed_the_concurrency() -> None:
     limiter = HostLimiter(LimiterConfig(concurrency=3, adaptive=False))
+    await answered(limiter)
     permits = [await limiter.acquire(HOST) for _ in range(3)]
     fourth = asyncio.create_task(limiter.acquire(HOST))
     await others_ran()
@@ -105,6 +122,7 @@ async def test_concurrency_changes_are_logged_with_old_new_and_reason() -> None:
 async def test_a_burst_of_429s_from_one_round_trip_cuts_once() -> None:
     limiter = HostLimiter(LimiterConfig(concurrency=16))
     slot = limiter.slot(HOST)
+    await answered(limiter)
     permits = [await limiter.acquire(HOST) for _ in range(8)]
     before = slot.limit
     for permit in permits:

@@ -6,11 +6,13 @@ Requests are spread over what is left of the window (``remaining`` over the seco
 its reset) rather than spent in one burst: against a fixed window this uses the whole
 quota, and against a token bucket (whose reset is when it is full again) it settles at
 the bucket's refill rate, since spending faster than the refill shortens the spacing
-only until ``remaining`` falls, and spending slower lets it rise.
+only until ``remaining`` falls, and spending slower lets it rise. The first request on
+a window goes alone: until its answer, we cannot know whether a burst would fit.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Final
 
@@ -30,6 +32,7 @@ class Quota:
     next_at: float = 0.0
     taken: int = 0
     learned: int = -1
+    answered: int = 0
 
     def roll(self, now: float) -> None:
         """Past the reset, the window is full again (as far as we know until told)."""
@@ -44,7 +47,10 @@ class Quota:
         return self.remaining is not None and self.remaining <= 0 and self.reset_at is not None
 
     def wait(self, now: float) -> float:
-        """Seconds until a request may start on this window (0: now)."""
+        """Seconds until a request may start on this window (0: now; inf: until the
+        first response is back, since until then nothing is known of the window)."""
+        if self.answered == 0 and self.taken > 0:
+            return math.inf
         if self.spent(now):
             assert self.reset_at is not None  # noqa: S101 - spent() implies a reset time
             return self.reset_at - now
@@ -65,6 +71,7 @@ class Quota:
 
     def learn(self, info: RateLimitInfo, now: float, *, seq: int) -> None:
         """Update from the headers of the response to request ``seq`` (from ``take``)."""
+        self.answered += 1
         if info.limit is not None:
             self.limit = info.limit
         if info.remaining is None or seq < self.learned:
