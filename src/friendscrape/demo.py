@@ -19,6 +19,7 @@ from pathlib import Path
 from friendscrape.app import opened_store
 from friendscrape.config import Settings
 from friendscrape.errors import UsageError
+from friendscrape.fetch.limiter import build_limiter
 from friendscrape.models import Status, User
 from friendscrape.pipeline import PartitionRun, RunSummary
 from friendscrape.simulator import RunningSimulator, SimConfig, run_simulator
@@ -97,6 +98,8 @@ async def main(
                     make_source(run_settings),
                     partition=p.number,
                     stats=stats[p.number],
+                    # Each partition paces itself, as each worker of a fleet would.
+                    limiter=build_limiter(run_settings, stats[p.number]),
                 )
                 for p in plan
             ]

@@ -26,9 +26,11 @@ import aiohttp
 
 from friendscrape.config import Settings
 from friendscrape.errors import FriendscrapeError, UsageError
+from friendscrape.fetch.limiter import build_limiter
 from friendscrape.importer import ImportReport, read_users
 from friendscrape.pipeline import PartitionRun
 from friendscrape.sources import make_source
+from friendscrape.stats import RunStats
 from friendscrape.stores.sqlite import SqliteStore
 
 _START_TIMEOUT = 60.0
@@ -226,7 +228,16 @@ async def run_trial(config: TrialConfig, concurrency: int, workdir: Path) -> Tri
                 await store.import_users(chunk)
             await store.plan_partitions(1)
             stop = asyncio.Event()
-            runner = PartitionRun(settings, store, make_source(settings), partition=1, stop=stop)
+            stats = RunStats()
+            runner = PartitionRun(  # paced by the same limiter as `friendscrape run`
+                settings,
+                store,
+                make_source(settings),
+                partition=1,
+                stop=stop,
+                stats=stats,
+                limiter=build_limiter(settings, stats),
+            )
             peak = [_rss_mb()]
             watcher = asyncio.create_task(_watch_rss(peak))
             timer = asyncio.get_running_loop().call_later(config.duration, stop.set)
@@ -240,15 +251,15 @@ async def run_trial(config: TrialConfig, concurrency: int, workdir: Path) -> Tri
             peak[0] = max(peak[0], _rss_mb())
         finally:
             await store.close()
-        stats = await _sim_stats(base_url)
-    by_status = stats.get("by_status", {})
+        served = await _sim_stats(base_url)
+    by_status = served.get("by_status", {})
     return TrialResult(
         concurrency=concurrency,
         users=summary.users,
         seconds=summary.seconds,
         friends=summary.friends,
         pages=summary.pages,
-        requests=int(stats.get("total", 0)),
+        requests=int(served.get("total", 0)),
         rate_limited=int(by_status.get("429", 0)),
         peak_rss_mb=round(peak[0], 1),
         cpu_seconds=round(cpu_seconds, 3),
