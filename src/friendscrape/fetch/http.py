@@ -99,6 +99,8 @@ class HttpClient:
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=s.request_timeout, sock_connect=s.connect_timeout),
             connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30),
+            # No source needs cookies; without a jar no response is scanned for them.
+            cookie_jar=aiohttp.DummyCookieJar(),
             headers={"User-Agent": s.user_agent},
             raise_for_status=False,
         )

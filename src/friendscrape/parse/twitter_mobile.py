@@ -41,16 +41,25 @@ _COMPLETE_END_RE: Final = re.compile(
 _COUNT_RE: Final = re.compile(r"\d{1,3}(?:[,.\u00a0\u202f' ]\d{3})+|\d+")
 _NON_DIGIT_RE: Final = re.compile(r"\D")
 _GUEST_FOLLOW_PATH: Final = "/i/guest/follow/"
-# All pieces of all user items in one selector pass (per-item queries cost more than the
-# rest of the parse). Matches come in document order, so each piece belongs to the item
-# matched last before it; items nested in items are refused, which keeps that true.
+# Each css() call walks the whole tree, and on a collector's cold caches a walk costs
+# about as much as a third of building the tree; so a page takes two walks, not one per
+# question. The first finds all pieces of all user items. Matches come in document order,
+# so each piece belongs to the item matched last before it; items nested in items are
+# refused, which keeps that true: the last selector matches only there (no other selector
+# yields a td), and an inner item without td.screenname fails for want of a name.
 _ITEM_PARTS: Final = ", ".join(
     (
         "table.user-item",
         "table.user-item td.screenname a",
         "table.user-item td.screenname span.username",
         "table.user-item form[action]",
+        "table.user-item table.user-item td.screenname",
     )
+)
+# The second walk finds every other block a page may have; what is inside them is read
+# with queries on those small subtrees.
+_BLOCKS: Final = (
+    "div.protected, div.w-button-more, div.user-list, table.profile-stats, table.profile-details"
 )
 _DETAIL_MAX: Final = 200
 
@@ -79,25 +88,56 @@ def parse_following_page(
     if not body.strip():
         raise ParseError("empty body where a following page was expected", url=url)
     tree = _parse_html(body, url)
-    _check_owner(tree, owner, url)
+    blocks = _find_blocks(tree)
+    _check_owner(blocks.details, owner, url)
 
     body_node = tree.body
     if body_node is not None and "account-suspended-page" in _classes(body_node):
         detail = _text(tree.css_first("div.system") or body_node) or "account suspended"
         return Page(status=Status.SUSPENDED, detail=detail)
-    for marker in tree.css("div.protected"):
+    for marker in blocks.protected:
         if not _inside_user_item(marker):
             return Page(status=Status.PROTECTED, detail=_text(marker) or "account protected")
 
-    return _parse_list_page(tree, body, url)
+    return _parse_list_page(tree, blocks, body, url)
 
 
-def _parse_list_page(tree: LexborHTMLParser, body: bytes, url: str) -> Page:
+@dataclass(slots=True)
+class _Blocks:
+    """The page's blocks other than user items, in document order, from one tree walk."""
+
+    protected: list[LexborNode] = field(default_factory=list)
+    more: list[LexborNode] = field(default_factory=list)
+    stats: list[LexborNode] = field(default_factory=list)
+    details: list[LexborNode] = field(default_factory=list)
+    user_list: bool = False
+
+
+def _find_blocks(tree: LexborHTMLParser) -> _Blocks:
+    found = _Blocks()
+    for node in tree.css(_BLOCKS):
+        classes = _classes(node)
+        if node.tag == "div":
+            if "protected" in classes:
+                found.protected.append(node)
+            if "w-button-more" in classes:
+                found.more.append(node)
+            if "user-list" in classes:
+                found.user_list = True
+        else:
+            if "profile-stats" in classes:
+                found.stats.append(node)
+            if "profile-details" in classes:
+                found.details.append(node)
+    return found
+
+
+def _parse_list_page(tree: LexborHTMLParser, blocks: _Blocks, body: bytes, url: str) -> Page:
     """The names, next cursor and following count of a list page, or ParseError."""
     items = _items(tree, url)
-    next_cursor = _next_cursor(tree, url)
+    next_cursor = _next_cursor(blocks.more, url)
     if not items:
-        if tree.css_first("div.user-list") is None and next_cursor is None:
+        if not blocks.user_list and next_cursor is None:
             msg = (
                 f"not a following page (no user list, protected or suspended marker){_title(tree)}"
             )
@@ -113,7 +153,9 @@ def _parse_list_page(tree: LexborHTMLParser, body: bytes, url: str) -> Page:
     if _COMPLETE_END_RE.search(body.rstrip()[-512:]) is None:
         raise ParseError("page ends before </html>: the response looks truncated", url=url)
     names = tuple(_screen_name(item, index, url) for index, item in enumerate(items, 1))
-    return Page(names=names, next_cursor=next_cursor, following_count=_following_count(tree, url))
+    return Page(
+        names=names, next_cursor=next_cursor, following_count=_following_count(blocks.stats, url)
+    )
 
 
 @dataclass(slots=True)
@@ -127,11 +169,11 @@ class _Item:
 
 def _items(tree: LexborHTMLParser, url: str) -> list[_Item]:
     """Every user item with its name link, shown name and form actions, in page order."""
-    if tree.css_first("table.user-item table.user-item") is not None:
-        raise ParseError("user item inside a user item: unexpected page structure", url=url)
     items: list[_Item] = []
     for node in tree.css(_ITEM_PARTS):
         tag = node.tag
+        if tag == "td":
+            raise ParseError("user item inside a user item: unexpected page structure", url=url)
         if tag == "table":
             items.append(_Item())
         elif not items:
@@ -174,11 +216,11 @@ def _screen_name(item: _Item, index: int, url: str) -> str:
     return name
 
 
-def _next_cursor(tree: LexborHTMLParser, url: str) -> str | None:
+def _next_cursor(blocks: list[LexborNode], url: str) -> str | None:
     """The cursor of the "Show more people" link, None on the last page."""
-    more = tree.css_first("div.w-button-more")
-    if more is None:
+    if not blocks:
         return None
+    more = blocks[0]
     href = next((a.attributes.get("href") for a in more.css("a[href]")), None)
     if not href:
         raise ParseError("next-page block has no link", url=url)
@@ -191,9 +233,9 @@ def _next_cursor(tree: LexborHTMLParser, url: str) -> str | None:
     return cursor
 
 
-def _following_count(tree: LexborHTMLParser, url: str) -> int | None:
+def _following_count(tables: list[LexborNode], url: str) -> int | None:
     """The profile's following count from ``table.profile-stats``, if the page has it."""
-    for link in tree.css("table.profile-stats td a[href]"):
+    for link in (link for table in tables for link in table.css("td a[href]")):
         path = urlsplit(link.attributes.get("href") or "").path.rstrip("/")
         if not path.endswith("/following"):
             continue
@@ -209,11 +251,14 @@ def _following_count(tree: LexborHTMLParser, url: str) -> int | None:
     return None
 
 
-def _check_owner(tree: LexborHTMLParser, owner: str | None, url: str) -> None:
+def _check_owner(tables: list[LexborNode], owner: str | None, url: str) -> None:
     """ParseError when the profile header names another account than ``owner``."""
     if owner is None:
         return
-    header = tree.css_first("table.profile-details .screen-name")
+    header = next(
+        (found for table in tables if (found := table.css_first(".screen-name")) is not None),
+        None,
+    )
     if header is None:
         return
     shown = "".join(header.text().split()).removeprefix("@")
