@@ -119,6 +119,19 @@ async def test_concurrency_changes_are_logged_with_old_new_and_reason() -> None:
     assert changes[-1]["new"] < changes[-1]["old"]
 
 
+async def test_slow_start_growth_is_reported_in_a_few_events_not_one_per_step() -> None:
+    limiter = HostLimiter(LimiterConfig(concurrency=300))
+    slot = limiter.slot(HOST)
+    start = int(slot.limit)
+    with capture_logs() as logs:
+        for _ in range(400):
+            await answered(limiter)
+    assert slot.limit == 300
+    changes = [e for e in logs if e["event"] == "limiter.concurrency"]
+    # The first step, then the cap: every step in between is spanned by the second.
+    assert [(e["old"], e["new"]) for e in changes] == [(start, start + 1), (start + 1, 300)]
+
+
 async def test_a_burst_of_429s_from_one_round_trip_cuts_once() -> None:
     limiter = HostLimiter(LimiterConfig(concurrency=16))
     slot = limiter.slot(HOST)

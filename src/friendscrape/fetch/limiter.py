@@ -62,6 +62,10 @@ _CUT: Final[Mapping[Outcome, float]] = {
 }
 
 
+# Seconds between two events that report concurrency growing (cuts are always reported).
+_GROWTH_LOG_EVERY = 30.0
+
+
 def adapt(limit: float, cap: int, outcome: Outcome, *, slow_start: bool) -> float:
     """The next concurrency of a host after one response (AIMD, as TCP and AutoThrottle).
 
@@ -125,6 +129,8 @@ class _Slot:
         )
         self._slow_start = True
         self._cut_at = -math.inf
+        self._logged_limit = int(self.limit)  # the limit the last limiter.concurrency said
+        self._grow_logged_at = -math.inf
         self._latency: float | None = None
         self._baseline: float | None = None
         self._samples = 0
@@ -283,14 +289,25 @@ class _Slot:
             self._slow_start = False
         old = self.limit
         self.limit = adapt(old, self._config.concurrency, outcome, slow_start=self._slow_start)
-        if int(self.limit) != int(old):
-            log.info(
-                "limiter.concurrency",
-                host=self.host,
-                old=int(old),
-                new=int(self.limit),
-                reason=reason,
-            )
+        new = int(self.limit)
+        if new == int(old):
+            return
+        if new > int(old):
+            # Growth comes one step per response (hundreds a second in slow start): say
+            # it at most every _GROWTH_LOG_EVERY seconds, and on reaching the cap, each
+            # event spanning every step since the last one. Cuts are said each time.
+            reached_cap = new >= self._config.concurrency
+            if not reached_cap and now - self._grow_logged_at < _GROWTH_LOG_EVERY:
+                return
+            self._grow_logged_at = now
+        log.info(
+            "limiter.concurrency",
+            host=self.host,
+            old=self._logged_limit if new > int(old) else int(old),
+            new=new,
+            reason=reason,
+        )
+        self._logged_limit = new
 
 
 class HostLimiter:
