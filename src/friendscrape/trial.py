@@ -52,6 +52,8 @@ class TrialConfig:
     mean_friends: float = 550.0
     rate_limit_rate: float = 0.0
     seed: int = 7
+    # Seconds left out of the steady-state figures: connections opening, slow start.
+    warmup: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,10 @@ class TrialResult:
     rate_limited: int
     peak_rss_mb: float
     cpu_seconds: float = 0.0
+    # From ``warmup`` seconds in to the stop: the pace a long run holds.
+    steady_seconds: float = 0.0
+    steady_pages: int = 0
+    steady_cpu_seconds: float = 0.0
 
     @property
     def cpu_us_per_page(self) -> float | None:
@@ -240,12 +246,25 @@ async def run_trial(config: TrialConfig, concurrency: int, workdir: Path) -> Tri
             )
             peak = [_rss_mb()]
             watcher = asyncio.create_task(_watch_rss(peak))
-            timer = asyncio.get_running_loop().call_later(config.duration, stop.set)
+            loop = asyncio.get_running_loop()
+            marks: list[tuple[float, int, float]] = []  # (monotonic, pages, CPU seconds)
+
+            def mark() -> None:
+                marks.append((time.monotonic(), stats.pages, time.process_time()))
+
+            def finish() -> None:
+                mark()
+                stop.set()
+
+            timers = [loop.call_later(config.duration, finish)]
+            if 0 < config.warmup < config.duration:
+                timers.append(loop.call_later(config.warmup, mark))
             cpu_before = time.process_time()
             try:
                 summary = await runner.run()
             finally:
-                timer.cancel()
+                for timer in timers:
+                    timer.cancel()
                 watcher.cancel()
             cpu_seconds = time.process_time() - cpu_before
             peak[0] = max(peak[0], _rss_mb())
@@ -263,7 +282,20 @@ async def run_trial(config: TrialConfig, concurrency: int, workdir: Path) -> Tri
         rate_limited=int(by_status.get("429", 0)),
         peak_rss_mb=round(peak[0], 1),
         cpu_seconds=round(cpu_seconds, 3),
+        **_steady(marks),
     )
+
+
+def _steady(marks: list[tuple[float, int, float]]) -> dict[str, Any]:
+    """The figures between the warm-up mark and the stop mark, when both were reached."""
+    if len(marks) < 2:
+        return {}
+    (t0, pages0, cpu0), (t1, pages1, cpu1) = marks[0], marks[-1]
+    return {
+        "steady_seconds": round(t1 - t0, 3),
+        "steady_pages": pages1 - pages0,
+        "steady_cpu_seconds": round(cpu1 - cpu0, 3),
+    }
 
 
 async def run_trials(config: TrialConfig) -> list[TrialResult]:

@@ -117,7 +117,22 @@ class HttpClient:
             self._session = None
 
     async def fetch(self, request: PageRequest) -> RawResponse:
-        """GET with retries; raises TransientFetchError once the retry budget is spent."""
+        """GET with retries; raises TransientFetchError once the retry budget is spent.
+
+        Most pages succeed at once, and they skip the retry machinery: a tenacity
+        AsyncRetrying per page costs more CPU than parsing a user item, and leaves a
+        reference cycle for the garbage collector every time.
+        """
+        try:
+            return await self.get_once(request)
+        except TransientFetchError as exc:
+            if self._settings.fetch_attempts <= 1:
+                raise
+            first_failure = exc
+        return await self._retry(request, first_failure)
+
+    async def _retry(self, request: PageRequest, first_failure: TransientFetchError) -> RawResponse:
+        """Attempts 2 and on, after ``first_failure`` (replayed as attempt 1)."""
         s = self._settings
         backoff = wait_exponential_jitter(
             multiplier=s.retry_base_wait, max=s.retry_max_wait, jitter=s.retry_base_wait
@@ -153,6 +168,10 @@ class HttpClient:
         )
         async for attempt in retrying:
             with attempt:
+                if attempt.retry_state.attempt_number == 1:
+                    # Replaying the first attempt's failure keeps tenacity's count, waits
+                    # and log events exactly as if it had made that attempt itself.
+                    raise first_failure
                 return await self.get_once(request)
         raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
 
