@@ -43,6 +43,11 @@ _FAMILIES: Final = (
     ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"),
 )
 
+# Every header that can say something about the quota; most responses carry none of them.
+_QUOTA_HEADERS: Final = frozenset(
+    {"retry-after", "ratelimit"} | {name for family in _FAMILIES for name in family[1:]}
+)
+
 _COMBINED_ITEM: Final = re.compile(r"(?:^|[,;\s])(limit|remaining|reset|r|t)\s*=\s*([0-9.]+)")
 
 
@@ -128,6 +133,9 @@ def _combined(value: str, *, now: datetime) -> tuple[int | None, int | None, flo
 
 def read_rate_limit(headers: Mapping[str, str], *, now: datetime | None = None) -> RateLimitInfo:
     """The quota a response reports. ``headers`` must have lower-cased names."""
+    if _QUOTA_HEADERS.isdisjoint(headers):
+        # The common case, read on every response: no clock, no Date header parsing.
+        return RateLimitInfo()
     local = now if now is not None else datetime.now(UTC)
     clock = server_now(headers, now=local)
     retry_after = parse_retry_after(headers.get("retry-after"), now=clock)
