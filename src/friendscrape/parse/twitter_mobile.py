@@ -62,6 +62,9 @@ _BLOCKS: Final = (
     "div.protected, div.w-button-more, div.user-list, table.profile-stats, table.profile-details"
 )
 _DETAIL_MAX: Final = 200
+# How much of the body's end is searched for its closing tag (trailing whitespace and
+# comments included); slicing first keeps a whole-body copy off every page.
+_END_WINDOW: Final = 1024
 
 
 def is_valid_screen_name(name: str) -> bool:
@@ -150,9 +153,9 @@ def _parse_list_page(tree: LexborHTMLParser, blocks: _Blocks, body: bytes, url: 
             # after a cursor is more likely a list cut short than a list that ends.
             msg = "page after a cursor has no users and no next link"
             raise ParseError(msg, url=url)
-    if _COMPLETE_END_RE.search(body.rstrip()[-512:]) is None:
+    if _COMPLETE_END_RE.search(body[-_END_WINDOW:].rstrip()) is None:
         raise ParseError("page ends before </html>: the response looks truncated", url=url)
-    names = tuple(_screen_name(item, index, url) for index, item in enumerate(items, 1))
+    names = tuple([_screen_name(item, index, url) for index, item in enumerate(items, 1)])
     return Page(
         names=names, next_cursor=next_cursor, following_count=_following_count(blocks.stats, url)
     )
