@@ -263,6 +263,10 @@ class HttpClient:
         if resp.content_length is not None and resp.content_length > cap:
             msg = f"response body of {resp.content_length} bytes exceeds the {cap}-byte cap"
             raise PermanentFetchError(msg, url=url)
+        if resp.content_length is not None and "Content-Encoding" not in resp.headers:
+            # A length under the cap, and nothing to decompress: the body cannot grow past
+            # it (the HTTP parser stops at Content-Length), so read it in one call.
+            return await resp.read()
         body = bytearray()
         async for chunk in resp.content.iter_chunked(65536):
             body += chunk
