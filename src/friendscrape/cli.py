@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ from friendscrape import __version__, app, logs, progressbar
 from friendscrape.config import Settings, load_settings
 from friendscrape.errors import FriendscrapeError
 from friendscrape.exporter import FORMATS
+from friendscrape.fetch.credentials import parse_tokens
 from friendscrape.models import Partition
 from friendscrape.sources import SOURCE_NAMES
 
@@ -222,9 +224,17 @@ def _print_plan(parts: Sequence[Partition]) -> None:
     print(f"{'total':>9}  {sum(p.user_count for p in parts):>9}")
 
 
-def _cmd_users(args: argparse.Namespace) -> int:
+def _settings_with_console_logs(args: argparse.Namespace, *, quiet: bool = False) -> Settings:
+    """Settings for a command whose output is its result: logs go to stderr for people
+    (only warnings and worse when ``quiet``, unless --log-level says otherwise)."""
     settings = _settings(args)
-    logs.configure(fmt="console", level=settings.log_level, stream=sys.stderr)
+    level = "warning" if quiet and not args.log_level else settings.log_level
+    logs.configure(fmt="console", level=level, stream=sys.stderr)
+    return settings
+
+
+def _cmd_users(args: argparse.Namespace) -> int:
+    settings = _settings_with_console_logs(args)
     report, result = _run(app.import_users(settings, args.file))
     for line in report.bad:
         print(f"friendscrape: bad row: {line}", file=sys.stderr)
@@ -236,8 +246,7 @@ def _cmd_users(args: argparse.Namespace) -> int:
 
 
 def _cmd_partitions(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    logs.configure(fmt="console", level=settings.log_level, stream=sys.stderr)
+    settings = _settings_with_console_logs(args)
     if args.partitions_command == "plan":
         parts = _run(app.plan(settings, args.count, force=args.force))
     else:
@@ -248,14 +257,13 @@ def _cmd_partitions(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    secrets = [settings.x_bearer_tokens.get_secret_value()] if settings.x_bearer_tokens else []
     # On a terminal: console logs and a live progress bar on stderr; else JSON lines only.
     bar = progressbar.LiveLine(sys.stderr)
     live = progressbar.wants_bar(sys.stderr, settings.log_format)
     logs.configure(
         fmt=settings.log_format,
         level=settings.log_level,
-        secrets=[t.strip() for s in secrets for t in s.split(",")],
+        secrets=parse_tokens(settings.x_bearer_tokens),
         stream=bar.as_stream() if live else None,
     )
     progress = bar.around if live else None
@@ -264,8 +272,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    logs.configure(fmt="console", level=settings.log_level, stream=sys.stderr)
+    settings = _settings_with_console_logs(args)
     count = _run(app.export_results(settings, args.format, args.output))
     if args.output is not None:
         print(f"exported {count} users to {args.output}", file=sys.stderr)
@@ -281,10 +288,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from friendscrape import demo  # noqa: PLC0415 - imports the simulator
 
-    settings = _settings(args)
-    logs.configure(
-        fmt="console", level=settings.log_level if args.log_level else "warning", stream=sys.stderr
-    )
+    settings = _settings_with_console_logs(args, quiet=True)
     return _run(
         demo.main(
             settings,
@@ -298,12 +302,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    import json  # noqa: PLC0415
-
     from friendscrape import status  # noqa: PLC0415
 
-    settings = _settings(args)
-    logs.configure(fmt="console", level=settings.log_level, stream=sys.stderr)
+    settings = _settings_with_console_logs(args)
     report = _run(status.read_status(settings, window=args.window))
     if args.json:
         print(json.dumps(status.to_json(report), indent=2))
@@ -313,12 +314,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_estimate(args: argparse.Namespace) -> int:
-    import json  # noqa: PLC0415
-
     from friendscrape import estimate  # noqa: PLC0415
 
-    settings = _settings(args)
-    logs.configure(fmt="console", level=settings.log_level, stream=sys.stderr)
+    settings = _settings_with_console_logs(args)
     result = _run(
         estimate.run_estimate(
             settings,
@@ -342,14 +340,9 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    import json  # noqa: PLC0415
-
     from friendscrape import trial  # noqa: PLC0415
 
-    settings = _settings(args)
-    logs.configure(
-        fmt="console", level=settings.log_level if args.log_level else "warning", stream=sys.stderr
-    )
+    _settings_with_console_logs(args, quiet=True)  # validates flags, configures logs
     config = trial.TrialConfig(
         concurrency=trial.parse_grid(args.grid),
         users=args.users,
@@ -369,8 +362,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from friendscrape import report  # noqa: PLC0415
 
-    settings = _settings(args)
-    logs.configure(fmt="console", level=settings.log_level, stream=sys.stderr)
+    settings = _settings_with_console_logs(args)
     users = _run(report.write_report(settings, args.output))
     print(f"wrote {args.output} ({users} users)", file=sys.stderr)
     return 0
