@@ -15,8 +15,6 @@ import asyncio
 import contextlib
 import json
 import os
-import selectors
-import signal
 import subprocess
 import sys
 import tempfile
@@ -28,6 +26,7 @@ import psutil
 
 from friendscrape.models import User
 from friendscrape.simulator import SimConfig
+from friendscrape.simulator.process import start_simulator_process
 from friendscrape.stores.sqlite import SqliteStore
 
 LIMIT_MB = 400.0
@@ -49,52 +48,6 @@ def _env(**extra: str) -> dict[str, str]:
     env.update({"FRIENDSCRAPE_LOG_FORMAT": "json", "FRIENDSCRAPE_LOG_LEVEL": "warning"})
     env.update(extra)
     return env
-
-
-def start_simulator(config: SimConfig) -> tuple[subprocess.Popen[bytes], str]:
-    """`python -m friendscrape.simulator` serving ``config``; (process, base_url)."""
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "friendscrape.simulator",
-            "--port",
-            "0",
-            "--users",
-            str(config.users),
-            "--mean-friends",
-            str(config.mean_friends),
-            "--latency",
-            str(config.latency),
-            "--page-size",
-            str(config.page_size),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=_env(),
-    )
-    assert process.stdout is not None
-    deadline = time.monotonic() + 60
-    buffer = b""
-    with selectors.DefaultSelector() as sel:
-        sel.register(process.stdout, selectors.EVENT_READ)
-        while time.monotonic() < deadline:
-            if not sel.select(timeout=1):
-                continue
-            chunk = os.read(process.stdout.fileno(), 65536)
-            if not chunk:
-                break
-            buffer += chunk
-            for line in buffer.split(b"\n"):
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    continue
-                if event.get("event") == "simulator.ready":
-                    return process, str(event["base_url"])
-    process.kill()
-    msg = "the simulator did not start"
-    raise RuntimeError(msg)
 
 
 async def _seed(db: Path, config: SimConfig) -> int:
@@ -134,7 +87,8 @@ def measure(
 ) -> MemoryResult:
     """Run one partition of ``users`` and report the run process's peak RSS."""
     config = SimConfig(users=users, mean_friends=mean_friends, page_size=page_size, latency=latency)
-    sim, base_url = start_simulator(config)
+    sim = start_simulator_process(config, env=_env())
+    base_url = sim.base_url
     try:
         with tempfile.TemporaryDirectory() as tmp:
             db = Path(tmp) / "memory.db"
@@ -185,8 +139,7 @@ def measure(
             seconds = time.monotonic() - started
             return MemoryResult(run.returncode, peak_kb / 1024, sampled / 2**20, seconds, count)
     finally:
-        sim.send_signal(signal.SIGTERM)
-        sim.wait(timeout=15)
+        sim.stop()
 
 
 def main() -> int:

@@ -11,9 +11,7 @@ the limiter lets 429s pass 1% of requests.
 from __future__ import annotations
 
 import asyncio
-import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,13 +28,21 @@ from friendscrape.fetch.limiter import build_limiter
 from friendscrape.models import User
 from friendscrape.pipeline import PartitionRun
 from friendscrape.simulator import SimConfig
+from friendscrape.simulator.process import start_simulator_process
 from friendscrape.sources.twitter_mobile import TwitterMobileSource
 from friendscrape.stats import RunStats
 from friendscrape.stores.sqlite import SqliteStore
 
 RATE = 50
 USERS = 150
-SIM = SimConfig(users=USERS, seed=11, latency=0.05, mean_friends=30)
+SIM = SimConfig(
+    users=USERS,
+    seed=11,
+    latency=0.05,
+    mean_friends=30,
+    rate_limit=str(RATE),
+    rate_limit_style="x-api",
+)
 CONCURRENCIES = (1, 2, 4, 8, 16, 32, 64)
 UNLIMITED = (4, 16, 64)
 
@@ -69,28 +75,6 @@ class Timed:
         if permit is not None:
             self.latencies.append(time.monotonic() - self._asked.pop(id(permit)))
         self._inner.release(host, status=status, headers=headers, latency=latency, permit=permit)
-
-
-def start_simulator() -> tuple[subprocess.Popen[str], str]:
-    args = [
-        sys.executable,
-        "-m",
-        "friendscrape.simulator",
-        f"--users={SIM.users}",
-        f"--seed={SIM.seed}",
-        f"--latency={SIM.latency}",
-        f"--mean-friends={SIM.mean_friends}",
-        f"--rate-limit={RATE}",
-        "--rate-limit-style=x-api",
-    ]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        event = json.loads(line)
-        if event.get("event") == "simulator.ready":
-            return proc, str(event["base_url"])
-    msg = "the simulator exited before it was ready"
-    raise RuntimeError(msg)
 
 
 async def counters(base_url: str) -> dict[str, Any]:
@@ -165,12 +149,8 @@ async def sweep(base_url: str) -> bool:
 
 def main() -> int:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
-    proc, base_url = start_simulator()
-    try:
-        ok = asyncio.run(sweep(base_url))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with start_simulator_process(SIM) as sim:
+        ok = asyncio.run(sweep(sim.base_url))
     return 0 if ok else 1
 
 

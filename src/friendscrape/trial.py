@@ -29,6 +29,8 @@ from friendscrape.errors import FriendscrapeError, UsageError
 from friendscrape.fetch.limiter import build_limiter
 from friendscrape.importer import ImportReport, read_users
 from friendscrape.pipeline import PartitionRun
+from friendscrape.simulator import SimConfig
+from friendscrape.simulator.cli import config_args
 from friendscrape.sources import make_source
 from friendscrape.stats import RunStats
 from friendscrape.stores.sqlite import SqliteStore
@@ -141,25 +143,20 @@ async def _watch_rss(peak: list[float]) -> None:
 @contextlib.asynccontextmanager
 async def simulator_process(config: TrialConfig, users_csv: Path) -> AsyncIterator[str]:
     """Run ``python -m friendscrape.simulator`` on a free local port; yield its base URL."""
+    served = SimConfig(
+        users=config.users,
+        seed=config.seed,
+        latency=config.latency,
+        mean_friends=config.mean_friends,
+        rate_limit_rate=config.rate_limit_rate,
+    )
     args = [
         "-m",
         "friendscrape.simulator",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--users",
-        str(config.users),
-        "--seed",
-        str(config.seed),
-        "--latency",
-        str(config.latency),
-        "--mean-friends",
-        str(config.mean_friends),
-        "--rate-limit-rate",
-        str(config.rate_limit_rate),
-        "--write-users",
-        str(users_csv),
+        "--host=127.0.0.1",
+        "--port=0",
+        *config_args(served),
+        f"--write-users={users_csv}",
     ]
     proc = await asyncio.create_subprocess_exec(
         sys.executable, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT

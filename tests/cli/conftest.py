@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -12,43 +11,15 @@ from pathlib import Path
 
 import pytest
 
-
-@dataclass
-class SimProcess:
-    base_url: str
-    process: subprocess.Popen[str]
+from friendscrape.simulator import SimConfig
+from friendscrape.simulator.process import SimulatorProcess, start_simulator_process
 
 
 @pytest.fixture(scope="module")
-def sim_process() -> Iterator[SimProcess]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "friendscrape.simulator",
-            "--port",
-            "0",
-            "--users",
-            "150",
-            "--latency",
-            "0",
-            "--mean-friends",
-            "60",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    base_url = ""
-    for line in process.stdout:
-        if '"simulator.ready"' in line:
-            base_url = json.loads(line)["base_url"]
-            break
-    assert base_url, process.stderr.read() if process.stderr else "no ready line"
-    yield SimProcess(base_url, process)
-    process.terminate()
-    process.wait(timeout=10)
+def sim_process() -> Iterator[SimulatorProcess]:
+    config = SimConfig(users=150, latency=0.0, mean_friends=60)
+    with start_simulator_process(config) as sim:
+        yield sim
 
 
 @dataclass

@@ -8,8 +8,9 @@ import json
 import sqlite3
 from pathlib import Path
 
-from cli.conftest import SimProcess, cli
+from cli.conftest import cli
 from friendscrape.simulator import SyntheticGraph, write_users_csv
+from friendscrape.simulator.process import SimulatorProcess
 
 
 def test_import_reports_bad_rows_by_line_and_keeps_the_good(tmp_path: Path) -> None:
@@ -44,7 +45,7 @@ def test_bad_header_is_one_clear_line(tmp_path: Path) -> None:
     assert "header must be user_id,screen_name" in result.err
 
 
-def test_plan_show_run_export(tmp_path: Path, sim_process: SimProcess) -> None:
+def test_plan_show_run_export(tmp_path: Path, sim_process: SimulatorProcess) -> None:
     graph = SyntheticGraph(150, seed=7, mean_friends=60)
     users = tmp_path / "users.csv"
     write_users_csv(graph, users)
@@ -113,7 +114,9 @@ def test_plan_show_run_export(tmp_path: Path, sim_process: SimProcess) -> None:
     assert {edge[4] for edge in table[1:]} == {"twitter-mobile"}
 
 
-def test_legacy_environment_names_are_accepted(tmp_path: Path, sim_process: SimProcess) -> None:
+def test_legacy_environment_names_are_accepted(
+    tmp_path: Path, sim_process: SimulatorProcess
+) -> None:
     graph = SyntheticGraph(150, seed=7, mean_friends=60)
     users = tmp_path / "users.csv"
     write_users_csv(graph, users)

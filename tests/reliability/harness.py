@@ -10,10 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import selectors
 import signal
 import sqlite3
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -24,6 +22,7 @@ from typing import Any
 
 from friendscrape.models import User
 from friendscrape.simulator import SimConfig, SyntheticGraph
+from friendscrape.simulator.process import SimulatorProcess, start_simulator_process
 from friendscrape.stores.sqlite import SqliteStore
 
 # One graph for every simulator of the suite, so a run against a faulty simulator can be
@@ -72,86 +71,12 @@ def clean_env(**extra: str) -> dict[str, str]:
 # -- the simulator ---------------------------------------------------------------------
 
 
-@dataclass
-class SimProcess:
-    """A simulator subprocess and the config it serves."""
-
-    process: subprocess.Popen[bytes]
-    base_url: str
-    config: SimConfig
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL if it does not exit within a few seconds."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=8)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-
-
-def _sim_args(config: SimConfig) -> list[str]:
-    args = [
-        "--users",
-        str(config.users),
-        "--seed",
-        str(config.seed),
-        "--mean-friends",
-        str(config.mean_friends),
-        "--latency",
-        str(config.latency),
-        "--page-size",
-        str(config.page_size),
-        "--error-rate",
-        str(config.error_rate),
-        "--rate-limit-rate",
-        str(config.rate_limit_rate),
-        "--retry-after",
-        str(config.retry_after),
-        "--drop-rate",
-        str(config.drop_rate),
-        "--hang-rate",
-        str(config.hang_rate),
-    ]
-    if config.hostile:
-        args.append("--hostile")
-    return args
+SimProcess = SimulatorProcess
 
 
 def start_simulator(config: SimConfig, *, timeout: float = 30.0) -> SimProcess:
-    """Start `python -m friendscrape.simulator` and wait for its simulator.ready line."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "friendscrape.simulator", "--port", "0", *_sim_args(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=clean_env(),
-    )
-    assert process.stdout is not None
-    deadline = time.monotonic() + timeout
-    buffer = b""
-    with selectors.DefaultSelector() as sel:
-        sel.register(process.stdout, selectors.EVENT_READ)
-        while time.monotonic() < deadline:
-            if not sel.select(timeout=max(deadline - time.monotonic(), 0)):
-                continue
-            chunk = os.read(process.stdout.fileno(), 65536)
-            if not chunk:
-                break
-            buffer += chunk
-            for line in buffer.split(b"\n"):
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    continue
-                if event.get("event") == "simulator.ready":
-                    return SimProcess(process, str(event["base_url"]), config)
-    process.kill()
-    process.wait()
-    msg = f"simulator did not print simulator.ready within {timeout}s: {buffer[-500:]!r}"
-    raise AssertionError(msg)
+    """Start `python -m friendscrape.simulator` serving ``config`` on a free port."""
+    return start_simulator_process(config, env=clean_env(), timeout=timeout)
 
 
 # -- the store -------------------------------------------------------------------------

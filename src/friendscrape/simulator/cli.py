@@ -130,6 +130,28 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
     )
 
 
+def config_args(config: SimConfig) -> list[str]:
+    """The options that make the process entry serve ``config`` (config_from_args' inverse)."""
+    args = [
+        f"--users={config.users}",
+        f"--seed={config.seed}",
+        f"--mean-friends={config.mean_friends}",
+        f"--latency={config.latency}",
+        f"--page-size={config.page_size}",
+        f"--error-rate={config.error_rate}",
+        f"--rate-limit-rate={config.rate_limit_rate}",
+        f"--retry-after={config.retry_after}",
+        f"--drop-rate={config.drop_rate}",
+        f"--hang-rate={config.hang_rate}",
+        f"--rate-limit-style={config.rate_limit_style}",
+    ]
+    if config.rate_limit is not None:
+        args.append(f"--rate-limit={config.rate_limit}")
+    if config.hostile:
+        args.append("--hostile")
+    return args
+
+
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGTERM or SIGINT; 0 on a clean stop, 2 for bad options."""
     if not structlog.is_configured():

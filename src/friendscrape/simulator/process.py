@@ -1,0 +1,91 @@
+"""The simulator in a process of its own, for benchmarks and tests that measure, fault or
+kill the collector apart from it."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+from friendscrape.simulator.app import SimConfig
+from friendscrape.simulator.cli import config_args
+
+
+class SimulatorStartError(RuntimeError):
+    """The simulator process exited or stayed silent before saying it was ready."""
+
+
+@dataclass
+class SimulatorProcess:
+    """A running ``python -m friendscrape.simulator`` and the config it serves."""
+
+    process: subprocess.Popen[bytes]
+    base_url: str
+    config: SimConfig
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it does not exit within a few seconds."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=8)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def start_simulator_process(
+    config: SimConfig, *, env: Mapping[str, str] | None = None, timeout: float = 30.0
+) -> SimulatorProcess:
+    """Start the simulator on a free local port; return once its ``simulator.ready`` line
+    (which names the port) has been read."""
+    process = subprocess.Popen(  # noqa: S603 - our own module, no shell
+        [sys.executable, "-m", "friendscrape.simulator", "--port=0", *config_args(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=None if env is None else dict(env),
+    )
+    assert process.stdout is not None  # noqa: S101 - asked for with PIPE
+    deadline = time.monotonic() + timeout
+    seen = b""
+    with selectors.DefaultSelector() as waiting:
+        waiting.register(process.stdout, selectors.EVENT_READ)
+        while (left := deadline - time.monotonic()) > 0:
+            if not waiting.select(timeout=left):
+                continue
+            chunk = os.read(process.stdout.fileno(), 65536)
+            if not chunk:
+                break  # it exited
+            seen += chunk
+            for line in seen.splitlines():
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(event, dict) and event.get("event") == "simulator.ready":
+                    return SimulatorProcess(process, str(event["base_url"]), config)
+    process.kill()
+    process.wait()
+    msg = f"the simulator was not ready within {timeout:g}s: {seen[-300:]!r}"
+    raise SimulatorStartError(msg)
