@@ -136,7 +136,9 @@ def build_report(
     for number in numbers:
         rows = grouped.get(number, [])
         collected = sum(r.users for r in rows)
-        parts.append(_combine(number, planned_users.get(number, collected), rows, window=window))
+        parts.append(
+            _combine(number, planned_users.get(number, collected), rows, window=window, now=now)
+        )
     known = [p.rate for p in parts if p.rate and p.remaining]
     fallback = sum(known) / len(known) if known else None
     with_eta = []
@@ -145,7 +147,7 @@ def build_report(
         with_eta.append(_replace_eta(p, _eta(p.remaining, rate)))
     all_rows = [r for rows in grouped.values() for r in rows]
     total_users = sum(planned_users.values()) if plan else (user_count or 0)
-    total = _combine(None, total_users, all_rows, window=window)
+    total = _combine(None, total_users, all_rows, window=window, now=now)
     etas = [p.eta_seconds for p in with_eta]
     if total.remaining == 0:
         total_eta: float | None = 0.0
@@ -166,13 +168,22 @@ def build_report(
 
 
 def _combine(
-    number: int | None, users: int, rows: Sequence[StatusSummary], *, window: float
+    number: int | None,
+    users: int,
+    rows: Sequence[StatusSummary],
+    *,
+    window: float,
+    now: datetime,
 ) -> PartitionStatus:
     statuses: Counter[str] = Counter(dict.fromkeys(STATUSES, 0))
     for r in rows:
         statuses[r.status] += r.users
     starts = [d for d in (_parse(r.first_start) for r in rows) if d is not None]
     ends = [d for d in (_parse(r.last_end) for r in rows) if d is not None]
+    if starts:
+        # A partition that started inside the window has been running for less than it:
+        # its recent rate is over the time it has run, not over the whole window.
+        window = max(min(window, (now - min(starts)).total_seconds()), 1.0)
     return PartitionStatus(
         partition=number,
         users=users,
