@@ -1,0 +1,72 @@
+"""A whole partition run and export on every store: SQLite and the local BigQuery server."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import AsyncIterator
+from contextlib import redirect_stdout
+
+import pytest
+
+from friendscrape.config import Settings
+from friendscrape.exporter import export
+from friendscrape.fetch.limiter import build_limiter
+from friendscrape.models import Status, User
+from friendscrape.pipeline import PartitionRun
+from friendscrape.simulator import RunningSimulator, SimConfig, run_simulator
+from friendscrape.sources.twitter_mobile import TwitterMobileSource
+from friendscrape.stats import RunStats
+from friendscrape.stores.base import Store
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[RunningSimulator]:
+    async with run_simulator(SimConfig(users=60, latency=0.0, mean_friends=30)) as running:
+        yield running
+
+
+async def run_partition(
+    store: Store, store_settings: Settings, sim: RunningSimulator, number: int
+) -> PartitionRun:
+    settings = store_settings.model_copy(
+        update={"base_url": sim.base_url, "concurrency": 10, "flush_interval": 0.2}
+    )
+    stats = RunStats()
+    runner = PartitionRun(
+        settings,
+        store,
+        TwitterMobileSource(sim.base_url),
+        partition=number,
+        stats=stats,
+        limiter=build_limiter(settings, stats),
+    )
+    await runner.run()
+    return runner
+
+
+async def test_run_and_export_give_one_true_row_per_user(
+    store: Store, store_settings: Settings, sim: RunningSimulator
+) -> None:
+    await store.import_users(
+        [User(a.user_id, a.screen_name, a.following_count) for a in sim.graph.accounts()]
+    )
+    plan = await store.plan_partitions(2)
+    await run_partition(store, store_settings, sim, 1)
+    requests = sim.stats.total
+    again = await run_partition(store, store_settings, sim, 1)
+    assert sim.stats.total == requests  # a finished partition sends no request
+    assert again.stats.users_done == 0
+
+    out = io.StringIO()
+    with redirect_stdout(out):
+        written = await export(store.results(), "jsonl", None)
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert written == len(rows) == plan[0].user_count
+    assert len({r["user_id"] for r in rows}) == len(rows)
+    for row in rows:
+        expected = sim.graph.expected(row["screen_name"])
+        assert row["status"] == expected["status"], row["screen_name"]
+        if row["status"] == Status.OK.value:
+            assert row["friend_names"] == expected["friends"]
+        assert row["partition"] == 1
