@@ -167,7 +167,12 @@ def _build_parser() -> argparse.ArgumentParser:
     est.add_argument("--deadline-days", type=float, default=10.0)
     est.add_argument("--budget", type=float, help="most dollars to spend")
     est.add_argument("--tiers", type=Path, help="JSON file of tiers (default: Heroku's)")
-    est.add_argument("--max-concurrency", type=_positive_int, default=1000)
+    est.add_argument(
+        "--max-concurrency",
+        type=_positive_int,
+        help="highest concurrency a worker may run, scaling the measured rate with it "
+        "(default: --rate-concurrency, i.e. no extrapolation)",
+    )
     est.add_argument("--mb-per-user", type=float, default=0.24, help="memory per user in flight")
     est.add_argument("--base-mb", type=float, default=60.0, help="memory of an idle worker")
     est.add_argument("--json", action="store_true", help="print JSON")
@@ -327,7 +332,7 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
             deadline_days=args.deadline_days,
             budget=args.budget,
             rate_concurrency=args.rate_concurrency,
-            max_concurrency=args.max_concurrency,
+            max_concurrency=args.max_concurrency or args.rate_concurrency,
             mb_per_user=args.mb_per_user,
             base_mb=args.base_mb,
         )

@@ -81,7 +81,11 @@ def test_estimate_command_with_own_tiers(
     assert cli.main(argv) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["best"]["tier"] == "w"
-    assert doc["best"]["workers"] == 3
+    # By default the measured rate is not extrapolated: 8,000 a day for 10 days each.
+    assert doc["best"]["workers"] == 45
+    assert cli.main([*argv, "--max-concurrency", "1000"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["best"]["workers"] == 3  # 20 times the measured concurrency of 50
     assert any("0.24 MB per user" in a for a in doc["assumptions"])
     assert cli.main(["estimate", "--users", "10"]) == 2
     assert "--rate" in capsys.readouterr().err
