@@ -20,13 +20,11 @@ from friendscrape.app import opened_store
 from friendscrape.config import Settings
 from friendscrape.errors import UsageError
 from friendscrape.fetch.limiter import build_limiter
-from friendscrape.models import Status, User
+from friendscrape.models import Status
 from friendscrape.pipeline import PartitionRun, RunSummary
 from friendscrape.simulator import RunningSimulator, SimConfig, run_simulator
-from friendscrape.simulator import bluesky as sim_bluesky
-from friendscrape.simulator import mastodon as sim_mastodon
-from friendscrape.simulator import x_api as sim_x_api
-from friendscrape.simulator.graph import SimAccount, SyntheticGraph
+from friendscrape.simulator.formats import api_truth, import_user
+from friendscrape.simulator.graph import SyntheticGraph
 from friendscrape.sources import SOURCE_NAMES, make_source
 from friendscrape.stats import RunStats
 from friendscrape.stores.base import Store
@@ -82,7 +80,7 @@ async def main(
             if await store.user_count():
                 msg = f"the demo needs an empty store; {store_url} already has users"
                 raise UsageError(msg)
-            accounts = [_import_user(source, sim.graph, a) for a in sim.graph.accounts()]
+            accounts = [import_user(source, sim.graph, a) for a in sim.graph.accounts()]
             await store.import_users(accounts)
             plan = await store.plan_partitions(partitions)
             _say(
@@ -126,28 +124,6 @@ async def _report(stats: dict[int, RunStats], total: int, started: float) -> Non
         _say(f"  {done}/{total} users collected, {done / minutes:,.0f} users/min")
 
 
-def _import_user(source: str, graph: SyntheticGraph, account: SimAccount) -> User:
-    """The user row a researcher would import for ``account`` to collect from ``source``."""
-    if source == "x-api":
-        return sim_x_api.import_user(account)
-    if source == "bluesky":
-        return sim_bluesky.import_user(graph, account)
-    if source == "mastodon":
-        return sim_mastodon.import_user(account)
-    return User(account.user_id, account.screen_name, account.following_count)
-
-
-def _truth(
-    source: str, graph: SyntheticGraph, account: SimAccount
-) -> tuple[Status, list[str], list[str]]:
-    """What ``source`` must record for ``account``: status, names, ids."""
-    if source == "x-api":
-        return sim_x_api.expected(graph, account)
-    if source == "bluesky":
-        return sim_bluesky.expected(graph, account)
-    return sim_mastodon.expected(graph, account)
-
-
 async def _check_truth(store: Store, sim: RunningSimulator, source: str) -> int:
     """Users whose stored status or list differs from the simulator's ground truth."""
     if source != "twitter-mobile":
@@ -173,7 +149,7 @@ async def _check_json_truth(store: Store, graph: SyntheticGraph, source: str) ->
         if account is None:
             mismatches += 1
             continue
-        status, names, ids = _truth(source, graph, account)
+        status, names, ids = api_truth(source, graph, account)
         if status is not result.status:
             mismatches += 1
         elif status is Status.OK:

@@ -157,6 +157,26 @@ def test_users_csv_lists_every_account_with_some_counts_left_empty(tmp_path: Pat
 
 
 @pytest.mark.parametrize(
+    ("source", "pattern"),
+    [
+        ("x-api", r"\d+"),
+        ("bluesky", r"[a-z0-9-]+\.bsky\.social"),
+        ("mastodon", r"\d+@[a-z0-9.-]+"),
+    ],
+)
+def test_users_csv_in_each_api_sources_form(tmp_path: Path, source: str, pattern: str) -> None:
+    graph = SyntheticGraph(200)
+    path = tmp_path / "users.csv"
+    assert write_users_csv(graph, path, source) == len(graph)
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    column = "user_id" if source == "x-api" else "screen_name"
+    valid = [r for r, a in zip(rows, graph.accounts(), strict=True) if a.kind.value != "invalid"]
+    assert valid
+    assert all(re.fullmatch(pattern, r[column]) for r in valid), valid[:3]
+
+
+@pytest.mark.parametrize(
     "changes",
     [
         {"error_rate": 1.5},

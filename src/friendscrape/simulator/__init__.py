@@ -15,17 +15,18 @@ from friendscrape.simulator.app import (
     build_app,
     run_simulator,
 )
+from friendscrape.simulator.formats import FORMATS, write_users_csv
 from friendscrape.simulator.graph import (
     HOSTILE_ACCOUNTS,
     AccountKind,
     SimAccount,
     SyntheticGraph,
-    write_users_csv,
 )
 from friendscrape.simulator.twitter_mobile import MobileSite
 
 __all__ = [
     "CONTROL_PREFIX",
+    "FORMATS",
     "HOSTILE_ACCOUNTS",
     "AccountKind",
     "Fault",

@@ -13,7 +13,7 @@ import structlog
 
 from friendscrape import logs
 from friendscrape.simulator.app import SimConfig, run_simulator
-from friendscrape.simulator.graph import write_users_csv
+from friendscrape.simulator.formats import FORMATS, write_users_csv
 from friendscrape.simulator.ratelimit import RateLimitStyle
 
 _DEFAULTS = SimConfig()
@@ -103,6 +103,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="add accounts whose pages are malformed, endless, huge or redirect off-host",
     )
     parser.add_argument(
+        "--users-format",
+        choices=FORMATS,
+        default="twitter-mobile",
+        help="the source whose form --write-users writes users in (default: %(default)s)",
+    )
+    parser.add_argument(
         "--write-users",
         metavar="CSV",
         default=None,
@@ -164,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         log.error("simulator.bad_options", error=str(exc))
         return 2
     if args.write_users:
-        rows = write_users_csv(graph, args.write_users)
+        rows = write_users_csv(graph, args.write_users, args.users_format)
         log.info("simulator.users_written", path=args.write_users, rows=rows)
     try:
         asyncio.run(_serve(config, args.host, args.port))

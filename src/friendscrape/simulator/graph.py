@@ -28,13 +28,11 @@ collector must not record any of them as ``ok``.
 
 from __future__ import annotations
 
-import csv
 import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 from typing import Any, Final
 
 from friendscrape.models import Status
@@ -467,20 +465,3 @@ class SyntheticGraph:
         if _unit(self.hash(_T_HINT, account.index)) < _NO_HINT_SHARE:
             return None
         return account.following_count
-
-
-def write_users_csv(graph: SyntheticGraph, path: str | Path) -> int:
-    """Write every account to collect as ``user_id,screen_name,following_count``.
-
-    ``following_count`` is empty for some users (it is only a hint). Returns the number
-    of rows written.
-    """
-    rows = 0
-    with Path(path).open("w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out)
-        writer.writerow(("user_id", "screen_name", "following_count"))
-        for account in graph.accounts():
-            hint = graph.following_hint(account)
-            writer.writerow((account.user_id, account.screen_name, "" if hint is None else hint))
-            rows += 1
-    return rows

@@ -1,0 +1,51 @@
+"""Per-source views of the synthetic graph: the user row a researcher imports to collect an
+account from a source, the truth a collector must record, and the users file to import."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from friendscrape.models import Status, User
+from friendscrape.simulator import bluesky, mastodon, x_api
+from friendscrape.simulator.graph import SimAccount, SyntheticGraph
+
+FORMATS = ("twitter-mobile", "x-api", "bluesky", "mastodon")
+
+
+def import_user(source: str, graph: SyntheticGraph, account: SimAccount) -> User:
+    """The user row that collects ``account`` with ``--source source``."""
+    if source == "x-api":
+        return x_api.import_user(account)
+    if source == "bluesky":
+        return bluesky.import_user(graph, account)
+    if source == "mastodon":
+        return mastodon.import_user(account)
+    return User(account.user_id, account.screen_name, graph.following_hint(account))
+
+
+def api_truth(
+    source: str, graph: SyntheticGraph, account: SimAccount
+) -> tuple[Status, list[str], list[str]]:
+    """What an API source must record for ``account``: status, names, ids."""
+    if source == "x-api":
+        return x_api.expected(graph, account)
+    if source == "bluesky":
+        return bluesky.expected(graph, account)
+    return mastodon.expected(graph, account)
+
+
+def write_users_csv(graph: SyntheticGraph, path: str | Path, source: str = "twitter-mobile") -> int:
+    """Write every account to collect as ``user_id,screen_name,following_count``, in the
+    form ``source`` reads (the following count, only a hint, is empty for some users).
+    Returns the number of rows written."""
+    rows = 0
+    with Path(path).open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(("user_id", "screen_name", "following_count"))
+        for account in graph.accounts():
+            user = import_user(source, graph, account)
+            count = "" if user.following_count is None else user.following_count
+            writer.writerow((user.user_id, user.screen_name, count))
+            rows += 1
+    return rows
