@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,8 @@ import pytest
 from friendscrape import cli
 from friendscrape.errors import UsageError
 from friendscrape.estimate import Model, Tier, concurrency_for, estimate, load_tiers
+from friendscrape.models import FriendList, Status, User
+from friendscrape.stores.sqlite import SqliteStore
 
 MODEL = Model(rate=1000.0, rate_concurrency=100, max_concurrency=1000)
 
@@ -89,3 +93,40 @@ def test_estimate_command_with_own_tiers(
     assert any("0.24 MB per user" in a for a in doc["assumptions"])
     assert cli.main(["estimate", "--users", "10"]) == 2
     assert "--rate" in capsys.readouterr().err
+
+
+def test_estimate_from_status_takes_the_stores_rate_and_users_left(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'job.db'}"
+
+    async def fill() -> None:
+        store = SqliteStore.from_url(url)
+        await store.open()
+        await store.import_users([User(str(i), f"u{i}") for i in range(1, 201)])
+        await store.plan_partitions(2)  # 1..100 and 101..200
+        start = datetime(2026, 1, 1, tzinfo=UTC)
+        # 100 users of partition 1 over one hour: 2,400 users a day.
+        await store.save(
+            [
+                FriendList(
+                    str(i),
+                    f"u{i}",
+                    Status.OK,
+                    "twitter-mobile",
+                    1,
+                    start + timedelta(seconds=36 * (i - 1)),
+                    start + timedelta(seconds=36 * i),
+                    ("a",),
+                )
+                for i in range(1, 101)
+            ]
+        )
+        await store.close()
+
+    asyncio.run(fill())
+    argv = ["estimate", "--from-status", "--store", url, "--deadline-days", "10", "--json"]
+    assert cli.main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["users"] == 100  # the users left
+    assert doc["model"]["rate"] == pytest.approx(2400, rel=0.01)
