@@ -48,10 +48,14 @@ def _frame(chart_id: str, title: str, body: str, x_label: str, y_label: str) -> 
     )
 
 
+_MAX_AXIS_LABELS = 8
+
+
 def _bars(chart_id: str, title: str, labels: Sequence[str], values: Sequence[int], x: str) -> str:
     top = max(values, default=0) or 1
     width = min((_W - _PAD - 20) / max(len(values), 1), 60.0)
     body = []
+    every = -(-len(values) // _MAX_AXIS_LABELS)  # label every bar, or every n-th one
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         h = (_H - _PAD - 20) * value / top
         left = _PAD + 5 + i * width
@@ -60,7 +64,7 @@ def _bars(chart_id: str, title: str, labels: Sequence[str], values: Sequence[int
             f'width="{max(width - 4, 1):.1f}" height="{h:.1f}" fill="{_COLOURS[0]}">'
             f"<title>{html.escape(label)}: {value:,}</title></rect>"
         )
-        if len(values) <= 12:
+        if i % max(every, 1) == 0:
             body.append(
                 f'<text x="{left + width / 2:.1f}" y="{_H - _PAD + 14}" font-size="10" '
                 f'text-anchor="middle">{html.escape(label)}</text>'
