@@ -93,7 +93,7 @@ def expected(graph: SyntheticGraph, account: SimAccount) -> tuple[Status, list[s
     if status is not Status.OK:
         return status, [], []
     names = graph.listing(account, 0, account.following_count)
-    dids = [did_of(graph, _index(graph, name)) for name in names]
+    dids = [did_of(graph, graph.listed_index(name)) for name in names]
     return status, [handle_of(name) for name in names], dids
 
 
@@ -104,14 +104,6 @@ _STATUS: Final = {
     AccountKind.NOT_FOUND: Status.NOT_FOUND,
     AccountKind.INVALID: Status.INVALID,
 }
-
-
-def _index(graph: SyntheticGraph, name: str) -> int:
-    n = graph.index_of(name)
-    if n is None:  # pragma: no cover - every listed name has an index
-        msg = f"no index for {name!r}"
-        raise ValueError(msg)
-    return n
 
 
 def _error(name: str, message: str) -> SiteResponse:
@@ -175,7 +167,7 @@ class Bluesky:
         assert n is not None  # noqa: S101 - an account was found for it
         doc: dict[str, object] = {
             "subject": self._profile(n),
-            "follows": [self._profile(_index(self.graph, name)) for name in names],
+            "follows": [self._profile(self.graph.listed_index(name)) for name in names],
         }
         if start + size < account.following_count:
             doc["cursor"] = self.cursor(account, start + size)

@@ -291,6 +291,14 @@ class SyntheticGraph:
             return None
         return n
 
+    def listed_index(self, name: str) -> int:
+        """The index of a name this graph listed as a friend (ValueError for any other)."""
+        n = self.index_of(name)
+        if n is None:
+            msg = f"{name!r} is not a name of this graph"
+            raise ValueError(msg)
+        return n
+
     # -- accounts --------------------------------------------------------------------
 
     def _user_id(self, index: int) -> str:

@@ -43,7 +43,7 @@ def _json(status: int, doc: object, link: str | None = None) -> SiteResponse:
 
 def acct_of(graph: SyntheticGraph, name: str) -> str:
     """The ``acct`` this instance shows for a followed name: local, or on another domain."""
-    h = graph.hash(_T_REMOTE, _index(graph, name))
+    h = graph.hash(_T_REMOTE, graph.listed_index(name))
     if h % 4:
         return name
     return f"{name}@{_REMOTE_DOMAINS[(h >> 8) % len(_REMOTE_DOMAINS)]}"
@@ -68,7 +68,7 @@ def expected(graph: SyntheticGraph, account: SimAccount) -> tuple[Status, list[s
     return (
         status,
         [a if "@" in a else f"{a}@{INSTANCE}" for a in accts],
-        [f"{graph.id_of(_index(graph, name))}@{INSTANCE}" for name in names],
+        [f"{graph.id_of(graph.listed_index(name))}@{INSTANCE}" for name in names],
     )
 
 
@@ -79,14 +79,6 @@ _STATUS: Final = {
     AccountKind.NOT_FOUND: Status.NOT_FOUND,
     AccountKind.INVALID: Status.INVALID,
 }
-
-
-def _index(graph: SyntheticGraph, name: str) -> int:
-    n = graph.index_of(name)
-    if n is None:  # pragma: no cover - every listed name has an index
-        msg = f"no index for {name!r}"
-        raise ValueError(msg)
-    return n
 
 
 class Mastodon:
@@ -148,7 +140,7 @@ class Mastodon:
         return _json(200, items, link)
 
     def _entity(self, name: str) -> dict[str, object]:
-        n = _index(self.graph, name)
+        n = self.graph.listed_index(name)
         acct = acct_of(self.graph, name)
         domain = acct.partition("@")[2] or INSTANCE
         return {

@@ -52,7 +52,7 @@ def expected(graph: SyntheticGraph, account: SimAccount) -> tuple[Status, list[s
     if status is not Status.OK:
         return status, [], []
     names = graph.listing(account, 0, account.following_count)
-    return status, names, [graph.id_of(_index(graph, name)) for name in names]
+    return status, names, [graph.id_of(graph.listed_index(name)) for name in names]
 
 
 _STATUS: Final = {
@@ -64,14 +64,6 @@ _STATUS: Final = {
     # answers "not found" for it.
     AccountKind.INVALID: Status.NOT_FOUND,
 }
-
-
-def _index(graph: SyntheticGraph, name: str) -> int:
-    n = graph.index_of(name)
-    if n is None:  # pragma: no cover - every listed name has an index
-        msg = f"no index for {name!r}"
-        raise ValueError(msg)
-    return n
 
 
 class XApi:
@@ -161,7 +153,7 @@ class XApi:
             return _json(200, {"meta": {"result_count": 0}})
         data = [
             {
-                "id": self.graph.id_of(_index(self.graph, name)),
+                "id": self.graph.id_of(self.graph.listed_index(name)),
                 "name": _display(name),
                 "username": name,
             }
