@@ -292,7 +292,10 @@ def _not_found_detail(body: bytes) -> str:
 
 def _cursor_of(url: str) -> str | None:
     """The non-empty ``cursor`` query parameter of ``url``, or None."""
-    values = parse_qs(urlsplit(url).query).get("cursor")
+    query = url.partition("#")[0].partition("?")[2]
+    if "cursor=" not in query:  # most first pages: no query to parse
+        return None
+    values = parse_qs(query).get("cursor")
     return values[0] if values and values[0] else None
 
 
