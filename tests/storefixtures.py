@@ -87,7 +87,7 @@ def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 @pytest.fixture
 async def store(store_settings: Settings) -> AsyncIterator[Store]:
     """An opened store of each kind; closed afterwards."""
-    opened = open_store(store_settings)
+    opened = open_store(store_settings, create=True)
     await opened.open()
     try:
         yield opened

@@ -31,9 +31,10 @@ log = structlog.get_logger("friendscrape")
 
 
 @asynccontextmanager
-async def opened_store(settings: Settings) -> AsyncIterator[Store]:
-    """The settings' store, opened, and closed however the block ends."""
-    store = open_store(settings)
+async def opened_store(settings: Settings, *, create: bool = False) -> AsyncIterator[Store]:
+    """The settings' store, opened, and closed however the block ends (``create``: a new
+    SQLite file may be started, as importing users does)."""
+    store = open_store(settings, create=create)
     await store.open()
     try:
         yield store
@@ -45,7 +46,7 @@ async def import_users(settings: Settings, path: Path) -> tuple[ImportReport, Im
     """Import a CSV of users; valid rows are saved even when others are bad."""
     report = ImportReport()
     added = updated = 0
-    async with opened_store(settings) as store:
+    async with opened_store(settings, create=True) as store:
         for chunk in read_users(path, report):
             result = await store.import_users(chunk)
             added += result.added

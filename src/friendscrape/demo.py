@@ -76,7 +76,7 @@ async def main(
                 "progress_interval": 3600.0,
             }
         )
-        async with opened_store(run_settings) as store:
+        async with opened_store(run_settings, create=True) as store:
             if await store.user_count():
                 msg = f"the demo needs an empty store; {store_url} already has users"
                 raise UsageError(msg)

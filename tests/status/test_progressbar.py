@@ -95,7 +95,7 @@ async def test_a_partition_run_drives_the_bar(tmp_path: Path) -> None:
             concurrency=5,
             progress_interval=3600,
         )
-        async with opened_store(settings) as store:
+        async with opened_store(settings, create=True) as store:
             accounts = [User(a.user_id, a.screen_name) for a in sim.graph.accounts()]
             await store.import_users(accounts)
             await store.plan_partitions(1)

@@ -32,7 +32,7 @@ def _chromium() -> str:
 
 async def _fill(store_url: str) -> None:
     settings = Settings(store=store_url)
-    async with opened_store(settings) as store:
+    async with opened_store(settings, create=True) as store:
         await store.import_users([User(str(i), f"user{i:04d}") for i in range(1, 61)])
         await store.plan_partitions(3)
         results = []

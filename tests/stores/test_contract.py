@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from friendscrape import partition as planning
 from friendscrape.config import Settings
-from friendscrape.errors import UsageError
+from friendscrape.errors import StoreUnavailableError, UsageError
 from friendscrape.models import FriendList, Status, User
 from friendscrape.stores import open_store
 from friendscrape.stores.base import Store
@@ -215,7 +216,7 @@ async def test_save_nothing_is_a_no_op(store: Store) -> None:
 
 
 async def test_close_twice_is_safe(store_settings: Settings) -> None:
-    opened = open_store(store_settings)
+    opened = open_store(store_settings, create=True)
     await opened.open()
     await opened.close()
     await opened.close()
@@ -239,3 +240,10 @@ async def test_close_twice_is_safe(store_settings: Settings) -> None:
 def test_bad_urls_are_usage_errors(url: str) -> None:
     with pytest.raises(UsageError):
         open_store(Settings(store=url))
+
+
+async def test_reading_commands_do_not_create_a_sqlite_file(tmp_path: Path) -> None:
+    missing = tmp_path / "typo.db"
+    with pytest.raises(StoreUnavailableError, match="no SQLite store"):
+        await open_store(Settings(store=f"sqlite:///{missing}")).open()
+    assert not missing.exists()

@@ -11,8 +11,9 @@ if TYPE_CHECKING:
     from friendscrape.stores.base import Store
 
 
-def open_store(settings: Settings) -> Store:
-    """Build the store named by ``settings.store`` (not yet opened)."""
+def open_store(settings: Settings, *, create: bool = False) -> Store:
+    """Build the store named by ``settings.store`` (not yet opened). Only ``create`` may
+    start a new SQLite file: elsewhere a mistyped path must not read as an empty store."""
     url = settings.store
     scheme, sep, _ = url.partition("://")
     if not sep and url.partition(":")[0] in ("sqlite", "bigquery"):
@@ -24,7 +25,7 @@ def open_store(settings: Settings) -> Store:
     if scheme == "sqlite":
         from friendscrape.stores.sqlite import SqliteStore  # noqa: PLC0415
 
-        return SqliteStore.from_url(url, settings)
+        return SqliteStore.from_url(url, settings, create=create)
     if scheme == "bigquery":
         from friendscrape.stores.bigquery import BigQueryStore  # noqa: PLC0415
 

@@ -112,14 +112,17 @@ def _row_to_result(row: sqlite3.Row) -> FriendList:
 class SqliteStore:
     """A Store in one SQLite file; calls run in a worker thread, one at a time."""
 
-    def __init__(self, path: Path, *, busy_timeout: float = 5.0) -> None:
+    def __init__(self, path: Path, *, busy_timeout: float = 5.0, create: bool = True) -> None:
         self.path = path
+        self._create = create
         self._busy_timeout = busy_timeout
         self._conn: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
 
     @classmethod
-    def from_url(cls, url: str, settings: Settings | None = None) -> SqliteStore:
+    def from_url(
+        cls, url: str, settings: Settings | None = None, *, create: bool = True
+    ) -> SqliteStore:
         """``sqlite:///relative.db`` or ``sqlite:////absolute/path.db``."""
         prefix = "sqlite:///"
         if not url.startswith(prefix) or len(url) == len(prefix):
@@ -128,7 +131,7 @@ class SqliteStore:
         # SQLite's own wait for a lock ends well inside the pipeline's write timeout, so a
         # held lock is reported as "database is locked" (retried), not as a timeout.
         busy = min(settings.write_timeout / 2, 5.0) if settings is not None else 5.0
-        return cls(Path(url[len(prefix) :]), busy_timeout=busy)
+        return cls(Path(url[len(prefix) :]), busy_timeout=busy, create=create)
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -138,6 +141,12 @@ class SqliteStore:
             raise StoreUnavailableError(msg)
         if not self.path.parent.exists():
             msg = f"cannot open SQLite store {str(self.path)!r}: folder does not exist"
+            raise StoreUnavailableError(msg)
+        if not self._create and not self.path.exists():
+            msg = (
+                f"no SQLite store at {str(self.path)!r} (no users imported yet: run "
+                "'friendscrape users import FILE' first, or check --store)"
+            )
             raise StoreUnavailableError(msg)
         try:
             conn = sqlite3.connect(
