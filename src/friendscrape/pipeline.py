@@ -53,6 +53,8 @@ log = structlog.get_logger("friendscrape.pipeline")
 T = TypeVar("T")
 _FEED_PAGE = 500
 _GC_YOUNG_THRESHOLD = 10_000
+_LAG_PROBE_EVERY = 0.25  # seconds between two probes of the event loop's lag
+_LAG_SMOOTHING = 0.3  # weight of the newest probe
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,12 +146,13 @@ class PartitionRun:
                     writer = tg.create_task(self._writer(), name="writer")
                     watchdog = tg.create_task(self._watchdog(), name="watchdog")
                     progress = tg.create_task(self._progress(), name="progress")
+                    lag = tg.create_task(self._measure_loop_lag(), name="loop-lag")
                     await self._feed(collector, fetchers)
                     await self._drain(fetchers)
                     await self._queue.put(None)
                     await writer
-                    watchdog.cancel()
-                    progress.cancel()
+                    for task in (watchdog, progress, lag):
+                        task.cancel()
                 if self._fatal is not None:
                     raise self._fatal
             except* (RunAbortedError, StoreError) as group:
@@ -383,6 +386,14 @@ class PartitionRun:
                 msg = f"no successful write for {waited:.0f}s while results waited"
                 raise StalledError(msg)
 
+    async def _measure_loop_lag(self) -> None:
+        """Keep ``stats.loop_lag`` current: how much later than asked a sleep wakes up."""
+        while True:
+            asked = time.monotonic()
+            await asyncio.sleep(_LAG_PROBE_EVERY)
+            late = max(time.monotonic() - asked - _LAG_PROBE_EVERY, 0.0)
+            self.stats.loop_lag += _LAG_SMOOTHING * (late - self.stats.loop_lag)
+
     async def _progress(self) -> None:
         while True:
             await asyncio.sleep(self._settings.progress_interval)
@@ -406,6 +417,7 @@ class PartitionRun:
             "in_flight": st.in_flight,
             "queued": self._queue.qsize(),
             "since_last_write": round(now - st.last_write, 1),
+            "loop_lag_ms": round(st.loop_lag * 1000, 1),
             "retries": dict(st.retries),
             "errors": dict(st.errors),
             "statuses": dict(st.statuses),

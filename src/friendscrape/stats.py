@@ -25,6 +25,9 @@ class RunStats:
     writes: int = 0
     write_retries: int = 0
     paused_until: dict[str, float] = field(default_factory=dict)
+    # How late the event loop runs ready callbacks (seconds, smoothed): on a busy core
+    # every response waits this long before it is read, which is not the upstream's delay.
+    loop_lag: float = 0.0
 
     def elapsed(self) -> float:
         """Seconds since the run started."""

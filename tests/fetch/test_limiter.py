@@ -163,3 +163,23 @@ async def test_climbing_latency_cuts_concurrency() -> None:
             limiter.release(HOST, status=200, headers={}, latency=2.0, permit=permit)
     assert slot.limit < peak
     assert any("latency" in e.get("reason", "") for e in logs)
+
+
+async def _latency_story(limiter: HostLimiter) -> list[str]:
+    """20 quick responses, then 40 that take 0.6 s; the reasons of every cut."""
+    with capture_logs() as logs:
+        for latency in [0.01] * 20 + [0.6] * 40:
+            permit = await limiter.acquire(HOST)
+            limiter.release(HOST, status=200, headers={}, latency=latency, permit=permit)
+    return [
+        e["reason"] for e in logs if e["event"] == "limiter.concurrency" and e["new"] < e["old"]
+    ]
+
+
+async def test_latency_from_our_own_busy_loop_is_not_read_as_a_slow_upstream() -> None:
+    cuts = await _latency_story(HostLimiter(LimiterConfig(concurrency=200), RunStats()))
+    assert cuts
+    assert "latency" in cuts[0]
+    busy = RunStats()
+    busy.loop_lag = 0.59  # the responses waited that long for our event loop
+    assert await _latency_story(HostLimiter(LimiterConfig(concurrency=200), busy)) == []

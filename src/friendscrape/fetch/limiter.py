@@ -260,6 +260,9 @@ class _Slot:
 
     def _observe(self, now: float, latency: float) -> None:
         """A healthy response: grow, unless latency says queues are building upstream."""
+        # Time the response sat waiting for our own busy event loop is not the upstream's:
+        # counting it would read a saturated collector as a slow upstream and cut.
+        latency = max(latency - self._stats.loop_lag, 0.0)
         self._samples += 1
         ewma = latency if self._latency is None else self._latency
         ewma += _LATENCY_ALPHA * (latency - ewma)
