@@ -24,6 +24,7 @@ from pathlib import Path
 
 import psutil
 
+from friendscrape.configdoc import environ_without_configuration
 from friendscrape.models import User
 from friendscrape.simulator import SimConfig
 from friendscrape.simulator.process import start_simulator_process
@@ -44,7 +45,7 @@ class MemoryResult:
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FRIENDSCRAPE_")}
+    env = environ_without_configuration(os.environ)
     env.update({"FRIENDSCRAPE_LOG_FORMAT": "json", "FRIENDSCRAPE_LOG_LEVEL": "warning"})
     env.update(extra)
     return env

@@ -1,4 +1,5 @@
-"""Render docs/configuration.md from the Settings model, so the page cannot drift from it.
+"""Render docs/configuration.md from the Settings model, so the page cannot drift from it,
+and name every environment variable friendscrape reads.
 
 Regenerate the page after changing ``friendscrape.config``::
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import types
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import AliasChoices, AliasPath, SecretStr
@@ -107,6 +108,24 @@ def env_names(name: str, info: FieldInfo) -> list[str]:
     )
     names = [choice for choice in choices if isinstance(choice, str) and choice != name]
     return [choice.upper() for choice in names] or [name.upper()]
+
+
+def configuration_env_names(model: type[BaseSettings] = Settings) -> frozenset[str]:
+    """Every environment name friendscrape reads: each setting's and ``--partition auto``'s."""
+    names = {env for name, info in model.model_fields.items() for env in env_names(name, info)}
+    return frozenset(names | set(PARTITION_ENV_NAMES))
+
+
+def environ_without_configuration(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` less everything friendscrape would read from it (any ``FRIENDSCRAPE_``
+    name, the legacy names, the platform's partition names): what a run started by a test
+    or a benchmark must get, so the caller's own configuration cannot leak into it."""
+    read = configuration_env_names()
+    return {
+        key: value
+        for key, value in environ.items()
+        if key.upper() not in read and not key.upper().startswith("FRIENDSCRAPE_")
+    }
 
 
 def _type_name(annotation: Any) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from friendscrape.configdoc import environ_without_configuration
 from friendscrape.simulator import SimConfig
 from friendscrape.simulator.process import SimulatorProcess, start_simulator_process
 
@@ -31,7 +32,7 @@ class Result:
 
 def cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120) -> Result:
     """Run `friendscrape ARGS` in a subprocess, as a user would."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("FRIENDSCRAPE_")}
+    full_env = environ_without_configuration(os.environ)
     full_env.update(env or {})
     done = subprocess.run(
         [sys.executable, "-m", "friendscrape.cli", *args],

@@ -9,7 +9,12 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings
 
 from friendscrape.config import Settings
-from friendscrape.configdoc import REGENERATE, env_names, render_configuration_markdown
+from friendscrape.configdoc import (
+    REGENERATE,
+    env_names,
+    environ_without_configuration,
+    render_configuration_markdown,
+)
 from friendscrape.platform import PARTITION_ENV_NAMES
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
@@ -77,3 +82,16 @@ def test_cells_escape_pipes_and_show_bounds_and_unset_defaults() -> None:
     width = next(line for line in page.splitlines() if line.startswith("| `width` |"))
     assert "`3`" in width
     assert "≥ 1, ≤ 9" in width
+
+
+def test_environment_without_configuration_drops_every_name_friendscrape_reads() -> None:
+    environ = {
+        "PATH": "/bin",
+        "HOME": "/root",
+        "MAX_THREADS": "3",  # legacy name of concurrency
+        "DYNO": "worker.2",  # --partition auto
+        "JOB_COMPLETION_INDEX": "0",
+        "FRIENDSCRAPE_STORE": "sqlite:///x.db",
+        "FRIENDSCRAPE_SOMETHING_NEW": "1",
+    }
+    assert environ_without_configuration(environ) == {"PATH": "/bin", "HOME": "/root"}

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from friendscrape.configdoc import environ_without_configuration
 from friendscrape.models import User
 from friendscrape.simulator import SimConfig, SyntheticGraph
 from friendscrape.simulator.process import SimulatorProcess, start_simulator_process
@@ -48,7 +49,6 @@ FAST_ENV = {
     "FRIENDSCRAPE_STORE_ATTEMPTS": "5",
     "FRIENDSCRAPE_STORE_RETRY_DEADLINE": "20",
 }
-_LEGACY_ENV = ("USERS_LIMIT", "MAX_THREADS", "BATCH_SIZE", "MAX_FRIENDS", "DYNO")
 
 
 def graph_config(**faults: Any) -> SimConfig:
@@ -58,11 +58,7 @@ def graph_config(**faults: Any) -> SimConfig:
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment of a CLI run: this one less any friendscrape settings, plus FAST_ENV."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.upper().startswith("FRIENDSCRAPE_") and k.upper() not in _LEGACY_ENV
-    }
+    env = environ_without_configuration(os.environ)
     env.update(FAST_ENV)
     env.update(extra)
     return env

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from friendscrape.configdoc import environ_without_configuration
 from friendscrape.simulator import x_api as sim_x_api
 from friendscrape.simulator.graph import SyntheticGraph
 
@@ -78,7 +79,7 @@ async def test_tokens_appear_in_no_output_log_error_or_export(
         for account in graph.accounts():
             user = sim_x_api.import_user(account)
             writer.writerow((user.user_id, user.screen_name, ""))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FRIENDSCRAPE_")}
+    env = environ_without_configuration(os.environ)
     env |= {
         "FRIENDSCRAPE_X_BEARER_TOKENS": ",".join(TOKENS),
         "FRIENDSCRAPE_LOG_LEVEL": "debug",
@@ -126,7 +127,7 @@ async def test_a_rejected_token_ends_the_run_with_one_line_and_no_failed_rows(
         for account in x_server.api.graph.accounts():
             user = sim_x_api.import_user(account)
             writer.writerow((user.user_id, user.screen_name))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FRIENDSCRAPE_")}
+    env = environ_without_configuration(os.environ)
     env |= {"FRIENDSCRAPE_X_BEARER_TOKENS": "revoked-abc123", "FRIENDSCRAPE_LOG_FORMAT": "json"}
     for step in (("users", "import", str(users)), ("partitions", "plan", "--count", "1")):
         assert (await _cli(*step, cwd=tmp_path, env=env))[0] == 0
