@@ -334,7 +334,6 @@ class PartitionRun:
             raise WriterFailedError(f"could not save {len(batch)} results: {exc}") from exc
         now = time.monotonic()
         self.stats.last_write = now
-        self.stats.writes += 1
         self.stats.users_saved += len(batch)
         self._waiting_since = now if self._queue.qsize() else None
         log.debug("writer.flush", rows=len(batch), seconds=round(now - started, 3))
@@ -344,7 +343,6 @@ class PartitionRun:
 
         def before_sleep(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
-            self.stats.write_retries += 1
             log.warning(
                 f"{what}.retry",
                 attempt=state.attempt_number,

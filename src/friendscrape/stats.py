@@ -22,8 +22,6 @@ class RunStats:
     retries: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     last_write: float = field(default_factory=time.monotonic)
-    writes: int = 0
-    write_retries: int = 0
     paused_until: dict[str, float] = field(default_factory=dict)
     # How late the event loop runs ready callbacks (seconds, smoothed): on a busy core
     # every response waits this long before it is read, which is not the upstream's delay.
