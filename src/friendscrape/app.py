@@ -60,9 +60,7 @@ async def plan(settings: Settings, count: int, *, force: bool) -> list[Partition
         msg = f"--count must be at least 1, got {count}"
         raise UsageError(msg)
     async with opened_store(settings) as store:
-        if await store.user_count() == 0:
-            msg = "no users in the store: import them first with 'friendscrape users import FILE'"
-            raise PlanError(msg)
+        await _require_users(store)
         results = await store.result_count()
         if results and not force:
             msg = (
@@ -76,22 +74,27 @@ async def plan(settings: Settings, count: int, *, force: bool) -> list[Partition
 async def show_plan(settings: Settings) -> list[Partition]:
     """The stored plan."""
     async with opened_store(settings) as store:
-        parts = await store.partitions()
+        return await _require_plan(store)
+
+
+async def _require_users(store: Store) -> None:
+    if await store.user_count() == 0:
+        msg = "no users in the store: import them first with 'friendscrape users import FILE'"
+        raise PlanError(msg)
+
+
+async def _require_plan(store: Store) -> list[Partition]:
+    parts = await store.partitions()
     if not parts:
-        msg = "no partition plan yet: run 'friendscrape partitions plan --count N'"
+        msg = "no partition plan yet: run 'friendscrape partitions plan --count N' first"
         raise PlanError(msg)
     return parts
 
 
 async def check_partition(store: Store, number: int) -> Partition:
     """The plan's partition ``number``, or a PlanError saying what is wrong."""
-    if await store.user_count() == 0:
-        msg = "no users in the store: import them first with 'friendscrape users import FILE'"
-        raise PlanError(msg)
-    parts = await store.partitions()
-    if not parts:
-        msg = "no partition plan yet: run 'friendscrape partitions plan --count N' first"
-        raise PlanError(msg)
+    await _require_users(store)
+    parts = await _require_plan(store)
     for part in parts:
         if part.number == number:
             return part
