@@ -20,26 +20,6 @@ from friendscrape.models import FriendList
 FORMATS = ("jsonl", "csv")
 
 
-def result_to_json(result: FriendList) -> dict[str, object]:
-    """Every column of a user_friends row, friend lists as JSON lists."""
-    return {
-        "user_id": result.user_id,
-        "screen_name": result.screen_name,
-        "friend_count": result.friend_count,
-        "friend_names": list(result.friend_names),
-        "friend_ids": list(result.friend_ids),
-        "following_count": result.following_count,
-        "truncated": result.truncated,
-        "status": result.status.value,
-        "error": result.error,
-        "source": result.source,
-        "partition": result.partition,
-        "attempts": result.attempts,
-        "start_at": result.start_at.isoformat(),
-        "end_at": result.end_at.isoformat(),
-    }
-
-
 @contextmanager
 def _output(path: Path | None) -> Iterator[TextIO]:
     """Write to stdout, or to a temporary file renamed into place only when complete."""
@@ -69,7 +49,7 @@ async def export(results: AsyncIterator[FriendList], fmt: str, path: Path | None
     with _output(path) as out:
         if fmt == "jsonl":
             async for result in results:
-                out.write(json.dumps(result_to_json(result), ensure_ascii=False) + "\n")
+                out.write(json.dumps(result.as_json(), ensure_ascii=False) + "\n")
                 count += 1
         else:
             writer = csv.writer(out, lineterminator="\n")

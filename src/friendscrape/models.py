@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 
@@ -86,3 +86,29 @@ class FriendList:
     def friend_count(self) -> int:
         """Names collected (the original table's meaning)."""
         return len(self.friend_names)
+
+    def as_json(self) -> dict[str, object]:
+        """Every column of the row as JSON values: lists for the friends, UTC ISO times."""
+        return {
+            "user_id": self.user_id,
+            "screen_name": self.screen_name,
+            "friend_count": self.friend_count,
+            "friend_names": list(self.friend_names),
+            "friend_ids": list(self.friend_ids),
+            "following_count": self.following_count,
+            "truncated": self.truncated,
+            "status": self.status.value,
+            "error": self.error,
+            "source": self.source,
+            "partition": self.partition,
+            "attempts": self.attempts,
+            "start_at": utc(self.start_at).isoformat(),
+            "end_at": utc(self.end_at).isoformat(),
+        }
+
+
+def utc(moment: datetime) -> datetime:
+    """``moment`` in UTC; records carry UTC times, and a naive one is taken as UTC."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)

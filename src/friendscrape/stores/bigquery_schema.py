@@ -7,13 +7,12 @@ import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from google.cloud.bigquery import SchemaField
 
 from friendscrape.errors import UsageError
-from friendscrape.models import FriendList, Status
+from friendscrape.models import FriendList, Status, utc
 
 # Project ids: 6-30 chars of lowercase letters, digits and hyphens, optionally behind a
 # domain prefix ("example.com:project"). Dataset ids: letters, digits, underscores, up
@@ -102,13 +101,6 @@ def parse_url(url: str) -> Location:
     return Location(project=project, dataset=dataset)
 
 
-def _utc(moment: datetime) -> datetime:
-    # Records carry UTC datetimes; a naive one is taken as UTC rather than local time.
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
 def row_key(result: FriendList, run_id: str) -> str:
     """The insertId of one result: the same result saved again by this run gets the same key.
 
@@ -119,8 +111,8 @@ def row_key(result: FriendList, run_id: str) -> str:
     parts = (
         result.user_id,
         run_id,
-        _utc(result.start_at).isoformat(),
-        _utc(result.end_at).isoformat(),
+        utc(result.start_at).isoformat(),
+        utc(result.end_at).isoformat(),
         str(result.attempts),
     )
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
@@ -128,24 +120,7 @@ def row_key(result: FriendList, run_id: str) -> str:
 
 def to_row(result: FriendList, *, run_id: str, key: str) -> dict[str, Any]:
     """One ``user_friends`` row as streaming-insert JSON."""
-    return {
-        "user_id": result.user_id,
-        "screen_name": result.screen_name,
-        "friend_count": result.friend_count,
-        "friend_names": list(result.friend_names),
-        "start_at": _utc(result.start_at).isoformat(),
-        "end_at": _utc(result.end_at).isoformat(),
-        "friend_ids": list(result.friend_ids),
-        "following_count": result.following_count,
-        "truncated": result.truncated,
-        "status": result.status.value,
-        "error": result.error,
-        "source": result.source,
-        "partition": result.partition,
-        "attempts": result.attempts,
-        "run_id": run_id,
-        "row_key": key,
-    }
+    return {**result.as_json(), "run_id": run_id, "row_key": key}
 
 
 def from_row(row: Mapping[str, Any]) -> FriendList:

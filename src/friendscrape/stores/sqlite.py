@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from friendscrape.errors import StoreError, StoreTransientError, StoreUnavailableError, UsageError
-from friendscrape.models import FriendList, Partition, Status, User, UserPage
+from friendscrape.models import FriendList, Partition, Status, User, UserPage, utc
 from friendscrape.partition import numeric_id
 from friendscrape.stores.base import ImportResult, StatusRow, StatusSummary
 
@@ -78,7 +78,7 @@ _RESULT_COLUMNS = (
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    return utc(moment).isoformat(timespec="microseconds")
 
 
 def _classify(exc: sqlite3.Error, action: str) -> StoreError:
