@@ -16,7 +16,12 @@ into one line on stderr and a non-zero exit code, never a traceback::
     └── RunAbortedError               the run must stop with a non-zero exit
         ├── WriterFailedError      the writer could not save within its retry budget
         ├── StalledError           the watchdog saw no successful write for too long
-        └── CredentialsRejectedError  the platform refused our credentials (401/403)
+        ├── CredentialsRejectedError  the platform refused our credentials (401/403)
+        ├── PauseTooLongError      the upstream asked for a pause over the maximum (exit 4)
+        ├── UpstreamDownError      the circuit breaker: every recent user failed alike (exit 5)
+        └── PartitionHeldError     another live run holds the partition's lease (exit 6)
+
+Users a run did not finish when it aborts stay pending, so a restart resumes them.
 
 Errors that end one user's collection (fetch and parse errors) become that user's
 status with the reason kept; only store and run errors end the process.
@@ -112,3 +117,33 @@ class CredentialsRejectedError(RunAbortedError):
     def __init__(self, message: str, *, url: str) -> None:
         super().__init__(message)
         self.url = url
+
+
+class PauseTooLongError(RunAbortedError):
+    """The upstream asked for a pause longer than ``max_pause``: end the run now.
+
+    The users not yet finished stay pending, so the platform's restart resumes later.
+    """
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, host: str, pause: float) -> None:
+        super().__init__(message)
+        self.host = host
+        self.pause = pause
+
+
+class UpstreamDownError(RunAbortedError):
+    """The circuit breaker: the recent users all failed the same way (cannot connect,
+    DNS, TLS, a generic 4xx, a login wall), so the upstream is down or the URL is wrong.
+
+    Those users stay pending instead of being saved as failed.
+    """
+
+    exit_code = 5
+
+
+class PartitionHeldError(RunAbortedError):
+    """Another run holds the partition's lease and its heartbeat is still fresh."""
+
+    exit_code = 6
