@@ -17,7 +17,14 @@ def load_json(body: bytes, url: str) -> Any:
         raise ParseError("empty body where a JSON document was expected", url=url)
     try:
         return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError:
+        # The C decoder stops at the interpreter's recursion limit (about 1,000 levels,
+        # reached in under a millisecond): no API response nests that deep.
+        msg = "body is JSON nested too deeply to be an API response"
+        raise ParseError(msg, url=url) from None
+    except ValueError as exc:
+        # Also UnicodeDecodeError, JSONDecodeError and a number over Python's 4,300-digit
+        # conversion limit.
         msg = f"body is not valid JSON (cut short or not an API response): {exc}"
         raise ParseError(msg[:300], url=url) from None
 
