@@ -14,7 +14,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from friendscrape import __version__, app, logs, progressbar
+from friendscrape import __version__, app, argtypes, logs, progressbar
 from friendscrape.config import Settings, load_settings
 from friendscrape.errors import FriendscrapeError
 from friendscrape.exporter import FORMATS
@@ -25,23 +25,20 @@ from friendscrape.sources import SOURCE_NAMES
 T = TypeVar("T")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        msg = f"{text!r} is not a whole number"
-        raise argparse.ArgumentTypeError(msg) from None
-    return value
+# Every option's type comes from argtypes, so hostile values are refused before any work.
+_positive_int = argtypes.whole()
+_seconds = argtypes.number(above_low=True)
+WINDOW_MAX = 10 * 365 * 86400.0  # status --window: ten years, so the window's start is a date
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = argtypes.OneLineParser(
         prog="friendscrape",
         description="Collect who each user follows, for millions of users, one partition "
         "per worker.",
     )
     parser.add_argument("--version", action="version", version=f"friendscrape {__version__}")
-    common = argparse.ArgumentParser(add_help=False)
+    common = argtypes.OneLineParser(add_help=False)
     common.add_argument(
         "--store",
         help="store URL (env FRIENDSCRAPE_STORE; default "
@@ -79,6 +76,7 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--partition",
         default="auto",
+        type=argtypes.partition,
         help="partition number, or auto (from FRIENDSCRAPE_PARTITION, DYNO, "
         "JOB_COMPLETION_INDEX or CLOUD_RUN_TASK_INDEX)",
     )
@@ -100,12 +98,12 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--stall-timeout",
-        type=float,
+        type=_seconds,
         help="exit non-zero after this many seconds with results waiting and no successful write",
     )
     run.add_argument(
         "--grace-period",
-        type=float,
+        type=argtypes.number(),
         help="seconds in-flight users get after SIGTERM before the final flush",
     )
     run.add_argument(
@@ -122,7 +120,7 @@ def _build_parser() -> argparse.ArgumentParser:
         default="jsonl",
         help="jsonl (one object per user) or csv (edge list)",
     )
-    exp.add_argument("--output", type=Path, help="file to write (default: stdout)")
+    exp.add_argument("--output", type=argtypes.output_file, help="file to write (default: stdout)")
 
     sim = sub.add_parser("simulate", help="run the local simulator of the upstream until stopped")
     from friendscrape.simulator import cli as sim_cli  # noqa: PLC0415 - not needed elsewhere
@@ -142,7 +140,9 @@ def _build_parser() -> argparse.ArgumentParser:
         help="format the simulator serves and the run reads (default twitter-mobile)",
     )
     demo.add_argument("--partitions", type=_positive_int, default=10)
-    demo.add_argument("--latency", type=float, default=None, help="simulated seconds per page")
+    demo.add_argument(
+        "--latency", type=argtypes.number(), default=None, help="simulated seconds per page"
+    )
     demo.add_argument(
         "--concurrency", type=_positive_int, default=None, help="users in flight per partition"
     )
@@ -152,29 +152,43 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true", help="print the versioned JSON document")
     status.add_argument(
-        "--window", type=float, default=3600.0, help="seconds of the recent rate (default 3600)"
+        "--window",
+        type=argtypes.number(high=WINDOW_MAX, above_low=True),
+        default=3600.0,
+        help="seconds of the recent rate (default 3600)",
     )
 
     est = sub.add_parser(
         "estimate", parents=[common], help="days and cost of a job on each worker tier"
     )
     est.add_argument("--users", type=_positive_int, help="users to collect (--from-status: left)")
-    est.add_argument("--rate", type=float, help="measured users per day per worker")
+    est.add_argument(
+        "--rate", type=argtypes.number(above_low=True), help="measured users per day per worker"
+    )
     est.add_argument(
         "--from-status", action="store_true", help="take the measured rate from the store"
     )
     est.add_argument("--rate-concurrency", type=_positive_int, default=50, help="of that rate")
-    est.add_argument("--deadline-days", type=float, default=10.0)
-    est.add_argument("--budget", type=float, help="most dollars to spend")
-    est.add_argument("--tiers", type=Path, help="JSON file of tiers (default: Heroku's)")
+    est.add_argument("--deadline-days", type=argtypes.number(above_low=True), default=10.0)
+    est.add_argument("--budget", type=argtypes.number(), help="most dollars to spend")
+    est.add_argument(
+        "--tiers", type=argtypes.input_file, help="JSON file of tiers (default: Heroku's)"
+    )
     est.add_argument(
         "--max-concurrency",
         type=_positive_int,
         help="highest concurrency a worker may run, scaling the measured rate with it "
         "(default: --rate-concurrency, i.e. no extrapolation)",
     )
-    est.add_argument("--mb-per-user", type=float, default=0.24, help="memory per user in flight")
-    est.add_argument("--base-mb", type=float, default=60.0, help="memory of an idle worker")
+    est.add_argument(
+        "--mb-per-user",
+        type=argtypes.number(above_low=True),
+        default=0.24,
+        help="memory per user in flight",
+    )
+    est.add_argument(
+        "--base-mb", type=argtypes.number(), default=60.0, help="memory of an idle worker"
+    )
     est.add_argument("--json", action="store_true", help="print JSON")
 
     bench = sub.add_parser(
@@ -183,19 +197,27 @@ def _build_parser() -> argparse.ArgumentParser:
         help="timed trials against the local simulator over a grid of concurrency values",
     )
     bench.add_argument(
-        "--concurrency", dest="grid", default="10,50,200", help="grid, e.g. 10,50,200"
+        "--concurrency",
+        dest="grid",
+        type=argtypes.grid,
+        default="10,50,200",
+        help="grid, e.g. 10,50,200",
     )
-    bench.add_argument("--latency", type=float, default=0.3, help="simulated seconds per page")
+    bench.add_argument(
+        "--latency", type=argtypes.number(), default=0.3, help="simulated seconds per page"
+    )
     bench.add_argument("--users", type=_positive_int, default=300, help="users per trial")
-    bench.add_argument("--duration", type=float, default=60.0, help="most seconds per trial")
-    bench.add_argument("--mean-friends", type=float, default=550.0)
-    bench.add_argument("--rate-limit-rate", type=float, default=0.0, help="share of 429s")
+    bench.add_argument("--duration", type=_seconds, default=60.0, help="most seconds per trial")
+    bench.add_argument("--mean-friends", type=argtypes.number(), default=550.0)
+    bench.add_argument("--rate-limit-rate", type=argtypes.share, default=0.0, help="share of 429s")
     bench.add_argument("--json", action="store_true", help="print JSON")
 
     rep = sub.add_parser(
         "report", parents=[common], help="write a self-contained HTML page of progress charts"
     )
-    rep.add_argument("--output", type=Path, default=Path("report.html"), help="file to write")
+    rep.add_argument(
+        "--output", type=argtypes.output_file, default=Path("report.html"), help="file to write"
+    )
     return parser
 
 
@@ -349,7 +371,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     _settings_with_console_logs(args, quiet=True)  # validates flags, configures logs
     config = trial.TrialConfig(
-        concurrency=trial.parse_grid(args.grid),
+        concurrency=args.grid,
         users=args.users,
         latency=args.latency,
         duration=args.duration,

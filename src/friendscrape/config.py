@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from friendscrape import checks
 from friendscrape.errors import UsageError
 
 LogFormat = Literal["json", "console", "auto"]
@@ -27,7 +28,11 @@ class Settings(BaseSettings):
     """Everything a command can be told; see docs/configuration.md."""
 
     model_config = SettingsConfigDict(
-        frozen=True, extra="ignore", populate_by_name=True, case_sensitive=False
+        frozen=True,
+        extra="ignore",
+        populate_by_name=True,
+        case_sensitive=False,
+        allow_inf_nan=False,  # nan and inf are never a sane count, rate or duration
     )
 
     store: str = Field(
@@ -54,7 +59,7 @@ class Settings(BaseSettings):
     )
     rate_limit: float | None = Field(
         None,
-        gt=0,
+        ge=0.01,  # slower would leave a run waiting minutes per request: a hang
         validation_alias=_env("rate_limit"),
         description="Requests per second to one host at most (unset: only the upstream's "
         "own limits, read from its headers, pace the run).",
@@ -97,7 +102,7 @@ class Settings(BaseSettings):
     )
     flush_interval: float = Field(
         2.0,
-        gt=0,
+        ge=0.01,
         validation_alias=_env("flush_interval"),
         description="Seconds after which a partial chunk is saved anyway.",
     )
@@ -187,7 +192,7 @@ class Settings(BaseSettings):
     )
     progress_interval: float = Field(
         30.0,
-        gt=0,
+        ge=0.01,
         validation_alias=_env("progress_interval"),
         description="Seconds between progress events.",
     )
@@ -216,6 +221,40 @@ class Settings(BaseSettings):
         validation_alias=_env("x_bearer_tokens"),
         description="Comma-separated X API bearer tokens; several form a pool. Never logged.",
     )
+
+    @field_validator("*")
+    @classmethod
+    def _safe_everywhere(cls, value: object) -> object:
+        # Every setting, including ones added later: finite bounded numbers, and no control
+        # characters in text (it ends up in headers, URLs and log lines).
+        checks.bounded_number(value)
+        if isinstance(value, SecretStr):
+            checks.no_control(value.get_secret_value())
+        elif isinstance(value, str):
+            checks.no_control(value)
+        return value
+
+    @field_validator("base_url", "bigquery_endpoint")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return None if value is None else checks.http_url(value)
+
+    @field_validator("x_bearer_tokens")
+    @classmethod
+    def _header_safe_tokens(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            checks.bearer_tokens(value.get_secret_value())
+        return value
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, value: str) -> str:
+        from friendscrape.sources import SOURCE_NAMES  # noqa: PLC0415 - sources import config
+
+        if value not in SOURCE_NAMES:
+            msg = f"unknown source {value!r}; choose one of {', '.join(SOURCE_NAMES)}"
+            raise ValueError(msg)
+        return value
 
     @field_validator("log_level")
     @classmethod

@@ -7,73 +7,97 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import sys
 from collections.abc import Sequence
 
 import structlog
 
-from friendscrape import logs
+from friendscrape import argtypes, logs
+from friendscrape.errors import FriendscrapeError, UsageError
 from friendscrape.simulator.app import SimConfig, run_simulator
 from friendscrape.simulator.formats import FORMATS, write_users_csv
-from friendscrape.simulator.ratelimit import RateLimitStyle
+from friendscrape.simulator.ratelimit import RateLimitStyle, parse_rate_limit
 
 _DEFAULTS = SimConfig()
+
+
+def _rate_limit(text: str) -> str:
+    """``R`` or ``N/W`` as --rate-limit takes it, checked here so a bad one never starts."""
+    try:
+        spec = parse_rate_limit(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if spec.rate > 1e6 or (spec.per or 0.0) > 86400:
+        msg = f"rate limit {text!r} is out of range (at most 1e6/s, windows up to a day)"
+        raise argparse.ArgumentTypeError(msg)
+    return text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the simulator's options to ``parser``."""
     parser.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+        "--host",
+        type=argtypes.host,
+        default="127.0.0.1",
+        help="address to listen on (default: %(default)s)",
     )
     parser.add_argument(
-        "--port", type=int, default=0, help="port to listen on; 0 picks a free one (default: 0)"
+        "--port",
+        type=argtypes.port,
+        default=0,
+        help="port to listen on; 0 picks a free one (default: 0)",
     )
     parser.add_argument(
         "--users",
-        type=int,
+        type=argtypes.whole(1, 10_000_000),
         default=_DEFAULTS.users,
         help="accounts to collect in the synthetic graph (default: %(default)s)",
     )
     parser.add_argument(
         "--seed",
-        type=int,
+        type=argtypes.whole(0, 2**63 - 1),
         default=_DEFAULTS.seed,
         help="seed of the graph; the same seed gives the same graph (default: %(default)s)",
     )
     parser.add_argument(
         "--mean-friends",
-        type=float,
+        type=argtypes.number(0.0, 1_000_000.0),
         default=_DEFAULTS.mean_friends,
         help="mean following count (default: %(default)s)",
     )
     parser.add_argument(
         "--latency",
-        type=float,
+        type=argtypes.number(0.0, 3600.0),
         default=_DEFAULTS.latency,
         help="seconds before each page is answered (default: %(default)s)",
     )
     parser.add_argument(
         "--page-size",
-        type=int,
+        type=argtypes.whole(1, 100_000),
         default=_DEFAULTS.page_size,
         help="accounts per page (default: %(default)s)",
     )
     parser.add_argument(
-        "--error-rate", type=float, default=0.0, help="share of pages answered with HTTP 500"
+        "--error-rate",
+        type=argtypes.number(),
+        default=0.0,
+        help="share of pages answered with HTTP 500",
     )
     parser.add_argument(
         "--rate-limit-rate",
-        type=float,
+        type=argtypes.number(),
         default=0.0,
         help="share of pages answered with HTTP 429 and Retry-After",
     )
     parser.add_argument(
         "--retry-after",
-        type=int,
+        type=argtypes.whole(0, 86400),
         default=_DEFAULTS.retry_after,
         help="seconds sent in Retry-After on HTTP 429 (default: %(default)s)",
     )
     parser.add_argument(
         "--rate-limit",
+        type=_rate_limit,
         metavar="R|N/W",
         default=None,
         help="limit each client (API token, or address) to R requests/s (token bucket) or "
@@ -87,13 +111,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--drop-rate",
-        type=float,
+        type=argtypes.number(),
         default=0.0,
         help="share of pages whose connection is closed without a response",
     )
     parser.add_argument(
         "--hang-rate",
-        type=float,
+        type=argtypes.number(),
         default=0.0,
         help="share of pages never answered (until the simulator stops)",
     )
@@ -110,6 +134,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--write-users",
+        type=argtypes.output_file,
         metavar="CSV",
         default=None,
         help="first write the accounts to collect to this CSV "
@@ -159,7 +184,9 @@ def config_args(config: SimConfig) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve until SIGTERM or SIGINT; 0 on a clean stop, 2 for bad options."""
+    """Serve until SIGTERM or SIGINT; 0 on a clean stop. Bad options raise UsageError
+    (exit 2), a port or file that cannot be used FriendscrapeError (exit 1), each after
+    its log event."""
     if not structlog.is_configured():
         logs.configure(fmt="json")
     log = structlog.get_logger("friendscrape.simulator")
@@ -168,15 +195,21 @@ def run(args: argparse.Namespace) -> int:
         graph = config.make_graph()
     except ValueError as exc:
         log.error("simulator.bad_options", error=str(exc))
-        return 2
-    if args.write_users:
-        rows = write_users_csv(graph, args.write_users, args.users_format)
-        log.info("simulator.users_written", path=args.write_users, rows=rows)
+        raise UsageError(str(exc)) from None
+    try:
+        if args.write_users:
+            rows = write_users_csv(graph, args.write_users, args.users_format)
+            log.info("simulator.users_written", path=str(args.write_users), rows=rows)
+    except OSError as exc:
+        log.error("simulator.write_failed", path=str(args.write_users), error=str(exc))
+        msg = f"cannot write {str(args.write_users)!r}: {exc.strerror or exc}"
+        raise FriendscrapeError(msg) from None
     try:
         asyncio.run(_serve(config, args.host, args.port))
     except OSError as exc:
         log.error("simulator.listen_failed", host=args.host, port=args.port, error=str(exc))
-        return 1
+        msg = f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
+        raise FriendscrapeError(msg) from None
     return 0
 
 
@@ -204,4 +237,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Serve a synthetic follow graph as the legacy mobile site's pages.",
     )
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except FriendscrapeError as exc:
+        sys.stderr.write(f"friendscrape: error: {exc}\n")
+        return exc.exit_code

@@ -1,0 +1,75 @@
+"""Checks of values that come from users, shared by the settings model: numbers, URLs, headers.
+
+Each raises ValueError with a message that never repeats a secret's value.
+"""
+
+from __future__ import annotations
+
+import math
+from urllib.parse import urlsplit
+
+# Bounds every number setting shares, so a setting added later cannot forget them: a
+# float is 0 or from a millisecond (or 0.001 of anything) to a billion, finite; an int
+# fits in a double and in every store's integer column.
+MIN_POSITIVE_FLOAT = 1e-3
+MAX_FLOAT = 1e9
+MAX_INT = 2**53
+
+
+def bounded_number(value: object) -> None:
+    """ValueError when ``value`` is a float or int outside the shared bounds."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            msg = "must be a finite number"
+            raise ValueError(msg)
+        if value != 0 and not MIN_POSITIVE_FLOAT <= abs(value) <= MAX_FLOAT:
+            msg = f"must be 0 or from {MIN_POSITIVE_FLOAT:g} to {MAX_FLOAT:g}"
+            raise ValueError(msg)
+    elif isinstance(value, int) and abs(value) > MAX_INT:
+        msg = f"must be at most {MAX_INT}"
+        raise ValueError(msg)
+
+
+def has_control(text: str) -> bool:
+    """Whether ``text`` holds a control character (CR, LF, NUL, DEL...)."""
+    return any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in text)
+
+
+def no_control(text: str) -> None:
+    """ValueError when ``text`` holds a control character: it could split an HTTP header
+    or a log line."""
+    if has_control(text):
+        msg = "must not contain control characters (CR, LF, tab...)"
+        raise ValueError(msg)
+
+
+def http_url(text: str) -> str:
+    """``http(s)://host[:port][/path]`` without its trailing slash; ValueError otherwise."""
+    no_control(text)
+    try:
+        parts = urlsplit(text)
+        port = parts.port  # ValueError when not a number in 0-65535
+    except ValueError as exc:
+        msg = f"must be an http(s)://host[:port][/path] URL, got {text!r} ({exc})"
+        raise ValueError(msg) from None
+    if parts.scheme not in {"http", "https"} or not parts.hostname or " " in text:
+        msg = f"must be an http(s)://host[:port][/path] URL, got {text!r}"
+        raise ValueError(msg)
+    if port == 0:
+        msg = f"port must be 1-65535, got {text!r}"
+        raise ValueError(msg)
+    if parts.query or parts.fragment:
+        msg = f"must not carry a query or fragment, got {text!r}"
+        raise ValueError(msg)
+    return text
+
+
+def bearer_tokens(text: str) -> None:
+    """ValueError unless every comma-separated token is visible ASCII (RFC 6750's token
+    characters and more), so it cannot split or corrupt the Authorization header."""
+    for n, token in enumerate((t.strip() for t in text.split(",") if t.strip()), 1):
+        if not all(33 <= ord(ch) <= 126 for ch in token):
+            msg = f"token#{n} must be visible ASCII characters only"
+            raise ValueError(msg)
