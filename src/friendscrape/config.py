@@ -190,6 +190,15 @@ class Settings(BaseSettings):
         validation_alias=_env("grace_period"),
         description="On SIGTERM/SIGINT, seconds in-flight users get to finish before the flush.",
     )
+    max_pause: float = Field(
+        900.0,
+        gt=0,
+        allow_inf_nan=False,
+        validation_alias=_env("max_pause"),
+        description="Longest pause an upstream may ask for (Retry-After, a rate-limit reset), "
+        "in seconds; a longer one ends the run with exit code 4, its unfinished users left "
+        "pending for a later run.",
+    )
     progress_interval: float = Field(
         30.0,
         ge=0.01,

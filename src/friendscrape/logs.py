@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import sys
 from collections.abc import Iterable
 from typing import Any, TextIO
@@ -16,6 +18,28 @@ _LEVELS = {
     "warning": logging.WARNING,
     "error": logging.ERROR,
 }
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (keys too) turned into its name."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # "inf", "-inf", "nan"
+    if isinstance(value, dict):
+        return {_finite(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def strict_dumps(obj: Any, **kwargs: Any) -> str:
+    """``json.dumps`` that always writes valid JSON: NaN and infinite floats, which the
+    standard library writes as the non-JSON ``NaN`` and ``Infinity``, become strings
+    ("nan", "inf", "-inf"), so one odd value cannot break a log reader's parsing."""
+    try:
+        return json.dumps(obj, allow_nan=False, **kwargs)
+    except ValueError:
+        # Rare (a number from a hostile upstream): only then walk the event.
+        return json.dumps(_finite(obj), allow_nan=False, **kwargs)
 
 
 class Redactor:
@@ -56,7 +80,7 @@ def configure(
     if fmt == "console":
         renderer = structlog.dev.ConsoleRenderer(colors=out.isatty())
     else:
-        renderer = structlog.processors.JSONRenderer()
+        renderer = structlog.processors.JSONRenderer(serializer=strict_dumps)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

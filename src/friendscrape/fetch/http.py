@@ -57,7 +57,11 @@ class Limiter(Protocol):
         latency: float,
         permit: Permit | None = None,
     ) -> None:
-        """A request to ``host`` ended (status None: it failed without a response)."""
+        """A request to ``host`` ended (status None: it failed without a response).
+
+        May raise a RunAbortedError (PauseTooLongError: the upstream asked for a pause
+        longer than the run may wait); it then ends the request instead of its outcome.
+        """
 
 
 class NoLimiter:
@@ -235,6 +239,8 @@ class HttpClient:
                 kind="connection",
             ) from None
         finally:
+            # A pause over the maximum raises here (PauseTooLongError), replacing the
+            # request's outcome: the run must end rather than retry into that pause.
             self._limiter.release(
                 host,
                 status=status,

@@ -15,6 +15,12 @@ other coroutine, and a pause is written to ``RunStats.paused_until`` so progress
 show it. After each response the slot learns: quota headers update the window of the
 credential that was used, a 429 pauses the whole host, and ``adapt`` moves the
 concurrency.
+
+A pause longer than ``max_pause`` is not waited out: the slot raises PauseTooLongError
+(from ``release`` for a 429's Retry-After, from ``acquire`` for a spent window) and so
+does every later ``acquire`` on the host, so the run ends at once with its unfinished
+users left pending for a later restart, instead of sleeping for hours with nothing to
+save (which no watchdog would notice).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import structlog
 from yarl import URL
 
 from friendscrape.config import Settings
+from friendscrape.errors import PauseTooLongError
 from friendscrape.fetch.credentials import CredentialPool, parse_tokens
 from friendscrape.fetch.http import Permit
 from friendscrape.fetch.quota import Quota
@@ -50,6 +57,7 @@ START_CONCURRENCY: Final = 8
 _QUIET_PAUSE: Final = 1.0
 _BACKOFF_FIRST: Final = 1.0
 _BACKOFF_MAX: Final = 60.0
+_BACKOFF_DOUBLINGS: Final = math.ceil(math.log2(_BACKOFF_MAX / _BACKOFF_FIRST))
 _LATENCY_ALPHA: Final = 0.2
 _LATENCY_SAMPLES: Final = 10
 _LATENCY_FACTOR: Final = 3.0
@@ -85,17 +93,24 @@ def adapt(limit: float, cap: int, outcome: Outcome, *, slow_start: bool) -> floa
 
 @dataclass(frozen=True, slots=True)
 class LimiterConfig:
-    """How hosts are paced: requests/s (None: unlimited), concurrency cap, adaptivity."""
+    """How hosts are paced: requests/s (None: unlimited), concurrency cap, adaptivity,
+    and the longest pause an upstream may ask for before the run ends instead."""
 
     rate: float | None = None
     concurrency: int = 50
     adaptive: bool = True
+    max_pause: float = 900.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LimiterConfig:
         """The pacing ``settings`` ask for; the host cap never exceeds --concurrency."""
         host = settings.host_concurrency or settings.concurrency
-        return cls(settings.rate_limit, min(host, settings.concurrency), settings.adaptive)
+        return cls(
+            settings.rate_limit,
+            min(host, settings.concurrency),
+            settings.adaptive,
+            settings.max_pause,
+        )
 
 
 def _wall(monotonic_at: float) -> str:
@@ -138,12 +153,15 @@ class _Slot:
         self._filled_at = clock()
         self.paused_until = 0.0
         self._strikes = 0
+        self._refused: float | None = None  # the pause over max_pause that ends the run
 
     # -- acquiring --------------------------------------------------------------------
 
     async def acquire(self) -> Permit:
         async with self._line:
             while True:
+                if self._refused is not None:
+                    raise self._too_long(self._refused)
                 now = self._clock()
                 delay = self._delay(now)
                 if delay <= 0:
@@ -190,7 +208,29 @@ class _Slot:
             return Permit(headers=credential.headers(), credential=credential.fingerprint, seq=seq)
         return Permit(seq=self._quota.take(now))
 
+    def _too_long(self, seconds: float) -> PauseTooLongError:
+        msg = (
+            f"{self.host} asked to pause {seconds:.0f} s (over the maximum of "
+            f"{self._config.max_pause:g} s, FRIENDSCRAPE_MAX_PAUSE)"
+        )
+        return PauseTooLongError(msg, host=self.host, pause=seconds)
+
     def _pause(self, now: float, seconds: float, reason: str) -> None:
+        # Headers carry whole seconds: the fraction is our clock's and the reset margin,
+        # so an X window's full 900 s still fits a max_pause of 900.
+        if math.floor(seconds) > self._config.max_pause:
+            if self._refused is None:
+                self._refused = seconds
+                log.error(
+                    "limiter.pause_too_long",
+                    host=self.host,
+                    seconds=round(seconds, 1),
+                    max_pause=self._config.max_pause,
+                    reason=reason,
+                )
+            # Wake the line: every coroutine waiting on this host raises the same error.
+            self._changed.set()
+            raise self._too_long(seconds)
         until = now + seconds
         if until <= self.paused_until + 0.5:
             self.paused_until = max(self.paused_until, until)
@@ -255,7 +295,10 @@ class _Slot:
             )
             return
         self._strikes += 1
-        backoff = min(_BACKOFF_FIRST * 2 ** (self._strikes - 1), _BACKOFF_MAX)
+        # The exponent stops growing once the cap is reached: after ~1000 strikes in a
+        # row 2**strikes would no longer convert to a float (OverflowError).
+        doublings = min(self._strikes - 1, _BACKOFF_DOUBLINGS)
+        backoff = min(_BACKOFF_FIRST * 2**doublings, _BACKOFF_MAX)
         self._pause(now, backoff, "HTTP 429 without a reset time: backing off")
 
     def _observe(self, now: float, latency: float) -> None:
@@ -354,7 +397,10 @@ class HostLimiter:
         latency: float,
         permit: Permit | None = None,
     ) -> None:
-        """Learn from a response to ``host`` (status None: no response at all)."""
+        """Learn from a response to ``host`` (status None: no response at all).
+
+        Raises PauseTooLongError when the response asks for a pause over ``max_pause``.
+        """
         self.slot(host).release(permit, status, headers, latency)
 
 

@@ -17,21 +17,38 @@ Honoured, by platform (header names are matched lower-cased):
 An absolute reset is measured against the server's clock when its ``Date`` header
 disagrees with ours by more than a few seconds, so a skewed local clock neither pauses
 too long nor wakes up early into a wall of 429s.
+
+Hostile values never raise and never come out unbounded: every wait is None (garbage,
+NaN, infinity, a negative delta) or 0 to ten years (``retry_after.bounded_wait``), every
+count None or 0 to 2^31. One known upstream bug is read as meant: an epoch reset in
+*milliseconds*. An epoch more than ten years ahead whose value divided by 1000 is a time
+between 2001 and ten years ahead is read as milliseconds (today's epoch in milliseconds,
+about 1.8e12, would otherwise say "wait 57,000 years"); any other epoch that far ahead
+reads as ten years, which is over any maximum pause, so the run ends instead of waiting.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Final
 
-from friendscrape.fetch.retry_after import parse_retry_after
+from friendscrape.fetch.retry_after import (
+    LONGEST_WAIT,
+    bounded_wait,
+    parse_http_date,
+    parse_retry_after,
+    wait_until,
+)
 
 _EPOCH_THRESHOLD: Final = 1_000_000_000
 """Reset values above this are epoch seconds, below it delta-seconds."""
+
+_LARGEST_COUNT: Final = 2**31 - 1
+"""Counts above this (a limit or remaining no upstream grants) read as this."""
 
 _SKEW_TOLERANCE: Final = 3.0
 """Seconds of disagreement with the server's Date header we put down to its 1 s resolution."""
@@ -70,24 +87,36 @@ class RateLimitInfo:
 
 
 def _int(value: str | None) -> int | None:
+    """A count from 0 to _LARGEST_COUNT, or None (absent, garbage, NaN, infinity)."""
     if value is None:
         return None
-    text = value.strip()
     try:
-        return int(float(text)) if text else None
+        number = float(value.strip())
     except ValueError:
         return None
+    if not math.isfinite(number):
+        return None
+    return min(max(int(number), 0), _LARGEST_COUNT)
 
 
 def _parse_datetime(text: str) -> datetime | None:
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
-        try:
-            when = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
+        return parse_http_date(text)
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _epoch_wait(epoch: float, now: datetime) -> float | None:
+    """Seconds from ``now`` to an epoch reset, reading milliseconds as the module
+    docstring says."""
+    current = now.timestamp()
+    ahead = epoch - current
+    if ahead > LONGEST_WAIT:
+        seconds = epoch / 1000
+        if _EPOCH_THRESHOLD < seconds <= current + LONGEST_WAIT:
+            ahead = seconds - current
+    return bounded_wait(ahead)
 
 
 def parse_reset(value: str | None, *, now: datetime) -> float | None:
@@ -100,14 +129,12 @@ def parse_reset(value: str | None, *, now: datetime) -> float | None:
         number = float(text)
     except ValueError:
         when = _parse_datetime(text)
-        if when is None:
-            return None
-        return max((when - now).total_seconds(), 0.0)
+        return None if when is None else wait_until(when, now)
     if number < 0:
         return None
     if number > _EPOCH_THRESHOLD:
-        return max(number - now.timestamp(), 0.0)
-    return number
+        return _epoch_wait(number, now)
+    return bounded_wait(number)
 
 
 def server_now(headers: Mapping[str, str], *, now: datetime) -> datetime:
