@@ -24,7 +24,7 @@ class ImportReport:
     duplicates: int = 0
 
 
-def _check(row: dict[str, str | None], line: int) -> User | str:
+def _check(row: dict[str | None, str | None], line: int) -> User | str:
     user_id = (row.get("user_id") or "").strip()
     name = (row.get("screen_name") or "").strip()
     count_text = (row.get("following_count") or "").strip()
@@ -54,12 +54,16 @@ def read_users(path: Path, report: ImportReport, chunk: int = 10_000) -> Iterato
         msg = f"cannot read {str(path)!r}: {exc.strerror or exc}"
         raise UsageError(msg) from None
     with handle:
-        reader = csv.DictReader(handle)
+        # One csv reader per physical line: a screen name never holds a line break, so a
+        # quote left open (``2,"bob``) must reject its own line, not swallow every row after
+        # it into one user as a multi-line field would.
+        lines = enumerate(handle, 1)
         try:
-            header = [h.strip() for h in (reader.fieldnames or [])]
+            header = next((_fields(text) for _, text in lines), [])
         except (csv.Error, UnicodeDecodeError) as exc:
             msg = f"{path.name}: not a readable CSV file ({exc})"
             raise UsageError(msg) from None
+        header = [h.strip() for h in header]
         missing = [c for c in REQUIRED if c not in header]
         unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
         if missing or unknown:
@@ -68,13 +72,24 @@ def read_users(path: Path, report: ImportReport, chunk: int = 10_000) -> Iterato
                 f"got {','.join(header) or 'nothing'}"
             )
             raise UsageError(msg)
-        reader.fieldnames = header
         seen: set[str] = set()
         batch: list[User] = []
+        line = 1
         try:
-            for row in reader:
+            for line, text in lines:
+                try:
+                    fields = _fields(text)
+                except csv.Error as exc:
+                    report.rows += 1
+                    report.bad.append(f"line {line}: quotes do not pair up on this line ({exc})")
+                    continue
+                if not fields:
+                    continue  # a blank line, as csv.DictReader skips it
                 report.rows += 1
-                checked = _check(row, reader.line_num)
+                row: dict[str | None, str | None] = dict(zip(header, fields, strict=False))
+                if len(fields) > len(header):
+                    row[None] = ",".join(fields[len(header) :])
+                checked = _check(row, line)
                 if isinstance(checked, str):
                     report.bad.append(checked)
                     continue
@@ -85,7 +100,12 @@ def read_users(path: Path, report: ImportReport, chunk: int = 10_000) -> Iterato
                 if len(batch) >= chunk:
                     yield batch
                     batch = []
-        except (csv.Error, UnicodeDecodeError) as exc:
-            report.bad.append(f"line {reader.line_num}: unreadable ({exc}); the rest was not read")
+        except UnicodeDecodeError as exc:
+            report.bad.append(f"line {line + 1}: unreadable ({exc}); the rest was not read")
         if batch:
             yield batch
+
+
+def _fields(text: str) -> list[str]:
+    """The fields of one line; csv.Error when a quoted field is left open at its end."""
+    return next(csv.reader((text,), strict=True), [])
