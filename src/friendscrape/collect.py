@@ -15,6 +15,7 @@ from friendscrape.errors import (
 )
 from friendscrape.fetch.http import HttpClient
 from friendscrape.models import FriendList, Status, User
+from friendscrape.redaction import Redactor
 from friendscrape.sources.base import Source
 from friendscrape.stats import RunStats
 
@@ -38,6 +39,7 @@ class Collector:
         self._http = http
         self._partition = partition
         self._stats = stats
+        self._redactor = Redactor.from_settings(settings)
 
     def _result(self, user: User, start: datetime, status: Status, **fields: object) -> FriendList:
         self._stats.statuses[status.value] += 1
@@ -50,7 +52,8 @@ class Collector:
             partition=self._partition,
             start_at=start,
             end_at=datetime.now(UTC),
-            **fields,  # type: ignore[arg-type]
+            # The one place results are built: no secret an upstream echoes is saved.
+            **self._redactor.fields(fields),  # type: ignore[arg-type]
         )
 
     async def collect(self, user: User) -> FriendList:

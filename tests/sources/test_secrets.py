@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import json
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -158,3 +159,64 @@ async def test_a_rejected_token_ends_the_run_with_one_line_and_no_failed_rows(
     code, exported = await _cli("export", "--format", "jsonl", cwd=tmp_path, env=env)
     assert code == 0
     assert '"failed"' not in exported  # no user was saved as failed for a bad token
+
+
+ECHO_TOKENS = ("Tok1Secret", "Tok2Secret")  # valid usernames, so a page can list them
+
+
+async def _echoing_following(request: web.Request) -> web.Response:
+    """A hostile X API: it puts the caller's bearer token in what it answers."""
+    token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+    user_id = request.match_info["id"]
+    if user_id == "1":  # the token as a followed account's username
+        doc: dict[str, object] = {
+            "data": [{"id": "101", "username": token}, {"id": "102", "username": "grace"}],
+            "meta": {"result_count": 2},
+        }
+    elif user_id == "2":  # the token in an error's detail, kept as the user's error
+        doc = {"errors": [{"type": "about:blank", "detail": f"token {token} is odd"}]}
+    else:  # the token inside an invalid username, quoted in the parse error
+        doc = {"data": [{"id": "103", "username": f"x-{token}"}], "meta": {"result_count": 1}}
+    return web.json_response(doc)
+
+
+async def test_a_token_echoed_by_the_upstream_is_never_saved_or_exported(tmp_path: Path) -> None:
+    app = web.Application()
+    app.router.add_get("/2/users/{id}/following", _echoing_following)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    base_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    users = tmp_path / "users.csv"
+    users.write_text("user_id,screen_name\n1,ada\n2,bob\n3,carol\n", encoding="utf-8")
+    env = environ_without_configuration(os.environ)
+    env |= {"FRIENDSCRAPE_X_BEARER_TOKENS": ",".join(ECHO_TOKENS)}
+    try:
+        steps = [
+            ("users", "import", str(users)),
+            ("partitions", "plan", "--count", "1"),
+            ("run", "--partition", "1", "--source", "x-api", "--base-url", base_url),
+            ("export", "--format", "jsonl", "--output", "friends.jsonl"),
+            ("export", "--format", "csv", "--output", "edges.csv"),
+        ]
+        printed = []
+        for step in steps:
+            code, text = await _cli(*step, cwd=tmp_path, env=env)
+            assert code == 0, (step, text)
+            printed.append(text)
+    finally:
+        await runner.cleanup()
+    exported = (tmp_path / "friends.jsonl").read_text() + (tmp_path / "edges.csv").read_text()
+    store = b"".join(p.read_bytes() for p in tmp_path.glob("friendscrape.db*"))
+
+    # The upstream did echo: each user's row carries a placeholder where the token was.
+    rows = {row["user_id"]: row for row in map(json.loads, exported.splitlines()[:3])}
+    assert set(rows) == {"1", "2", "3"}
+    assert rows["1"]["friend_names"][0].startswith("[redacted token#")
+    assert "[redacted token#" in rows["2"]["error"]
+    assert "[redacted token#" in rows["3"]["error"]
+    for token in ECHO_TOKENS:
+        assert token not in exported
+        assert token not in "\n".join(printed)
+        assert token.encode() not in store

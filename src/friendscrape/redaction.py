@@ -1,0 +1,65 @@
+"""Secrets out of saved results: every configured secret is replaced by its fingerprint.
+
+A hostile or careless upstream can echo the request's bearer token in a page (as an
+account's name) or in an error body; whatever a run saves passes through here first, so
+the store and every export show ``[redacted token#2]`` instead of the token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pydantic import SecretStr
+
+from friendscrape.config import Settings
+from friendscrape.fetch.credentials import parse_tokens
+
+
+def configured_secrets(settings: Settings) -> dict[str, str]:
+    """Each secret value of ``settings`` and the placeholder that replaces it: a bearer
+    token by its pool fingerprint (``token#N``), any other secret setting by its name."""
+    secrets: dict[str, str] = {}
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if not isinstance(value, SecretStr) or not value.get_secret_value():
+            continue
+        if name == "x_bearer_tokens":
+            for n, token in enumerate(parse_tokens(value), 1):
+                secrets.setdefault(token, f"[redacted token#{n}]")
+        else:
+            secrets.setdefault(value.get_secret_value(), f"[redacted {name}]")
+    return secrets
+
+
+class Redactor:
+    """Replaces secrets in the text fields of a result; free when none is configured."""
+
+    def __init__(self, secrets: Mapping[str, str]) -> None:
+        # Longest first, so a token that contains another is replaced whole.
+        self._secrets = sorted(secrets.items(), key=lambda item: -len(item[0]))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Redactor:
+        """The redactor of every secret ``settings`` holds."""
+        return cls(configured_secrets(settings))
+
+    def text(self, value: str) -> str:
+        """``value`` with every secret replaced by its placeholder."""
+        for secret, placeholder in self._secrets:
+            if secret in value:
+                value = value.replace(secret, placeholder)
+        return value
+
+    def fields(self, fields: dict[str, object]) -> dict[str, object]:
+        """A result's keyword fields with secrets replaced in its error and friend lists."""
+        if not self._secrets:
+            return fields
+        clean = dict(fields)
+        for key, value in fields.items():
+            if isinstance(value, str):
+                clean[key] = self.text(value)
+            elif isinstance(value, tuple) and any(isinstance(item, str) for item in value):
+                clean[key] = tuple(
+                    self.text(item) if isinstance(item, str) else item for item in value
+                )
+        return clean
