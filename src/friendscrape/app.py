@@ -14,7 +14,13 @@ from pathlib import Path
 import structlog
 
 from friendscrape.config import Settings
-from friendscrape.errors import PlanError, RunAbortedError, UsageError
+from friendscrape.errors import (
+    PauseTooLongError,
+    PlanError,
+    RunAbortedError,
+    StoreError,
+    UsageError,
+)
 from friendscrape.exporter import export
 from friendscrape.fetch.http import Limiter
 from friendscrape.fetch.limiter import build_limiter
@@ -75,6 +81,19 @@ async def show_plan(settings: Settings) -> list[Partition]:
     """The stored plan."""
     async with opened_store(settings) as store:
         return await _require_plan(store)
+
+
+async def _left_pending(store: Store, partition: int, exc: RunAbortedError) -> str:
+    """``; N users left pending`` after a pause too long (the restart that resumes them
+    should be later, not at once), else nothing; a store too slow to say is not waited."""
+    if not isinstance(exc, PauseTooLongError):
+        return ""
+    try:
+        async with asyncio.timeout(5):
+            left = await store.pending_count(partition, retry_failed=False)
+    except (StoreError, TimeoutError):
+        return ""
+    return f"; {left} users left pending"
 
 
 async def _require_users(store: Store) -> None:
@@ -164,7 +183,8 @@ async def run(
                 )
                 if hard_exit:
                     sys.stdout.flush()
-                    sys.stderr.write(f"friendscrape: error: {exc}\n")
+                    left = await _left_pending(store, number, exc)
+                    sys.stderr.write(f"friendscrape: error: {exc}{left}\n")
                     sys.stderr.flush()
                     os._exit(exc.exit_code)
                 raise
