@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
+from friendscrape.checks import has_control
+
 # The largest number any option accepts: far beyond any sane count of users, seconds or
 # dollars, yet small enough that sums, timedeltas and SQLite integers cannot overflow.
 MAX_NUMBER = 10**12
@@ -131,3 +133,19 @@ def grid(text: str) -> tuple[int, ...]:
         msg = f"{text!r} is not a list of whole numbers separated by commas"
         raise argparse.ArgumentTypeError(msg)
     return tuple(whole(1, 20000)(part) for part in parts)
+
+
+def store_url(text: str) -> str:
+    """``sqlite:///PATH`` or ``bigquery://PROJECT/DATASET`` in form (the store checks the
+    rest when it opens); refused here so no command starts work on a store it cannot use."""
+    use = "use sqlite:///PATH or bigquery://PROJECT/DATASET"
+    scheme, sep, rest = text.partition("://")
+    if not sep and text.partition(":")[0] not in ("sqlite", "bigquery"):
+        msg = f"store URL {text!r} has no scheme: {use}"
+    elif scheme not in ("sqlite", "bigquery") and sep:
+        msg = f"unknown store scheme {scheme!r}: {use}"
+    elif not sep or not rest.strip("/") or has_control(text):
+        msg = f"malformed store URL {text!r}: {use}"
+    else:
+        return text
+    raise argparse.ArgumentTypeError(msg)

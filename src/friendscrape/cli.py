@@ -41,6 +41,7 @@ def _build_parser() -> argparse.ArgumentParser:
     common = argtypes.OneLineParser(add_help=False)
     common.add_argument(
         "--store",
+        type=argtypes.store_url,
         help="store URL (env FRIENDSCRAPE_STORE; default "
         "sqlite:///friendscrape.db; or bigquery://PROJECT/DATASET)",
     )
@@ -59,7 +60,7 @@ def _build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="import users from CSV (user_id,screen_name[,following_count])",
     )
-    imp.add_argument("file", type=Path)
+    imp.add_argument("file", type=argtypes.input_file)
 
     parts = sub.add_parser("partitions", help="plan and show the partition plan")
     parts_sub = parts.add_subparsers(dest="partitions_command", metavar="ACTION", required=True)
