@@ -29,6 +29,7 @@ from friendscrape.models import Partition
 from friendscrape.pipeline import PartitionRun, RunSummary
 from friendscrape.platform import idle_forever, resolve_partition
 from friendscrape.sources import make_source
+from friendscrape.sources.twitter_mobile import LEGACY_SITE_NOTICE
 from friendscrape.stats import RunStats
 from friendscrape.stores import open_store
 from friendscrape.stores.base import ImportResult, Store
@@ -140,6 +141,11 @@ async def run(
     """
     number = resolve_partition(partition, os.environ if environ is None else environ)
     source = make_source(settings)
+    if source.name == "twitter-mobile" and not settings.base_url:
+        # Its default host no longer exists: say why every user is about to fail.
+        log.warning("source.legacy_site", note=LEGACY_SITE_NOTICE)
+        sys.stderr.write(f"friendscrape: warning: {LEGACY_SITE_NOTICE}\n")
+        sys.stderr.flush()
     run_id = uuid.uuid4().hex[:12]
     structlog.contextvars.bind_contextvars(partition=number, run_id=run_id)
     stop = asyncio.Event()

@@ -2,24 +2,39 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Final
 
 import structlog
 
+from friendscrape.breaker import Failure
 from friendscrape.config import Settings
 from friendscrape.errors import (
     FetchError,
+    LoginWallError,
     ParseError,
     RunAbortedError,
     TransientFetchError,
 )
 from friendscrape.fetch.http import HttpClient
-from friendscrape.models import FriendList, Status, User
+from friendscrape.models import FriendList, Page, Status, User
 from friendscrape.redaction import Redactor
 from friendscrape.sources.base import Source
 from friendscrape.stats import RunStats
 
 log = structlog.get_logger("friendscrape.collect")
+
+# Fetch failure kinds that mean no connection could be opened: the circuit breaker's.
+_UNREACHABLE_KINDS: Final = frozenset({"connect", "dns", "tls"})
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A user's result, and its upstream-wide failure (for the circuit breaker) if any."""
+
+    result: FriendList
+    failure: Failure | None = None
 
 
 class Collector:
@@ -57,6 +72,10 @@ class Collector:
         )
 
     async def collect(self, user: User) -> FriendList:
+        """The user's result alone; see ``collect_outcome``."""
+        return (await self.collect_outcome(user)).result
+
+    async def collect_outcome(self, user: User) -> Outcome:
         """Walk every page of the user's list, up to max_friends; never raises.
 
         Named fetch and parse errors become ``failed`` with their reason. Anything else
@@ -78,54 +97,72 @@ class Collector:
                 screen_name=user.screen_name,
                 error=repr(exc),
             )
-            return self._result(user, start, Status.FAILED, error=f"internal error: {exc!r}"[:2000])
+            error = f"internal error: {exc!r}"[:2000]
+            return Outcome(self._result(user, start, Status.FAILED, error=error))
 
-    async def _collect(self, user: User, start: datetime) -> FriendList:
+    async def _collect(self, user: User, start: datetime) -> Outcome:
         reason = self._source.check_user(user)
         if reason is not None:
-            return self._result(
-                user, start, Status.INVALID, error=reason, following_count=user.following_count
+            return Outcome(
+                self._result(
+                    user, start, Status.INVALID, error=reason, following_count=user.following_count
+                )
             )
         names: list[str] = []
         ids: list[str] = []
+        friends: set[str] = set()  # ids (or names, when the platform gives no ids) listed
         following = user.following_count
         cursor: str | None = None
         seen: set[str] = set()
         pages = 0
+        status: int | None = None  # of the last response
+        failure: Failure | None = None
         limit = self._settings.max_friends
         try:
             while True:
                 response = await self._http.fetch(self._source.page_request(user, cursor))
+                status = response.status
                 page = self._source.parse(user, response)
                 pages += 1
                 self._stats.pages += 1
                 if page.status is not Status.OK:
-                    return self._result(
-                        user,
-                        start,
-                        page.status,
-                        error=page.detail,
-                        following_count=following,
-                        pages=pages,
+                    return Outcome(
+                        self._result(
+                            user,
+                            start,
+                            page.status,
+                            error=page.detail,
+                            following_count=following,
+                            pages=pages,
+                        )
                     )
                 if pages == 1 and page.following_count is not None:
                     following = page.following_count
-                names.extend(page.names)
-                ids.extend(page.ids)
+                if not _add_new_friends(page, friends, names, ids) and page.next_cursor:
+                    # Every name already listed, and yet a next page: an upstream serving
+                    # the same names under fresh cursors would otherwise be walked to
+                    # max_pages and saved as a list of repeats.
+                    msg = (
+                        f"page {pages} added no new friend (all {len(page.names)} already "
+                        "listed): the upstream is looping"
+                    )
+                    raise ParseError(msg, url=response.url)
                 if len(names) >= limit:
                     truncated = len(names) > limit or page.next_cursor is not None
-                    return self._ok(
-                        user,
-                        start,
-                        names[:limit],
-                        ids[:limit],
-                        following,
-                        truncated=truncated,
-                        pages=pages,
+                    return Outcome(
+                        self._ok(
+                            user,
+                            start,
+                            names[:limit],
+                            ids[:limit],
+                            following,
+                            truncated=truncated,
+                            pages=pages,
+                        )
                     )
                 if page.next_cursor is None:
-                    return self._ok(
-                        user, start, names, ids, following, truncated=False, pages=pages
+                    return Outcome(
+                        self._ok(user, start, names, ids, following, truncated=False, pages=pages)
                     )
                 if page.next_cursor in seen or page.next_cursor == cursor:
                     msg = f"pagination loops back to an earlier page (cursor {page.next_cursor})"
@@ -139,12 +176,27 @@ class Collector:
         except TransientFetchError as exc:
             self._stats.errors[exc.kind] += 1
             error = f"{exc.kind} after retries: {exc} [{exc.url}]"
+            if exc.kind in _UNREACHABLE_KINDS:
+                failure = Failure(exc.kind, exc.url)
         except FetchError as exc:
             self._stats.errors["fetch"] += 1
             error = f"fetch: {exc} [{exc.url}]"
+        except LoginWallError as exc:
+            self._stats.errors["login_wall"] += 1
+            error = f"login_wall: {exc} [{exc.url}]"
+            failure = Failure("login_wall", exc.url)
         except ParseError as exc:
-            self._stats.errors["parse"] += 1
-            error = f"parse: {exc} [{exc.url}]" if exc.url else f"parse: {exc}"
+            if status is not None and 400 <= status < 500:
+                # A 4xx that is not the platform's own answer about the account (the
+                # parser reads those): the URL or the upstream is wrong, not the user.
+                # ``failed``, which --retry-failed retries, never ``not_found``.
+                kind = f"http_{status}"
+                self._stats.errors[kind] += 1
+                error = f"{kind}: {exc} [{exc.url}]"
+                failure = Failure(kind, exc.url)
+            else:
+                self._stats.errors["parse"] += 1
+                error = f"parse: {exc} [{exc.url}]" if exc.url else f"parse: {exc}"
         log.warning(
             "collect.failed",
             user_id=user.user_id,
@@ -153,9 +205,10 @@ class Collector:
             friends_so_far=len(names),
             error=error,
         )
-        return self._result(
+        result = self._result(
             user, start, Status.FAILED, error=error, following_count=following, pages=pages
         )
+        return Outcome(result, failure)
 
     def _ok(
         self,
@@ -188,3 +241,26 @@ class Collector:
             truncated=truncated,
             pages=pages,
         )
+
+
+def _add_new_friends(page: Page, friends: set[str], names: list[str], ids: list[str]) -> bool:
+    """Append the page's friends not listed yet, each at its first position; False when
+    the page lists names but none of them is new."""
+    keys = page.ids or page.names
+    fresh = set(keys)
+    if len(fresh) == len(keys) and friends.isdisjoint(fresh):
+        # The common case, in C: every friend on the page is new and listed once.
+        friends |= fresh
+        names.extend(page.names)
+        ids.extend(page.ids)
+        return True
+    added = False
+    for index, key in enumerate(keys):
+        if key in friends:
+            continue
+        friends.add(key)
+        names.append(page.names[index])
+        if page.ids:
+            ids.append(page.ids[index])
+        added = True
+    return added or not keys

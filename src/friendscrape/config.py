@@ -160,6 +160,14 @@ class Settings(BaseSettings):
         validation_alias=_env("max_pages"),
         description="Most pages walked for one user, a guard against endless pagination.",
     )
+    breaker_users: int = Field(
+        20,
+        ge=0,
+        validation_alias=_env("breaker_users"),
+        description="Circuit breaker: this many users in a row failing the same upstream-wide "
+        "way (cannot connect, DNS, TLS, a generic 4xx, a login wall) end the run with exit 5, "
+        "those users left pending; 0 turns it off.",
+    )
     store_attempts: int = Field(
         5,
         ge=1,

@@ -13,6 +13,7 @@ into one line on stderr and a non-zero exit code, never a traceback::
     │   ├── TransientFetchError    connection error, timeout, 5xx, 429: retried
     │   └── PermanentFetchError    redirect off-host, body too large, unexpected status
     ├── ParseError                 a page could not be understood (carries the URL)
+    │   └── LoginWallError         the upstream answered with a login page, not a list
     └── RunAbortedError               the run must stop with a non-zero exit
         ├── WriterFailedError      the writer could not save within its retry budget
         ├── StalledError           the watchdog saw no successful write for too long
@@ -89,6 +90,10 @@ class ParseError(FriendscrapeError):
     def __init__(self, message: str, *, url: str = "") -> None:
         super().__init__(message)
         self.url = url
+
+
+class LoginWallError(ParseError):
+    """The upstream sent a login page instead of the list (a redirect to its login)."""
 
 
 class RunAbortedError(FriendscrapeError):

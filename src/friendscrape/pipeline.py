@@ -33,6 +33,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from friendscrape.breaker import BreakerConfig, CircuitBreaker, Trip, Verdict
 from friendscrape.collect import Collector
 from friendscrape.config import Settings
 from friendscrape.errors import (
@@ -40,6 +41,7 @@ from friendscrape.errors import (
     StalledError,
     StoreError,
     StoreTransientError,
+    UpstreamDownError,
     WriterFailedError,
 )
 from friendscrape.fetch.http import HttpClient, Limiter
@@ -102,6 +104,11 @@ class PartitionRun:
         self._unqueued: list[FriendList] = []  # finished while shutdown cancelled their put
         self._remaining: int | None = None
         self._fatal: RunAbortedError | None = None  # raised by a fetcher: ends the run
+        # Holds users failing alike (cannot connect, DNS, a generic 404...) until it
+        # knows whether the upstream is down: then they stay pending, not failed.
+        self._breaker: CircuitBreaker[FriendList] = CircuitBreaker(
+            BreakerConfig.from_settings(settings)
+        )
 
     async def run(self) -> RunSummary:
         """Run to completion (or until stopped); raise RunAbortedError if saving fails."""
@@ -149,6 +156,7 @@ class PartitionRun:
                     lag = tg.create_task(self._measure_loop_lag(), name="loop-lag")
                     await self._feed(collector, fetchers)
                     await self._drain(fetchers)
+                    await self._settle(self._breaker.finish())
                     await self._queue.put(None)
                     await writer
                     for task in (watchdog, progress, lag):
@@ -239,7 +247,7 @@ class PartitionRun:
     ) -> None:
         self.stats.in_flight += 1
         try:
-            result = await collector.collect(user)
+            outcome = await collector.collect_outcome(user)
         except RunAbortedError as exc:
             # Fetcher tasks are not in the task group: hand the error to run(), which
             # raises it once the users already finished are saved.
@@ -251,15 +259,30 @@ class PartitionRun:
         finally:
             self.stats.in_flight -= 1
             slots.release()
-        if self._waiting_since is None:
-            self._waiting_since = time.monotonic()
-        try:
-            await self._queue.put(result)
-        except asyncio.CancelledError:
-            # Shutdown cancelled us while the queue was full: the result is finished,
-            # so hand it to the writer's final flush instead of dropping it.
-            self._unqueued.append(result)
-            raise
+        await self._settle(self._breaker.observe(outcome.result, outcome.failure))
+
+    async def _settle(self, verdict: Verdict[FriendList]) -> None:
+        """Queue the results the circuit breaker releases; end the run if it tripped."""
+        if verdict.trip is not None:
+            self._trip(verdict.trip)
+        for index, result in enumerate(verdict.release):
+            if self._waiting_since is None:
+                self._waiting_since = time.monotonic()
+            try:
+                await self._queue.put(result)
+            except asyncio.CancelledError:
+                # Shutdown cancelled us while the queue was full: the results are
+                # finished, so hand them to the writer's final flush, not drop them.
+                self._unqueued.extend(verdict.release[index:])
+                raise
+
+    def _trip(self, trip: Trip) -> None:
+        log.error(
+            "breaker.tripped", cause=trip.cause, users=trip.users, url=trip.url.partition("?")[0]
+        )
+        if self._fatal is None:
+            self._fatal = UpstreamDownError(trip.message())
+        self._stop.set()
 
     async def _drain(self, fetchers: set[asyncio.Task[None]]) -> None:
         """Wait for in-flight users; after a stop, give them the grace period only."""

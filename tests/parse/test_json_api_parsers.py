@@ -296,6 +296,20 @@ def test_mastodon_statuses(name: str, code: int, status: Status, words: str) -> 
     assert words in page.detail
 
 
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"<html><body><h1>404 Not Found</h1><hr>nginx</body></html>", b'{"error": "Nope"}'],
+)
+def test_mastodon_404_without_record_not_found_is_a_parse_error_not_not_found(
+    body: bytes,
+) -> None:
+    # A proxy's or a wrong path's 404 says nothing about the account.
+    with pytest.raises(ParseError, match="not Mastodon's 'Record not found' answer"):
+        mastodon.parse_following_page(
+            body, status=404, url="https://a.example/x", instance="a.example"
+        )
+
+
 def test_mastodon_instance_refusing_anonymous_access_fails_the_user() -> None:
     with pytest.raises(ParseError, match="authenticated user"):
         mastodon.parse_following_page(

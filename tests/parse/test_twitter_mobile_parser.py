@@ -93,8 +93,32 @@ def test_not_found_page_keeps_its_message() -> None:
     assert page.detail == "HTTP 404: Sorry, that page doesn't exist"
 
 
-@pytest.mark.parametrize("body", [b"", b"\x00\xff garbage", b"<html><body>nope"])
-def test_any_404_is_not_found(body: bytes) -> None:
+NGINX_404 = (
+    b"<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n"
+    b"<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    b"</body>\r\n</html>\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    "body", [b"", b"\x00\xff garbage", b"<html><body>nope", b"404: Not Found", NGINX_404]
+)
+def test_a_404_that_is_not_the_sites_page_is_a_parse_error_not_not_found(body: bytes) -> None:
+    # A wrong base URL or path gets a web server's 404: the account may well exist, so
+    # it must not be recorded not_found (which --retry-failed never retries).
+    with pytest.raises(ParseError, match="HTTP 404 without the site's") as caught:
+        parse_following_page(body, status=404, url=FIRST_URL)
+    assert caught.value.url == FIRST_URL
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'<html><body class="not-found-page"><div class="system">Gone</div></body></html>',
+        b"<html><body><div class='system'>Sorry, that page doesn&#39;t exist</div></body></html>",
+    ],
+)
+def test_the_sites_404_page_is_recognised_by_its_class_or_its_message(body: bytes) -> None:
     page = parse_following_page(body, status=404, url=FIRST_URL)
     assert page.status is Status.NOT_FOUND
     assert page.names == ()

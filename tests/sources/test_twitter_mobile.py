@@ -10,7 +10,7 @@ import pytest
 from aiohttp import test_utils, web
 
 from friendscrape.config import Settings
-from friendscrape.errors import ParseError, UsageError
+from friendscrape.errors import LoginWallError, ParseError, UsageError
 from friendscrape.models import Page, Status, User
 from friendscrape.sources import make_source
 from friendscrape.sources.base import PageRequest, RawResponse, Source
@@ -126,12 +126,20 @@ def test_parse_errors_keep_the_response_url() -> None:
     assert caught.value.url == url
 
 
-def test_a_redirect_away_from_the_list_is_an_error() -> None:
+def test_a_redirect_to_the_login_page_is_a_login_wall() -> None:
     source = TwitterMobileSource("http://127.0.0.1:1")
     landed = "http://127.0.0.1:1/login?redirect_after_login=%2Fada_example%2Ffollowing"
+    with pytest.raises(LoginWallError, match="not the following page of @ada_example") as caught:
+        source.parse(ADA, response(landed, fixture("login_wall.html")))
+    assert caught.value.url == landed
+
+
+def test_a_redirect_elsewhere_is_an_error_but_no_login_wall() -> None:
+    source = TwitterMobileSource("http://127.0.0.1:1")
+    landed = "http://127.0.0.1:1/home"
     with pytest.raises(ParseError, match="not the following page of @ada_example") as caught:
         source.parse(ADA, response(landed, fixture("following_page1.html")))
-    assert caught.value.url == landed
+    assert not isinstance(caught.value, LoginWallError)
 
 
 def test_a_page_of_another_account_is_an_error() -> None:

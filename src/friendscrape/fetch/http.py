@@ -83,6 +83,18 @@ class NoLimiter:
         """Learns nothing."""
 
 
+def _connection_kind(exc: aiohttp.ClientConnectionError) -> str:
+    """``dns``, ``tls`` or ``connect`` when no connection could be opened, else
+    ``connection`` (dropped mid-way): the circuit breaker tells the first three apart."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "dns"
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return "tls"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "connect"
+    return "connection"
+
+
 def _origin(url: URL) -> tuple[str, str | None, int | None]:
     return (url.scheme, url.host, url.port)
 
@@ -228,7 +240,9 @@ class HttpClient:
             ) from None
         except aiohttp.ClientConnectionError as exc:
             raise TransientFetchError(
-                f"connection error: {exc or type(exc).__name__}", url=str(url), kind="connection"
+                f"connection error: {exc or type(exc).__name__}",
+                url=str(url),
+                kind=_connection_kind(exc),
             ) from None
         except aiohttp.ClientResponseError as exc:
             # The server's bytes are not HTTP (a bad status line or header): a broken

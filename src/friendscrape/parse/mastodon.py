@@ -8,11 +8,13 @@ last page (docs.joinmastodon.org, methods/accounts "Get account's following" and
 answered is added) and its id as ``id@instance``: account ids are local to the
 instance that gives them, and that form can be collected in turn.
 
-Statuses, from the documented responses: 404 "Record not found" -> ``not_found``;
-410 Gone -> ``suspended`` (Mastodon answers 410 for a suspended account). An account
-that hides its network gets HTTP 200 with an empty array, which no field of this
-response tells apart from following nobody: it is recorded ``ok`` with an empty list.
-401/403 (an instance that refuses unauthenticated API use) and anything else raise
+Statuses, from the documented responses: 404 with the error entity
+``{"error": "Record not found"}`` -> ``not_found`` (any other 404, such as a proxy's
+page for a wrong base URL, is a ParseError: the account may well exist); 410 Gone ->
+``suspended`` (Mastodon answers 410 for a suspended account). An account that hides
+its network gets HTTP 200 with an empty array, which no field of this response tells
+apart from following nobody: it is recorded ``ok`` with an empty list. 401/403 (an
+instance that refuses unauthenticated API use) and anything else raise
 ``ParseError`` with the instance's words kept.
 """
 
@@ -34,6 +36,7 @@ INSTANCE_RE: Final = re.compile(
 )
 """An instance host name (fullmatch, lower case): a domain name of two or more labels."""
 _ACCT_RE: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}(?:@[A-Za-z0-9.-]{1,253})?")
+_RECORD_NOT_FOUND: Final = "HTTP 404: Record not found"
 _LINK_RE: Final = re.compile(r"<([^>]*)>((?:\s*;\s*[^;,]*)*)")
 _REL_NEXT_RE: Final = re.compile(r';\s*rel\s*=\s*"?([^";,]*)"?', re.IGNORECASE)
 
@@ -48,7 +51,11 @@ def parse_following_page(
     elsewhere is an error, never followed. Raises only ``ParseError``.
     """
     if status == 404:
-        return Page(status=Status.NOT_FOUND, detail=_http_detail(404, body))
+        detail = _http_detail(404, body)
+        if detail != _RECORD_NOT_FOUND:
+            msg = f"{detail}, not Mastodon's 'Record not found' answer (a wrong base URL?)"
+            raise ParseError(msg, url=url)
+        return Page(status=Status.NOT_FOUND, detail=detail)
     if status == 410:
         return Page(status=Status.SUSPENDED, detail=_http_detail(410, body))
     if status in (401, 403):

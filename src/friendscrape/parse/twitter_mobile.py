@@ -8,7 +8,9 @@ One response is one of:
   next page's cursor is the ``cursor`` query parameter of ``div.w-button-more a``; the
   first page may carry the following count in ``table.profile-stats``;
 - a protected account (``div.protected``), a suspended one
-  (``body.account-suspended-page``) or, with HTTP 404, an unknown screen name.
+  (``body.account-suspended-page``) or an unknown screen name: HTTP 404 with the site's
+  own "Sorry, that page doesn't exist" page (``body.not-found-page``). Any other 404 (a
+  proxy's page, an empty body: a wrong base URL or path) is a ParseError, not a status.
 
 Anything else raises ``ParseError``. The parser never returns a list it may have read
 only in part: an item without a valid screen name, a page cut before ``</html>``, or a
@@ -26,7 +28,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
-from friendscrape.errors import ParseError
+from friendscrape.errors import LoginWallError, ParseError
 from friendscrape.models import Page, Status
 
 SCREEN_NAME_RE: Final = re.compile(r"[A-Za-z0-9_]{1,15}")
@@ -65,6 +67,16 @@ _DETAIL_MAX: Final = 200
 # How much of the body's end is searched for its closing tag (trailing whitespace and
 # comments included); slicing first keeps a whole-body copy off every page.
 _END_WINDOW: Final = 1024
+# The site's 404 page: its body class, or its message (the apostrophe as sent or as an
+# entity); searched in the body's first bytes only.
+_NOT_FOUND_MARKERS: Final = (
+    b"not-found-page",
+    b"that page doesn't exist",
+    b"that page doesn&#39;t exist",
+    b"that page doesn&#x27;t exist",
+    b"that page doesn\xe2\x80\x99t exist",
+)
+_NOT_FOUND_WINDOW: Final = 65536
 
 MAX_TAGS: Final = 6_000
 """Most ``<`` a page may hold before it is refused unparsed.
@@ -93,6 +105,12 @@ def parse_following_page(
     error (a redirect to another account must not be saved as this one's list).
     Raises only ``ParseError``.
     """
+    if status == 404 and not is_not_found_page(body):
+        msg = (
+            "HTTP 404 without the site's \"Sorry, that page doesn't exist\" page "
+            "(a wrong base URL or path, or a proxy's error page)"
+        )
+        raise ParseError(msg, url=url)
     tags = body.count(b"<")
     if status == 404:
         detail = _not_found_detail(body) if tags <= MAX_TAGS else "HTTP 404"
@@ -159,6 +177,11 @@ def _parse_list_page(tree: LexborHTMLParser, blocks: _Blocks, body: bytes, url: 
     next_cursor = _next_cursor(blocks.more, url)
     if not items:
         if not blocks.user_list and next_cursor is None:
+            if tree.css_first("input[type=password]") is not None:
+                # A login form where the list should be: the site wants a session for
+                # every list (the circuit breaker's "login wall"), not one odd account.
+                msg = f"not a following page but a login form (a login wall){_title(tree)}"
+                raise LoginWallError(msg, url=url)
             msg = (
                 f"not a following page (no user list, protected or suspended marker){_title(tree)}"
             )
@@ -306,6 +329,16 @@ def _not_found_detail(body: bytes) -> str:
             node = None
         message = _text(node) if node is not None else ""
     return f"HTTP 404: {message}" if message else "HTTP 404"
+
+
+def is_not_found_page(body: bytes) -> bool:
+    """Whether a 404 body is the site's own answer for an unknown screen name.
+
+    A byte search, not a parse: that page is a few hundred bytes, and a huge or deeply
+    nested 404 body must be refused as cheaply as it is told apart.
+    """
+    head = body[:_NOT_FOUND_WINDOW].lower()
+    return any(marker in head for marker in _NOT_FOUND_MARKERS)
 
 
 def _cursor_of(url: str) -> str | None:

@@ -10,7 +10,9 @@ Routes:
   latency and faults (fault bodies in JSON).
 - ``GET /_sim/truth/{screen_name}``: ``SyntheticGraph.expected()`` as JSON.
 - ``GET /_sim/stats``: request counters as JSON (``SimStats.snapshot()``).
-- anything else: the site's 404 page.
+- anything else: a generic 404 (``404: Not Found``, as a web server answers a path it
+  does not serve), not any platform's own "does not exist" answer: a mistyped base URL
+  must look like one.
 
 Every generated screen name is at least five characters and the hostile ones start with
 ``zz_``, so ``_sim`` is never a screen name, and the control routes never take the
@@ -360,9 +362,8 @@ async def _serve(
 
 async def _other(request: web.Request) -> web.StreamResponse:
     state = request.app[_STATE]
-    page = state.site.not_found_response
-    state.stats.record("other", str(page.status))
-    return web.Response(status=page.status, body=page.body, headers=dict(page.headers))
+    state.stats.record("other", "404")
+    return web.Response(status=404, text="404: Not Found")
 
 
 async def _truth(request: web.Request) -> web.StreamResponse:

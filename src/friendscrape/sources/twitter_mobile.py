@@ -10,12 +10,20 @@ from __future__ import annotations
 
 from urllib.parse import quote, unquote, urlsplit
 
-from friendscrape.errors import ParseError, UsageError
+from friendscrape.errors import LoginWallError, ParseError, UsageError
 from friendscrape.models import Page, User
 from friendscrape.parse.twitter_mobile import is_valid_screen_name, parse_following_page
 from friendscrape.sources.base import PageRequest, RawResponse
 
 DEFAULT_BASE_URL = "https://mobile.twitter.com"
+LEGACY_SITE_NOTICE = (
+    "the legacy mobile site (mobile.twitter.com) was shut down in December 2020: pass "
+    "--base-url (e.g. the local simulator: python -m friendscrape.simulator) or use "
+    "another --source"
+)
+"""Said once at the start of a run on the default base URL, which no longer answers."""
+# Path segments of a login page: a redirect there is a login wall, not a user's list.
+_LOGIN_SEGMENTS = frozenset({"login", "signin", "session", "sessions"})
 
 
 class TwitterMobileSource:
@@ -74,6 +82,13 @@ class TwitterMobileSource:
             return  # where it was sent: the common case needs no URL parsing
         path = unquote(urlsplit(url).path).rstrip("/")
         expected = f"{self._base_path}/{user.screen_name}/following"
-        if path.casefold() != expected.casefold():
-            msg = f"response is for {path[:100]!r}, not the following page of @{user.screen_name}"
-            raise ParseError(msg, url=url)
+        if path.casefold() == expected.casefold():
+            return
+        if _LOGIN_SEGMENTS.intersection(path.casefold().split("/")):
+            msg = (
+                f"redirected to a login page ({path[:60]!r}), "
+                f"not the following page of @{user.screen_name}"
+            )
+            raise LoginWallError(msg, url=url)
+        msg = f"response is for {path[:100]!r}, not the following page of @{user.screen_name}"
+        raise ParseError(msg, url=url)
