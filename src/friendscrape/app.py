@@ -151,16 +151,31 @@ async def run(
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     signals_seen: list[str] = []
+    overrun: list[asyncio.TimerHandle] = []
 
     def on_signal(sig: signal.Signals) -> None:
         signals_seen.append(sig.name)
         if len(signals_seen) == 1:
             log.info("run.signal", signal=sig.name, action="stop taking users; flush results")
             stop.set()
+            # The pipeline ends its own stop inside this budget; this is the backstop for
+            # anything else (closing the store, releasing the lease, the threads a hung
+            # store call holds), so the platform's kill never comes first.
+            overrun.append(loop.call_later(settings.stop_timeout, on_stop_overrun))
             return
         log.warning("run.signal", signal=sig.name, action="second signal: exiting now")
         sys.stdout.flush()
         os._exit(128 + sig.value)
+
+    def on_stop_overrun() -> None:
+        log.error("run.stop_overrun", stop_timeout=settings.stop_timeout)
+        sys.stdout.flush()
+        sys.stderr.write(
+            f"friendscrape: error: the stop took over {settings.stop_timeout:g}s "
+            "(FRIENDSCRAPE_STOP_TIMEOUT); users not saved yet stay pending\n"
+        )
+        sys.stderr.flush()
+        os._exit(RunAbortedError.exit_code)
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
@@ -203,6 +218,11 @@ async def run(
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+        # A process run keeps the backstop armed: closing the loop after this returns
+        # still waits for store threads. Called in-process, the caller lives on.
+        if not hard_exit:
+            for handle in overrun:
+                handle.cancel()
 
 
 async def export_results(settings: Settings, fmt: str, output: Path | None) -> int:

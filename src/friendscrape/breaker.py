@@ -82,7 +82,9 @@ class Trip:
             what = template.format(host=host)
         else:
             status = self.cause.removeprefix("http_")
-            what = f"{host} answers HTTP {status} without the platform's own error answer"
+            # A 4xx the source could not read as an account's state (its parser reads
+            # the platform's not-found and suspended answers before it gets here).
+            what = f"{host} answers HTTP {status}, not an answer about the account"
         return (
             f"upstream down or wrong: {self.users} users in a row failed the same way: "
             f"{what} (e.g. {example}); they stay pending. Check --base-url and the "

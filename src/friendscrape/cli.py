@@ -72,6 +72,12 @@ def _build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="replace the plan even though results exist"
     )
     parts_sub.add_parser("show", parents=[common], help="print the stored plan")
+    parts_sub.add_parser(
+        "place",
+        parents=[common],
+        help="put users imported after the plan into its partitions, by id range, "
+        "moving no planned user",
+    )
 
     run = sub.add_parser("run", parents=[common], help="collect one partition, then exit")
     run.add_argument(
@@ -277,6 +283,10 @@ def _cmd_partitions(args: argparse.Namespace) -> int:
     settings = _settings_with_console_logs(args)
     if args.partitions_command == "plan":
         parts = _run(app.plan(settings, args.count, force=args.force))
+    elif args.partitions_command == "place":
+        placed, parts = _run(app.place_users(settings))
+        where = ", ".join(f"{n} to partition {number}" for number, n in sorted(placed.items()))
+        print(f"placed {sum(placed.values())} users" + (f": {where}" if where else ""))
     else:
         parts = _run(app.show_plan(settings))
     _print_plan(parts)

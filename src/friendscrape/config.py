@@ -198,6 +198,14 @@ class Settings(BaseSettings):
         validation_alias=_env("grace_period"),
         description="On SIGTERM/SIGINT, seconds in-flight users get to finish before the flush.",
     )
+    stop_timeout: float = Field(
+        25.0,
+        gt=0,
+        allow_inf_nan=False,
+        validation_alias=_env("stop_timeout"),
+        description="On SIGTERM/SIGINT, seconds the whole stop may take (grace period and "
+        "final flush): past it the process exits 3, unsaved users left pending.",
+    )
     max_pause: float = Field(
         900.0,
         gt=0,

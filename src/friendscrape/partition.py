@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 
 from friendscrape.errors import UsageError
@@ -51,3 +52,22 @@ def plan(user_ids: Sequence[str], count: int) -> list[Partition]:
         partitions.append(Partition(number, size, chunk[0], chunk[-1]))
         start += size
     return partitions
+
+
+def place(user_ids: Sequence[str], plan_: Sequence[Partition]) -> dict[str, int]:
+    """The partition of each id outside ``plan_``: the first whose range (up to its
+    max_user_id in plan order) reaches the id, and the last for ids past every range.
+
+    Ids between two partitions' ranges go to the later one; ids before the first range
+    go to the first. Nothing already planned moves, so finished partitions stay finished
+    except for the users added to them.
+    """
+    if not plan_:
+        return {}
+    ordered = sorted(plan_, key=lambda p: p.number)
+    bounds = [sort_key(p.max_user_id) for p in ordered]
+    placed: dict[str, int] = {}
+    for user_id in user_ids:
+        index = bisect.bisect_left(bounds, sort_key(user_id))
+        placed[user_id] = ordered[min(index, len(ordered) - 1)].number
+    return placed

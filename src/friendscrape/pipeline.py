@@ -57,6 +57,10 @@ _FEED_PAGE = 500
 _GC_YOUNG_THRESHOLD = 10_000
 _LAG_PROBE_EVERY = 0.25  # seconds between two probes of the event loop's lag
 _LAG_SMOOTHING = 0.3  # weight of the newest probe
+# Of the stop's budget (stop_timeout), the seconds kept for closing the store and exiting
+# after the final flush, and the seconds the flush keeps when the grace period is long.
+_STOP_EXIT_MARGIN = 2.0
+_FLUSH_RESERVE = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +108,8 @@ class PartitionRun:
         self._unqueued: list[FriendList] = []  # finished while shutdown cancelled their put
         self._remaining: int | None = None
         self._fatal: RunAbortedError | None = None  # raised by a fetcher: ends the run
+        self._stop_deadline: float | None = None  # loop time the stopping run must end by
+        self._save_budget: asyncio.Timeout | None = None  # of the write under way
         # Holds users failing alike (cannot connect, DNS, a generic 404...) until it
         # knows whether the upstream is down: then they stay pending, not failed.
         self._breaker: CircuitBreaker[FriendList] = CircuitBreaker(
@@ -154,12 +160,13 @@ class PartitionRun:
                     watchdog = tg.create_task(self._watchdog(), name="watchdog")
                     progress = tg.create_task(self._progress(), name="progress")
                     lag = tg.create_task(self._measure_loop_lag(), name="loop-lag")
+                    clock = tg.create_task(self._stop_clock(), name="stop-clock")
                     await self._feed(collector, fetchers)
                     await self._drain(fetchers)
                     await self._settle(self._breaker.finish())
                     await self._queue.put(None)
                     await writer
-                    for task in (watchdog, progress, lag):
+                    for task in (watchdog, progress, lag, clock):
                         task.cancel()
                 if self._fatal is not None:
                     raise self._fatal
@@ -294,8 +301,10 @@ class PartitionRun:
             stopped.cancel()
         if not fetchers:
             return
-        grace = self._settings.grace_period
-        log.info("run.draining", in_flight=len(fetchers), grace_seconds=grace)
+        # The grace period comes out of the stop's budget, leaving the final flush its share.
+        left = self._stop_deadline_at() - asyncio.get_running_loop().time() - _FLUSH_RESERVE
+        grace = max(min(self._settings.grace_period, left), 0.0)
+        log.info("run.draining", in_flight=len(fetchers), grace_seconds=round(grace, 1))
         _, pending = await asyncio.wait(set(fetchers), timeout=grace)
         for task in pending:
             task.cancel()
@@ -341,20 +350,41 @@ class PartitionRun:
     async def _save(self, batch: Sequence[FriendList]) -> None:
         s = self._settings
 
+        last: list[StoreError] = []
+
         async def attempt() -> None:
             try:
                 async with asyncio.timeout(s.write_timeout):
                     await self._store.save(batch)
             except TimeoutError:
                 msg = f"write of {len(batch)} rows took over {s.write_timeout:g}s"
-                raise StoreTransientError(msg) from None
+                last.append(StoreTransientError(msg))
+                raise last[-1] from None
+            except StoreError as exc:
+                last.append(exc)
+                raise
 
         started = time.monotonic()
         try:
-            await self._retrying_store("writer", attempt)
+            # Once the run is stopping, the write and its retries end by the stop's
+            # deadline (pulled in by _stop_clock when the stop comes mid-write): a store
+            # stuck behind another writer's lock must not outlast the platform's kill.
+            async with asyncio.timeout_at(self._stop_deadline) as budget:
+                self._save_budget = budget
+                await self._retrying_store("writer", attempt)
         except StoreError as exc:
             log.error("writer.failed", rows=len(batch), error=str(exc), cause=type(exc).__name__)
             raise WriterFailedError(f"could not save {len(batch)} results: {exc}") from exc
+        except TimeoutError:
+            cause = f"; last error: {last[-1]}" if last else ""
+            msg = (
+                f"could not save {len(batch)} results within the stop's "
+                f"{s.stop_timeout:g}s (stop_timeout){cause}"
+            )
+            log.error("writer.failed", rows=len(batch), error=msg, cause="stop_timeout")
+            raise WriterFailedError(msg) from None
+        finally:
+            self._save_budget = None
         now = time.monotonic()
         self.stats.last_write = now
         self.stats.users_saved += len(batch)
@@ -406,6 +436,22 @@ class PartitionRun:
                 )
                 msg = f"no successful write for {waited:.0f}s while results waited"
                 raise StalledError(msg)
+
+    def _stop_deadline_at(self) -> float:
+        """The loop time a stopping run must be over by, set at the first call after a stop."""
+        if self._stop_deadline is None:
+            budget = max(self._settings.stop_timeout - _STOP_EXIT_MARGIN, 0.0)
+            self._stop_deadline = asyncio.get_running_loop().time() + budget
+        return self._stop_deadline
+
+    async def _stop_clock(self) -> None:
+        """When the stop comes, start its budget and bring a write under way inside it."""
+        await self._stop.wait()
+        deadline = self._stop_deadline_at()
+        if self._save_budget is not None:
+            self._save_budget.reschedule(deadline)
+        left = deadline - asyncio.get_running_loop().time()
+        log.info("run.stopping", seconds_left=round(left, 1))
 
     async def _measure_loop_lag(self) -> None:
         """Keep ``stats.loop_lag`` current: how much later than asked a sleep wakes up."""

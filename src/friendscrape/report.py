@@ -164,7 +164,7 @@ async def write_report(settings: Settings, output: Path) -> int:
     """The `report` command's work: read the store, write the page; returns users drawn."""
     from friendscrape.app import opened_store  # noqa: PLC0415 - app imports the pipeline
 
-    async with opened_store(settings) as store:
+    async with opened_store(settings, read_only=True) as store:
         rows = await store.status_rows()
     page = render_page(rows, title="friendscrape progress", generated_at=datetime.now(UTC))
     await asyncio.to_thread(output.write_text, page, encoding="utf-8")

@@ -96,6 +96,7 @@ class StatusReport:
     total: PartitionStatus
     planned: bool = True
     notes: tuple[str, ...] = field(default=())
+    unplaced: int = 0
 
 
 def _parse(moment: str | None) -> datetime | None:
@@ -120,8 +121,12 @@ def build_report(
     now: datetime,
     window: float = DEFAULT_WINDOW,
     user_count: int | None = None,
+    unplaced: int = 0,
 ) -> StatusReport:
     """Combine the plan with the store's aggregates into per-partition and total figures.
+
+    ``unplaced`` users (imported after the plan) count in the total's users and
+    remaining, so a job with users no run will collect never shows as done.
 
     A partition that has not produced a result yet gets the mean rate of those that
     have, so the job's ETA assumes it starts now; the job's ETA is its slowest
@@ -146,7 +151,7 @@ def build_report(
         rate = p.rate if p.rate else fallback
         with_eta.append(_replace_eta(p, _eta(p.remaining, rate)))
     all_rows = [r for rows in grouped.values() for r in rows]
-    total_users = sum(planned_users.values()) if plan else (user_count or 0)
+    total_users = sum(planned_users.values()) + unplaced if plan else (user_count or 0)
     total = _combine(None, total_users, all_rows, window=window, now=now)
     etas = [p.eta_seconds for p in with_eta]
     if total.remaining == 0:
@@ -155,15 +160,23 @@ def build_report(
         total_eta = _eta(total.remaining, total.rate)
     else:
         total_eta = None if any(e is None for e in etas) else max((e or 0.0) for e in etas)
+    if plan and unplaced:
+        total_eta = None  # no run collects unplaced users, so the job has no end yet
     notes: list[str] = []
     if not plan:
         notes.append("no partition plan yet: totals only count users against the users table")
+    if plan and unplaced:
+        notes.append(
+            f"{unplaced} users are outside the partition plan and no run collects them: "
+            "run 'friendscrape partitions place' to add them to the plan"
+        )
     return StatusReport(
         generated_at=now,
         partitions=tuple(with_eta),
         total=_replace_eta(total, total_eta),
         planned=bool(plan),
         notes=tuple(notes),
+        unplaced=unplaced if plan else 0,
     )
 
 
@@ -222,14 +235,17 @@ async def gather_status(
     plan = await store.partitions()
     summaries = await store.partition_summary(since=moment - timedelta(seconds=window))
     user_count = None if plan else await store.user_count()
-    return build_report(plan, summaries, now=moment, window=window, user_count=user_count)
+    unplaced = await store.unplaced_count() if plan else 0
+    return build_report(
+        plan, summaries, now=moment, window=window, user_count=user_count, unplaced=unplaced
+    )
 
 
 async def read_status(settings: Settings, *, window: float = DEFAULT_WINDOW) -> StatusReport:
-    """The `status` command's work: open the settings' store read-only in effect, report."""
+    """The `status` command's work: open the settings' store read-only, report."""
     from friendscrape.app import opened_store  # noqa: PLC0415 - app imports the pipeline
 
-    async with opened_store(settings) as store:
+    async with opened_store(settings, read_only=True) as store:
         return await gather_status(store, window=window)
 
 
@@ -273,6 +289,7 @@ def to_json(report: StatusReport) -> dict[str, Any]:
         "generated_at": _iso(now),
         "window_seconds": report.total.window,
         "planned": report.planned,
+        "unplaced_users": report.unplaced,
         "partitions": [row_json(p, now) for p in report.partitions],
         "total": row_json(report.total, now),
         "notes": list(report.notes),

@@ -11,9 +11,11 @@ if TYPE_CHECKING:
     from friendscrape.stores.base import Store
 
 
-def open_store(settings: Settings, *, create: bool = False) -> Store:
+def open_store(settings: Settings, *, create: bool = False, read_only: bool = False) -> Store:
     """Build the store named by ``settings.store`` (not yet opened). Only ``create`` may
-    start a new SQLite file: elsewhere a mistyped path must not read as an empty store."""
+    start a new SQLite file: elsewhere a mistyped path must not read as an empty store.
+    ``read_only``: opening changes nothing (no tables, no journal mode, no dataset), and
+    a store that is not friendscrape's is a StoreUnavailableError."""
     url = settings.store
     scheme, sep, _ = url.partition("://")
     if not sep and url.partition(":")[0] in ("sqlite", "bigquery"):
@@ -25,10 +27,10 @@ def open_store(settings: Settings, *, create: bool = False) -> Store:
     if scheme == "sqlite":
         from friendscrape.stores.sqlite import SqliteStore  # noqa: PLC0415
 
-        return SqliteStore.from_url(url, settings, create=create)
+        return SqliteStore.from_url(url, settings, create=create, read_only=read_only)
     if scheme == "bigquery":
         from friendscrape.stores.bigquery import BigQueryStore  # noqa: PLC0415
 
-        return BigQueryStore.from_url(url, settings)
+        return BigQueryStore.from_url(url, settings, read_only=read_only)
     msg = f"unknown store scheme {scheme!r}: use sqlite:///PATH or bigquery://PROJECT/DATASET"
     raise UsageError(msg)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from friendscrape.errors import PartitionHeldError
 from friendscrape.models import FriendList, Partition, User, UserPage
 
 
@@ -50,6 +53,60 @@ class StatusSummary:
     recent: int
 
 
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Who holds a partition: this run, on this host, for ``ttl`` seconds per heartbeat."""
+
+    partition: int
+    run_id: str
+    ttl: float
+    host: str = field(default_factory=socket.gethostname)
+    pid: int = field(default_factory=os.getpid)
+
+    def expires(self, now: datetime) -> datetime:
+        """When a lease renewed at ``now`` lapses unless renewed again."""
+        return now + timedelta(seconds=self.ttl)
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseHolder:
+    """A lease as stored: the holder and when its last heartbeat lapses."""
+
+    host: str
+    pid: int
+    run_id: str
+    expires_at: datetime
+
+    def gone(self, now: datetime) -> bool:
+        """True when the lease may be taken: it lapsed, or its holder is a process of
+        this host that no longer exists (a kill -9 need not wait for the ttl there)."""
+        if now >= self.expires_at:
+            return True
+        if self.host != socket.gethostname():
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False  # alive, run by another account
+        return False
+
+    def held_error(self, partition: int, now: datetime) -> PartitionHeldError:
+        """The one line a second run of the partition prints."""
+        left = max((self.expires_at - now).total_seconds(), 0.0)
+        msg = (
+            f"partition {partition} is held by run {self.run_id} (pid {self.pid} on "
+            f"{self.host}); its lease expires in {left:.0f}s unless that run renews it"
+        )
+        return PartitionHeldError(msg)
+
+
+def now_utc() -> datetime:
+    """The clock leases are read against (hosts' clocks must agree within seconds)."""
+    return datetime.now(UTC)
+
+
 class Store(Protocol):
     """Users, the partition plan and results.
 
@@ -59,7 +116,7 @@ class Store(Protocol):
     """
 
     async def open(self) -> None:
-        """Connect and create missing tables."""
+        """Connect and create missing tables (a read-only store creates nothing)."""
 
     async def close(self) -> None:
         """Release connections; safe to call twice."""
@@ -78,6 +135,14 @@ class Store(Protocol):
 
     async def partitions(self) -> list[Partition]:
         """The stored plan, by partition number (empty when none)."""
+
+    async def unplaced_count(self) -> int:
+        """Users outside the stored plan (imported after it); 0 when there is no plan."""
+
+    async def place_unplaced(self) -> dict[int, int]:
+        """Put users outside the plan into the partition whose id range covers them (ids
+        before the first partition go to the first, past the last to the last), after
+        that partition's users; no placed user moves. Returns users placed per partition."""
 
     async def pending_users(
         self, partition: int, *, retry_failed: bool, cursor: str | None, limit: int
@@ -98,3 +163,12 @@ class Store(Protocol):
 
     async def partition_summary(self, *, since: datetime) -> list[StatusSummary]:
         """Results aggregated per partition and status in the store (no per-user rows)."""
+
+    async def acquire_lease(self, lease: Lease) -> None:
+        """Take the partition's lease, or raise PartitionHeldError naming its live holder."""
+
+    async def renew_lease(self, lease: Lease) -> bool:
+        """Push the lease's expiry forward; False when another run now holds it."""
+
+    async def release_lease(self, lease: Lease) -> None:
+        """Give the lease up (only if this run still holds it)."""

@@ -39,8 +39,16 @@ from tenacity import (
 
 from friendscrape.errors import PlanError, StoreError, StoreTransientError, StoreUnavailableError
 from friendscrape.models import FriendList, Partition, User, UserPage
+from friendscrape.partition import place, sort_key
 from friendscrape.stores import bigquery_schema as schema
-from friendscrape.stores.base import ImportResult, StatusRow, StatusSummary
+from friendscrape.stores.base import (
+    ImportResult,
+    Lease,
+    LeaseHolder,
+    StatusRow,
+    StatusSummary,
+    now_utc,
+)
 
 if TYPE_CHECKING:
     from friendscrape.config import Settings
@@ -79,6 +87,9 @@ def is_transient(exc: BaseException) -> bool:
         return True
     if isinstance(exc, gexc.Forbidden):
         return any(e.get("reason") == "rateLimitExceeded" for e in exc.errors or ())
+    if isinstance(exc, gexc.BadRequest):
+        # Two DML statements on one table at once: BigQuery refuses the later one.
+        return "concurrent update" in str(exc)
     return isinstance(
         exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout | TimeoutError
     )
@@ -106,17 +117,19 @@ class BigQueryStore:
         *,
         client: Any | None = None,
         run_id: str | None = None,
+        read_only: bool = False,
     ) -> None:
         self.location = location
         self._settings = settings
+        self._read_only = read_only
         self._client: Any | None = client
         self.run_id = run_id or secrets.token_hex(6)
         self._log = log.bind(store="bigquery", dataset=f"{location.project}.{location.dataset}")
 
     @classmethod
-    def from_url(cls, url: str, settings: Settings) -> BigQueryStore:
+    def from_url(cls, url: str, settings: Settings, *, read_only: bool = False) -> BigQueryStore:
         """A store for ``bigquery://PROJECT/DATASET`` (UsageError when the URL is bad)."""
-        return cls(schema.parse_url(url), settings)
+        return cls(schema.parse_url(url), settings, read_only=read_only)
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -231,6 +244,9 @@ class BigQueryStore:
     def _open_sync(self) -> None:
         if self._client is None:
             self._client = self._new_client()
+        if self._read_only:
+            self._check_sync()
+            return
         client = self._client
         dataset_id = f"{self.location.project}.{self.location.dataset}"
         timeout = self._timeout()
@@ -249,6 +265,31 @@ class BigQueryStore:
                 client.create_table(table, exists_ok=True, retry=None, timeout=timeout)
                 continue
             self._check_columns(client, table, fields)
+
+    def _check_sync(self) -> None:
+        """Read-only: the dataset and its tables must exist; nothing is created or altered."""
+        client = self.client
+        where = f"{self.location.project}.{self.location.dataset}"
+        timeout = self._timeout()
+        try:
+            client.get_dataset(where, retry=None, timeout=timeout)
+        except gexc.NotFound:
+            msg = f"no BigQuery dataset {where}: import users first, or check --store"
+            raise StoreUnavailableError(msg) from None
+        for name in schema.CORE_TABLES:
+            try:
+                table = client.get_table(self.location.table_id(name), retry=None, timeout=timeout)
+            except gexc.NotFound:
+                msg = f"BigQuery dataset {where} is not a friendscrape store (no {name} table)"
+                raise StoreUnavailableError(msg) from None
+            have = {field.name for field in table.schema}
+            missing = [f.name for f in schema.SCHEMAS[name] if f.name not in have]
+            if missing:
+                msg = (
+                    f"table {where}.{name} lacks the columns {', '.join(missing)}: run a "
+                    "command that writes (e.g. 'friendscrape partitions place') to add them"
+                )
+                raise StoreUnavailableError(msg)
 
     def _check_columns(self, client: Any, table: Any, fields: Sequence[Any]) -> None:
         """Keep existing columns; add the new NULLABLE ones an older table lacks."""
@@ -377,19 +418,27 @@ class BigQueryStore:
         return plan
 
     async def partitions(self) -> list[Partition]:
-        """The stored plan, by partition number."""
-        table = self._t(schema.PARTITIONS)
+        """The stored plan, by partition number; each range's ends in plan order (users
+        placed after the plan sit past every position, so positions cannot give them)."""
         sql = f"""
-            WITH g AS (
-                SELECT `partition` AS number, COUNT(*) AS n,
-                       MIN(position) AS lo, MAX(position) AS hi
-                FROM {table} GROUP BY `partition`
+            WITH k AS (
+                SELECT `partition` AS number, user_id, {_NUM} AS num
+                FROM {self._t(schema.PARTITIONS)}
+            ),
+            ranked AS (
+                SELECT number, user_id,
+                       ROW_NUMBER() OVER (PARTITION BY number ORDER BY {_ORDER}) AS up,
+                       ROW_NUMBER() OVER (
+                           PARTITION BY number ORDER BY num IS NULL DESC, num DESC, user_id DESC
+                       ) AS down
+                FROM k
             )
-            SELECT g.number AS number, g.n AS n, a.user_id AS min_id, b.user_id AS max_id
-            FROM g
-            JOIN {table} AS a ON a.position = g.lo
-            JOIN {table} AS b ON b.position = g.hi
-            ORDER BY g.number
+            SELECT number, COUNT(*) AS n,
+                   MAX(IF(up = 1, user_id, NULL)) AS min_id,
+                   MAX(IF(down = 1, user_id, NULL)) AS max_id
+            FROM ranked
+            GROUP BY number
+            ORDER BY number
         """
         rows = await self._rows("partitions", sql)
         return [
@@ -401,6 +450,175 @@ class BigQueryStore:
             )
             for r in rows
         ]
+
+    async def unplaced_count(self) -> int:
+        """Users with no row in the plan, when there is a plan."""
+        rows = await self._rows(
+            "unplaced_count",
+            f"""
+            SELECT COUNT(DISTINCT u.user_id) AS n,
+                   (SELECT COUNT(*) FROM {self._t(schema.PARTITIONS)}) AS planned
+            FROM {self._t(schema.USERS)} AS u
+            WHERE NOT EXISTS (
+                SELECT 1 FROM {self._t(schema.PARTITIONS)} AS p WHERE p.user_id = u.user_id
+            )
+            """,
+        )
+        return int(rows[0]["n"]) if int(rows[0]["planned"] or 0) else 0
+
+    async def place_unplaced(self) -> dict[int, int]:
+        """Append plan rows for users outside the plan (see Store.place_unplaced).
+
+        Not one transaction: a place interrupted between chunks leaves the rest unplaced
+        for the next call, and a user already placed is never inserted twice.
+        """
+        plan = await self.partitions()
+        if not plan:
+            return {}
+        table = self._t(schema.PARTITIONS)
+        rows = await self._rows(
+            "place_unplaced",
+            f"""
+            SELECT DISTINCT u.user_id AS user_id,
+                   (SELECT COALESCE(MAX(position), 0) FROM {table}) AS last
+            FROM {self._t(schema.USERS)} AS u
+            WHERE NOT EXISTS (SELECT 1 FROM {table} AS p WHERE p.user_id = u.user_id)
+            """,
+        )
+        if not rows:
+            return {}
+        last = int(rows[0]["last"] or 0)
+        where = place([r["user_id"] for r in rows], plan)
+        ordered = sorted(where, key=sort_key)
+        counts: dict[int, int] = {}
+        for start in range(0, len(ordered), _IMPORT_CHUNK):
+            batch = ordered[start : start + _IMPORT_CHUNK]
+            param = bigquery.ArrayQueryParameter(
+                "rows",
+                "STRUCT",
+                [
+                    bigquery.StructQueryParameter(
+                        None,
+                        bigquery.ScalarQueryParameter("user_id", "STRING", uid),
+                        bigquery.ScalarQueryParameter("part", "INT64", where[uid]),
+                        bigquery.ScalarQueryParameter("position", "INT64", last + start + i),
+                    )
+                    for i, uid in enumerate(batch, start=1)
+                ],
+            )
+            await self._rows(
+                "place_unplaced",
+                f"""
+                INSERT INTO {table} (user_id, `partition`, position)
+                SELECT r.user_id, r.part, r.position FROM UNNEST(@rows) AS r
+                WHERE NOT EXISTS (SELECT 1 FROM {table} AS p WHERE p.user_id = r.user_id)
+                """,
+                param,
+            )
+            for uid in batch:
+                counts[where[uid]] = counts.get(where[uid], 0) + 1
+        self._log.info("store.place", users=len(ordered), partitions=counts)
+        return counts
+
+    # -- leases ---------------------------------------------------------------------
+    #
+    # BigQuery has no row locks or unique keys, so the lease is a compare-and-swap: the
+    # MERGE replaces a lease only if it still names the holder we saw lapse, and two runs
+    # that insert at once both read back every row and agree on one winner (earliest
+    # acquired_at, then smallest run_id). BigQuery serialises DML on one table, which is
+    # what makes this hold; it relies on hosts' clocks agreeing to within seconds.
+
+    async def _lease_rows(self, partition: int) -> list[LeaseHolder]:
+        rows = await self._rows(
+            "lease",
+            f"""
+            SELECT host, pid, run_id, expires_at FROM {self._t(schema.LEASES)}
+            WHERE `partition` = @partition
+            ORDER BY acquired_at, run_id
+            """,
+            bigquery.ScalarQueryParameter("partition", "INT64", partition),
+        )
+        return [
+            LeaseHolder(
+                host=r["host"] or "",
+                pid=int(r["pid"] or 0),
+                run_id=r["run_id"] or "",
+                expires_at=r["expires_at"].astimezone(UTC),
+            )
+            for r in rows
+        ]
+
+    def _lease_params(self, lease: Lease, now: datetime) -> list[Any]:
+        return [
+            bigquery.ScalarQueryParameter("partition", "INT64", lease.partition),
+            bigquery.ScalarQueryParameter("host", "STRING", lease.host),
+            bigquery.ScalarQueryParameter("pid", "INT64", lease.pid),
+            bigquery.ScalarQueryParameter("run_id", "STRING", lease.run_id),
+            bigquery.ScalarQueryParameter("now", "TIMESTAMP", now),
+            bigquery.ScalarQueryParameter("expires", "TIMESTAMP", lease.expires(now)),
+        ]
+
+    async def acquire_lease(self, lease: Lease) -> None:
+        """Take the lease if free, lapsed or its holder's process is gone (same host)."""
+        now = now_utc()
+        holders = await self._lease_rows(lease.partition)
+        current = holders[0] if holders else None
+        if current is not None and current.run_id != lease.run_id and not current.gone(now):
+            raise current.held_error(lease.partition, now)
+        seen = current.run_id if current is not None else ""
+        await self._rows(
+            "lease",
+            f"""
+            MERGE {self._t(schema.LEASES)} AS t
+            USING (SELECT @partition AS part) AS s
+            ON t.`partition` = s.part
+            WHEN MATCHED AND (t.run_id = @seen OR t.run_id = @run_id) THEN UPDATE SET
+                host = @host, pid = @pid, run_id = @run_id,
+                acquired_at = @now, heartbeat_at = @now, expires_at = @expires
+            WHEN NOT MATCHED THEN INSERT
+                (`partition`, host, pid, run_id, acquired_at, heartbeat_at, expires_at)
+                VALUES (@partition, @host, @pid, @run_id, @now, @now, @expires)
+            """,
+            *self._lease_params(lease, now),
+            bigquery.ScalarQueryParameter("seen", "STRING", seen),
+        )
+        holders = await self._lease_rows(lease.partition)
+        if holders and holders[0].run_id == lease.run_id:
+            self._log.info("store.lease_taken", partition=lease.partition, took_from=seen or None)
+            return
+        await self.release_lease(lease)
+        if not holders:
+            msg = f"BigQuery lease of partition {lease.partition}: the lease row vanished"
+            raise StoreTransientError(msg)
+        raise holders[0].held_error(lease.partition, now_utc())
+
+    async def renew_lease(self, lease: Lease) -> bool:
+        """Extend our lease; False when another run's row now wins."""
+        now = now_utc()
+        await self._rows(
+            "lease",
+            f"""
+            UPDATE {self._t(schema.LEASES)}
+            SET heartbeat_at = @now, expires_at = @expires
+            WHERE `partition` = @partition AND run_id = @run_id
+            """,
+            *self._lease_params(lease, now)[:1],
+            *self._lease_params(lease, now)[3:],
+        )
+        holders = await self._lease_rows(lease.partition)
+        return bool(holders) and holders[0].run_id == lease.run_id
+
+    async def release_lease(self, lease: Lease) -> None:
+        """Delete our lease row, if it is still there."""
+        await self._rows(
+            "lease",
+            f"""
+            DELETE FROM {self._t(schema.LEASES)}
+            WHERE `partition` = @partition AND run_id = @run_id
+            """,
+            bigquery.ScalarQueryParameter("partition", "INT64", lease.partition),
+            bigquery.ScalarQueryParameter("run_id", "STRING", lease.run_id),
+        )
 
     # -- results --------------------------------------------------------------------
 

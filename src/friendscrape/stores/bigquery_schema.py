@@ -23,6 +23,7 @@ _DATASET_RE = re.compile(r"[A-Za-z0-9_]{1,1024}")
 USERS = "users"
 RESULTS = "user_friends"
 PARTITIONS = "partitions"
+LEASES = "partition_leases"
 
 USERS_SCHEMA = (
     SchemaField("user_id", "STRING", mode="REQUIRED"),
@@ -57,11 +58,28 @@ PARTITIONS_SCHEMA = (
     SchemaField("position", "INT64", mode="REQUIRED"),
 )
 
+# One row per held partition (two only after two runs raced to insert it: the earlier
+# acquired_at, then the smaller run_id, wins and the other run deletes its row).
+LEASES_SCHEMA = (
+    SchemaField("partition", "INT64", mode="REQUIRED"),
+    SchemaField("host", "STRING"),
+    SchemaField("pid", "INT64"),
+    SchemaField("run_id", "STRING"),
+    SchemaField("acquired_at", "TIMESTAMP"),
+    SchemaField("heartbeat_at", "TIMESTAMP"),
+    SchemaField("expires_at", "TIMESTAMP"),
+)
+
 SCHEMAS: Mapping[str, tuple[SchemaField, ...]] = {
     USERS: USERS_SCHEMA,
     RESULTS: RESULTS_SCHEMA,
     PARTITIONS: PARTITIONS_SCHEMA,
+    LEASES: LEASES_SCHEMA,
 }
+
+# A dataset is a friendscrape store when it has these; the lease table is newer and is
+# created by the first write command, so an older store still reads.
+CORE_TABLES = (USERS, RESULTS, PARTITIONS)
 
 # BigQuery rejects streaming requests over 10 MB; stay far below it so one large
 # user (2,000 names is about 30 KB of JSON) can never tip a chunk over.

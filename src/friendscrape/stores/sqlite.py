@@ -12,8 +12,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from friendscrape.errors import StoreError, StoreTransientError, StoreUnavailableError, UsageError
 from friendscrape.models import FriendList, Partition, Status, User, UserPage, utc
-from friendscrape.partition import numeric_id
-from friendscrape.stores.base import ImportResult, StatusRow, StatusSummary
+from friendscrape.partition import numeric_id, place, sort_key
+from friendscrape.stores.base import (
+    ImportResult,
+    Lease,
+    LeaseHolder,
+    StatusRow,
+    StatusSummary,
+    now_utc,
+)
 
 if TYPE_CHECKING:
     from friendscrape.config import Settings
@@ -54,7 +61,20 @@ CREATE TABLE IF NOT EXISTS user_friends (
     end_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS user_friends_partition ON user_friends (partition, status);
+CREATE TABLE IF NOT EXISTS partition_leases (
+    partition INTEGER PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    run_id TEXT NOT NULL,
+    acquired_at TEXT NOT NULL,
+    heartbeat_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
 """
+
+# A file is a friendscrape store when it has these; partition_leases is newer and is
+# created by the first run, so a store written by an older version still reads.
+_CORE_TABLES = frozenset({"users", "partitions", "user_friends"})
 
 _ORDER = "id_num IS NULL, id_num, user_id"
 
@@ -112,26 +132,48 @@ def _row_to_result(row: sqlite3.Row) -> FriendList:
 class SqliteStore:
     """A Store in one SQLite file; calls run in a worker thread, one at a time."""
 
-    def __init__(self, path: Path, *, busy_timeout: float = 5.0, create: bool = True) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        busy_timeout: float = 5.0,
+        create: bool = True,
+        read_only: bool = False,
+    ) -> None:
         self.path = path
-        self._create = create
+        self._create = create and not read_only
+        self._read_only = read_only
         self._busy_timeout = busy_timeout
         self._conn: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
 
     @classmethod
     def from_url(
-        cls, url: str, settings: Settings | None = None, *, create: bool = True
+        cls,
+        url: str,
+        settings: Settings | None = None,
+        *,
+        create: bool = True,
+        read_only: bool = False,
     ) -> SqliteStore:
         """``sqlite:///relative.db`` or ``sqlite:////absolute/path.db``."""
         prefix = "sqlite:///"
         if not url.startswith(prefix) or len(url) == len(prefix):
             msg = f"malformed SQLite store URL {url!r}: use sqlite:///PATH (e.g. sqlite:///friendscrape.db)"
             raise UsageError(msg)
+        path = url[len(prefix) :]
+        if path == ":memory:":
+            # An in-memory database vanishes with the process: an import would report
+            # users added and keep none, and every run would see an empty store.
+            msg = (
+                f"store URL {url!r} names an in-memory SQLite database, which keeps "
+                "nothing between commands: use sqlite:///PATH to a file"
+            )
+            raise UsageError(msg)
         # SQLite's own wait for a lock ends well inside the pipeline's write timeout, so a
         # held lock is reported as "database is locked" (retried), not as a timeout.
         busy = min(settings.write_timeout / 2, 5.0) if settings is not None else 5.0
-        return cls(Path(url[len(prefix) :]), busy_timeout=busy, create=create)
+        return cls(Path(path), busy_timeout=busy, create=create, read_only=read_only)
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -148,6 +190,8 @@ class SqliteStore:
                 "'friendscrape users import FILE' first, or check --store)"
             )
             raise StoreUnavailableError(msg)
+        if self._read_only:
+            return self._connect_read_only()
         try:
             conn = sqlite3.connect(
                 self.path,
@@ -156,6 +200,7 @@ class SqliteStore:
                 isolation_level=None,
             )
             conn.row_factory = sqlite3.Row
+            self._require_store_or_empty(conn)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(_SCHEMA)
@@ -163,6 +208,47 @@ class SqliteStore:
             msg = f"cannot open SQLite store {str(self.path)!r}: {exc}"
             raise StoreUnavailableError(msg) from None
         return conn
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        """Open without writing a byte: no journal mode switch, no tables created."""
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        try:
+            conn = sqlite3.connect(
+                uri,
+                uri=True,
+                timeout=self._busy_timeout,
+                check_same_thread=False,
+                isolation_level=None,
+            )
+        except sqlite3.DatabaseError as exc:
+            msg = f"cannot open SQLite store {str(self.path)!r} read-only: {exc}"
+            raise StoreUnavailableError(msg) from None
+        conn.row_factory = sqlite3.Row
+        try:
+            tables = _table_names(conn)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            msg = f"{str(self.path)!r} is not a friendscrape store: {exc}"
+            raise StoreUnavailableError(msg) from None
+        if not tables >= _CORE_TABLES:
+            conn.close()
+            raise self._foreign_store(tables)
+        return conn
+
+    def _require_store_or_empty(self, conn: sqlite3.Connection) -> None:
+        """A file holding another program's tables is not ours to add tables to."""
+        tables = _table_names(conn)
+        if tables and not tables >= _CORE_TABLES:
+            conn.close()
+            raise self._foreign_store(tables)
+
+    def _foreign_store(self, tables: set[str]) -> StoreUnavailableError:
+        missing = ", ".join(sorted(_CORE_TABLES - tables))
+        msg = (
+            f"{str(self.path)!r} is not a friendscrape store (no {missing} table"
+            f"{'s' if len(_CORE_TABLES - tables) > 1 else ''}): check --store"
+        )
+        return StoreUnavailableError(msg)
 
     async def _call(self, action: str, func: Callable[[sqlite3.Connection], T]) -> T:
         if self._conn is None:
@@ -271,6 +357,51 @@ class SqliteStore:
     async def partitions(self) -> list[Partition]:
         return await self._call("read plan", _read_partitions)
 
+    async def unplaced_count(self) -> int:
+        return await self._call(
+            "count unplaced",
+            lambda c: int(
+                c.execute(
+                    """SELECT COUNT(*) FROM users
+                       WHERE partition IS NULL AND EXISTS (SELECT 1 FROM partitions)"""
+                ).fetchone()[0]
+            ),
+        )
+
+    async def place_unplaced(self) -> dict[int, int]:
+        def run(conn: sqlite3.Connection) -> dict[int, int]:
+            conn.execute("BEGIN IMMEDIATE")
+            plan = _read_partitions(conn)
+            ids = [r[0] for r in conn.execute("SELECT user_id FROM users WHERE partition IS NULL")]
+            where = place(ids, plan)
+            if not where:
+                conn.execute("ROLLBACK")
+                return {}
+            # New users take positions after every planned one: a partition's cursor
+            # (its plan position) then reaches them after its existing users.
+            last = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM users").fetchone()[0])
+            ordered = sorted(where, key=sort_key)
+            conn.executemany(
+                "UPDATE users SET partition = ?, seq = ? WHERE user_id = ?",
+                [(where[uid], last + i, uid) for i, uid in enumerate(ordered, start=1)],
+            )
+            counts: dict[int, int] = {}
+            for part in plan:
+                added = [uid for uid in ordered if where[uid] == part.number]
+                if not added:
+                    continue
+                counts[part.number] = len(added)
+                ends = [part.min_user_id, part.max_user_id, *added]
+                conn.execute(
+                    """UPDATE partitions SET user_count = user_count + ?,
+                           min_user_id = ?, max_user_id = ? WHERE partition = ?""",
+                    (len(added), min(ends, key=sort_key), max(ends, key=sort_key), part.number),
+                )
+            conn.execute("COMMIT")
+            return counts
+
+        return await self._call("place users", run)
+
     async def pending_users(
         self, partition: int, *, retry_failed: bool, cursor: str | None, limit: int
     ) -> UserPage:
@@ -301,6 +432,70 @@ class SqliteStore:
             return int(row[0])
 
         return await self._call("count pending", run)
+
+    # -- leases -----------------------------------------------------------------------
+
+    async def acquire_lease(self, lease: Lease) -> None:
+        def run(conn: sqlite3.Connection) -> tuple[LeaseHolder | None, datetime]:
+            # One IMMEDIATE transaction: the check and the take cannot interleave with
+            # another run's, so exactly one of two simultaneous runs gets the lease.
+            conn.execute("BEGIN IMMEDIATE")
+            now = now_utc()
+            holder = _holder(
+                conn.execute(
+                    "SELECT host, pid, run_id, expires_at FROM partition_leases"
+                    " WHERE partition = ?",
+                    (lease.partition,),
+                ).fetchone()
+            )
+            if holder is not None and holder.run_id != lease.run_id and not holder.gone(now):
+                conn.execute("ROLLBACK")
+                return holder, now
+            conn.execute(
+                """INSERT INTO partition_leases
+                       (partition, host, pid, run_id, acquired_at, heartbeat_at, expires_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (partition) DO UPDATE SET host = excluded.host,
+                       pid = excluded.pid, run_id = excluded.run_id,
+                       acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at,
+                       expires_at = excluded.expires_at""",
+                (
+                    lease.partition,
+                    lease.host,
+                    lease.pid,
+                    lease.run_id,
+                    _iso(now),
+                    _iso(now),
+                    _iso(lease.expires(now)),
+                ),
+            )
+            conn.execute("COMMIT")
+            return None, now
+
+        holder, now = await self._call("take lease", run)
+        if holder is not None:
+            raise holder.held_error(lease.partition, now)
+
+    async def renew_lease(self, lease: Lease) -> bool:
+        def run(conn: sqlite3.Connection) -> bool:
+            now = now_utc()
+            cursor = conn.execute(
+                """UPDATE partition_leases SET heartbeat_at = ?, expires_at = ?
+                   WHERE partition = ? AND run_id = ?""",
+                (_iso(now), _iso(lease.expires(now)), lease.partition, lease.run_id),
+            )
+            return cursor.rowcount == 1
+
+        return await self._call("renew lease", run)
+
+    async def release_lease(self, lease: Lease) -> None:
+        await self._call(
+            "release lease",
+            lambda c: c.execute(
+                "DELETE FROM partition_leases WHERE partition = ? AND run_id = ?",
+                (lease.partition, lease.run_id),
+            ),
+        )
 
     # -- results ----------------------------------------------------------------------
 
@@ -403,6 +598,22 @@ class SqliteStore:
             ]
 
         return await self._call("read summary", run)
+
+
+def _holder(row: sqlite3.Row | None) -> LeaseHolder | None:
+    if row is None:
+        return None
+    return LeaseHolder(
+        host=row["host"],
+        pid=int(row["pid"]),
+        run_id=row["run_id"],
+        expires_at=datetime.fromisoformat(row["expires_at"]),
+    )
+
+
+def _table_names(conn: sqlite3.Connection) -> set[str]:
+    rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    return {str(r[0]) for r in rows}
 
 
 def _read_partitions(conn: sqlite3.Connection) -> list[Partition]:

@@ -1,0 +1,120 @@
+"""A run's hold on its partition: take the lease, renew it on a heartbeat, give it up.
+
+Two runs of one partition would fetch every user twice; the lease in the store lets
+only one collect. The holder renews it every ``lease_heartbeat`` seconds; a run that
+finds it held exits with PartitionHeldError (exit 6), and a lease not renewed for
+``lease_ttl`` seconds (its holder was killed) is taken over by the next run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import structlog
+
+from friendscrape.errors import PartitionHeldError, StoreError
+from friendscrape.stores.base import Lease, Store
+
+if TYPE_CHECKING:
+    from friendscrape.config import Settings
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseConfig:
+    """How long a hold lasts unrenewed, and how often it is renewed."""
+
+    ttl: float
+    heartbeat: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LeaseConfig:
+        """The lease settings (validated there: heartbeat < ttl)."""
+        return cls(ttl=settings.lease_ttl, heartbeat=settings.lease_heartbeat)
+
+
+@dataclass(slots=True)
+class LeaseState:
+    """Why the run lost its lease while running (None while it holds it)."""
+
+    lost: str | None = None
+
+
+async def _heartbeat(
+    store: Store, lease: Lease, config: LeaseConfig, state: LeaseState, on_lost: Callable[[], None]
+) -> None:
+    loop = asyncio.get_running_loop()
+    renewed = loop.time()
+    wait = config.heartbeat
+    while True:
+        await asyncio.sleep(wait)
+        try:
+            async with asyncio.timeout(config.heartbeat):
+                held = await store.renew_lease(lease)
+        except (StoreError, TimeoutError) as exc:
+            since = loop.time() - renewed
+            log.warning(
+                "lease.heartbeat_failed",
+                error=str(exc) or type(exc).__name__,
+                since=round(since, 1),
+            )
+            if since >= config.ttl:
+                # Unrenewed past the ttl, another run may already have taken it over.
+                state.lost = f"could not renew it for {since:.0f}s ({exc or 'timeout'})"
+                break
+            # Retried sooner than the next beat, so a brief store hiccup costs nothing.
+            wait = min(config.heartbeat, max(config.heartbeat / 4, 0.05))
+            continue
+        if not held:
+            state.lost = "another run took it over"
+            break
+        renewed = loop.time()
+        wait = config.heartbeat
+        log.debug("lease.heartbeat")
+    log.error("lease.lost", reason=state.lost)
+    on_lost()
+
+
+@asynccontextmanager
+async def held_partition(
+    store: Store,
+    partition: int,
+    run_id: str,
+    config: LeaseConfig,
+    *,
+    on_lost: Callable[[], None],
+) -> AsyncIterator[LeaseState]:
+    """Hold ``partition`` for the block (PartitionHeldError if a live run holds it).
+
+    ``on_lost`` is called when the lease is lost mid-run (e.g. to stop taking users);
+    the state says why. The lease is released when the block ends while still held.
+    """
+    lease = Lease(partition=partition, run_id=run_id, ttl=config.ttl)
+    try:
+        await store.acquire_lease(lease)
+    except PartitionHeldError as exc:
+        log.error("lease.held", error=str(exc), exit_code=exc.exit_code)
+        raise
+    log.info("lease.taken", host=lease.host, pid=lease.pid, ttl=config.ttl)
+    state = LeaseState()
+    beat = asyncio.create_task(_heartbeat(store, lease, config, state, on_lost))
+    try:
+        yield state
+    finally:
+        beat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beat
+        if state.lost is None:
+            try:
+                await store.release_lease(lease)
+            except StoreError as exc:
+                # It lapses by itself after the ttl; the next run only waits longer.
+                log.warning("lease.release_failed", error=str(exc))
+            else:
+                log.info("lease.released")

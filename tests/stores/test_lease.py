@@ -1,0 +1,72 @@
+"""The partition lease on both stores: one holder at a time, taken over once it lapses."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+
+import pytest
+
+from friendscrape.errors import PartitionHeldError
+from friendscrape.stores.base import Lease, Store
+
+
+def dead_pid() -> int:
+    """The id of a process of this host that has already exited."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+async def test_a_held_partition_is_refused_naming_its_holder(store: Store) -> None:
+    first = Lease(partition=1, run_id="run-first", ttl=60.0, host="worker-a", pid=4242)
+    await store.acquire_lease(first)
+    second = Lease(partition=1, run_id="run-second", ttl=60.0)
+    with pytest.raises(PartitionHeldError) as held:
+        await store.acquire_lease(second)
+    text = str(held.value)
+    assert "run-first" in text
+    assert "worker-a" in text
+    assert "4242" in text
+    assert "expires in" in text
+    assert held.value.exit_code == 6
+
+    # Another partition is free; the holder renews; after release the second run gets it.
+    await store.acquire_lease(Lease(partition=2, run_id="run-second", ttl=60.0))
+    assert await store.renew_lease(first)
+    await store.release_lease(first)
+    await store.acquire_lease(second)
+    assert not await store.renew_lease(first), "a released lease must not renew"
+    assert await store.renew_lease(second)
+
+
+async def test_a_lapsed_lease_is_taken_over_and_its_holder_learns_it(store: Store) -> None:
+    # Another host: this one cannot tell whether the holder lives, so only the ttl frees it.
+    first = Lease(partition=3, run_id="run-old", ttl=1.0, host="elsewhere.example", pid=1)
+    await store.acquire_lease(first)
+    second = Lease(partition=3, run_id="run-new", ttl=60.0)
+    with pytest.raises(PartitionHeldError):
+        await store.acquire_lease(second)
+    deadline = time.monotonic() + 15.0
+    while True:
+        try:
+            await store.acquire_lease(second)
+            break
+        except PartitionHeldError:
+            assert time.monotonic() < deadline, "the lapsed lease was never taken over"
+            await asyncio.sleep(0.2)
+    assert not await store.renew_lease(first), "the old holder must learn it lost the lease"
+    with pytest.raises(PartitionHeldError) as held:
+        await store.acquire_lease(first)
+    assert "run-new" in str(held.value)
+
+
+async def test_a_dead_holder_on_this_host_is_taken_over_at_once(store: Store) -> None:
+    gone = Lease(partition=4, run_id="run-killed", ttl=600.0, pid=dead_pid())
+    await store.acquire_lease(gone)
+    successor = Lease(partition=4, run_id="run-next", ttl=60.0)
+    await store.acquire_lease(successor)
+    assert await store.renew_lease(successor)
+    assert not await store.renew_lease(gone)
