@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bqemu import Emulator
 from friendscrape.config import Settings
 from friendscrape.configdoc import environ_without_configuration
 from friendscrape.errors import StoreUnavailableError, UsageError
@@ -43,7 +44,7 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def fingerprint(path: Path) -> tuple[bytes, int, list[str]]:
     """Bytes, mtime and the files beside it (a journal left behind would show)."""
-    return path.read_bytes(), path.stat().st_mtime_ns, sorted(os.listdir(path.parent))
+    return path.read_bytes(), path.stat().st_mtime_ns, sorted(p.name for p in path.parent.iterdir())
 
 
 def journal_mode(path: Path) -> str:
@@ -65,7 +66,7 @@ def foreign_file(folder: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("command", READ_ONLY, ids=lambda c: " ".join(c))
+@pytest.mark.parametrize("command", READ_ONLY, ids=" ".join)
 def test_read_only_command_leaves_a_foreign_sqlite_file_untouched(
     tmp_path: Path, command: list[str]
 ) -> None:
@@ -142,9 +143,10 @@ def test_memory_store_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.bigquery
-async def test_bigquery_read_only_open_creates_nothing(bq_emulator: object, bq_dataset: str) -> None:
-    endpoint = bq_emulator.endpoint  # type: ignore[attr-defined]
-    settings = bq_settings(endpoint, bq_dataset)
+async def test_bigquery_read_only_open_creates_nothing(
+    bq_emulator: Emulator, bq_dataset: str
+) -> None:
+    settings = bq_settings(bq_emulator.endpoint, bq_dataset)
     reader = open_store(settings, read_only=True)
     with pytest.raises(StoreUnavailableError, match="no BigQuery dataset"):
         await reader.open()
