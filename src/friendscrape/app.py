@@ -15,6 +15,7 @@ import structlog
 
 from friendscrape.config import Settings
 from friendscrape.errors import (
+    PartitionHeldError,
     PauseTooLongError,
     PlanError,
     RunAbortedError,
@@ -25,6 +26,7 @@ from friendscrape.exporter import export
 from friendscrape.fetch.http import Limiter
 from friendscrape.fetch.limiter import build_limiter
 from friendscrape.importer import ImportReport, read_users
+from friendscrape.lease import LeaseConfig, held_partition
 from friendscrape.models import Partition
 from friendscrape.pipeline import PartitionRun, RunSummary
 from friendscrape.platform import idle_forever, resolve_partition
@@ -38,10 +40,13 @@ log = structlog.get_logger("friendscrape")
 
 
 @asynccontextmanager
-async def opened_store(settings: Settings, *, create: bool = False) -> AsyncIterator[Store]:
+async def opened_store(
+    settings: Settings, *, create: bool = False, read_only: bool = False
+) -> AsyncIterator[Store]:
     """The settings' store, opened, and closed however the block ends (``create``: a new
-    SQLite file may be started, as importing users does)."""
-    store = open_store(settings, create=create)
+    SQLite file may be started, as importing users does; ``read_only``: nothing in the
+    store is created or changed, for commands that only read)."""
+    store = open_store(settings, create=create, read_only=read_only)
     await store.open()
     try:
         yield store
@@ -80,8 +85,31 @@ async def plan(settings: Settings, count: int, *, force: bool) -> list[Partition
 
 async def show_plan(settings: Settings) -> list[Partition]:
     """The stored plan."""
-    async with opened_store(settings) as store:
+    async with opened_store(settings, read_only=True) as store:
         return await _require_plan(store)
+
+
+async def place_users(settings: Settings) -> tuple[dict[int, int], list[Partition]]:
+    """Put users imported after the plan into its partitions, moving no placed user
+    (the `partitions place` command); returns users placed per partition and the plan."""
+    async with opened_store(settings) as store:
+        await _require_users(store)
+        await _require_plan(store)
+        placed = await store.place_unplaced()
+        log.info("plan.placed", users=sum(placed.values()), partitions=placed)
+        return placed, await store.partitions()
+
+
+async def _warn_unplaced(store: Store) -> None:
+    """Users imported after the plan belong to no partition: no run collects them."""
+    unplaced = await store.unplaced_count()
+    if unplaced:
+        advice = "run 'friendscrape partitions place' to add them to the plan"
+        log.warning("run.unplaced_users", users=unplaced, advice=advice)
+        sys.stderr.write(
+            f"friendscrape: warning: {unplaced} users are outside the partition plan and "
+            f"no run collects them: {advice}\n"
+        )
 
 
 async def _left_pending(store: Store, partition: int, exc: RunAbortedError) -> str:
@@ -180,8 +208,14 @@ async def run(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
     try:
-        async with opened_store(settings) as store:
+        lease_config = LeaseConfig.from_settings(settings)
+        async with (
+            opened_store(settings) as store,
+            # Held before any user is read: a second run of this partition exits 6.
+            held_partition(store, number, run_id, lease_config, on_lost=stop.set) as lease,
+        ):
             await check_partition(store, number)
+            await _warn_unplaced(store)
             # One RunStats for the run and its limiter, so progress shows paused hosts.
             stats = RunStats()
             runner = PartitionRun(
@@ -198,6 +232,9 @@ async def run(
             try:
                 async with display:
                     summary = await runner.run()
+                if lease.lost is not None:
+                    msg = f"partition {number}: stopped after losing its lease ({lease.lost})"
+                    raise PartitionHeldError(msg)
             except RunAbortedError as exc:
                 log.error(
                     "run.aborted", error=str(exc), cause=type(exc).__name__, exit_code=exc.exit_code
@@ -227,5 +264,5 @@ async def run(
 
 async def export_results(settings: Settings, fmt: str, output: Path | None) -> int:
     """Export every result row."""
-    async with opened_store(settings) as store:
+    async with opened_store(settings, read_only=True) as store:
         return await export(store.results(), fmt, output)

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from friendscrape import checks
@@ -215,6 +222,24 @@ class Settings(BaseSettings):
         "in seconds; a longer one ends the run with exit code 4, its unfinished users left "
         "pending for a later run.",
     )
+    lease_ttl: float = Field(
+        60.0,
+        gt=0,
+        allow_inf_nan=False,
+        validation_alias=_env("lease_ttl"),
+        description="Seconds a run's hold on its partition lasts without a heartbeat; a "
+        "second run of a held partition exits with code 6, and takes the partition over once "
+        "the holder's lease has lapsed this long (at once when the holder was a process of "
+        "the same host that no longer exists).",
+    )
+    lease_heartbeat: float = Field(
+        15.0,
+        gt=0,
+        allow_inf_nan=False,
+        validation_alias=_env("lease_heartbeat"),
+        description="Seconds between a run's renewals of its partition lease; must be "
+        "shorter than lease_ttl.",
+    )
     progress_interval: float = Field(
         30.0,
         ge=0.01,
@@ -246,6 +271,16 @@ class Settings(BaseSettings):
         validation_alias=_env("x_bearer_tokens"),
         description="Comma-separated X API bearer tokens; several form a pool. Never logged.",
     )
+
+    @model_validator(mode="after")
+    def _heartbeat_inside_ttl(self) -> Settings:
+        if self.lease_heartbeat >= self.lease_ttl:
+            msg = (
+                f"lease_heartbeat ({self.lease_heartbeat:g}s) must be shorter than lease_ttl "
+                f"({self.lease_ttl:g}s), or a live run would lose its partition"
+            )
+            raise ValueError(msg)
+        return self
 
     @field_validator("*")
     @classmethod
