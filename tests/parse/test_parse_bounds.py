@@ -17,7 +17,8 @@ from friendscrape.simulator import MobileSite, SyntheticGraph
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "twitter-mobile"
 URL = "https://mobile.example/ada_example/following?cursor=7"
 # The page: 150,000 nested <div> (750 KB, under the body cap) before a user list.
-# Before the bound lexbor took 255 s on it (20,000: 1.3 s). Whatever the machine, refusing must cost a few milliseconds, not the tree build.
+# Before the bound lexbor took 255 s on it (20,000: 1.3 s). Whatever the machine,
+# refusing must cost a few milliseconds, not the tree build.
 QUICK = 0.5
 
 
