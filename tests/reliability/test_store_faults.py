@@ -68,10 +68,13 @@ async def test_lock_held_past_the_retry_budget_exits_non_zero(
     db: Path, clean_sim: SimProcess, graph: SyntheticGraph
 ) -> None:
     env = clean_env(FRIENDSCRAPE_WRITE_TIMEOUT="0.3", FRIENDSCRAPE_STORE_ATTEMPTS="3")
+    run = await start_cli(run_args(db, clean_sim, PARTITION, "--stall-timeout", "60"), env=env)
+    # Locked once the run holds its partition's lease (taking it is a write too): from
+    # then on every write of the run meets the lock.
+    await run.wait_event("run.started")
     with write_lock(db):
-        code, run = await run_cli(
-            run_args(db, clean_sim, PARTITION, "--stall-timeout", "60"), env=env, timeout=30
-        )
+        held = saved_rows(db)
+        code = await run.wait(timeout=30)
     assert code == 3, run.tail()
     failed = run.named("writer.failed")
     assert failed, run.tail()
@@ -83,7 +86,7 @@ async def test_lock_held_past_the_retry_budget_exits_non_zero(
     assert len(lines) == 1, run.stderr
     assert "database is locked" in lines[0]
     assert "Traceback" not in run.stderr
-    assert saved_rows(db) == 0
+    assert saved_rows(db) == held
 
     # Restarted once the lock is gone, the partition completes.
     code, again = await run_cli(run_args(db, clean_sim, PARTITION))
