@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from friendscrape.errors import PartitionHeldError
+from friendscrape.lease import LeaseConfig, held_partition
 from friendscrape.stores.base import Lease, Store
+from friendscrape.stores.sqlite import SqliteStore
 
 
 def dead_pid() -> int:
@@ -70,3 +74,26 @@ async def test_a_dead_holder_on_this_host_is_taken_over_at_once(store: Store) ->
     await store.acquire_lease(successor)
     assert await store.renew_lease(successor)
     assert not await store.renew_lease(gone)
+
+
+async def test_a_run_that_loses_its_lease_is_told_to_stop(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "friendscrape.db")
+    await store.open()
+    lost = asyncio.Event()
+    config = LeaseConfig(ttl=2.0, heartbeat=0.05)
+    try:
+        async with held_partition(store, 1, "run-mine", config, on_lost=lost.set) as state:
+            assert state.lost is None
+            # Another run takes the partition over (as after a long pause of this one).
+            conn = sqlite3.connect(tmp_path / "friendscrape.db")
+            conn.execute("UPDATE partition_leases SET run_id = 'run-other' WHERE partition = 1")
+            conn.commit()
+            conn.close()
+            async with asyncio.timeout(10):
+                await lost.wait()
+            assert state.lost == "another run took it over"
+        # The lease now belongs to the other run: leaving the block must not delete it.
+        with pytest.raises(PartitionHeldError, match="run-other"):
+            await store.acquire_lease(Lease(partition=1, run_id="run-third", ttl=60.0))
+    finally:
+        await store.close()
