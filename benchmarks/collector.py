@@ -25,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from friendscrape.trial import TrialConfig, run_trial
+from friendscrape.commands.bench import TrialConfig, run_trial
 
 LATENCY = 0.3
 USERS = 20_000

@@ -23,14 +23,14 @@ import aiohttp
 import structlog
 
 from friendscrape.config import Settings
+from friendscrape.core.counters import RunCounters
+from friendscrape.core.pipeline import PartitionRun
 from friendscrape.fetch.http import Limiter, NoLimiter, Permit
 from friendscrape.fetch.limiter import build_limiter
 from friendscrape.models import User
-from friendscrape.pipeline import PartitionRun
 from friendscrape.simulator import SimConfig
 from friendscrape.simulator.process import start_simulator_process
 from friendscrape.sources.twitter_mobile import TwitterMobileSource
-from friendscrape.stats import RunStats
 from friendscrape.stores.sqlite import SqliteStore
 
 RATE = 50
@@ -104,7 +104,7 @@ async def one_run(base_url: str, concurrency: int, *, limited: bool) -> dict[str
             fetch_attempts=10,
             progress_interval=600.0,
         )
-        stats = RunStats()
+        stats = RunCounters()
         timed = Timed(build_limiter(settings, stats) if limited else NoLimiter())
         before = await counters(base_url)
         runner = PartitionRun(

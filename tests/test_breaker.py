@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from friendscrape.breaker import BreakerConfig, CircuitBreaker, Failure, Trip
 from friendscrape.config import Settings
+from friendscrape.core.breaker import BreakerConfig, CircuitBreaker, Failure, Trip
 
 URL = "http://127.0.0.1:9/ada/following?cursor=secretish"
 REFUSED = Failure("connect", URL)

@@ -8,7 +8,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from friendscrape.errors import UsageError
-from friendscrape.platform import (
+from friendscrape.worker import (
     PARTITION_ENV_NAMES,
     choose_partition,
     idle_forever,

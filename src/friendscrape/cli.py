@@ -14,10 +14,10 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from friendscrape import __version__, app, argtypes, logs, progressbar
+from friendscrape import __version__, argtypes, logs
+from friendscrape.commands import export, import_users, plan, progressbar, run
 from friendscrape.config import Settings, load_settings
 from friendscrape.errors import FriendscrapeError
-from friendscrape.exporter import FORMATS
 from friendscrape.fetch.credentials import parse_tokens
 from friendscrape.models import Partition
 from friendscrape.sources import SOURCE_NAMES
@@ -123,7 +123,7 @@ def _build_parser() -> argparse.ArgumentParser:
     exp = sub.add_parser("export", parents=[common], help="export results")
     exp.add_argument(
         "--format",
-        choices=FORMATS,
+        choices=export.FORMATS,
         default="jsonl",
         help="jsonl (one object per user) or csv (edge list)",
     )
@@ -269,7 +269,7 @@ def _settings_with_console_logs(args: argparse.Namespace, *, quiet: bool = False
 
 def _cmd_users(args: argparse.Namespace) -> int:
     settings = _settings_with_console_logs(args)
-    report, result = _run(app.import_users(settings, args.file))
+    report, result = _run(import_users.import_users(settings, args.file))
     for line in report.bad:
         print(f"friendscrape: bad row: {line}", file=sys.stderr)
     print(
@@ -282,13 +282,13 @@ def _cmd_users(args: argparse.Namespace) -> int:
 def _cmd_partitions(args: argparse.Namespace) -> int:
     settings = _settings_with_console_logs(args)
     if args.partitions_command == "plan":
-        parts = _run(app.plan(settings, args.count, force=args.force))
+        parts = _run(plan.plan(settings, args.count, force=args.force))
     elif args.partitions_command == "place":
-        placed, parts = _run(app.place_users(settings))
+        placed, parts = _run(plan.place_users(settings))
         where = ", ".join(f"{n} to partition {number}" for number, n in sorted(placed.items()))
         print(f"placed {sum(placed.values())} users" + (f": {where}" if where else ""))
     else:
-        parts = _run(app.show_plan(settings))
+        parts = _run(plan.show_plan(settings))
     _print_plan(parts)
     return 0
 
@@ -305,13 +305,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         stream=bar.as_stream() if live else None,
     )
     progress = bar.around if live else None
-    _run(app.run(settings, args.partition, when_done=args.when_done, progress=progress))
+    _run(run.run(settings, args.partition, when_done=args.when_done, progress=progress))
     return 0
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
     settings = _settings_with_console_logs(args)
-    count = _run(app.export_results(settings, args.format, args.output))
+    count = _run(export.export_results(settings, args.format, args.output))
     if args.output is not None:
         print(f"exported {count} users to {args.output}", file=sys.stderr)
     return 0
@@ -324,7 +324,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from friendscrape import demo  # noqa: PLC0415 - imports the simulator
+    from friendscrape.commands import demo  # noqa: PLC0415 - imports the simulator
 
     settings = _settings_with_console_logs(args, quiet=True)
     return _run(
@@ -340,7 +340,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from friendscrape import status  # noqa: PLC0415
+    from friendscrape.commands import status  # noqa: PLC0415
 
     settings = _settings_with_console_logs(args)
     report = _run(status.read_status(settings, window=args.window))
@@ -352,7 +352,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_estimate(args: argparse.Namespace) -> int:
-    from friendscrape import estimate  # noqa: PLC0415
+    from friendscrape.commands import estimate  # noqa: PLC0415
 
     settings = _settings_with_console_logs(args)
     result = _run(
@@ -378,10 +378,10 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from friendscrape import trial  # noqa: PLC0415
+    from friendscrape.commands import bench  # noqa: PLC0415
 
     _settings_with_console_logs(args, quiet=True)  # validates flags, configures logs
-    config = trial.TrialConfig(
+    config = bench.TrialConfig(
         concurrency=args.grid,
         users=args.users,
         latency=args.latency,
@@ -389,16 +389,16 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         mean_friends=args.mean_friends,
         rate_limit_rate=args.rate_limit_rate,
     )
-    results = _run(trial.run_trials(config))
+    results = _run(bench.run_trials(config))
     if args.json:
         print(json.dumps([r.to_json() for r in results], indent=2))
     else:
-        print(trial.render(config, results))
+        print(bench.render(config, results))
     return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from friendscrape import report  # noqa: PLC0415
+    from friendscrape.commands import report  # noqa: PLC0415
 
     settings = _settings_with_console_logs(args)
     users = _run(report.write_report(settings, args.output))

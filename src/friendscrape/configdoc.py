@@ -19,7 +19,7 @@ from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings
 
 from friendscrape.config import Settings
-from friendscrape.platform import PARTITION_ENV_NAMES
+from friendscrape.worker import PARTITION_ENV_NAMES
 
 REGENERATE = "python -m friendscrape.configdoc > docs/configuration.md"
 

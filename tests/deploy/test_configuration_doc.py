@@ -15,7 +15,7 @@ from friendscrape.configdoc import (
     environ_without_configuration,
     render_configuration_markdown,
 )
-from friendscrape.platform import PARTITION_ENV_NAMES
+from friendscrape.worker import PARTITION_ENV_NAMES
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 

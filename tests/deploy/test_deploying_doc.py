@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from friendscrape.platform import PARTITION_ENV_NAMES
+from friendscrape.worker import PARTITION_ENV_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = (ROOT / "docs" / "deploying.md").read_text(encoding="utf-8")

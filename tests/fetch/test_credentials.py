@@ -9,12 +9,12 @@ from structlog.testing import capture_logs
 from yarl import URL
 
 from friendscrape.config import Settings
+from friendscrape.core.counters import RunCounters
 from friendscrape.fetch.credentials import CredentialPool, parse_tokens
 from friendscrape.fetch.http import HttpClient
 from friendscrape.fetch.limiter import HostLimiter, LimiterConfig, build_limiter
 from friendscrape.fetch.ratelimit_headers import RateLimitInfo
 from friendscrape.sources.base import PageRequest
-from friendscrape.stats import RunStats
 
 SECRET_A = "AAAA-secret-token-one"
 SECRET_B = "BBBB-secret-token-two"
@@ -64,7 +64,7 @@ def test_build_limiter_attaches_the_x_pool_to_the_x_api_host() -> None:
         base_url="http://127.0.0.1:9/2",
         x_bearer_tokens=SecretStr(f"{SECRET_A},{SECRET_B}"),
     )
-    limiter = build_limiter(settings, RunStats())
+    limiter = build_limiter(settings, RunCounters())
     assert SECRET_A not in repr(limiter)
     assert "127.0.0.1" in repr(limiter)
     assert "api.x.com" in repr(limiter)

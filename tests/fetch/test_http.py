@@ -9,10 +9,10 @@ import aiohttp
 import pytest
 
 from friendscrape.config import Settings
+from friendscrape.core.counters import RunCounters
 from friendscrape.errors import PermanentFetchError, TransientFetchError
 from friendscrape.fetch.http import HttpClient
 from friendscrape.sources.base import PageRequest
-from friendscrape.stats import RunStats
 
 URL = "http://upstream.test/ada/following"
 
@@ -33,7 +33,7 @@ async def test_retries_5xx_then_succeeds(mock_http: Any) -> None:
     mock_http.get(URL, status=503)
     mock_http.get(URL, status=500)
     mock_http.get(URL, status=200, body=b"<html>ok</html>")
-    stats = RunStats()
+    stats = RunCounters()
     async with HttpClient(fast_settings(), stats=stats) as http:
         response = await http.fetch(PageRequest(URL))
     assert response.status == 200
@@ -55,7 +55,7 @@ async def test_gives_up_after_attempts(mock_http: Any) -> None:
 async def test_timeout_is_transient_and_retried(mock_http: Any) -> None:
     mock_http.get(URL, exception=TimeoutError())
     mock_http.get(URL, status=200, body=b"fine")
-    stats = RunStats()
+    stats = RunCounters()
     async with HttpClient(fast_settings(), stats=stats) as http:
         response = await http.fetch(PageRequest(URL))
     assert response.body == b"fine"
@@ -73,7 +73,7 @@ async def test_429_retry_after_is_honoured(mock_http: Any, monkeypatch: Any) -> 
     monkeypatch.setattr(asyncio, "sleep", recording_sleep)
     mock_http.get(URL, status=429, headers={"Retry-After": "7"})
     mock_http.get(URL, status=200, body=b"fine")
-    async with HttpClient(fast_settings(), stats=RunStats()) as http:
+    async with HttpClient(fast_settings(), stats=RunCounters()) as http:
         response = await http.fetch(PageRequest(URL))
     assert response.status == 200
     assert waits
@@ -91,7 +91,7 @@ async def test_connection_error_is_transient(mock_http: Any) -> None:
 
 async def test_404_is_returned_not_retried(mock_http: Any) -> None:
     mock_http.get(URL, status=404, body=b"gone")
-    stats = RunStats()
+    stats = RunCounters()
     async with HttpClient(fast_settings(), stats=stats) as http:
         response = await http.fetch(PageRequest(URL))
     assert response.status == 404

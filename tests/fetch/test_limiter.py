@@ -7,8 +7,8 @@ import time
 
 from structlog.testing import capture_logs
 
+from friendscrape.core.counters import RunCounters
 from friendscrape.fetch.limiter import HostLimiter, LimiterConfig, adapt
-from friendscrape.stats import RunStats
 
 HOST = "upstream.test"
 
@@ -45,7 +45,7 @@ def test_adapt_grows_additively_and_cuts_multiplicatively() -> None:
 
 
 async def test_a_429_pauses_the_whole_host_without_blocking_the_loop() -> None:
-    stats = RunStats()
+    stats = RunCounters()
     limiter = HostLimiter(LimiterConfig(concurrency=4), stats)
     permit = await limiter.acquire(HOST)
     limiter.release(HOST, status=429, headers={"retry-after": "30"}, latency=0.01, permit=permit)
@@ -59,7 +59,7 @@ async def test_a_429_pauses_the_whole_host_without_blocking_the_loop() -> None:
 
 
 async def test_a_spent_window_pauses_until_its_reset_and_shows_it() -> None:
-    stats = RunStats()
+    stats = RunCounters()
     limiter = HostLimiter(LimiterConfig(), stats)
     permit = await limiter.acquire(HOST)
     headers = {"x-rate-limit-limit": "15", "x-rate-limit-remaining": "0"}
@@ -177,9 +177,9 @@ async def _latency_story(limiter: HostLimiter) -> list[str]:
 
 
 async def test_latency_from_our_own_busy_loop_is_not_read_as_a_slow_upstream() -> None:
-    cuts = await _latency_story(HostLimiter(LimiterConfig(concurrency=200), RunStats()))
+    cuts = await _latency_story(HostLimiter(LimiterConfig(concurrency=200), RunCounters()))
     assert cuts
     assert "latency" in cuts[0]
-    busy = RunStats()
+    busy = RunCounters()
     busy.loop_lag = 0.59  # the responses waited that long for our event loop
     assert await _latency_story(HostLimiter(LimiterConfig(concurrency=200), busy)) == []

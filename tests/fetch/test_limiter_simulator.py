@@ -18,14 +18,14 @@ import pytest
 from structlog.testing import capture_logs
 
 from friendscrape.config import Settings
+from friendscrape.core.counters import RunCounters
+from friendscrape.core.pipeline import PartitionRun
 from friendscrape.fetch.credentials import CredentialPool
 from friendscrape.fetch.http import Limiter
 from friendscrape.fetch.limiter import HostLimiter, LimiterConfig, build_limiter
 from friendscrape.models import Status, User
-from friendscrape.pipeline import PartitionRun
 from friendscrape.simulator import RunningSimulator, SimConfig, run_simulator
 from friendscrape.sources.twitter_mobile import TwitterMobileSource
-from friendscrape.stats import RunStats
 from friendscrape.stores.sqlite import SqliteStore
 
 RATE = 20
@@ -71,7 +71,7 @@ async def run_against(
         }
         values.update(overrides)
         settings = Settings(**values)
-        stats = RunStats()
+        stats = RunCounters()
         runner = PartitionRun(
             settings,
             store,

@@ -14,9 +14,9 @@ import pytest
 import structlog
 
 from friendscrape import logs
+from friendscrape.core.counters import RunCounters
 from friendscrape.errors import PauseTooLongError
 from friendscrape.fetch.limiter import HostLimiter, LimiterConfig
-from friendscrape.stats import RunStats
 
 HOST = "upstream.test"
 
@@ -62,7 +62,7 @@ async def rate_limited(limiter: HostLimiter, headers: dict[str, str]) -> None:
 
 
 async def test_a_retry_after_over_the_maximum_ends_the_run_at_once() -> None:
-    stats = RunStats()
+    stats = RunCounters()
     limiter = HostLimiter(LimiterConfig(max_pause=900), stats)
     with pytest.raises(PauseTooLongError) as raised:
         await rate_limited(limiter, {"retry-after": "86400"})
@@ -96,7 +96,7 @@ async def test_requests_waiting_on_the_host_are_refused_too() -> None:
 
 async def test_a_pause_of_exactly_the_maximum_is_waited() -> None:
     # An X API window is 15 minutes: a full one must fit the default maximum.
-    stats = RunStats()
+    stats = RunCounters()
     limiter = HostLimiter(LimiterConfig(max_pause=900), stats)
     await rate_limited(limiter, {"retry-after": "900"})
     assert stats.paused_until[HOST] > time.monotonic() + 890
@@ -128,7 +128,7 @@ async def test_absurd_pauses_raise_no_overflow(
 ) -> None:
     # With any maximum they were an OverflowError (a traceback per user); here even a
     # maximum of a century reads them as a bounded pause and logs valid JSON.
-    stats = RunStats()
+    stats = RunCounters()
     limiter = HostLimiter(LimiterConfig(max_pause=100 * 365 * 86400.0), stats)
     await rate_limited(limiter, headers)
     async with asyncio.timeout(1):
@@ -141,7 +141,7 @@ async def test_absurd_pauses_raise_no_overflow(
 
 
 async def test_a_millisecond_reset_on_a_429_pauses_for_seconds() -> None:
-    stats = RunStats()
+    stats = RunCounters()
     limiter = HostLimiter(LimiterConfig(max_pause=900), stats)
     reset_ms = int((time.time() + 30) * 1000)
     await rate_limited(
@@ -156,7 +156,7 @@ async def test_a_millisecond_reset_on_a_429_pauses_for_seconds() -> None:
 
 
 async def test_an_infinite_reset_is_ignored_not_waited_forever(json_log: io.StringIO) -> None:
-    stats = RunStats()
+    stats = RunCounters()
     limiter = HostLimiter(LimiterConfig(max_pause=900), stats)
     await rate_limited(limiter, {"x-rate-limit-remaining": "0", "x-rate-limit-reset": "1e999"})
     # No readable reset: a 429 without one backs off (1 s first), it does not wait forever.
@@ -167,7 +167,7 @@ async def test_an_infinite_reset_is_ignored_not_waited_forever(json_log: io.Stri
 
 async def test_a_long_storm_of_bare_429s_keeps_backing_off() -> None:
     # 2 ** strikes stopped converting to a float after ~1024 strikes: OverflowError.
-    stats = RunStats()
+    stats = RunCounters()
     limiter = HostLimiter(LimiterConfig(max_pause=900), stats)
     slot = limiter.slot(HOST)
     for _ in range(1100):

@@ -10,8 +10,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from friendscrape.config import Settings
+from friendscrape.core.pipeline import PartitionRun
 from friendscrape.models import FriendList, Status, User
-from friendscrape.pipeline import PartitionRun
 from friendscrape.simulator import RunningSimulator, SimConfig, run_simulator
 from friendscrape.sources.twitter_mobile import TwitterMobileSource
 from friendscrape.stores.sqlite import SqliteStore

@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from friendscrape.collect import Collector
 from friendscrape.config import Settings
+from friendscrape.core.collect import Collector
+from friendscrape.core.counters import RunCounters
 from friendscrape.errors import RunAbortedError
 from friendscrape.fetch.http import HttpClient
 from friendscrape.models import Status, User
@@ -22,7 +23,6 @@ from friendscrape.sources.base import RawResponse, Source
 from friendscrape.sources.bluesky import BlueskySource
 from friendscrape.sources.mastodon import MastodonSource, parse_account
 from friendscrape.sources.x_api import CredentialsRejectedError, XApiSource
-from friendscrape.stats import RunStats
 
 DID = "did:plc:ewvi7nxzyoun6zhxrhs64oiz"
 
@@ -199,7 +199,7 @@ async def _collect_all(
     source: Source = make_source(settings)
     out = []
     async with HttpClient(settings) as http:
-        collector = Collector(settings, source, http, partition=1, stats=RunStats())
+        collector = Collector(settings, source, http, partition=1, stats=RunCounters())
         for user in users:
             out.append((user, await collector.collect(user)))
     return out

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from aiohttp import test_utils, web
 
-from friendscrape.collect import Collector
 from friendscrape.config import Settings
+from friendscrape.core.collect import Collector
+from friendscrape.core.counters import RunCounters
 from friendscrape.fetch.http import HttpClient
 from friendscrape.models import FriendList, Status, User
 from friendscrape.sources import make_source
-from friendscrape.stats import RunStats
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 NGINX_404 = (
@@ -77,7 +77,7 @@ async def upstream() -> AsyncIterator[str]:
 
 def _collector(base_url: str, source: str, http: HttpClient) -> Collector:
     settings = Settings(source=source, base_url=base_url, fetch_attempts=1, max_pages=1000)
-    return Collector(settings, make_source(settings), http, partition=1, stats=RunStats())
+    return Collector(settings, make_source(settings), http, partition=1, stats=RunCounters())
 
 
 async def _collect(base_url: str, source: str, user: User) -> FriendList:
@@ -132,7 +132,7 @@ async def test_a_generic_404_fails_the_user_for_a_retry_and_is_never_not_found(
 
 
 async def test_outcomes_name_upstream_wide_failures_and_only_those(upstream: str) -> None:
-    from friendscrape.breaker import Failure  # noqa: PLC0415 - new with the breaker
+    from friendscrape.core.breaker import Failure  # noqa: PLC0415 - new with the breaker
 
     port = test_utils.unused_port()  # bound, then closed: nothing listens there
     closed = f"http://127.0.0.1:{port}"

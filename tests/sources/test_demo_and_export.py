@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from friendscrape import demo
+from friendscrape.commands import demo
+from friendscrape.commands.export import export
 from friendscrape.config import Settings
 from friendscrape.errors import UsageError
-from friendscrape.exporter import export
 from friendscrape.models import FriendList, Status
 
 

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from friendscrape import cli
+from friendscrape.commands.bench import TrialConfig, parse_grid, render, run_trials
 from friendscrape.errors import UsageError
-from friendscrape.trial import TrialConfig, parse_grid, render, run_trials
 
 
 def test_parse_grid() -> None:

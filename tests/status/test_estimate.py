@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from friendscrape import cli
+from friendscrape.commands.estimate import Model, Tier, concurrency_for, estimate, load_tiers
 from friendscrape.errors import UsageError
-from friendscrape.estimate import Model, Tier, concurrency_for, estimate, load_tiers
 from friendscrape.models import FriendList, Status, User
 from friendscrape.stores.sqlite import SqliteStore
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import structlog
 
 from friendscrape import logs
-from friendscrape.app import opened_store
+from friendscrape.commands.progressbar import LiveLine, live_progress, render, wants_bar
 from friendscrape.config import Settings
+from friendscrape.core.pipeline import PartitionRun
 from friendscrape.models import User
-from friendscrape.pipeline import PartitionRun
-from friendscrape.progressbar import LiveLine, live_progress, render, wants_bar
 from friendscrape.simulator import SimConfig, run_simulator
 from friendscrape.sources import make_source
+from friendscrape.stores import opened_store
 
 CLEAR = "\r\x1b[K"
 

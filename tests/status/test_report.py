@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from friendscrape import cli
-from friendscrape.app import opened_store
 from friendscrape.config import Settings
 from friendscrape.models import FriendList, Status, User
+from friendscrape.stores import opened_store
 
 T0 = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
 STATUS_CYCLE = (Status.OK, Status.OK, Status.OK, Status.PROTECTED, Status.SUSPENDED)

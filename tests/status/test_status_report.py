@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from friendscrape import cli
+from friendscrape.commands.status import build_report, human_duration, render_table, to_json
 from friendscrape.models import Partition
-from friendscrape.status import build_report, human_duration, render_table, to_json
 from friendscrape.stores.base import StatusSummary
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)

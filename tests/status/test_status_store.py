@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from friendscrape.commands.status import SCHEMA_VERSION, STATUSES, gather_status, to_json
 from friendscrape.models import FriendList, Status, User
-from friendscrape.status import SCHEMA_VERSION, STATUSES, gather_status, to_json
 from friendscrape.stores.base import Store
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)

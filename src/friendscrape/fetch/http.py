@@ -22,10 +22,10 @@ from tenacity import (
 from yarl import URL
 
 from friendscrape.config import Settings
+from friendscrape.core.counters import RunCounters
 from friendscrape.errors import PermanentFetchError, TransientFetchError
 from friendscrape.fetch.retry_after import parse_retry_after
 from friendscrape.sources.base import PageRequest, RawResponse
-from friendscrape.stats import RunStats
 
 log = structlog.get_logger("friendscrape.fetch")
 
@@ -103,10 +103,14 @@ class HttpClient:
     """Fetch pages for every source of a run through one aiohttp session."""
 
     def __init__(
-        self, settings: Settings, *, stats: RunStats | None = None, limiter: Limiter | None = None
+        self,
+        settings: Settings,
+        *,
+        stats: RunCounters | None = None,
+        limiter: Limiter | None = None,
     ) -> None:
         self._settings = settings
-        self._stats = stats if stats is not None else RunStats()
+        self._stats = stats if stats is not None else RunCounters()
         self._limiter: Limiter = limiter if limiter is not None else NoLimiter()
         self._session: aiohttp.ClientSession | None = None
 

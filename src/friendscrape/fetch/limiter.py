@@ -11,7 +11,7 @@ coroutine takes its place in the host's FIFO line; the head of the line waits un
 4. the token bucket (``rate_limit`` requests/s) has a token.
 
 Waiting is ``asyncio`` waiting on an event with a timeout, so a paused host blocks no
-other coroutine, and a pause is written to ``RunStats.paused_until`` so progress events
+other coroutine, and a pause is written to ``RunCounters.paused_until`` so progress events
 show it. After each response the slot learns: quota headers update the window of the
 credential that was used, a 429 pauses the whole host, and ``adapt`` moves the
 concurrency.
@@ -37,12 +37,12 @@ import structlog
 from yarl import URL
 
 from friendscrape.config import Settings
+from friendscrape.core.counters import RunCounters
 from friendscrape.errors import PauseTooLongError
 from friendscrape.fetch.credentials import CredentialPool, parse_tokens
 from friendscrape.fetch.http import Permit
 from friendscrape.fetch.quota import Quota
 from friendscrape.fetch.ratelimit_headers import RateLimitInfo, read_rate_limit
-from friendscrape.stats import RunStats
 
 log = structlog.get_logger("friendscrape.fetch.limiter")
 
@@ -126,7 +126,7 @@ class _Slot:
         self,
         host: str,
         config: LimiterConfig,
-        stats: RunStats,
+        stats: RunCounters,
         pool: CredentialPool | None,
         clock: Callable[[], float],
     ) -> None:
@@ -362,13 +362,13 @@ class HostLimiter:
     def __init__(
         self,
         config: LimiterConfig,
-        stats: RunStats | None = None,
+        stats: RunCounters | None = None,
         *,
         pools: Mapping[str, CredentialPool] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._config = config
-        self._stats = stats if stats is not None else RunStats()
+        self._stats = stats if stats is not None else RunCounters()
         self._pools = dict(pools or {})
         self._clock = clock
         self._slots: dict[str, _Slot] = {}
@@ -404,7 +404,7 @@ class HostLimiter:
         self.slot(host).release(permit, status, headers, latency)
 
 
-def build_limiter(settings: Settings, stats: RunStats) -> HostLimiter:
+def build_limiter(settings: Settings, stats: RunCounters) -> HostLimiter:
     """The run's limiter, from settings: pacing, and the X bearer-token pool if given."""
     pools: dict[str, CredentialPool] = {}
     tokens = parse_tokens(settings.x_bearer_tokens)

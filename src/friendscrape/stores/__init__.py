@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from friendscrape.errors import UsageError
@@ -34,3 +36,18 @@ def open_store(settings: Settings, *, create: bool = False, read_only: bool = Fa
         return BigQueryStore.from_url(url, settings, read_only=read_only)
     msg = f"unknown store scheme {scheme!r}: use sqlite:///PATH or bigquery://PROJECT/DATASET"
     raise UsageError(msg)
+
+
+@asynccontextmanager
+async def opened_store(
+    settings: Settings, *, create: bool = False, read_only: bool = False
+) -> AsyncIterator[Store]:
+    """The settings' store, opened, and closed however the block ends (``create``: a new
+    SQLite file may be started, as importing users does; ``read_only``: nothing in the
+    store is created or changed, for commands that only read)."""
+    store = open_store(settings, create=create, read_only=read_only)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()

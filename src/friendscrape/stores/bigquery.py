@@ -39,7 +39,6 @@ from tenacity import (
 
 from friendscrape.errors import PlanError, StoreError, StoreTransientError, StoreUnavailableError
 from friendscrape.models import FriendList, Partition, User, UserPage
-from friendscrape.partition import place, sort_key
 from friendscrape.stores import bigquery_schema as schema
 from friendscrape.stores.base import (
     ImportResult,
@@ -49,6 +48,7 @@ from friendscrape.stores.base import (
     StatusSummary,
     now_utc,
 )
+from friendscrape.stores.planning import place, sort_key
 
 if TYPE_CHECKING:
     from friendscrape.config import Settings

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from friendscrape.errors import StoreError, StoreTransientError, StoreUnavailableError, UsageError
 from friendscrape.models import FriendList, Partition, Status, User, UserPage, utc
-from friendscrape.partition import numeric_id, place, sort_key
 from friendscrape.stores.base import (
     ImportResult,
     Lease,
@@ -21,6 +20,7 @@ from friendscrape.stores.base import (
     StatusSummary,
     now_utc,
 )
+from friendscrape.stores.planning import numeric_id, place, sort_key
 
 if TYPE_CHECKING:
     from friendscrape.config import Settings

@@ -1,4 +1,5 @@
-"""Read users from CSV (`user_id,screen_name[,following_count]`), reporting every bad row."""
+"""The `users import` command: read users from CSV (`user_id,screen_name[,following_count]`),
+reporting every bad row, and save the good ones."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from friendscrape.config import Settings
 from friendscrape.errors import UsageError
 from friendscrape.models import User
+from friendscrape.stores import opened_store
+from friendscrape.stores.base import ImportResult
 
 REQUIRED = ("user_id", "screen_name")
 OPTIONAL = ("following_count",)
@@ -109,3 +113,15 @@ def read_users(path: Path, report: ImportReport, chunk: int = 10_000) -> Iterato
 def _fields(text: str) -> list[str]:
     """The fields of one line; csv.Error when a quoted field is left open at its end."""
     return next(csv.reader((text,), strict=True), [])
+
+
+async def import_users(settings: Settings, path: Path) -> tuple[ImportReport, ImportResult]:
+    """Import a CSV of users; valid rows are saved even when others are bad."""
+    report = ImportReport()
+    added = updated = 0
+    async with opened_store(settings, create=True) as store:
+        for chunk in read_users(path, report):
+            result = await store.import_users(chunk)
+            added += result.added
+            updated += result.updated
+    return report, ImportResult(read=report.rows, added=added, updated=updated)

@@ -8,8 +8,10 @@ from typing import Final
 
 import structlog
 
-from friendscrape.breaker import Failure
 from friendscrape.config import Settings
+from friendscrape.core.breaker import Failure
+from friendscrape.core.counters import RunCounters
+from friendscrape.core.redaction import Redactor
 from friendscrape.errors import (
     FetchError,
     LoginWallError,
@@ -19,11 +21,9 @@ from friendscrape.errors import (
 )
 from friendscrape.fetch.http import HttpClient
 from friendscrape.models import FriendList, Page, Status, User
-from friendscrape.redaction import Redactor
 from friendscrape.sources.base import Source
-from friendscrape.stats import RunStats
 
-log = structlog.get_logger("friendscrape.collect")
+log = structlog.get_logger("friendscrape.core.collect")
 
 # Fetch failure kinds that mean no connection could be opened: the circuit breaker's.
 _UNREACHABLE_KINDS: Final = frozenset({"connect", "dns", "tls"})
@@ -47,7 +47,7 @@ class Collector:
         http: HttpClient,
         *,
         partition: int,
-        stats: RunStats,
+        stats: RunCounters,
     ) -> None:
         self._settings = settings
         self._source = source

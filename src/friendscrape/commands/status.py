@@ -243,7 +243,7 @@ async def gather_status(
 
 async def read_status(settings: Settings, *, window: float = DEFAULT_WINDOW) -> StatusReport:
     """The `status` command's work: open the settings' store read-only, report."""
-    from friendscrape.app import opened_store  # noqa: PLC0415 - app imports the pipeline
+    from friendscrape.stores import opened_store  # noqa: PLC0415
 
     async with opened_store(settings, read_only=True) as store:
         return await gather_status(store, window=window)

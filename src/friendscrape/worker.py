@@ -130,7 +130,7 @@ async def idle_forever(stop: asyncio.Event) -> None:
     For ``--when-done idle``: Heroku restarts a worker dyno that exits, even with status
     0, so a finished worker stays up without busy work until it is scaled down.
     """
-    log = structlog.get_logger("friendscrape.platform")
+    log = structlog.get_logger("friendscrape.worker")
     log.info("worker.idle", reason="partition finished; waiting for SIGTERM")
     await stop.wait()
     log.info("worker.idle_stopped")

@@ -17,7 +17,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Protocol, TextIO, cast
 
-from friendscrape.status import human_duration
+from friendscrape.commands.status import human_duration
 
 _CLEAR = "\r\x1b[K"  # carriage return, then erase to the end of the line
 DEFAULT_INTERVAL = 0.5
@@ -123,7 +123,7 @@ class LiveLine:
         self._line = ""
 
     def around(self, runner: HasProgress) -> contextlib.AbstractAsyncContextManager[None]:
-        """Draw ``runner``'s progress while the block runs (the hook of ``app.run``)."""
+        """Draw ``runner``'s progress while the block runs (the hook of ``commands.run.run``)."""
         return live_progress(self, runner.progress_fields)
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 
 @dataclass
-class RunStats:
+class RunCounters:
     """Live figures of one run; read by progress events and the watchdog."""
 
     started: float = field(default_factory=time.monotonic)

@@ -162,7 +162,7 @@ def render_page(rows: Sequence[StatusRow], *, title: str, generated_at: datetime
 
 async def write_report(settings: Settings, output: Path) -> int:
     """The `report` command's work: read the store, write the page; returns users drawn."""
-    from friendscrape.app import opened_store  # noqa: PLC0415 - app imports the pipeline
+    from friendscrape.stores import opened_store  # noqa: PLC0415
 
     async with opened_store(settings, read_only=True) as store:
         rows = await store.status_rows()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from friendscrape.errors import UsageError
-from friendscrape.partition import ntile_sizes, numeric_id, plan, sort_key
+from friendscrape.stores.planning import numeric_id, sort_key
+from planning_reference import ntile_sizes, plan
 
 
 def test_ntile_sizes_give_the_remainder_to_the_first_groups() -> None:

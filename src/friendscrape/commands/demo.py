@@ -16,17 +16,17 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from friendscrape.app import opened_store
 from friendscrape.config import Settings
+from friendscrape.core.counters import RunCounters
+from friendscrape.core.pipeline import PartitionRun, RunSummary
 from friendscrape.errors import UsageError
 from friendscrape.fetch.limiter import build_limiter
 from friendscrape.models import Status
-from friendscrape.pipeline import PartitionRun, RunSummary
 from friendscrape.simulator import RunningSimulator, SimConfig, run_simulator
 from friendscrape.simulator.formats import api_truth, import_user
 from friendscrape.simulator.graph import SyntheticGraph
 from friendscrape.sources import SOURCE_NAMES, make_source
-from friendscrape.stats import RunStats
+from friendscrape.stores import opened_store
 from friendscrape.stores.base import Store
 
 DEMO_STORE = "sqlite:///friendscrape-demo.db"
@@ -88,7 +88,7 @@ async def main(
                 f"partitions, {config.latency:g}s per page, {source} format; "
                 f"collecting into {store_url}"
             )
-            stats = {p.number: RunStats() for p in plan}
+            stats = {p.number: RunCounters() for p in plan}
             runs = [
                 PartitionRun(
                     run_settings,
@@ -116,7 +116,7 @@ def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-async def _report(stats: dict[int, RunStats], total: int, started: float) -> None:
+async def _report(stats: dict[int, RunCounters], total: int, started: float) -> None:
     while True:
         await asyncio.sleep(5)
         done = sum(s.users_done for s in stats.values())

@@ -1,11 +1,11 @@
-"""Pure partition planning: the split SQL's NTILE(n) OVER (ORDER BY user_id) makes."""
+"""The pure rules the stores' plan SQL follows: which ids sort as numbers, and which
+partition a user imported after the plan joins."""
 
 from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
 
-from friendscrape.errors import UsageError
 from friendscrape.models import Partition
 
 # Ids must fit a signed 64-bit integer (SQLite INTEGER, BigQuery INT64) to sort as
@@ -29,29 +29,6 @@ def sort_key(user_id: str) -> tuple[int, int, str]:
     if number is None:
         return (1, 0, user_id)
     return (0, number, user_id)
-
-
-def ntile_sizes(rows: int, count: int) -> list[int]:
-    """Group sizes of NTILE(count) over ``rows`` rows: the first ``rows % count`` get one more."""
-    if count < 1:
-        msg = f"partition count must be at least 1, got {count}"
-        raise UsageError(msg)
-    base, extra = divmod(rows, count)
-    return [base + (1 if i < extra else 0) for i in range(count)]
-
-
-def plan(user_ids: Sequence[str], count: int) -> list[Partition]:
-    """The plan for these ids; empty partitions are left out, as NTILE leaves them out."""
-    ordered = sorted(user_ids, key=sort_key)
-    partitions: list[Partition] = []
-    start = 0
-    for number, size in enumerate(ntile_sizes(len(ordered), count), start=1):
-        if size == 0:
-            continue
-        chunk = ordered[start : start + size]
-        partitions.append(Partition(number, size, chunk[0], chunk[-1]))
-        start += size
-    return partitions
 
 
 def place(user_ids: Sequence[str], plan_: Sequence[Partition]) -> dict[str, int]:

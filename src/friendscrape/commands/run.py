@@ -1,4 +1,4 @@
-"""The commands' work, given Settings: import, plan, run, export. No argument parsing here."""
+"""The `run` command: collect one partition under signal handling, holding its lease."""
 
 from __future__ import annotations
 
@@ -7,97 +7,26 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
-from pathlib import Path
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
 
 import structlog
 
+from friendscrape.commands.plan import check_partition
 from friendscrape.config import Settings
-from friendscrape.errors import (
-    PartitionHeldError,
-    PauseTooLongError,
-    PlanError,
-    RunAbortedError,
-    StoreError,
-    UsageError,
-)
-from friendscrape.exporter import export
+from friendscrape.core.counters import RunCounters
+from friendscrape.core.lease import LeaseConfig, held_partition
+from friendscrape.core.pipeline import PartitionRun, RunSummary
+from friendscrape.errors import PartitionHeldError, PauseTooLongError, RunAbortedError, StoreError
 from friendscrape.fetch.http import Limiter
 from friendscrape.fetch.limiter import build_limiter
-from friendscrape.importer import ImportReport, read_users
-from friendscrape.lease import LeaseConfig, held_partition
-from friendscrape.models import Partition
-from friendscrape.pipeline import PartitionRun, RunSummary
-from friendscrape.platform import idle_forever, resolve_partition
 from friendscrape.sources import make_source
 from friendscrape.sources.twitter_mobile import LEGACY_SITE_NOTICE
-from friendscrape.stats import RunStats
-from friendscrape.stores import open_store
-from friendscrape.stores.base import ImportResult, Store
+from friendscrape.stores import opened_store
+from friendscrape.stores.base import Store
+from friendscrape.worker import idle_forever, resolve_partition
 
 log = structlog.get_logger("friendscrape")
-
-
-@asynccontextmanager
-async def opened_store(
-    settings: Settings, *, create: bool = False, read_only: bool = False
-) -> AsyncIterator[Store]:
-    """The settings' store, opened, and closed however the block ends (``create``: a new
-    SQLite file may be started, as importing users does; ``read_only``: nothing in the
-    store is created or changed, for commands that only read)."""
-    store = open_store(settings, create=create, read_only=read_only)
-    await store.open()
-    try:
-        yield store
-    finally:
-        await store.close()
-
-
-async def import_users(settings: Settings, path: Path) -> tuple[ImportReport, ImportResult]:
-    """Import a CSV of users; valid rows are saved even when others are bad."""
-    report = ImportReport()
-    added = updated = 0
-    async with opened_store(settings, create=True) as store:
-        for chunk in read_users(path, report):
-            result = await store.import_users(chunk)
-            added += result.added
-            updated += result.updated
-    return report, ImportResult(read=report.rows, added=added, updated=updated)
-
-
-async def plan(settings: Settings, count: int, *, force: bool) -> list[Partition]:
-    """Split users into ``count`` partitions; refuses to move users once results exist."""
-    if count < 1:
-        msg = f"--count must be at least 1, got {count}"
-        raise UsageError(msg)
-    async with opened_store(settings) as store:
-        await _require_users(store)
-        results = await store.result_count()
-        if results and not force:
-            msg = (
-                f"{results} users already have results; re-planning moves users between "
-                "partitions: pass --force to replace the plan anyway"
-            )
-            raise PlanError(msg)
-        return await store.plan_partitions(count)
-
-
-async def show_plan(settings: Settings) -> list[Partition]:
-    """The stored plan."""
-    async with opened_store(settings, read_only=True) as store:
-        return await _require_plan(store)
-
-
-async def place_users(settings: Settings) -> tuple[dict[int, int], list[Partition]]:
-    """Put users imported after the plan into its partitions, moving no placed user
-    (the `partitions place` command); returns users placed per partition and the plan."""
-    async with opened_store(settings) as store:
-        await _require_users(store)
-        await _require_plan(store)
-        placed = await store.place_unplaced()
-        log.info("plan.placed", users=sum(placed.values()), partitions=placed)
-        return placed, await store.partitions()
 
 
 async def _warn_unplaced(store: Store) -> None:
@@ -123,31 +52,6 @@ async def _left_pending(store: Store, partition: int, exc: RunAbortedError) -> s
     except (StoreError, TimeoutError):
         return ""
     return f"; {left} users left pending"
-
-
-async def _require_users(store: Store) -> None:
-    if await store.user_count() == 0:
-        msg = "no users in the store: import them first with 'friendscrape users import FILE'"
-        raise PlanError(msg)
-
-
-async def _require_plan(store: Store) -> list[Partition]:
-    parts = await store.partitions()
-    if not parts:
-        msg = "no partition plan yet: run 'friendscrape partitions plan --count N' first"
-        raise PlanError(msg)
-    return parts
-
-
-async def check_partition(store: Store, number: int) -> Partition:
-    """The plan's partition ``number``, or a PlanError saying what is wrong."""
-    await _require_users(store)
-    parts = await _require_plan(store)
-    for part in parts:
-        if part.number == number:
-            return part
-    msg = f"partition {number} is not in the plan (partitions 1 to {parts[-1].number})"
-    raise PlanError(msg)
 
 
 async def run(
@@ -216,8 +120,8 @@ async def run(
         ):
             await check_partition(store, number)
             await _warn_unplaced(store)
-            # One RunStats for the run and its limiter, so progress shows paused hosts.
-            stats = RunStats()
+            # One RunCounters for the run and its limiter, so progress shows paused hosts.
+            stats = RunCounters()
             runner = PartitionRun(
                 settings,
                 store,
@@ -260,9 +164,3 @@ async def run(
         if not hard_exit:
             for handle in overrun:
                 handle.cancel()
-
-
-async def export_results(settings: Settings, fmt: str, output: Path | None) -> int:
-    """Export every result row."""
-    async with opened_store(settings, read_only=True) as store:
-        return await export(store.results(), fmt, output)

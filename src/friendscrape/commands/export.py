@@ -1,4 +1,5 @@
-"""Export results: JSON lines (one object per user) or a CSV edge list for networkx/pandas.
+"""The `export` command: results as JSON lines (one object per user) or a CSV edge list
+for networkx and pandas.
 
 Every format carries the same identity: the friend's name, its platform id where the
 source gives one (``friend_ids`` in JSON lines, ``friend_id`` in CSV, empty when
@@ -14,8 +15,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
+from friendscrape.config import Settings
 from friendscrape.errors import UsageError
 from friendscrape.models import FriendList
+from friendscrape.stores import opened_store
 
 FORMATS = ("jsonl", "csv")
 
@@ -66,3 +69,9 @@ async def export(results: AsyncIterator[FriendList], fmt: str, path: Path | None
                     )
                 count += 1
     return count
+
+
+async def export_results(settings: Settings, fmt: str, output: Path | None) -> int:
+    """Export every result row."""
+    async with opened_store(settings, read_only=True) as store:
+        return await export(store.results(), fmt, output)

@@ -22,9 +22,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from friendscrape.commands.status import StatusReport
 from friendscrape.config import Settings
 from friendscrape.errors import UsageError
-from friendscrape.status import StatusReport
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,7 +274,7 @@ async def run_estimate(
 ) -> Estimate:
     """The `estimate` command's work; reads the store only with ``from_status``."""
     if from_status:
-        from friendscrape.status import read_status  # noqa: PLC0415
+        from friendscrape.commands.status import read_status  # noqa: PLC0415
 
         report = await read_status(settings)
         measured = rate_from_status(report)

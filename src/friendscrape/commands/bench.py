@@ -24,15 +24,15 @@ from typing import Any
 
 import aiohttp
 
+from friendscrape.commands.import_users import ImportReport, read_users
 from friendscrape.config import Settings
+from friendscrape.core.counters import RunCounters
+from friendscrape.core.pipeline import PartitionRun
 from friendscrape.errors import FriendscrapeError, UsageError
 from friendscrape.fetch.limiter import build_limiter
-from friendscrape.importer import ImportReport, read_users
-from friendscrape.pipeline import PartitionRun
 from friendscrape.simulator import SimConfig
 from friendscrape.simulator.cli import config_args
 from friendscrape.sources import make_source
-from friendscrape.stats import RunStats
 from friendscrape.stores.sqlite import SqliteStore
 
 _START_TIMEOUT = 60.0
@@ -231,7 +231,7 @@ async def run_trial(config: TrialConfig, concurrency: int, workdir: Path) -> Tri
                 await store.import_users(chunk)
             await store.plan_partitions(1)
             stop = asyncio.Event()
-            stats = RunStats()
+            stats = RunCounters()
             runner = PartitionRun(  # paced by the same limiter as `friendscrape run`
                 settings,
                 store,

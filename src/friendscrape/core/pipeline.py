@@ -33,9 +33,10 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from friendscrape.breaker import BreakerConfig, CircuitBreaker, Trip, Verdict
-from friendscrape.collect import Collector
 from friendscrape.config import Settings
+from friendscrape.core.breaker import BreakerConfig, CircuitBreaker, Trip, Verdict
+from friendscrape.core.collect import Collector
+from friendscrape.core.counters import RunCounters
 from friendscrape.errors import (
     RunAbortedError,
     StalledError,
@@ -47,10 +48,9 @@ from friendscrape.errors import (
 from friendscrape.fetch.http import HttpClient, Limiter
 from friendscrape.models import FriendList, User
 from friendscrape.sources.base import Source
-from friendscrape.stats import RunStats
 from friendscrape.stores.base import Store
 
-log = structlog.get_logger("friendscrape.pipeline")
+log = structlog.get_logger("friendscrape.core.pipeline")
 
 T = TypeVar("T")
 _FEED_PAGE = 500
@@ -94,7 +94,7 @@ class PartitionRun:
         partition: int,
         stop: asyncio.Event | None = None,
         limiter: Limiter | None = None,
-        stats: RunStats | None = None,
+        stats: RunCounters | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -102,7 +102,7 @@ class PartitionRun:
         self._partition = partition
         self._stop = stop if stop is not None else asyncio.Event()
         self._limiter = limiter
-        self.stats = stats if stats is not None else RunStats()
+        self.stats = stats if stats is not None else RunCounters()
         self._queue: asyncio.Queue[FriendList | None] = asyncio.Queue(settings.queue_size)
         self._waiting_since: float | None = None  # oldest result not yet saved
         self._unqueued: list[FriendList] = []  # finished while shutdown cancelled their put

@@ -1,0 +1,73 @@
+"""The plan commands: split users into partitions (NTILE in the store's SQL), show the
+plan, place users imported after it; and the checks a run makes against the plan."""
+
+from __future__ import annotations
+
+import structlog
+
+from friendscrape.config import Settings
+from friendscrape.errors import PlanError, UsageError
+from friendscrape.models import Partition
+from friendscrape.stores import opened_store
+from friendscrape.stores.base import Store
+
+log = structlog.get_logger("friendscrape")
+
+
+async def plan(settings: Settings, count: int, *, force: bool) -> list[Partition]:
+    """Split users into ``count`` partitions; refuses to move users once results exist."""
+    if count < 1:
+        msg = f"--count must be at least 1, got {count}"
+        raise UsageError(msg)
+    async with opened_store(settings) as store:
+        await _require_users(store)
+        results = await store.result_count()
+        if results and not force:
+            msg = (
+                f"{results} users already have results; re-planning moves users between "
+                "partitions: pass --force to replace the plan anyway"
+            )
+            raise PlanError(msg)
+        return await store.plan_partitions(count)
+
+
+async def show_plan(settings: Settings) -> list[Partition]:
+    """The stored plan."""
+    async with opened_store(settings, read_only=True) as store:
+        return await _require_plan(store)
+
+
+async def place_users(settings: Settings) -> tuple[dict[int, int], list[Partition]]:
+    """Put users imported after the plan into its partitions, moving no placed user
+    (the `partitions place` command); returns users placed per partition and the plan."""
+    async with opened_store(settings) as store:
+        await _require_users(store)
+        await _require_plan(store)
+        placed = await store.place_unplaced()
+        log.info("plan.placed", users=sum(placed.values()), partitions=placed)
+        return placed, await store.partitions()
+
+
+async def _require_users(store: Store) -> None:
+    if await store.user_count() == 0:
+        msg = "no users in the store: import them first with 'friendscrape users import FILE'"
+        raise PlanError(msg)
+
+
+async def _require_plan(store: Store) -> list[Partition]:
+    parts = await store.partitions()
+    if not parts:
+        msg = "no partition plan yet: run 'friendscrape partitions plan --count N' first"
+        raise PlanError(msg)
+    return parts
+
+
+async def check_partition(store: Store, number: int) -> Partition:
+    """The plan's partition ``number``, or a PlanError saying what is wrong."""
+    await _require_users(store)
+    parts = await _require_plan(store)
+    for part in parts:
+        if part.number == number:
+            return part
+    msg = f"partition {number} is not in the plan (partitions 1 to {parts[-1].number})"
+    raise PlanError(msg)
