@@ -14,7 +14,7 @@ from friendscrape.fetch.credentials import CredentialPool, parse_tokens
 from friendscrape.fetch.http import HttpClient
 from friendscrape.fetch.limiter import HostLimiter, LimiterConfig, build_limiter
 from friendscrape.fetch.ratelimit_headers import RateLimitInfo
-from friendscrape.sources.base import PageRequest
+from friendscrape.fetch.wire import PageRequest
 
 SECRET_A = "AAAA-secret-token-one"
 SECRET_B = "BBBB-secret-token-two"

@@ -12,7 +12,7 @@ from friendscrape.config import Settings
 from friendscrape.core.counters import RunCounters
 from friendscrape.errors import PermanentFetchError, TransientFetchError
 from friendscrape.fetch.http import HttpClient
-from friendscrape.sources.base import PageRequest
+from friendscrape.fetch.wire import PageRequest
 
 URL = "http://upstream.test/ada/following"
 

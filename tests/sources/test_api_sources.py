@@ -12,6 +12,7 @@ from friendscrape.core.collect import Collector
 from friendscrape.core.counters import RunCounters
 from friendscrape.errors import RunAbortedError
 from friendscrape.fetch.http import HttpClient
+from friendscrape.fetch.wire import RawResponse
 from friendscrape.models import Status, User
 from friendscrape.simulator import RunningSimulator, SimConfig, run_simulator
 from friendscrape.simulator import bluesky as sim_bluesky
@@ -19,7 +20,7 @@ from friendscrape.simulator import mastodon as sim_mastodon
 from friendscrape.simulator import x_api as sim_x_api
 from friendscrape.simulator.graph import SimAccount, SyntheticGraph
 from friendscrape.sources import SOURCE_NAMES, make_source
-from friendscrape.sources.base import RawResponse, Source
+from friendscrape.sources.base import Source
 from friendscrape.sources.bluesky import BlueskySource
 from friendscrape.sources.mastodon import MastodonSource, parse_account
 from friendscrape.sources.x_api import CredentialsRejectedError, XApiSource

@@ -11,9 +11,10 @@ from aiohttp import test_utils, web
 
 from friendscrape.config import Settings
 from friendscrape.errors import LoginWallError, ParseError, UsageError
+from friendscrape.fetch.wire import PageRequest, RawResponse
 from friendscrape.models import Page, Status, User
 from friendscrape.sources import make_source
-from friendscrape.sources.base import PageRequest, RawResponse, Source
+from friendscrape.sources.base import Source
 from friendscrape.sources.twitter_mobile import DEFAULT_BASE_URL, TwitterMobileSource
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "twitter-mobile"

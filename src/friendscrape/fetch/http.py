@@ -25,7 +25,7 @@ from friendscrape.config import Settings
 from friendscrape.core.counters import RunCounters
 from friendscrape.errors import PermanentFetchError, TransientFetchError
 from friendscrape.fetch.retry_after import parse_retry_after
-from friendscrape.sources.base import PageRequest, RawResponse
+from friendscrape.fetch.wire import PageRequest, RawResponse
 
 log = structlog.get_logger("friendscrape.fetch")
 

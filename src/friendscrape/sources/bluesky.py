@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from friendscrape.fetch.wire import PageRequest, RawResponse
 from friendscrape.models import Page, User
 from friendscrape.parse.bluesky import is_valid_actor, parse_follows_page
 from friendscrape.sources import checked_base_url
-from friendscrape.sources.base import PageRequest, RawResponse
 
 DEFAULT_BASE_URL = "https://public.api.bsky.app"
 PAGE_SIZE = 100

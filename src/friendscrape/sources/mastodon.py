@@ -24,10 +24,10 @@ import re
 from typing import Final
 from urllib.parse import urlsplit
 
+from friendscrape.fetch.wire import PageRequest, RawResponse
 from friendscrape.models import Page, User
 from friendscrape.parse.mastodon import INSTANCE_RE, parse_following_page
 from friendscrape.sources import checked_base_url
-from friendscrape.sources.base import PageRequest, RawResponse
 
 PAGE_SIZE = 80
 """``limit``: the largest page the endpoint gives (default 40)."""

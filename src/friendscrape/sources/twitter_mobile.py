@@ -11,9 +11,9 @@ from __future__ import annotations
 from urllib.parse import quote, unquote, urlsplit
 
 from friendscrape.errors import LoginWallError, ParseError, UsageError
+from friendscrape.fetch.wire import PageRequest, RawResponse
 from friendscrape.models import Page, User
 from friendscrape.parse.twitter_mobile import is_valid_screen_name, parse_following_page
-from friendscrape.sources.base import PageRequest, RawResponse
 
 DEFAULT_BASE_URL = "https://mobile.twitter.com"
 LEGACY_SITE_NOTICE = (

@@ -16,10 +16,10 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from friendscrape.errors import CredentialsRejectedError
+from friendscrape.fetch.wire import PageRequest, RawResponse
 from friendscrape.models import Page, User
 from friendscrape.parse.x_api import is_valid_user_id, parse_following_page
 from friendscrape.sources import checked_base_url
-from friendscrape.sources.base import PageRequest, RawResponse
 
 DEFAULT_BASE_URL = "https://api.x.com"
 PAGE_SIZE = 1000
