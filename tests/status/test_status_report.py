@@ -26,8 +26,8 @@ def summary(
         users=users,
         friends=users * 10,
         seconds=users * 2.0,
-        first_start=start.isoformat(),
-        last_end=(start + timedelta(hours=span_h)).isoformat(),
+        first_start=start,
+        last_end=start + timedelta(hours=span_h),
         recent=recent,
     )
 

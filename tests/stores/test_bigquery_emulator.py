@@ -10,10 +10,12 @@ import pytest
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
+from structlog.testing import capture_logs
 
 from bqemu import Emulator
 from friendscrape.errors import StoreUnavailableError
 from friendscrape.models import FriendList, Status
+from friendscrape.stores import opened_store
 from friendscrape.stores.bigquery import BigQueryStore
 from storefixtures import PROJECT, bq_settings
 
@@ -182,10 +184,11 @@ async def test_unreachable_server_is_store_unavailable(unused_tcp_port: int) -> 
         store_retry_deadline=2.0,
         write_timeout=2.0,
     )
-    store = BigQueryStore.from_url(settings.store, settings)
-    with pytest.raises(StoreUnavailableError) as caught:
-        await store.open()
+    # Opening is retried (store_attempts) by its caller, then the store is unavailable.
+    with capture_logs() as logs, pytest.raises(StoreUnavailableError) as caught:
+        async with opened_store(settings):
+            pass
     message = str(caught.value)
     assert "\n" not in message
     assert "BigQuery" in message
-    await store.close()
+    assert [e["attempt"] for e in logs if e["event"] == "store.retry"] == [1]

@@ -15,7 +15,9 @@ from structlog.testing import capture_logs
 from friendscrape.config import Settings
 from friendscrape.errors import StoreError, StoreTransientError, StoreUnavailableError, UsageError
 from friendscrape.models import FriendList, Status
+from friendscrape.retry import retry_call
 from friendscrape.stores import bigquery_schema as schema
+from friendscrape.stores import store_retry_policy
 from friendscrape.stores.bigquery import BigQueryStore, StoreInsertError
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
@@ -88,6 +90,19 @@ def settings(**overrides: Any) -> Settings:
 
 def make_store(client: FakeClient, **overrides: Any) -> BigQueryStore:
     return BigQueryStore(schema.parse_url(URL), settings(**overrides), client=client, run_id="run1")
+
+
+async def save_as_the_writer_does(
+    client: FakeClient, results: list[FriendList], **overrides: Any
+) -> None:
+    """One save, retried by its caller with the store policy (stores never retry)."""
+    store = make_store(client, **overrides)
+    await retry_call(
+        lambda: store.save(results),
+        on=StoreTransientError,
+        policy=store_retry_policy(settings(**overrides)),
+        event="writer.retry",
+    )
 
 
 def row_error(index: int, reason: str) -> dict[str, Any]:
@@ -167,29 +182,37 @@ async def test_insert_runs_in_a_thread_with_our_own_retry_and_timeout() -> None:
     assert threading.get_ident() not in client.threads
 
 
+async def test_the_store_itself_never_retries() -> None:
+    # One layer retries: a transient failure leaves the store at once, classified.
+    client = FakeClient([gexc.ServiceUnavailable("busy"), []])
+    with capture_logs() as logs, pytest.raises(StoreTransientError):
+        await make_store(client).save([result("1")])
+    assert len(client.calls) == 1
+    assert not [e for e in logs if e["event"].endswith("retry")]
+
+
 async def test_a_retried_chunk_keeps_its_row_ids() -> None:
     client = FakeClient([gexc.ServiceUnavailable("busy"), gexc.InternalServerError("oops"), []])
-    store = make_store(client)
     with capture_logs() as logs:
-        await store.save([result("1"), result("2")])
+        await save_as_the_writer_does(client, [result("1"), result("2")])
 
     assert len(client.calls) == 3
     assert client.calls[0]["row_ids"] == client.calls[1]["row_ids"] == client.calls[2]["row_ids"]
-    retries = [e for e in logs if e["event"] == "store.retry"]
+    retries = [e for e in logs if e["event"] == "writer.retry"]
     assert [e["attempt"] for e in retries] == [1, 2]
 
 
 async def test_rate_limit_is_retried() -> None:
     limited = gexc.Forbidden("slow down", errors=[{"reason": "rateLimitExceeded"}])
     client = FakeClient([limited, []])
-    await make_store(client).save([result("1")])
+    await save_as_the_writer_does(client, [result("1")])
     assert len(client.calls) == 2
 
 
 async def test_transient_errors_past_the_budget_raise_store_transient() -> None:
     client = FakeClient([gexc.ServiceUnavailable("down")] * 10)
     with pytest.raises(StoreTransientError):
-        await make_store(client, store_attempts=3).save([result("1")])
+        await save_as_the_writer_does(client, [result("1")], store_attempts=3)
     assert len(client.calls) == 3
 
 
@@ -218,7 +241,7 @@ async def test_invalid_rows_raise_and_are_logged() -> None:
 
 async def test_transient_row_errors_resend_only_those_rows() -> None:
     client = FakeClient([[row_error(1, "backendError")], []])
-    await make_store(client).save([result("1"), result("2"), result("3")])
+    await save_as_the_writer_does(client, [result("1"), result("2"), result("3")])
 
     first, second = client.calls
     assert [r["user_id"] for r in second["rows"]] == ["2"]
@@ -228,7 +251,7 @@ async def test_transient_row_errors_resend_only_those_rows() -> None:
 async def test_transient_row_errors_past_the_budget_raise_store_transient() -> None:
     client = FakeClient([[row_error(0, "backendError")]] * 10)
     with capture_logs() as logs, pytest.raises(StoreTransientError):
-        await make_store(client, store_attempts=2).save([result("1")])
+        await save_as_the_writer_does(client, [result("1")], store_attempts=2)
     assert len(client.calls) == 2
     assert any(e["event"] == "store.insert_errors" for e in logs)
 

@@ -206,8 +206,10 @@ async def test_status_rows_one_per_user_newest(store: Store) -> None:
         ("5", 1, "ok", 3),
         ("6", 2, "ok", 2),
     ]
-    assert datetime.fromisoformat(rows[0].start_at) == T0 + timedelta(minutes=5)
-    assert datetime.fromisoformat(rows[0].end_at) == T0 + timedelta(minutes=5, seconds=3)
+    assert rows[0].start_at == T0 + timedelta(minutes=5)
+    assert rows[0].end_at == T0 + timedelta(minutes=5, seconds=3)
+    assert rows[0].start_at.tzinfo is not None
+    assert rows[0].end_at.tzinfo is not None
 
 
 async def test_save_nothing_is_a_no_op(store: Store) -> None:

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from friendscrape.config import Settings
 from friendscrape.core.lease import LeaseConfig, held_partition
 from friendscrape.errors import PartitionHeldError
+from friendscrape.stores import store_retry_policy
 from friendscrape.stores.base import Lease, Store
 from friendscrape.stores.sqlite import SqliteStore
 
@@ -80,7 +82,7 @@ async def test_a_run_that_loses_its_lease_is_told_to_stop(tmp_path: Path) -> Non
     store = SqliteStore(tmp_path / "friendscrape.db")
     await store.open()
     lost = asyncio.Event()
-    config = LeaseConfig(ttl=2.0, heartbeat=0.05)
+    config = LeaseConfig(ttl=2.0, heartbeat=0.05, retry=store_retry_policy(Settings()))
     try:
         async with held_partition(store, 1, "run-mine", config, on_lost=lost.set) as state:
             assert state.lost is None

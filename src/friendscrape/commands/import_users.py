@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from friendscrape.config import Settings
-from friendscrape.errors import UsageError
+from friendscrape.errors import StoreTransientError, UsageError
 from friendscrape.models import User
-from friendscrape.stores import opened_store
-from friendscrape.stores.base import ImportResult
+from friendscrape.retry import retry_call
+from friendscrape.stores import opened_store, store_retry_policy
+from friendscrape.stores.base import IMPORT_BATCH, ImportResult
 
 REQUIRED = ("user_id", "screen_name")
 OPTIONAL = ("following_count",)
@@ -116,12 +117,20 @@ def _fields(text: str) -> list[str]:
 
 
 async def import_users(settings: Settings, path: Path) -> tuple[ImportReport, ImportResult]:
-    """Import a CSV of users; valid rows are saved even when others are bad."""
+    """Import a CSV of users; valid rows are saved even when others are bad. Each batch
+    is saved again while it fails transiently (re-importing users is safe)."""
     report = ImportReport()
     added = updated = 0
+    policy = store_retry_policy(settings)
     async with opened_store(settings, create=True) as store:
-        for chunk in read_users(path, report):
-            result = await store.import_users(chunk)
+        for chunk in read_users(path, report, chunk=IMPORT_BATCH):
+            result = await retry_call(
+                lambda chunk=chunk: store.import_users(chunk),  # type: ignore[misc]
+                on=StoreTransientError,
+                policy=policy,
+                event="store.retry",
+                what="import_users",
+            )
             added += result.added
             updated += result.updated
     return report, ImportResult(read=report.rows, added=added, updated=updated)

@@ -6,10 +6,11 @@ from __future__ import annotations
 import structlog
 
 from friendscrape.config import Settings
-from friendscrape.errors import PlanError, UsageError
+from friendscrape.errors import PlanError, StoreTransientError, UsageError
 from friendscrape.models import Partition
-from friendscrape.stores import opened_store
-from friendscrape.stores.base import Store
+from friendscrape.retry import retry_call
+from friendscrape.stores import opened_store, store_retry_policy
+from friendscrape.stores.base import PlanReads
 
 log = structlog.get_logger("friendscrape")
 
@@ -28,7 +29,14 @@ async def plan(settings: Settings, count: int, *, force: bool) -> list[Partition
                 "partitions: pass --force to replace the plan anyway"
             )
             raise PlanError(msg)
-        return await store.plan_partitions(count)
+        # Replacing the plan again gives the same plan: safe to retry.
+        return await retry_call(
+            lambda: store.plan_partitions(count),
+            on=StoreTransientError,
+            policy=store_retry_policy(settings),
+            event="store.retry",
+            what="plan_partitions",
+        )
 
 
 async def show_plan(settings: Settings) -> list[Partition]:
@@ -43,18 +51,25 @@ async def place_users(settings: Settings) -> tuple[dict[int, int], list[Partitio
     async with opened_store(settings) as store:
         await _require_users(store)
         await _require_plan(store)
-        placed = await store.place_unplaced()
+        # Users a failed try placed stay placed; a retry places the rest.
+        placed = await retry_call(
+            store.place_unplaced,
+            on=StoreTransientError,
+            policy=store_retry_policy(settings),
+            event="store.retry",
+            what="place_unplaced",
+        )
         log.info("plan.placed", users=sum(placed.values()), partitions=placed)
         return placed, await store.partitions()
 
 
-async def _require_users(store: Store) -> None:
+async def _require_users(store: PlanReads) -> None:
     if await store.user_count() == 0:
         msg = "no users in the store: import them first with 'friendscrape users import FILE'"
         raise PlanError(msg)
 
 
-async def _require_plan(store: Store) -> list[Partition]:
+async def _require_plan(store: PlanReads) -> list[Partition]:
     parts = await store.partitions()
     if not parts:
         msg = "no partition plan yet: run 'friendscrape partitions plan --count N' first"
@@ -62,7 +77,7 @@ async def _require_plan(store: Store) -> list[Partition]:
     return parts
 
 
-async def check_partition(store: Store, number: int) -> Partition:
+async def check_partition(store: PlanReads, number: int) -> Partition:
     """The plan's partition ``number``, or a PlanError saying what is wrong."""
     await _require_users(store)
     parts = await _require_plan(store)

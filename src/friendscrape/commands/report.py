@@ -15,21 +15,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from friendscrape.config import Settings
+from friendscrape.errors import StoreTransientError
 from friendscrape.models import Status
+from friendscrape.retry import retry_call
+from friendscrape.stores import opened_store, store_retry_policy
 from friendscrape.stores.base import StatusRow
 
 _W, _H, _PAD = 640, 260, 40
 _COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
 _STATUSES = tuple(s.value for s in Status)
-
-
-def _ts(text: str) -> float | None:
-    if not text:
-        return None
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
 
 
 def _frame(chart_id: str, title: str, body: str, x_label: str, y_label: str) -> str:
@@ -77,9 +71,8 @@ def progress_chart(rows: Sequence[StatusRow]) -> str:
     """Users collected over time, one line per partition."""
     by_part: dict[int, list[float]] = {}
     for r in rows:
-        end = _ts(r.end_at)
-        if end is not None:
-            by_part.setdefault(r.partition, []).append(end)
+        if r.end_at is not None:
+            by_part.setdefault(r.partition, []).append(r.end_at.timestamp())
     ends = [t for times in by_part.values() for t in times]
     body: list[str] = []
     if ends:
@@ -112,9 +105,8 @@ def hourly_chart(rows: Sequence[StatusRow]) -> str:
     """Users finished in each hour."""
     hours: Counter[int] = Counter()
     for r in rows:
-        end = _ts(r.end_at)
-        if end is not None:
-            hours[int(end // 3600)] += 1
+        if r.end_at is not None:
+            hours[int(r.end_at.timestamp() // 3600)] += 1
     keys = list(range(min(hours), max(hours) + 1)) if hours else []
     labels = [datetime.fromtimestamp(k * 3600, UTC).strftime("%d %H:00") for k in keys]
     return _bars("hourly", "Users per hour", labels, [hours[k] for k in keys], "hour (UTC)")
@@ -162,10 +154,14 @@ def render_page(rows: Sequence[StatusRow], *, title: str, generated_at: datetime
 
 async def write_report(settings: Settings, output: Path) -> int:
     """The `report` command's work: read the store, write the page; returns users drawn."""
-    from friendscrape.stores import opened_store  # noqa: PLC0415
-
     async with opened_store(settings, read_only=True) as store:
-        rows = await store.status_rows()
+        rows = await retry_call(
+            store.status_rows,
+            on=StoreTransientError,
+            policy=store_retry_policy(settings),
+            event="store.retry",
+            what="status_rows",
+        )
     page = render_page(rows, title="friendscrape progress", generated_at=datetime.now(UTC))
     await asyncio.to_thread(output.write_text, page, encoding="utf-8")
     return len(rows)

@@ -11,13 +11,16 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from friendscrape.config import Settings
+from friendscrape.errors import StoreTransientError
 from friendscrape.models import Partition, Status
-from friendscrape.stores.base import StatusSummary, Store
+from friendscrape.retry import retry_call
+from friendscrape.stores import opened_store, store_retry_policy
+from friendscrape.stores.base import ReadStore, StatusSummary
 
 SCHEMA_VERSION = 1
 """Bumped only when a field of the JSON document changes meaning or disappears."""
@@ -99,13 +102,6 @@ class StatusReport:
     unplaced: int = 0
 
 
-def _parse(moment: str | None) -> datetime | None:
-    if not moment:
-        return None
-    parsed = datetime.fromisoformat(moment)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _eta(remaining: int, rate: float | None) -> float | None:
     if remaining == 0:
         return 0.0
@@ -149,7 +145,7 @@ def build_report(
     with_eta = []
     for p in parts:
         rate = p.rate if p.rate else fallback
-        with_eta.append(_replace_eta(p, _eta(p.remaining, rate)))
+        with_eta.append(replace(p, eta_seconds=_eta(p.remaining, rate)))
     all_rows = [r for rows in grouped.values() for r in rows]
     total_users = sum(planned_users.values()) + unplaced if plan else (user_count or 0)
     total = _combine(None, total_users, all_rows, window=window, now=now)
@@ -173,7 +169,7 @@ def build_report(
     return StatusReport(
         generated_at=now,
         partitions=tuple(with_eta),
-        total=_replace_eta(total, total_eta),
+        total=replace(total, eta_seconds=total_eta),
         planned=bool(plan),
         notes=tuple(notes),
         unplaced=unplaced if plan else 0,
@@ -191,8 +187,8 @@ def _combine(
     statuses: Counter[str] = Counter(dict.fromkeys(STATUSES, 0))
     for r in rows:
         statuses[r.status] += r.users
-    starts = [d for d in (_parse(r.first_start) for r in rows) if d is not None]
-    ends = [d for d in (_parse(r.last_end) for r in rows) if d is not None]
+    starts = [r.first_start for r in rows if r.first_start is not None]
+    ends = [r.last_end for r in rows if r.last_end is not None]
     if starts:
         # A partition that started inside the window has been running for less than it:
         # its recent rate is over the time it has run, not over the whole window.
@@ -211,24 +207,8 @@ def _combine(
     )
 
 
-def _replace_eta(p: PartitionStatus, eta: float | None) -> PartitionStatus:
-    return PartitionStatus(
-        p.partition,
-        p.users,
-        p.collected,
-        p.statuses,
-        p.friends_ok,
-        p.seconds,
-        p.first_start,
-        p.last_end,
-        p.recent,
-        p.window,
-        eta,
-    )
-
-
 async def gather_status(
-    store: Store, *, now: datetime | None = None, window: float = DEFAULT_WINDOW
+    store: ReadStore, *, now: datetime | None = None, window: float = DEFAULT_WINDOW
 ) -> StatusReport:
     """Read the plan and the aggregates from an opened store and build the report."""
     moment = now if now is not None else datetime.now(UTC)
@@ -242,17 +222,23 @@ async def gather_status(
 
 
 async def read_status(settings: Settings, *, window: float = DEFAULT_WINDOW) -> StatusReport:
-    """The `status` command's work: open the settings' store read-only, report."""
-    from friendscrape.stores import opened_store  # noqa: PLC0415
-
+    """The `status` command's work: open the settings' store read-only, report (the reads
+    made again while one fails transiently: they change nothing)."""
     async with opened_store(settings, read_only=True) as store:
-        return await gather_status(store, window=window)
+        return await retry_call(
+            lambda: gather_status(store, window=window),
+            on=StoreTransientError,
+            policy=store_retry_policy(settings),
+            event="store.retry",
+            what="status",
+        )
 
 
 # -- output -----------------------------------------------------------------------------
 
 
-def _iso(moment: datetime | None) -> str | None:
+def _stamp(moment: datetime | None) -> str | None:
+    """A time in the JSON document: ISO 8601 UTC to the second."""
     return None if moment is None else moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
@@ -274,10 +260,10 @@ def row_json(p: PartitionStatus, now: datetime) -> dict[str, Any]:
         "avg_seconds_per_user": _round(p.avg_seconds, 3),
         "users_per_day_last_hour": round(p.per_day_last_hour, 1),
         "users_per_day_overall": _round(p.per_day_overall, 1),
-        "first_start": _iso(p.first_start),
-        "last_end": _iso(p.last_end),
+        "first_start": _stamp(p.first_start),
+        "last_end": _stamp(p.last_end),
         "eta_seconds": _round(p.eta_seconds, 0),
-        "eta_at": _iso(eta_at),
+        "eta_at": _stamp(eta_at),
     }
 
 
@@ -286,7 +272,7 @@ def to_json(report: StatusReport) -> dict[str, Any]:
     now = report.generated_at
     return {
         "schema": SCHEMA_VERSION,
-        "generated_at": _iso(now),
+        "generated_at": _stamp(now),
         "window_seconds": report.total.window,
         "planned": report.planned,
         "unplaced_users": report.unplaced,
@@ -372,7 +358,7 @@ def render_table(report: StatusReport) -> str:
         ]
         lines.append("  ".join(cells))
     lines.append(
-        f"as of {_iso(report.generated_at)}; '/day 1h' is the rate of the last "
+        f"as of {_stamp(report.generated_at)}; '/day 1h' is the rate of the last "
         f"{report.total.window / 60:g} minutes; ETA uses it, else the overall rate"
     )
     lines.extend(report.notes)

@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from friendscrape.errors import PartitionHeldError, StoreError
-from friendscrape.stores.base import Lease, Store
+from friendscrape.errors import PartitionHeldError, StoreError, StoreTransientError
+from friendscrape.retry import RetryPolicy, retry_call
+from friendscrape.stores import store_retry_policy
+from friendscrape.stores.base import Lease, RunStore
 
 if TYPE_CHECKING:
     from friendscrape.config import Settings
@@ -28,15 +30,21 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class LeaseConfig:
-    """How long a hold lasts unrenewed, and how often it is renewed."""
+    """How long a hold lasts unrenewed, how often it is renewed, and how taking and
+    giving it up are retried (the store policy)."""
 
     ttl: float
     heartbeat: float
+    retry: RetryPolicy
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LeaseConfig:
         """The lease settings (validated there: heartbeat < ttl)."""
-        return cls(ttl=settings.lease_ttl, heartbeat=settings.lease_heartbeat)
+        return cls(
+            ttl=settings.lease_ttl,
+            heartbeat=settings.lease_heartbeat,
+            retry=store_retry_policy(settings),
+        )
 
 
 @dataclass(slots=True)
@@ -47,7 +55,11 @@ class LeaseState:
 
 
 async def _heartbeat(
-    store: Store, lease: Lease, config: LeaseConfig, state: LeaseState, on_lost: Callable[[], None]
+    store: RunStore,
+    lease: Lease,
+    config: LeaseConfig,
+    state: LeaseState,
+    on_lost: Callable[[], None],
 ) -> None:
     loop = asyncio.get_running_loop()
     renewed = loop.time()
@@ -68,7 +80,9 @@ async def _heartbeat(
                 # Unrenewed past the ttl, another run may already have taken it over.
                 state.lost = f"could not renew it for {since:.0f}s ({exc or 'timeout'})"
                 break
-            # Retried sooner than the next beat, so a brief store hiccup costs nothing.
+            # Renewed again sooner than the next beat, so a brief store hiccup costs
+            # nothing: the heartbeat is this loop's one retry (within the ttl, not the
+            # store policy's budget, which could outlast the lease).
             wait = min(config.heartbeat, max(config.heartbeat / 4, 0.05))
             continue
         if not held:
@@ -83,7 +97,7 @@ async def _heartbeat(
 
 @asynccontextmanager
 async def held_partition(
-    store: Store,
+    store: RunStore,
     partition: int,
     run_id: str,
     config: LeaseConfig,
@@ -97,7 +111,12 @@ async def held_partition(
     """
     lease = Lease(partition=partition, run_id=run_id, ttl=config.ttl)
     try:
-        await store.acquire_lease(lease)
+        await retry_call(
+            lambda: store.acquire_lease(lease),
+            on=StoreTransientError,
+            policy=config.retry,
+            event="lease.retry",
+        )
     except PartitionHeldError as exc:
         log.error("lease.held", error=str(exc), exit_code=exc.exit_code)
         raise
@@ -114,7 +133,8 @@ async def held_partition(
             try:
                 await store.release_lease(lease)
             except StoreError as exc:
-                # It lapses by itself after the ttl; the next run only waits longer.
+                # Not retried: the run is ending, maybe inside the stop's budget, and the
+                # lease lapses by itself after the ttl; the next run only waits longer.
                 log.warning("lease.release_failed", error=str(exc))
             else:
                 log.info("lease.released")

@@ -1,4 +1,10 @@
-"""Stores: where users, the partition plan and results live (SQLite, BigQuery)."""
+"""Stores: where users, the partition plan and results live (SQLite, BigQuery).
+
+A store classifies its failures (StoreTransientError: worth another try;
+StoreUnavailableError: cannot reach it; StoreError: anything else) and never retries:
+its callers retry a call through ``friendscrape.retry.retry_call`` with
+``store_retry_policy``, so each call is retried in one layer only.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,22 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from friendscrape.errors import UsageError
+from friendscrape.errors import StoreTransientError, StoreUnavailableError, UsageError
+from friendscrape.retry import RetryPolicy, retry_call
 
 if TYPE_CHECKING:
     from friendscrape.config import Settings
     from friendscrape.stores.base import Store
+
+
+def store_retry_policy(settings: Settings) -> RetryPolicy:
+    """How hard a caller retries a store call that failed transiently."""
+    return RetryPolicy(
+        attempts=settings.store_attempts,
+        deadline=settings.store_retry_deadline,
+        base_wait=settings.retry_base_wait,
+        max_wait=settings.retry_max_wait,
+    )
 
 
 def open_store(settings: Settings, *, create: bool = False, read_only: bool = False) -> Store:
@@ -44,9 +61,21 @@ async def opened_store(
 ) -> AsyncIterator[Store]:
     """The settings' store, opened, and closed however the block ends (``create``: a new
     SQLite file may be started, as importing users does; ``read_only``: nothing in the
-    store is created or changed, for commands that only read)."""
+    store is created or changed, for commands that only read). Opening is retried while
+    it fails transiently, then is a StoreUnavailableError."""
     store = open_store(settings, create=create, read_only=read_only)
-    await store.open()
+    try:
+        await retry_call(
+            store.open,
+            on=StoreTransientError,
+            policy=store_retry_policy(settings),
+            event="store.retry",
+            what="open",
+        )
+    except StoreTransientError as exc:
+        # Still failing once the retries are spent: the store cannot be reached.
+        await store.close()
+        raise StoreUnavailableError(str(exc)) from None
     try:
         yield store
     finally:

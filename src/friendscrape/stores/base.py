@@ -1,4 +1,16 @@
-"""The Store protocol: the one seam between the pipeline and where data lives."""
+"""The Store protocols: the seams between their clients and where data lives.
+
+Each client names the narrowest it uses; both stores implement all of them::
+
+    Store           what ``open_store`` returns: open/close and every part below
+    ├── RunStore    a run: feed it pending users, save its results, hold its lease
+    ├── PlanStore   the import and plan commands: users, the plan, placing new users
+    └── ReadStore   status, report, export, estimate: results and their figures
+        (PlanStore and ReadStore share PlanReads: counts and the stored plan)
+
+Timestamps cross these seams as aware UTC ``datetime``s; each store converts at its
+own edge (SQL text, TIMESTAMP).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +24,10 @@ from typing import Protocol
 from friendscrape.errors import PartitionHeldError
 from friendscrape.models import FriendList, Partition, User, UserPage
 
+IMPORT_BATCH = 5_000
+"""Users per ``import_users`` call from the import command: a retried call repeats one
+batch, so its added/updated counts stay exact (BigQuery MERGEs this many per statement)."""
+
 
 @dataclass(frozen=True, slots=True)
 class ImportResult:
@@ -24,14 +40,15 @@ class ImportResult:
 
 @dataclass(frozen=True, slots=True)
 class StatusRow:
-    """One result's figures, as read for progress reports (no friend lists)."""
+    """One result's figures, as read for progress reports (no friend lists); times are
+    UTC, None where a row lacks them (rows of the original BigQuery deployment may)."""
 
     user_id: str
     partition: int
     status: str
     friend_count: int
-    start_at: str
-    end_at: str
+    start_at: datetime | None
+    end_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +56,8 @@ class StatusSummary:
     """Figures of the results of one partition and one status, aggregated by the store.
 
     ``partition`` is the plan's (0 for results of users outside the plan); ``seconds``
-    sums end_at - start_at; ``first_start``/``last_end`` are ISO 8601 UTC strings;
-    ``recent`` counts results that ended at or after the ``since`` asked for.
+    sums end_at - start_at; ``first_start``/``last_end`` are UTC datetimes (None when the
+    store has none); ``recent`` counts results that ended at or after the ``since`` asked.
     """
 
     partition: int
@@ -48,8 +65,8 @@ class StatusSummary:
     users: int
     friends: int
     seconds: float
-    first_start: str
-    last_end: str
+    first_start: datetime | None
+    last_end: datetime | None
     recent: int
 
 
@@ -107,22 +124,8 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-class Store(Protocol):
-    """Users, the partition plan and results.
-
-    Implementations keep their SQL and client details inside; every method may raise
-    StoreUnavailableError (cannot reach it) or StoreTransientError (worth a retry).
-    Reads count each user once even if a result was written twice (keep the newest).
-    """
-
-    async def open(self) -> None:
-        """Connect and create missing tables (a read-only store creates nothing)."""
-
-    async def close(self) -> None:
-        """Release connections; safe to call twice."""
-
-    async def import_users(self, users: Sequence[User]) -> ImportResult:
-        """Insert or update users by user_id (re-importing is safe)."""
+class PlanReads(Protocol):
+    """Counts and the stored plan, read by the plan commands and by status alike."""
 
     async def user_count(self) -> int:
         """Users stored."""
@@ -130,19 +133,43 @@ class Store(Protocol):
     async def result_count(self) -> int:
         """Users with a result row."""
 
-    async def plan_partitions(self, count: int) -> list[Partition]:
-        """Replace the plan: NTILE(count) over users in id order (numeric ids numerically)."""
-
     async def partitions(self) -> list[Partition]:
         """The stored plan, by partition number (empty when none)."""
 
     async def unplaced_count(self) -> int:
         """Users outside the stored plan (imported after it); 0 when there is no plan."""
 
+
+class PlanStore(PlanReads, Protocol):
+    """What the import and plan commands change: users and the partition plan."""
+
+    async def import_users(self, users: Sequence[User]) -> ImportResult:
+        """Insert or update users by user_id (re-importing is safe)."""
+
+    async def plan_partitions(self, count: int) -> list[Partition]:
+        """Replace the plan: NTILE(count) over users in id order (numeric ids numerically)."""
+
     async def place_unplaced(self) -> dict[int, int]:
         """Put users outside the plan into the partition whose id range covers them (ids
         before the first partition go to the first, past the last to the last), after
         that partition's users; no placed user moves. Returns users placed per partition."""
+
+
+class ReadStore(PlanReads, Protocol):
+    """What status, report, export and estimate read: results and their figures."""
+
+    def results(self) -> AsyncIterator[FriendList]:
+        """Every result row, one per user, in user order."""
+
+    async def status_rows(self) -> list[StatusRow]:
+        """Per-user figures for progress reports, one per user."""
+
+    async def partition_summary(self, *, since: datetime) -> list[StatusSummary]:
+        """Results aggregated per partition and status in the store (no per-user rows)."""
+
+
+class RunStore(Protocol):
+    """What a partition run uses: its pending users, saving results, its lease."""
 
     async def pending_users(
         self, partition: int, *, retry_failed: bool, cursor: str | None, limit: int
@@ -155,15 +182,6 @@ class Store(Protocol):
     async def save(self, results: Sequence[FriendList]) -> None:
         """Save a chunk of results in one transaction; one row per user (upsert)."""
 
-    def results(self) -> AsyncIterator[FriendList]:
-        """Every result row, one per user, in user order."""
-
-    async def status_rows(self) -> list[StatusRow]:
-        """Per-user figures for progress reports, one per user."""
-
-    async def partition_summary(self, *, since: datetime) -> list[StatusSummary]:
-        """Results aggregated per partition and status in the store (no per-user rows)."""
-
     async def acquire_lease(self, lease: Lease) -> None:
         """Take the partition's lease, or raise PartitionHeldError naming its live holder."""
 
@@ -172,3 +190,19 @@ class Store(Protocol):
 
     async def release_lease(self, lease: Lease) -> None:
         """Give the lease up (only if this run still holds it)."""
+
+
+class Store(RunStore, PlanStore, ReadStore, Protocol):
+    """Users, the partition plan and results: every part above, and the connection.
+
+    Implementations keep their SQL and client details inside; every method may raise
+    StoreUnavailableError (cannot reach it) or StoreTransientError (worth a retry, which
+    is the caller's to make: stores never retry). Reads count each user once even if a
+    result was written twice (keep the newest).
+    """
+
+    async def open(self) -> None:
+        """Connect and create missing tables (a read-only store creates nothing)."""
+
+    async def close(self) -> None:
+        """Release connections; safe to call twice."""

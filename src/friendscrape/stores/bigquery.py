@@ -10,8 +10,10 @@ sum over its distinct rows (rows are told apart by ``row_key``, the insertId), s
 retried insert is counted once and a re-collected user counts every try.
 
 The blocking client runs only through ``asyncio.to_thread``; every call passes our own
-``retry``/``timeout`` and transient failures are retried here with tenacity, bounded by
-``store_attempts`` and ``store_retry_deadline``.
+``timeout`` and no retry: a transient failure is raised as StoreTransientError for the
+caller to retry (stores never retry themselves). The one exception is paging through
+``results``, which no caller can retry from outside the iterator: the client's own page
+retry covers it, with our predicate and ``store_retry_deadline``.
 """
 
 from __future__ import annotations
@@ -28,19 +30,12 @@ from google.api_core import exceptions as gexc
 from google.api_core.retry import Retry
 from google.auth.exceptions import GoogleAuthError
 from google.cloud import bigquery
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    stop_after_delay,
-    wait_random_exponential,
-)
 
 from friendscrape.errors import PlanError, StoreError, StoreTransientError, StoreUnavailableError
 from friendscrape.models import FriendList, Partition, User, UserPage
 from friendscrape.stores import bigquery_schema as schema
 from friendscrape.stores.base import (
+    IMPORT_BATCH,
     ImportResult,
     Lease,
     LeaseHolder,
@@ -61,7 +56,7 @@ log = structlog.get_logger(__name__)
 _TRANSIENT_ROW_REASONS = frozenset(
     {"backendError", "internalError", "timeout", "rateLimitExceeded"}
 )
-_IMPORT_CHUNK = 5_000
+_IMPORT_CHUNK = IMPORT_BATCH
 _RESULT_PAGE = 1_000
 
 
@@ -73,17 +68,9 @@ class StoreInsertError(StoreError):
         self.errors = list(errors)
 
 
-class _RowsToRetry(Exception):  # noqa: N818 (control flow between attempts, never escapes)
-    """Some rows failed with a transient per-row reason; send those again."""
-
-    def __init__(self, errors: Sequence[dict[str, Any]]) -> None:
-        super().__init__(f"{len(errors)} rows failed transiently")
-        self.errors = list(errors)
-
-
 def is_transient(exc: BaseException) -> bool:
     """Errors a later attempt may not see: 5xx, 429, rate limits, lost connections."""
-    if isinstance(exc, gexc.ServerError | gexc.TooManyRequests | _RowsToRetry):
+    if isinstance(exc, gexc.ServerError | gexc.TooManyRequests):
         return True
     if isinstance(exc, gexc.Forbidden):
         return any(e.get("reason") == "rateLimitExceeded" for e in exc.errors or ())
@@ -124,6 +111,9 @@ class BigQueryStore:
         self._read_only = read_only
         self._client: Any | None = client
         self.run_id = run_id or secrets.token_hex(6)
+        # Row keys a save that then failed got in: saving the same results again (the
+        # caller's retry) sends only the rest. Cleared by the next save that completes.
+        self._accepted: set[str] = set()
         self._log = log.bind(store="bigquery", dataset=f"{location.project}.{location.dataset}")
 
     @classmethod
@@ -157,42 +147,14 @@ class BigQueryStore:
         return min(self._settings.write_timeout, self._settings.store_retry_deadline)
 
     def _page_retry(self) -> Retry:
-        # For result paging inside the client, where our own loop cannot retry a page.
+        # For result paging inside the client, where no loop of ours can retry a page.
         return Retry(predicate=is_transient, timeout=self._settings.store_retry_deadline)
 
-    def _log_retry(self, what: str) -> Callable[[RetryCallState], None]:
-        def before_sleep(state: RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            self._log.warning(
-                "store.retry",
-                call=what,
-                attempt=state.attempt_number,
-                error=_describe(exc) if exc else None,
-            )
-
-        return before_sleep
-
     async def _call(self, what: str, func: Callable[[], T]) -> T:
-        """Run one blocking call in a thread, retrying transient errors within our deadline."""
-        settings = self._settings
-        retrying = AsyncRetrying(
-            retry=retry_if_exception(is_transient),
-            stop=stop_after_attempt(settings.store_attempts)
-            | stop_after_delay(settings.store_retry_deadline),
-            wait=wait_random_exponential(
-                multiplier=settings.retry_base_wait, max=settings.retry_max_wait
-            ),
-            before_sleep=self._log_retry(what),
-            reraise=True,
-        )
+        """Run one blocking call in a thread, once; its failure classified as a StoreError
+        (StoreTransientError when another try may pass: the caller decides to retry)."""
         try:
-            async for attempt in retrying:
-                with attempt:
-                    return await asyncio.to_thread(func)
-        except _RowsToRetry as exc:
-            self._log.error("store.insert_errors", call=what, errors=exc.errors[:5])
-            msg = f"BigQuery {what}: {len(exc.errors)} rows still failing after retries"
-            raise StoreTransientError(msg) from exc
+            return await asyncio.to_thread(func)
         except StoreError:
             raise
         except GoogleAuthError as exc:
@@ -200,13 +162,12 @@ class BigQueryStore:
             raise StoreUnavailableError(msg) from None
         except Exception as exc:
             if is_transient(exc):
-                msg = f"BigQuery {what} failed after retries: {_describe(exc)}"
+                msg = f"BigQuery {what} failed: {_describe(exc)}"
                 raise StoreTransientError(msg) from exc
             if isinstance(exc, gexc.GoogleAPIError):
                 msg = f"BigQuery {what} failed: {_describe(exc)}"
                 raise StoreError(msg) from exc
             raise
-        raise AssertionError  # pragma: no cover (tenacity either returns or raises)
 
     def _query_sync(
         self, sql: str, params: Sequence[Any] = (), *, page_size: int | None = None
@@ -214,9 +175,10 @@ class BigQueryStore:
         config = bigquery.QueryJobConfig(query_parameters=list(params))
         timeout = self._timeout()
         job = self.client.query(sql, job_config=config, retry=None, job_retry=None, timeout=timeout)
-        return job.result(
-            timeout=timeout, retry=self._page_retry(), job_retry=None, page_size=page_size
-        )
+        # Only ``results`` pages (page_size) get the client's retry: a whole query is
+        # retried by our caller.
+        page_retry = self._page_retry() if page_size is not None else None
+        return job.result(timeout=timeout, retry=page_retry, job_retry=None, page_size=page_size)
 
     async def _rows(self, what: str, sql: str, *params: Any) -> list[dict[str, Any]]:
         def run() -> list[dict[str, Any]]:
@@ -231,12 +193,16 @@ class BigQueryStore:
 
     async def open(self) -> None:
         """Connect, create the dataset and missing tables, add missing new columns."""
+        where = f"{self.location.project}.{self.location.dataset}"
         try:
             await self._call("open", self._open_sync)
         except StoreUnavailableError:
             raise
+        except StoreTransientError as exc:
+            # Worth another try; a caller whose tries are spent reports it unavailable.
+            msg = f"cannot open BigQuery dataset {where}: {exc}"
+            raise StoreTransientError(msg) from None
         except StoreError as exc:
-            where = f"{self.location.project}.{self.location.dataset}"
             msg = f"cannot open BigQuery dataset {where}: {exc}"
             raise StoreUnavailableError(msg) from None
         self._log.info("store.open", run_id=self.run_id)
@@ -717,55 +683,58 @@ class BigQueryStore:
         """Append results with streaming inserts, chunked by rows and bytes.
 
         Not one transaction: a chunk that fails after an earlier one succeeded leaves the
-        earlier rows in place; saving the same results again is harmless (same row keys).
+        earlier rows in place; saving the same results again (a retry) sends only the rows
+        not in yet, and a row sent twice is harmless anyway (same row key).
         """
         keys = [schema.row_key(result, self.run_id) for result in results]
-        rows = [
-            schema.to_row(result, run_id=self.run_id, key=key)
+        todo = [
+            (result, key)
             for result, key in zip(results, keys, strict=True)
+            if key not in self._accepted
         ]
-        for chunk in schema.chunks(rows, keys):
+        rows = [schema.to_row(result, run_id=self.run_id, key=key) for result, key in todo]
+        for chunk in schema.chunks(rows, [key for _, key in todo]):
             await self._insert_chunk(chunk)
+        self._accepted.clear()
 
     async def _insert_chunk(self, chunk: schema.Chunk) -> None:
         table_id = self.location.table_id(schema.RESULTS)
-        pending = chunk
         started = asyncio.get_running_loop().time()
 
-        def send() -> None:
-            nonlocal pending
-            errors = self.client.insert_rows_json(
-                table_id,
-                list(pending.rows),
-                row_ids=list(pending.row_ids),
-                retry=None,
-                timeout=self._timeout(),
+        def send() -> Sequence[dict[str, Any]]:
+            return cast(
+                "Sequence[dict[str, Any]]",
+                self.client.insert_rows_json(
+                    table_id,
+                    list(chunk.rows),
+                    row_ids=list(chunk.row_ids),
+                    retry=None,
+                    timeout=self._timeout(),
+                ),
             )
-            if not errors:
-                return
+
+        errors = await self._call("insert", send)
+        failed = sorted({int(row["index"]) for row in errors})
+        refused = set(failed)
+        self._accepted.update(k for i, k in enumerate(chunk.row_ids) if i not in refused)
+        if errors:
             reasons = {e.get("reason") for row in errors for e in row.get("errors", ())}
-            failed = sorted({int(row["index"]) for row in errors})
             # "stopped" rows were refused only because another row in the request was.
-            if reasons - {"stopped"} <= _TRANSIENT_ROW_REASONS and reasons != {"stopped"}:
-                pending = schema.Chunk(
-                    tuple(pending.rows[i] for i in failed),
-                    tuple(pending.row_ids[i] for i in failed),
-                )
-                raise _RowsToRetry(errors)
-            self._log.error(
+            transient = reasons - {"stopped"} <= _TRANSIENT_ROW_REASONS and reasons != {"stopped"}
+            report = self._log.warning if transient else self._log.error
+            report(
                 "store.insert_errors",
-                rows=len(pending.rows),
+                rows=len(chunk.rows),
                 failed=len(failed),
                 errors=errors[:5],
-                user_ids=[pending.rows[i]["user_id"] for i in failed[:20]],
+                user_ids=[chunk.rows[i]["user_id"] for i in failed[:20]],
             )
-            msg = (
-                f"BigQuery refused {len(failed)} of {len(pending.rows)} rows: "
-                f"{', '.join(sorted(str(r) for r in reasons))}"
-            )
+            listed = ", ".join(sorted(str(r) for r in reasons))
+            if transient:
+                msg = f"BigQuery insert: {len(failed)} of {len(chunk.rows)} rows failed ({listed})"
+                raise StoreTransientError(msg)
+            msg = f"BigQuery refused {len(failed)} of {len(chunk.rows)} rows: {listed}"
             raise StoreInsertError(msg, errors=errors)
-
-        await self._call("insert", send)
         self._log.debug(
             "store.insert",
             rows=len(chunk.rows),
@@ -804,7 +773,7 @@ class BigQueryStore:
                 yield schema.from_row(dict(row.items()))
 
     async def status_rows(self) -> list[StatusRow]:
-        """Each user's newest result's figures (timestamps as ISO 8601 UTC)."""
+        """Each user's newest result's figures."""
         sql = f"""
             WITH {self._latest(_STATUS_COLUMNS)}
             SELECT user_id, `partition` AS part, status, friend_count,
@@ -821,8 +790,8 @@ class BigQueryStore:
                 friend_count=int(
                     r["friend_count"] if r["friend_count"] is not None else (r["names"] or 0)
                 ),
-                start_at=_iso(r["start_at"]),
-                end_at=_iso(r["end_at"]),
+                start_at=_utc(r["start_at"]),
+                end_at=_utc(r["end_at"]),
             )
             for r in rows
         ]
@@ -857,15 +826,13 @@ class BigQueryStore:
                 users=int(r["users"]),
                 friends=int(r["friends"] or 0),
                 seconds=float(r["micros"] or 0) / 1e6,
-                first_start=_iso(r["first_start"]),
-                last_end=_iso(r["last_end"]),
+                first_start=_utc(r["first_start"]),
+                last_end=_utc(r["last_end"]),
                 recent=int(r["recent"] or 0),
             )
             for r in rows
         ]
 
 
-def _iso(moment: datetime | None) -> str:
-    if moment is None:
-        return ""
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+def _utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.astimezone(UTC)

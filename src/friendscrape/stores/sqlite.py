@@ -97,8 +97,14 @@ _RESULT_COLUMNS = (
 )
 
 
-def _iso(moment: datetime) -> str:
+def _to_sql(moment: datetime) -> str:
+    """A time as this store keeps it: ISO 8601 UTC text, which sorts as time does."""
     return utc(moment).isoformat(timespec="microseconds")
+
+
+def _from_sql(text: str) -> datetime:
+    """A stored time back as an aware UTC datetime."""
+    return utc(datetime.fromisoformat(text))
 
 
 def _classify(exc: sqlite3.Error, action: str) -> StoreError:
@@ -118,8 +124,8 @@ def _row_to_result(row: sqlite3.Row) -> FriendList:
         status=Status(row["status"]),
         source=row["source"],
         partition=row["partition"] if row["partition"] is not None else 0,
-        start_at=datetime.fromisoformat(row["start_at"]),
-        end_at=datetime.fromisoformat(row["end_at"]),
+        start_at=_from_sql(row["start_at"]),
+        end_at=_from_sql(row["end_at"]),
         friend_names=tuple(json.loads(row["friend_names"])),
         friend_ids=tuple(json.loads(row["friend_ids"])),
         following_count=row["following_count"],
@@ -326,7 +332,7 @@ class SqliteStore:
         )
 
     async def plan_partitions(self, count: int) -> list[Partition]:
-        planned_at = _iso(datetime.now(UTC))
+        planned_at = _to_sql(datetime.now(UTC))
 
         def run(conn: sqlite3.Connection) -> list[Partition]:
             conn.execute("BEGIN IMMEDIATE")
@@ -464,9 +470,9 @@ class SqliteStore:
                     lease.host,
                     lease.pid,
                     lease.run_id,
-                    _iso(now),
-                    _iso(now),
-                    _iso(lease.expires(now)),
+                    _to_sql(now),
+                    _to_sql(now),
+                    _to_sql(lease.expires(now)),
                 ),
             )
             conn.execute("COMMIT")
@@ -482,7 +488,7 @@ class SqliteStore:
             cursor = conn.execute(
                 """UPDATE partition_leases SET heartbeat_at = ?, expires_at = ?
                    WHERE partition = ? AND run_id = ?""",
-                (_iso(now), _iso(lease.expires(now)), lease.partition, lease.run_id),
+                (_to_sql(now), _to_sql(lease.expires(now)), lease.partition, lease.run_id),
             )
             return cursor.rowcount == 1
 
@@ -514,8 +520,8 @@ class SqliteStore:
                 r.source,
                 r.partition,
                 r.attempts,
-                _iso(r.start_at),
-                _iso(r.end_at),
+                _to_sql(r.start_at),
+                _to_sql(r.end_at),
             )
             for r in results
         ]
@@ -560,8 +566,8 @@ class SqliteStore:
                     r["partition"],
                     r["status"],
                     r["friend_count"],
-                    r["start_at"],
-                    r["end_at"],
+                    _from_sql(r["start_at"]),
+                    _from_sql(r["end_at"]),
                 )
                 for r in rows
             ]
@@ -569,7 +575,7 @@ class SqliteStore:
         return await self._call("read status", run)
 
     async def partition_summary(self, *, since: datetime) -> list[StatusSummary]:
-        since_iso = _iso(since)
+        since_sql = _to_sql(since)
 
         def run(conn: sqlite3.Connection) -> list[StatusSummary]:
             rows = conn.execute(
@@ -581,7 +587,7 @@ class SqliteStore:
                           SUM(f.end_at >= ?) AS recent
                    FROM user_friends f LEFT JOIN users u ON u.user_id = f.user_id
                    GROUP BY part, f.status ORDER BY part, f.status""",
-                (since_iso,),
+                (since_sql,),
             ).fetchall()
             return [
                 StatusSummary(
@@ -590,8 +596,8 @@ class SqliteStore:
                     users=int(r["users"]),
                     friends=int(r["friends"]),
                     seconds=float(r["seconds"]),
-                    first_start=r["first_start"],
-                    last_end=r["last_end"],
+                    first_start=_from_sql(r["first_start"]) if r["first_start"] else None,
+                    last_end=_from_sql(r["last_end"]) if r["last_end"] else None,
                     recent=int(r["recent"] or 0),
                 )
                 for r in rows
@@ -607,7 +613,7 @@ def _holder(row: sqlite3.Row | None) -> LeaseHolder | None:
         host=row["host"],
         pid=int(row["pid"]),
         run_id=row["run_id"],
-        expires_at=datetime.fromisoformat(row["expires_at"]),
+        expires_at=_from_sql(row["expires_at"]),
     )
 
 
