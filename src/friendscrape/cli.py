@@ -1,28 +1,40 @@
-"""The `friendscrape` command: parse arguments, build Settings, call the app, print results.
+"""The `friendscrape` command: parse arguments, build Settings, call a command, print
+its result, and decide how the process ends.
 
 Every expected failure ends as one line on stderr (`friendscrape: error: ...`) and a
-non-zero exit: 2 for bad input, 1 for a failed store, 3 for an aborted run.
+non-zero exit: 2 for bad input, 1 for a failed store, 3 for an aborted run. The process
+policy of a run (SIGTERM/SIGINT, the second signal, the stop's backstop, exiting at once
+when it aborts) lives here too; commands only take a stop Event and raise.
+
+Commands that load the simulator (simulate, demo, bench) are imported only when they
+run, so every other command starts without it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextvars
 import json
+import os
+import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
+
+import structlog
 
 from friendscrape import __version__, argtypes, logs
 from friendscrape.commands import export, import_users, plan, progressbar, run
 from friendscrape.config import Settings, load_settings
-from friendscrape.errors import FriendscrapeError
+from friendscrape.errors import FriendscrapeError, PauseTooLongError, RunAbortedError
 from friendscrape.fetch.credentials import parse_tokens
 from friendscrape.models import Partition
 from friendscrape.sources import SOURCE_NAMES
 
 T = TypeVar("T")
+log = structlog.get_logger("friendscrape")
 
 
 # Every option's type comes from argtypes, so hostile values are refused before any work.
@@ -129,10 +141,14 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     exp.add_argument("--output", type=argtypes.output_file, help="file to write (default: stdout)")
 
-    sim = sub.add_parser("simulate", help="run the local simulator of the upstream until stopped")
-    from friendscrape.simulator import cli as sim_cli  # noqa: PLC0415 - not needed elsewhere
-
-    sim_cli.add_arguments(sim)
+    # Its options belong to the simulator's own parser (commands.simulate), which main()
+    # hands every word after `simulate`: parsing here would load the simulator.
+    sub.add_parser(
+        "simulate",
+        add_help=False,
+        help="run the local simulator of the upstream until stopped "
+        "(see friendscrape simulate --help)",
+    )
 
     demo = sub.add_parser(
         "demo",
@@ -251,6 +267,89 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
+def _error_text(exc: FriendscrapeError) -> str:
+    """The error line's text: the message, and what the command added to it."""
+    if isinstance(exc, PauseTooLongError) and exc.users_left is not None:
+        # The restart that resumes them should come later, not at once.
+        return f"{exc}; {exc.users_left} users left pending"
+    return str(exc)
+
+
+def _exit_now(text: str, code: int) -> NoReturn:
+    """One error line, then exit without unwinding: a hung store call may hold a thread
+    (or the store's lock) that would keep closing the store, or the interpreter, from
+    ever finishing. SQLite and BigQuery writes are atomic per chunk: nothing saved is lost."""
+    sys.stdout.flush()
+    sys.stderr.write(f"friendscrape: error: {text}\n")
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _exit_on_abort(exc: RunAbortedError) -> NoReturn:
+    """The run's ``on_abort``: exit with the error's line and code while its store is open."""
+    _exit_now(_error_text(exc), exc.exit_code)
+
+
+def _warn(text: str) -> None:
+    sys.stderr.write(f"friendscrape: warning: {text}\n")
+    sys.stderr.flush()
+
+
+def _run_until_stopped(
+    command: Callable[[asyncio.Event], Coroutine[Any, Any, T]], *, stop_timeout: float
+) -> T:
+    """Run ``command(stop)`` with the process's stop policy.
+
+    The first SIGTERM/SIGINT sets ``stop`` (the command stops intake and flushes) and
+    arms a backstop: past ``stop_timeout`` the process exits 3 with one line, so the
+    platform's kill never comes first. A second signal exits at once.
+    """
+    return asyncio.run(_stoppable(command, stop_timeout))
+
+
+async def _stoppable(
+    command: Callable[[asyncio.Event], Coroutine[Any, Any, T]], stop_timeout: float
+) -> T:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # The command runs in this context, so the lines logged on a signal carry what it
+    # binds (partition, run id) like its own lines.
+    context = contextvars.copy_context()
+    seen: list[str] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        seen.append(sig.name)
+        if len(seen) == 1:
+            action = "stop taking users; flush results"
+            context.run(log.info, "run.signal", signal=sig.name, action=action)
+            stop.set()
+            # The pipeline ends its own stop inside this budget; this is the backstop for
+            # anything else (closing the store, releasing the lease, the threads a hung
+            # store call holds). It stays armed after the command returns: closing the
+            # loop still waits for store threads.
+            loop.call_later(stop_timeout, on_stop_overrun)
+            return
+        context.run(log.warning, "run.signal", signal=sig.name, action="second signal: exiting now")
+        sys.stdout.flush()
+        os._exit(128 + sig.value)
+
+    def on_stop_overrun() -> None:
+        context.run(log.error, "run.stop_overrun", stop_timeout=stop_timeout)
+        _exit_now(
+            f"the stop took over {stop_timeout:g}s (FRIENDSCRAPE_STOP_TIMEOUT); "
+            "users not saved yet stay pending",
+            RunAbortedError.exit_code,
+        )
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        return await asyncio.create_task(command(stop), context=context)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
 def _print_plan(parts: Sequence[Partition]) -> None:
     print(f"{'partition':>9}  {'users':>9}  {'min_user_id':>20}  {'max_user_id':>20}")
     for p in parts:
@@ -305,7 +404,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
         stream=bar.as_stream() if live else None,
     )
     progress = bar.around if live else None
-    _run(run.run(settings, args.partition, when_done=args.when_done, progress=progress))
+    _run_until_stopped(
+        lambda stop: run.run(
+            settings,
+            args.partition,
+            stop=stop,
+            when_done=args.when_done,
+            progress=progress,
+            warn=_warn,
+            on_abort=_exit_on_abort,
+        ),
+        stop_timeout=settings.stop_timeout,
+    )
     return 0
 
 
@@ -318,25 +428,32 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from friendscrape.simulator import cli as sim_cli  # noqa: PLC0415
+    from friendscrape.commands import simulate  # noqa: PLC0415 - imports the simulator
 
-    return sim_cli.run(args)
+    return simulate.main(args.forwarded)
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from friendscrape.commands import demo  # noqa: PLC0415 - imports the simulator
 
     settings = _settings_with_console_logs(args, quiet=True)
-    return _run(
-        demo.main(
+    result = _run(
+        demo.run_demo(
             settings,
             users=args.users,
             partitions=args.partitions,
             latency=args.latency,
             concurrency=args.concurrency,
             source=args.source,
+            say=_say,
         )
     )
+    print(demo.render(result))
+    return result.exit_code
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
@@ -378,7 +495,7 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from friendscrape.commands import bench  # noqa: PLC0415
+    from friendscrape.commands import bench  # noqa: PLC0415 - imports the simulator
 
     _settings_with_console_logs(args, quiet=True)  # validates flags, configures logs
     config = bench.TrialConfig(
@@ -422,11 +539,16 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
-    args = _build_parser().parse_args(argv)
+    parser = _build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "simulate":
+        args.forwarded = rest  # the simulator's parser reads (and refuses) them
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         return _COMMANDS[args.command](args)
     except FriendscrapeError as exc:
-        print(f"friendscrape: error: {exc}", file=sys.stderr)
+        print(f"friendscrape: error: {_error_text(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("friendscrape: interrupted", file=sys.stderr)

@@ -136,6 +136,8 @@ class PauseTooLongError(RunAbortedError):
         super().__init__(message)
         self.host = host
         self.pause = pause
+        # Set by the run command when the store could say: shown after the message.
+        self.users_left: int | None = None
 
 
 class UpstreamDownError(RunAbortedError):

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from friendscrape import argtypes, cli
+from friendscrape.commands import simulate
 from friendscrape.config import Settings, load_settings
 from friendscrape.configdoc import environ_without_configuration
 from friendscrape.errors import UsageError
@@ -110,6 +111,13 @@ def _leaf_parsers(
             yield from _leaf_parsers(sub, (*words, name))
 
 
+def _commands() -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    """Every command and the parser that reads its options: `simulate` hands its words
+    to the simulator's own parser."""
+    for words, parser in _leaf_parsers(cli._build_parser()):
+        yield words, simulate.build_parser() if words == ("simulate",) else parser
+
+
 def _valued(parser: argparse.ArgumentParser) -> list[argparse.Action]:
     """The options and positionals that take a value (not flags, --help, --version)."""
     return [a for a in parser._actions if a.nargs != 0 and a.dest != "help"]
@@ -120,7 +128,7 @@ def _cases(tmp_path: Path) -> Iterator[tuple[list[str], argparse.Action]]:
     good_csv = tmp_path / "good.csv"
     good_csv.write_text("user_id,screen_name\n1,ada\n", encoding="utf-8")
     store = store_url(tmp_path / "walk.db")
-    for words, parser in _leaf_parsers(cli._build_parser()):
+    for words, parser in _commands():
         actions = _valued(parser)
         for action in actions:
             if action.type in (argtypes.output_file, argtypes.input_file):
@@ -164,6 +172,7 @@ def test_every_option_of_every_command_refuses_hostile_values(
         if name not in environ_without_configuration(os.environ):
             monkeypatch.delenv(name)
     checked = 0
+    walked: set[str] = set()
     for args, action in _cases(tmp_path):
         try:
             code = cli.main(args)
@@ -178,7 +187,9 @@ def test_every_option_of_every_command_refuses_hostile_values(
         said = lines[0].replace("_", "-")
         assert any(name in said for name in _names(action)), (args, lines[0])
         checked += 1
+        walked.add(args[0])
     assert checked > 300  # every command was walked (the parser has ~50 value options)
+    assert "simulate" in walked  # its options live in the simulator's parser
 
 
 def _setting_values(annotation: object) -> tuple[str, ...]:

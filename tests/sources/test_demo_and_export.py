@@ -20,23 +20,30 @@ from friendscrape.models import FriendList, Status
 
 @pytest.mark.parametrize("source", ["x-api", "bluesky", "mastodon"])
 async def test_demo_collects_every_source_true_to_the_simulator(
-    tmp_path: Path, source: str, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, source: str
 ) -> None:
     settings = Settings(store=f"sqlite:///{tmp_path / 'demo.db'}")
-    code = await demo.main(
-        settings, users=200, partitions=2, latency=0.0, concurrency=10, source=source
+    said: list[str] = []
+    result = await demo.run_demo(
+        settings,
+        users=200,
+        partitions=2,
+        latency=0.0,
+        concurrency=10,
+        source=source,
+        say=said.append,
     )
-    out, err = capsys.readouterr()
-    assert code == 0, out
+    out = demo.render(result)
+    assert result.exit_code == 0, out
     assert "200 users" in out
     assert "all lists match the simulator's truth" in out
-    assert f"{source} format" in err
+    assert f"{source} format" in said[0]
 
 
 async def test_demo_refuses_an_unknown_source(tmp_path: Path) -> None:
     settings = Settings(store=f"sqlite:///{tmp_path / 'demo.db'}")
     with pytest.raises(UsageError, match="unknown source 'friendster'"):
-        await demo.main(
+        await demo.run_demo(
             settings, users=10, partitions=1, latency=0.0, concurrency=1, source="friendster"
         )
 

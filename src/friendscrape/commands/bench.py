@@ -1,20 +1,19 @@
 """`friendscrape bench`: timed trials over a grid of concurrency values, as the original
 team sized their job, against the local simulator.
 
-Each trial starts the simulator in its own process (so the figures measured here, peak
-memory above all, are the collector's own), imports its users into a fresh temporary
-SQLite store, plans one partition and runs ``PartitionRun`` on it until every user is
-collected or ``duration`` seconds have passed.
+Each trial starts the simulator in its own process (simulator.process, so the figures
+measured here, peak memory above all, are the collector's own), imports its users into a
+fresh temporary SQLite store, plans one partition and runs it (core.assemble.build_run,
+as `friendscrape run` does) until every user is collected or ``duration`` seconds have
+passed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import resource
-import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -26,13 +25,10 @@ import aiohttp
 
 from friendscrape.commands.import_users import ImportReport, read_users
 from friendscrape.config import Settings
-from friendscrape.core.counters import RunCounters
-from friendscrape.core.pipeline import PartitionRun
+from friendscrape.core.assemble import build_run
 from friendscrape.errors import FriendscrapeError, UsageError
-from friendscrape.fetch.limiter import build_limiter
 from friendscrape.simulator import SimConfig
-from friendscrape.simulator.cli import config_args
-from friendscrape.sources import make_source
+from friendscrape.simulator.process import SimulatorStartError, start_simulator_process
 from friendscrape.stores.sqlite import SqliteStore
 
 _START_TIMEOUT = 60.0
@@ -150,52 +146,17 @@ async def simulator_process(config: TrialConfig, users_csv: Path) -> AsyncIterat
         mean_friends=config.mean_friends,
         rate_limit_rate=config.rate_limit_rate,
     )
-    args = [
-        "-m",
-        "friendscrape.simulator",
-        "--host=127.0.0.1",
-        "--port=0",
-        *config_args(served),
-        f"--write-users={users_csv}",
-    ]
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-    )
+    # Starting and stopping it wait on the process: in a thread, so the loop stays free.
     try:
-        base_url = await asyncio.wait_for(_ready_url(proc), _START_TIMEOUT)
-        yield base_url
+        sim = await asyncio.to_thread(
+            start_simulator_process, served, timeout=_START_TIMEOUT, write_users=users_csv
+        )
+    except SimulatorStartError as exc:
+        raise TrialError(str(exc)) from None
+    try:
+        yield sim.base_url
     finally:
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), 15)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-
-
-async def _ready_url(proc: asyncio.subprocess.Process) -> str:
-    assert proc.stdout is not None  # noqa: S101 - asked for with PIPE
-    seen: list[str] = []
-    async for raw in proc.stdout:
-        line = raw.decode(errors="replace").strip()
-        seen.append(line)
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(event, dict) and event.get("event") == "simulator.ready":
-            # Keep reading its output so a full pipe never blocks the simulator.
-            asyncio.get_running_loop().create_task(_drain(proc))
-            return str(event["base_url"])
-    msg = f"the simulator exited before it was ready: {' | '.join(seen[-5:])}"
-    raise TrialError(msg)
-
-
-async def _drain(proc: asyncio.subprocess.Process) -> None:
-    assert proc.stdout is not None  # noqa: S101
-    async for _ in proc.stdout:
-        pass
+        await asyncio.to_thread(sim.stop)
 
 
 async def _sim_stats(base_url: str) -> dict[str, Any]:
@@ -231,16 +192,8 @@ async def run_trial(config: TrialConfig, concurrency: int, workdir: Path) -> Tri
                 await store.import_users(chunk)
             await store.plan_partitions(1)
             stop = asyncio.Event()
-            stats = RunCounters()
-            runner = PartitionRun(  # paced by the same limiter as `friendscrape run`
-                settings,
-                store,
-                make_source(settings),
-                partition=1,
-                stop=stop,
-                stats=stats,
-                limiter=build_limiter(settings, stats),
-            )
+            runner = build_run(settings, store, 1, stop=stop)  # as `friendscrape run` builds it
+            stats = runner.stats
             peak = [_rss_mb()]
             watcher = asyncio.create_task(_watch_rss(peak))
             loop = asyncio.get_running_loop()

@@ -2,7 +2,8 @@
 
 Starts the simulator on a free port, fills a fresh demo store with its users, plans the
 partitions, runs every partition at once in this event loop (as a fleet of workers would
-run side by side), checks each list against the simulator's truth, and prints a summary.
+run side by side), checks each list against the simulator's truth, and returns a summary
+for the CLI to print.
 ``source`` picks the format the simulator is read in; users are imported the way that
 source names accounts (screen names, numeric ids, Bluesky handles, ``ID@instance``) and
 the truth is compared in the same terms (names and, where the source gives them, ids).
@@ -11,21 +12,22 @@ the truth is compared in the same terms (names and, where the source gives them,
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from friendscrape.config import Settings
+from friendscrape.core.assemble import build_run
 from friendscrape.core.counters import RunCounters
-from friendscrape.core.pipeline import PartitionRun, RunSummary
+from friendscrape.core.pipeline import RunSummary
 from friendscrape.errors import UsageError
-from friendscrape.fetch.limiter import build_limiter
 from friendscrape.models import Status
 from friendscrape.simulator import RunningSimulator, SimConfig, run_simulator
 from friendscrape.simulator.formats import api_truth, import_user
 from friendscrape.simulator.graph import SyntheticGraph
-from friendscrape.sources import SOURCE_NAMES, make_source
+from friendscrape.sources import SOURCE_NAMES
 from friendscrape.stores import opened_store
 from friendscrape.stores.base import Store
 
@@ -44,7 +46,25 @@ def _fresh_sqlite(url: str) -> None:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
-async def main(
+@dataclass(frozen=True, slots=True)
+class DemoResult:
+    """What the demo collected, how long it took, and how many lists differ from the truth."""
+
+    summaries: Sequence[RunSummary]
+    seconds: float
+    mismatches: int
+
+    @property
+    def exit_code(self) -> int:
+        """1 when a list differs from the simulator's truth, else 0."""
+        return 1 if self.mismatches else 0
+
+
+def _quiet(_text: str) -> None:
+    """Progress lines go nowhere unless the caller shows them."""
+
+
+async def run_demo(
     settings: Settings,
     *,
     users: int | None,
@@ -52,8 +72,9 @@ async def main(
     latency: float | None,
     concurrency: int | None,
     source: str = "twitter-mobile",
-) -> int:
-    """Run the demo; returns the exit code (1 when a list differs from the truth)."""
+    say: Callable[[str], None] = _quiet,
+) -> DemoResult:
+    """Run the demo (``say``: its progress lines, for people); ``render`` the result."""
     if source not in SOURCE_NAMES:
         msg = f"unknown source {source!r}: choose one of {', '.join(SOURCE_NAMES)}"
         raise UsageError(msg)
@@ -83,45 +104,32 @@ async def main(
             accounts = [import_user(source, sim.graph, a) for a in sim.graph.accounts()]
             await store.import_users(accounts)
             plan = await store.plan_partitions(partitions)
-            _say(
+            say(
                 f"simulator at {sim.base_url}: {len(accounts)} users in {len(plan)} "
                 f"partitions, {config.latency:g}s per page, {source} format; "
                 f"collecting into {store_url}"
             )
-            stats = {p.number: RunCounters() for p in plan}
-            runs = [
-                PartitionRun(
-                    run_settings,
-                    store,
-                    make_source(run_settings),
-                    partition=p.number,
-                    stats=stats[p.number],
-                    # Each partition paces itself, as each worker of a fleet would.
-                    limiter=build_limiter(run_settings, stats[p.number]),
-                )
-                for p in plan
-            ]
+            # Each partition paces itself, as each worker of a fleet would.
+            runs = [build_run(run_settings, store, p.number) for p in plan]
             started = time.monotonic()
-            reporter = asyncio.create_task(_report(stats, len(accounts), started))
+            counters = [r.stats for r in runs]
+            reporter = asyncio.create_task(_report(counters, len(accounts), started, say))
             try:
                 summaries = await asyncio.gather(*(r.run() for r in runs))
             finally:
                 reporter.cancel()
             mismatches = await _check_truth(store, sim, source)
-        _print_summary(summaries, time.monotonic() - started, mismatches)
-    return 1 if mismatches else 0
+        return DemoResult(summaries, time.monotonic() - started, mismatches)
 
 
-def _say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
-async def _report(stats: dict[int, RunCounters], total: int, started: float) -> None:
+async def _report(
+    counters: Sequence[RunCounters], total: int, started: float, say: Callable[[str], None]
+) -> None:
     while True:
         await asyncio.sleep(5)
-        done = sum(s.users_done for s in stats.values())
+        done = sum(c.users_done for c in counters)
         minutes = (time.monotonic() - started) / 60
-        _say(f"  {done}/{total} users collected, {done / minutes:,.0f} users/min")
+        say(f"  {done}/{total} users collected, {done / minutes:,.0f} users/min")
 
 
 async def _check_truth(store: Store, sim: RunningSimulator, source: str) -> int:
@@ -159,26 +167,29 @@ async def _check_json_truth(store: Store, graph: SyntheticGraph, source: str) ->
     return mismatches
 
 
-def _print_summary(summaries: list[RunSummary], seconds: float, mismatches: int) -> None:
+def render(result: DemoResult) -> str:
+    """The summary table, one row per partition and one for all, then the verdict."""
     others = [s.value for s in Status if s is not Status.OK]
     header = f"{'part':>4} {'users':>6} {'ok':>6} " + " ".join(f"{o[:9]:>9}" for o in others)
-    print(header + f" {'avg friends':>11} {'users/min':>9}")
+    lines = [header + f" {'avg friends':>11} {'users/min':>9}"]
     total: Counter[str] = Counter()
-    for s in sorted(summaries, key=lambda s: s.partition):
+    for s in sorted(result.summaries, key=lambda s: s.partition):
         total.update(s.statuses)
         ok = s.statuses.get("ok", 0)
         avg = s.friends / ok if ok else 0.0
         cells = " ".join(f"{s.statuses.get(o, 0):>9}" for o in others)
-        print(
+        lines.append(
             f"{s.partition:>4} {s.users:>6} {ok:>6} {cells} {avg:>11.1f} {s.users_per_minute:>9.0f}"
         )
-    users = sum(s.users for s in summaries)
+    users = sum(s.users for s in result.summaries)
     ok = total.get("ok", 0)
-    friends = sum(s.friends for s in summaries)
+    friends = sum(s.friends for s in result.summaries)
     cells = " ".join(f"{total.get(o, 0):>9}" for o in others)
-    print(
+    lines.append(
         f"{'all':>4} {users:>6} {ok:>6} {cells} {friends / max(ok, 1):>11.1f} "
-        f"{users * 60 / max(seconds, 1e-9):>9.0f}"
+        f"{users * 60 / max(result.seconds, 1e-9):>9.0f}"
     )
+    mismatches = result.mismatches
     verdict = "all lists match" if not mismatches else f"{mismatches} users differ from"
-    print(f"{users} users in {seconds:.1f}s; {verdict} the simulator's truth.")
+    lines.append(f"{users} users in {result.seconds:.1f}s; {verdict} the simulator's truth.")
+    return "\n".join(lines)

@@ -1,5 +1,6 @@
 """Command-line options of the simulator, shared by ``python -m friendscrape.simulator``
-and the main CLI's ``friendscrape simulate`` (which mounts ``add_arguments`` and ``run``).
+and the main CLI's ``friendscrape simulate`` (commands.simulate mounts ``add_arguments``
+and calls ``run``).
 """
 
 from __future__ import annotations

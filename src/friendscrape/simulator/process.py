@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 
@@ -56,12 +57,18 @@ class SimulatorProcess:
 
 
 def start_simulator_process(
-    config: SimConfig, *, env: Mapping[str, str] | None = None, timeout: float = 30.0
+    config: SimConfig,
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 30.0,
+    write_users: Path | None = None,
 ) -> SimulatorProcess:
     """Start the simulator on a free local port; return once its ``simulator.ready`` line
-    (which names the port) has been read."""
+    (which names the port) has been read. ``write_users``: it first writes the accounts
+    to collect to this CSV (in the legacy site's form)."""
+    extra = [] if write_users is None else [f"--write-users={write_users}"]
     process = subprocess.Popen(  # noqa: S603 - our own module, no shell
-        [sys.executable, "-m", "friendscrape.simulator", "--port=0", *config_args(config)],
+        [sys.executable, "-m", "friendscrape.simulator", "--port=0", *config_args(config), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         env=None if env is None else dict(env),

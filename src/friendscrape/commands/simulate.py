@@ -1,0 +1,25 @@
+"""The `simulate` command: the simulator's own options and server under `friendscrape`."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from friendscrape import argtypes
+from friendscrape.simulator import cli as sim_cli
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The simulator's options as ``friendscrape simulate`` takes them (errors one line)."""
+    parser = argtypes.OneLineParser(
+        prog="friendscrape simulate",
+        description="Run the local simulator of the upstream until stopped: a synthetic "
+        "follow graph served in each source's format.",
+    )
+    sim_cli.add_arguments(parser)
+    return parser
+
+
+def main(argv: Sequence[str]) -> int:
+    """Serve until SIGTERM or SIGINT (the words after ``friendscrape simulate``)."""
+    return sim_cli.run(build_parser().parse_args(argv))
