@@ -19,19 +19,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 import structlog
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_after_delay,
-    wait_exponential_jitter,
-)
 
 from friendscrape.config import Settings
 from friendscrape.core.breaker import BreakerConfig, CircuitBreaker, Trip, Verdict
@@ -47,12 +38,13 @@ from friendscrape.errors import (
 )
 from friendscrape.fetch.http import HttpClient, Limiter
 from friendscrape.models import FriendList, User
+from friendscrape.retry import retry_call
 from friendscrape.sources.base import Source
-from friendscrape.stores.base import Store
+from friendscrape.stores import store_retry_policy
+from friendscrape.stores.base import RunStore
 
 log = structlog.get_logger("friendscrape.core.pipeline")
 
-T = TypeVar("T")
 _FEED_PAGE = 500
 _GC_YOUNG_THRESHOLD = 10_000
 _LAG_PROBE_EVERY = 0.25  # seconds between two probes of the event loop's lag
@@ -88,7 +80,7 @@ class PartitionRun:
     def __init__(
         self,
         settings: Settings,
-        store: Store,
+        store: RunStore,
         source: Source,
         *,
         partition: int,
@@ -98,12 +90,16 @@ class PartitionRun:
     ) -> None:
         self._settings = settings
         self._store = store
+        # The one layer that retries the run's store calls (stores never retry).
+        self._store_retry = store_retry_policy(settings)
         self._source = source
         self._partition = partition
         self._stop = stop if stop is not None else asyncio.Event()
         self._limiter = limiter
         self.stats = stats if stats is not None else RunCounters()
         self._queue: asyncio.Queue[FriendList | None] = asyncio.Queue(settings.queue_size)
+        # The writer and the watchdog read one clock, time.monotonic() (the counters'):
+        # only the stop's deadline, handed to asyncio.timeout_at, is in loop time.
         self._waiting_since: float | None = None  # oldest result not yet saved
         self._unqueued: list[FriendList] = []  # finished while shutdown cancelled their put
         self._remaining: int | None = None
@@ -132,9 +128,11 @@ class PartitionRun:
 
     async def _run(self) -> RunSummary:
         s = self._settings
-        pending = await self._store_call(
-            "count pending",
+        pending = await retry_call(
             lambda: self._store.pending_count(self._partition, retry_failed=s.retry_failed),
+            on=StoreTransientError,
+            policy=self._store_retry,
+            event="store.count_pending.retry",
         )
         if s.users_limit is not None:
             pending = min(pending, s.users_limit)
@@ -214,11 +212,13 @@ class PartitionRun:
         taken = 0
         cursor: str | None = None
         while not self._stop.is_set():
-            page = await self._store_call(
-                "read pending",
+            page = await retry_call(
                 lambda c=cursor: self._store.pending_users(  # type: ignore[misc]
                     self._partition, retry_failed=s.retry_failed, cursor=c, limit=_FEED_PAGE
                 ),
+                on=StoreTransientError,
+                policy=self._store_retry,
+                event="store.read_pending.retry",
             )
             for user in page.users:
                 if s.users_limit is not None and taken >= s.users_limit:
@@ -331,9 +331,7 @@ class PartitionRun:
                 deadline = time.monotonic() + s.flush_interval
                 while len(batch) < s.batch_size:
                     try:
-                        async with asyncio.timeout_at(
-                            asyncio.get_running_loop().time() + max(deadline - time.monotonic(), 0)
-                        ):
+                        async with asyncio.timeout(max(deadline - time.monotonic(), 0)):
                             item = await self._queue.get()
                     except TimeoutError:
                         break
@@ -371,7 +369,9 @@ class PartitionRun:
             # stuck behind another writer's lock must not outlast the platform's kill.
             async with asyncio.timeout_at(self._stop_deadline) as budget:
                 self._save_budget = budget
-                await self._retrying_store("writer", attempt)
+                await retry_call(
+                    attempt, on=StoreTransientError, policy=self._store_retry, event="writer.retry"
+                )
         except StoreError as exc:
             log.error("writer.failed", rows=len(batch), error=str(exc), cause=type(exc).__name__)
             raise WriterFailedError(f"could not save {len(batch)} results: {exc}") from exc
@@ -391,33 +391,6 @@ class PartitionRun:
         self._waiting_since = now if self._queue.qsize() else None
         log.debug("writer.flush", rows=len(batch), seconds=round(now - started, 3))
 
-    async def _retrying_store(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        s = self._settings
-
-        def before_sleep(state: RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            log.warning(
-                f"{what}.retry",
-                attempt=state.attempt_number,
-                error=str(exc),
-                wait=round(state.upcoming_sleep, 2),
-            )
-
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(StoreTransientError),
-            stop=stop_after_attempt(s.store_attempts) | stop_after_delay(s.store_retry_deadline),
-            wait=wait_exponential_jitter(multiplier=0.2, max=10, jitter=0.2),
-            before_sleep=before_sleep,
-            reraise=True,
-        )
-        async for attempt in retrying:
-            with attempt:
-                return await call()
-        raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
-
-    async def _store_call(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        return await self._retrying_store(f"store.{what.replace(' ', '_')}", call)
-
     # -- watchdog and progress --------------------------------------------------------
 
     async def _watchdog(self) -> None:
@@ -425,8 +398,8 @@ class PartitionRun:
         while True:
             await asyncio.sleep(min(1.0, timeout / 4))
             since = self._waiting_since
-            if since is not None and time.monotonic() - since > timeout:
-                waited = time.monotonic() - since
+            waited = time.monotonic() - since if since is not None else 0.0
+            if waited > timeout:
                 log.error(
                     "watchdog.stalled",
                     seconds_without_write=round(waited, 1),
