@@ -23,10 +23,10 @@ import aiohttp
 import structlog
 
 from friendscrape.config import Settings
-from friendscrape.core.counters import RunCounters
+from friendscrape.core.loop_lag import LoopLag
 from friendscrape.core.pipeline import PartitionRun
 from friendscrape.fetch.http import Limiter, NoLimiter, Permit
-from friendscrape.fetch.limiter import build_limiter
+from friendscrape.fetch.limiter import LimiterConfig, build_limiter
 from friendscrape.models import User
 from friendscrape.simulator import SimConfig
 from friendscrape.simulator.process import start_simulator_process
@@ -76,6 +76,9 @@ class Timed:
             self.latencies.append(time.monotonic() - self._asked.pop(id(permit)))
         self._inner.release(host, status=status, headers=headers, latency=latency, permit=permit)
 
+    def paused(self) -> Mapping[str, float]:
+        return self._inner.paused()
+
 
 async def counters(base_url: str) -> dict[str, Any]:
     async with (
@@ -104,12 +107,20 @@ async def one_run(base_url: str, concurrency: int, *, limited: bool) -> dict[str
             fetch_attempts=10,
             progress_interval=600.0,
         )
-        stats = RunCounters()
-        timed = Timed(build_limiter(settings, stats) if limited else NoLimiter())
-        before = await counters(base_url)
-        runner = PartitionRun(
-            settings, store, TwitterMobileSource(base_url), partition=1, limiter=timed, stats=stats
+        lag = LoopLag()
+        source = TwitterMobileSource(base_url)
+        timed = Timed(
+            build_limiter(
+                LimiterConfig.from_settings(settings),
+                credential_hosts=source.credential_hosts,
+                tokens=(),
+                lag=lag.seconds,
+            )
+            if limited
+            else NoLimiter()
         )
+        before = await counters(base_url)
+        runner = PartitionRun(settings, store, source, partition=1, limiter=timed, loop_lag=lag)
         summary = await runner.run()
         after = await counters(base_url)
         await store.close()

@@ -14,7 +14,7 @@ the edge); each kind of call is retried in one layer only.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -47,7 +47,7 @@ class RetryPolicy:
     def wait(self) -> Callable[[RetryCallState], float]:
         """The one wait curve."""
         return wait_exponential_jitter(
-            initial=self.base_wait, max=self.max_wait, jitter=self.base_wait
+            multiplier=self.base_wait, max=self.max_wait, jitter=self.base_wait
         )
 
 
@@ -66,6 +66,7 @@ async def retry_call(
     first_failure: BaseException | None = None,
     wait_hint: Callable[[BaseException], float | None] | None = None,
     on_retry: OnRetry | None = None,
+    error_fields: Callable[[BaseException], Mapping[str, object]] | None = None,
     level: str = "warning",
     **fields: object,
 ) -> T:
@@ -76,7 +77,7 @@ async def retry_call(
     this machinery when the first try succeeds, as most pages do); it counts as attempt 1.
     ``wait_hint``: the server's own wait for an error (Retry-After), used when longer
     than the curve's, within the deadline. Each retry logs ``event`` at ``level`` with
-    ``fields`` and calls ``on_retry``.
+    ``fields`` (and ``error_fields`` of the error, e.g. its kind) and calls ``on_retry``.
     """
     curve = policy.wait()
 
@@ -100,6 +101,7 @@ async def retry_call(
             error=str(exc),
             cause=type(exc).__name__,
             **fields,
+            **(error_fields(exc) if error_fields is not None else {}),
         )
         if on_retry is not None:
             on_retry(exc, state.attempt_number, state.upcoming_sleep)

@@ -9,12 +9,12 @@ from structlog.testing import capture_logs
 from yarl import URL
 
 from friendscrape.config import Settings
-from friendscrape.core.counters import RunCounters
 from friendscrape.fetch.credentials import CredentialPool, parse_tokens
-from friendscrape.fetch.http import HttpClient
+from friendscrape.fetch.http import HttpClient, HttpConfig
 from friendscrape.fetch.limiter import HostLimiter, LimiterConfig, build_limiter
 from friendscrape.fetch.ratelimit_headers import RateLimitInfo
 from friendscrape.fetch.wire import PageRequest
+from friendscrape.sources import make_source
 
 SECRET_A = "AAAA-secret-token-one"
 SECRET_B = "BBBB-secret-token-two"
@@ -58,16 +58,33 @@ def test_when_all_are_spent_the_pool_waits_for_the_earliest_reset() -> None:
     assert not pool.all_spent(31.0)
 
 
-def test_build_limiter_attaches_the_x_pool_to_the_x_api_host() -> None:
+def test_build_limiter_attaches_the_pool_to_the_hosts_the_source_names() -> None:
     settings = Settings(
         source="x-api",
         base_url="http://127.0.0.1:9/2",
         x_bearer_tokens=SecretStr(f"{SECRET_A},{SECRET_B}"),
     )
-    limiter = build_limiter(settings, RunCounters())
+    source = make_source(settings)
+    assert source.credential_hosts == ("api.x.com", "api.twitter.com", "127.0.0.1")
+    limiter = build_limiter(
+        LimiterConfig.from_settings(settings),
+        credential_hosts=source.credential_hosts,
+        tokens=parse_tokens(settings.x_bearer_tokens),
+        lag=lambda: 0.0,
+    )
     assert SECRET_A not in repr(limiter)
     assert "127.0.0.1" in repr(limiter)
     assert "api.x.com" in repr(limiter)
+
+
+def test_public_sources_name_no_credential_hosts() -> None:
+    for name in ("twitter-mobile", "bluesky", "mastodon"):
+        assert make_source(Settings(source=name)).credential_hosts == ()
+    # The X API's own hosts once, whatever the base URL says.
+    assert make_source(Settings(source="x-api")).credential_hosts == (
+        "api.x.com",
+        "api.twitter.com",
+    )
 
 
 async def test_http_client_sends_the_bearer_and_learns_that_tokens_window(
@@ -84,7 +101,7 @@ async def test_http_client_sends_the_bearer_and_learns_that_tokens_window(
     pool = CredentialPool([SECRET_A, SECRET_B])
     limiter = HostLimiter(LimiterConfig(), pools={"api.test": pool})
     with capture_logs() as logs:
-        async with HttpClient(Settings(), limiter=limiter) as http:
+        async with HttpClient(HttpConfig.from_settings(Settings()), limiter=limiter) as http:
             await http.fetch(PageRequest(url))
             await http.fetch(PageRequest(url))
     sent = [

@@ -7,17 +7,17 @@ from typing import Any
 
 import aiohttp
 import pytest
+from structlog.testing import capture_logs
 
 from friendscrape.config import Settings
-from friendscrape.core.counters import RunCounters
 from friendscrape.errors import PermanentFetchError, TransientFetchError
-from friendscrape.fetch.http import HttpClient
+from friendscrape.fetch.http import FetchCounts, HttpClient, HttpConfig
 from friendscrape.fetch.wire import PageRequest
 
 URL = "http://upstream.test/ada/following"
 
 
-def fast_settings(**overrides: Any) -> Settings:
+def fast_config(**overrides: Any) -> HttpConfig:
     values: dict[str, Any] = {
         "retry_base_wait": 0.001,
         "retry_max_wait": 0.01,
@@ -26,26 +26,32 @@ def fast_settings(**overrides: Any) -> Settings:
         "request_timeout": 5.0,
     }
     values.update(overrides)
-    return Settings(**values)
+    return HttpConfig.from_settings(Settings(**values))
 
 
 async def test_retries_5xx_then_succeeds(mock_http: Any) -> None:
     mock_http.get(URL, status=503)
     mock_http.get(URL, status=500)
     mock_http.get(URL, status=200, body=b"<html>ok</html>")
-    stats = RunCounters()
-    async with HttpClient(fast_settings(), stats=stats) as http:
-        response = await http.fetch(PageRequest(URL))
+    counts = FetchCounts()
+    with capture_logs() as logs:
+        async with HttpClient(fast_config(), counts=counts) as http:
+            response = await http.fetch(PageRequest(URL))
     assert response.status == 200
     assert response.body == b"<html>ok</html>"
-    assert stats.retries["server_error"] == 2
-    assert stats.requests == 3
+    assert counts.retries["server_error"] == 2
+    assert counts.requests == 3
+    retries = [e for e in logs if e["event"] == "fetch.retry"]
+    assert [(e["attempt"], e["kind"], e["url"], e["log_level"]) for e in retries] == [
+        (1, "server_error", URL, "debug"),
+        (2, "server_error", URL, "debug"),
+    ]
 
 
 async def test_gives_up_after_attempts(mock_http: Any) -> None:
     for _ in range(4):
         mock_http.get(URL, status=502)
-    async with HttpClient(fast_settings()) as http:
+    async with HttpClient(fast_config()) as http:
         with pytest.raises(TransientFetchError) as info:
             await http.fetch(PageRequest(URL))
     assert info.value.kind == "server_error"
@@ -55,11 +61,11 @@ async def test_gives_up_after_attempts(mock_http: Any) -> None:
 async def test_timeout_is_transient_and_retried(mock_http: Any) -> None:
     mock_http.get(URL, exception=TimeoutError())
     mock_http.get(URL, status=200, body=b"fine")
-    stats = RunCounters()
-    async with HttpClient(fast_settings(), stats=stats) as http:
+    counts = FetchCounts()
+    async with HttpClient(fast_config(), counts=counts) as http:
         response = await http.fetch(PageRequest(URL))
     assert response.body == b"fine"
-    assert stats.retries["timeout"] == 1
+    assert counts.retries["timeout"] == 1
 
 
 async def test_429_retry_after_is_honoured(mock_http: Any, monkeypatch: Any) -> None:
@@ -73,7 +79,7 @@ async def test_429_retry_after_is_honoured(mock_http: Any, monkeypatch: Any) -> 
     monkeypatch.setattr(asyncio, "sleep", recording_sleep)
     mock_http.get(URL, status=429, headers={"Retry-After": "7"})
     mock_http.get(URL, status=200, body=b"fine")
-    async with HttpClient(fast_settings(), stats=RunCounters()) as http:
+    async with HttpClient(fast_config(), counts=FetchCounts()) as http:
         response = await http.fetch(PageRequest(URL))
     assert response.status == 200
     assert waits
@@ -83,7 +89,7 @@ async def test_429_retry_after_is_honoured(mock_http: Any, monkeypatch: Any) -> 
 async def test_connection_error_is_transient(mock_http: Any) -> None:
     for _ in range(4):
         mock_http.get(URL, exception=aiohttp.ServerDisconnectedError())
-    async with HttpClient(fast_settings()) as http:
+    async with HttpClient(fast_config()) as http:
         with pytest.raises(TransientFetchError) as info:
             await http.fetch(PageRequest(URL))
     assert info.value.kind == "connection"
@@ -91,23 +97,23 @@ async def test_connection_error_is_transient(mock_http: Any) -> None:
 
 async def test_404_is_returned_not_retried(mock_http: Any) -> None:
     mock_http.get(URL, status=404, body=b"gone")
-    stats = RunCounters()
-    async with HttpClient(fast_settings(), stats=stats) as http:
+    counts = FetchCounts()
+    async with HttpClient(fast_config(), counts=counts) as http:
         response = await http.fetch(PageRequest(URL))
     assert response.status == 404
-    assert stats.requests == 1
+    assert counts.requests == 1
 
 
 async def test_body_over_cap_is_refused(mock_http: Any) -> None:
     mock_http.get(URL, status=200, body=b"x" * 5000)
-    async with HttpClient(fast_settings(max_page_bytes=1024)) as http:
+    async with HttpClient(fast_config(max_page_bytes=1024)) as http:
         with pytest.raises(PermanentFetchError, match="cap"):
             await http.fetch(PageRequest(URL))
 
 
 async def test_redirect_to_another_host_is_not_followed(mock_http: Any) -> None:
     mock_http.get(URL, status=302, headers={"Location": "http://elsewhere.test/login"})
-    async with HttpClient(fast_settings()) as http:
+    async with HttpClient(fast_config()) as http:
         with pytest.raises(PermanentFetchError, match="another host"):
             await http.fetch(PageRequest(URL))
 
@@ -115,6 +121,6 @@ async def test_redirect_to_another_host_is_not_followed(mock_http: Any) -> None:
 async def test_same_host_redirect_is_followed(mock_http: Any) -> None:
     mock_http.get(URL, status=301, headers={"Location": "/ada/following?x=1"})
     mock_http.get("http://upstream.test/ada/following?x=1", status=200, body=b"moved")
-    async with HttpClient(fast_settings()) as http:
+    async with HttpClient(fast_config()) as http:
         response = await http.fetch(PageRequest(URL))
     assert response.body == b"moved"

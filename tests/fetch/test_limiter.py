@@ -7,7 +7,6 @@ import time
 
 from structlog.testing import capture_logs
 
-from friendscrape.core.counters import RunCounters
 from friendscrape.fetch.limiter import HostLimiter, LimiterConfig, adapt
 
 HOST = "upstream.test"
@@ -45,11 +44,10 @@ def test_adapt_grows_additively_and_cuts_multiplicatively() -> None:
 
 
 async def test_a_429_pauses_the_whole_host_without_blocking_the_loop() -> None:
-    stats = RunCounters()
-    limiter = HostLimiter(LimiterConfig(concurrency=4), stats)
+    limiter = HostLimiter(LimiterConfig(concurrency=4))
     permit = await limiter.acquire(HOST)
     limiter.release(HOST, status=429, headers={"retry-after": "30"}, latency=0.01, permit=permit)
-    assert stats.paused_until[HOST] > time.monotonic() + 25
+    assert limiter.paused()[HOST] > time.monotonic() + 25
     waiting = asyncio.create_task(limiter.acquire(HOST))
     other_host = asyncio.create_task(limiter.acquire("other.test"))
     await others_ran()
@@ -59,8 +57,7 @@ async def test_a_429_pauses_the_whole_host_without_blocking_the_loop() -> None:
 
 
 async def test_a_spent_window_pauses_until_its_reset_and_shows_it() -> None:
-    stats = RunCounters()
-    limiter = HostLimiter(LimiterConfig(), stats)
+    limiter = HostLimiter(LimiterConfig())
     permit = await limiter.acquire(HOST)
     headers = {"x-rate-limit-limit": "15", "x-rate-limit-remaining": "0"}
     headers["x-rate-limit-reset"] = str(int(time.time()) + 600)
@@ -69,7 +66,7 @@ async def test_a_spent_window_pauses_until_its_reset_and_shows_it() -> None:
         waiting = asyncio.create_task(limiter.acquire(HOST))
         await others_ran()
     assert not waiting.done()
-    assert stats.paused_until[HOST] > time.monotonic() + 500
+    assert limiter.paused()[HOST] > time.monotonic() + 500
     paused = [e for e in logs if e["event"] == "limiter.paused"]
     assert paused
     assert paused[0]["host"] == HOST
@@ -177,9 +174,9 @@ async def _latency_story(limiter: HostLimiter) -> list[str]:
 
 
 async def test_latency_from_our_own_busy_loop_is_not_read_as_a_slow_upstream() -> None:
-    cuts = await _latency_story(HostLimiter(LimiterConfig(concurrency=200), RunCounters()))
+    cuts = await _latency_story(HostLimiter(LimiterConfig(concurrency=200)))
     assert cuts
     assert "latency" in cuts[0]
-    busy = RunCounters()
-    busy.loop_lag = 0.59  # the responses waited that long for our event loop
-    assert await _latency_story(HostLimiter(LimiterConfig(concurrency=200), busy)) == []
+    # The lag probe says the responses waited 0.59 s for our own event loop.
+    busy = HostLimiter(LimiterConfig(concurrency=200), lag=lambda: 0.59)
+    assert await _latency_story(busy) == []

@@ -18,7 +18,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from friendscrape.config import Settings
-from friendscrape.core.counters import RunCounters
+from friendscrape.core.loop_lag import LoopLag
 from friendscrape.core.pipeline import PartitionRun
 from friendscrape.fetch.credentials import CredentialPool
 from friendscrape.fetch.http import Limiter
@@ -71,14 +71,22 @@ async def run_against(
         }
         values.update(overrides)
         settings = Settings(**values)
-        stats = RunCounters()
+        source = TwitterMobileSource(sim.base_url)
+        lag = LoopLag()
         runner = PartitionRun(
             settings,
             store,
-            TwitterMobileSource(sim.base_url),
+            source,
             partition=1,
-            limiter=limiter if limiter is not None else build_limiter(settings, stats),
-            stats=stats,
+            limiter=limiter
+            if limiter is not None
+            else build_limiter(
+                LimiterConfig.from_settings(settings),
+                credential_hosts=source.credential_hosts,
+                tokens=(),
+                lag=lag.seconds,
+            ),
+            loop_lag=lag,
         )
         await runner.run()
         assert set(runner.stats.statuses) == {Status.OK.value}
@@ -133,7 +141,7 @@ async def test_a_storm_of_429s_does_not_become_a_storm_of_retries(tmp_path: Path
     assert seen["early"] == 0
     # ... so each pause costs at most the requests in flight when it began.
     assert seen["limited"] <= len(pauses) * 20
-    assert runner.stats.retries["rate_limited"] == seen["limited"]
+    assert runner.stats.fetch.retries["rate_limited"] == seen["limited"]
 
 
 async def test_a_long_pause_does_not_trip_the_stall_watchdog(tmp_path: Path) -> None:

@@ -14,7 +14,6 @@ import pytest
 import structlog
 
 from friendscrape import logs
-from friendscrape.core.counters import RunCounters
 from friendscrape.errors import PauseTooLongError
 from friendscrape.fetch.limiter import HostLimiter, LimiterConfig
 
@@ -62,8 +61,7 @@ async def rate_limited(limiter: HostLimiter, headers: dict[str, str]) -> None:
 
 
 async def test_a_retry_after_over_the_maximum_ends_the_run_at_once() -> None:
-    stats = RunCounters()
-    limiter = HostLimiter(LimiterConfig(max_pause=900), stats)
+    limiter = HostLimiter(LimiterConfig(max_pause=900))
     with pytest.raises(PauseTooLongError) as raised:
         await rate_limited(limiter, {"retry-after": "86400"})
     assert raised.value.host == HOST
@@ -72,7 +70,7 @@ async def test_a_retry_after_over_the_maximum_ends_the_run_at_once() -> None:
     assert str(raised.value) == (
         "upstream.test asked to pause 86400 s (over the maximum of 900 s, FRIENDSCRAPE_MAX_PAUSE)"
     )
-    assert HOST not in stats.paused_until  # not paused: refused
+    assert HOST not in limiter.paused()  # not paused: refused
     # Every later request to the host is refused too, without waiting.
     async with asyncio.timeout(1):
         with pytest.raises(PauseTooLongError):
@@ -96,10 +94,9 @@ async def test_requests_waiting_on_the_host_are_refused_too() -> None:
 
 async def test_a_pause_of_exactly_the_maximum_is_waited() -> None:
     # An X API window is 15 minutes: a full one must fit the default maximum.
-    stats = RunCounters()
-    limiter = HostLimiter(LimiterConfig(max_pause=900), stats)
+    limiter = HostLimiter(LimiterConfig(max_pause=900))
     await rate_limited(limiter, {"retry-after": "900"})
-    assert stats.paused_until[HOST] > time.monotonic() + 890
+    assert limiter.paused()[HOST] > time.monotonic() + 890
 
 
 async def test_a_spent_window_resetting_after_the_maximum_ends_the_run() -> None:
@@ -128,8 +125,7 @@ async def test_absurd_pauses_raise_no_overflow(
 ) -> None:
     # With any maximum they were an OverflowError (a traceback per user); here even a
     # maximum of a century reads them as a bounded pause and logs valid JSON.
-    stats = RunCounters()
-    limiter = HostLimiter(LimiterConfig(max_pause=100 * 365 * 86400.0), stats)
+    limiter = HostLimiter(LimiterConfig(max_pause=100 * 365 * 86400.0))
     await rate_limited(limiter, headers)
     async with asyncio.timeout(1):
         waiting = asyncio.create_task(limiter.acquire(HOST))
@@ -141,8 +137,7 @@ async def test_absurd_pauses_raise_no_overflow(
 
 
 async def test_a_millisecond_reset_on_a_429_pauses_for_seconds() -> None:
-    stats = RunCounters()
-    limiter = HostLimiter(LimiterConfig(max_pause=900), stats)
+    limiter = HostLimiter(LimiterConfig(max_pause=900))
     reset_ms = int((time.time() + 30) * 1000)
     await rate_limited(
         limiter, {"x-rate-limit-remaining": "0", "x-rate-limit-reset": str(reset_ms)}
@@ -152,27 +147,25 @@ async def test_a_millisecond_reset_on_a_429_pauses_for_seconds() -> None:
         await others_ran()
         assert not waiting.done()  # paused, not refused
     waiting.cancel()
-    assert 25 < stats.paused_until[HOST] - time.monotonic() < 35
+    assert 25 < limiter.paused()[HOST] - time.monotonic() < 35
 
 
 async def test_an_infinite_reset_is_ignored_not_waited_forever(json_log: io.StringIO) -> None:
-    stats = RunCounters()
-    limiter = HostLimiter(LimiterConfig(max_pause=900), stats)
+    limiter = HostLimiter(LimiterConfig(max_pause=900))
     await rate_limited(limiter, {"x-rate-limit-remaining": "0", "x-rate-limit-reset": "1e999"})
     # No readable reset: a 429 without one backs off (1 s first), it does not wait forever.
-    assert stats.paused_until[HOST] < time.monotonic() + 2
+    assert limiter.paused()[HOST] < time.monotonic() + 2
     for line in json_log.getvalue().splitlines():
         strict_json(line)
 
 
 async def test_a_long_storm_of_bare_429s_keeps_backing_off() -> None:
     # 2 ** strikes stopped converting to a float after ~1024 strikes: OverflowError.
-    stats = RunCounters()
-    limiter = HostLimiter(LimiterConfig(max_pause=900), stats)
+    limiter = HostLimiter(LimiterConfig(max_pause=900))
     slot = limiter.slot(HOST)
     for _ in range(1100):
         slot.release(None, 429, {}, 0.01)
-    assert stats.paused_until[HOST] < time.monotonic() + 61
+    assert limiter.paused()[HOST] < time.monotonic() + 61
 
 
 def test_a_non_finite_float_in_an_event_stays_valid_json(json_log: io.StringIO) -> None:

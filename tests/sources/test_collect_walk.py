@@ -12,7 +12,7 @@ from aiohttp import test_utils, web
 from friendscrape.config import Settings
 from friendscrape.core.collect import Collector
 from friendscrape.core.counters import RunCounters
-from friendscrape.fetch.http import HttpClient
+from friendscrape.fetch.http import HttpClient, HttpConfig
 from friendscrape.models import FriendList, Status, User
 from friendscrape.sources import make_source
 
@@ -81,7 +81,7 @@ def _collector(base_url: str, source: str, http: HttpClient) -> Collector:
 
 
 async def _collect(base_url: str, source: str, user: User) -> FriendList:
-    async with HttpClient(Settings(fetch_attempts=1)) as http:
+    async with HttpClient(HttpConfig.from_settings(Settings(fetch_attempts=1))) as http:
         return await _collector(base_url, source, http).collect(user)
 
 
@@ -136,7 +136,7 @@ async def test_outcomes_name_upstream_wide_failures_and_only_those(upstream: str
 
     port = test_utils.unused_port()  # bound, then closed: nothing listens there
     closed = f"http://127.0.0.1:{port}"
-    async with HttpClient(Settings(fetch_attempts=1)) as http:
+    async with HttpClient(HttpConfig.from_settings(Settings(fetch_attempts=1))) as http:
         refused = await _collector(closed, "twitter-mobile", http).collect_outcome(User("6", "ada"))
         generic = await _collector(upstream, "twitter-mobile", http).collect_outcome(
             User("7", "ghost_name")

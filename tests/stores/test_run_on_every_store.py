@@ -11,9 +11,9 @@ import pytest
 
 from friendscrape.commands.export import export
 from friendscrape.config import Settings
-from friendscrape.core.counters import RunCounters
+from friendscrape.core.loop_lag import LoopLag
 from friendscrape.core.pipeline import PartitionRun
-from friendscrape.fetch.limiter import build_limiter
+from friendscrape.fetch.limiter import LimiterConfig, build_limiter
 from friendscrape.models import Status, User
 from friendscrape.simulator import RunningSimulator, SimConfig, run_simulator
 from friendscrape.sources.twitter_mobile import TwitterMobileSource
@@ -32,14 +32,20 @@ async def run_partition(
     settings = store_settings.model_copy(
         update={"base_url": sim.base_url, "concurrency": 10, "flush_interval": 0.2}
     )
-    stats = RunCounters()
+    source = TwitterMobileSource(sim.base_url)
+    lag = LoopLag()
     runner = PartitionRun(
         settings,
         store,
-        TwitterMobileSource(sim.base_url),
+        source,
         partition=number,
-        stats=stats,
-        limiter=build_limiter(settings, stats),
+        loop_lag=lag,
+        limiter=build_limiter(
+            LimiterConfig.from_settings(settings),
+            credential_hosts=source.credential_hosts,
+            tokens=(),
+            lag=lag.seconds,
+        ),
     )
     await runner.run()
     return runner

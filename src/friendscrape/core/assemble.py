@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 
 from friendscrape.config import Settings
-from friendscrape.core.counters import RunCounters
+from friendscrape.core.loop_lag import LoopLag
 from friendscrape.core.pipeline import PartitionRun
+from friendscrape.fetch.credentials import parse_tokens
 from friendscrape.fetch.http import Limiter
-from friendscrape.fetch.limiter import build_limiter
+from friendscrape.fetch.limiter import LimiterConfig, build_limiter
 from friendscrape.sources import make_source
 from friendscrape.sources.base import Source
 from friendscrape.stores.base import Store
@@ -27,15 +28,24 @@ def build_run(
     """The run of ``partition``, paced by the limiter ``friendscrape run`` uses.
 
     ``source`` and ``limiter`` default to the ones the settings name; the run's counters
-    are its own (``PartitionRun.stats``), and the default limiter is built from them.
+    are its own (``PartitionRun.stats``). The default limiter carries the token pool to
+    the hosts the source names and reads the event loop's lag the run measures.
     """
-    counters = RunCounters()
+    source = source if source is not None else make_source(settings)
+    lag = LoopLag()
     return PartitionRun(
         settings,
         store,
-        source if source is not None else make_source(settings),
+        source,
         partition=partition,
         stop=stop,
-        limiter=limiter if limiter is not None else build_limiter(settings, counters),
-        stats=counters,
+        limiter=limiter
+        if limiter is not None
+        else build_limiter(
+            LimiterConfig.from_settings(settings),
+            credential_hosts=source.credential_hosts,
+            tokens=parse_tokens(settings.x_bearer_tokens),
+            lag=lag.seconds,
+        ),
+        loop_lag=lag,
     )

@@ -28,6 +28,7 @@ from friendscrape.config import Settings
 from friendscrape.core.breaker import BreakerConfig, CircuitBreaker, Trip, Verdict
 from friendscrape.core.collect import Collector
 from friendscrape.core.counters import RunCounters
+from friendscrape.core.loop_lag import LoopLag
 from friendscrape.errors import (
     RunAbortedError,
     StalledError,
@@ -36,7 +37,7 @@ from friendscrape.errors import (
     UpstreamDownError,
     WriterFailedError,
 )
-from friendscrape.fetch.http import HttpClient, Limiter
+from friendscrape.fetch.http import HttpClient, HttpConfig, Limiter
 from friendscrape.models import FriendList, User
 from friendscrape.retry import retry_call
 from friendscrape.sources.base import Source
@@ -48,7 +49,6 @@ log = structlog.get_logger("friendscrape.core.pipeline")
 _FEED_PAGE = 500
 _GC_YOUNG_THRESHOLD = 10_000
 _LAG_PROBE_EVERY = 0.25  # seconds between two probes of the event loop's lag
-_LAG_SMOOTHING = 0.3  # weight of the newest probe
 # Of the stop's budget (stop_timeout), the seconds kept for closing the store and exiting
 # after the final flush, and the seconds the flush keeps when the grace period is long.
 _STOP_EXIT_MARGIN = 2.0
@@ -87,6 +87,7 @@ class PartitionRun:
         stop: asyncio.Event | None = None,
         limiter: Limiter | None = None,
         stats: RunCounters | None = None,
+        loop_lag: LoopLag | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -97,6 +98,8 @@ class PartitionRun:
         self._stop = stop if stop is not None else asyncio.Event()
         self._limiter = limiter
         self.stats = stats if stats is not None else RunCounters()
+        # Measured here, read by the limiter: the caller hands the same one to both.
+        self.loop_lag = loop_lag if loop_lag is not None else LoopLag()
         self._queue: asyncio.Queue[FriendList | None] = asyncio.Queue(settings.queue_size)
         # The writer and the watchdog read one clock, time.monotonic() (the counters'):
         # only the stop's deadline, handed to asyncio.timeout_at, is in loop time.
@@ -147,7 +150,9 @@ class PartitionRun:
         )
         if pending == 0:
             return self._summary()
-        async with HttpClient(s, stats=self.stats, limiter=self._limiter) as http:
+        async with HttpClient(
+            HttpConfig.from_settings(s), counts=self.stats.fetch, limiter=self._limiter
+        ) as http:
             collector = Collector(
                 s, self._source, http, partition=self._partition, stats=self.stats
             )
@@ -427,12 +432,12 @@ class PartitionRun:
         log.info("run.stopping", seconds_left=round(left, 1))
 
     async def _measure_loop_lag(self) -> None:
-        """Keep ``stats.loop_lag`` current: how much later than asked a sleep wakes up."""
+        """Keep ``loop_lag`` current: how much later than asked a sleep wakes up."""
         while True:
             asked = time.monotonic()
             await asyncio.sleep(_LAG_PROBE_EVERY)
             late = max(time.monotonic() - asked - _LAG_PROBE_EVERY, 0.0)
-            self.stats.loop_lag += _LAG_SMOOTHING * (late - self.stats.loop_lag)
+            self.loop_lag.observe(late)
 
     async def _progress(self) -> None:
         while True:
@@ -445,9 +450,8 @@ class PartitionRun:
         elapsed = st.elapsed()
         now = time.monotonic()
         remaining = None if self._remaining is None else max(self._remaining - st.users_done, 0)
-        paused = {
-            host: round(until - now, 1) for host, until in st.paused_until.items() if until > now
-        }
+        pauses = self._limiter.paused() if self._limiter is not None else {}
+        paused = {host: round(until - now, 1) for host, until in pauses.items() if until > now}
         return {
             "done": st.users_done,
             "saved": st.users_saved,
@@ -457,8 +461,8 @@ class PartitionRun:
             "in_flight": st.in_flight,
             "queued": self._queue.qsize(),
             "since_last_write": round(now - st.last_write, 1),
-            "loop_lag_ms": round(st.loop_lag * 1000, 1),
-            "retries": dict(st.retries),
+            "loop_lag_ms": round(self.loop_lag.seconds() * 1000, 1),
+            "retries": dict(st.fetch.retries),
             "errors": dict(st.errors),
             "statuses": dict(st.statuses),
             "paused": paused,

@@ -1,35 +1,62 @@
 """The HTTP client: one keep-alive session, a timeout on every request, capped bodies,
-no off-host redirects, and tenacity retries of named transient failures only."""
+no off-host redirects, and retries (``friendscrape.retry``) of named transient failures only."""
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Protocol, Self
 
 import aiohttp
-import structlog
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_after_delay,
-    wait_exponential_jitter,
-)
 from yarl import URL
 
 from friendscrape.config import Settings
-from friendscrape.core.counters import RunCounters
 from friendscrape.errors import PermanentFetchError, TransientFetchError
 from friendscrape.fetch.retry_after import parse_retry_after
 from friendscrape.fetch.wire import PageRequest, RawResponse
-
-log = structlog.get_logger("friendscrape.fetch")
+from friendscrape.retry import RetryPolicy, retry_call
 
 _MAX_REDIRECTS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class HttpConfig:
+    """What the client needs of the settings: timeouts, the User-Agent, the body cap,
+    and how hard to retry a page."""
+
+    request_timeout: float
+    connect_timeout: float
+    user_agent: str
+    max_page_bytes: int
+    retry: RetryPolicy
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> HttpConfig:
+        """The HTTP settings of ``settings``."""
+        return cls(
+            request_timeout=settings.request_timeout,
+            connect_timeout=settings.connect_timeout,
+            user_agent=settings.user_agent,
+            max_page_bytes=settings.max_page_bytes,
+            retry=RetryPolicy(
+                attempts=settings.fetch_attempts,
+                deadline=settings.fetch_retry_deadline,
+                base_wait=settings.retry_base_wait,
+                max_wait=settings.retry_max_wait,
+            ),
+        )
+
+
+@dataclass(slots=True)
+class FetchCounts:
+    """What a client sent: requests, and retries by kind of failure; the run owns one
+    and shows it in progress events."""
+
+    requests: int = 0
+    retries: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +90,9 @@ class Limiter(Protocol):
         longer than the run may wait); it then ends the request instead of its outcome.
         """
 
+    def paused(self) -> Mapping[str, float]:
+        """The hosts paused now, each with the monotonic time its pause ends."""
+
 
 class NoLimiter:
     """No pacing: concurrency alone bounds the request rate."""
@@ -82,6 +112,10 @@ class NoLimiter:
     ) -> None:
         """Learns nothing."""
 
+    def paused(self) -> Mapping[str, float]:
+        """Never pauses."""
+        return {}
+
 
 def _connection_kind(exc: aiohttp.ClientConnectionError) -> str:
     """``dns``, ``tls`` or ``connect`` when no connection could be opened, else
@@ -99,23 +133,35 @@ def _origin(url: URL) -> tuple[str, str | None, int | None]:
     return (url.scheme, url.host, url.port)
 
 
+def _kind(exc: BaseException) -> str:
+    return exc.kind if isinstance(exc, TransientFetchError) else "unknown"
+
+
+def _kind_field(exc: BaseException) -> dict[str, object]:
+    return {"kind": _kind(exc)}
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    return exc.retry_after if isinstance(exc, TransientFetchError) else None
+
+
 class HttpClient:
     """Fetch pages for every source of a run through one aiohttp session."""
 
     def __init__(
         self,
-        settings: Settings,
+        config: HttpConfig,
         *,
-        stats: RunCounters | None = None,
+        counts: FetchCounts | None = None,
         limiter: Limiter | None = None,
     ) -> None:
-        self._settings = settings
-        self._stats = stats if stats is not None else RunCounters()
+        self._config = config
+        self._counts = counts if counts is not None else FetchCounts()
         self._limiter: Limiter = limiter if limiter is not None else NoLimiter()
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Self:
-        s = self._settings
+        s = self._config
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=s.request_timeout, sock_connect=s.connect_timeout),
             connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30),
@@ -146,54 +192,29 @@ class HttpClient:
         try:
             return await self.get_once(request)
         except TransientFetchError as exc:
-            if self._settings.fetch_attempts <= 1:
+            if self._config.retry.attempts <= 1:
                 raise
             first_failure = exc
         return await self._retry(request, first_failure)
 
     async def _retry(self, request: PageRequest, first_failure: TransientFetchError) -> RawResponse:
-        """Attempts 2 and on, after ``first_failure`` (replayed as attempt 1)."""
-        s = self._settings
-        backoff = wait_exponential_jitter(
-            multiplier=s.retry_base_wait, max=s.retry_max_wait, jitter=s.retry_base_wait
-        )
-
-        def wait(state: RetryCallState) -> float:
+        """Attempts 2 and on, after ``first_failure`` (counted as attempt 1)."""
+        return await retry_call(
+            lambda: self.get_once(request),
+            on=TransientFetchError,
+            policy=self._config.retry,
+            event="fetch.retry",
+            first_failure=first_failure,
             # The server's own Retry-After wins over our backoff when it asks for longer.
-            exc = state.outcome.exception() if state.outcome else None
-            ours = backoff(state)
-            if isinstance(exc, TransientFetchError) and exc.retry_after is not None:
-                return min(max(exc.retry_after, ours), s.fetch_retry_deadline)
-            return ours
-
-        def before_sleep(state: RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            kind = exc.kind if isinstance(exc, TransientFetchError) else "unknown"
-            self._stats.retries[kind] += 1
-            log.debug(
-                "fetch.retry",
-                url=request.url,
-                kind=kind,
-                attempt=state.attempt_number,
-                wait=round(state.upcoming_sleep, 3),
-                error=str(exc),
-            )
-
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(TransientFetchError),
-            stop=stop_after_attempt(s.fetch_attempts) | stop_after_delay(s.fetch_retry_deadline),
-            wait=wait,
-            before_sleep=before_sleep,
-            reraise=True,
+            wait_hint=_retry_after,
+            on_retry=self._count_retry,
+            error_fields=_kind_field,
+            level="debug",
+            url=request.url,
         )
-        async for attempt in retrying:
-            with attempt:
-                if attempt.retry_state.attempt_number == 1:
-                    # Replaying the first attempt's failure keeps tenacity's count, waits
-                    # and log events exactly as if it had made that attempt itself.
-                    raise first_failure
-                return await self.get_once(request)
-        raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
+
+    def _count_retry(self, exc: BaseException, attempt: int, wait: float) -> None:
+        self._counts.retries[_kind(exc)] += 1
 
     async def get_once(self, request: PageRequest) -> RawResponse:
         """One attempt, following same-host redirects; classifies every failure."""
@@ -226,7 +247,7 @@ class HttpClient:
         started = time.monotonic()
         status: int | None = None
         resp_headers: Mapping[str, str] = {}
-        self._stats.requests += 1
+        self._counts.requests += 1
         try:
             async with self._session.get(url, headers=headers, allow_redirects=False) as resp:
                 status = resp.status
@@ -234,7 +255,7 @@ class HttpClient:
                 body = await self._read_capped(resp, str(url))
         except TimeoutError:
             raise TransientFetchError(
-                f"no response within {self._settings.request_timeout:g}s",
+                f"no response within {self._config.request_timeout:g}s",
                 url=str(url),
                 kind="timeout",
             ) from None
@@ -283,7 +304,7 @@ class HttpClient:
         return RawResponse(url=str(url), status=status, headers=resp_headers, body=body)
 
     async def _read_capped(self, resp: aiohttp.ClientResponse, url: str) -> bytes:
-        cap = self._settings.max_page_bytes
+        cap = self._config.max_page_bytes
         if resp.content_length is not None and resp.content_length > cap:
             msg = f"response body of {resp.content_length} bytes exceeds the {cap}-byte cap"
             raise PermanentFetchError(msg, url=url)

@@ -11,8 +11,8 @@ coroutine takes its place in the host's FIFO line; the head of the line waits un
 4. the token bucket (``rate_limit`` requests/s) has a token.
 
 Waiting is ``asyncio`` waiting on an event with a timeout, so a paused host blocks no
-other coroutine, and a pause is written to ``RunCounters.paused_until`` so progress events
-show it. After each response the slot learns: quota headers update the window of the
+other coroutine, and ``HostLimiter.paused`` tells progress events which hosts wait and
+until when. After each response the slot learns: quota headers update the window of the
 credential that was used, a 429 pauses the whole host, and ``adapt`` moves the
 concurrency.
 
@@ -28,18 +28,16 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final, Literal
 
 import structlog
-from yarl import URL
 
 from friendscrape.config import Settings
-from friendscrape.core.counters import RunCounters
 from friendscrape.errors import PauseTooLongError
-from friendscrape.fetch.credentials import CredentialPool, parse_tokens
+from friendscrape.fetch.credentials import CredentialPool
 from friendscrape.fetch.http import Permit
 from friendscrape.fetch.quota import Quota
 from friendscrape.fetch.ratelimit_headers import RateLimitInfo, read_rate_limit
@@ -48,8 +46,8 @@ log = structlog.get_logger("friendscrape.fetch.limiter")
 
 Outcome = Literal["ok", "rate_limited", "server_error", "no_response", "slow"]
 
-X_API_HOSTS: Final = ("api.x.com", "api.twitter.com")
-"""Hosts the X bearer-token pool is attached to (and the base URL's host for x-api)."""
+LagProbe = Callable[[], float]
+"""Seconds our own event loop runs late: part of every latency, but not the upstream's."""
 
 START_CONCURRENCY: Final = 8
 """Adaptive slots start here (or at the cap, if lower) and grow from it."""
@@ -113,6 +111,10 @@ class LimiterConfig:
         )
 
 
+def _no_lag() -> float:
+    return 0.0
+
+
 def _wall(monotonic_at: float) -> str:
     """A monotonic instant as a wall-clock ISO time, for people reading logs."""
     delta = timedelta(seconds=monotonic_at - time.monotonic())
@@ -126,13 +128,13 @@ class _Slot:
         self,
         host: str,
         config: LimiterConfig,
-        stats: RunCounters,
+        lag: LagProbe,
         pool: CredentialPool | None,
         clock: Callable[[], float],
     ) -> None:
         self.host = host
         self._config = config
-        self._stats = stats
+        self._lag = lag
         self._pool = pool
         self._clock = clock
         self._quota = Quota()
@@ -236,7 +238,6 @@ class _Slot:
             self.paused_until = max(self.paused_until, until)
             return
         self.paused_until = until
-        self._stats.paused_until[self.host] = until
         if seconds < _QUIET_PAUSE:
             return  # the end of a window reached while pacing: routine, not news
         log.warning(
@@ -305,7 +306,7 @@ class _Slot:
         """A healthy response: grow, unless latency says queues are building upstream."""
         # Time the response sat waiting for our own busy event loop is not the upstream's:
         # counting it would read a saturated collector as a slow upstream and cut.
-        latency = max(latency - self._stats.loop_lag, 0.0)
+        latency = max(latency - self._lag(), 0.0)
         self._samples += 1
         ewma = latency if self._latency is None else self._latency
         ewma += _LATENCY_ALPHA * (latency - ewma)
@@ -362,13 +363,13 @@ class HostLimiter:
     def __init__(
         self,
         config: LimiterConfig,
-        stats: RunCounters | None = None,
         *,
         pools: Mapping[str, CredentialPool] | None = None,
+        lag: LagProbe = _no_lag,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._config = config
-        self._stats = stats if stats is not None else RunCounters()
+        self._lag = lag
         self._pools = dict(pools or {})
         self._clock = clock
         self._slots: dict[str, _Slot] = {}
@@ -380,7 +381,7 @@ class HostLimiter:
         """The slot of ``host`` (made on first use)."""
         slot = self._slots.get(host)
         if slot is None:
-            slot = _Slot(host, self._config, self._stats, self._pools.get(host), self._clock)
+            slot = _Slot(host, self._config, self._lag, self._pools.get(host), self._clock)
             self._slots[host] = slot
         return slot
 
@@ -403,15 +404,26 @@ class HostLimiter:
         """
         self.slot(host).release(permit, status, headers, latency)
 
+    def paused(self) -> Mapping[str, float]:
+        """The hosts paused now, each with the monotonic time its pause ends."""
+        now = self._clock()
+        return {
+            host: slot.paused_until for host, slot in self._slots.items() if slot.paused_until > now
+        }
 
-def build_limiter(settings: Settings, stats: RunCounters) -> HostLimiter:
-    """The run's limiter, from settings: pacing, and the X bearer-token pool if given."""
+
+def build_limiter(
+    config: LimiterConfig,
+    *,
+    credential_hosts: Iterable[str],
+    tokens: Sequence[str],
+    lag: LagProbe,
+) -> HostLimiter:
+    """The run's limiter: ``config``'s pacing, one credential pool of ``tokens`` (if any)
+    shared by the ``credential_hosts`` (those the source sends credentials to), and the
+    event loop's ``lag`` probe."""
     pools: dict[str, CredentialPool] = {}
-    tokens = parse_tokens(settings.x_bearer_tokens)
     if tokens:
         pool = CredentialPool(tokens)
-        hosts = list(X_API_HOSTS)
-        if settings.source == "x-api" and settings.base_url:
-            hosts.append(URL(settings.base_url).host or "")
-        pools = {host: pool for host in hosts if host}
-    return HostLimiter(LimiterConfig.from_settings(settings), stats, pools=pools)
+        pools = {host: pool for host in credential_hosts if host}
+    return HostLimiter(config, pools=pools, lag=lag)

@@ -19,6 +19,14 @@ class Source(Protocol):
 
     name: str
 
+    @property
+    def credential_hosts(self) -> tuple[str, ...]:
+        """The hosts whose requests carry the run's API credentials (none: a public API).
+
+        The run attaches its credential pool to these hosts' limiter slots, so a source
+        names where tokens go without ever handling one.
+        """
+
     def check_user(self, user: User) -> str | None:
         """Why this user cannot exist on the platform (no request is sent), or None."""
 

@@ -30,6 +30,11 @@ class BlueskySource:
     def __init__(self, base_url: str | None = None) -> None:
         self.base_url = checked_base_url(base_url, DEFAULT_BASE_URL)
 
+    @property
+    def credential_hosts(self) -> tuple[str, ...]:
+        """None: the lists are public."""
+        return ()
+
     def check_user(self, user: User) -> str | None:
         """Why ``user.screen_name`` is neither a handle nor a DID (no request sent), or None."""
         if is_valid_actor(user.screen_name):

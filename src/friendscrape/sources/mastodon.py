@@ -65,6 +65,11 @@ class MastodonSource:
         # No default: each user's own instance is the base unless one is given.
         self.base_url = checked_base_url(base_url, "") if base_url else None
 
+    @property
+    def credential_hosts(self) -> tuple[str, ...]:
+        """None: the lists are public."""
+        return ()
+
     def check_user(self, user: User) -> str | None:
         """Why ``user.screen_name`` names no account id on an instance, or None."""
         if parse_account(user.screen_name) is not None:

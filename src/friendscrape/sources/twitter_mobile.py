@@ -43,6 +43,11 @@ class TwitterMobileSource:
         self.base_url = base
         self._base_path = unquote(parts.path)
 
+    @property
+    def credential_hosts(self) -> tuple[str, ...]:
+        """None: the lists are public."""
+        return ()
+
     def check_user(self, user: User) -> str | None:
         """Why this screen name cannot exist on the site (no request is sent), or None."""
         if is_valid_screen_name(user.screen_name):

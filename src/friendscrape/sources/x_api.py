@@ -13,7 +13,10 @@ which ends the run with one message rather than marking every user failed.
 
 from __future__ import annotations
 
+from typing import Final
 from urllib.parse import quote
+
+from yarl import URL
 
 from friendscrape.errors import CredentialsRejectedError
 from friendscrape.fetch.wire import PageRequest, RawResponse
@@ -22,6 +25,8 @@ from friendscrape.parse.x_api import is_valid_user_id, parse_following_page
 from friendscrape.sources import checked_base_url
 
 DEFAULT_BASE_URL = "https://api.x.com"
+API_HOSTS: Final = ("api.x.com", "api.twitter.com")
+"""The X API's hosts: the bearer-token pool goes to these and to the base URL's host."""
 PAGE_SIZE = 1000
 """``max_results``: the largest page the endpoint gives (1-1000)."""
 
@@ -33,6 +38,14 @@ class XApiSource:
 
     def __init__(self, base_url: str | None = None) -> None:
         self.base_url = checked_base_url(base_url, DEFAULT_BASE_URL)
+        # Keyed as the HTTP client keys its limiter slots: by yarl's host, port dropped.
+        base_host = URL(self.base_url).host or ""
+        self._credential_hosts = tuple(dict.fromkeys(h for h in (*API_HOSTS, base_host) if h))
+
+    @property
+    def credential_hosts(self) -> tuple[str, ...]:
+        """The X API hosts and the base URL's host (the simulator, a proxy)."""
+        return self._credential_hosts
 
     def check_user(self, user: User) -> str | None:
         """Why ``user.user_id`` cannot be an X user id (no request is sent), or None."""
