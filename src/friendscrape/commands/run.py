@@ -20,7 +20,7 @@ from friendscrape.fetch.http import Limiter
 from friendscrape.sources import make_source
 from friendscrape.sources.twitter_mobile import LEGACY_SITE_NOTICE
 from friendscrape.stores import opened_store
-from friendscrape.stores.base import Store
+from friendscrape.stores.base import PlanReads, RunStore
 from friendscrape.worker import idle_forever, resolve_partition
 
 log = structlog.get_logger("friendscrape")
@@ -30,7 +30,7 @@ def _no_warning(_text: str) -> None:
     """Warnings are logged in any case; a caller that shows them to people passes ``warn``."""
 
 
-async def _warn_unplaced(store: Store, warn: Callable[[str], None]) -> None:
+async def _warn_unplaced(store: PlanReads, warn: Callable[[str], None]) -> None:
     """Users imported after the plan belong to no partition: no run collects them."""
     unplaced = await store.unplaced_count()
     if unplaced:
@@ -39,7 +39,7 @@ async def _warn_unplaced(store: Store, warn: Callable[[str], None]) -> None:
         warn(f"{unplaced} users are outside the partition plan and no run collects them: {advice}")
 
 
-async def _count_left(store: Store, partition: int, exc: RunAbortedError) -> None:
+async def _count_left(store: RunStore, partition: int, exc: RunAbortedError) -> None:
     """After a pause too long, record on the error how many users stay pending (the
     restart that resumes them should be later, not at once); a store too slow to say is
     not waited for."""
