@@ -57,12 +57,6 @@ class CredentialPool:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def secrets(self) -> list[str]:
-        """The raw tokens, for a log redactor only."""
-        return [
-            e.credential.headers()["Authorization"].removeprefix("Bearer ") for e in self._entries
-        ]
-
     def choose(self, now: float) -> tuple[Credential, float]:
         """The credential that can start soonest and the seconds until it can (0: now).
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from friendscrape.errors import UsageError
 
@@ -26,6 +26,15 @@ def checked_base_url(base_url: str | None, default: str) -> str:
         msg = f"base URL must not carry a query or fragment, got {base_url!r}"
         raise UsageError(msg)
     return base
+
+
+def quoted_cursor(cursor: str) -> str:
+    """``cursor`` quoted for a query string; ValueError when empty (None, not "", asks
+    for the first page)."""
+    if not cursor:
+        msg = "cursor must be non-empty (None asks for the first page)"
+        raise ValueError(msg)
+    return quote(cursor, safe="")
 
 
 def make_source(settings: Settings) -> Source:

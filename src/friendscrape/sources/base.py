@@ -31,7 +31,11 @@ class Source(Protocol):
         """Why this user cannot exist on the platform (no request is sent), or None."""
 
     def page_request(self, user: User, cursor: str | None) -> PageRequest:
-        """The request for the first page (cursor None) or the page at ``cursor``."""
+        """The request for the first page (cursor None) or the page at ``cursor``.
+
+        The user is checked once, on the first page (ValueError if ``check_user`` rejects
+        it): a cursor comes from that user's earlier page.
+        """
 
     def parse(self, user: User, response: RawResponse) -> Page:
         """Read one response into a Page (a list page or the account's status)."""

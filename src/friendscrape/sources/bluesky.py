@@ -14,7 +14,7 @@ from urllib.parse import quote
 from friendscrape.fetch.wire import PageRequest, RawResponse
 from friendscrape.models import Page, User
 from friendscrape.parse.bluesky import is_valid_actor, parse_follows_page
-from friendscrape.sources import checked_base_url
+from friendscrape.sources import checked_base_url, quoted_cursor
 
 DEFAULT_BASE_URL = "https://public.api.bsky.app"
 PAGE_SIZE = 100
@@ -47,18 +47,17 @@ class BlueskySource:
     def page_request(self, user: User, cursor: str | None) -> PageRequest:
         """The GET for the first page (cursor None) or the page at ``cursor``.
 
-        Raises ValueError for a user ``check_user`` rejects or an empty cursor.
+        Raises ValueError for an empty cursor, or on the first page for a user
+        ``check_user`` rejects (checked once per user: later pages are the same user's).
         """
-        reason = self.check_user(user)
-        if reason is not None:
-            raise ValueError(reason)
+        if cursor is None:
+            reason = self.check_user(user)
+            if reason is not None:
+                raise ValueError(reason)
         actor = quote(user.screen_name, safe=":")
         url = f"{self.base_url}{_METHOD}?actor={actor}&limit={PAGE_SIZE}"
         if cursor is not None:
-            if not cursor:
-                msg = "cursor must be non-empty (None asks for the first page)"
-                raise ValueError(msg)
-            url = f"{url}&cursor={quote(cursor, safe='')}"
+            url = f"{url}&cursor={quoted_cursor(cursor)}"
         return PageRequest(url=url, headers={"accept": "application/json"})
 
     def parse(self, user: User, response: RawResponse) -> Page:

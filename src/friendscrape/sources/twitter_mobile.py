@@ -8,12 +8,13 @@ serving the same markup.
 
 from __future__ import annotations
 
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
-from friendscrape.errors import LoginWallError, ParseError, UsageError
+from friendscrape.errors import LoginWallError, ParseError
 from friendscrape.fetch.wire import PageRequest, RawResponse
 from friendscrape.models import Page, User
 from friendscrape.parse.twitter_mobile import is_valid_screen_name, parse_following_page
+from friendscrape.sources import checked_base_url, quoted_cursor
 
 DEFAULT_BASE_URL = "https://mobile.twitter.com"
 LEGACY_SITE_NOTICE = (
@@ -32,16 +33,8 @@ class TwitterMobileSource:
     name: str = "twitter-mobile"
 
     def __init__(self, base_url: str | None = None) -> None:
-        base = (base_url or DEFAULT_BASE_URL).rstrip("/")
-        parts = urlsplit(base)
-        if parts.scheme not in {"http", "https"} or not parts.netloc:
-            msg = f"base URL must be http(s)://host[/path], got {base_url!r}"
-            raise UsageError(msg)
-        if parts.query or parts.fragment:
-            msg = f"base URL must not carry a query or fragment, got {base_url!r}"
-            raise UsageError(msg)
-        self.base_url = base
-        self._base_path = unquote(parts.path)
+        self.base_url = checked_base_url(base_url, DEFAULT_BASE_URL)
+        self._base_path = unquote(urlsplit(self.base_url).path)
 
     @property
     def credential_hosts(self) -> tuple[str, ...]:
@@ -57,18 +50,17 @@ class TwitterMobileSource:
     def page_request(self, user: User, cursor: str | None) -> PageRequest:
         """The GET for the first page (cursor None) or the page at ``cursor``.
 
-        Raises ValueError for a screen name ``check_user`` rejects or an empty cursor:
-        callers check the user first, and a URL is never built from an unchecked name.
+        Raises ValueError for an empty cursor, or on the first page for a screen name
+        ``check_user`` rejects: a URL is never built from an unchecked name, and the name
+        is checked once per user (a cursor comes from that user's earlier page).
         """
-        reason = self.check_user(user)
-        if reason is not None:
-            raise ValueError(reason)
+        if cursor is None:
+            reason = self.check_user(user)
+            if reason is not None:
+                raise ValueError(reason)
         url = f"{self.base_url}/{user.screen_name}/following"
         if cursor is not None:
-            if not cursor:
-                msg = "cursor must be non-empty (None asks for the first page)"
-                raise ValueError(msg)
-            url = f"{url}?cursor={quote(cursor, safe='')}"
+            url = f"{url}?cursor={quoted_cursor(cursor)}"
         return PageRequest(url=url, headers={"accept": "text/html"})
 
     def parse(self, user: User, response: RawResponse) -> Page:

@@ -14,7 +14,6 @@ which ends the run with one message rather than marking every user failed.
 from __future__ import annotations
 
 from typing import Final
-from urllib.parse import quote
 
 from yarl import URL
 
@@ -22,7 +21,7 @@ from friendscrape.errors import CredentialsRejectedError
 from friendscrape.fetch.wire import PageRequest, RawResponse
 from friendscrape.models import Page, User
 from friendscrape.parse.x_api import is_valid_user_id, parse_following_page
-from friendscrape.sources import checked_base_url
+from friendscrape.sources import checked_base_url, quoted_cursor
 
 DEFAULT_BASE_URL = "https://api.x.com"
 API_HOSTS: Final = ("api.x.com", "api.twitter.com")
@@ -56,17 +55,16 @@ class XApiSource:
     def page_request(self, user: User, cursor: str | None) -> PageRequest:
         """The GET for the first page (cursor None) or the page at ``cursor`` (a next_token).
 
-        Raises ValueError for a user ``check_user`` rejects or an empty cursor.
+        Raises ValueError for an empty cursor, or on the first page for a user
+        ``check_user`` rejects (checked once per user: later pages are the same user's).
         """
-        reason = self.check_user(user)
-        if reason is not None:
-            raise ValueError(reason)
+        if cursor is None:
+            reason = self.check_user(user)
+            if reason is not None:
+                raise ValueError(reason)
         url = f"{self.base_url}/2/users/{user.user_id}/following?max_results={PAGE_SIZE}"
         if cursor is not None:
-            if not cursor:
-                msg = "cursor must be non-empty (None asks for the first page)"
-                raise ValueError(msg)
-            url = f"{url}&pagination_token={quote(cursor, safe='')}"
+            url = f"{url}&pagination_token={quoted_cursor(cursor)}"
         return PageRequest(url=url, headers={"accept": "application/json"})
 
     def parse(self, user: User, response: RawResponse) -> Page:
