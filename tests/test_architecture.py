@@ -1,0 +1,123 @@
+"""The layers' rule, held against the code: no module imports from a layer above it.
+
+Read from the source with ``ast`` (every import, at module level, inside functions and
+under TYPE_CHECKING alike), so a lazy import cannot hide an arrow that runs the wrong way.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "friendscrape"
+
+# Each part of the code, and the parts it must never import. A part is a package under
+# friendscrape/ (core, fetch, ...) or a top-level module (cli, config, ...).
+NEVER: dict[str, frozenset[str]] = {
+    "core": frozenset({"cli", "commands", "simulator"}),
+    "fetch": frozenset({"sources", "core", "commands", "stores", "simulator", "cli"}),
+    "stores": frozenset({"sources", "fetch", "commands", "core", "simulator", "cli"}),
+    "sources": frozenset({"stores", "core", "commands", "simulator", "cli"}),
+    "simulator": frozenset({"core", "commands", "stores", "sources", "fetch", "cli"}),
+    "cli": frozenset({"simulator"}),
+    "models": frozenset({"core", "commands", "stores", "sources", "fetch", "simulator"}),
+    "errors": frozenset({"core", "commands", "stores", "sources", "fetch", "simulator"}),
+}
+# Parsers are pure functions of bytes: they import nothing of ours but these.
+PARSE_MAY_IMPORT = frozenset({"parse", "models", "errors"})
+
+
+def part_of(module: str) -> str:
+    """``friendscrape.core.pipeline`` -> ``core``; ``friendscrape.cli`` -> ``cli``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def module_name(path: Path, root: Path) -> str:
+    rel = path.relative_to(root.parent).with_suffix("")
+    names = list(rel.parts)
+    if names[-1] == "__init__":
+        names.pop()
+    return ".".join(names)
+
+
+def imports_of(path: Path, root: Path) -> Iterator[tuple[int, str]]:
+    """(line, imported friendscrape module) for every import in ``path``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    here = module_name(path, root).split(".")
+    package = here if path.name == "__init__.py" else here[:-1]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == root.name:
+                    yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                target = ".".join([*base, *(node.module.split(".") if node.module else [])])
+            else:
+                target = node.module or ""
+            if target.split(".")[0] != root.name:
+                continue
+            if target == root.name:
+                # ``from friendscrape import cli``: each name is a module of the package.
+                for alias in node.names:
+                    yield node.lineno, f"{target}.{alias.name}"
+            else:
+                yield node.lineno, target
+
+
+def violations(root: Path) -> list[str]:
+    """Every import in the package at ``root`` that breaks the rule, as readable lines."""
+    found: list[str] = []
+    for path in sorted(root.rglob("*.py")):
+        source = part_of(module_name(path, root))
+        for line, target in imports_of(path, root):
+            dest = part_of(target)
+            if dest == source:
+                continue
+            where = f"{path.relative_to(root.parent)}:{line} imports {target}"
+            if source == "parse" and dest not in PARSE_MAY_IMPORT:
+                found.append(f"{where} (parse imports only models and errors)")
+            elif dest in NEVER.get(source, frozenset()):
+                found.append(f"{where} ({source} must never import {dest})")
+    return found
+
+
+def test_no_module_imports_from_a_layer_above_it() -> None:
+    assert PACKAGE.is_dir()
+    assert violations(PACKAGE) == []
+
+
+def test_the_package_is_split_by_role() -> None:
+    roles = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert {"core", "commands", "fetch", "sources", "parse", "stores", "simulator"} <= roles
+
+
+@pytest.mark.parametrize(
+    ("module", "source", "rule"),
+    [
+        ("core/pipeline.py", "from friendscrape.commands.run import run\n", "core"),
+        ("fetch/http.py", "from friendscrape.sources.base import Source\n", "fetch"),
+        ("stores/sqlite.py", "import friendscrape.core.counters\n", "stores"),
+        ("parse/page.py", "from friendscrape.fetch import http\n", "parse"),
+        ("cli.py", "def f():\n    from friendscrape import simulator\n", "cli"),
+        ("core/collect.py", "from ..simulator import app\n", "core"),
+    ],
+)
+def test_the_rule_sees_an_arrow_that_runs_the_wrong_way(
+    tmp_path: Path, module: str, source: str, rule: str
+) -> None:
+    root = tmp_path / "friendscrape"
+    for package in ("core", "fetch", "stores", "parse", "sources", "commands", "simulator"):
+        (root / package).mkdir(parents=True)
+        (root / package / "__init__.py").write_text("")
+    (root / "__init__.py").write_text("")
+    (root / module).write_text(source)
+    found = violations(root)
+    assert len(found) == 1
+    assert found[0].startswith(f"friendscrape/{module}:")
+    assert rule in found[0]
