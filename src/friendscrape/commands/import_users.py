@@ -9,10 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from friendscrape.config import Settings
-from friendscrape.errors import StoreTransientError, UsageError
+from friendscrape.errors import UsageError
 from friendscrape.models import User
-from friendscrape.retry import retry_call
-from friendscrape.stores import opened_store, store_retry_policy
+from friendscrape.stores import opened_store, retried
 from friendscrape.stores.base import IMPORT_BATCH, ImportResult
 
 REQUIRED = ("user_id", "screen_name")
@@ -121,15 +120,12 @@ async def import_users(settings: Settings, path: Path) -> tuple[ImportReport, Im
     is saved again while it fails transiently (re-importing users is safe)."""
     report = ImportReport()
     added = updated = 0
-    policy = store_retry_policy(settings)
     async with opened_store(settings, create=True) as store:
         for chunk in read_users(path, report, chunk=IMPORT_BATCH):
-            result = await retry_call(
+            result = await retried(
+                settings,
+                "import_users",
                 lambda chunk=chunk: store.import_users(chunk),  # type: ignore[misc]
-                on=StoreTransientError,
-                policy=policy,
-                event="store.retry",
-                what="import_users",
             )
             added += result.added
             updated += result.updated

@@ -6,10 +6,9 @@ from __future__ import annotations
 import structlog
 
 from friendscrape.config import Settings
-from friendscrape.errors import PlanError, StoreTransientError, UsageError
+from friendscrape.errors import PlanError, UsageError
 from friendscrape.models import Partition
-from friendscrape.retry import retry_call
-from friendscrape.stores import opened_store, store_retry_policy
+from friendscrape.stores import opened_store, retried
 from friendscrape.stores.base import PlanReads
 
 log = structlog.get_logger("friendscrape")
@@ -30,13 +29,7 @@ async def plan(settings: Settings, count: int, *, force: bool) -> list[Partition
             )
             raise PlanError(msg)
         # Replacing the plan again gives the same plan: safe to retry.
-        return await retry_call(
-            lambda: store.plan_partitions(count),
-            on=StoreTransientError,
-            policy=store_retry_policy(settings),
-            event="store.retry",
-            what="plan_partitions",
-        )
+        return await retried(settings, "plan_partitions", lambda: store.plan_partitions(count))
 
 
 async def show_plan(settings: Settings) -> list[Partition]:
@@ -52,13 +45,7 @@ async def place_users(settings: Settings) -> tuple[dict[int, int], list[Partitio
         await _require_users(store)
         await _require_plan(store)
         # Users a failed try placed stay placed; a retry places the rest.
-        placed = await retry_call(
-            store.place_unplaced,
-            on=StoreTransientError,
-            policy=store_retry_policy(settings),
-            event="store.retry",
-            what="place_unplaced",
-        )
+        placed = await retried(settings, "place_unplaced", store.place_unplaced)
         log.info("plan.placed", users=sum(placed.values()), partitions=placed)
         return placed, await store.partitions()
 

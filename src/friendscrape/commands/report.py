@@ -15,10 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from friendscrape.config import Settings
-from friendscrape.errors import StoreTransientError
 from friendscrape.models import Status
-from friendscrape.retry import retry_call
-from friendscrape.stores import opened_store, store_retry_policy
+from friendscrape.stores import opened_store, retried
 from friendscrape.stores.base import StatusRow
 
 _W, _H, _PAD = 640, 260, 40
@@ -155,13 +153,7 @@ def render_page(rows: Sequence[StatusRow], *, title: str, generated_at: datetime
 async def write_report(settings: Settings, output: Path) -> int:
     """The `report` command's work: read the store, write the page; returns users drawn."""
     async with opened_store(settings, read_only=True) as store:
-        rows = await retry_call(
-            store.status_rows,
-            on=StoreTransientError,
-            policy=store_retry_policy(settings),
-            event="store.retry",
-            what="status_rows",
-        )
+        rows = await retried(settings, "status_rows", store.status_rows)
     page = render_page(rows, title="friendscrape progress", generated_at=datetime.now(UTC))
     await asyncio.to_thread(output.write_text, page, encoding="utf-8")
     return len(rows)

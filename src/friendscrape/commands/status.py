@@ -16,10 +16,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from friendscrape.config import Settings
-from friendscrape.errors import StoreTransientError
 from friendscrape.models import Partition, Status
-from friendscrape.retry import retry_call
-from friendscrape.stores import opened_store, store_retry_policy
+from friendscrape.stores import opened_store, retried
 from friendscrape.stores.base import ReadStore, StatusSummary
 
 SCHEMA_VERSION = 1
@@ -225,13 +223,7 @@ async def read_status(settings: Settings, *, window: float = DEFAULT_WINDOW) -> 
     """The `status` command's work: open the settings' store read-only, report (the reads
     made again while one fails transiently: they change nothing)."""
     async with opened_store(settings, read_only=True) as store:
-        return await retry_call(
-            lambda: gather_status(store, window=window),
-            on=StoreTransientError,
-            policy=store_retry_policy(settings),
-            event="store.retry",
-            what="status",
-        )
+        return await retried(settings, "status", lambda: gather_status(store, window=window))
 
 
 # -- output -----------------------------------------------------------------------------

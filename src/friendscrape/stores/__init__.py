@@ -2,15 +2,15 @@
 
 A store classifies its failures (StoreTransientError: worth another try;
 StoreUnavailableError: cannot reach it; StoreError: anything else) and never retries:
-its callers retry a call through ``friendscrape.retry.retry_call`` with
-``store_retry_policy``, so each call is retried in one layer only.
+its callers retry a call (``retried`` below, or ``friendscrape.retry.retry_call`` with
+``store_retry_policy``), so each call is retried in one layer only.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from friendscrape.errors import StoreTransientError, StoreUnavailableError, UsageError
 from friendscrape.retry import RetryPolicy, retry_call
@@ -18,6 +18,8 @@ from friendscrape.retry import RetryPolicy, retry_call
 if TYPE_CHECKING:
     from friendscrape.config import Settings
     from friendscrape.stores.base import Store
+
+T = TypeVar("T")
 
 
 def store_retry_policy(settings: Settings) -> RetryPolicy:
@@ -27,6 +29,18 @@ def store_retry_policy(settings: Settings) -> RetryPolicy:
         deadline=settings.store_retry_deadline,
         base_wait=settings.retry_base_wait,
         max_wait=settings.retry_max_wait,
+    )
+
+
+async def retried(settings: Settings, what: str, call: Callable[[], Awaitable[T]]) -> T:
+    """``await call()``, made again while it fails transiently, within the store policy
+    (for callers whose store call is safe to repeat: reads, re-imports, plans)."""
+    return await retry_call(
+        call,
+        on=StoreTransientError,
+        policy=store_retry_policy(settings),
+        event="store.retry",
+        what=what,
     )
 
 
@@ -65,13 +79,7 @@ async def opened_store(
     it fails transiently, then is a StoreUnavailableError."""
     store = open_store(settings, create=create, read_only=read_only)
     try:
-        await retry_call(
-            store.open,
-            on=StoreTransientError,
-            policy=store_retry_policy(settings),
-            event="store.retry",
-            what="open",
-        )
+        await retried(settings, "open", store.open)
     except StoreTransientError as exc:
         # Still failing once the retries are spent: the store cannot be reached.
         await store.close()
