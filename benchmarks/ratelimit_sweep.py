@@ -24,7 +24,7 @@ import structlog
 
 from friendscrape.config import Settings
 from friendscrape.core.loop_lag import LoopLag
-from friendscrape.core.pipeline import PartitionRun
+from friendscrape.core.pipeline import PartitionRun, RunConfig
 from friendscrape.fetch.http import Limiter, NoLimiter, Permit
 from friendscrape.fetch.limiter import LimiterConfig, build_limiter
 from friendscrape.models import User
@@ -120,7 +120,14 @@ async def one_run(base_url: str, concurrency: int, *, limited: bool) -> dict[str
             else NoLimiter()
         )
         before = await counters(base_url)
-        runner = PartitionRun(settings, store, source, partition=1, limiter=timed, loop_lag=lag)
+        runner = PartitionRun(
+            RunConfig.from_settings(settings),
+            store,
+            source,
+            partition=1,
+            limiter=timed,
+            loop_lag=lag,
+        )
         summary = await runner.run()
         after = await counters(base_url)
         await store.close()

@@ -19,7 +19,7 @@ from structlog.testing import capture_logs
 
 from friendscrape.config import Settings
 from friendscrape.core.loop_lag import LoopLag
-from friendscrape.core.pipeline import PartitionRun
+from friendscrape.core.pipeline import PartitionRun, RunConfig
 from friendscrape.fetch.credentials import CredentialPool
 from friendscrape.fetch.http import Limiter
 from friendscrape.fetch.limiter import HostLimiter, LimiterConfig, build_limiter
@@ -74,7 +74,7 @@ async def run_against(
         source = TwitterMobileSource(sim.base_url)
         lag = LoopLag()
         runner = PartitionRun(
-            settings,
+            RunConfig.from_settings(settings),
             store,
             source,
             partition=1,

@@ -10,7 +10,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from friendscrape.config import Settings
-from friendscrape.core.pipeline import PartitionRun
+from friendscrape.core.pipeline import PartitionRun, RunConfig
 from friendscrape.models import FriendList, Status, User
 from friendscrape.simulator import RunningSimulator, SimConfig, run_simulator
 from friendscrape.sources.twitter_mobile import TwitterMobileSource
@@ -58,7 +58,12 @@ async def collect(
     sim: RunningSimulator, store: SqliteStore, partition: int, **overrides: Any
 ) -> PartitionRun:
     settings = settings_for(sim, store.path, **overrides)
-    runner = PartitionRun(settings, store, TwitterMobileSource(sim.base_url), partition=partition)
+    runner = PartitionRun(
+        RunConfig.from_settings(settings),
+        store,
+        TwitterMobileSource(sim.base_url),
+        partition=partition,
+    )
     await runner.run()
     return runner
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from friendscrape.config import Settings
-from friendscrape.core.collect import Collector
+from friendscrape.core.collect import CollectConfig, Collector
 from friendscrape.core.counters import RunCounters
 from friendscrape.errors import RunAbortedError
 from friendscrape.fetch.http import HttpClient, HttpConfig
@@ -200,7 +200,9 @@ async def _collect_all(
     source: Source = make_source(settings)
     out = []
     async with HttpClient(HttpConfig.from_settings(settings)) as http:
-        collector = Collector(settings, source, http, partition=1, stats=RunCounters())
+        collector = Collector(
+            CollectConfig.from_settings(settings), source, http, partition=1, stats=RunCounters()
+        )
         for user in users:
             out.append((user, await collector.collect(user)))
     return out

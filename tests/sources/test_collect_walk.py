@@ -10,7 +10,7 @@ import pytest
 from aiohttp import test_utils, web
 
 from friendscrape.config import Settings
-from friendscrape.core.collect import Collector
+from friendscrape.core.collect import CollectConfig, Collector
 from friendscrape.core.counters import RunCounters
 from friendscrape.fetch.http import HttpClient, HttpConfig
 from friendscrape.models import FriendList, Status, User
@@ -77,7 +77,13 @@ async def upstream() -> AsyncIterator[str]:
 
 def _collector(base_url: str, source: str, http: HttpClient) -> Collector:
     settings = Settings(source=source, base_url=base_url, fetch_attempts=1, max_pages=1000)
-    return Collector(settings, make_source(settings), http, partition=1, stats=RunCounters())
+    return Collector(
+        CollectConfig.from_settings(settings),
+        make_source(settings),
+        http,
+        partition=1,
+        stats=RunCounters(),
+    )
 
 
 async def _collect(base_url: str, source: str, user: User) -> FriendList:

@@ -12,7 +12,7 @@ import pytest
 from friendscrape.commands.export import export
 from friendscrape.config import Settings
 from friendscrape.core.loop_lag import LoopLag
-from friendscrape.core.pipeline import PartitionRun
+from friendscrape.core.pipeline import PartitionRun, RunConfig
 from friendscrape.fetch.limiter import LimiterConfig, build_limiter
 from friendscrape.models import Status, User
 from friendscrape.simulator import RunningSimulator, SimConfig, run_simulator
@@ -35,7 +35,7 @@ async def run_partition(
     source = TwitterMobileSource(sim.base_url)
     lag = LoopLag()
     runner = PartitionRun(
-        settings,
+        RunConfig.from_settings(settings),
         store,
         source,
         partition=number,

@@ -7,7 +7,7 @@ import asyncio
 
 from friendscrape.config import Settings
 from friendscrape.core.loop_lag import LoopLag
-from friendscrape.core.pipeline import PartitionRun
+from friendscrape.core.pipeline import PartitionRun, RunConfig
 from friendscrape.fetch.credentials import parse_tokens
 from friendscrape.fetch.http import Limiter
 from friendscrape.fetch.limiter import LimiterConfig, build_limiter
@@ -34,7 +34,7 @@ def build_run(
     source = source if source is not None else make_source(settings)
     lag = LoopLag()
     return PartitionRun(
-        settings,
+        RunConfig.from_settings(settings),
         store,
         source,
         partition=partition,

@@ -37,24 +37,42 @@ class Outcome:
     failure: Failure | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class CollectConfig:
+    """What the collector of one user needs: how far to walk, and the secrets to redact."""
+
+    max_friends: int
+    max_pages: int
+    redactor: Redactor
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CollectConfig:
+        """The collector's part of the settings."""
+        return cls(
+            max_friends=settings.max_friends,
+            max_pages=settings.max_pages,
+            redactor=Redactor.from_settings(settings),
+        )
+
+
 class Collector:
     """Turns a User into a FriendList; every way a collection can end becomes a status."""
 
     def __init__(
         self,
-        settings: Settings,
+        config: CollectConfig,
         source: Source,
         http: HttpClient,
         *,
         partition: int,
         stats: RunCounters,
     ) -> None:
-        self._settings = settings
+        self._config = config
         self._source = source
         self._http = http
         self._partition = partition
         self._stats = stats
-        self._redactor = Redactor.from_settings(settings)
+        self._redactor = config.redactor
 
     def _result(self, user: User, start: datetime, status: Status, **fields: object) -> FriendList:
         self._stats.statuses[status.value] += 1
@@ -117,7 +135,7 @@ class Collector:
         pages = 0
         status: int | None = None  # of the last response
         failure: Failure | None = None
-        limit = self._settings.max_friends
+        limit = self._config.max_friends
         try:
             while True:
                 response = await self._http.fetch(self._source.page_request(user, cursor))
@@ -167,8 +185,8 @@ class Collector:
                 if page.next_cursor in seen or page.next_cursor == cursor:
                     msg = f"pagination loops back to an earlier page (cursor {page.next_cursor})"
                     raise ParseError(msg, url=response.url)
-                if pages >= self._settings.max_pages:
-                    msg = f"more than {self._settings.max_pages} pages; stopped walking"
+                if pages >= self._config.max_pages:
+                    msg = f"more than {self._config.max_pages} pages; stopped walking"
                     raise ParseError(msg, url=response.url)
                 if cursor is not None:
                     seen.add(cursor)

@@ -26,7 +26,7 @@ import structlog
 
 from friendscrape.config import Settings
 from friendscrape.core.breaker import BreakerConfig, CircuitBreaker, Trip, Verdict
-from friendscrape.core.collect import Collector
+from friendscrape.core.collect import CollectConfig, Collector
 from friendscrape.core.counters import RunCounters
 from friendscrape.core.loop_lag import LoopLag
 from friendscrape.errors import (
@@ -39,7 +39,7 @@ from friendscrape.errors import (
 )
 from friendscrape.fetch.http import HttpClient, HttpConfig, Limiter
 from friendscrape.models import FriendList, User
-from friendscrape.retry import retry_call
+from friendscrape.retry import RetryPolicy, retry_call
 from friendscrape.sources.base import Source
 from friendscrape.stores import store_retry_policy
 from friendscrape.stores.base import RunStore
@@ -74,12 +74,54 @@ class RunSummary:
         return self.users * 60.0 / self.seconds if self.seconds > 0 else 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """The settings one partition's run uses, and those of the parts it builds."""
+
+    concurrency: int
+    queue_size: int
+    batch_size: int
+    flush_interval: float
+    write_timeout: float
+    stall_timeout: float
+    grace_period: float
+    stop_timeout: float
+    progress_interval: float
+    retry_failed: bool
+    users_limit: int | None
+    http: HttpConfig
+    collect: CollectConfig
+    breaker: BreakerConfig
+    store_retry: RetryPolicy
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RunConfig:
+        """The run's part of the settings."""
+        return cls(
+            concurrency=settings.concurrency,
+            queue_size=settings.queue_size,
+            batch_size=settings.batch_size,
+            flush_interval=settings.flush_interval,
+            write_timeout=settings.write_timeout,
+            stall_timeout=settings.stall_timeout,
+            grace_period=settings.grace_period,
+            stop_timeout=settings.stop_timeout,
+            progress_interval=settings.progress_interval,
+            retry_failed=settings.retry_failed,
+            users_limit=settings.users_limit,
+            http=HttpConfig.from_settings(settings),
+            collect=CollectConfig.from_settings(settings),
+            breaker=BreakerConfig.from_settings(settings),
+            store_retry=store_retry_policy(settings),
+        )
+
+
 class PartitionRun:
     """Collect every pending user of one partition; see the module docstring."""
 
     def __init__(
         self,
-        settings: Settings,
+        config: RunConfig,
         store: RunStore,
         source: Source,
         *,
@@ -89,10 +131,10 @@ class PartitionRun:
         stats: RunCounters | None = None,
         loop_lag: LoopLag | None = None,
     ) -> None:
-        self._settings = settings
+        self._config = config
         self._store = store
         # The one layer that retries the run's store calls (stores never retry).
-        self._store_retry = store_retry_policy(settings)
+        self._store_retry = config.store_retry
         self._source = source
         self._partition = partition
         self._stop = stop if stop is not None else asyncio.Event()
@@ -100,7 +142,7 @@ class PartitionRun:
         self.stats = stats if stats is not None else RunCounters()
         # Measured here, read by the limiter: the caller hands the same one to both.
         self.loop_lag = loop_lag if loop_lag is not None else LoopLag()
-        self._queue: asyncio.Queue[FriendList | None] = asyncio.Queue(settings.queue_size)
+        self._queue: asyncio.Queue[FriendList | None] = asyncio.Queue(config.queue_size)
         # The writer and the watchdog read one clock, time.monotonic() (the counters'):
         # only the stop's deadline, handed to asyncio.timeout_at, is in loop time.
         self._waiting_since: float | None = None  # oldest result not yet saved
@@ -111,9 +153,7 @@ class PartitionRun:
         self._save_budget: asyncio.Timeout | None = None  # of the write under way
         # Holds users failing alike (cannot connect, DNS, a generic 404...) until it
         # knows whether the upstream is down: then they stay pending, not failed.
-        self._breaker: CircuitBreaker[FriendList] = CircuitBreaker(
-            BreakerConfig.from_settings(settings)
-        )
+        self._breaker: CircuitBreaker[FriendList] = CircuitBreaker(config.breaker)
 
     async def run(self) -> RunSummary:
         """Run to completion (or until stopped); raise RunAbortedError if saving fails."""
@@ -130,7 +170,7 @@ class PartitionRun:
             gc.set_threshold(*thresholds)
 
     async def _run(self) -> RunSummary:
-        s = self._settings
+        s = self._config
         pending = await retry_call(
             lambda: self._store.pending_count(self._partition, retry_failed=s.retry_failed),
             on=StoreTransientError,
@@ -145,16 +185,14 @@ class PartitionRun:
             pending=pending,
             concurrency=s.concurrency,
             source=self._source.name,
-            max_friends=s.max_friends,
+            max_friends=s.collect.max_friends,
             batch_size=s.batch_size,
         )
         if pending == 0:
             return self._summary()
-        async with HttpClient(
-            HttpConfig.from_settings(s), counts=self.stats.fetch, limiter=self._limiter
-        ) as http:
+        async with HttpClient(s.http, counts=self.stats.fetch, limiter=self._limiter) as http:
             collector = Collector(
-                s, self._source, http, partition=self._partition, stats=self.stats
+                s.collect, self._source, http, partition=self._partition, stats=self.stats
             )
             fetchers: set[asyncio.Task[None]] = set()
             try:
@@ -212,7 +250,7 @@ class PartitionRun:
     # -- feeder and fetchers ----------------------------------------------------------
 
     async def _feed(self, collector: Collector, fetchers: set[asyncio.Task[None]]) -> None:
-        s = self._settings
+        s = self._config
         slots = asyncio.BoundedSemaphore(s.concurrency)
         taken = 0
         cursor: str | None = None
@@ -308,7 +346,7 @@ class PartitionRun:
             return
         # The grace period comes out of the stop's budget, leaving the final flush its share.
         left = self._stop_deadline_at() - asyncio.get_running_loop().time() - _FLUSH_RESERVE
-        grace = max(min(self._settings.grace_period, left), 0.0)
+        grace = max(min(self._config.grace_period, left), 0.0)
         log.info("run.draining", in_flight=len(fetchers), grace_seconds=round(grace, 1))
         _, pending = await asyncio.wait(set(fetchers), timeout=grace)
         for task in pending:
@@ -324,7 +362,7 @@ class PartitionRun:
     # -- writer -----------------------------------------------------------------------
 
     async def _writer(self) -> None:
-        s = self._settings
+        s = self._config
         done = False
         while not done:
             item = await self._queue.get()
@@ -351,7 +389,7 @@ class PartitionRun:
                 await self._save(batch)
 
     async def _save(self, batch: Sequence[FriendList]) -> None:
-        s = self._settings
+        s = self._config
 
         last: list[StoreError] = []
 
@@ -399,7 +437,7 @@ class PartitionRun:
     # -- watchdog and progress --------------------------------------------------------
 
     async def _watchdog(self) -> None:
-        timeout = self._settings.stall_timeout
+        timeout = self._config.stall_timeout
         while True:
             await asyncio.sleep(min(1.0, timeout / 4))
             since = self._waiting_since
@@ -418,7 +456,7 @@ class PartitionRun:
     def _stop_deadline_at(self) -> float:
         """The loop time a stopping run must be over by, set at the first call after a stop."""
         if self._stop_deadline is None:
-            budget = max(self._settings.stop_timeout - _STOP_EXIT_MARGIN, 0.0)
+            budget = max(self._config.stop_timeout - _STOP_EXIT_MARGIN, 0.0)
             self._stop_deadline = asyncio.get_running_loop().time() + budget
         return self._stop_deadline
 
@@ -441,7 +479,7 @@ class PartitionRun:
 
     async def _progress(self) -> None:
         while True:
-            await asyncio.sleep(self._settings.progress_interval)
+            await asyncio.sleep(self._config.progress_interval)
             log.info("progress", **self.progress_fields())
 
     def progress_fields(self) -> dict[str, object]:
