@@ -26,6 +26,18 @@ class User:
     user_id: str
     screen_name: str
     following_count: int | None = None
+    resolved_id: str | None = None
+    """The platform's account id looked up for a handle (None: not looked up, or the
+    user is listed by id already); kept by the store so no handle is looked up twice."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """What a handle look-up said of one user: its account id, or why there is none."""
+
+    account_id: str | None
+    status: Status = Status.OK
+    detail: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

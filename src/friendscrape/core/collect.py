@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
@@ -21,7 +22,7 @@ from friendscrape.errors import (
 )
 from friendscrape.fetch.http import HttpClient
 from friendscrape.models import FriendList, Page, Status, User
-from friendscrape.sources.base import Source
+from friendscrape.sources.base import Lookups, Source
 
 log = structlog.get_logger("friendscrape.core.collect")
 
@@ -89,6 +90,12 @@ class Collector:
             **self._redactor.fields(fields),  # type: ignore[arg-type]
         )
 
+    def ended(self, user: User, status: Status, error: str | None) -> FriendList:
+        """The result of a user whose handle look-up ended the collection (not found,
+        suspended, failed), counted as every result is."""
+        now = datetime.now(UTC)
+        return self._result(user, now, status, error=error, following_count=user.following_count)
+
     async def collect(self, user: User) -> FriendList:
         """The user's result alone; see ``collect_outcome``."""
         return (await self.collect_outcome(user)).result
@@ -137,6 +144,22 @@ class Collector:
         failure: Failure | None = None
         limit = self._config.max_friends
         try:
+            if isinstance(self._source, Lookups) and self._source.needs_lookup(user):
+                # Not looked up by the run beforehand (a caller collecting users one by
+                # one): look up here, the id then lives as long as this collection.
+                lookup = self._source.lookup_request([user])
+                found = self._source.parse_lookup([user], await self._http.fetch(lookup))
+                resolution = found[user.user_id]
+                if resolution.account_id is None:
+                    end = self._result(
+                        user,
+                        start,
+                        resolution.status,
+                        error=resolution.detail,
+                        following_count=following,
+                    )
+                    return Outcome(end)
+                user = dataclasses.replace(user, resolved_id=resolution.account_id)
             while True:
                 response = await self._http.fetch(self._source.page_request(user, cursor))
                 status = response.status

@@ -25,7 +25,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from friendscrape.errors import ParseError
-from friendscrape.models import Page, Status
+from friendscrape.models import Page, Resolution, Status
 from friendscrape.parse.json_pages import clip, load_json, text_field
 
 ACCOUNT_ID_RE: Final = re.compile(r"[A-Za-z0-9]{1,64}")
@@ -90,6 +90,31 @@ def parse_following_page(
     if next_url is not None:
         _check_same_origin(next_url, url)
     return Page(names=tuple(names), ids=tuple(ids), next_cursor=next_url)
+
+
+def parse_lookup(body: bytes, *, status: int, url: str = "", acct: str) -> Resolution:
+    """Read ``GET /api/v1/accounts/lookup?acct=...`` (docs.joinmastodon.org, methods/
+    accounts "Lookup account ID from Webfinger address"): HTTP 200 is the Account entity,
+    whose ``id`` is kept; 404 "Record not found" is ``not_found``; 410 ``suspended``.
+    Anything else raises ParseError (the account may well exist)."""
+    if status == 404:
+        detail = _http_detail(404, body)
+        if detail != _RECORD_NOT_FOUND:
+            msg = f"{detail}, not Mastodon's 'Record not found' answer (a wrong base URL?)"
+            raise ParseError(msg, url=url)
+        return Resolution(None, Status.NOT_FOUND, f"no account {clip(acct)}: {detail}")
+    if status == 410:
+        return Resolution(None, Status.SUSPENDED, _http_detail(410, body))
+    if status != 200:
+        raise ParseError(f"account lookup: unexpected {_http_detail(status, body)}", url=url)
+    doc = load_json(body, url)
+    if not isinstance(doc, dict):
+        msg = f"account lookup: expected an Account object, got {type(doc).__name__}"
+        raise ParseError(msg, url=url)
+    account_id = text_field(doc, "id", "account", url)
+    if ACCOUNT_ID_RE.fullmatch(account_id) is None:
+        raise ParseError(f"account lookup: invalid id {account_id[:40]!r}", url=url)
+    return Resolution(account_id)
 
 
 def next_link(link: str | None) -> str | None:

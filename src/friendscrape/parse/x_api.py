@@ -19,7 +19,7 @@ import re
 from typing import Any, Final
 
 from friendscrape.errors import ParseError
-from friendscrape.models import Page, Status
+from friendscrape.models import Page, Resolution, Status
 from friendscrape.parse.json_pages import (
     clip,
     list_field,
@@ -41,6 +41,51 @@ _NOT_AUTHORIZED: Final = "/problems/not-authorized-for-resource"
 def is_valid_user_id(value: str) -> bool:
     """Whether ``value`` can be an X user id."""
     return USER_ID_RE.fullmatch(value) is not None and int(value) < 1 << 64
+
+
+def parse_users_by(
+    body: bytes, *, status: int, url: str = "", usernames: list[str]
+) -> dict[str, Resolution]:
+    """Read ``GET /2/users/by?usernames=...`` (docs.x.com, "GET /2/users/by") into one
+    Resolution per asked username (keys in lower case: usernames ignore letter case).
+
+    Found accounts are in ``data`` (``{id, name, username}``); each username the API
+    cannot give is an ``errors`` item whose ``value`` is the username: "User has been
+    suspended" (title "Forbidden") is ``suspended``, any other ``resource-not-found``
+    is ``not_found``. A username the answer does not mention raises ParseError, as does
+    any status but 200 (401/403 are the source's concern).
+    """
+    if status != 200:
+        msg = f"unexpected HTTP status {status} for a username lookup"
+        detail = _problem_detail(body)
+        raise ParseError(f"{msg}: {detail}" if detail else msg, url=url)
+    doc = load_object(body, url)
+    found: dict[str, Resolution] = {}
+    for index, item in enumerate(list_field(doc, "data", "response", url) or [], 1):
+        if not isinstance(item, dict):
+            raise ParseError(f"data item {index} is not an object", url=url)
+        user_id = text_field(item, "id", f"data item {index}", url)
+        username = text_field(item, "username", f"data item {index}", url)
+        if not is_valid_user_id(user_id):
+            raise ParseError(f"data item {index} has an invalid id {user_id[:40]!r}", url=url)
+        found[username.lower()] = Resolution(user_id)
+    for item in list_field(doc, "errors", "response", url) or []:
+        if not isinstance(item, dict) or not isinstance(item.get("value"), str):
+            continue
+        name = item["value"].lower()
+        detail = clip(str(item.get("detail") or item.get("title") or "error"))
+        kind = str(item.get("type", ""))
+        if "suspended" in detail.lower() or item.get("title") == "Forbidden":
+            found[name] = Resolution(None, Status.SUSPENDED, detail)
+        elif kind.endswith(_NOT_FOUND):
+            found[name] = Resolution(None, Status.NOT_FOUND, detail)
+        else:
+            raise ParseError(f"username lookup: {detail}", url=url)
+    missing = [name for name in usernames if name.lower() not in found]
+    if missing:
+        msg = f"username lookup says nothing of {len(missing)} usernames (e.g. {missing[0]!r})"
+        raise ParseError(msg, url=url)
+    return found
 
 
 def parse_following_page(body: bytes, *, status: int, url: str = "") -> Page:

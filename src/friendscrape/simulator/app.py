@@ -168,8 +168,9 @@ class SimStats:
     """Live request counters; the control routes are counted apart from ``total``.
 
     Kinds: ``first_page`` (following without cursor), ``next_page`` (with a cursor),
-    ``other`` (any other path). Outcomes: the HTTP status as a string, ``dropped`` or
-    ``hung``.
+    ``lookup`` (a handle look-up), ``other`` (any other path). Outcomes: the HTTP status
+    as a string, ``dropped`` or ``hung``. ``looked_up`` counts each handle asked for
+    (lower case), so a test can tell that none was looked up twice.
     """
 
     def __init__(self) -> None:
@@ -178,6 +179,7 @@ class SimStats:
         self.by_kind: Counter[str] = Counter()
         self.by_status: Counter[str] = Counter()
         self.by_kind_status: Counter[tuple[str, str]] = Counter()
+        self.looked_up: Counter[str] = Counter()
 
     def record(self, kind: str, outcome: str) -> None:
         """Count one request to the site of ``kind`` that ended with ``outcome``."""
@@ -203,6 +205,7 @@ class SimStats:
             "by_kind": dict(sorted(self.by_kind.items())),
             "by_status": dict(sorted(self.by_status.items())),
             "by_kind_status": nested,
+            "looked_up": dict(sorted(self.looked_up.items())),
         }
 
 
@@ -243,6 +246,8 @@ def build_app(config: SimConfig, graph: SyntheticGraph | None = None) -> web.App
     app.router.add_get(f"{CONTROL_PREFIX}/stats", _stats)
     app.router.add_get("/{name}/following", _following)
     app.router.add_get("/2/users/{id}/following", _x_following)
+    app.router.add_get("/2/users/by", _x_users_by)
+    app.router.add_get("/api/v1/accounts/lookup", _mastodon_lookup)
     app.router.add_get("/xrpc/app.bsky.graph.getFollows", _bsky_follows)
     app.router.add_get("/api/v1/accounts/{id}/following", _mastodon_following)
     app.router.add_route("*", "/{tail:.*}", _other)
@@ -294,6 +299,21 @@ async def _x_following(request: web.Request) -> web.StreamResponse:
             request.match_info["id"], query, request.headers.get("Authorization")
         ),
     )
+
+
+async def _x_users_by(request: web.Request) -> web.StreamResponse:
+    state = request.app[_STATE]
+    query = request.query
+    state.stats.looked_up.update(query.get("usernames", "").lower().split(","))
+    authorization = request.headers.get("Authorization")
+    return await _serve(request, "lookup", lambda: state.x_api.users_by(query, authorization))
+
+
+async def _mastodon_lookup(request: web.Request) -> web.StreamResponse:
+    state = request.app[_STATE]
+    acct = request.query.get("acct", "")
+    state.stats.looked_up[acct.lower()] += 1
+    return await _serve(request, "lookup", lambda: state.mastodon.lookup(acct))
 
 
 async def _bsky_follows(request: web.Request) -> web.StreamResponse:

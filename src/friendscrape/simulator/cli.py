@@ -16,7 +16,7 @@ import structlog
 from friendscrape import argtypes, logs
 from friendscrape.errors import FriendscrapeError, UsageError
 from friendscrape.simulator.app import SimConfig, run_simulator
-from friendscrape.simulator.formats import FORMATS, write_users_csv
+from friendscrape.simulator.formats import FORMATS, HANDLE_FORMATS, write_users_csv
 from friendscrape.simulator.ratelimit import RateLimitStyle, parse_rate_limit
 
 _DEFAULTS = SimConfig()
@@ -134,6 +134,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the source whose form --write-users writes users in (default: %(default)s)",
     )
     parser.add_argument(
+        "--handles",
+        action="store_true",
+        help=(
+            "with --users-format x-api or mastodon: write handles (usernames; Mastodon "
+            "@name@instance on three instances) that the collector looks up, not ids"
+        ),
+    )
+    parser.add_argument(
         "--write-users",
         type=argtypes.output_file,
         metavar="CSV",
@@ -198,8 +206,11 @@ def run(args: argparse.Namespace) -> int:
         log.error("simulator.bad_options", error=str(exc))
         raise UsageError(str(exc)) from None
     try:
+        if args.handles and args.users_format not in HANDLE_FORMATS:
+            msg = f"--handles needs --users-format {' or '.join(HANDLE_FORMATS)}"
+            raise UsageError(msg)
         if args.write_users:
-            rows = write_users_csv(graph, args.write_users, args.users_format)
+            rows = write_users_csv(graph, args.write_users, args.users_format, handles=args.handles)
             log.info("simulator.users_written", path=str(args.write_users), rows=rows)
     except OSError as exc:
         log.error("simulator.write_failed", path=str(args.write_users), error=str(exc))

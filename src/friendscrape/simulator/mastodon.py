@@ -8,6 +8,10 @@ other instances. Pages hold ``limit`` accounts (at most 80, default 40); the nex
 the ``Link`` header's ``rel="next"`` URL, with an opaque numeric ``max_id``. As on
 Mastodon, a list whose size is a multiple of the page size ends with one empty page.
 
+``GET /api/v1/accounts/lookup?acct=USERNAME`` finds an account by its username (any
+instance's handle: the simulator plays all three of ``HANDLE_INSTANCES`` through one
+address) and answers its Account entity, or 404 "Record not found".
+
 Answers, as the platform documents them (docs.joinmastodon.org): an unknown id, an
 ``invalid`` or ``not_found`` account: HTTP 404 "Record not found"; ``suspended``: HTTP
 410; ``protected`` stands for an account that hides its network: HTTP 200 with an empty
@@ -30,6 +34,9 @@ INSTANCE: Final = "social.example"
 MAX_LIMIT: Final = 80
 DEFAULT_LIMIT: Final = 40
 _REMOTE_DOMAINS: Final = ("mastodon.example", "fosstodon.example", "hachyderm.example")
+HANDLE_INSTANCES: Final = (INSTANCE, "mastodon.example", "fosstodon.example")
+"""The instances of the handles ``import_user(..., handles=True)`` writes."""
+_T_HANDLE = 48
 _T_SALT, _T_TAG, _T_REMOTE = 45, 46, 47
 _TAG_BITS: Final = 12
 
@@ -49,26 +56,41 @@ def acct_of(graph: SyntheticGraph, name: str) -> str:
     return f"{name}@{_REMOTE_DOMAINS[(h >> 8) % len(_REMOTE_DOMAINS)]}"
 
 
-def import_user(account: SimAccount) -> User:
-    """How a researcher lists this account for ``--source mastodon``: ``ID@INSTANCE``."""
+def handle_instance(graph: SyntheticGraph, account: SimAccount) -> str:
+    """The instance of ``account``'s handle: one of three, the same on every call."""
+    return HANDLE_INSTANCES[graph.hash(_T_HANDLE, account.index) % len(HANDLE_INSTANCES)]
+
+
+def import_user(account: SimAccount, graph: SyntheticGraph | None = None) -> User:
+    """How a researcher lists this account for ``--source mastodon``: ``ID@INSTANCE``, or
+    with ``graph`` given its handle in one of three forms on one of three instances."""
+    if graph is not None:
+        instance = handle_instance(graph, account)
+        name = account.screen_name
+        form = graph.hash(_T_HANDLE + 1, account.index) % 3
+        handle = (f"@{name}@{instance}", f"{name}@{instance}", f"https://{instance}/@{name}")
+        return User(handle[form], handle[form], account.following_count)
     if account.kind is AccountKind.INVALID:
-        # A username where the id belongs: it needs a lookup, so a collector rejects it.
+        # A username where the id belongs: a handle, which the lookup does not find.
         return User(account.user_id, f"{account.screen_name}@{INSTANCE}")
     return User(account.user_id, f"{account.user_id}@{INSTANCE}", account.following_count)
 
 
-def expected(graph: SyntheticGraph, account: SimAccount) -> tuple[Status, list[str], list[str]]:
+def expected(
+    graph: SyntheticGraph, account: SimAccount, *, handles: bool = False
+) -> tuple[Status, list[str], list[str]]:
     """The status, ``acct@instance`` names and ``id@instance`` ids a correct mastodon
-    collector records for ``account``."""
+    collector records for ``account`` (listed by its handle when ``handles``)."""
     status = _STATUS.get(account.kind, Status.FAILED)
+    instance = handle_instance(graph, account) if handles else INSTANCE
     if status is not Status.OK or account.kind is AccountKind.PROTECTED:
         return status, [], []
     names = graph.listing(account, 0, account.following_count)
     accts = [acct_of(graph, name) for name in names]
     return (
         status,
-        [a if "@" in a else f"{a}@{INSTANCE}" for a in accts],
-        [f"{graph.id_of(graph.listed_index(name))}@{INSTANCE}" for name in names],
+        [a if "@" in a else f"{a}@{instance}" for a in accts],
+        [f"{graph.id_of(graph.listed_index(name))}@{instance}" for name in names],
     )
 
 
@@ -77,7 +99,9 @@ _STATUS: Final = {
     AccountKind.PROTECTED: Status.OK,
     AccountKind.SUSPENDED: Status.SUSPENDED,
     AccountKind.NOT_FOUND: Status.NOT_FOUND,
-    AccountKind.INVALID: Status.INVALID,
+    # Listed by a username that is a well-formed handle (a dot inside is allowed): the
+    # lookup does not find it.
+    AccountKind.INVALID: Status.NOT_FOUND,
 }
 
 
@@ -104,6 +128,17 @@ class Mastodon:
         if offset < 1 or self.max_id(account, offset) != max_id:
             return None
         return offset
+
+    def lookup(self, acct: str) -> SiteResponse:
+        """The answer to ``GET /api/v1/accounts/lookup?acct={acct}``."""
+        account = self.graph.account(acct.removeprefix("@").partition("@")[0])
+        gone = (AccountKind.NOT_FOUND, AccountKind.INVALID)
+        if account is None or account.hostile or account.kind in gone:
+            return self.not_found
+        # A suspended account is still found: its following list answers 410.
+        name = account.screen_name
+        entity = {"id": account.user_id, "username": name, "acct": name, "locked": False}
+        return _json(200, entity)
 
     def following(self, account_id: str, query: Mapping[str, str], origin: str) -> SiteResponse:
         """The answer to ``GET {origin}/api/v1/accounts/{account_id}/following?{query}``."""

@@ -10,6 +10,9 @@ Answers, as the platform documents them (docs.x.com): an unknown id, an ``invali
 the same type, title "Forbidden", "User has been suspended"; ``protected``: a
 ``not-authorized-for-resource`` problem; a bad ``max_results`` or token: HTTP 400.
 
+``GET /2/users/by?usernames=a,b`` (1-100 usernames) answers ``data`` with the accounts
+found and one ``errors`` item per username it cannot give (not found, or suspended).
+
 Tokens: requests are served with or without ``Authorization`` (so a run without
 credentials works against the simulator); a header that is not ``Bearer <token>``, or
 a token starting with ``revoked``, gets the API's HTTP 401.
@@ -41,14 +44,22 @@ def _json(status: int, doc: object) -> SiteResponse:
     return SiteResponse(status, json.dumps(doc).encode(), (("Content-Type", JSON_TYPE),))
 
 
-def import_user(account: SimAccount) -> User:
-    """How a researcher lists this account for ``--source x-api``: by its numeric id."""
+def import_user(account: SimAccount, *, handles: bool = False) -> User:
+    """How a researcher lists this account for ``--source x-api``: by its numeric id,
+    or with ``handles`` by its username alone."""
+    if handles:
+        return User(account.screen_name, account.screen_name, account.following_count)
     return User(account.user_id, account.screen_name, account.following_count)
 
 
-def expected(graph: SyntheticGraph, account: SimAccount) -> tuple[Status, list[str], list[str]]:
-    """The status, usernames and ids a correct x-api collector records for ``account``."""
+def expected(
+    graph: SyntheticGraph, account: SimAccount, *, handles: bool = False
+) -> tuple[Status, list[str], list[str]]:
+    """The status, usernames and ids a correct x-api collector records for ``account``
+    (listed by its username when ``handles``: an impossible one is ``invalid``)."""
     status = _STATUS.get(account.kind, Status.FAILED)
+    if handles and account.kind is AccountKind.INVALID:
+        return Status.INVALID, [], []
     if status is not Status.OK:
         return status, [], []
     names = graph.listing(account, 0, account.following_count)
@@ -107,7 +118,39 @@ class XApi:
             return None
         return offset
 
-    # -- the endpoint ----------------------------------------------------------------
+    # -- the endpoints ---------------------------------------------------------------
+
+    def users_by(self, query: Mapping[str, str], authorization: str | None) -> SiteResponse:
+        """The answer to ``GET /2/users/by?usernames=...``."""
+        if authorization is not None:
+            scheme, _, token = authorization.partition(" ")
+            if scheme != "Bearer" or not token.strip() or token.startswith(REVOKED_PREFIX):
+                return self.unauthorized
+        names = query.get("usernames", "").split(",")
+        if not 1 <= len(names) <= DEFAULT_RESULTS or not all(names):
+            return _invalid("usernames", "The `usernames` query parameter needs 1 to 100 names")
+        data: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
+        for name in names:
+            account = self.graph.account(name)
+            gone = (AccountKind.NOT_FOUND, AccountKind.INVALID)
+            if account is None or account.hostile or account.kind in gone:
+                what = "not_found"
+            elif account.kind is AccountKind.SUSPENDED:
+                what = "suspended"
+            else:
+                data.append(
+                    {"id": account.user_id, "name": _display(name), "username": account.screen_name}
+                )
+                continue
+            error = self._problem(name, what)
+            errors.append({**_first_error(error), "parameter": "usernames"})
+        doc: dict[str, Any] = {}
+        if data:
+            doc["data"] = data
+        if errors:
+            doc["errors"] = errors
+        return _json(200, doc)
 
     def following(
         self, user_id: str, query: Mapping[str, str], authorization: str | None
@@ -222,3 +265,8 @@ def _invalid(parameter: str, message: str) -> SiteResponse:
 def _display(name: str) -> str:
     """A display name for a username (the API's ``name`` field)."""
     return name.rstrip("0123456789").replace("_", " ").strip().title() or name
+
+
+def _first_error(response: SiteResponse) -> dict[str, Any]:
+    error: dict[str, Any] = json.loads(response.body)["errors"][0]
+    return error

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Protocol, runtime_checkable
 
 from friendscrape.fetch.wire import PageRequest, RawResponse
-from friendscrape.models import Page, User
+from friendscrape.models import Page, Resolution, User
 
 
 class Source(Protocol):
@@ -39,3 +40,26 @@ class Source(Protocol):
 
     def parse(self, user: User, response: RawResponse) -> Page:
         """Read one response into a Page (a list page or the account's status)."""
+
+
+@runtime_checkable
+class Lookups(Protocol):
+    """A source that also takes handles, each looked up once for its account id.
+
+    The run looks up every pending user ``needs_lookup`` names before collecting, in
+    requests of up to ``lookup_batch`` users sent through the same HTTP client and
+    limiter as the pages, and keeps the ids in the store (``User.resolved_id``).
+    """
+
+    lookup_batch: int
+
+    def needs_lookup(self, user: User) -> bool:
+        """True for a user named by a handle whose account id is not known yet."""
+
+    def lookup_request(self, users: Sequence[User]) -> PageRequest:
+        """The look-up of ``users`` (at most ``lookup_batch``, all ``needs_lookup``)."""
+
+    def parse_lookup(
+        self, users: Sequence[User], response: RawResponse
+    ) -> Mapping[str, Resolution]:
+        """One Resolution per user of ``users``, keyed by ``user_id``; ParseError else."""

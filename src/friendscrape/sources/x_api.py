@@ -1,8 +1,11 @@
-"""The x-api source: X API v2 following lookups, by numeric user id.
+"""The x-api source: X API v2 following lookups, by numeric user id or username.
 
 ``GET {base}/2/users/{id}/following?max_results=1000[&pagination_token=T]``
-(docs.x.com, "GET /2/users/:id/following"). The user is ``User.user_id``, which must be
-a numeric X user id; ``screen_name`` is only carried along. Bearer tokens are not this
+(docs.x.com, "GET /2/users/:id/following"). The user is ``User.user_id``: a numeric X
+user id, or a username (``alice`` or ``@alice``), which is looked up first, 100 a
+request, with ``GET /2/users/by?usernames=...`` (docs.x.com, "GET /2/users/by"); the id
+found is kept in the store (``User.resolved_id``), and an unknown or suspended username
+gets its status from that answer. ``screen_name`` is only carried along. Bearer tokens are not this
 module's concern: the HTTP layer's credential pool attaches ``Authorization`` for the
 API host and reads the rate-limit headers, so no token ever passes through a source.
 
@@ -13,14 +16,20 @@ which ends the run with one message rather than marking every user failed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 from yarl import URL
 
 from friendscrape.errors import CredentialsRejectedError
 from friendscrape.fetch.wire import PageRequest, RawResponse
-from friendscrape.models import Page, User
-from friendscrape.parse.x_api import is_valid_user_id, parse_following_page
+from friendscrape.models import Page, Resolution, User
+from friendscrape.parse.x_api import (
+    USERNAME_RE,
+    is_valid_user_id,
+    parse_following_page,
+    parse_users_by,
+)
 from friendscrape.sources import checked_base_url, quoted_cursor
 
 DEFAULT_BASE_URL = "https://api.x.com"
@@ -34,6 +43,8 @@ class XApiSource:
     """Following lists from X API v2, ``max_results=1000`` a page."""
 
     name: str = "x-api"
+    lookup_batch: int = 100
+    """``usernames``: the most ``GET /2/users/by`` takes a request."""
 
     def __init__(self, base_url: str | None = None) -> None:
         self.base_url = checked_base_url(base_url, DEFAULT_BASE_URL)
@@ -47,10 +58,38 @@ class XApiSource:
         return self._credential_hosts
 
     def check_user(self, user: User) -> str | None:
-        """Why ``user.user_id`` cannot be an X user id (no request is sent), or None."""
-        if is_valid_user_id(user.user_id):
+        """Why ``user.user_id`` is neither an X user id nor a username (no request is
+        sent), or None."""
+        if is_valid_user_id(user.user_id) or _username(user) is not None:
             return None
-        return f"user id {user.user_id[:40]!r} is not a numeric X user id"
+        return f"user id {user.user_id[:40]!r} is neither a numeric X user id nor a username"
+
+    def needs_lookup(self, user: User) -> bool:
+        """A username whose id the store does not hold yet."""
+        return user.resolved_id is None and _username(user) is not None
+
+    def lookup_request(self, users: Sequence[User]) -> PageRequest:
+        """``GET {base}/2/users/by?usernames=a,b,...`` for up to 100 users."""
+        names = [_username(user) for user in users]
+        if not names or len(names) > self.lookup_batch or None in names:
+            msg = f"a username lookup takes 1 to {self.lookup_batch} usernames"
+            raise ValueError(msg)
+        url = f"{self.base_url}/2/users/by?usernames={','.join(n for n in names if n)}"
+        return PageRequest(url=url, headers={"accept": "application/json"})
+
+    def parse_lookup(self, users: Sequence[User], response: RawResponse) -> dict[str, Resolution]:
+        """Each user's id, or its status (not_found, suspended), from the lookup's answer."""
+        if response.status in (401, 403):
+            msg = (
+                f"X API refused the bearer token (HTTP {response.status}): check "
+                "FRIENDSCRAPE_X_BEARER_TOKENS and that the app has access to GET /2/users/by"
+            )
+            raise CredentialsRejectedError(msg, url=response.url)
+        names = {user.user_id: _username(user) or "" for user in users}
+        found = parse_users_by(
+            response.body, status=response.status, url=response.url, usernames=list(names.values())
+        )
+        return {user_id: found[name.lower()] for user_id, name in names.items()}
 
     def page_request(self, user: User, cursor: str | None) -> PageRequest:
         """The GET for the first page (cursor None) or the page at ``cursor`` (a next_token).
@@ -62,7 +101,11 @@ class XApiSource:
             reason = self.check_user(user)
             if reason is not None:
                 raise ValueError(reason)
-        url = f"{self.base_url}/2/users/{user.user_id}/following?max_results={PAGE_SIZE}"
+        account = user.resolved_id or user.user_id
+        if not is_valid_user_id(account):
+            msg = f"username {user.user_id[:40]!r} was not looked up"
+            raise ValueError(msg)
+        url = f"{self.base_url}/2/users/{account}/following?max_results={PAGE_SIZE}"
         if cursor is not None:
             url = f"{url}&pagination_token={quoted_cursor(cursor)}"
         return PageRequest(url=url, headers={"accept": "application/json"})
@@ -77,3 +120,11 @@ class XApiSource:
             )
             raise CredentialsRejectedError(msg, url=response.url)
         return parse_following_page(response.body, status=response.status, url=response.url)
+
+
+def _username(user: User) -> str | None:
+    """The username ``user.user_id`` names (``@`` dropped), or None: an id or neither."""
+    if is_valid_user_id(user.user_id):
+        return None
+    name = user.user_id.removeprefix("@")
+    return name if USERNAME_RE.fullmatch(name) else None
