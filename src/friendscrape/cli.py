@@ -26,9 +26,14 @@ from typing import Any, NoReturn, TypeVar
 import structlog
 
 from friendscrape import __version__, argtypes, logs
-from friendscrape.commands import export, import_users, plan, progressbar, run
+from friendscrape.commands import export, graph_files, import_users, plan, progressbar, run
 from friendscrape.config import Settings, load_settings
-from friendscrape.errors import FriendscrapeError, PauseTooLongError, RunAbortedError
+from friendscrape.errors import (
+    FriendscrapeError,
+    PauseTooLongError,
+    RunAbortedError,
+    UsageError,
+)
 from friendscrape.fetch.credentials import parse_tokens
 from friendscrape.models import Partition
 from friendscrape.sources import SOURCE_NAMES
@@ -137,9 +142,25 @@ def _build_parser() -> argparse.ArgumentParser:
         "--format",
         choices=export.FORMATS,
         default="jsonl",
-        help="jsonl (one object per user) or csv (edge list)",
+        help="jsonl (one object per user), csv (names per user), edges or nodes (graph "
+        "tables, ids on both ends), graphml or gexf (whole graph, for Gephi and networkx)",
     )
     exp.add_argument("--output", type=argtypes.output_file, help="file to write (default: stdout)")
+    exp.add_argument(
+        "--as",
+        dest="table",
+        choices=graph_files.TABLE_FORMATS,
+        help="file format of edges/nodes (default: from the --output suffix, else csv)",
+    )
+    exp.add_argument(
+        "--within",
+        action="store_true",
+        help="only edges between users of the job (the induced subgraph)",
+    )
+    exp.add_argument(
+        "--partition", type=argtypes.whole(), help="export this partition's users only"
+    )
+    exp.add_argument("--force", action="store_true", help="write a GraphML/GEXF graph of any size")
 
     # Its options belong to the simulator's own parser (commands.simulate), which main()
     # hands every word after `simulate`: parsing here would load the simulator.
@@ -421,10 +442,33 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     settings = _settings_with_console_logs(args)
-    count = _run(export.export_results(settings, args.format, args.output))
-    if args.output is not None:
-        print(f"exported {count} users to {args.output}", file=sys.stderr)
+    if args.format in export.ROW_FORMATS:
+        graph_only = [o for o, v in _GRAPH_OPTIONS.items() if getattr(args, v)]
+        if graph_only:
+            msg = f"{', '.join(graph_only)} apply to --format edges, nodes, graphml or gexf"
+            raise UsageError(msg)
+        count = _run(export.export_results(settings, args.format, args.output))
+        if args.output is not None:
+            print(f"exported {count} users to {args.output}", file=sys.stderr)
+        return 0
+    spec = export.GraphExport(
+        fmt=args.format,
+        table=graph_files.table_format(args.table, args.output),
+        within=args.within,
+        partition=args.partition,
+        force=args.force,
+    )
+    what = _run(export.export_graph_from(settings, spec, args.output))
+    print(f"exported {what} to {args.output or 'stdout'}", file=sys.stderr)
     return 0
+
+
+_GRAPH_OPTIONS = {
+    "--as": "table",
+    "--within": "within",
+    "--partition": "partition",
+    "--force": "force",
+}
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:

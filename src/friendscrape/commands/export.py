@@ -1,9 +1,8 @@
-"""The `export` command: results as JSON lines (one object per user) or a CSV edge list
-for networkx and pandas.
+"""The `export` command: results as rows (JSON lines, one object per user, or the CSV of
+names), or as a graph: edge and node tables (CSV, JSON lines, Parquet) and whole graphs
+(GraphML, GEXF) with one key, the user's id, on both ends of every edge.
 
-Every format carries the same identity: the friend's name, its platform id where the
-source gives one (``friend_ids`` in JSON lines, ``friend_id`` in CSV, empty when
-unknown), and the ``source`` that collected it."""
+Every format streams from the store in user order: memory stays flat whatever the size."""
 
 from __future__ import annotations
 
@@ -12,26 +11,41 @@ import json
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import IO, Any
 
+from friendscrape.commands import graph_files as files
 from friendscrape.config import Settings
 from friendscrape.errors import UsageError
 from friendscrape.models import FriendList
 from friendscrape.stores import opened_store
+from friendscrape.stores.base import EdgeList, NodeRow, ReadStore
 
-FORMATS = ("jsonl", "csv")
+FORMATS = ("jsonl", "csv", "edges", "nodes", "graphml", "gexf")
+ROW_FORMATS = ("jsonl", "csv")
+GRAPH_FORMATS = ("graphml", "gexf")
+
+DESKTOP_NODES = 500_000
+DESKTOP_EDGES = 5_000_000
+"""The largest graph a GraphML/GEXF export writes without --force: about what Gephi or
+Cytoscape open on a desktop machine with a few GB of memory."""
 
 
 @contextmanager
-def _output(path: Path | None) -> Iterator[TextIO]:
+def _output(path: Path | None, *, binary: bool = False) -> Iterator[Any]:
     """Write to stdout, or to a temporary file renamed into place only when complete."""
     if path is None:
-        yield sys.stdout
+        yield sys.stdout.buffer if binary else sys.stdout
         return
     tmp = path.with_name(f".{path.name}.partial")
     try:
-        handle = tmp.open("w", newline="", encoding="utf-8")
+        handle: IO[Any] = (
+            tmp.open("wb")
+            if binary
+            else tmp.open("w", newline="", encoding="utf-8", buffering=1 << 20)
+        )
     except OSError as exc:
         msg = f"cannot write {str(path)!r}: {exc.strerror or exc}"
         raise UsageError(msg) from None
@@ -45,7 +59,7 @@ def _output(path: Path | None) -> Iterator[TextIO]:
 
 async def export(results: AsyncIterator[FriendList], fmt: str, path: Path | None) -> int:
     """Write every result; returns how many users were written."""
-    if fmt not in FORMATS:
+    if fmt not in ROW_FORMATS:
         msg = f"unknown export format {fmt!r}: choose jsonl or csv"
         raise UsageError(msg)
     count = 0
@@ -71,7 +85,89 @@ async def export(results: AsyncIterator[FriendList], fmt: str, path: Path | None
     return count
 
 
+@dataclass(frozen=True, slots=True)
+class GraphExport:
+    """What a graph export writes: ``fmt`` (edges, nodes, graphml, gexf), the table format
+    ``table`` (csv, jsonl, parquet) of edges and nodes, and which part of the graph."""
+
+    fmt: str
+    table: str = "csv"
+    within: bool = False
+    partition: int | None = None
+    force: bool = False
+
+
+async def export_graph(store: ReadStore, spec: GraphExport, path: Path | None) -> str:
+    """Write the graph export ``spec``; returns what was written, for people."""
+    if spec.fmt in GRAPH_FORMATS:
+        await _check_size(store, spec)
+    edges = _edges(store, spec)
+    if spec.fmt in {"nodes", "edges"}:
+        if spec.table == "parquet" and path is None:
+            msg = "Parquet is a binary file: give --output FILE.parquet"
+            raise UsageError(msg)
+        if spec.table == "parquet":
+            files.pyarrow_modules()  # before the output file is started
+        with _output(path, binary=spec.table == "parquet") as out:
+            if spec.fmt == "edges":
+                return f"edges of {await _write_edges(spec.table, edges, out)} users"
+            rows = store.nodes(partition=spec.partition)
+            return f"{await _write_nodes(spec.table, rows, out)} nodes"
+    writer = files.graphml if spec.fmt == "graphml" else files.gexf
+    with _output(path) as out:
+        nodes, edge_count = await writer(store.nodes(partition=spec.partition), edges, out)
+    return f"a graph of {nodes} users and {edge_count} edges"
+
+
+async def _write_edges(table: str, edges: AsyncIterator[EdgeList], out: Any) -> int:
+    if table == "parquet":
+        return await files.edges_parquet(edges, out)
+    if table == "jsonl":
+        return await files.edges_jsonl(edges, out)
+    return await files.edges_csv(edges, out)
+
+
+async def _write_nodes(table: str, nodes: AsyncIterator[NodeRow], out: Any) -> int:
+    if table == "parquet":
+        return await files.nodes_parquet(nodes, out)
+    if table == "jsonl":
+        return await files.nodes_jsonl(nodes, out)
+    return await files.nodes_csv(nodes, out)
+
+
+async def _edges(store: ReadStore, spec: GraphExport) -> AsyncIterator[EdgeList]:
+    async for edges in store.edge_lists(partition=spec.partition):
+        yield files.kept(edges, within=spec.within)
+
+
+async def _check_size(store: ReadStore, spec: GraphExport) -> None:
+    """Refuse, before writing a byte, a graph a desktop tool cannot open (unless --force)."""
+    if spec.force:
+        return
+    summary = await store.partition_summary(since=datetime.now(UTC))
+    if spec.partition is None:
+        users = await store.user_count()
+    else:
+        users = sum(p.user_count for p in await store.partitions() if p.number == spec.partition)
+    edges = sum(s.friends for s in summary if spec.partition in (None, s.partition))
+    if users <= DESKTOP_NODES and edges <= DESKTOP_EDGES:
+        return
+    upto = "up to " if spec.within else ""
+    msg = (
+        f"the graph has {users:,} users and {upto}{edges:,} edges, more than a desktop "
+        f"tool opens (limit {DESKTOP_NODES:,} users, {DESKTOP_EDGES:,} edges): export "
+        "--format edges/nodes, cut it with --within or --partition K, or add --force"
+    )
+    raise UsageError(msg)
+
+
 async def export_results(settings: Settings, fmt: str, output: Path | None) -> int:
-    """Export every result row."""
+    """Export every result row (jsonl or csv)."""
     async with opened_store(settings, read_only=True) as store:
         return await export(store.results(), fmt, output)
+
+
+async def export_graph_from(settings: Settings, spec: GraphExport, output: Path | None) -> str:
+    """Open the store read-only and write the graph export ``spec``."""
+    async with opened_store(settings, read_only=True) as store:
+        return await export_graph(store, spec, output)

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from friendscrape.errors import PartitionHeldError
 from friendscrape.models import FriendList, Partition, User, UserPage
+
+T = TypeVar("T")
 
 IMPORT_BATCH = 5_000
 """Users per ``import_users`` call from the import command: a retried call repeats one
@@ -36,6 +38,14 @@ class ImportResult:
     read: int
     added: int
     updated: int
+    duplicates: int = 0
+    """Rows naming a user an earlier row of the same import named (the last one wins)."""
+
+
+Again = Callable[[str, Callable[[], Awaitable[T]]], Awaitable[T]]
+"""How a caller repeats one remote step of a store call that fails transiently: ``again(
+what, step)`` (``friendscrape.stores.retried`` bound to the settings). Stores never retry;
+a long call made of steps (a streamed import) takes the caller's policy this way."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +156,12 @@ class PlanStore(PlanReads, Protocol):
     async def import_users(self, users: Sequence[User]) -> ImportResult:
         """Insert or update users by user_id (re-importing is safe)."""
 
+    async def import_stream(
+        self, batches: Iterable[Sequence[User]], *, again: Again[Any]
+    ) -> ImportResult:
+        """``import_users`` over every user of ``batches``, read once and never held in
+        memory together: staged in the store (BigQuery: one load job) and merged at once."""
+
     async def plan_partitions(self, count: int) -> list[Partition]:
         """Replace the plan: NTILE(count) over users in id order (numeric ids numerically)."""
 
@@ -155,14 +171,72 @@ class PlanStore(PlanReads, Protocol):
         that partition's users; no placed user moves. Returns users placed per partition."""
 
 
+@dataclass(frozen=True, slots=True)
+class EdgeList:
+    """One collected user's out-edges, as the store resolved them, in list order.
+
+    ``targets[i]`` is the key of ``names[i]``: the id of the job's user it names (matched
+    by the upstream's id, or by name ignoring case), else the upstream's id, else "";
+    ``known[i]`` says whether it is a user of the job (what ``--within`` keeps).
+    """
+
+    source_id: str
+    source_name: str
+    platform: str
+    names: list[str]
+    targets: list[str]
+    known: list[bool]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRow:
+    """One user of the job (collected or not) or of the results: a node of the graph."""
+
+    user_id: str
+    name: str
+    status: str
+    following_count: int | None
+    friend_count: int | None
+    truncated: bool
+    partition: int
+    collected_at: datetime | None
+
+    @property
+    def complete(self) -> bool:
+        """Collected in full: the walk reached the end of the list, or (capped) the count
+        collected is within 1% of the profile's following count."""
+        if self.status != "ok" or self.friend_count is None:
+            return False
+        if not self.truncated:
+            return True
+        if self.following_count is None:
+            return False
+        return abs(self.following_count - self.friend_count) <= 0.01 * self.following_count
+
+
 class ReadStore(PlanReads, Protocol):
     """What status, report, export and estimate read: results and their figures."""
 
     def results(self) -> AsyncIterator[FriendList]:
         """Every result row, one per user, in user order."""
 
+    def edge_lists(self, *, partition: int | None = None) -> AsyncIterator[EdgeList]:
+        """Every collected user's out-edges (one partition's when given), in user order,
+        targets resolved to the job's ids in the store (never in the caller's memory)."""
+
+    def nodes(self, *, partition: int | None = None) -> AsyncIterator[NodeRow]:
+        """Every user of the job and of the results, once, in user order."""
+
     async def status_rows(self) -> list[StatusRow]:
         """Per-user figures for progress reports, one per user."""
+
+    async def finished_counts(self, *, bucket: int) -> list[tuple[int, int, int]]:
+        """Results counted in the store per (plan partition, end_at // ``bucket`` seconds
+        since the epoch): ``(partition, bucket number, users)``; never one row per user."""
+
+    async def friend_histogram(self, *, bins: int) -> tuple[int, list[tuple[int, int]]]:
+        """Users whose status is ok per friend-count bin: ``(bin width, [(bin, users)])``,
+        bins of equal width from 0 to the largest count, counted in the store."""
 
     async def partition_summary(self, *, since: datetime) -> list[StatusSummary]:
         """Results aggregated per partition and status in the store (no per-user rows)."""
@@ -178,6 +252,10 @@ class RunStore(Protocol):
 
     async def pending_count(self, partition: int, *, retry_failed: bool) -> int:
         """How many users ``pending_users`` would return in all."""
+
+    async def save_resolved(self, ids: Mapping[str, str]) -> None:
+        """Keep the account ids looked up for handles (user_id -> id), returned by
+        ``pending_users`` as ``User.resolved_id`` from then on (re-saving is harmless)."""
 
     async def save(self, results: Sequence[FriendList]) -> None:
         """Save a chunk of results in one transaction; one row per user (upsert)."""

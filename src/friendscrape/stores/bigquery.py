@@ -19,10 +19,20 @@ retry covers it, with our predicate and ``store_retry_deadline``.
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+import tempfile
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from datetime import UTC, datetime, timedelta
+from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
 
 import requests
 import structlog
@@ -33,12 +43,16 @@ from google.cloud import bigquery
 
 from friendscrape.errors import PlanError, StoreError, StoreTransientError, StoreUnavailableError
 from friendscrape.models import FriendList, Partition, User, UserPage
+from friendscrape.stores import bigquery_graph as graph
 from friendscrape.stores import bigquery_schema as schema
 from friendscrape.stores.base import (
     IMPORT_BATCH,
+    Again,
+    EdgeList,
     ImportResult,
     Lease,
     LeaseHolder,
+    NodeRow,
     StatusRow,
     StatusSummary,
     now_utc,
@@ -231,6 +245,7 @@ class BigQueryStore:
                 client.create_table(table, exists_ok=True, retry=None, timeout=timeout)
                 continue
             self._check_columns(client, table, fields)
+        self._create_views(client, timeout)
 
     def _check_sync(self) -> None:
         """Read-only: the dataset and its tables must exist; nothing is created or altered."""
@@ -265,7 +280,12 @@ class BigQueryStore:
             if old is not None and (old.field_type, old.mode) != (field.field_type, field.mode):
                 same_int = {old.field_type, field.field_type} <= {"INTEGER", "INT64"}
                 same_bool = {old.field_type, field.field_type} <= {"BOOLEAN", "BOOL"}
-                if not ((same_int or same_bool) and old.mode == field.mode):
+                same_type = same_int or same_bool or old.field_type == field.field_type
+                # A REQUIRED column BigQuery relaxed to NULLABLE (as an older plan's
+                # CREATE OR REPLACE TABLE did) holds the same data; it cannot be tightened
+                # back, and friendscrape never writes NULL there.
+                relaxed = old.mode == "NULLABLE" and field.mode == "REQUIRED"
+                if not (same_type and (old.mode == field.mode or relaxed)):
                     msg = (
                         f"table {table.table_id} column {field.name} is {old.mode} "
                         f"{old.field_type}, expected {field.mode} {field.field_type}"
@@ -288,54 +308,126 @@ class BigQueryStore:
     # -- users and plan -------------------------------------------------------------
 
     async def import_users(self, users: Sequence[User]) -> ImportResult:
-        """MERGE users by user_id in chunks; the last of repeated ids in the input wins."""
-        latest = {user.user_id: user for user in users}
-        ordered = list(latest.values())
-        added = updated = 0
-        for start in range(0, len(ordered), _IMPORT_CHUNK):
-            batch = ordered[start : start + _IMPORT_CHUNK]
-            new, existing = await self._merge_users(batch)
-            added += new
-            updated += existing
-        self._log.info("store.import", read=len(users), added=added, updated=updated)
-        return ImportResult(read=len(users), added=added, updated=updated)
+        """MERGE users by user_id; the last of repeated ids in the input wins."""
+        return await self.import_stream([users], again=_once)
 
-    async def _merge_users(self, batch: Sequence[User]) -> tuple[int, int]:
-        rows = bigquery.ArrayQueryParameter(
-            "rows",
-            "STRUCT",
-            [
-                bigquery.StructQueryParameter(
-                    None,
-                    bigquery.ScalarQueryParameter("user_id", "STRING", u.user_id),
-                    bigquery.ScalarQueryParameter("screen_name", "STRING", u.screen_name),
-                    bigquery.ScalarQueryParameter("following_count", "INT64", u.following_count),
-                )
-                for u in batch
-            ],
+    async def import_stream(
+        self, batches: Iterable[Sequence[User]], *, again: Again[Any]
+    ) -> ImportResult:
+        """Spool the users to a local NDJSON file, load it with one load job into a
+        staging table, count and MERGE it in two queries, then drop the staging table.
+
+        Three jobs whatever the size (a 5,000-user MERGE each was 1,440 jobs at 3.6M
+        users); memory holds one batch at a time. The staging table expires after a day
+        in case the process dies before dropping it. A retried load replaces the staging
+        table's rows (WRITE_TRUNCATE); a retried MERGE changes nothing more.
+        """
+        staging = self.location.table_id(f"{schema.USERS}_import_{self.run_id}")
+        with tempfile.TemporaryFile("w+b") as spool:
+            read = 0
+            for batch in batches:
+                lines = [
+                    json.dumps(
+                        {
+                            "ord": read + i,
+                            "user_id": u.user_id,
+                            "screen_name": u.screen_name,
+                            "following_count": u.following_count,
+                        },
+                        ensure_ascii=False,
+                    )
+                    for i, u in enumerate(batch)
+                ]
+                spool.write(("\n".join(lines) + "\n").encode() if lines else b"")
+                read += len(batch)
+            if read == 0:
+                return ImportResult(read=0, added=0, updated=0)
+            await again(
+                "import_users", lambda: self._call("import_users", self._stage_sync(staging))
+            )
+            await again(
+                "import_users", lambda: self._call("import_users", self._load_sync(spool, staging))
+            )
+        try:
+            counts = await again(
+                "import_users", lambda: self._rows("import_users", self._import_counts_sql(staging))
+            )
+            await again(
+                "import_users", lambda: self._rows("import_users", self._import_merge_sql(staging))
+            )
+        finally:
+            await again(
+                "import_users", lambda: self._call("import_users", self._drop_sync(staging))
+            )
+        row = counts[0]
+        distinct, existing = int(row["distinct_ids"]), int(row["existing"])
+        result = ImportResult(
+            read=read,
+            added=distinct - existing,
+            updated=int(row["changed"]),
+            duplicates=read - distinct,
         )
-        # Counted before the MERGE, as the SQLite store counts: ``updated`` are existing
-        # users whose name or (given) following count changes. A retried MERGE is harmless.
-        counts = await self._rows(
-            "import_users",
-            f"""
-            SELECT COUNT(t.user_id) AS existing,
-                   COUNTIF(t.screen_name IS DISTINCT FROM r.screen_name
+        self._log.info(
+            "store.import", read=read, added=result.added, updated=result.updated, jobs=3
+        )
+        return result
+
+    def _stage_sync(self, staging: str) -> Callable[[], None]:
+        def run() -> None:
+            table = bigquery.Table(staging, schema=list(schema.IMPORT_SCHEMA))
+            table.expires = datetime.now(UTC) + timedelta(days=1)
+            self.client.create_table(table, exists_ok=True, retry=None, timeout=self._timeout())
+
+        return run
+
+    def _load_sync(self, spool: IO[bytes], staging: str) -> Callable[[], None]:
+        def run() -> None:
+            config = bigquery.LoadJobConfig(
+                source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
+                schema=list(schema.IMPORT_SCHEMA),
+                write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+            )
+            # No size: a resumable upload in chunks, so the file is never read whole.
+            job = self.client.load_table_from_file(
+                spool, staging, rewind=True, job_config=config, timeout=self._timeout()
+            )
+            job.result(timeout=self._settings.store_retry_deadline, retry=None)
+
+        return run
+
+    def _drop_sync(self, staging: str) -> Callable[[], None]:
+        def run() -> None:
+            self.client.delete_table(
+                staging, not_found_ok=True, retry=None, timeout=self._timeout()
+            )
+
+        return run
+
+    def _latest_import(self, staging: str) -> str:
+        # Each user's last row of the file wins, as on SQLite.
+        return f"""
+            SELECT user_id, screen_name, following_count FROM `{staging}`
+            WHERE TRUE
+            QUALIFY ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY ord DESC) = 1
+        """
+
+    def _import_counts_sql(self, staging: str) -> str:
+        # Counted before the MERGE, as the SQLite store counts: ``changed`` are existing
+        # users whose name or (given) following count changes.
+        return f"""
+            WITH r AS ({self._latest_import(staging)})
+            SELECT COUNT(*) AS distinct_ids, COUNT(t.user_id) AS existing,
+                   COUNTIF(t.user_id IS NOT NULL AND (t.screen_name IS DISTINCT FROM r.screen_name
                        OR (r.following_count IS NOT NULL
-                           AND t.following_count IS DISTINCT FROM r.following_count)) AS changed
-            FROM UNNEST(@rows) AS r
-            JOIN {self._t(schema.USERS)} AS t ON t.user_id = r.user_id
-            """,
-            rows,
-        )
-        existing, changed = int(counts[0]["existing"]), int(counts[0]["changed"])
-        merge = f"""
+                           AND t.following_count IS DISTINCT FROM r.following_count))) AS changed
+            FROM r
+            LEFT JOIN {self._t(schema.USERS)} AS t ON t.user_id = r.user_id
+        """
+
+    def _import_merge_sql(self, staging: str) -> str:
+        return f"""
             MERGE {self._t(schema.USERS)} AS t
-            USING (
-                SELECT r.user_id AS user_id, r.screen_name AS screen_name,
-                       r.following_count AS following_count
-                FROM UNNEST(@rows) AS r
-            ) AS s
+            USING ({self._latest_import(staging)}) AS s
             ON t.user_id = s.user_id
             WHEN MATCHED THEN UPDATE SET
                 screen_name = s.screen_name,
@@ -343,8 +435,6 @@ class BigQueryStore:
             WHEN NOT MATCHED THEN INSERT (user_id, screen_name, following_count)
                 VALUES (s.user_id, s.screen_name, s.following_count)
         """
-        await self._rows("import_users", merge, rows)
-        return len(batch) - existing, changed
 
     async def user_count(self) -> int:
         """Users stored (each id once)."""
@@ -365,20 +455,26 @@ class BigQueryStore:
         if count < 1:
             msg = f"partition count must be at least 1, got {count}"
             raise PlanError(msg)
+        # Rows replaced inside the table ``open`` created from the declared schema, in one
+        # transaction: CREATE OR REPLACE TABLE ... AS SELECT would drop the REQUIRED modes,
+        # and readers would see no plan between a DELETE and an INSERT run apart.
+        table = self._t(schema.PARTITIONS)
         sql = f"""
-            CREATE OR REPLACE TABLE {self._t(schema.PARTITIONS)}
-            CLUSTER BY `partition` AS
+            BEGIN TRANSACTION;
+            DELETE FROM {table} WHERE TRUE;
+            INSERT INTO {table} (user_id, `partition`, position)
             WITH u AS (
                 SELECT DISTINCT user_id, {_NUM} AS num FROM {self._t(schema.USERS)}
             )
             SELECT user_id,
-                   NTILE(@count) OVER (ORDER BY {_ORDER}) AS `partition`,
+                   NTILE({int(count)}) OVER (ORDER BY {_ORDER}) AS `partition`,
                    ROW_NUMBER() OVER (ORDER BY {_ORDER}) AS position
-            FROM u
+            FROM u;
+            COMMIT TRANSACTION;
         """
-        await self._rows(
-            "plan_partitions", sql, bigquery.ScalarQueryParameter("count", "INT64", count)
-        )
+        # The count is formatted in (an int, checked above): the local server does not
+        # pass query parameters into a multi-statement script.
+        await self._rows("plan_partitions", sql)
         plan = await self.partitions()
         self._log.info("store.plan", partitions=len(plan), users=sum(p.user_count for p in plan))
         return plan
@@ -629,7 +725,9 @@ class BigQueryStore:
             after = int(cursor)
         sql = self._pending_sql(
             "p.position AS position, u.user_id AS user_id, u.screen_name AS screen_name,"
-            " u.following_count AS following_count",
+            " u.following_count AS following_count,"
+            " (SELECT ANY_VALUE(x.resolved_id) FROM"
+            f" {self._t(schema.RESOLVED)} AS x WHERE x.user_id = u.user_id) AS resolved_id",
             "AND p.position > @after ORDER BY p.position LIMIT @limit",
         )
         rows = await self._rows(
@@ -645,11 +743,37 @@ class BigQueryStore:
                 user_id=r["user_id"],
                 screen_name=r["screen_name"] or "",
                 following_count=r["following_count"],
+                resolved_id=r["resolved_id"],
             )
             for r in rows
         )
         next_cursor = str(rows[-1]["position"]) if rows and len(rows) >= limit else None
         return UserPage(users=users, cursor=next_cursor)
+
+    async def save_resolved(self, ids: Mapping[str, str]) -> None:
+        """Append the looked-up ids (a DML insert: readable at once, unlike streaming)."""
+        if not ids:
+            return
+        rows = bigquery.ArrayQueryParameter(
+            "rows",
+            "STRUCT",
+            [
+                bigquery.StructQueryParameter(
+                    None,
+                    bigquery.ScalarQueryParameter("user_id", "STRING", user_id),
+                    bigquery.ScalarQueryParameter("resolved_id", "STRING", resolved_id),
+                )
+                for user_id, resolved_id in ids.items()
+            ],
+        )
+        await self._rows(
+            "save_resolved",
+            f"""
+            INSERT INTO {self._t(schema.RESOLVED)} (user_id, resolved_id)
+            SELECT r.user_id, r.resolved_id FROM UNNEST(@rows) AS r
+            """,
+            rows,
+        )
 
     async def pending_count(self, partition: int, *, retry_failed: bool) -> int:
         """How many users ``pending_users`` would return in all."""
@@ -772,6 +896,83 @@ class BigQueryStore:
             for row in cast("Iterator[Any]", page):
                 yield schema.from_row(dict(row.items()))
 
+    def _graph_latest(self) -> str:
+        return self._latest(
+            "user_id, screen_name, friend_count, friend_names, friend_ids, following_count,"
+            " truncated, status, source, `partition`, end_at"
+        )
+
+    async def _stream(self, what: str, sql: str, params: Sequence[Any]) -> AsyncIterator[Any]:
+        """Rows of one query, a page at a time (the client pages the query's results)."""
+
+        def first_page() -> Iterator[Any]:
+            return iter(self._query_sync(sql, params, page_size=_RESULT_PAGE).pages)
+
+        pages = await self._call(what, first_page)
+        done = object()
+        while True:
+            try:
+                page = await asyncio.to_thread(next, pages, done)
+            except gexc.GoogleAPIError as exc:
+                msg = f"BigQuery {what}: {_describe(exc)}"
+                raise StoreTransientError(msg) from exc
+            if page is done:
+                return
+            for row in cast("Iterator[Any]", page):
+                yield dict(row.items())
+
+    async def edge_lists(self, *, partition: int | None = None) -> AsyncIterator[EdgeList]:
+        """Edges unnested and resolved in the query, regrouped per user as they stream."""
+        sql = f"""
+            SELECT * FROM ({
+            graph.edges_select(
+                self._graph_latest(), self._t(schema.USERS), self._t(schema.PARTITIONS)
+            )
+        })
+            WHERE @part IS NULL OR `partition` = @part
+            ORDER BY num IS NULL, num, source_id, position
+        """
+        param = bigquery.ScalarQueryParameter("part", "INT64", partition)
+        current: EdgeList | None = None
+        async for row in self._stream("edges", sql, [param]):
+            if current is not None and current.source_id != row["source_id"]:
+                yield current
+                current = None
+            if current is None:
+                current = EdgeList(
+                    row["source_id"], row["source_name"] or "", row["platform"], [], [], []
+                )
+            current.names.append(row["target_name"])
+            current.targets.append(row["target_id"] or "")
+            current.known.append(bool(row["known"]))
+        if current is not None:
+            yield current
+
+    async def nodes(self, *, partition: int | None = None) -> AsyncIterator[NodeRow]:
+        sql = f"""
+            SELECT * FROM ({
+            graph.nodes_select(
+                self._graph_latest(), self._t(schema.USERS), self._t(schema.PARTITIONS)
+            )
+        })
+            WHERE @part IS NULL OR `partition` = @part
+            ORDER BY num IS NULL, num, id
+        """
+        param = bigquery.ScalarQueryParameter("part", "INT64", partition)
+        async for row in self._stream("nodes", sql, [param]):
+            yield graph.node_row(row)
+
+    def _create_views(self, client: Any, timeout: float) -> None:
+        """The graph as views users can query in SQL: `edges` and `nodes`."""
+        users, plan = self._t(schema.USERS), self._t(schema.PARTITIONS)
+        for name, select in (
+            (graph.EDGES_VIEW, graph.edges_select(self._graph_latest(), users, plan)),
+            (graph.NODES_VIEW, graph.nodes_select(self._graph_latest(), users, plan)),
+        ):
+            view = bigquery.Table(self.location.table_id(name))
+            view.view_query = f"SELECT * EXCEPT (num) FROM ({select})"
+            client.create_table(view, exists_ok=True, retry=None, timeout=timeout)
+
     async def status_rows(self) -> list[StatusRow]:
         """Each user's newest result's figures."""
         sql = f"""
@@ -795,6 +996,56 @@ class BigQueryStore:
             )
             for r in rows
         ]
+
+    async def finished_counts(self, *, bucket: int) -> list[tuple[int, int, int]]:
+        """Each user's newest result, counted per plan partition and end-time bucket."""
+        sql = f"""
+            WITH {self._latest(_STATUS_COLUMNS)},
+            plan AS (
+                SELECT user_id, ANY_VALUE(`partition`) AS part
+                FROM {self._t(schema.PARTITIONS)} GROUP BY user_id
+            )
+            SELECT part, b, COUNT(*) AS n FROM (
+                SELECT COALESCE(plan.part, l.`partition`, 0) AS part,
+                       DIV(UNIX_SECONDS(l.end_at), @bucket) AS b
+                FROM latest AS l
+                LEFT JOIN plan ON plan.user_id = l.user_id
+                WHERE l.end_at IS NOT NULL
+            )
+            GROUP BY part, b
+            ORDER BY part, b
+        """
+        rows = await self._rows(
+            "finished_counts",
+            sql,
+            bigquery.ScalarQueryParameter("bucket", "INT64", max(int(bucket), 1)),
+        )
+        return [(int(r["part"] or 0), int(r["b"]), int(r["n"])) for r in rows]
+
+    async def friend_histogram(self, *, bins: int) -> tuple[int, list[tuple[int, int]]]:
+        """Users whose newest result is ok, counted per friend-count bin in BigQuery."""
+        counted = "COALESCE(friend_count, ARRAY_LENGTH(friend_names), 0)"
+        latest = f"WITH {self._latest(_STATUS_COLUMNS)}"
+        top_rows = await self._rows(
+            "friend_histogram",
+            f"{latest} SELECT MAX({counted}) AS top FROM latest"
+            " WHERE COALESCE(status, 'ok') = 'ok'",
+        )
+        top = top_rows[0]["top"] if top_rows else None
+        if top is None:
+            return 1, []
+        width = max(-(-(int(top) + 1) // max(bins, 1)), 1)
+        rows = await self._rows(
+            "friend_histogram",
+            f"""{latest}
+            SELECT b, COUNT(*) AS n FROM (
+                SELECT DIV({counted}, @width) AS b FROM latest
+                WHERE COALESCE(status, 'ok') = 'ok'
+            )
+            GROUP BY b ORDER BY b""",
+            bigquery.ScalarQueryParameter("width", "INT64", width),
+        )
+        return width, [(int(r["b"]), int(r["n"])) for r in rows]
 
     async def partition_summary(self, *, since: datetime) -> list[StatusSummary]:
         """Each user's newest result, aggregated per plan partition and status in BigQuery."""
@@ -832,6 +1083,11 @@ class BigQueryStore:
             )
             for r in rows
         ]
+
+
+async def _once(_what: str, step: Callable[[], Awaitable[T]]) -> T:
+    """``again`` for a caller that retries the whole call itself: each step once."""
+    return await step()
 
 
 def _utc(moment: datetime | None) -> datetime | None:

@@ -5,17 +5,21 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from friendscrape.errors import StoreError, StoreTransientError, StoreUnavailableError, UsageError
 from friendscrape.models import FriendList, Partition, Status, User, UserPage, utc
+from friendscrape.stores import sqlite_graph as graph
 from friendscrape.stores.base import (
+    Again,
+    EdgeList,
     ImportResult,
     Lease,
     LeaseHolder,
+    NodeRow,
     StatusRow,
     StatusSummary,
     now_utc,
@@ -37,6 +41,10 @@ CREATE TABLE IF NOT EXISTS users (
     seq INTEGER                -- position in plan order
 );
 CREATE INDEX IF NOT EXISTS users_partition_seq ON users (partition, seq);
+CREATE TABLE IF NOT EXISTS resolved_ids (   -- account ids looked up for handles
+    user_id TEXT PRIMARY KEY,
+    resolved_id TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS partitions (
     partition INTEGER PRIMARY KEY,
     user_count INTEGER NOT NULL,
@@ -61,6 +69,12 @@ CREATE TABLE IF NOT EXISTS user_friends (
     end_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS user_friends_partition ON user_friends (partition, status);
+-- user order (numeric ids numerically): the order results and graph exports stream in
+CREATE INDEX IF NOT EXISTS user_friends_order ON user_friends (length(user_id), user_id);
+-- What status and report read, kept out of the wide rows: their scans read this index
+-- alone instead of every friend list.
+CREATE INDEX IF NOT EXISTS user_friends_figures
+    ON user_friends (user_id, partition, status, friend_count, start_at, end_at);
 CREATE TABLE IF NOT EXISTS partition_leases (
     partition INTEGER PRIMARY KEY,
     host TEXT NOT NULL,
@@ -77,6 +91,9 @@ CREATE TABLE IF NOT EXISTS partition_leases (
 _CORE_TABLES = frozenset({"users", "partitions", "user_friends"})
 
 _ORDER = "id_num IS NULL, id_num, user_id"
+
+_PAGE = 500
+"""Rows fetched per call by the streaming reads (results, edges, nodes)."""
 
 _UPSERT = """
 INSERT INTO user_friends (user_id, screen_name, friend_count, friend_names, friend_ids,
@@ -321,6 +338,23 @@ class SqliteStore:
 
         return await self._call("import", run)
 
+    async def import_stream(
+        self, batches: Iterable[Sequence[User]], *, again: Again[Any]
+    ) -> ImportResult:
+        """Stage every batch in a temporary table (on disk, not in memory), then upsert
+        each user's last row in one transaction, in user_id order: the key index then
+        grows at its end instead of at random places, so a large import does not slow."""
+        await again("import", lambda: self._call("import", _stage_reset))
+        for batch in batches:
+            rows = [
+                (u.user_id, u.screen_name, u.following_count, numeric_id(u.user_id)) for u in batch
+            ]
+            # Staging appends, so a retried batch would repeat its rows: no retry here; a
+            # failed import is run again (re-importing is safe).
+            await self._call("import", _stage(rows))
+        result: ImportResult = await again("import", lambda: self._call("import", _merge_staged))
+        return result
+
     async def user_count(self) -> int:
         return await self._call(
             "count", lambda c: int(c.execute("SELECT COUNT(*) FROM users").fetchone()[0])
@@ -336,25 +370,47 @@ class SqliteStore:
 
         def run(conn: sqlite3.Connection) -> list[Partition]:
             conn.execute("BEGIN IMMEDIATE")
+            total = int(conn.execute("SELECT COUNT(*) FROM users").fetchone()[0])
+            # Each user's plan position, keyed by rowid: the update below then finds
+            # rows by integer key instead of looking every user_id up in the text index.
+            conn.execute("DROP TABLE IF EXISTS temp.plan_order")
+            conn.execute("CREATE TEMP TABLE plan_order (rid INTEGER PRIMARY KEY, seq INTEGER)")
             conn.execute(
-                f"""UPDATE users SET partition = p.part, seq = p.seq FROM (
-                        SELECT user_id, NTILE(?) OVER (ORDER BY {_ORDER}) AS part,
-                               ROW_NUMBER() OVER (ORDER BY {_ORDER}) AS seq
-                        FROM users) AS p
-                    WHERE users.user_id = p.user_id""",
-                (count,),
+                f"""INSERT INTO temp.plan_order (rid, seq)
+                    SELECT rid, seq FROM (
+                        SELECT rowid AS rid, ROW_NUMBER() OVER (ORDER BY {_ORDER}) AS seq
+                        FROM users)
+                    ORDER BY rid"""
             )
+            # NTILE(count) from the position alone: the first (total % count) partitions
+            # hold one user more than the others.
+            size, bigger = divmod(total, count)
+            conn.execute(
+                """UPDATE users SET seq = p.seq, partition = CASE
+                       WHEN p.seq <= :bigger * (:size + 1) THEN (p.seq - 1) / (:size + 1) + 1
+                       ELSE :bigger + (p.seq - 1 - :bigger * (:size + 1)) / :size + 1 END
+                   FROM temp.plan_order AS p WHERE p.rid = users.rowid""",
+                {"size": size, "bigger": bigger},
+            )
+            conn.execute("DROP TABLE temp.plan_order")
             conn.execute("DELETE FROM partitions")
-            conn.execute(
-                """INSERT INTO partitions (partition, user_count, min_user_id, max_user_id,
-                                           planned_at)
-                   SELECT g.partition, g.n,
-                          (SELECT user_id FROM users WHERE seq = g.lo),
-                          (SELECT user_id FROM users WHERE seq = g.hi), ?
-                   FROM (SELECT partition, COUNT(*) AS n, MIN(seq) AS lo, MAX(seq) AS hi
-                         FROM users GROUP BY partition) AS g""",
-                (planned_at,),
-            )
+            lo = 1
+            for number in range(1, min(count, total) + 1):
+                users = size + 1 if number <= bigger else size
+                hi = lo + users - 1
+                ends = [
+                    conn.execute(
+                        "SELECT user_id FROM users WHERE partition = ? AND seq = ?",
+                        (number, at),
+                    ).fetchone()[0]
+                    for at in (lo, hi)
+                ]
+                conn.execute(
+                    """INSERT INTO partitions (partition, user_count, min_user_id, max_user_id,
+                                               planned_at) VALUES (?, ?, ?, ?, ?)""",
+                    (number, users, ends[0], ends[1], planned_at),
+                )
+                lo = hi + 1
             conn.execute("COMMIT")
             return _read_partitions(conn)
 
@@ -415,18 +471,38 @@ class SqliteStore:
 
         def run(conn: sqlite3.Connection) -> UserPage:
             rows = conn.execute(
-                """SELECT u.user_id, u.screen_name, u.following_count, u.seq FROM users u
+                """SELECT u.user_id, u.screen_name, u.following_count, u.seq, r.resolved_id
+                   FROM users u
                    LEFT JOIN user_friends f ON f.user_id = u.user_id
+                   LEFT JOIN resolved_ids r ON r.user_id = u.user_id
                    WHERE u.partition = ? AND u.seq > ?
                      AND (f.user_id IS NULL OR (? AND f.status = 'failed'))
                    ORDER BY u.seq LIMIT ?""",
                 (partition, after, retry_failed, limit),
             ).fetchall()
-            users = tuple(User(r["user_id"], r["screen_name"], r["following_count"]) for r in rows)
+            users = tuple(
+                User(r["user_id"], r["screen_name"], r["following_count"], r["resolved_id"])
+                for r in rows
+            )
             next_cursor = str(rows[-1]["seq"]) if len(rows) == limit else None
             return UserPage(users, next_cursor)
 
         return await self._call("read users", run)
+
+    async def save_resolved(self, ids: Mapping[str, str]) -> None:
+        rows = list(ids.items())
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                """INSERT INTO resolved_ids (user_id, resolved_id) VALUES (?, ?)
+                   ON CONFLICT (user_id) DO UPDATE SET resolved_id = excluded.resolved_id""",
+                rows,
+            )
+            conn.execute("COMMIT")
+
+        if rows:
+            await self._call("save looked-up ids", run)
 
     async def pending_count(self, partition: int, *, retry_failed: bool) -> int:
         def run(conn: sqlite3.Connection) -> int:
@@ -533,25 +609,64 @@ class SqliteStore:
 
         await self._call("write", run)
 
+    async def _stream(
+        self,
+        action: str,
+        sql: str,
+        params: dict[str, Any] | tuple[Any, ...] = (),
+        prepare: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> AsyncIterator[sqlite3.Row]:
+        """Rows of one statement read in one pass, a page at a time, the next page read
+        while the caller handles this one. ``sql`` may hold ``{order}``: the user order
+        (numeric ids numerically) where the store has its index, else id text order (a
+        store of an older version opened read-only), never a sort of the whole table."""
+
+        def start(conn: sqlite3.Connection) -> sqlite3.Cursor:
+            if prepare is not None:
+                prepare(conn)
+            indexed = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'user_friends_order'"
+            ).fetchone()
+            order = "length(user_id), user_id" if indexed else "user_id"
+            return conn.execute(sql.format(order=order), params)
+
+        cursor = await self._call(action, start)
+        ahead: asyncio.Future[list[Any]] | None = None
+        try:
+            ahead = asyncio.ensure_future(self._call(action, lambda _c: cursor.fetchmany(_PAGE)))
+            while True:
+                rows = await ahead
+                ahead = None
+                if not rows:
+                    return
+                ahead = asyncio.ensure_future(
+                    self._call(action, lambda _c: cursor.fetchmany(_PAGE))
+                )
+                for row in rows:
+                    yield row
+        finally:
+            if ahead is not None:
+                # The page being read must finish before its cursor closes.
+                await asyncio.wait([ahead])
+                if not ahead.cancelled():
+                    ahead.exception()
+            cursor.close()
+
     async def results(self) -> AsyncIterator[FriendList]:
-        key: tuple[int, str] = (-1, "")
-        while True:
-            last = key
+        sql = f"SELECT {_RESULT_COLUMNS} FROM user_friends ORDER BY {{order}}"
+        async for row in self._stream("read results", sql):
+            yield _row_to_result(row)
 
-            def run(conn: sqlite3.Connection, last: tuple[int, str] = last) -> list[Any]:
-                return conn.execute(
-                    f"""SELECT {_RESULT_COLUMNS} FROM user_friends
-                        WHERE (length(user_id), user_id) > (?, ?)
-                        ORDER BY length(user_id), user_id LIMIT 500""",
-                    last,
-                ).fetchall()
+    async def edge_lists(self, *, partition: int | None = None) -> AsyncIterator[EdgeList]:
+        rows = self._stream(
+            "read edges", graph.EDGES_SQL, {"part": partition}, prepare=graph.prepare_keys
+        )
+        async for row in rows:
+            yield graph.edge_list(row)
 
-            rows = await self._call("read results", run)
-            if not rows:
-                return
-            for row in rows:
-                yield _row_to_result(row)
-            key = (len(rows[-1]["user_id"]), rows[-1]["user_id"])
+    async def nodes(self, *, partition: int | None = None) -> AsyncIterator[NodeRow]:
+        async for row in self._stream("read nodes", graph.NODES_SQL, {"part": partition}):
+            yield graph.node_row(row)
 
     async def status_rows(self) -> list[StatusRow]:
         def run(conn: sqlite3.Connection) -> list[StatusRow]:
@@ -573,6 +688,36 @@ class SqliteStore:
             ]
 
         return await self._call("read status", run)
+
+    async def finished_counts(self, *, bucket: int) -> list[tuple[int, int, int]]:
+        def run(conn: sqlite3.Connection) -> list[tuple[int, int, int]]:
+            rows = conn.execute(
+                """SELECT COALESCE(u.partition, f.partition, 0) AS part,
+                          CAST(strftime('%s', f.end_at) AS INTEGER) / ? AS b, COUNT(*)
+                   FROM user_friends f LEFT JOIN users u ON u.user_id = f.user_id
+                   GROUP BY part, b ORDER BY part, b""",
+                (max(int(bucket), 1),),
+            ).fetchall()
+            return [(int(r[0]), int(r[1]), int(r[2])) for r in rows]
+
+        return await self._call("read figures", run)
+
+    async def friend_histogram(self, *, bins: int) -> tuple[int, list[tuple[int, int]]]:
+        def run(conn: sqlite3.Connection) -> tuple[int, list[tuple[int, int]]]:
+            top = conn.execute(
+                "SELECT MAX(friend_count) FROM user_friends WHERE status = 'ok'"
+            ).fetchone()[0]
+            if top is None:
+                return 1, []
+            width = _bin_width(int(top), bins)
+            rows = conn.execute(
+                """SELECT friend_count / ? AS b, COUNT(*) FROM user_friends
+                   WHERE status = 'ok' GROUP BY b ORDER BY b""",
+                (width,),
+            ).fetchall()
+            return width, [(int(r[0]), int(r[1])) for r in rows]
+
+        return await self._call("read figures", run)
 
     async def partition_summary(self, *, since: datetime) -> list[StatusSummary]:
         since_sql = _to_sql(since)
@@ -627,3 +772,60 @@ def _read_partitions(conn: sqlite3.Connection) -> list[Partition]:
         "SELECT partition, user_count, min_user_id, max_user_id FROM partitions ORDER BY partition"
     ).fetchall()
     return [Partition(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def _stage_reset(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA temp_store = FILE")
+    conn.execute(
+        """CREATE TEMP TABLE IF NOT EXISTS import_stage (ord INTEGER PRIMARY KEY,
+               user_id TEXT NOT NULL, screen_name TEXT NOT NULL, following_count INTEGER,
+               id_num INTEGER)"""
+    )
+    conn.execute("DELETE FROM import_stage")
+
+
+def _stage(rows: Sequence[tuple[Any, ...]]) -> Callable[[sqlite3.Connection], None]:
+    def run(conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN")
+        conn.executemany(
+            "INSERT INTO import_stage (user_id, screen_name, following_count, id_num)"
+            " VALUES (?, ?, ?, ?)",
+            rows,
+        )
+        conn.execute("COMMIT")
+
+    return run
+
+
+def _merge_staged(conn: sqlite3.Connection) -> ImportResult:
+    conn.execute("BEGIN IMMEDIATE")
+    read = int(conn.execute("SELECT COUNT(*) FROM import_stage").fetchone()[0])
+    before = conn.execute("SELECT COUNT(*) FROM users").fetchone()[0]
+    changes_before = conn.total_changes
+    # GROUP BY user_id with MAX(ord): SQLite takes the bare columns from the row holding
+    # the maximum, i.e. each user's last row; the groups come out in user_id order.
+    conn.execute(
+        """INSERT INTO users (user_id, screen_name, following_count, id_num)
+           SELECT user_id, screen_name, following_count, id_num FROM (
+               SELECT MAX(ord), user_id, screen_name, following_count, id_num
+               FROM import_stage GROUP BY user_id)
+           WHERE TRUE
+           ON CONFLICT (user_id) DO UPDATE SET
+               screen_name = excluded.screen_name,
+               following_count = COALESCE(excluded.following_count, users.following_count)
+           WHERE users.screen_name IS NOT excluded.screen_name
+              OR (excluded.following_count IS NOT NULL
+                  AND users.following_count IS NOT excluded.following_count)"""
+    )
+    touched = conn.total_changes - changes_before
+    after = conn.execute("SELECT COUNT(*) FROM users").fetchone()[0]
+    distinct = int(conn.execute("SELECT COUNT(DISTINCT user_id) FROM import_stage").fetchone()[0])
+    conn.execute("COMMIT")
+    conn.execute("DELETE FROM import_stage")
+    added = after - before
+    return ImportResult(read=read, added=added, updated=touched - added, duplicates=read - distinct)
+
+
+def _bin_width(top: int, bins: int) -> int:
+    """Equal bins from 0 to ``top``, at most ``bins`` of them."""
+    return max(-(-(top + 1) // max(bins, 1)), 1)

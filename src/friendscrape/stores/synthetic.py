@@ -1,0 +1,98 @@
+"""A large collected job written straight into a SQLite store with SQL (no runs): the
+input of the export scale benchmark and of the streaming memory test."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from friendscrape.stores.sqlite import SqliteStore
+
+_POOL = 997
+"""Distinct friend lists, reused round-robin: generating 550 names for each of a million
+users would take longer than exporting them (a prime, so neighbours differ)."""
+
+
+def user_id(index: int) -> str:
+    """The numeric id of user ``index``."""
+    return str(1_000_000_000 + index * 7)
+
+
+def screen_name(index: int) -> str:
+    """The name of user ``index``."""
+    return f"user{index}x"
+
+
+def _lists(users: int, friends: int) -> list[str]:
+    """JSON friend lists, names only (the twitter-mobile shape: every target is resolved
+    by name): half of them users of the job, some in another letter case, half outsiders."""
+    lists = []
+    for n in range(_POOL):
+        names = []
+        for i in range(friends):
+            h = (n * 1_000_003 + i * 7919) % (2 * users)
+            if h % 2:
+                name = screen_name(h // 2)
+                names.append(name.upper() if i % 5 == 0 else name)
+            else:
+                names.append(f"outsider{h}")
+        lists.append(json.dumps(names))
+    return lists
+
+
+def build(path: Path, *, users: int, friends: int = 550, batch: int = 10_000) -> None:
+    """A store at ``path`` with ``users`` users, all collected with ``friends`` friends."""
+    store = SqliteStore(path)
+    asyncio.run(_create(store))
+    lists = _lists(users, friends)
+    stamp = datetime(2024, 1, 1, tzinfo=UTC).isoformat(timespec="microseconds")
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA synchronous=OFF")
+        conn.execute("BEGIN")
+        conn.executemany(
+            "INSERT INTO users (user_id, screen_name, following_count, id_num, partition, seq)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                (user_id(i), screen_name(i), friends, int(user_id(i)), 1 + i * 4 // users, i)
+                for i in range(users)
+            ),
+        )
+        conn.execute("COMMIT")
+        for start in range(0, users, batch):
+            conn.execute("BEGIN")
+            conn.executemany(
+                "INSERT INTO user_friends (user_id, screen_name, friend_count, friend_names,"
+                " friend_ids, following_count, truncated, status, source, partition, attempts,"
+                " start_at, end_at) VALUES (?, ?, ?, ?, '[]', ?, 0, 'ok', 'twitter-mobile',"
+                " ?, 1, ?, ?)",
+                _rows(range(start, min(start + batch, users)), users, friends, lists, stamp),
+            )
+            conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+def _rows(
+    span: range, users: int, friends: int, lists: list[str], stamp: str
+) -> Iterator[tuple[object, ...]]:
+    for i in span:
+        yield (
+            user_id(i),
+            screen_name(i),
+            friends,
+            lists[i % _POOL],
+            friends,
+            1 + i * 4 // users,
+            stamp,
+            stamp,
+        )
+
+
+async def _create(store: SqliteStore) -> None:
+    await store.open()
+    await store.close()
