@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from friendscrape.config import Settings
@@ -26,6 +27,7 @@ class ImportReport:
     rows: int = 0
     bad: list[str] = field(default_factory=list)
     duplicates: int = 0
+    """Counted by the store, which sees every id (this report never holds them all)."""
 
 
 def _check(row: dict[str | None, str | None], line: int) -> User | str:
@@ -51,7 +53,7 @@ def _check(row: dict[str | None, str | None], line: int) -> User | str:
 
 
 def read_users(path: Path, report: ImportReport, chunk: int = 10_000) -> Iterator[list[User]]:
-    """Yield chunks of valid users; bad rows and in-file duplicates go to ``report``."""
+    """Yield chunks of valid users, reading the file line by line; bad rows go to ``report``."""
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
     except OSError as exc:
@@ -76,7 +78,6 @@ def read_users(path: Path, report: ImportReport, chunk: int = 10_000) -> Iterato
                 f"got {','.join(header) or 'nothing'}"
             )
             raise UsageError(msg)
-        seen: set[str] = set()
         batch: list[User] = []
         line = 1
         try:
@@ -97,9 +98,6 @@ def read_users(path: Path, report: ImportReport, chunk: int = 10_000) -> Iterato
                 if isinstance(checked, str):
                     report.bad.append(checked)
                     continue
-                if checked.user_id in seen:
-                    report.duplicates += 1
-                seen.add(checked.user_id)
                 batch.append(checked)
                 if len(batch) >= chunk:
                     yield batch
@@ -116,17 +114,15 @@ def _fields(text: str) -> list[str]:
 
 
 async def import_users(settings: Settings, path: Path) -> tuple[ImportReport, ImportResult]:
-    """Import a CSV of users; valid rows are saved even when others are bad. Each batch
-    is saved again while it fails transiently (re-importing users is safe)."""
+    """Import a CSV of users; valid rows are saved even when others are bad. The file is
+    streamed into the store (never held in memory), then merged at once; each remote
+    step is made again while it fails transiently (re-importing users is safe)."""
     report = ImportReport()
-    added = updated = 0
     async with opened_store(settings, create=True) as store:
-        for chunk in read_users(path, report, chunk=IMPORT_BATCH):
-            result = await retried(
-                settings,
-                "import_users",
-                lambda chunk=chunk: store.import_users(chunk),  # type: ignore[misc]
-            )
-            added += result.added
-            updated += result.updated
-    return report, ImportResult(read=report.rows, added=added, updated=updated)
+        result = await store.import_stream(
+            read_users(path, report, chunk=IMPORT_BATCH), again=partial(retried, settings)
+        )
+    report.duplicates = result.duplicates
+    return report, ImportResult(
+        read=report.rows, added=result.added, updated=result.updated, duplicates=result.duplicates
+    )

@@ -24,9 +24,19 @@ USERS = "users"
 RESULTS = "user_friends"
 PARTITIONS = "partitions"
 LEASES = "partition_leases"
+RESOLVED = "resolved_ids"
 
 USERS_SCHEMA = (
     SchemaField("user_id", "STRING", mode="REQUIRED"),
+    SchemaField("screen_name", "STRING"),
+    SchemaField("following_count", "INT64"),
+)
+
+# The staging table a streamed import loads into (``ord``: the row's place in the file,
+# so each user's last row wins, as on SQLite).
+IMPORT_SCHEMA = (
+    SchemaField("ord", "INT64"),
+    SchemaField("user_id", "STRING"),
     SchemaField("screen_name", "STRING"),
     SchemaField("following_count", "INT64"),
 )
@@ -70,11 +80,20 @@ LEASES_SCHEMA = (
     SchemaField("expires_at", "TIMESTAMP"),
 )
 
+# Account ids looked up for handles, appended (a user looked up twice has two rows with
+# the same id). A table of its own, made by the first run, so that stores made before it
+# still open read-only.
+RESOLVED_SCHEMA = (
+    SchemaField("user_id", "STRING", mode="REQUIRED"),
+    SchemaField("resolved_id", "STRING", mode="REQUIRED"),
+)
+
 SCHEMAS: Mapping[str, tuple[SchemaField, ...]] = {
     USERS: USERS_SCHEMA,
     RESULTS: RESULTS_SCHEMA,
     PARTITIONS: PARTITIONS_SCHEMA,
     LEASES: LEASES_SCHEMA,
+    RESOLVED: RESOLVED_SCHEMA,
 }
 
 # A dataset is a friendscrape store when it has these; the lease table is newer and is
