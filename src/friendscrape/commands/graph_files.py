@@ -33,7 +33,7 @@ NODE_COLUMNS = (
     "collected_at",
 )
 TABLE_FORMATS = ("csv", "jsonl", "parquet")
-PARQUET_BATCH = 65_536
+PARQUET_BATCH = 32_768
 """Edges (or nodes) buffered per Parquet row group: bounded memory, few row groups."""
 
 _encode = json.encoder.encode_basestring  # C-accelerated

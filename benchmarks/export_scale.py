@@ -1,0 +1,105 @@
+"""Export speed and memory on a large collected job: users/s, MB/s and peak RSS per format.
+
+The store is written straight with SQL (no runs): N collected users of 550 friends each,
+named by screen name only (the twitter-mobile shape, so every target is resolved by name
+in the store). Each export is its own `friendscrape export` process; its peak RSS is read
+from the kernel when it exits (wait4). Targets (issue: graph-ready exports): peak RSS under
+200 MB for every format; jsonl, edges as JSON lines and edges as Parquet at least 200,000
+users a minute, edges as CSV at least 100,000.
+
+    python benchmarks/export_scale.py                    # 1,000,000 users (several GB)
+    python benchmarks/export_scale.py --users 50000      # while developing
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from friendscrape.configdoc import environ_without_configuration
+from friendscrape.stores.synthetic import build
+
+RSS_LIMIT_MB = 200.0
+
+# (label, export arguments, output suffix, users a minute at least or None)
+CASES = [
+    ("jsonl (rows)", ["--format", "jsonl"], "jsonl", 200_000),
+    ("edges parquet", ["--format", "edges", "--as", "parquet"], "parquet", 200_000),
+    ("edges jsonl", ["--format", "edges", "--as", "jsonl"], "jsonl", 200_000),
+    ("edges csv", ["--format", "edges", "--as", "csv"], "csv", 100_000),
+    ("nodes parquet", ["--format", "nodes", "--as", "parquet"], "parquet", None),
+    ("edges parquet --within", ["--format", "edges", "--within"], "parquet", None),
+]
+
+
+@dataclass(frozen=True)
+class Measured:
+    seconds: float
+    megabytes: float
+    peak_mb: float
+
+
+def measure(store: Path, args: list[str], out: Path) -> Measured:
+    command = [sys.executable, "-m", "friendscrape.cli", "export", "--store", f"sqlite:///{store}"]
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [*command, *args, "--output", str(out)],
+        env=environ_without_configuration(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.monotonic() - started
+    assert proc.stderr is not None
+    error = proc.stderr.read().decode()
+    proc.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        msg = f"export {' '.join(args)} failed: {error.strip()}"
+        raise SystemExit(msg)
+    size = out.stat().st_size / 1e6
+    out.unlink()
+    return Measured(seconds, size, usage.ru_maxrss / 1024)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=1_000_000)
+    parser.add_argument("--friends", type=int, default=550)
+    parser.add_argument("--dir", type=Path, help="folder for the store (default: a temp one)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir=args.dir) as folder:
+        store = Path(folder) / "export-scale.db"
+        started = time.monotonic()
+        build(store, users=args.users, friends=args.friends)
+        print(
+            f"store: {args.users:,} collected users x {args.friends} friends, "
+            f"{store.stat().st_size / 1e9:.1f} GB, built in {time.monotonic() - started:.0f}s",
+            flush=True,
+        )
+        missed = []
+        for label, export_args, suffix, target in CASES:
+            m = measure(store, export_args, Path(folder) / f"out.{suffix}")
+            per_min = args.users / m.seconds * 60
+            line = (
+                f"{label:24} {args.users / m.seconds:9,.0f} users/s {per_min:11,.0f} users/min"
+                f" {m.megabytes / m.seconds:7.1f} MB/s  peak RSS {m.peak_mb:6.1f} MB"
+                f"  ({m.seconds:.0f}s, {m.megabytes:,.0f} MB)"
+            )
+            if m.peak_mb > RSS_LIMIT_MB:
+                missed.append(f"{label}: peak RSS {m.peak_mb:.0f} MB > {RSS_LIMIT_MB:.0f} MB")
+            if target is not None and per_min < target:
+                missed.append(f"{label}: {per_min:,.0f} users/min < {target:,}")
+            print(line, flush=True)
+    for miss in missed:
+        print(f"MISSED {miss}")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
