@@ -8,10 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import networkx as nx
 import pandas as pd
 import pytest
 
+from export.test_store_graph import _job
+from friendscrape.config import Settings
 from friendscrape.configdoc import environ_without_configuration
+from friendscrape.stores.base import Store
 from friendscrape.stores.synthetic import build
 
 FORMATS = [
@@ -123,3 +127,53 @@ def test_parquet_without_pyarrow_names_the_extra(tmp_path: Path) -> None:
         "friendscrape: error: Parquet needs pyarrow: pip install 'friendscrape[parquet]'"
     ]
     assert not (tmp_path / "e.parquet").exists()
+
+
+async def test_graph_exports_from_a_new_process_on_each_store(
+    store: Store, store_settings: Settings, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    await _job(store)
+    env = environ_without_configuration(os.environ)
+    if store_settings.store.startswith("bigquery://"):
+        emulator = request.getfixturevalue("bq_emulator")
+        env["FRIENDSCRAPE_BIGQUERY_ENDPOINT"] = emulator.endpoint
+        env["FRIENDSCRAPE_BIGQUERY_GRPC_ENDPOINT"] = emulator.grpc_endpoint
+    command = [sys.executable, "-m", "friendscrape.cli", "export", "--store", store_settings.store]
+    for args in (
+        ["--format", "edges", "--output", "edges.parquet"],
+        ["--format", "edges", "--within", "--output", "within.csv"],
+        ["--format", "nodes", "--output", "nodes.jsonl"],
+        ["--format", "graphml", "--output", "graph.graphml"],
+    ):
+        done = subprocess.run(
+            [*command, *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+    edges = pd.read_parquet(tmp_path / "edges.parquet")
+    assert list(zip(edges.source_id, edges.target_id.fillna(""), strict=True)) == [
+        ("10", "200"),
+        ("10", ""),
+        ("10", "3000"),
+        ("200", "10"),
+        ("200", "999"),
+        ("3000", "5@mast.example"),
+        ("3000", "6@mast.example"),
+    ]
+    within = pd.read_csv(tmp_path / "within.csv", dtype=str)
+    assert set(zip(within.source_id, within.target_id, strict=True)) == {
+        ("10", "200"),
+        ("10", "3000"),
+        ("200", "10"),
+    }
+    nodes = pd.read_json(tmp_path / "nodes.jsonl", lines=True, dtype={"id": str})
+    assert list(nodes.id) == ["10", "200", "3000", "40000"]
+    assert list(nodes.complete) == [True, True, False, False]
+    graph = nx.read_graphml(tmp_path / "graph.graphml")
+    assert graph.nodes["40000"]["status"] == "pending"
+    assert graph.number_of_edges() == 7
