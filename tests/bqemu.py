@@ -26,6 +26,8 @@ class Emulator:
 
     endpoint: str
     process: subprocess.Popen[bytes]
+    grpc_endpoint: str = ""
+    """HOST:PORT of its gRPC server (the Storage Write API)."""
 
 
 def _free_port() -> int:
@@ -86,7 +88,7 @@ def running_emulator(log_path: Path, *, start_timeout: float = 60.0) -> Iterator
                     raise EmulatorError(msg)
                 # Polling a child process's readiness, not ordering test events.
                 time.sleep(0.2)
-            yield Emulator(endpoint=endpoint, process=process)
+            yield Emulator(endpoint=endpoint, process=process, grpc_endpoint=f"127.0.0.1:{grpc}")
         finally:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)

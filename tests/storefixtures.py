@@ -81,7 +81,8 @@ def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
         return Settings(store=f"sqlite:///{tmp_path / 'friendscrape.db'}")
     emulator: Emulator = request.getfixturevalue("bq_emulator")
     dataset: str = request.getfixturevalue("bq_dataset")
-    return bq_settings(emulator.endpoint, dataset)
+    # Results through the Storage Write API, as users' runs write them by default.
+    return bq_settings(emulator.endpoint, dataset, bigquery_grpc_endpoint=emulator.grpc_endpoint)
 
 
 @pytest.fixture

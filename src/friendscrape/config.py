@@ -266,6 +266,19 @@ class Settings(BaseSettings):
         validation_alias=_env("bigquery_endpoint"),
         description="Send BigQuery calls to this endpoint instead of Google's (an emulator).",
     )
+    bigquery_write_api: Literal["storage", "insert_all"] = Field(
+        "storage",
+        validation_alias=_env("bigquery_write_api"),
+        description="How BigQuery results are written: storage (the Storage Write API's "
+        "default stream; half the price of streaming inserts) or insert_all (streaming "
+        "inserts, also the fallback when the Storage Write API is refused).",
+    )
+    bigquery_grpc_endpoint: str | None = Field(
+        None,
+        validation_alias=_env("bigquery_grpc_endpoint"),
+        description="HOST:PORT of an emulator's gRPC server for the Storage Write API "
+        "(plain text, no credentials); unset: Google's.",
+    )
     x_bearer_tokens: SecretStr | None = Field(
         None,
         validation_alias=_env("x_bearer_tokens"),
@@ -298,6 +311,17 @@ class Settings(BaseSettings):
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         return None if value is None else checks.http_url(value)
+
+    @field_validator("bigquery_grpc_endpoint")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            msg = f"expected HOST:PORT, got {value!r}"
+            raise ValueError(msg)
+        return value
 
     @field_validator("x_bearer_tokens")
     @classmethod

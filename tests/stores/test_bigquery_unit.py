@@ -83,6 +83,9 @@ def settings(**overrides: Any) -> Settings:
         "write_timeout": 7.0,
         "retry_base_wait": 0.001,
         "retry_max_wait": 0.01,
+        # These tests fake the streaming-insert client; the Storage Write API is tested
+        # against the local server (test_bigquery_write_api.py).
+        "bigquery_write_api": "insert_all",
     }
     values.update(overrides)
     return Settings(**values)

@@ -42,7 +42,10 @@ def job(request: pytest.FixtureRequest, tmp_path: Path) -> Job:
         return Job(f"sqlite:///{tmp_path / 'job.db'}", clean_env())
     emulator = request.getfixturevalue("bq_emulator")
     dataset = request.getfixturevalue("bq_dataset")
-    env = clean_env(FRIENDSCRAPE_BIGQUERY_ENDPOINT=emulator.endpoint)
+    env = clean_env(
+        FRIENDSCRAPE_BIGQUERY_ENDPOINT=emulator.endpoint,
+        FRIENDSCRAPE_BIGQUERY_GRPC_ENDPOINT=emulator.grpc_endpoint,
+    )
     return Job(f"bigquery://test-project/{dataset}", env)
 
 
@@ -121,6 +124,10 @@ async def test_the_whole_job_one_process_per_command(
             timeout=120,
         )
         assert code == 0, ran.tail()
+        if job.url.startswith("bigquery://"):
+            # Results went through the Storage Write API, the default write path.
+            assert ran.named("store.append"), ran.tail()
+            assert not ran.named("store.write_api_fallback"), ran.tail()
 
     code, status = await job.cli("status", "--json")
     assert code == 0, status.tail()

@@ -2,8 +2,10 @@
 
 Tables (created when missing): ``users``, ``user_friends`` (the original deployment's
 columns first) and ``partitions`` (the stored plan, one row per user). Results are
-appended with streaming inserts; a user collected again gets a new row, and every read
-keeps each user's newest row, so duplicates left by retried inserts never show.
+appended through the Storage Write API's default stream (``bigquery_write.py``), or with
+streaming inserts when set so or when that API is refused; a user collected again gets a
+new row, and every read keeps each user's newest row, so duplicates left by retried
+appends or inserts never show.
 
 Attempts: each row carries the attempts of one collection; a user's attempts are the
 sum over its distinct rows (rows are told apart by ``row_key``, the insertId), so a
@@ -57,6 +59,7 @@ from friendscrape.stores.base import (
     StatusSummary,
     now_utc,
 )
+from friendscrape.stores.bigquery_write import StorageWriter, WriteApiRefusedError
 from friendscrape.stores.planning import place, sort_key
 
 if TYPE_CHECKING:
@@ -128,6 +131,13 @@ class BigQueryStore:
         # Row keys a save that then failed got in: saving the same results again (the
         # caller's retry) sends only the rest. Cleared by the next save that completes.
         self._accepted: set[str] = set()
+        # Results go through the Storage Write API unless set otherwise or refused once;
+        # an emulator named without its gRPC port gets streaming inserts (the API would
+        # otherwise go to Google).
+        self._write_api = settings.bigquery_write_api == "storage" and (
+            settings.bigquery_endpoint is None or settings.bigquery_grpc_endpoint is not None
+        )
+        self._writer: StorageWriter | None = None
         self._log = log.bind(store="bigquery", dataset=f"{location.project}.{location.dataset}")
 
     @classmethod
@@ -302,6 +312,9 @@ class BigQueryStore:
     async def close(self) -> None:
         """Close the client's HTTP session; safe to call twice."""
         client, self._client = self._client, None
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            await asyncio.to_thread(writer.close)
         if client is not None:
             await asyncio.to_thread(client.close)
 
@@ -818,8 +831,42 @@ class BigQueryStore:
         ]
         rows = [schema.to_row(result, run_id=self.run_id, key=key) for result, key in todo]
         for chunk in schema.chunks(rows, [key for _, key in todo]):
+            if self._write_api:
+                try:
+                    await self._append_chunk(chunk)
+                    continue
+                except WriteApiRefusedError as exc:
+                    # Refused, not failed: streaming inserts write the same rows.
+                    self._log.warning("store.write_api_fallback", error=str(exc)[:300])
+                    self._write_api = False
             await self._insert_chunk(chunk)
         self._accepted.clear()
+
+    async def _append_chunk(self, chunk: schema.Chunk) -> None:
+        """One chunk through the Storage Write API's default stream."""
+        if self._writer is None:
+            location, grpc = self.location, self._settings.bigquery_grpc_endpoint
+
+            def connect() -> StorageWriter:
+                return StorageWriter.connect(location, schema.RESULTS, grpc_endpoint=grpc)
+
+            self._writer = await self._call("append", connect)
+        writer = self._writer
+        refused = await self._call(
+            "append", lambda: writer.append(chunk.rows, timeout=self._timeout())
+        )
+        if refused:
+            # The API writes none of a request's rows when it refuses one.
+            self._log.error(
+                "store.append_errors",
+                rows=len(chunk.rows),
+                failed=len(refused),
+                user_ids=[chunk.rows[i]["user_id"] for i in refused[:20]],
+            )
+            msg = f"BigQuery refused {len(refused)} of {len(chunk.rows)} rows (Storage Write API)"
+            raise StoreInsertError(msg, errors=[{"index": i} for i in refused])
+        self._accepted.update(chunk.row_ids)
+        self._log.debug("store.append", rows=len(chunk.rows))
 
     async def _insert_chunk(self, chunk: schema.Chunk) -> None:
         table_id = self.location.table_id(schema.RESULTS)
