@@ -79,6 +79,9 @@ class Timed:
     def paused(self) -> Mapping[str, float]:
         return self._inner.paused()
 
+    def learned_rates(self) -> Mapping[str, float]:
+        return self._inner.learned_rates()
+
 
 async def counters(base_url: str) -> dict[str, Any]:
     async with (

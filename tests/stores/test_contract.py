@@ -249,3 +249,14 @@ async def test_reading_commands_do_not_create_a_sqlite_file(tmp_path: Path) -> N
     with pytest.raises(StoreUnavailableError, match="no SQLite store"):
         await open_store(Settings(store=f"sqlite:///{missing}")).open()
     assert not missing.exists()
+
+
+async def test_looked_up_ids_come_back_with_the_pending_users(store: Store) -> None:
+    await store.import_users(users(["1", "2", "3"]))
+    await store.plan_partitions(1)
+    await store.save_resolved({"2": "900", "3": "901"})
+    await store.save_resolved({"3": "901"})  # saved again (a retried call): harmless
+    page = await store.pending_users(1, retry_failed=False, cursor=None, limit=10)
+    by_id = {u.user_id: u.resolved_id for u in page.users}
+    assert by_id == {"1": None, "2": "900", "3": "901"}
+    await store.save_resolved({})

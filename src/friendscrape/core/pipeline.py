@@ -29,6 +29,7 @@ from friendscrape.core.breaker import BreakerConfig, CircuitBreaker, Trip, Verdi
 from friendscrape.core.collect import CollectConfig, Collector
 from friendscrape.core.counters import RunCounters
 from friendscrape.core.loop_lag import LoopLag
+from friendscrape.core.resolve import Resolver
 from friendscrape.errors import (
     RunAbortedError,
     StalledError,
@@ -40,7 +41,7 @@ from friendscrape.errors import (
 from friendscrape.fetch.http import HttpClient, HttpConfig, Limiter
 from friendscrape.models import FriendList, User
 from friendscrape.retry import RetryPolicy, retry_call
-from friendscrape.sources.base import Source
+from friendscrape.sources.base import Lookups, Source
 from friendscrape.stores import store_retry_policy
 from friendscrape.stores.base import RunStore
 
@@ -194,6 +195,18 @@ class PartitionRun:
             collector = Collector(
                 s.collect, self._source, http, partition=self._partition, stats=self.stats
             )
+            if isinstance(self._source, Lookups):
+                # Before any fetcher: the ids must be in the store before collecting.
+                looked_up = await Resolver(
+                    self._source,
+                    http,
+                    self._store,
+                    partition=self._partition,
+                    concurrency=s.concurrency,
+                    store_retry=self._store_retry,
+                    ended=collector.ended,
+                ).run(retry_failed=s.retry_failed, limit=s.users_limit, stop=self._stop)
+                self.stats.users_saved += looked_up.ended
             fetchers: set[asyncio.Task[None]] = set()
             try:
                 async with asyncio.TaskGroup() as tg:
@@ -490,6 +503,7 @@ class PartitionRun:
         remaining = None if self._remaining is None else max(self._remaining - st.users_done, 0)
         pauses = self._limiter.paused() if self._limiter is not None else {}
         paused = {host: round(until - now, 1) for host, until in pauses.items() if until > now}
+        learned = self._limiter.learned_rates() if self._limiter is not None else {}
         return {
             "done": st.users_done,
             "saved": st.users_saved,
@@ -504,4 +518,5 @@ class PartitionRun:
             "errors": dict(st.errors),
             "statuses": dict(st.statuses),
             "paused": paused,
+            "learned_rate": {key: round(rate, 1) for key, rate in learned.items()},
         }

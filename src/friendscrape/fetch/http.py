@@ -93,6 +93,9 @@ class Limiter(Protocol):
     def paused(self) -> Mapping[str, float]:
         """The hosts paused now, each with the monotonic time its pause ends."""
 
+    def learned_rates(self) -> Mapping[str, float]:
+        """Requests/s learned from 429s, by host (or host/credential); empty if none."""
+
 
 class NoLimiter:
     """No pacing: concurrency alone bounds the request rate."""
@@ -114,6 +117,10 @@ class NoLimiter:
 
     def paused(self) -> Mapping[str, float]:
         """Never pauses."""
+        return {}
+
+    def learned_rates(self) -> Mapping[str, float]:
+        """Learns nothing."""
         return {}
 
 

@@ -7,8 +7,10 @@ coroutine takes its place in the host's FIFO line; the head of the line waits un
 1. the host is not paused (a 429, or every quota window spent until its reset),
 2. fewer requests are in flight than the slot's current concurrency,
 3. a quota window can start one (``fetch/quota.py``: what the headers say is left,
-   spread over what is left of the window), and
-4. the token bucket (``rate_limit`` requests/s) has a token.
+   spread over what is left of the window),
+4. the token bucket (``rate_limit`` requests/s) has a token, and
+5. the rate learned from 429s that came without quota headers allows one
+   (``fetch/learned_rate.py``: per host, or per token of a pool).
 
 Waiting is ``asyncio`` waiting on an event with a timeout, so a paused host blocks no
 other coroutine, and ``HostLimiter.paused`` tells progress events which hosts wait and
@@ -39,6 +41,7 @@ from friendscrape.config import Settings
 from friendscrape.errors import PauseTooLongError
 from friendscrape.fetch.credentials import CredentialPool
 from friendscrape.fetch.http import Permit
+from friendscrape.fetch.learned_rate import LearnedRate
 from friendscrape.fetch.quota import Quota
 from friendscrape.fetch.ratelimit_headers import RateLimitInfo, read_rate_limit
 
@@ -98,6 +101,7 @@ class LimiterConfig:
     concurrency: int = 50
     adaptive: bool = True
     max_pause: float = 900.0
+    learn_rate: bool = True
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LimiterConfig:
@@ -108,6 +112,8 @@ class LimiterConfig:
             min(host, settings.concurrency),
             settings.adaptive,
             settings.max_pause,
+            # Learning a rate from 429s is part of adapting: --no-adaptive turns both off.
+            learn_rate=settings.adaptive,
         )
 
 
@@ -156,6 +162,9 @@ class _Slot:
         self.paused_until = 0.0
         self._strikes = 0
         self._refused: float | None = None  # the pause over max_pause that ends the run
+        # Rates learned from 429s without quota headers: the host's (key None), or with
+        # a pool each token's, since the upstream counts each token apart.
+        self.learned: dict[str | None, LearnedRate] = {}
 
     # -- acquiring --------------------------------------------------------------------
 
@@ -181,16 +190,26 @@ class _Slot:
             return self.paused_until - now
         if self.in_flight >= max(int(self.limit), 1):
             return math.inf
+        key: str | None = None
         if self._pool is not None:
-            _, wait = self._pool.choose(now)
+            credential, wait = self._pool.choose(now)
             spent = self._pool.all_spent(now)
+            key = credential.fingerprint
         else:
             wait = self._quota.wait(now)
             spent = self._quota.spent(now)
         if spent:
             self._pause(now, wait, "quota spent: waiting for the window to reset")
             return wait
-        return max(wait, self._bucket_wait(now))
+        learned = self.learned.get(key)
+        learned_wait = learned.wait(now) if learned is not None else 0.0
+        return max(wait, self._bucket_wait(now), learned_wait)
+
+    def _learned_of(self, key: str | None, now: float) -> LearnedRate:
+        learned = self.learned.get(key)
+        if learned is None:
+            learned = self.learned[key] = LearnedRate(now)
+        return learned
 
     def _bucket_wait(self, now: float) -> float:
         rate = self._config.rate
@@ -207,7 +226,11 @@ class _Slot:
         if self._pool is not None:
             credential, _ = self._pool.choose(now)
             seq = self._pool.quota(credential.fingerprint).take(now)
+            if self._config.learn_rate:
+                self._learned_of(credential.fingerprint, now).take(now)
             return Permit(headers=credential.headers(), credential=credential.fingerprint, seq=seq)
+        if self._config.learn_rate:
+            self._learned_of(None, now).take(now)
         return Permit(seq=self._quota.take(now))
 
     def _too_long(self, seconds: float) -> PauseTooLongError:
@@ -269,6 +292,9 @@ class _Slot:
         else:
             self._strikes = 0
             self._observe(now, latency)
+        if status != 429 and self._config.learn_rate:
+            key = permit.credential if self._pool is not None and permit is not None else None
+            self._learned_of(key, now).answered(now)
         self._changed.set()
 
     def _quota_of(self, permit: Permit | None) -> Quota:
@@ -280,6 +306,8 @@ class _Slot:
         self, now: float, info: RateLimitInfo, quota: Quota, permit: Permit | None
     ) -> None:
         """A 429: the host waits for what the server asked, or backs off when it did not say."""
+        if not info.has_quota and info.reset_after is None and self._config.learn_rate:
+            self._learn(now, permit)
         if info.retry_after is not None:
             self._pause(now, info.retry_after, "HTTP 429 with Retry-After")
             return
@@ -301,6 +329,29 @@ class _Slot:
         doublings = min(self._strikes - 1, _BACKOFF_DOUBLINGS)
         backoff = min(_BACKOFF_FIRST * 2**doublings, _BACKOFF_MAX)
         self._pause(now, backoff, "HTTP 429 without a reset time: backing off")
+
+    def _learn(self, now: float, permit: Permit | None) -> None:
+        """A 429 that told no quota: cut the rate learned for the host (or the token)."""
+        key = permit.credential if self._pool is not None and permit is not None else None
+        learned = self._learned_of(key, now)
+        if not learned.limited(now):
+            return
+        if learned.given_up:
+            log.warning(
+                "limiter.rate_given_up",
+                host=self.host,
+                credential=key,
+                cuts=learned.cuts,
+                reason="429s come whatever the pace: not a rate limit",
+            )
+            return
+        log.info(
+            "limiter.rate_learned",
+            host=self.host,
+            credential=key,
+            rate=round(learned.rate or 0.0, 1),
+            cuts=learned.cuts,
+        )
 
     def _observe(self, now: float, latency: float) -> None:
         """A healthy response: grow, unless latency says queues are building upstream."""
@@ -409,6 +460,15 @@ class HostLimiter:
         now = self._clock()
         return {
             host: slot.paused_until for host, slot in self._slots.items() if slot.paused_until > now
+        }
+
+    def learned_rates(self) -> Mapping[str, float]:
+        """Requests/s learned from 429s: by host, or ``host/credential`` with a pool."""
+        return {
+            host if key is None else f"{host}/{key}": learned.rate
+            for host, slot in self._slots.items()
+            for key, learned in slot.learned.items()
+            if learned.rate is not None
         }
 
 
