@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from friendscrape.config import Settings
+from friendscrape.core.pipeline import PartitionRun, RunConfig
 from friendscrape.fetch.credentials import CredentialPool
 from friendscrape.fetch.learned_rate import COOLDOWN, CUT, LearnedRate
 from friendscrape.fetch.limiter import HostLimiter, LimiterConfig
+from friendscrape.sources.twitter_mobile import TwitterMobileSource
+from friendscrape.stores.sqlite import SqliteStore
 
 
 class Clock:
@@ -132,3 +138,27 @@ def test_429s_that_come_whatever_the_pace_make_it_give_the_rate_up() -> None:
     assert rate.given_up
     assert rate.rate is None
     assert rate.wait(clock.now) == 0.0
+
+
+async def test_progress_events_show_the_learned_rate(tmp_path: Path) -> None:
+    clock = Clock()
+    limiter = _limiter(clock)
+    for _ in range(50):
+        clock.now += 0.01
+        permit = await limiter.acquire("up.example")
+        limiter.release("up.example", status=200, headers={}, latency=0.01, permit=permit)
+    permit = await limiter.acquire("up.example")
+    limiter.release(
+        "up.example", status=429, headers={"retry-after": "1"}, latency=0.01, permit=permit
+    )
+    settings = Settings(store=f"sqlite:///{tmp_path / 'store.db'}")
+    run = PartitionRun(
+        RunConfig.from_settings(settings),
+        SqliteStore(tmp_path / "store.db"),
+        TwitterMobileSource("http://up.example"),
+        partition=1,
+        limiter=limiter,
+    )
+    learned = run.progress_fields()["learned_rate"]
+    assert learned == {"up.example": round(limiter.learned_rates()["up.example"], 1)}
+    assert learned["up.example"] > 0
