@@ -54,3 +54,20 @@ def test_other_commands_still_refuse_unknown_arguments(tmp_path: Path) -> None:
     assert result.err.strip() == (
         "friendscrape: error: unrecognized arguments: --no-such-option (see friendscrape --help)"
     )
+
+
+def test_simulate_handles_need_a_source_that_takes_them(tmp_path: Path) -> None:
+    out = tmp_path / "users.csv"
+    result = cli(
+        "simulate",
+        "--users-format",
+        "bluesky",
+        "--handles",
+        "--write-users",
+        str(out),
+        cwd=tmp_path,
+    )
+    assert result.code != 0
+    assert "--handles needs --users-format x-api or mastodon" in result.err
+    assert len(result.err.strip().splitlines()) == 1, result.err
+    assert not out.exists()
