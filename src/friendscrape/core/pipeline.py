@@ -149,6 +149,7 @@ class PartitionRun:
         self._waiting_since: float | None = None  # oldest result not yet saved
         self._unqueued: list[FriendList] = []  # finished while shutdown cancelled their put
         self._remaining: int | None = None
+        self._resolver: Resolver | None = None  # when the source takes handles
         self._fatal: RunAbortedError | None = None  # raised by a fetcher: ends the run
         self._stop_deadline: float | None = None  # loop time the stopping run must end by
         self._save_budget: asyncio.Timeout | None = None  # of the write under way
@@ -196,17 +197,14 @@ class PartitionRun:
                 s.collect, self._source, http, partition=self._partition, stats=self.stats
             )
             if isinstance(self._source, Lookups):
-                # Before any fetcher: the ids must be in the store before collecting.
-                looked_up = await Resolver(
+                self._resolver = Resolver(
                     self._source,
                     http,
                     self._store,
-                    partition=self._partition,
                     concurrency=s.concurrency,
                     store_retry=self._store_retry,
                     ended=collector.ended,
-                ).run(retry_failed=s.retry_failed, limit=s.users_limit, stop=self._stop)
-                self.stats.users_saved += looked_up.ended
+                )
             fetchers: set[asyncio.Task[None]] = set()
             try:
                 async with asyncio.TaskGroup() as tg:
@@ -276,7 +274,14 @@ class PartitionRun:
                 policy=self._store_retry,
                 event="store.read_pending.retry",
             )
-            for user in page.users:
+            users: Sequence[User] = page.users
+            if self._resolver is not None:
+                # Handles are looked up (and their ids saved) before their users start.
+                resolved = await self._resolve_or_stop(self._resolver, users)
+                if resolved is None:
+                    return
+                users = resolved
+            for user in users:
                 if s.users_limit is not None and taken >= s.users_limit:
                     return
                 if not await self._acquire_or_stop(slots):
@@ -288,6 +293,23 @@ class PartitionRun:
             if page.cursor is None:
                 return
             cursor = page.cursor
+
+    async def _resolve_or_stop(
+        self, resolver: Resolver, users: Sequence[User]
+    ) -> list[User] | None:
+        """The users to collect once their handles are looked up; None if a stop comes
+        first (look-ups not saved yet are made again by the next run)."""
+        resolving = asyncio.ensure_future(resolver.resolve(users))
+        stopped = asyncio.ensure_future(self._stop.wait())
+        await asyncio.wait({resolving, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if not resolving.done():
+            resolving.cancel()
+            await asyncio.gather(resolving, return_exceptions=True)
+            return None
+        ready, ended = resolving.result()
+        self.stats.users_saved += ended
+        return ready
 
     async def _acquire_or_stop(self, slots: asyncio.BoundedSemaphore) -> bool:
         """Take a fetcher slot, unless a stop comes first."""
