@@ -53,6 +53,10 @@ def _output(path: Path | None, *, binary: bool = False) -> Iterator[Any]:
         with handle:
             yield handle
         tmp.replace(path)
+    except OSError as exc:
+        # A full disk mid-export: one line, and no partial file left behind.
+        msg = f"cannot write {str(path)!r}: {exc.strerror or exc}"
+        raise UsageError(msg) from None
     finally:
         tmp.unlink(missing_ok=True)
 

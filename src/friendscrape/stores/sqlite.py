@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -650,7 +651,9 @@ class SqliteStore:
                 await asyncio.wait([ahead])
                 if not ahead.cancelled():
                     ahead.exception()
-            cursor.close()
+            # An abandoned export may be finalised after the store closed its connection.
+            with contextlib.suppress(sqlite3.ProgrammingError):
+                cursor.close()
 
     async def results(self) -> AsyncIterator[FriendList]:
         sql = f"SELECT {_RESULT_COLUMNS} FROM user_friends ORDER BY {{order}}"
