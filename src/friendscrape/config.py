@@ -83,6 +83,14 @@ class Settings(BaseSettings):
         description="Find each host's pace: grow concurrency while responses are healthy, "
         "cut it on 429s, 5xx, timeouts and climbing latency (never above the caps).",
     )
+    learn_rate: bool = Field(
+        default=False,
+        validation_alias=_env("learn_rate"),
+        description="Learn a request rate per host (and per token) from 429s that carry "
+        "no quota headers, and pace to it (with adaptive on). Off by default for now: an "
+        "upstream whose 429s come at random slows runs while the rate is learned and "
+        "given up.",
+    )
     max_friends: int = Field(
         2000,
         ge=1,

@@ -19,9 +19,16 @@ to, learned as TCP's congestion control learns a window:
   passes): until the next 429 the rate then grows by ``FAST_PROBE`` a second.
 
 An upstream whose 429s come whatever the pace (random refusals, a flaky proxy) would
-cut the rate to nothing. Such 429s never let a cut hold: so after ``GIVE_UP`` cuts in a
-row each within ``HOLD`` seconds of the one before, the host is deemed not to limit by
-pace, and its rate is forgotten for good (pauses and the adaptive concurrency remain).
+cut the rate to nothing. Such 429s never let a cut hold: below a real limit the slow
+probe takes about 16 s to climb back to it, so cuts come many answers apart, while
+random 429s come soon after a cut whatever the rate. When the last ``GIVE_UP`` cuts
+came less than ``HOLD`` seconds or fewer than ``HOLD_ANSWERS`` answers apart on
+average, the host is deemed not to limit by pace, and its rate is forgotten for good
+(pauses and the adaptive concurrency remain). Answers as well as seconds: once the rate
+has fallen, random 429s are seconds apart but still only a few answers; and an average
+over several cuts is not reset by one long gap, as a count of cuts in a row would be.
+An upstream limiting under about two requests a second looks the same, and
+is then served by the pauses alone.
 
 Each request costs O(1) arithmetic here: a token bucket and a one-second counter.
 """
@@ -29,6 +36,7 @@ Each request costs O(1) arithmetic here: a token bucket and a one-second counter
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import Final
 
 CUT: Final = 0.85
@@ -44,8 +52,11 @@ MIN_RATE: Final = 0.2
 MIN_ANSWERS: Final = 10
 """Answers a host must have given before a 429 may set its first rate: fewer tell no pace."""
 GIVE_UP: Final = 8
-"""Cuts in a row, none holding ``HOLD`` seconds, after which the rate is given up."""
+"""Cuts over which the answers between cuts are averaged to tell random 429s."""
 HOLD: Final = 10.0
+"""Seconds between cuts, on average, below which 429s are deemed random."""
+HOLD_ANSWERS: Final = 30
+"""Answers (not 429) between cuts, on average, below which 429s are deemed random."""
 BURST: Final = 0.05
 """Bucket size as a share of the rate (at least one request): pacing stays smooth."""
 
@@ -63,9 +74,10 @@ class LearnedRate:
         self._window_at = now
         self._window_count = 0
         self._answers = 0
+        # (time, answers) at each of the last cuts: how far apart they came.
+        self._marks: deque[tuple[float, int]] = deque(maxlen=GIVE_UP + 1)
         self._last_pace = 0.0
         self.cuts = 0
-        self._quick_cuts = 0  # cuts in a row that did not hold HOLD seconds
         self.given_up = False
 
     def wait(self, now: float) -> float:
@@ -103,8 +115,11 @@ class LearnedRate:
         """A 429 came back; True when it cut the rate (once per cooldown)."""
         if self.given_up or now - self._cut_at < COOLDOWN:
             return False
-        self._quick_cuts = self._quick_cuts + 1 if now - self._cut_at < HOLD else 0
-        if self._quick_cuts >= GIVE_UP:
+        marks = self._marks
+        if len(marks) == marks.maxlen and (
+            now - marks[0][0] < HOLD * GIVE_UP
+            or self._answers - marks[0][1] < HOLD_ANSWERS * GIVE_UP
+        ):
             self.given_up = True
             self.rate = None
             return True
@@ -118,5 +133,6 @@ class LearnedRate:
         self._tokens = min(self._tokens, 1.0)
         self._at = now
         self._cut_at = now
+        self._marks.append((now, self._answers))
         self.cuts += 1
         return True

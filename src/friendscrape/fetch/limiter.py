@@ -113,7 +113,7 @@ class LimiterConfig:
             settings.adaptive,
             settings.max_pause,
             # Learning a rate from 429s is part of adapting: --no-adaptive turns both off.
-            learn_rate=settings.adaptive,
+            learn_rate=settings.adaptive and settings.learn_rate,
         )
 
 
