@@ -18,7 +18,7 @@ from friendscrape.models import FriendList, Status
 from friendscrape.retry import retry_call
 from friendscrape.stores import bigquery_schema as schema
 from friendscrape.stores import store_retry_policy
-from friendscrape.stores.bigquery import BigQueryStore, StoreInsertError
+from friendscrape.stores.bigquery import BigQueryConfig, BigQueryStore, StoreInsertError
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 URL = "bigquery://test-project/friends"
@@ -92,7 +92,8 @@ def settings(**overrides: Any) -> Settings:
 
 
 def make_store(client: FakeClient, **overrides: Any) -> BigQueryStore:
-    return BigQueryStore(schema.parse_url(URL), settings(**overrides), client=client, run_id="run1")
+    config = BigQueryConfig.from_settings(settings(**overrides))
+    return BigQueryStore(schema.parse_url(URL), config, client=client, run_id="run1")
 
 
 async def save_as_the_writer_does(

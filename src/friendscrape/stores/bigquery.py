@@ -33,6 +33,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
 
@@ -111,20 +112,43 @@ _ORDER = "num IS NULL, num, user_id"
 _STATUS_COLUMNS = "user_id, `partition`, status, friend_count, friend_names, start_at, end_at"
 
 
+@dataclass(frozen=True, slots=True)
+class BigQueryConfig:
+    """The settings the BigQuery store uses: where to reach it, how to write, how long
+    one call may take."""
+
+    endpoint: str | None
+    grpc_endpoint: str | None
+    write_api: str
+    write_timeout: float
+    retry_deadline: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BigQueryConfig:
+        """The store's part of the settings."""
+        return cls(
+            endpoint=settings.bigquery_endpoint,
+            grpc_endpoint=settings.bigquery_grpc_endpoint,
+            write_api=settings.bigquery_write_api,
+            write_timeout=settings.write_timeout,
+            retry_deadline=settings.store_retry_deadline,
+        )
+
+
 class BigQueryStore:
     """The Store protocol on BigQuery; build with ``from_url``."""
 
     def __init__(
         self,
         location: schema.Location,
-        settings: Settings,
+        config: BigQueryConfig,
         *,
         client: Any | None = None,
         run_id: str | None = None,
         read_only: bool = False,
     ) -> None:
         self.location = location
-        self._settings = settings
+        self._config = config
         self._read_only = read_only
         self._client: Any | None = client
         self.run_id = run_id or secrets.token_hex(6)
@@ -134,8 +158,8 @@ class BigQueryStore:
         # Results go through the Storage Write API unless set otherwise or refused once;
         # an emulator named without its gRPC port gets streaming inserts (the API would
         # otherwise go to Google).
-        self._write_api = settings.bigquery_write_api == "storage" and (
-            settings.bigquery_endpoint is None or settings.bigquery_grpc_endpoint is not None
+        self._write_api = config.write_api == "storage" and (
+            config.endpoint is None or config.grpc_endpoint is not None
         )
         self._writer: StorageWriter | None = None
         self._log = log.bind(store="bigquery", dataset=f"{location.project}.{location.dataset}")
@@ -143,12 +167,14 @@ class BigQueryStore:
     @classmethod
     def from_url(cls, url: str, settings: Settings, *, read_only: bool = False) -> BigQueryStore:
         """A store for ``bigquery://PROJECT/DATASET`` (UsageError when the URL is bad)."""
-        return cls(schema.parse_url(url), settings, read_only=read_only)
+        return cls(
+            schema.parse_url(url), BigQueryConfig.from_settings(settings), read_only=read_only
+        )
 
     # -- plumbing -------------------------------------------------------------------
 
     def _new_client(self) -> Any:
-        endpoint = self._settings.bigquery_endpoint
+        endpoint = self._config.endpoint
         if endpoint:
             from google.api_core.client_options import ClientOptions  # noqa: PLC0415
             from google.auth.credentials import AnonymousCredentials  # noqa: PLC0415
@@ -168,11 +194,11 @@ class BigQueryStore:
         return self._client
 
     def _timeout(self) -> float:
-        return min(self._settings.write_timeout, self._settings.store_retry_deadline)
+        return min(self._config.write_timeout, self._config.retry_deadline)
 
     def _page_retry(self) -> Retry:
         # For result paging inside the client, where no loop of ours can retry a page.
-        return Retry(predicate=is_transient, timeout=self._settings.store_retry_deadline)
+        return Retry(predicate=is_transient, timeout=self._config.retry_deadline)
 
     async def _call(self, what: str, func: Callable[[], T]) -> T:
         """Run one blocking call in a thread, once; its failure classified as a StoreError
@@ -404,7 +430,7 @@ class BigQueryStore:
             job = self.client.load_table_from_file(
                 spool, staging, rewind=True, job_config=config, timeout=self._timeout()
             )
-            job.result(timeout=self._settings.store_retry_deadline, retry=None)
+            job.result(timeout=self._config.retry_deadline, retry=None)
 
         return run
 
@@ -845,7 +871,7 @@ class BigQueryStore:
     async def _append_chunk(self, chunk: schema.Chunk) -> None:
         """One chunk through the Storage Write API's default stream."""
         if self._writer is None:
-            location, grpc = self.location, self._settings.bigquery_grpc_endpoint
+            location, grpc = self.location, self._config.grpc_endpoint
 
             def connect() -> StorageWriter:
                 return StorageWriter.connect(location, schema.RESULTS, grpc_endpoint=grpc)
