@@ -951,23 +951,8 @@ class BigQueryStore:
             ORDER BY {_ORDER}
         """
 
-        def first_page() -> Iterator[Any]:
-            return iter(self._query_sync(sql, page_size=_RESULT_PAGE).pages)
-
-        pages = await self._call("results", first_page)
-        done = object()
-        while True:
-            # A page fetch cannot be retried from outside a generator: the client's own
-            # retry (our predicate and deadline) covers it.
-            try:
-                page = await asyncio.to_thread(next, pages, done)
-            except gexc.GoogleAPIError as exc:
-                msg = f"BigQuery results: {_describe(exc)}"
-                raise StoreTransientError(msg) from exc
-            if page is done:
-                return
-            for row in cast("Iterator[Any]", page):
-                yield schema.from_row(dict(row.items()))
+        async for row in self._stream("results", sql, ()):
+            yield schema.from_row(row)
 
     def _graph_latest(self) -> str:
         return self._latest(
@@ -984,6 +969,8 @@ class BigQueryStore:
         pages = await self._call(what, first_page)
         done = object()
         while True:
+            # A page fetch cannot be retried from outside a generator: the client's own
+            # retry (our predicate and deadline) covers it.
             try:
                 page = await asyncio.to_thread(next, pages, done)
             except gexc.GoogleAPIError as exc:
