@@ -330,3 +330,15 @@ async def wait_rows(
 def kill_now(run: CliRun) -> None:
     """SIGKILL: no handler runs, nothing is flushed."""
     run.process.kill()
+
+
+@contextmanager
+def write_lock(db: Path) -> Iterator[sqlite3.Connection]:
+    """Hold the store's write lock from another connection until the block ends."""
+    conn = sqlite3.connect(db, timeout=10, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        yield conn
+        conn.execute("ROLLBACK")
+    finally:
+        conn.close()

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +32,7 @@ from reliability.harness import (
     start_cli,
     store_url,
     wait_rows,
+    write_lock,
 )
 
 pytestmark = pytest.mark.slow
@@ -172,18 +171,6 @@ async def stop_hostile_run(run: CliRun, hostile_db: Path, hostile_site: Hostile)
     assert "no_answer" not in rows
     assert run.named("run.abandoned")[0]["users"] == 2
     assert integrity(hostile_db) == "ok"
-
-
-@contextmanager
-def write_lock(db: Path) -> Iterator[sqlite3.Connection]:
-    """Hold the store's write lock from another connection until the block ends."""
-    conn = sqlite3.connect(db, timeout=10, isolation_level=None)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        yield conn
-        conn.execute("ROLLBACK")
-    finally:
-        conn.close()
 
 
 # The store's own retry budget (5 attempts of up to 5 s) outlasts the stop's share by

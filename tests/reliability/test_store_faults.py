@@ -8,9 +8,6 @@ SQLite's busy handler, exactly as they would behind another writer.
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,23 +23,12 @@ from reliability.harness import (
     saved_rows,
     start_cli,
     wait_rows,
+    write_lock,
 )
 
 pytestmark = pytest.mark.slow
 
 PARTITION = 3
-
-
-@contextmanager
-def write_lock(db: Path) -> Iterator[sqlite3.Connection]:
-    """Hold the store's write lock from another connection until the block ends."""
-    conn = sqlite3.connect(db, timeout=10, isolation_level=None)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        yield conn
-        conn.execute("ROLLBACK")
-    finally:
-        conn.close()
 
 
 async def test_lock_that_passes_is_retried_and_the_run_finishes(
