@@ -2,9 +2,9 @@
 with ``429 Retry-After: 1`` (no quota headers), at 20, 50 and 150 requests/s.
 
 For each limit a simulator in its own process enforces it (a token bucket of N/s, the
-``retry-after`` style), and the same users are collected twice: with the limiter as
-shipped (its rate learned from 429s) and, for contrast, with that learning off (pauses
-and the adaptive concurrency only, as before). Prints, per run, the share of requests
+``retry-after`` style), and the same users are collected twice: with the rate learned
+from 429s (FRIENDSCRAPE_LEARN_RATE=true) and, for contrast, with that learning off (the
+default: pauses and the adaptive concurrency only). Prints, per run, the share of requests
 answered 429, the pace (requests the simulator allowed per second of the run) as a share
 of the limit, and the users not collected. Figures are the simulator's, on this machine.
 
@@ -15,25 +15,21 @@ the limit, no user lost.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import structlog
 
 from friendscrape.config import Settings
-from friendscrape.core.loop_lag import LoopLag
-from friendscrape.core.pipeline import PartitionRun, RunConfig
-from friendscrape.fetch.limiter import LimiterConfig, build_limiter
+from friendscrape.core.assemble import build_run
 from friendscrape.models import User
 from friendscrape.simulator import SimConfig
 from friendscrape.simulator.process import start_simulator_process
 from friendscrape.sources.twitter_mobile import TwitterMobileSource
 from friendscrape.stores.sqlite import SqliteStore
+from ratelimit_sweep import counters  # the simulator's rate-limit counters
 
 LIMITS = (20, 50, 150)
 SECONDS = 30  # about how long each run lasts at the limit...
@@ -41,15 +37,6 @@ MIN_REQUESTS = 1200  # ...or longer, so a share of 2% counts more than a few req
 PAGES_PER_USER = 2.3  # mean_friends 30 on pages of 20 (the simulator's graph)
 MAX_429_SHARE = 0.02
 MIN_PACE = 0.80
-
-
-async def counters(base_url: str) -> dict[str, Any]:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.get(f"{base_url}/_sim/ratelimit") as response,
-    ):
-        data: dict[str, Any] = await response.json()
-        return data
 
 
 async def one_run(sim: SimConfig, base_url: str, limit: int, *, learn: bool) -> dict[str, float]:
@@ -69,28 +56,15 @@ async def one_run(sim: SimConfig, base_url: str, limit: int, *, learn: bool) -> 
             fetch_attempts=20,
             fetch_retry_deadline=120.0,
             progress_interval=600.0,
+            learn_rate=learn,
         )
-        lag = LoopLag()
-        source = TwitterMobileSource(base_url)
-        config = dataclasses.replace(LimiterConfig.from_settings(settings), learn_rate=learn)
-        limiter = build_limiter(
-            config,
-            credential_hosts=source.credential_hosts,
-            tokens=(),
-            lag=lag.seconds,
-        )
+        # Built as `friendscrape run` builds it: the limiter and its lag probe included.
+        runner = build_run(settings, store, 1, source=TwitterMobileSource(base_url))
         before = await counters(base_url)
         started = time.monotonic()
-        runner = PartitionRun(
-            RunConfig.from_settings(settings),
-            store,
-            source,
-            partition=1,
-            limiter=limiter,
-            loop_lag=lag,
-        )
         summary = await runner.run()
         seconds = time.monotonic() - started
+        learned: dict[str, float] = runner.progress_fields()["learned_rate"]  # type: ignore[assignment]
         after = await counters(base_url)
         lost = sim.users - summary.statuses.get("ok", 0) - summary.statuses.get("protected", 0)
         lost -= summary.statuses.get("not_found", 0) + summary.statuses.get("suspended", 0)
@@ -103,7 +77,7 @@ async def one_run(sim: SimConfig, base_url: str, limit: int, *, learn: bool) -> 
         "pace": allowed / seconds / limit,
         "requests": allowed + refused,
         "lost": lost,
-        "rate": max(limiter.learned_rates().values(), default=0.0),
+        "rate": max(learned.values(), default=0.0),
     }
 
 
