@@ -233,6 +233,32 @@ def _build_parser() -> argparse.ArgumentParser:
     est.add_argument(
         "--base-mb", type=argtypes.number(), default=60.0, help="memory of an idle worker"
     )
+    est.add_argument(
+        "--source",
+        choices=SOURCE_NAMES,
+        help="upstream whose documented rate limits bound the job (env FRIENDSCRAPE_SOURCE; "
+        "default twitter-mobile)",
+    )
+    est.add_argument(
+        "--tokens",
+        type=_positive_int,
+        help="x-api tokens in the pool (default: how many FRIENDSCRAPE_X_BEARER_TOKENS holds)",
+    )
+    est.add_argument(
+        "--mean-friends",
+        type=argtypes.number(above_low=True),
+        help="accounts a user follows on average, for requests per user (default: one page)",
+    )
+    est.add_argument(
+        "--rate-limit",
+        type=argtypes.number(above_low=True),
+        help="requests per second one worker sends a host (env FRIENDSCRAPE_RATE_LIMIT)",
+    )
+    est.add_argument(
+        "--allow-simulated",
+        action="store_true",
+        help="with --from-status: estimate from rates measured against the local simulator",
+    )
     est.add_argument("--json", action="store_true", help="print JSON")
 
     bench = sub.add_parser(
@@ -257,10 +283,21 @@ def _build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print JSON")
 
     rep = sub.add_parser(
-        "report", parents=[common], help="write a self-contained HTML page of progress charts"
+        "report",
+        parents=[common],
+        help="a self-contained HTML page of progress, tables and charts (to stdout or --output)",
     )
     rep.add_argument(
-        "--output", type=argtypes.output_file, default=Path("report.html"), help="file to write"
+        "--output", type=argtypes.output_file, help="HTML file to write (default: stdout)"
+    )
+    rep.add_argument(
+        "--tier",
+        default="standard-1x",
+        help="worker size the cost so far is priced at, from the tiers table "
+        "(default: standard-1x)",
+    )
+    rep.add_argument(
+        "--tiers", type=argtypes.input_file, help="JSON file of tiers (default: Heroku's)"
     )
     return parser
 
@@ -529,6 +566,10 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
             max_concurrency=args.max_concurrency or args.rate_concurrency,
             mb_per_user=args.mb_per_user,
             base_mb=args.base_mb,
+            source=estimate.SourceOptions(
+                tokens=args.tokens, mean_friends=args.mean_friends, rate_limit=args.rate_limit
+            ),
+            allow_simulated=args.allow_simulated,
         )
     )
     if args.json:
@@ -562,8 +603,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from friendscrape.commands import report  # noqa: PLC0415
 
     settings = _settings_with_console_logs(args)
-    users = _run(report.write_report(settings, args.output))
-    print(f"wrote {args.output} ({users} users)", file=sys.stderr)
+    users = _run(report.write_report(settings, args.output, tier=args.tier, tiers=args.tiers))
+    if args.output is not None:
+        print(f"wrote {args.output} ({users} users collected)", file=sys.stderr)
+    elif sys.stdout.isatty():
+        print("the report went to the terminal: pass --output report.html", file=sys.stderr)
     return 0
 
 

@@ -1,71 +1,44 @@
-"""How long a job takes and what it costs on each worker tier; the cheapest plan in time.
+"""The `estimate` command: how long a job takes and what it costs on each worker tier.
 
-The model, printed with every estimate (docs/monitoring.md explains it):
-
-- A worker's concurrency is bound by memory: ``base_mb + mb_per_user * concurrency`` must
-  fit in ``headroom`` of the tier's memory (about 300 MB at concurrency 1000 by default),
-  and never exceeds ``max_concurrency`` (the highest concurrency measured to scale).
-- A worker's throughput grows in proportion to its concurrency, from the measured
-  ``rate`` at ``rate_concurrency``: waiting on the upstream, not CPU, is what limits it.
-- Workers do not slow each other down (one partition each, own IP, upstream not the
-  bottleneck); a job of N users on W workers takes N / (W x rate) days.
-- Cost is prorated per dyno-hour (price / hours_per_month); a "pool" tier (Eco) costs its
-  monthly price per 30 days started and is only possible while the pool covers the hours.
+It plans every tier (estimate_model), within the source's documented limits
+(estimate_limits), picks the cheapest plan that meets the deadline and budget, and when
+none does, says what would (estimate_advice). The model is printed with every estimate;
+docs/monitoring.md explains it.
 """
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import asdict, dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from friendscrape.commands.estimate_advice import Advice, advise
+from friendscrape.commands.estimate_limits import SourceBound, limits_assumption, source_bound
+from friendscrape.commands.estimate_model import (
+    Model,
+    Tier,
+    TierPlan,
+    concurrency_for,
+    load_tiers,
+    plan_tier,
+)
 from friendscrape.commands.status import StatusReport
 from friendscrape.config import Settings
 from friendscrape.errors import UsageError
 
-
-@dataclass(frozen=True, slots=True)
-class Tier:
-    """One worker size: memory, list price, and how many may run at once."""
-
-    name: str
-    memory_mb: float
-    usd_per_month: float
-    max_workers: int
-    billing: str = "prorated"
-    pool_hours: float | None = None
-    note: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Model:
-    """The assumptions of an estimate; every one is a command-line option."""
-
-    rate: float  # users per day per worker, measured
-    rate_concurrency: int  # the concurrency that rate was measured at
-    max_concurrency: int = 1000
-    base_mb: float = 60.0
-    mb_per_user: float = 0.24
-    headroom: float = 0.8
-    hours_per_month: float = 720.0
-
-
-@dataclass(frozen=True, slots=True)
-class TierPlan:
-    """One tier's figures for the job: the fewest workers that meet the deadline."""
-
-    tier: str
-    memory_mb: float
-    concurrency: int
-    users_per_day_per_worker: float
-    workers: int | None  # None: cannot meet the deadline within max_workers
-    days: float  # with ``workers`` (or max_workers when the deadline cannot be met)
-    cost_usd: float | None  # None: not possible on this tier (pool too small)
-    meets_deadline: bool
-    within_budget: bool | None
+__all__ = [
+    "Estimate",
+    "Model",
+    "Tier",
+    "TierPlan",
+    "concurrency_for",
+    "estimate",
+    "load_tiers",
+    "plan_tier",
+    "render",
+    "run_estimate",
+    "to_json",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,80 +51,9 @@ class Estimate:
     model: Model
     plans: tuple[TierPlan, ...]
     best: TierPlan | None
-
-
-def load_tiers(path: Path | None = None) -> tuple[list[Tier], float]:
-    """Tiers and hours per month from ``path``, or the packaged Heroku table."""
-    try:
-        if path is None:
-            text = resources.files("friendscrape").joinpath("data/tiers.json").read_text()
-        else:
-            text = path.read_text(encoding="utf-8")
-        doc = json.loads(text)
-        tiers = [
-            Tier(
-                name=str(t["name"]),
-                memory_mb=float(t["memory_mb"]),
-                usd_per_month=float(t["usd_per_month"]),
-                max_workers=int(t.get("max_workers", 100)),
-                billing=str(t.get("billing", "prorated")),
-                pool_hours=float(t["pool_hours"]) if t.get("pool_hours") is not None else None,
-                note=str(t.get("note", "")),
-            )
-            for t in doc["tiers"]
-        ]
-        hours = float(doc.get("hours_per_month", 720))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        msg = f"cannot read tiers from {path or 'the packaged table'}: {exc}"
-        raise UsageError(msg) from None
-    if not tiers:
-        msg = "the tiers file lists no tiers"
-        raise UsageError(msg)
-    return tiers, hours
-
-
-def concurrency_for(tier: Tier, model: Model) -> int:
-    """The concurrency a worker of ``tier`` can hold in memory (at least 1)."""
-    usable = tier.memory_mb * model.headroom - model.base_mb
-    fits = math.floor(usable / model.mb_per_user) if usable > 0 else 1
-    return max(1, min(fits, model.max_concurrency))
-
-
-def _cost(tier: Tier, workers: int, days: float, model: Model) -> float | None:
-    hours = workers * days * 24
-    if tier.billing == "pool":
-        months = max(math.ceil(days / 30), 1)
-        if tier.pool_hours is not None and hours > tier.pool_hours * months:
-            return None
-        return tier.usd_per_month * months
-    return hours * tier.usd_per_month / model.hours_per_month
-
-
-def plan_tier(
-    tier: Tier, users: int, deadline_days: float, budget: float | None, model: Model
-) -> TierPlan:
-    """The fewest workers of ``tier`` finishing ``users`` within the deadline, and the cost."""
-    concurrency = concurrency_for(tier, model)
-    per_worker = model.rate * concurrency / model.rate_concurrency
-    needed = max(math.ceil(users / (per_worker * deadline_days)), 1)
-    meets = needed <= tier.max_workers
-    workers = needed if meets else tier.max_workers
-    days = users / (per_worker * workers)
-    cost = _cost(tier, workers, days, model)
-    if cost is None:
-        meets = False
-    within = None if budget is None or cost is None else cost <= budget
-    return TierPlan(
-        tier=tier.name,
-        memory_mb=tier.memory_mb,
-        concurrency=concurrency,
-        users_per_day_per_worker=per_worker,
-        workers=workers if meets else None,
-        days=days,
-        cost_usd=cost,
-        meets_deadline=meets,
-        within_budget=within,
-    )
+    bound: SourceBound | None = None
+    advice: Advice | None = None  # what would meet both, when ``best`` is None
+    notes: tuple[str, ...] = ()  # where the rate came from, printed first
 
 
 def estimate(
@@ -161,19 +63,25 @@ def estimate(
     *,
     deadline_days: float,
     budget: float | None = None,
+    bound: SourceBound | None = None,
+    notes: tuple[str, ...] = (),
 ) -> Estimate:
-    """Plan every tier; ``best`` is the cheapest that meets the deadline and the budget."""
+    """Plan every tier; ``best`` is the cheapest that meets the deadline and the budget;
+    when none does, ``advice`` says what would."""
     if users < 1 or model.rate <= 0 or deadline_days <= 0 or model.rate_concurrency < 1:
         msg = "users, rate, rate concurrency and deadline must be positive"
         raise UsageError(msg)
-    plans = tuple(plan_tier(t, users, deadline_days, budget, model) for t in tiers)
+    plans = tuple(plan_tier(t, users, deadline_days, budget, model, bound=bound) for t in tiers)
     fits = [
         p
         for p in plans
         if p.meets_deadline and p.cost_usd is not None and p.within_budget is not False
     ]
     best = min(fits, key=lambda p: (p.cost_usd or 0.0, p.days)) if fits else None
-    return Estimate(users, deadline_days, budget, model, plans, best)
+    advice = None
+    if best is None:
+        advice = advise(users, tiers, model, bound, deadline_days=deadline_days, budget=budget)
+    return Estimate(users, deadline_days, budget, model, plans, best, bound, advice, notes)
 
 
 def rate_from_status(report: StatusReport) -> float | None:
@@ -182,17 +90,17 @@ def rate_from_status(report: StatusReport) -> float | None:
     return sum(rates) / len(rates) if rates else None
 
 
-def assumptions(model: Model) -> list[str]:
+def assumptions(model: Model, bound: SourceBound | None = None) -> list[str]:
     """The model in words, printed with every estimate."""
     at_1000 = model.base_mb + model.mb_per_user * 1000
-    return [
+    lines = [
         (
             f"measured rate: {model.rate:,.0f} users/day per worker at concurrency "
             f"{model.rate_concurrency}"
         ),
         (
             "throughput grows in proportion to concurrency (the upstream's latency, not CPU, "
-            "limits a worker); workers do not slow each other down"
+            "limits a worker) up to the source's limits; workers do not slow each other down"
         ),
         (
             f"memory: {model.base_mb:g} MB + {model.mb_per_user:g} MB per user in flight "
@@ -201,9 +109,36 @@ def assumptions(model: Model) -> list[str]:
         ),
         (
             f"cost prorated per dyno-hour ({model.hours_per_month:g} hours a month); "
-            "a pool tier costs its monthly price per 30 days started"
+            "a pool tier costs its monthly price per 30 days started; the platform's own "
+            "fees (an X API plan) are not counted"
         ),
     ]
+    if bound is not None:
+        lines.append(limits_assumption(bound))
+    return lines
+
+
+def duration_text(days: float) -> str:
+    """``14.20 days``, ``5.3 hours``, ``12.0 min``, ``40.0 s``: never ``0.00 days``."""
+    if days >= 1:
+        return f"{days:,.2f} days"
+    hours = days * 24
+    if hours >= 1:
+        return f"{hours:.1f} hours"
+    minutes = hours * 60
+    if minutes >= 1:
+        return f"{minutes:.1f} min"
+    seconds = minutes * 60
+    return f"{seconds:.1f} s" if seconds >= 0.1 else "under 0.1 s"
+
+
+def money_text(usd: float | None) -> str:
+    """``$1,234.50``; ``<$0.01`` for a cost under a cent; ``-`` when not possible."""
+    if usd is None:
+        return "-"
+    if 0 < usd < 0.01:
+        return "<$0.01"
+    return f"${usd:,.2f}"
 
 
 def to_json(est: Estimate) -> dict[str, Any]:
@@ -213,49 +148,162 @@ def to_json(est: Estimate) -> dict[str, Any]:
         "users": est.users,
         "deadline_days": est.deadline_days,
         "budget_usd": est.budget_usd,
+        "notes": list(est.notes),
         "model": asdict(est.model),
-        "assumptions": assumptions(est.model),
+        "source": asdict(est.bound) if est.bound else None,
+        "assumptions": assumptions(est.model, est.bound),
         "tiers": [asdict(p) for p in est.plans],
         "best": asdict(est.best) if est.best else None,
+        "advice": asdict(est.advice) if est.advice else None,
     }
 
 
+def _verdict(p: TierPlan) -> str:
+    if p.cost_usd is None:
+        return "pool too small"
+    if not p.meets_deadline:
+        if p.binds == "fleet":
+            return "too slow (the token quota)"
+        return "too slow (at its worker limit)"
+    if p.within_budget is False:
+        return "over budget"
+    return "ok"
+
+
+def binding_line(est: Estimate) -> str:
+    """Which bound sets the pace of the plan shown: the workers or the source's limits."""
+    bound = est.bound
+    focus = est.best or _fastest(est.plans)
+    if bound is None or focus is None:
+        return ""
+    workers = focus.workers_run
+    if focus.binds == "fleet":
+        return f"bound by the token quota ({bound.fleet_reason}), not by the workers"
+    if focus.binds == "source":
+        return f"each worker bound by {bound.per_worker_reason}, not by its concurrency"
+    speed = f"{workers} x {focus.users_per_day_per_worker:,.0f} users/day"
+    if bound.fleet is not None:
+        return f"bound by the workers ({speed}), not by the token quota ({bound.fleet_reason})"
+    if bound.per_worker is not None:
+        return (
+            f"bound by the workers ({speed}), not by the source's limit "
+            f"({bound.per_worker_reason}, per worker)"
+        )
+    return f"bound by the workers ({speed}); {bound.source} has no documented request limit"
+
+
+def _fastest(plans: tuple[TierPlan, ...]) -> TierPlan | None:
+    possible = [p for p in plans if p.cost_usd is not None]
+    return min(possible, key=lambda p: p.days) if possible else None
+
+
+def advice_lines(est: Estimate) -> list[str]:
+    """What would meet the deadline and budget, with the figures to ask for it."""
+    advice = est.advice
+    goal = f"{est.deadline_days:g} days" + (
+        f" and ${est.budget_usd:,.0f}" if est.budget_usd is not None else ""
+    )
+    lines = [f"no tier meets {goal}; what would:"]
+    if advice is None:
+        return lines
+    if advice.more_money is not None:
+        s = advice.more_money
+        lines.append(
+            f"  - more money: ${s.budget_usd:,.0f} meets {est.deadline_days:g} days "
+            f"({s.workers} x {s.tier}, {duration_text(s.days)}, {money_text(s.cost_usd)})"
+        )
+    if advice.more_days is not None:
+        s = advice.more_days
+        within = f"within ${est.budget_usd:,.0f}" if est.budget_usd is not None else "at any cost"
+        lines.append(
+            f"  - more time: allow {s.deadline_days:g} days, the fewest {within} "
+            f"({s.workers} x {s.tier}, {duration_text(s.days)}, {money_text(s.cost_usd)})"
+        )
+    if advice.more_workers is not None:
+        s = advice.more_workers
+        lines.append(
+            f"  - more workers: {s.workers} x {s.tier} would meet both "
+            f"({duration_text(s.days)}, {money_text(s.cost_usd)}), but the tiers file allows "
+            f"{advice.max_workers}: raise its max_workers (--tiers FILE)"
+        )
+    if advice.more_tokens is not None:
+        pooled = advice.tokens_plan
+        plan = (
+            f" ({pooled.workers} x {pooled.tier}, {duration_text(pooled.days)}, "
+            f"{money_text(pooled.cost_usd)})"
+            if pooled is not None
+            else ""
+        )
+        lines.append(
+            f"  - more tokens: {advice.more_tokens} tokens meet {est.deadline_days:g} days"
+            f"{plan} (--tokens {advice.more_tokens})"
+        )
+    if len(lines) == 1:
+        lines.append("  - nothing within these limits: change the budget, deadline or tiers")
+    return lines
+
+
 def render(est: Estimate) -> str:
-    """The people's form: one line per tier, the cheapest plan, the assumptions."""
-    lines = [
+    """The people's form: one line per tier, the cheapest plan or what would meet the
+    goals, which bound binds, the assumptions."""
+    lines = [*est.notes]
+    lines.append(
         f"{est.users:,} users, deadline {est.deadline_days:g} days"
-        + (f", budget ${est.budget_usd:,.0f}" if est.budget_usd is not None else ""),
-        (
-            f"{'tier':<14} {'memory':>8} {'conc.':>6} {'users/day/w':>11} {'workers':>7} "
-            f"{'days':>7} {'cost $':>9}  verdict"
-        ),
-    ]
+        + (f", budget ${est.budget_usd:,.0f}" if est.budget_usd is not None else "")
+        + (f", source {est.bound.source}" if est.bound is not None else "")
+    )
+    lines.append(
+        f"{'tier':<14} {'memory':>8} {'conc.':>6} {'users/day/w':>11} {'workers':>7} "
+        f"{'time':>11} {'cost':>10}  verdict"
+    )
     for p in est.plans:
         workers = str(p.workers) if p.workers is not None else "-"
-        cost = f"{p.cost_usd:,.2f}" if p.cost_usd is not None else "-"
-        if not p.meets_deadline:
-            verdict = (
-                "too slow (at its worker limit)" if p.cost_usd is not None else "pool too small"
-            )
-        elif p.within_budget is False:
-            verdict = "over budget"
-        else:
-            verdict = "ok"
         lines.append(
             f"{p.tier:<14} {p.memory_mb:>6,.0f}MB {p.concurrency:>6} "
-            f"{p.users_per_day_per_worker:>11,.0f} {workers:>7} {p.days:>7.2f} {cost:>9}  {verdict}"
+            f"{p.users_per_day_per_worker:>11,.0f} {workers:>7} {duration_text(p.days):>11} "
+            f"{money_text(p.cost_usd):>10}  {_verdict(p)}"
         )
     if est.best is not None:
         b = est.best
         lines.append(
             f"cheapest in time: {b.workers} x {b.tier} (concurrency {b.concurrency}), "
-            f"{b.days:.2f} days, ${b.cost_usd or 0:,.2f}: plan {b.workers} partitions"
+            f"{duration_text(b.days)}, {money_text(b.cost_usd)}: plan {b.workers} partitions"
         )
     else:
-        lines.append("no tier meets the deadline" + (" and budget" if est.budget_usd else ""))
+        lines.extend(advice_lines(est))
+    binding = binding_line(est)
+    if binding:
+        lines.append(binding)
     lines.append("assumptions:")
-    lines.extend(f"  - {a}" for a in assumptions(est.model))
+    lines.extend(f"  - {a}" for a in assumptions(est.model, est.bound))
     return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceOptions:
+    """What the estimate needs to know of the source: which, its tokens, list sizes, pace."""
+
+    source: str | None = None  # None: the settings' source
+    tokens: int | None = None  # None: count the configured x-api tokens
+    mean_friends: float | None = None
+    rate_limit: float | None = None  # None: the settings' rate_limit
+
+
+def bound_for(settings: Settings, options: SourceOptions) -> SourceBound:
+    """The source's limits for this job; the tokens are counted, never read out."""
+    from friendscrape.fetch.credentials import parse_tokens  # noqa: PLC0415
+
+    source = options.source or settings.source
+    tokens = options.tokens
+    if tokens is None and source == "x-api":
+        tokens = len(parse_tokens(settings.x_bearer_tokens)) or None
+    return source_bound(
+        source,
+        tokens=tokens,
+        mean_friends=options.mean_friends,
+        max_friends=settings.max_friends,
+        rate_limit=options.rate_limit if options.rate_limit is not None else settings.rate_limit,
+    )
 
 
 async def run_estimate(
@@ -271,8 +319,11 @@ async def run_estimate(
     max_concurrency: int,
     mb_per_user: float,
     base_mb: float,
+    source: SourceOptions | None = None,
+    allow_simulated: bool = False,
 ) -> Estimate:
     """The `estimate` command's work; reads the store only with ``from_status``."""
+    notes: tuple[str, ...] = ()
     if from_status:
         from friendscrape.commands.status import read_status  # noqa: PLC0415
 
@@ -295,4 +346,13 @@ async def run_estimate(
         mb_per_user=mb_per_user,
         hours_per_month=hours,
     )
-    return estimate(users, tiers, model, deadline_days=deadline_days, budget=budget)
+    bound = bound_for(settings, source or SourceOptions())
+    return estimate(
+        users,
+        tiers,
+        model,
+        deadline_days=deadline_days,
+        budget=budget,
+        bound=bound,
+        notes=notes,
+    )
