@@ -283,21 +283,10 @@ def _build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print JSON")
 
     rep = sub.add_parser(
-        "report",
-        parents=[common],
-        help="a self-contained HTML page of progress, tables and charts (to stdout or --output)",
+        "report", parents=[common], help="write a self-contained HTML page of progress charts"
     )
     rep.add_argument(
-        "--output", type=argtypes.output_file, help="HTML file to write (default: stdout)"
-    )
-    rep.add_argument(
-        "--tier",
-        default="standard-1x",
-        help="worker size the cost so far is priced at, from the tiers table "
-        "(default: standard-1x)",
-    )
-    rep.add_argument(
-        "--tiers", type=argtypes.input_file, help="JSON file of tiers (default: Heroku's)"
+        "--output", type=argtypes.output_file, default=Path("report.html"), help="file to write"
     )
     return parser
 
@@ -603,11 +592,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from friendscrape.commands import report  # noqa: PLC0415
 
     settings = _settings_with_console_logs(args)
-    users = _run(report.write_report(settings, args.output, tier=args.tier, tiers=args.tiers))
-    if args.output is not None:
-        print(f"wrote {args.output} ({users} users collected)", file=sys.stderr)
-    elif sys.stdout.isatty():
-        print("the report went to the terminal: pass --output report.html", file=sys.stderr)
+    users = _run(report.write_report(settings, args.output))
+    print(f"wrote {args.output} ({users} users)", file=sys.stderr)
     return 0
 
 
