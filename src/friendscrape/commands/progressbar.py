@@ -1,8 +1,14 @@
-"""The live progress bar of an interactive run: done/total, rate and ETA on stderr's last line.
+"""The live progress bar of an interactive run, drawn by tqdm on stderr's last line.
 
-Only a run whose stderr is a terminal gets one; any other run prints only its JSON log
-lines. Log lines are written through the same ``LiveLine`` so each one lands above the
-bar, which is then drawn again: people see readable logs and one bar that stays put.
+Only a run whose stderr is a terminal gets one; any other run (Heroku, a pipe, a file)
+prints only its JSON log lines and never an escape sequence. Log lines are written
+through the same ``LiveLine`` so each one lands above the bar, which is then drawn
+again: people see readable logs and one bar that stays put.
+
+Each redraw is fitted to the terminal's width as it is then: tqdm sizes the bar and
+trims by display width, and the figures beside it are dropped or shortened in order of
+importance (elapsed time and a rate-limit pause are kept longest, so a pause never looks
+like a hang). tqdm is imported only when a bar is drawn.
 
     line = LiveLine(sys.stderr)
     logs.configure(fmt="console", stream=line.as_stream())
@@ -14,13 +20,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from typing import Protocol, TextIO, cast
 
 from friendscrape.commands.status import human_duration
 
 _CLEAR = "\r\x1b[K"  # carriage return, then erase to the end of the line
 DEFAULT_INTERVAL = 0.5
+FALLBACK_WIDTH = 80  # when the terminal does not say how wide it is
+_MIN_BAR = 5  # columns the bar keeps before the figures beside it, on a narrow terminal
+_MAX_BAR = 30  # on a wide one it keeps a fifth of the width, up to this
+_NARROW = 80  # columns below which counts and percent are shortened
+_COMPACT_FROM = 100_000  # counts from here are shown as 1.23M on a narrow terminal
+_SEP = "  "
+
+Clock = Callable[[], float]
 
 
 class HasProgress(Protocol):
@@ -35,6 +52,16 @@ def wants_bar(stream: TextIO, log_format: str) -> bool:
     return log_format != "json" and stream.isatty()
 
 
+def terminal_width(stream: TextIO) -> int:
+    """Columns of the terminal ``stream`` writes to, asked at each redraw (it may be
+    resized); ``FALLBACK_WIDTH`` when it cannot say."""
+    try:
+        columns = os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return FALLBACK_WIDTH
+    return columns if columns > 0 else FALLBACK_WIDTH
+
+
 def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -43,39 +70,138 @@ def _float(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def render(fields: Mapping[str, object], *, width: int = 24) -> str:
-    """One bar line from ``progress_fields()``: bar, done/total, percent, rate, ETA."""
-    done = _int(fields.get("done")) or 0
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """One figure beside the bar: ``forms`` longest first; lower ``rank`` is kept longer
+    (elapsed time, then a pause: what tells a wait from a hang)."""
+
+    rank: int
+    forms: tuple[str, ...]
+
+
+def _paused(paused: object) -> _Part | None:
+    """The longest rate-limit pause now: the answer to "is it hung?"."""
+    if not isinstance(paused, Mapping):
+        return None
+    waits = {str(host): w for host, s in paused.items() if (w := _float(s)) is not None}
+    if not waits:
+        return None
+    host = max(waits, key=lambda h: waits[h])
+    left = human_duration(max(waits[host], 0.1))
+    more = f" (+{len(waits) - 1} more)" if len(waits) > 1 else ""
+    return _Part(
+        1, (f"paused: {host} {left} left{more}", f"paused {host} {left}", f"paused {left}")
+    )
+
+
+def _learned(rates: object) -> _Part | None:
+    """Requests/s the limiter learned from 429s (all hosts and tokens together)."""
+    if not isinstance(rates, Mapping):
+        return None
+    values = [r for r in map(_float, rates.values()) if r is not None]
+    if not values:
+        return None
+    pace = f"{sum(values):,.1f} req/s"
+    several = f" ({len(values)} hosts/tokens)" if len(values) > 1 else ""
+    short = f"learned {sum(values):,.1f}/s"
+    return _Part(4, (f"learned {pace}{several}", f"learned {pace}", short))
+
+
+def _parts(fields: Mapping[str, object], clock: str) -> list[_Part]:
+    """The figures beside the bar, in the order they are shown."""
     remaining = _int(fields.get("remaining"))
     per_min = _float(fields.get("users_per_min")) or 0.0
-    if remaining is None:
-        return f"[{' ' * width}] starting..."
-    total = done + remaining
-    share = done / total if total else 1.0
-    filled = int(share * width)
-    bar = "#" * filled + "-" * (width - filled)
-    eta = human_duration(remaining * 60 / per_min) if per_min > 0 else "-"
-    if remaining == 0:
-        eta = "done"
-    parts = [
-        f"[{bar}] {done:,}/{total:,} {share * 100:5.1f}%",
-        f"{per_min:,.1f} users/min",
-        f"ETA {eta}",
-    ]
+    parts = [_Part(0, (f"elapsed {clock}", clock))]
+    if remaining is not None:
+        eta = human_duration(remaining * 60 / per_min) if per_min > 0 else "-"
+        parts.append(_Part(2, (f"ETA {'done' if remaining == 0 else eta}",)))
+        parts.append(_Part(3, (f"{per_min:,.1f} users/min", f"{per_min:,.0f}/min")))
+    learned = _learned(fields.get("learned_rate"))
+    if learned is not None:
+        parts.append(learned)
     in_flight = _int(fields.get("in_flight"))
     if in_flight:
-        parts.append(f"{in_flight} in flight")
-    paused = fields.get("paused")
-    if isinstance(paused, Mapping) and paused:
-        parts.append(f"paused by {len(paused)} host(s)")
-    return "  ".join(parts)
+        parts.append(_Part(5, (f"{in_flight} in flight",)))
+    paused = _paused(fields.get("paused"))
+    if paused is not None:
+        parts.append(paused)
+    return parts
+
+
+def _fit(parts: list[_Part], budget: int) -> str:
+    """As many figures as fit in ``budget`` columns: first each in its shortest form by
+    rank, then each made as long as the room left allows, again by rank but the first
+    (the clock reads well without its label) last."""
+    from tqdm.utils import disp_len  # noqa: PLC0415 - only a run on a terminal draws
+
+    chosen: dict[int, str] = {}
+
+    def cost(picks: Mapping[int, str]) -> int:
+        return sum(disp_len(p) for p in picks.values()) + len(_SEP) * max(len(picks) - 1, 0)
+
+    by_rank = sorted(range(len(parts)), key=lambda i: parts[i].rank)
+    for i in by_rank:
+        if cost({**chosen, i: parts[i].forms[-1]}) <= budget:
+            chosen[i] = parts[i].forms[-1]
+    for i in [*by_rank[1:], *by_rank[:1]]:
+        if i not in chosen:
+            continue
+        for form in parts[i].forms:
+            if cost({**chosen, i: form}) <= budget:
+                chosen[i] = form
+                break
+    return _SEP.join(chosen[i] for i in sorted(chosen))
+
+
+def _literal(text: str) -> str:
+    """``text`` inside a tqdm bar_format (a str.format template)."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def render(
+    fields: Mapping[str, object], *, elapsed: float, width: int, ascii_only: bool = False
+) -> str:
+    """One bar line of at most ``width`` columns from ``progress_fields()``: done/total,
+    percent, bar, then elapsed time, ETA, rate, learned rate, in flight and pauses as
+    room allows."""
+    from tqdm import tqdm  # noqa: PLC0415 - only a run on a terminal draws
+
+    done = _int(fields.get("done")) or 0
+    remaining = _int(fields.get("remaining"))
+    parts = _parts(fields, tqdm.format_interval(elapsed))
+    if remaining is None:
+        head = "starting..."
+        line = head + _SEP + _fit(parts, width - len(head) - len(_SEP))
+        return tqdm.format_meter(0, 1, elapsed, ncols=width, bar_format=_literal(line))
+    total = done + remaining
+    share = done / total if total else 1.0
+    if width >= _NARROW:
+        head = f"{done:,}/{total:,} {share * 100:5.1f}%"
+    elif total < _COMPACT_FROM:
+        head = f"{done:,}/{total:,} {share * 100:3.0f}%"
+    else:  # 3.6M users on a narrow terminal: 1.23M/3.60M
+        head = f"{tqdm.format_sizeof(done)}/{tqdm.format_sizeof(total)} {share * 100:3.0f}%"
+    bar = _MIN_BAR if width < _NARROW else min(width // 5, _MAX_BAR)
+    tail = _fit(parts, width - len(head) - 3 - bar)  # 3: "|", "| "
+    return tqdm.format_meter(
+        done if total else 1,
+        total or 1,
+        elapsed,
+        ncols=width,
+        ascii=ascii_only,
+        bar_format=f"{_literal(head)}|{{bar}}| {_literal(tail)}",
+    )
 
 
 class LiveLine:
-    """A terminal stream whose last line is a status line that other writes go above."""
+    """A terminal stream whose last line is a status line that other writes go above.
 
-    def __init__(self, stream: TextIO) -> None:
+    ``width`` fixes the columns (tests); by default the terminal is asked at each redraw.
+    """
+
+    def __init__(self, stream: TextIO, *, width: int | None = None) -> None:
         self._stream = stream
+        self._width = width
         self._line = ""
         self._partial = False  # the last write did not end a line: do not draw over it
 
@@ -108,6 +234,17 @@ class LiveLine:
 
     # -- the bar -------------------------------------------------------------------------
 
+    @property
+    def width(self) -> int:
+        """Columns a status line may take now."""
+        return self._width or terminal_width(self._stream)
+
+    @property
+    def ascii_only(self) -> bool:
+        """Draw the bar with ``#`` where the terminal may not take Unicode blocks."""
+        encoding = getattr(self._stream, "encoding", None) or ""
+        return "utf" not in encoding.lower()
+
     def show(self, line: str) -> None:
         """Replace the status line."""
         self._line = line
@@ -127,12 +264,25 @@ class LiveLine:
         return live_progress(self, runner.progress_fields)
 
 
+def _draw(
+    line: LiveLine, fields: Callable[[], Mapping[str, object]], started: float, clock: Clock
+) -> None:
+    line.show(
+        render(fields(), elapsed=clock() - started, width=line.width, ascii_only=line.ascii_only)
+    )
+
+
 async def drive(
-    line: LiveLine, fields: Callable[[], Mapping[str, object]], *, interval: float
+    line: LiveLine,
+    fields: Callable[[], Mapping[str, object]],
+    *,
+    interval: float,
+    started: float,
+    clock: Clock = time.monotonic,
 ) -> None:
     """Redraw the bar from ``fields()`` every ``interval`` seconds until cancelled."""
     while True:
-        line.show(render(fields()))
+        _draw(line, fields, started, clock)
         await asyncio.sleep(interval)
 
 
@@ -142,14 +292,19 @@ async def live_progress(
     fields: Callable[[], Mapping[str, object]],
     *,
     interval: float = DEFAULT_INTERVAL,
+    clock: Clock = time.monotonic,
 ) -> AsyncIterator[None]:
-    """Keep the bar current while the block runs; draw the final figures when it ends."""
-    task = asyncio.create_task(drive(line, fields, interval=interval), name="progressbar")
+    """Keep the bar current while the block runs; draw the final figures when it ends.
+    Elapsed time counts from entering the block, read from ``clock``."""
+    started = clock()
+    task = asyncio.create_task(
+        drive(line, fields, interval=interval, started=started, clock=clock), name="progressbar"
+    )
     try:
         yield
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        line.show(render(fields()))
+        _draw(line, fields, started, clock)
         line.finish()
