@@ -81,6 +81,22 @@ class StatusSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class ListCounts:
+    """How complete the ok users' lists are, counted in the store (no per-user rows).
+
+    ``truncated``: the walk stopped at ``max_friends``; ``incomplete``: truncated and
+    more than 1% short of the profile's following count, or with no count to compare
+    (``NodeRow.complete`` is false); ``short``: walked to the end of the list, yet more
+    than 1% short of the profile's count (the upstream listed fewer than it counts).
+    """
+
+    ok: int
+    truncated: int
+    incomplete: int
+    short: int
+
+
+@dataclass(frozen=True, slots=True)
 class Lease:
     """Who holds a partition: this run, on this host, for ``ttl`` seconds per heartbeat."""
 
@@ -237,6 +253,14 @@ class ReadStore(PlanReads, Protocol):
     async def friend_histogram(self, *, bins: int) -> tuple[int, list[tuple[int, int]]]:
         """Users whose status is ok per friend-count bin: ``(bin width, [(bin, users)])``,
         bins of equal width from 0 to the largest count, counted in the store."""
+
+    async def list_counts(self) -> ListCounts:
+        """Ok users' lists counted as truncated, incomplete or short, in the store."""
+
+    async def failure_kinds(self, *, limit: int) -> list[tuple[str, int]]:
+        """Users whose status is failed, counted per kind of error in the store: the
+        error's first word (``timeout``, ``http_404``, ``parse``...), most users first,
+        at most ``limit`` kinds."""
 
     async def partition_summary(self, *, since: datetime) -> list[StatusSummary]:
         """Results aggregated per partition and status in the store (no per-user rows)."""

@@ -55,6 +55,7 @@ from friendscrape.stores.base import (
     ImportResult,
     Lease,
     LeaseHolder,
+    ListCounts,
     NodeRow,
     StatusRow,
     StatusSummary,
@@ -1106,6 +1107,40 @@ class BigQueryStore:
             bigquery.ScalarQueryParameter("width", "INT64", width),
         )
         return width, [(int(r["b"]), int(r["n"])) for r in rows]
+
+    async def list_counts(self) -> ListCounts:
+        """Each user's newest ok result, its list counted as truncated, incomplete, short."""
+        columns = f"{_STATUS_COLUMNS}, following_count, truncated"
+        counted = "COALESCE(friend_count, ARRAY_LENGTH(friend_names), 0)"
+        rows = await self._rows(
+            "list_counts",
+            f"""WITH {self._latest(columns)},
+            ok AS (
+                SELECT COALESCE(truncated, FALSE) AS cut, following_count AS f,
+                       {counted} AS n
+                FROM latest WHERE COALESCE(status, 'ok') = 'ok'
+            )
+            SELECT COUNT(*) AS ok, COUNTIF(cut) AS truncated,
+                   COUNTIF(cut AND (f IS NULL OR ABS(f - n) > 0.01 * f)) AS incomplete,
+                   COUNTIF(NOT cut AND f - n > 0.01 * f) AS short
+            FROM ok""",
+        )
+        r = {k: int(v or 0) for k, v in rows[0].items()}
+        return ListCounts(r["ok"], r["truncated"], r["incomplete"], r["short"])
+
+    async def failure_kinds(self, *, limit: int) -> list[tuple[str, int]]:
+        """Each user's newest failed result, counted per error kind in BigQuery."""
+        columns = f"{_STATUS_COLUMNS}, error"
+        rows = await self._rows(
+            "failure_kinds",
+            f"""WITH {self._latest(columns)}
+            SELECT COALESCE(NULLIF(REGEXP_EXTRACT(error, r'^[^: ]*'), ''), '(none)') AS kind,
+                   COUNT(*) AS n
+            FROM latest WHERE status = 'failed'
+            GROUP BY kind ORDER BY n DESC, kind LIMIT @limit""",
+            bigquery.ScalarQueryParameter("limit", "INT64", max(int(limit), 1)),
+        )
+        return [(str(r["kind"]), int(r["n"])) for r in rows]
 
     async def partition_summary(self, *, since: datetime) -> list[StatusSummary]:
         """Each user's newest result, aggregated per plan partition and status in BigQuery."""

@@ -20,6 +20,7 @@ from friendscrape.stores.base import (
     ImportResult,
     Lease,
     LeaseHolder,
+    ListCounts,
     NodeRow,
     StatusRow,
     StatusSummary,
@@ -76,6 +77,13 @@ CREATE INDEX IF NOT EXISTS user_friends_order ON user_friends (length(user_id), 
 -- alone instead of every friend list.
 CREATE INDEX IF NOT EXISTS user_friends_figures
     ON user_friends (user_id, partition, status, friend_count, start_at, end_at);
+-- What the report counts of lists and failures, kept small by holding only the rows
+-- counted: failed users' errors, and ok lists truncated or shorter than the profile's count.
+CREATE INDEX IF NOT EXISTS user_friends_failed
+    ON user_friends (status, error) WHERE status = 'failed';
+CREATE INDEX IF NOT EXISTS user_friends_lists
+    ON user_friends (status, truncated, following_count, friend_count)
+    WHERE status = 'ok' AND (truncated = 1 OR following_count > friend_count);
 CREATE TABLE IF NOT EXISTS partition_leases (
     partition INTEGER PRIMARY KEY,
     host TEXT NOT NULL,
@@ -722,6 +730,34 @@ class SqliteStore:
 
         return await self._call("read figures", run)
 
+    async def list_counts(self) -> ListCounts:
+        def run(conn: sqlite3.Connection) -> ListCounts:
+            ok = conn.execute("SELECT COUNT(*) FROM user_friends WHERE status = 'ok'").fetchone()
+            # The WHERE repeats the partial index's own, so only its rows are read.
+            row = conn.execute(
+                """SELECT COALESCE(SUM(truncated = 1), 0),
+                          COALESCE(SUM(truncated = 1 AND (following_count IS NULL
+                              OR ABS(following_count - friend_count) > 0.01 * following_count)), 0),
+                          COALESCE(SUM(truncated = 0
+                              AND following_count - friend_count > 0.01 * following_count), 0)
+                   FROM user_friends
+                   WHERE status = 'ok' AND (truncated = 1 OR following_count > friend_count)"""
+            ).fetchone()
+            return ListCounts(int(ok[0]), int(row[0]), int(row[1]), int(row[2]))
+
+        return await self._call("read figures", run)
+
+    async def failure_kinds(self, *, limit: int) -> list[tuple[str, int]]:
+        def run(conn: sqlite3.Connection) -> list[tuple[str, int]]:
+            rows = conn.execute(
+                f"""SELECT {_ERROR_KIND} AS kind, COUNT(*) AS n FROM user_friends
+                    WHERE status = 'failed' GROUP BY kind ORDER BY n DESC, kind LIMIT ?""",
+                (max(int(limit), 1),),
+            ).fetchall()
+            return [(str(r[0]) or "(none)", int(r[1])) for r in rows]
+
+        return await self._call("read figures", run)
+
     async def partition_summary(self, *, since: datetime) -> list[StatusSummary]:
         since_sql = _to_sql(since)
 
@@ -752,6 +788,14 @@ class SqliteStore:
             ]
 
         return await self._call("read summary", run)
+
+
+# A failed user's error starts with its kind ("timeout after retries: ...", "http_404:
+# ...", "parse: ..."): the text before the first colon or space.
+_ERROR_KIND = """CASE WHEN error IS NULL OR error = '' THEN '(none)' ELSE substr(error, 1,
+    min(CASE instr(error, ':') WHEN 0 THEN length(error) + 1 ELSE instr(error, ':') END,
+        CASE instr(error, ' ') WHEN 0 THEN length(error) + 1 ELSE instr(error, ' ') END) - 1)
+    END"""
 
 
 def _holder(row: sqlite3.Row | None) -> LeaseHolder | None:
