@@ -580,7 +580,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         mean_friends=args.mean_friends,
         rate_limit_rate=args.rate_limit_rate,
     )
-    results = _run(bench.run_trials(config))
+    results = _run(bench.run_trials(config, say=_say))
     if args.json:
         print(json.dumps([r.to_json() for r in results], indent=2))
     else:

@@ -16,7 +16,7 @@ import os
 import resource
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -88,8 +88,9 @@ class TrialResult:
         return self.seconds / 60
 
     @property
-    def seconds_per_user(self) -> float | None:
-        """Wall seconds per user collected (the inverse of throughput)."""
+    def wall_seconds_per_user(self) -> float | None:
+        """Wall seconds of the trial per user collected (the inverse of throughput; not
+        the time one user takes, which `status` shows as latency per user)."""
         return self.seconds / self.users if self.users else None
 
     @property
@@ -112,7 +113,7 @@ class TrialResult:
         return {
             **asdict(self),
             "minutes": round(self.minutes, 3),
-            "seconds_per_user": self.seconds_per_user,
+            "wall_seconds_per_user": self.wall_seconds_per_user,
             "friends_per_user": self.friends_per_user,
             "users_per_min": round(self.users_per_min, 2),
             "users_per_hour": round(self.users_per_min * 60, 1),
@@ -248,16 +249,39 @@ def _steady(marks: list[tuple[float, int, float]]) -> dict[str, Any]:
     }
 
 
-async def run_trials(config: TrialConfig) -> list[TrialResult]:
-    """Every trial of the grid, one after another (trials side by side would compete)."""
+def _quiet(_text: str) -> None:
+    """Progress lines go nowhere unless the caller shows them."""
+
+
+async def run_trials(
+    config: TrialConfig, *, say: Callable[[str], None] = _quiet
+) -> list[TrialResult]:
+    """Every trial of the grid, one after another (trials side by side would compete).
+    ``say`` gets a line as each trial starts and one as it ends, for people to follow."""
     if not config.concurrency or min(config.concurrency) < 1:
         msg = "--concurrency needs positive values, e.g. 10,50,200"
         raise UsageError(msg)
     results = []
+    count = len(config.concurrency)
     with tempfile.TemporaryDirectory(prefix="friendscrape-bench-") as tmp:
-        for concurrency in config.concurrency:
-            results.append(await run_trial(config, concurrency, Path(tmp)))
+        for number, concurrency in enumerate(config.concurrency, start=1):
+            say(
+                f"trial {number}/{count}: concurrency {concurrency}, "
+                f"up to {config.duration:g}s against the simulator..."
+            )
+            result = await run_trial(config, concurrency, Path(tmp))
+            results.append(result)
+            say(f"trial {number}/{count} done: {render_trial(result)}")
     return results
+
+
+def render_trial(r: TrialResult) -> str:
+    """One trial's figures as a sentence (the table's row, in words)."""
+    return (
+        f"concurrency {r.concurrency}: {r.users} users in {r.seconds:.1f}s, "
+        f"{r.users_per_min:,.1f} users/min, peak RSS {r.peak_rss_mb:.0f} MB, "
+        f"{r.share_429:.1%} answered 429 (simulator figures)"
+    )
 
 
 def parse_grid(text: str) -> tuple[int, ...]:
@@ -281,15 +305,15 @@ def render(config: TrialConfig, results: Sequence[TrialResult]) -> str:
             f"mean {config.mean_friends:g} friends; each trial stops after {config.duration:g}s"
         ),
         (
-            f"{'conc.':>6} {'users':>6} {'minutes':>8} {'s/user':>7} {'friends/u':>9} "
+            f"{'conc.':>6} {'users':>6} {'minutes':>8} {'wall s/user':>11} {'friends/u':>9} "
             f"{'users/min':>9} {'users/hour':>10} {'users/day':>10} {'peak RSS':>9} {'429':>6}"
         ),
     ]
     for r in results:
-        spu = f"{r.seconds_per_user:.3f}" if r.seconds_per_user is not None else "-"
+        spu = f"{r.wall_seconds_per_user:.3f}" if r.wall_seconds_per_user is not None else "-"
         fpu = f"{r.friends_per_user:.1f}" if r.friends_per_user is not None else "-"
         lines.append(
-            f"{r.concurrency:>6} {r.users:>6} {r.minutes:>8.2f} {spu:>7} {fpu:>9} "
+            f"{r.concurrency:>6} {r.users:>6} {r.minutes:>8.2f} {spu:>11} {fpu:>9} "
             f"{r.users_per_min:>9,.1f} {r.users_per_min * 60:>10,.0f} "
             f"{r.users_per_min * 1440:>10,.0f} {r.peak_rss_mb:>7.0f}MB {r.share_429:>6.1%}"
         )
