@@ -14,6 +14,7 @@ import pytest
 from friendscrape.commands import demo
 from friendscrape.commands.export import export
 from friendscrape.config import Settings
+from friendscrape.core.pipeline import RunSummary
 from friendscrape.errors import UsageError
 from friendscrape.models import FriendList, Status
 
@@ -38,6 +39,43 @@ async def test_demo_collects_every_source_true_to_the_simulator(
     assert "200 users" in out
     assert "all lists match the simulator's truth" in out
     assert f"{source} format" in said[0]
+
+
+def _summary(partition: int, users: int, seconds: float) -> RunSummary:
+    statuses = {"ok": users - 3, "deactivated": 1, "not_found": 2}
+    return RunSummary(partition, users, users, statuses, 10 * users, users, seconds, stopped=False)
+
+
+def test_demo_table_shows_whole_headers_and_says_why_rates_differ() -> None:
+    # Partition 2 ended early: its own rate is higher than its share of the wall time.
+    result = demo.DemoResult([_summary(1, 600, 60.0), _summary(2, 400, 20.0)], 60.0, 0)
+    lines = demo.render(result).splitlines()
+    header = lines[0]
+    assert header.split() == [
+        "part",
+        "users",
+        *(s.value for s in Status),
+        "avg",
+        "friends",
+        "users/min",
+    ]
+    rows = {line.split()[0]: line for line in lines[1:4]}
+    assert set(rows) == {"1", "2", "all"}
+    col = header.index("deactivated") + len("deactivated")
+    deactivated = {k: line[:col].split()[-1] for k, line in rows.items()}
+    assert deactivated == {"1": "1", "2": "1", "all": "2"}  # right under its whole header
+    assert all(len(line) == len(header) for line in rows.values())
+    assert rows["all"].split()[1] == "1000"
+    rates = {k: int(v.split()[-1]) for k, v in rows.items()}
+    assert rates == {"1": 600, "2": 1200, "all": 1000}
+    assert rates["1"] + rates["2"] > rates["all"]
+    note = "\n".join(lines[4:7])
+    assert note == "\n".join(demo.RATES_NOTE)
+    assert "own run time" in note
+    assert "wall time" in note
+    assert lines[-1] == "1000 users in 60.0s; all lists match the simulator's truth."
+    alone = demo.render(demo.DemoResult([_summary(1, 600, 60.0)], 60.0, 0))
+    assert "own run time" not in alone  # one partition: nothing to add up
 
 
 async def test_demo_refuses_an_unknown_source(tmp_path: Path) -> None:
