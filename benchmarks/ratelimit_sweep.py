@@ -82,6 +82,9 @@ class Timed:
     def learned_rates(self) -> Mapping[str, float]:
         return self._inner.learned_rates()
 
+    def paused_seconds(self) -> float:
+        return self._inner.paused_seconds()
+
 
 async def counters(base_url: str) -> dict[str, Any]:
     async with (

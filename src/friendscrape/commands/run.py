@@ -15,6 +15,7 @@ from friendscrape.config import Settings
 from friendscrape.core.assemble import build_run
 from friendscrape.core.lease import LeaseConfig, held_partition
 from friendscrape.core.pipeline import PartitionRun, RunSummary
+from friendscrape.core.samples import SampleRecorder, Upstream, sampling
 from friendscrape.errors import PartitionHeldError, PauseTooLongError, RunAbortedError, StoreError
 from friendscrape.fetch.http import Limiter
 from friendscrape.sources import make_source
@@ -92,8 +93,16 @@ async def run(
         runner = build_run(settings, store, number, stop=stop, source=source, limiter=limiter)
         # ``progress``: e.g. the live bar of an interactive run (progressbar.LiveLine.around)
         display = progress(runner) if progress is not None else nullcontext()
+        recorder = SampleRecorder(
+            store,
+            runner.sample_figures,
+            run_id=run_id,
+            partition=number,
+            source=source.name,
+            upstream=Upstream.of(settings.base_url or getattr(source, "base_url", None)),
+        )
         try:
-            async with display:
+            async with display, sampling(recorder, every=lease_config.heartbeat):
                 summary = await runner.run()
             if lease.lost is not None:
                 msg = f"partition {number}: stopped after losing its lease ({lease.lost})"

@@ -30,6 +30,7 @@ from friendscrape.core.collect import CollectConfig, Collector
 from friendscrape.core.counters import RunCounters
 from friendscrape.core.loop_lag import LoopLag
 from friendscrape.core.resolve import Resolver
+from friendscrape.core.samples import SampleFigures
 from friendscrape.errors import (
     RunAbortedError,
     StalledError,
@@ -516,6 +517,20 @@ class PartitionRun:
         while True:
             await asyncio.sleep(self._config.progress_interval)
             log.info("progress", **self.progress_fields())
+
+    def sample_figures(self) -> SampleFigures:
+        """The run's totals so far for its samples in the store, and the lowest rate
+        learned from 429s now (None when learning is off or nothing was learned)."""
+        st = self.stats
+        limiter = self._limiter
+        learned = list(limiter.learned_rates().values()) if limiter is not None else []
+        return SampleFigures(
+            users_done=st.users_done,
+            pages=st.pages,
+            rate_limited=st.fetch.rate_limited,
+            paused_seconds=limiter.paused_seconds() if limiter is not None else 0.0,
+            learned_rate=min(learned) if learned else None,
+        )
 
     def progress_fields(self) -> dict[str, object]:
         """The figures of a progress event."""

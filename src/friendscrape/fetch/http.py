@@ -57,6 +57,8 @@ class FetchCounts:
 
     requests: int = 0
     retries: Counter[str] = field(default_factory=Counter)
+    rate_limited: int = 0
+    """Responses that were HTTP 429 (retried or not)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,9 @@ class Limiter(Protocol):
     def learned_rates(self) -> Mapping[str, float]:
         """Requests/s learned from 429s, by host (or host/credential); empty if none."""
 
+    def paused_seconds(self) -> float:
+        """Seconds hosts have spent paused so far (rate limits, spent quotas), summed."""
+
 
 class NoLimiter:
     """No pacing: concurrency alone bounds the request rate."""
@@ -122,6 +127,10 @@ class NoLimiter:
     def learned_rates(self) -> Mapping[str, float]:
         """Learns nothing."""
         return {}
+
+    def paused_seconds(self) -> float:
+        """Never pauses."""
+        return 0.0
 
 
 def _connection_kind(exc: aiohttp.ClientConnectionError) -> str:
@@ -295,6 +304,7 @@ class HttpClient:
                 permit=permit,
             )
         if status == 429:
+            self._counts.rate_limited += 1
             raise TransientFetchError(
                 "rate limited (HTTP 429)",
                 url=str(url),

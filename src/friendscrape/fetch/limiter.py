@@ -160,6 +160,8 @@ class _Slot:
         self._tokens = max(config.rate or 0.0, 1.0)
         self._filled_at = clock()
         self.paused_until = 0.0
+        self._pause_from = 0.0  # when the current (or last) pause began
+        self._paused_before = 0.0  # seconds of the pauses that ended before it
         self._strikes = 0
         self._refused: float | None = None  # the pause over max_pause that ends the run
         # Rates learned from 429s without quota headers: the host's (key None), or with
@@ -257,6 +259,10 @@ class _Slot:
             self._changed.set()
             raise self._too_long(seconds)
         until = now + seconds
+        if self.paused_until <= now:
+            # A new pause: the last one is over and counted whole.
+            self._paused_before += self.paused_until - self._pause_from
+            self._pause_from = now
         if until <= self.paused_until + 0.5:
             self.paused_until = max(self.paused_until, until)
             return
@@ -270,6 +276,11 @@ class _Slot:
             until=_wall(until),
             reason=reason,
         )
+
+    def paused_seconds(self, now: float) -> float:
+        """Seconds this host has spent paused so far (a pause under way counts to ``now``)."""
+        current = max(min(now, self.paused_until) - self._pause_from, 0.0)
+        return self._paused_before + current
 
     # -- learning ---------------------------------------------------------------------
 
@@ -461,6 +472,11 @@ class HostLimiter:
         return {
             host: slot.paused_until for host, slot in self._slots.items() if slot.paused_until > now
         }
+
+    def paused_seconds(self) -> float:
+        """Seconds paused so far, summed over hosts (two hosts paused at once count twice)."""
+        now = self._clock()
+        return sum(slot.paused_seconds(now) for slot in self._slots.values())
 
     def learned_rates(self) -> Mapping[str, float]:
         """Requests/s learned from 429s: by host, or ``host/credential`` with a pool."""

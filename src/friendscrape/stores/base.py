@@ -145,6 +145,51 @@ class LeaseHolder:
         return PartitionHeldError(msg)
 
 
+@dataclass(frozen=True, slots=True)
+class RunSample:
+    """What one run met over one interval (table ``run_samples``): written at the run's
+    start, at each lease heartbeat and at its end (``final``).
+
+    The counts are deltas since the run's previous sample that was written, so sums over
+    any time span are plain sums. ``upstream_host`` is ``host[:port]`` of the base URL
+    only ("" when the users name several hosts, as Mastodon instances do); ``simulated``
+    is true when that host is a loopback address (a local simulator, not a real
+    upstream). ``learned_rate`` is the lowest request rate (requests/s) learned from
+    429s over hosts and tokens, None when learning is off or nothing was learned yet.
+    """
+
+    run_id: str
+    partition: int
+    at: datetime
+    source: str
+    upstream_host: str
+    simulated: bool
+    users_done: int = 0
+    pages: int = 0
+    rate_limited: int = 0
+    paused_seconds: float = 0.0
+    learned_rate: float | None = None
+    final: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SampleBucket:
+    """Run samples of one partition summed over one time bucket, in the store.
+
+    ``start`` is the bucket's first instant (UTC, a multiple of the bucket's seconds since
+    the epoch); ``learned_rate`` is the lowest of the bucket's samples (None: none had one).
+    """
+
+    start: datetime
+    partition: int
+    users_done: int
+    pages: int
+    rate_limited: int
+    paused_seconds: float
+    learned_rate: float | None
+    samples: int
+
+
 def now_utc() -> datetime:
     """The clock leases are read against (hosts' clocks must agree within seconds)."""
     return datetime.now(UTC)
@@ -265,6 +310,15 @@ class ReadStore(PlanReads, Protocol):
     async def partition_summary(self, *, since: datetime) -> list[StatusSummary]:
         """Results aggregated per partition and status in the store (no per-user rows)."""
 
+    async def latest_samples(self) -> dict[int, RunSample]:
+        """Each partition's newest run sample (empty when no run wrote one)."""
+
+    async def sample_buckets(
+        self, bucket_seconds: int, *, since: datetime | None = None
+    ) -> list[SampleBucket]:
+        """Run samples summed per (bucket of ``bucket_seconds``, partition) in the store,
+        by bucket then partition; only samples at or after ``since`` when given."""
+
 
 class RunStore(Protocol):
     """What a partition run uses: its pending users, saving results, its lease."""
@@ -292,6 +346,9 @@ class RunStore(Protocol):
 
     async def release_lease(self, lease: Lease) -> None:
         """Give the lease up (only if this run still holds it)."""
+
+    async def record_sample(self, sample: RunSample) -> None:
+        """Append one run sample (readable by ``latest_samples`` at once)."""
 
 
 class Store(RunStore, PlanStore, ReadStore, Protocol):

@@ -57,6 +57,8 @@ from friendscrape.stores.base import (
     LeaseHolder,
     ListCounts,
     NodeRow,
+    RunSample,
+    SampleBucket,
     StatusRow,
     StatusSummary,
     now_utc,
@@ -110,6 +112,11 @@ def _describe(exc: BaseException) -> str:
 # numbers, before every other id, which sorts as text.
 _NUM = "IF(REGEXP_CONTAINS(user_id, r'^[0-9]{1,19}$'), SAFE_CAST(user_id AS INT64), NULL)"
 _ORDER = "num IS NULL, num, user_id"
+# Backquoted: `at` and `final` are reserved words to some SQL engines.
+_SAMPLE_COLUMNS = (
+    "run_id, `partition`, `at`, source, upstream_host, simulated, users_done, pages,"
+    " rate_limited, paused_seconds, learned_rate, `final`"
+)
 _STATUS_COLUMNS = "user_id, `partition`, status, friend_count, friend_names, start_at, end_at"
 
 
@@ -721,6 +728,108 @@ class BigQueryStore:
             bigquery.ScalarQueryParameter("partition", "INT64", lease.partition),
             bigquery.ScalarQueryParameter("run_id", "STRING", lease.run_id),
         )
+
+    # -- run samples ----------------------------------------------------------------
+
+    async def record_sample(self, sample: RunSample) -> None:
+        """Append one sample with a DML insert (readable at once, unlike streaming)."""
+        p = bigquery.ScalarQueryParameter
+        await self._rows(
+            "record_sample",
+            f"""
+            INSERT INTO {self._t(schema.SAMPLES)} ({_SAMPLE_COLUMNS})
+            VALUES (@run_id, @part, @at, @source, @upstream_host, @simulated, @users_done,
+                    @pages, @rate_limited, @paused_seconds, @learned_rate, @final)
+            """,
+            p("run_id", "STRING", sample.run_id),
+            p("part", "INT64", sample.partition),
+            p("at", "TIMESTAMP", sample.at),
+            p("source", "STRING", sample.source),
+            p("upstream_host", "STRING", sample.upstream_host),
+            p("simulated", "BOOL", sample.simulated),
+            p("users_done", "INT64", sample.users_done),
+            p("pages", "INT64", sample.pages),
+            p("rate_limited", "INT64", sample.rate_limited),
+            p("paused_seconds", "FLOAT64", sample.paused_seconds),
+            p("learned_rate", "FLOAT64", sample.learned_rate),
+            p("final", "BOOL", sample.final),
+        )
+
+    async def _sample_rows(self, what: str, sql: str, *params: Any) -> list[dict[str, Any]]:
+        """Rows of a query on run_samples; none from a store made before that table (it
+        is created by the first run, and a read-only open creates nothing)."""
+
+        def run() -> list[dict[str, Any]]:
+            try:
+                return [dict(row.items()) for row in self._query_sync(sql, params)]
+            except gexc.NotFound:
+                return []
+
+        return await self._call(what, run)
+
+    async def latest_samples(self) -> dict[int, RunSample]:
+        """Each partition's newest sample."""
+        rows = await self._sample_rows(
+            "latest_samples",
+            f"""
+            SELECT {_SAMPLE_COLUMNS} FROM {self._t(schema.SAMPLES)}
+            WHERE TRUE
+            QUALIFY ROW_NUMBER() OVER (
+                PARTITION BY `partition` ORDER BY `at` DESC, `final` DESC, users_done DESC
+            ) = 1
+            """,
+        )
+        return {
+            int(r["partition"]): RunSample(
+                run_id=r["run_id"],
+                partition=int(r["partition"]),
+                at=r["at"].astimezone(UTC),
+                source=r["source"] or "",
+                upstream_host=r["upstream_host"] or "",
+                simulated=bool(r["simulated"]),
+                users_done=int(r["users_done"] or 0),
+                pages=int(r["pages"] or 0),
+                rate_limited=int(r["rate_limited"] or 0),
+                paused_seconds=float(r["paused_seconds"] or 0.0),
+                learned_rate=None if r["learned_rate"] is None else float(r["learned_rate"]),
+                final=bool(r["final"]),
+            )
+            for r in rows
+        }
+
+    async def sample_buckets(
+        self, bucket_seconds: int, *, since: datetime | None = None
+    ) -> list[SampleBucket]:
+        """Samples summed per (bucket, partition) in BigQuery."""
+        width = max(int(bucket_seconds), 1)
+        rows = await self._sample_rows(
+            "sample_buckets",
+            f"""
+            SELECT DIV(UNIX_SECONDS(`at`), @width) AS b, `partition` AS part,
+                   SUM(users_done) AS users_done, SUM(pages) AS pages,
+                   SUM(rate_limited) AS rate_limited, SUM(paused_seconds) AS paused_seconds,
+                   MIN(learned_rate) AS learned_rate, COUNT(*) AS samples
+            FROM {self._t(schema.SAMPLES)}
+            WHERE @since IS NULL OR `at` >= @since
+            GROUP BY b, part
+            ORDER BY b, part
+            """,
+            bigquery.ScalarQueryParameter("width", "INT64", width),
+            bigquery.ScalarQueryParameter("since", "TIMESTAMP", since),
+        )
+        return [
+            SampleBucket(
+                start=datetime.fromtimestamp(int(r["b"]) * width, UTC),
+                partition=int(r["part"]),
+                users_done=int(r["users_done"] or 0),
+                pages=int(r["pages"] or 0),
+                rate_limited=int(r["rate_limited"] or 0),
+                paused_seconds=float(r["paused_seconds"] or 0.0),
+                learned_rate=None if r["learned_rate"] is None else float(r["learned_rate"]),
+                samples=int(r["samples"]),
+            )
+            for r in rows
+        ]
 
     # -- results --------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ RESULTS = "user_friends"
 PARTITIONS = "partitions"
 LEASES = "partition_leases"
 RESOLVED = "resolved_ids"
+SAMPLES = "run_samples"
 
 USERS_SCHEMA = (
     SchemaField("user_id", "STRING", mode="REQUIRED"),
@@ -88,12 +89,31 @@ RESOLVED_SCHEMA = (
     SchemaField("resolved_id", "STRING", mode="REQUIRED"),
 )
 
+# What each run met, per interval: appended at its start, at each lease heartbeat and
+# at its end; counts are deltas since the run's previous sample (see RunSample). A table
+# of its own, made by the first run; reads of a store without it find no samples.
+SAMPLES_SCHEMA = (
+    SchemaField("run_id", "STRING", mode="REQUIRED"),
+    SchemaField("partition", "INT64", mode="REQUIRED"),
+    SchemaField("at", "TIMESTAMP", mode="REQUIRED"),
+    SchemaField("source", "STRING"),
+    SchemaField("upstream_host", "STRING"),
+    SchemaField("simulated", "BOOL"),
+    SchemaField("users_done", "INT64"),
+    SchemaField("pages", "INT64"),
+    SchemaField("rate_limited", "INT64"),
+    SchemaField("paused_seconds", "FLOAT64"),
+    SchemaField("learned_rate", "FLOAT64"),
+    SchemaField("final", "BOOL"),
+)
+
 SCHEMAS: Mapping[str, tuple[SchemaField, ...]] = {
     USERS: USERS_SCHEMA,
     RESULTS: RESULTS_SCHEMA,
     PARTITIONS: PARTITIONS_SCHEMA,
     LEASES: LEASES_SCHEMA,
     RESOLVED: RESOLVED_SCHEMA,
+    SAMPLES: SAMPLES_SCHEMA,
 }
 
 # A dataset is a friendscrape store when it has these; the lease table is newer and is

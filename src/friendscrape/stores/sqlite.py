@@ -22,6 +22,8 @@ from friendscrape.stores.base import (
     LeaseHolder,
     ListCounts,
     NodeRow,
+    RunSample,
+    SampleBucket,
     StatusRow,
     StatusSummary,
     now_utc,
@@ -93,6 +95,22 @@ CREATE TABLE IF NOT EXISTS partition_leases (
     heartbeat_at TEXT NOT NULL,
     expires_at TEXT NOT NULL
 );
+-- What each run met, per interval (counts are deltas since the run's previous sample)
+CREATE TABLE IF NOT EXISTS run_samples (
+    run_id TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    source TEXT NOT NULL,
+    upstream_host TEXT NOT NULL,   -- host[:port] of the base URL, never a path or token
+    simulated INTEGER NOT NULL,    -- 1: a loopback host (a local simulator)
+    users_done INTEGER NOT NULL,
+    pages INTEGER NOT NULL,
+    rate_limited INTEGER NOT NULL,
+    paused_seconds REAL NOT NULL,
+    learned_rate REAL,             -- requests/s, lowest over hosts and tokens; NULL: none
+    final INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS run_samples_partition_at ON run_samples (partition, at);
 """
 
 # A file is a friendscrape store when it has these; partition_leases is newer and is
@@ -588,6 +606,78 @@ class SqliteStore:
             ),
         )
 
+    # -- run samples ------------------------------------------------------------------
+
+    async def record_sample(self, sample: RunSample) -> None:
+        row = (
+            sample.run_id,
+            sample.partition,
+            _to_sql(sample.at),
+            sample.source,
+            sample.upstream_host,
+            int(sample.simulated),
+            sample.users_done,
+            sample.pages,
+            sample.rate_limited,
+            sample.paused_seconds,
+            sample.learned_rate,
+            int(sample.final),
+        )
+        await self._call(
+            "record sample",
+            lambda c: c.execute(
+                f"INSERT INTO run_samples ({_SAMPLE_COLUMNS}) VALUES ({_SAMPLE_MARKS})", row
+            ),
+        )
+
+    async def latest_samples(self) -> dict[int, RunSample]:
+        def run(conn: sqlite3.Connection) -> dict[int, RunSample]:
+            if "run_samples" not in _table_names(conn):
+                return {}  # a store of an older version, opened read-only
+            rows = conn.execute(
+                f"""SELECT {_SAMPLE_COLUMNS} FROM (
+                        SELECT *, ROW_NUMBER() OVER (
+                            PARTITION BY partition ORDER BY at DESC, final DESC, rowid DESC
+                        ) AS n FROM run_samples)
+                    WHERE n = 1 ORDER BY partition"""
+            ).fetchall()
+            return {int(r["partition"]): _row_to_sample(r) for r in rows}
+
+        return await self._call("read samples", run)
+
+    async def sample_buckets(
+        self, bucket_seconds: int, *, since: datetime | None = None
+    ) -> list[SampleBucket]:
+        width = max(int(bucket_seconds), 1)
+        since_sql = _to_sql(since) if since is not None else ""
+
+        def run(conn: sqlite3.Connection) -> list[SampleBucket]:
+            if "run_samples" not in _table_names(conn):
+                return []
+            rows = conn.execute(
+                """SELECT CAST(strftime('%s', at) AS INTEGER) / ? AS b, partition,
+                          SUM(users_done), SUM(pages), SUM(rate_limited), SUM(paused_seconds),
+                          MIN(learned_rate), COUNT(*)
+                   FROM run_samples WHERE at >= ?
+                   GROUP BY b, partition ORDER BY b, partition""",
+                (width, since_sql),
+            ).fetchall()
+            return [
+                SampleBucket(
+                    start=datetime.fromtimestamp(int(r[0]) * width, UTC),
+                    partition=int(r[1]),
+                    users_done=int(r[2]),
+                    pages=int(r[3]),
+                    rate_limited=int(r[4]),
+                    paused_seconds=float(r[5]),
+                    learned_rate=None if r[6] is None else float(r[6]),
+                    samples=int(r[7]),
+                )
+                for r in rows
+            ]
+
+        return await self._call("read samples", run)
+
     # -- results ----------------------------------------------------------------------
 
     async def save(self, results: Sequence[FriendList]) -> None:
@@ -788,6 +878,38 @@ class SqliteStore:
             ]
 
         return await self._call("read summary", run)
+
+
+# A failed user's error starts with its kind ("timeout after retries: ...", "http_404:
+# ...", "parse: ..."): the text before the first colon or space.
+_ERROR_KIND = """CASE WHEN error IS NULL OR error = '' THEN '(none)' ELSE substr(error, 1,
+    min(CASE instr(error, ':') WHEN 0 THEN length(error) + 1 ELSE instr(error, ':') END,
+        CASE instr(error, ' ') WHEN 0 THEN length(error) + 1 ELSE instr(error, ' ') END) - 1)
+    END"""
+
+
+_SAMPLE_COLUMNS = (
+    "run_id, partition, at, source, upstream_host, simulated, users_done, pages,"
+    " rate_limited, paused_seconds, learned_rate, final"
+)
+_SAMPLE_MARKS = ", ".join("?" * 12)
+
+
+def _row_to_sample(row: sqlite3.Row) -> RunSample:
+    return RunSample(
+        run_id=row["run_id"],
+        partition=int(row["partition"]),
+        at=_from_sql(row["at"]),
+        source=row["source"],
+        upstream_host=row["upstream_host"],
+        simulated=bool(row["simulated"]),
+        users_done=int(row["users_done"]),
+        pages=int(row["pages"]),
+        rate_limited=int(row["rate_limited"]),
+        paused_seconds=float(row["paused_seconds"]),
+        learned_rate=None if row["learned_rate"] is None else float(row["learned_rate"]),
+        final=bool(row["final"]),
+    )
 
 
 # A failed user's error starts with its kind ("timeout after retries: ...", "http_404:
