@@ -1,4 +1,5 @@
-"""structlog configuration: JSON lines on stdout for machines, console lines for people."""
+"""structlog configuration: JSON lines for machines, console lines for people, always on
+stderr (stdout carries only a command's results: exports, tables, JSON documents)."""
 
 from __future__ import annotations
 
@@ -72,8 +73,11 @@ def configure(
     stream: TextIO | None = None,
     secrets: Iterable[str] = (),
 ) -> None:
-    """Configure structlog once per process; calling again replaces the configuration."""
-    out = stream if stream is not None else sys.stdout
+    """Configure structlog once per process; calling again replaces the configuration.
+
+    Logs go to ``stream``, by default stderr: platforms (Heroku, Papertrail) read both
+    streams, and a pipe of the results (``friendscrape export | head``) stays clean."""
+    out = stream if stream is not None else sys.stderr
     if fmt == "auto":
         fmt = "console" if sys.stderr.isatty() else "json"
     renderer: Processor

@@ -70,7 +70,8 @@ def test_plan_show_run_export(tmp_path: Path, sim_process: SimulatorProcess) -> 
         env={"FRIENDSCRAPE_LOG_FORMAT": "json"},
     )
     assert run.code == 0, run.err
-    events = [json.loads(line) for line in run.out.splitlines()]
+    assert run.out == ""  # a run's logs go to stderr; stdout is for results
+    events = [json.loads(line) for line in run.err.splitlines()]
     assert all(e["partition"] == 2 and e["run_id"] for e in events)
     assert all(e["timestamp"].endswith("Z") or "+00:00" in e["timestamp"] for e in events)
     finished = next(e for e in events if e["event"] == "run.finished")
@@ -138,7 +139,7 @@ def test_legacy_environment_names_are_accepted(
         },
     )
     assert run.code == 0, run.err
-    started = next(json.loads(x) for x in run.out.splitlines() if "run.started" in x)
+    started = next(json.loads(x) for x in run.err.splitlines() if "run.started" in x)
     assert started["concurrency"] == 3
     assert started["batch_size"] == 2
     assert started["max_friends"] == 10

@@ -171,12 +171,13 @@ def assert_partition_matches_truth(
 
 @dataclass
 class CliRun:
-    """A running `friendscrape` command whose JSON log lines are collected as they come."""
+    """A running `friendscrape` command whose JSON log lines (on stderr) are collected as
+    they come, and its results (stdout) line by line."""
 
     process: asyncio.subprocess.Process
     events: list[dict[str, Any]] = field(default_factory=list)
     stdout_other: list[str] = field(default_factory=list)
-    stderr: str = ""
+    stderr: str = ""  # the lines of stderr that are not JSON log events
     peak_rss_kb: int | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
     _readers: list[asyncio.Task[None]] = field(default_factory=list)
@@ -187,22 +188,29 @@ class CliRun:
         return self.process.pid
 
     async def _read_stdout(self) -> None:
+        # A command's results (tables, JSON documents): never log events, which go to stderr.
         assert self.process.stdout is not None
         while line := await self.process.stdout.readline():
-            text = line.decode("utf-8", "replace").strip()
-            try:
-                event = json.loads(text)
-            except ValueError:
-                self.stdout_other.append(text)
-            else:
-                if isinstance(event, dict):
-                    self.events.append(event)
+            self.stdout_other.append(line.decode("utf-8", "replace").strip())
             self._changed.set()
         self._changed.set()
 
     async def _read_stderr(self) -> None:
+        # Logs are on stderr: its JSON lines are the events; every other line (the error
+        # line, warnings, a traceback) is kept in ``stderr``.
         assert self.process.stderr is not None
-        self.stderr = (await self.process.stderr.read()).decode("utf-8", "replace")
+        while line := await self.process.stderr.readline():
+            text = line.decode("utf-8", "replace")
+            try:
+                event = json.loads(text)
+            except ValueError:
+                event = None
+            if isinstance(event, dict):
+                self.events.append(event)
+                self._changed.set()
+            else:
+                self.stderr += text
+        self._changed.set()
 
     def named(self, name: str) -> list[dict[str, Any]]:
         """The events called ``name`` so far."""

@@ -25,10 +25,10 @@ async def start(*args: str) -> tuple[asyncio.subprocess.Process, dict[str, objec
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    assert process.stdout is not None
+    assert process.stderr is not None
     async with asyncio.timeout(30):
         while True:
-            line = await process.stdout.readline()
+            line = await process.stderr.readline()  # its logs, on stderr
             if not line:
                 process.kill()
                 await process.wait()
@@ -59,9 +59,9 @@ async def test_process_serves_until_sigterm_and_exits_zero(tmp_path: Path) -> No
                 assert (await response.json())["total"] == 1
         process.send_signal(signal.SIGTERM)
         async with asyncio.timeout(15):
-            stdout, _ = await process.communicate()
+            _, stderr = await process.communicate()
         assert process.returncode == 0
-        events = [json.loads(line)["event"] for line in stdout.splitlines()]
+        events = [json.loads(line)["event"] for line in stderr.splitlines()]
         assert events[-1] == "simulator.stopped"
     finally:
         if process.returncode is None:
@@ -80,6 +80,8 @@ async def test_process_refuses_bad_options() -> None:
         stderr=asyncio.subprocess.PIPE,
     )
     async with asyncio.timeout(30):
-        stdout, _ = await process.communicate()
+        stdout, stderr = await process.communicate()
     assert process.returncode == 2
-    assert json.loads(stdout.splitlines()[-1])["event"] == "simulator.bad_options"
+    assert stdout == b""
+    logged = [json.loads(line) for line in stderr.splitlines() if line.startswith(b"{")]
+    assert logged[-1]["event"] == "simulator.bad_options"

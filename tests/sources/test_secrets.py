@@ -152,10 +152,14 @@ async def test_a_rejected_token_ends_the_run_with_one_line_and_no_failed_rows(
         out, err = await process.communicate()
     assert process.returncode == 2
     stderr = err.decode().strip()
-    assert len(stderr.splitlines()) == 1, stderr
+    # stderr holds the JSON log lines and one error line, the last.
+    not_logs = [line for line in stderr.splitlines() if not line.startswith("{")]
+    assert not_logs == stderr.splitlines()[-1:], stderr
+    assert not_logs[0].startswith("friendscrape: error: "), stderr
     assert "Traceback" not in stderr
     assert "revoked-abc123" not in stderr + out.decode()
-    assert '"run.aborted"' in out.decode()
+    assert '"run.aborted"' in stderr
+    assert out.decode() == ""
     code, exported = await _cli("export", "--format", "jsonl", cwd=tmp_path, env=env)
     assert code == 0
     assert '"failed"' not in exported  # no user was saved as failed for a bad token

@@ -41,8 +41,8 @@ class SimulatorProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
+        if self.process.stderr is not None:
+            self.process.stderr.close()
 
     def __enter__(self) -> Self:
         return self
@@ -64,24 +64,24 @@ def start_simulator_process(
     write_users: Path | None = None,
 ) -> SimulatorProcess:
     """Start the simulator on a free local port; return once its ``simulator.ready`` line
-    (which names the port) has been read. ``write_users``: it first writes the accounts
+    (which names the port; logs are on stderr) has been read. ``write_users``: it first writes the accounts
     to collect to this CSV (in the legacy site's form)."""
     extra = [] if write_users is None else [f"--write-users={write_users}"]
     process = subprocess.Popen(  # noqa: S603 - our own module, no shell
         [sys.executable, "-m", "friendscrape.simulator", "--port=0", *config_args(config), *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         env=None if env is None else dict(env),
     )
-    assert process.stdout is not None  # noqa: S101 - asked for with PIPE
+    assert process.stderr is not None  # noqa: S101 - asked for with PIPE
     deadline = time.monotonic() + timeout
     seen = b""
     with selectors.DefaultSelector() as waiting:
-        waiting.register(process.stdout, selectors.EVENT_READ)
+        waiting.register(process.stderr, selectors.EVENT_READ)
         while (left := deadline - time.monotonic()) > 0:
             if not waiting.select(timeout=left):
                 continue
-            chunk = os.read(process.stdout.fileno(), 65536)
+            chunk = os.read(process.stderr.fileno(), 65536)
             if not chunk:
                 break  # it exited
             seen += chunk
