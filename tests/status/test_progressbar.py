@@ -106,6 +106,12 @@ def test_a_pause_and_the_learned_rate_are_shown_and_kept_when_narrow() -> None:
     narrow = render(SAMPLES[3], elapsed=5, width=50)
     assert "paused 42s" in narrow  # what tells a rate-limit wait from a hang
     assert "00:05" in narrow
+    # A long host name is cut rather than crowd out the ETA; the pause always stays.
+    assert "paused 15m" in render(SAMPLES[4], elapsed=5, width=50)
+    assert "ETA 1d 15h  paused 15m" in render(SAMPLES[4], elapsed=5, width=80)
+    line = render(SAMPLES[4], elapsed=5, width=120)
+    assert "paused a-rather-long-insta… 15m" in line
+    assert "ETA 1d 15h" in line
     big = render(SAMPLES[4], elapsed=5, width=50)
     assert big.startswith("1.23M/3.60M  34%|")
     assert "paused 15m" in big

@@ -23,7 +23,6 @@ import contextlib
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
 from typing import Protocol, TextIO, cast
 
 from friendscrape.commands.status import human_duration
@@ -31,9 +30,13 @@ from friendscrape.commands.status import human_duration
 _CLEAR = "\r\x1b[K"  # carriage return, then erase to the end of the line
 DEFAULT_INTERVAL = 0.5
 FALLBACK_WIDTH = 80  # when the terminal does not say how wide it is
-_MIN_BAR = 5  # columns the bar keeps before the figures beside it, on a narrow terminal
-_MAX_BAR = 30  # on a wide one it keeps a fifth of the width, up to this
+# The bar takes a sixth of the width (5 to 30 columns) whatever the figures beside it, so
+# its right end stays put from one redraw to the next.
+_MIN_BAR = 5
+_MAX_BAR = 30
 _NARROW = 80  # columns below which counts and percent are shortened
+_LABEL_CLOCK = 100  # columns from which the clock is labelled "elapsed"
+_HOST = 20  # a paused host's name is cut to this many characters where room is short
 _COMPACT_FROM = 100_000  # counts from here are shown as 1.23M on a narrow terminal
 _SEP = "  "
 
@@ -70,68 +73,66 @@ def _float(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-@dataclass(frozen=True, slots=True)
-class _Part:
-    """One figure beside the bar: ``forms`` longest first; lower ``rank`` is kept longer
-    (elapsed time, then a pause: what tells a wait from a hang)."""
-
-    rank: int
-    forms: tuple[str, ...]
+# Each figure beside the bar comes in forms, each with a rank: the lower, the sooner it
+# is given room. Elapsed time first, then a pause (what tells a wait from a hang), the
+# ETA and the rate; longer wordings of each only once every short one is in.
+Form = tuple[int, str]
 
 
-def _paused(paused: object) -> _Part | None:
+def _paused(paused: object) -> tuple[Form, ...]:
     """The longest rate-limit pause now: the answer to "is it hung?"."""
     if not isinstance(paused, Mapping):
-        return None
+        return ()
     waits = {str(host): w for host, s in paused.items() if (w := _float(s)) is not None}
     if not waits:
-        return None
+        return ()
     host = max(waits, key=lambda h: waits[h])
     left = human_duration(max(waits[host], 0.1))
     more = f" (+{len(waits) - 1} more)" if len(waits) > 1 else ""
-    return _Part(
-        1, (f"paused: {host} {left} left{more}", f"paused {host} {left}", f"paused {left}")
+    cut = host if len(host) <= _HOST else host[: _HOST - 1] + "…"
+    return (
+        (10, f"paused {left}"),
+        (35, f"paused {cut} {left}"),
+        (70, f"paused: {host} {left} left{more}"),
     )
 
 
-def _learned(rates: object) -> _Part | None:
+def _learned(rates: object) -> tuple[Form, ...]:
     """Requests/s the limiter learned from 429s (all hosts and tokens together)."""
     if not isinstance(rates, Mapping):
-        return None
+        return ()
     values = [r for r in map(_float, rates.values()) if r is not None]
     if not values:
-        return None
-    pace = f"{sum(values):,.1f} req/s"
+        return ()
+    pace = f"{sum(values):,.1f}"
     several = f" ({len(values)} hosts/tokens)" if len(values) > 1 else ""
-    short = f"learned {sum(values):,.1f}/s"
-    return _Part(4, (f"learned {pace}{several}", f"learned {pace}", short))
+    return (
+        (40, f"learned {pace}/s"),
+        (60, f"learned {pace} req/s"),
+        (80, f"learned {pace} req/s{several}"),
+    )
 
 
-def _parts(fields: Mapping[str, object], clock: str) -> list[_Part]:
+def _parts(fields: Mapping[str, object], clock: str, *, width: int) -> list[tuple[Form, ...]]:
     """The figures beside the bar, in the order they are shown."""
     remaining = _int(fields.get("remaining"))
     per_min = _float(fields.get("users_per_min")) or 0.0
-    parts = [_Part(0, (f"elapsed {clock}", clock))]
+    parts: list[tuple[Form, ...]] = [((0, f"elapsed {clock}" if width >= _LABEL_CLOCK else clock),)]
     if remaining is not None:
         eta = human_duration(remaining * 60 / per_min) if per_min > 0 else "-"
-        parts.append(_Part(2, (f"ETA {'done' if remaining == 0 else eta}",)))
-        parts.append(_Part(3, (f"{per_min:,.1f} users/min", f"{per_min:,.0f}/min")))
-    learned = _learned(fields.get("learned_rate"))
-    if learned is not None:
-        parts.append(learned)
+        parts.append(((20, f"ETA {'done' if remaining == 0 else eta}"),))
+        parts.append(((30, f"{per_min:,.0f}/min"), (60, f"{per_min:,.1f} users/min")))
+    parts.append(_learned(fields.get("learned_rate")))
     in_flight = _int(fields.get("in_flight"))
     if in_flight:
-        parts.append(_Part(5, (f"{in_flight} in flight",)))
-    paused = _paused(fields.get("paused"))
-    if paused is not None:
-        parts.append(paused)
-    return parts
+        parts.append(((50, f"{in_flight} in flight"),))
+    parts.append(_paused(fields.get("paused")))
+    return [p for p in parts if p]
 
 
-def _fit(parts: list[_Part], budget: int) -> str:
-    """As many figures as fit in ``budget`` columns: first each in its shortest form by
-    rank, then each made as long as the room left allows, again by rank but the first
-    (the clock reads well without its label) last."""
+def _fit(parts: list[tuple[Form, ...]], budget: int) -> str:
+    """As many figures as fit in ``budget`` columns: forms are tried by rank, and one
+    replaces its figure's shorter form when the line still fits."""
     from tqdm.utils import disp_len  # noqa: PLC0415 - only a run on a terminal draws
 
     chosen: dict[int, str] = {}
@@ -139,17 +140,12 @@ def _fit(parts: list[_Part], budget: int) -> str:
     def cost(picks: Mapping[int, str]) -> int:
         return sum(disp_len(p) for p in picks.values()) + len(_SEP) * max(len(picks) - 1, 0)
 
-    by_rank = sorted(range(len(parts)), key=lambda i: parts[i].rank)
-    for i in by_rank:
-        if cost({**chosen, i: parts[i].forms[-1]}) <= budget:
-            chosen[i] = parts[i].forms[-1]
-    for i in [*by_rank[1:], *by_rank[:1]]:
-        if i not in chosen:
+    tries = sorted((rank, i, text) for i, forms in enumerate(parts) for rank, text in forms)
+    for _rank, i, text in tries:
+        if i in chosen and disp_len(text) <= disp_len(chosen[i]):
             continue
-        for form in parts[i].forms:
-            if cost({**chosen, i: form}) <= budget:
-                chosen[i] = form
-                break
+        if cost({**chosen, i: text}) <= budget:
+            chosen[i] = text
     return _SEP.join(chosen[i] for i in sorted(chosen))
 
 
@@ -165,10 +161,11 @@ def render(
     percent, bar, then elapsed time, ETA, rate, learned rate, in flight and pauses as
     room allows."""
     from tqdm import tqdm  # noqa: PLC0415 - only a run on a terminal draws
+    from tqdm.utils import disp_len  # noqa: PLC0415
 
     done = _int(fields.get("done")) or 0
     remaining = _int(fields.get("remaining"))
-    parts = _parts(fields, tqdm.format_interval(elapsed))
+    parts = _parts(fields, tqdm.format_interval(elapsed), width=width)
     if remaining is None:
         head = "starting..."
         line = head + _SEP + _fit(parts, width - len(head) - len(_SEP))
@@ -181,13 +178,13 @@ def render(
         head = f"{done:,}/{total:,} {share * 100:3.0f}%"
     else:  # 3.6M users on a narrow terminal: 1.23M/3.60M
         head = f"{tqdm.format_sizeof(done)}/{tqdm.format_sizeof(total)} {share * 100:3.0f}%"
-    bar = _MIN_BAR if width < _NARROW else min(width // 5, _MAX_BAR)
+    bar = min(max(width // 6, _MIN_BAR), _MAX_BAR)
     tail = _fit(parts, width - len(head) - 3 - bar)  # 3: "|", "| "
     return tqdm.format_meter(
         done if total else 1,
         total or 1,
         elapsed,
-        ncols=width,
+        ncols=min(len(head) + 3 + bar + disp_len(tail), width),
         ascii=ascii_only,
         bar_format=f"{_literal(head)}|{{bar}}| {_literal(tail)}",
     )
