@@ -18,10 +18,15 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
+import msgspec
+
 from friendscrape.errors import ParseError
 from friendscrape.models import Page, Status
 from friendscrape.parse.json_pages import (
+    all_fullmatch,
     clip,
+    decode_typed,
+    lines_re,
     list_field,
     load_json,
     load_object,
@@ -45,6 +50,9 @@ _ANY_DID_RE: Final = re.compile(r"did:[a-z]+:[a-zA-Z0-9._:%-]*[a-zA-Z0-9._-]")
 _HANDLE_MAX: Final = 253
 _DID_MAX: Final = 2048
 
+_DIDS: Final = lines_re(_ANY_DID_RE.pattern)
+_HANDLES: Final = lines_re(HANDLE_RE.pattern)
+
 _NOT_FOUND_MESSAGES: Final = ("profile not found", "actor not found")
 _STATUS_BY_ERROR: Final = {
     "AccountTakedown": Status.SUSPENDED,
@@ -64,6 +72,28 @@ def is_valid_actor(value: str) -> bool:
     return is_valid_handle(value)
 
 
+class _Profile(msgspec.Struct):
+    did: str
+    handle: str
+
+
+class _Subject(msgspec.Struct):
+    did: str
+    handle: str
+    follows_count: int | None = msgspec.field(default=None, name="followsCount")
+
+
+class _FollowsPage(msgspec.Struct):
+    """A list page as the AppView sends it (other fields are skipped unread)."""
+
+    subject: _Subject
+    follows: list[_Profile]
+    cursor: str | None = None
+
+
+_FOLLOWS_PAGE: Final = msgspec.json.Decoder(_FollowsPage)
+
+
 def parse_follows_page(body: bytes, *, status: int, url: str = "", actor: str = "") -> Page:
     """Read one getFollows response for ``actor`` (handle or DID) into a Page.
 
@@ -77,6 +107,9 @@ def parse_follows_page(body: bytes, *, status: int, url: str = "", actor: str = 
         detail = _error_message(body)
         msg = f"unexpected HTTP status {status} for getFollows"
         raise ParseError(f"{msg}: {detail}" if detail else msg, url=url)
+    page = _page_in_bulk(body, actor)
+    if page is not None:
+        return page
     doc = load_object(body, url)
     subject = doc.get("subject")
     if not isinstance(subject, dict):
@@ -96,6 +129,39 @@ def parse_follows_page(body: bytes, *, status: int, url: str = "", actor: str = 
     cursor = optional_text(doc, "cursor", "response", url)
     count = optional_count(subject, "followsCount", "subject", url)
     return Page(names=tuple(names), ids=tuple(ids), next_cursor=cursor, following_count=count)
+
+
+def _page_in_bulk(body: bytes, actor: str) -> Page | None:
+    """The page as the AppView sends it, checked in bulk; None for anything else (an
+    error, another subject, an invalid item), which the careful path reads and names."""
+    doc = decode_typed(_FOLLOWS_PAGE, body)
+    if doc is None or doc.cursor == "":
+        return None
+    subject = doc.subject
+    count = subject.follows_count
+    if (count is not None and count < 0) or not _is_valid_profile(subject.did, subject.handle):
+        return None
+    if actor and actor != subject.did and actor.casefold() != subject.handle.casefold():
+        return None
+    dids = [item.did for item in doc.follows]
+    handles = [item.handle for item in doc.follows]
+    if dids and (
+        max(map(len, dids)) > _DID_MAX
+        or max(map(len, handles)) > _HANDLE_MAX
+        or not all_fullmatch(_DIDS, dids)
+        or not all_fullmatch(_HANDLES, handles)
+    ):
+        return None
+    return Page(
+        names=tuple(handles), ids=tuple(dids), next_cursor=doc.cursor, following_count=count
+    )
+
+
+def _is_valid_profile(did: str, handle: str) -> bool:
+    """The checks of ``_profile``, without a message."""
+    return (
+        len(did) <= _DID_MAX and _ANY_DID_RE.fullmatch(did) is not None and is_valid_handle(handle)
+    )
 
 
 def _profile(item: Any, where: str, url: str) -> tuple[str, str]:

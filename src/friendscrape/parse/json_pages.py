@@ -1,11 +1,25 @@
-"""Reading untrusted JSON API bodies: typed field access that fails with ParseError."""
+"""Reading untrusted JSON API bodies: typed field access that fails with ParseError.
+
+A list page is read twice at most. First in bulk: ``decode_typed`` decodes it straight
+into a parser's typed structs (msgspec: no dict per item, fields the parser does not
+read are skipped, and it is stricter JSON than ``json``), and ``all_fullmatch`` checks a
+field of every item with one regex match. A page that passes is what the site sends,
+and the result is the one the careful reading would give. Anything else, including any
+body those two refuse, is read again the careful way (``load_json`` and the typed field
+helpers below), item by item, which names what is wrong.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any, Final
+import re
+from typing import Any, Final, TypeVar
+
+import msgspec
 
 from friendscrape.errors import ParseError
+
+_T = TypeVar("_T")
 
 DETAIL_MAX: Final = 200
 """Longest platform message kept in a user's error or detail."""
@@ -13,7 +27,7 @@ DETAIL_MAX: Final = 200
 
 def load_json(body: bytes, url: str) -> Any:
     """The decoded JSON document of ``body``, or ParseError (empty, cut, not JSON)."""
-    if not body.strip():
+    if not body or body.isspace():  # not strip(): that would copy the whole body
         raise ParseError("empty body where a JSON document was expected", url=url)
     try:
         return json.loads(body)
@@ -83,3 +97,29 @@ def list_field(obj: dict[str, Any], key: str, where: str, url: str) -> list[Any]
 def clip(text: object) -> str:
     """A platform message with whitespace collapsed, capped for storage."""
     return " ".join(str(text).split())[:DETAIL_MAX]
+
+
+def decode_typed(decoder: msgspec.json.Decoder[_T], body: bytes) -> _T | None:
+    """``body`` decoded into ``decoder``'s types, or None when it does not fit them (not
+    JSON, another shape, nested too deeply): the caller then reads it the careful way."""
+    try:
+        return decoder.decode(body)
+    except (msgspec.DecodeError, ValueError, RecursionError):
+        # DecodeError covers ValidationError; ValueError covers UnicodeDecodeError.
+        return None
+
+
+def lines_re(item: str) -> re.Pattern[str]:
+    """A pattern that fullmatches values joined by newlines when each value fullmatches
+    ``item`` (a pattern that never matches a newline)."""
+    return re.compile(f"(?:{item})(?:\\n(?:{item}))*")
+
+
+def all_fullmatch(lines: re.Pattern[str], values: list[str]) -> bool:
+    """Whether every one of ``values`` fullmatches the item pattern of ``lines`` (made by
+    ``lines_re``), checked with one match over all of them."""
+    if not values:
+        return True
+    joined = "\n".join(values)
+    # As many newlines as joints: no value holds one, so no value was split in two.
+    return joined.count("\n") == len(values) - 1 and lines.fullmatch(joined) is not None

@@ -24,9 +24,18 @@ import re
 from typing import Final
 from urllib.parse import urlsplit
 
+import msgspec
+
 from friendscrape.errors import ParseError
 from friendscrape.models import Page, Resolution, Status
-from friendscrape.parse.json_pages import clip, load_json, text_field
+from friendscrape.parse.json_pages import (
+    all_fullmatch,
+    clip,
+    decode_typed,
+    lines_re,
+    load_json,
+    text_field,
+)
 
 ACCOUNT_ID_RE: Final = re.compile(r"[A-Za-z0-9]{1,64}")
 """An account id (fullmatch): Mastodon's are numbers, sent as strings; other servers
@@ -36,9 +45,19 @@ INSTANCE_RE: Final = re.compile(
 )
 """An instance host name (fullmatch, lower case): a domain name of two or more labels."""
 _ACCT_RE: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}(?:@[A-Za-z0-9.-]{1,253})?")
+_IDS: Final = lines_re(ACCOUNT_ID_RE.pattern)
+_ACCTS: Final = lines_re(_ACCT_RE.pattern)
 _RECORD_NOT_FOUND: Final = "HTTP 404: Record not found"
 _LINK_RE: Final = re.compile(r"<([^>]*)>((?:\s*;\s*[^;,]*)*)")
 _REL_NEXT_RE: Final = re.compile(r';\s*rel\s*=\s*"?([^";,]*)"?', re.IGNORECASE)
+
+
+class _Account(msgspec.Struct):
+    id: str
+    acct: str
+
+
+_ACCOUNTS: Final = msgspec.json.Decoder(list[_Account])
 
 
 def parse_following_page(
@@ -66,11 +85,39 @@ def parse_following_page(
         raise ParseError(msg, url=url)
     if status != 200:
         raise ParseError(f"unexpected {_http_detail(status, body)}", url=url)
+    listed = _accounts_in_bulk(body)
+    accts, ids = listed if listed is not None else _accounts(body, url)
+    names = [acct if "@" in acct else f"{acct}@{instance}" for acct in accts]
+    # An empty page after a cursor is a normal end: when the last page is exactly full,
+    # Mastodon still links to a next page, and that page is empty with no link.
+    next_url = next_link(link)
+    if next_url is not None:
+        _check_same_origin(next_url, url)
+    return Page(
+        names=tuple(names), ids=tuple([f"{id_}@{instance}" for id_ in ids]), next_cursor=next_url
+    )
+
+
+def _accounts_in_bulk(body: bytes) -> tuple[list[str], list[str]] | None:
+    """The ``acct`` and ``id`` of every account of a page as Mastodon sends it, checked in
+    bulk; None for anything else, which ``_accounts`` reads and names."""
+    accounts = decode_typed(_ACCOUNTS, body)
+    if accounts is None:
+        return None
+    accts = [account.acct for account in accounts]
+    ids = [account.id for account in accounts]
+    if not all_fullmatch(_ACCTS, accts) or not all_fullmatch(_IDS, ids):
+        return None
+    return accts, ids
+
+
+def _accounts(body: bytes, url: str) -> tuple[list[str], list[str]]:
+    """The ``acct`` and ``id`` of every account, item by item, or ParseError."""
     doc = load_json(body, url)
     if not isinstance(doc, list):
         msg = f"expected a JSON array of accounts, got {type(doc).__name__}"
         raise ParseError(msg, url=url)
-    names: list[str] = []
+    accts: list[str] = []
     ids: list[str] = []
     for index, item in enumerate(doc, 1):
         where = f"account {index}"
@@ -82,14 +129,9 @@ def parse_following_page(
             raise ParseError(f"{where} has an invalid id {account_id[:40]!r}", url=url)
         if _ACCT_RE.fullmatch(acct) is None:
             raise ParseError(f"{where} has an invalid acct {acct[:60]!r}", url=url)
-        names.append(acct if "@" in acct else f"{acct}@{instance}")
-        ids.append(f"{account_id}@{instance}")
-    # An empty page after a cursor is a normal end: when the last page is exactly full,
-    # Mastodon still links to a next page, and that page is empty with no link.
-    next_url = next_link(link)
-    if next_url is not None:
-        _check_same_origin(next_url, url)
-    return Page(names=tuple(names), ids=tuple(ids), next_cursor=next_url)
+        accts.append(acct)
+        ids.append(account_id)
+    return accts, ids
 
 
 def parse_lookup(body: bytes, *, status: int, url: str = "", acct: str) -> Resolution:

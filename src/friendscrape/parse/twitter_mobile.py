@@ -44,25 +44,35 @@ _COUNT_RE: Final = re.compile(r"\d{1,3}(?:[,.\u00a0\u202f' ]\d{3})+|\d+")
 _NON_DIGIT_RE: Final = re.compile(r"\D")
 _GUEST_FOLLOW_PATH: Final = "/i/guest/follow/"
 # Each css() call walks the whole tree, and on a collector's cold caches a walk costs
-# about as much as a third of building the tree; so a page takes two walks, not one per
-# question. The first finds all pieces of all user items. Matches come in document order,
-# so each piece belongs to the item matched last before it; items nested in items are
-# refused, which keeps that true: the last selector matches only there (no other selector
-# yields a td), and an inner item without td.screenname fails for want of a name.
-_ITEM_PARTS: Final = ", ".join(
+# about as much as a third of building the tree; so a page takes one walk, which finds
+# all pieces of all user items and every other block a page may have (what is inside
+# those blocks is read with queries on their small subtrees). Matches come in document
+# order, so each piece belongs to the item matched last before it; items nested in items
+# are refused, which keeps that true: the nested-item selector is the only one that
+# yields a td, and an inner item without td.screenname fails for want of a name. Of the
+# links in td.screenname only the first counts: ``a:first-of-type`` matches it (no
+# earlier link can be its sibling) and leaves out the profile link that follows it.
+_PARTS: Final = ", ".join(
     (
         "table.user-item",
-        "table.user-item td.screenname a",
+        "table.user-item td.screenname a:first-of-type",
         "table.user-item td.screenname span.username",
         "table.user-item form[action]",
         "table.user-item table.user-item td.screenname",
+        "div.protected",
+        "div.w-button-more",
+        "div.user-list",
+        "table.profile-stats",
+        "table.profile-details",
     )
 )
-# The second walk finds every other block a page may have; what is inside them is read
-# with queries on those small subtrees.
-_BLOCKS: Final = (
-    "div.protected, div.w-button-more, div.user-list, table.profile-stats, table.profile-details"
-)
+# The names of a whole page, one a line, checked with one match: the fast path of a page
+# whose names, shown names and follow forms all agree exactly (any other page takes the
+# per-item path, which tells which item is wrong and accepts whitespace and letter case).
+_NAMES_RE: Final = re.compile(r"[A-Za-z0-9_]{1,15}(?:\n[A-Za-z0-9_]{1,15})*")
+_UNSET: Final = object()
+# A query that is only ``cursor=`` and a value with nothing to unquote.
+_PLAIN_CURSOR_RE: Final = re.compile(r"cursor=([A-Za-z0-9_.~-]+)")
 _DETAIL_MAX: Final = 200
 # How much of the body's end is searched for its closing tag (trailing whitespace and
 # comments included); slicing first keeps a whole-body copy off every page.
@@ -118,7 +128,7 @@ def parse_following_page(
     if status != 200:
         msg = f"unexpected HTTP status {status} for a following page"
         raise ParseError(msg, url=url)
-    if not body.strip():
+    if not body or body.isspace():  # not strip(): that would copy the whole body
         raise ParseError("empty body where a following page was expected", url=url)
     if tags > MAX_TAGS:
         msg = (
@@ -127,56 +137,87 @@ def parse_following_page(
         )
         raise ParseError(msg, url=url)
     tree = _parse_html(body, url)
-    blocks = _find_blocks(tree)
-    _check_owner(blocks.details, owner, url)
+    page = _walk(tree)
+    _check_owner(page.details, owner, url)
 
     body_node = tree.body
-    if body_node is not None and "account-suspended-page" in _classes(body_node):
+    if body_node is not None and _has_class(body_node, "account-suspended-page"):
         detail = _text(tree.css_first("div.system") or body_node) or "account suspended"
         return Page(status=Status.SUSPENDED, detail=detail)
-    for marker in blocks.protected:
+    for marker in page.protected:
         if not _inside_user_item(marker):
             return Page(status=Status.PROTECTED, detail=_text(marker) or "account protected")
 
-    return _parse_list_page(tree, blocks, body, url)
+    return _parse_list_page(tree, page, body, url)
 
 
 @dataclass(slots=True)
-class _Blocks:
-    """The page's blocks other than user items, in document order, from one tree walk."""
+class _Walk:
+    """What the page's one tree walk found, in document order.
 
+    Per user item (``table.user-item``): the ``name`` of its first link in
+    ``td.screenname`` (None without one), its first ``span.username`` and the actions
+    of its forms. Other blocks: the lists below.
+    """
+
+    names: list[str | None] = field(default_factory=list)
+    shown: list[LexborNode | None] = field(default_factory=list)
+    actions: list[list[str]] = field(default_factory=list)
     protected: list[LexborNode] = field(default_factory=list)
     more: list[LexborNode] = field(default_factory=list)
     stats: list[LexborNode] = field(default_factory=list)
     details: list[LexborNode] = field(default_factory=list)
     user_list: bool = False
+    nested: bool = False
 
 
-def _find_blocks(tree: LexborHTMLParser) -> _Blocks:
-    found = _Blocks()
-    for node in tree.css(_BLOCKS):
-        classes = _classes(node)
-        if node.tag == "div":
+def _walk(tree: LexborHTMLParser) -> _Walk:
+    found = _Walk()
+    names: list[object] = []  # _UNSET until the item's first link is met
+    shown, actions = found.shown, found.actions
+    for node in tree.css(_PARTS):
+        tag = node.tag
+        if tag == "a":
+            if names and names[-1] is _UNSET:
+                names[-1] = node.attributes.get("name")
+        elif tag == "span":
+            if shown and shown[-1] is None:
+                shown[-1] = node
+        elif tag == "form":
+            if actions:
+                actions[-1].append(node.attributes.get("action") or "")
+        elif tag == "table":
+            classes = (node.attributes.get("class") or "").split()
+            if "user-item" in classes:
+                names.append(_UNSET)
+                shown.append(None)
+                actions.append([])
+            if "profile-stats" in classes:
+                found.stats.append(node)
+            if "profile-details" in classes:
+                found.details.append(node)
+        elif tag == "div":
+            classes = (node.attributes.get("class") or "").split()
             if "protected" in classes:
                 found.protected.append(node)
             if "w-button-more" in classes:
                 found.more.append(node)
             if "user-list" in classes:
                 found.user_list = True
-        else:
-            if "profile-stats" in classes:
-                found.stats.append(node)
-            if "profile-details" in classes:
-                found.details.append(node)
+        elif tag == "td":
+            found.nested = True  # refused where the items are read, as before any cursor
+    found.names = [name if isinstance(name, str) else None for name in names]
     return found
 
 
-def _parse_list_page(tree: LexborHTMLParser, blocks: _Blocks, body: bytes, url: str) -> Page:
+def _parse_list_page(tree: LexborHTMLParser, page: _Walk, body: bytes, url: str) -> Page:
     """The names, next cursor and following count of a list page, or ParseError."""
-    items = _items(tree, url)
-    next_cursor = _next_cursor(blocks.more, url)
-    if not items:
-        if not blocks.user_list and next_cursor is None:
+    if page.nested:
+        raise ParseError("user item inside a user item: unexpected page structure", url=url)
+    cursor = _cursor_of(url)
+    next_cursor = _next_cursor(page.more, cursor, url)
+    if not page.names:
+        if not page.user_list and next_cursor is None:
             if tree.css_first("input[type=password]") is not None:
                 # A login form where the list should be: the site wants a session for
                 # every list (the circuit breaker's "login wall"), not one odd account.
@@ -189,53 +230,58 @@ def _parse_list_page(tree: LexborHTMLParser, blocks: _Blocks, body: bytes, url: 
         if next_cursor is not None:
             msg = "list page has no users but links to a next page"
             raise ParseError(msg, url=url)
-        if _cursor_of(url) is not None:
+        if cursor is not None:
             # Only the first page may be empty (the user follows nobody); an empty page
             # after a cursor is more likely a list cut short than a list that ends.
             msg = "page after a cursor has no users and no next link"
             raise ParseError(msg, url=url)
-    if _COMPLETE_END_RE.search(body[-_END_WINDOW:].rstrip()) is None:
+    tail = body[-_END_WINDOW:].rstrip()
+    # Most pages end with the tag itself: no search needed.
+    if not tail.endswith(b"</html>") and _COMPLETE_END_RE.search(tail) is None:
         raise ParseError("page ends before </html>: the response looks truncated", url=url)
-    names = tuple([_screen_name(item, index, url) for index, item in enumerate(items, 1)])
     return Page(
-        names=names, next_cursor=next_cursor, following_count=_following_count(blocks.stats, url)
+        names=_screen_names(page, url),
+        next_cursor=next_cursor,
+        following_count=_following_count(page.stats, url),
     )
 
 
-@dataclass(slots=True)
-class _Item:
-    """The pieces of one ``table.user-item`` that name the followed account."""
+def _screen_names(page: _Walk, url: str) -> tuple[str, ...]:
+    """Every item's screen name, cross-checked with its shown name and follow form.
 
-    anchor: LexborNode | None = None
-    shown: LexborNode | None = None
-    follow_actions: list[str] = field(default_factory=list)
+    A page as the site sends it is checked in bulk: one match over all names, one
+    comparison of all shown names and one of all follow forms. Any other page is
+    checked item by item, which accepts what the bulk check does not (spacing, letter
+    case, forms with a query) and names the first item that is wrong.
+    """
+    names = page.names
+    if None not in names:
+        joined = "\n".join(names)  # type: ignore[arg-type]  # no None, checked above
+        if (
+            _NAMES_RE.fullmatch(joined) is not None
+            and joined.count("\n") == len(names) - 1
+            and None not in page.shown
+            and "\n".join([node.text() for node in page.shown])  # type: ignore[union-attr]
+            == "@" + joined.replace("\n", "\n@")
+            and all(len(actions) == 1 for actions in page.actions)
+            and "\n".join([actions[0] for actions in page.actions])
+            == _GUEST_FOLLOW_PATH + joined.replace("\n", "\n" + _GUEST_FOLLOW_PATH)
+        ):
+            return tuple(names)  # type: ignore[arg-type]  # no None, checked above
+    return tuple(
+        [
+            _screen_name(raw, shown, actions, index, url)
+            for index, (raw, shown, actions) in enumerate(
+                zip(names, page.shown, page.actions, strict=True), 1
+            )
+        ]
+    )
 
 
-def _items(tree: LexborHTMLParser, url: str) -> list[_Item]:
-    """Every user item with its name link, shown name and form actions, in page order."""
-    items: list[_Item] = []
-    for node in tree.css(_ITEM_PARTS):
-        tag = node.tag
-        if tag == "td":
-            raise ParseError("user item inside a user item: unexpected page structure", url=url)
-        if tag == "table":
-            items.append(_Item())
-        elif not items:
-            continue  # cannot happen: each part lies inside an item matched before it
-        elif tag == "a":
-            if items[-1].anchor is None:
-                items[-1].anchor = node
-        elif tag == "span":
-            if items[-1].shown is None:
-                items[-1].shown = node
-        elif tag == "form":
-            items[-1].follow_actions.append(node.attributes.get("action") or "")
-    return items
-
-
-def _screen_name(item: _Item, index: int, url: str) -> str:
+def _screen_name(
+    raw: str | None, shown_node: LexborNode | None, actions: list[str], index: int, url: str
+) -> str:
     """The screen name of one user item, cross-checked, or ParseError."""
-    raw = item.anchor.attributes.get("name") if item.anchor is not None else None
     if raw is None:
         msg = f"user item {index} has no screen name (no <a name> in td.screenname)"
         raise ParseError(msg, url=url)
@@ -243,12 +289,12 @@ def _screen_name(item: _Item, index: int, url: str) -> str:
     if not is_valid_screen_name(name):
         msg = f"user item {index} has an invalid screen name {name[:40]!r}"
         raise ParseError(msg, url=url)
-    if item.shown is not None:
-        shown = "".join(item.shown.text().split()).removeprefix("@")
+    if shown_node is not None:
+        shown = "".join(shown_node.text().split()).removeprefix("@")
         if shown and shown != name and shown.casefold() != name.casefold():
             msg = f"user item {index}: screen name {name!r} but shown as {shown[:40]!r}"
             raise ParseError(msg, url=url)
-    for action in item.follow_actions:
+    for action in actions:
         path = action.partition("?")[0].partition("#")[0]
         if _GUEST_FOLLOW_PATH in path:
             target = path.rsplit("/", 1)[-1]
@@ -260,8 +306,9 @@ def _screen_name(item: _Item, index: int, url: str) -> str:
     return name
 
 
-def _next_cursor(blocks: list[LexborNode], url: str) -> str | None:
-    """The cursor of the "Show more people" link, None on the last page."""
+def _next_cursor(blocks: list[LexborNode], current: str | None, url: str) -> str | None:
+    """The cursor of the "Show more people" link, None on the last page (``current`` is
+    the cursor of this page's URL)."""
     if not blocks:
         return None
     more = blocks[0]
@@ -272,7 +319,7 @@ def _next_cursor(blocks: list[LexborNode], url: str) -> str | None:
     if cursor is None:
         msg = f"next-page link has no cursor: {href[:100]!r}"
         raise ParseError(msg, url=url)
-    if cursor == _cursor_of(url):
+    if cursor == current:
         raise ParseError(f"next-page link points back to cursor {cursor[:60]!r}", url=url)
     return cursor
 
@@ -280,7 +327,10 @@ def _next_cursor(blocks: list[LexborNode], url: str) -> str | None:
 def _following_count(tables: list[LexborNode], url: str) -> int | None:
     """The profile's following count from ``table.profile-stats``, if the page has it."""
     for link in (link for table in tables for link in table.css("td a[href]")):
-        path = urlsplit(link.attributes.get("href") or "").path.rstrip("/")
+        href = link.attributes.get("href") or ""
+        if "/following" not in href:  # the other counts' links: no URL to split
+            continue
+        path = urlsplit(href).path.rstrip("/")
         if not path.endswith("/following"):
             continue
         cell = link.parent
@@ -346,20 +396,23 @@ def _cursor_of(url: str) -> str | None:
     query = url.partition("#")[0].partition("?")[2]
     if "cursor=" not in query:  # most first pages: no query to parse
         return None
+    plain = _PLAIN_CURSOR_RE.fullmatch(query)
+    if plain is not None:  # the site's own links: nothing to unquote
+        return plain.group(1)
     values = parse_qs(query).get("cursor")
     return values[0] if values and values[0] else None
 
 
-def _classes(node: LexborNode) -> set[str]:
-    """The node's class names (order and spacing of the attribute do not matter)."""
-    return set((node.attributes.get("class") or "").split())
+def _has_class(node: LexborNode, name: str) -> bool:
+    """Whether ``name`` is one of the node's classes (order and spacing do not matter)."""
+    return name in (node.attributes.get("class") or "").split()
 
 
 def _inside_user_item(node: LexborNode) -> bool:
     """Whether ``node`` sits inside a ``table.user-item`` (a followed account's row)."""
     parent = node.parent
     while parent is not None:
-        if parent.tag == "table" and "user-item" in _classes(parent):
+        if parent.tag == "table" and _has_class(parent, "user-item"):
             return True
         parent = parent.parent
     return False

@@ -18,10 +18,15 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
+import msgspec
+
 from friendscrape.errors import ParseError
 from friendscrape.models import Page, Resolution, Status
 from friendscrape.parse.json_pages import (
+    all_fullmatch,
     clip,
+    decode_typed,
+    lines_re,
     list_field,
     load_object,
     optional_count,
@@ -33,6 +38,13 @@ USER_ID_RE: Final = re.compile(r"[1-9][0-9]{0,19}")
 """An X user id: a positive decimal number (fullmatch); ids are 64-bit snowflakes."""
 USERNAME_RE: Final = re.compile(r"[A-Za-z0-9_]{1,15}")
 """An X username (fullmatch): 1-15 letters, digits or underscores."""
+
+# For the bulk check: ids of up to 19 digits, or of 20 below 18 * 10**18, are all below
+# 2**64 (about 1.845 * 10**19); a page with an id above that takes the careful path,
+# which compares it with the bound. The 20-digit form comes first: tried second, every
+# such id would first be matched digit by digit by the shorter form and backed out of.
+_IDS: Final = lines_re(r"1[0-7][0-9]{18}|[1-9][0-9]{0,18}")
+_USERNAMES: Final = lines_re(USERNAME_RE.pattern)
 
 _NOT_FOUND: Final = "/problems/resource-not-found"
 _NOT_AUTHORIZED: Final = "/problems/not-authorized-for-resource"
@@ -88,12 +100,36 @@ def parse_users_by(
     return found
 
 
+class _User(msgspec.Struct):
+    id: str
+    username: str
+
+
+class _Meta(msgspec.Struct):
+    result_count: int | None = None
+    next_token: str | None = None
+
+
+class _ListPage(msgspec.Struct):
+    """A list page as the API sends it (other fields are skipped unread)."""
+
+    meta: _Meta
+    data: list[_User] | None = None
+    errors: msgspec.Raw | None = None
+
+
+_LIST_PAGE: Final = msgspec.json.Decoder(_ListPage)
+
+
 def parse_following_page(body: bytes, *, status: int, url: str = "") -> Page:
     """Read one 200 response of the following lookup into a Page; raises only ParseError."""
     if status != 200:
         msg = f"unexpected HTTP status {status} for a following lookup"
         detail = _problem_detail(body)
         raise ParseError(f"{msg}: {detail}" if detail else msg, url=url)
+    page = _list_page_in_bulk(body)
+    if page is not None:
+        return page
     doc = load_object(body, url)
     data = list_field(doc, "data", "response", url)
     errors = list_field(doc, "errors", "response", url)
@@ -124,6 +160,25 @@ def parse_following_page(body: bytes, *, status: int, url: str = "") -> Page:
         raise ParseError(msg, url=url)
     next_token = optional_text(meta, "next_token", "meta", url)
     return Page(names=tuple(names), ids=tuple(ids), next_cursor=next_token)
+
+
+def _list_page_in_bulk(body: bytes) -> Page | None:
+    """The page of a list as the API sends it, checked in bulk; None for anything else
+    (an error, an odd field, an invalid item), which the careful path reads and names."""
+    doc = decode_typed(_LIST_PAGE, body)
+    if doc is None or doc.errors is not None:
+        return None
+    items = doc.data or []
+    ids = [item.id for item in items]
+    names = [item.username for item in items]
+    meta = doc.meta
+    if (meta.result_count is not None and meta.result_count != len(items)) or (
+        meta.next_token == ""
+    ):
+        return None
+    if not all_fullmatch(_IDS, ids) or not all_fullmatch(_USERNAMES, names):
+        return None
+    return Page(names=tuple(names), ids=tuple(ids), next_cursor=meta.next_token)
 
 
 def _user_problem(errors: list[Any], url: str) -> Page:
