@@ -1,0 +1,59 @@
+"""`friendscrape report`: one self-contained HTML page a researcher can send on.
+
+The headline (N of M users, ETA, cost so far), the per-partition table, statuses, lists
+and failures, and charts of progress, throughput, friend counts and rate-limit pauses,
+all from aggregates the store counts (``figures``): memory does not grow with the users.
+Modules: ``figures`` reads the store, ``svg`` draws axes, ``charts`` and ``tables`` make
+the parts, ``page`` puts them together.
+
+The page goes to ``--output FILE``, or to stdout without it, as ``export`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from friendscrape.commands.report.figures import DEFAULT_TIER, Figures, gather_figures, pick_tier
+from friendscrape.commands.report.page import render_page
+from friendscrape.config import Settings
+from friendscrape.stores import opened_store, retried
+
+__all__ = ["DEFAULT_TIER", "Figures", "build_page", "gather_figures", "render_page", "write_report"]
+
+TITLE = "friendscrape progress"
+
+
+async def build_page(
+    settings: Settings, *, tier: str = DEFAULT_TIER, tiers: Path | None = None
+) -> tuple[str, Figures]:
+    """Read the store's aggregates and render the page; returns it and its figures."""
+    priced, hours = pick_tier(tier, tiers)
+    now = datetime.now(UTC)
+    async with opened_store(settings, read_only=True) as store:
+        figures = await retried(
+            settings,
+            "report",
+            lambda: gather_figures(store, now=now, tier=priced, hours_per_month=hours),
+        )
+    return render_page(figures, title=TITLE, generated_at=now), figures
+
+
+async def write_report(
+    settings: Settings,
+    output: Path | None,
+    *,
+    tier: str = DEFAULT_TIER,
+    tiers: Path | None = None,
+) -> int:
+    """The `report` command's work: the page to ``output``, or to stdout when None;
+    returns the users collected."""
+    page, figures = await build_page(settings, tier=tier, tiers=tiers)
+    if output is None:
+        sys.stdout.write(page)
+        sys.stdout.flush()
+    else:
+        await asyncio.to_thread(output.write_text, page, encoding="utf-8")
+    return figures.collected
