@@ -8,7 +8,7 @@ docs/monitoring.md explains it.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,15 @@ def estimate(
     if best is None:
         advice = advise(users, tiers, model, bound, deadline_days=deadline_days, budget=budget)
     return Estimate(users, deadline_days, budget, model, plans, best, bound, advice, notes)
+
+
+def measured_partitions(report: StatusReport) -> set[int]:
+    """The partitions whose overall rate ``rate_from_status`` averages."""
+    return {
+        p.partition
+        for p in report.partitions
+        if p.per_day_overall and p.collected and p.partition is not None
+    }
 
 
 def rate_from_status(report: StatusReport) -> float | None:
@@ -324,7 +333,9 @@ async def run_estimate(
 ) -> Estimate:
     """The `estimate` command's work; reads the store only with ``from_status``."""
     notes: tuple[str, ...] = ()
+    options = source or SourceOptions()
     if from_status:
+        from friendscrape.commands import estimate_upstream  # noqa: PLC0415
         from friendscrape.commands.status import read_status  # noqa: PLC0415
 
         report = await read_status(settings)
@@ -332,6 +343,11 @@ async def run_estimate(
         if measured is None:
             msg = "the store has no results to measure a rate from yet: pass --rate"
             raise UsageError(msg)
+        samples = await estimate_upstream.read_samples(settings)
+        upstream = estimate_upstream.measured_upstream(samples, measured_partitions(report))
+        notes = estimate_upstream.upstream_notes(upstream, allow_simulated=allow_simulated)
+        if options.source is None and len(upstream.sources) == 1:
+            options = replace(options, source=upstream.sources[0])
         rate = measured
         users = users if users is not None else report.total.remaining
     if rate is None or users is None:
@@ -346,7 +362,7 @@ async def run_estimate(
         mb_per_user=mb_per_user,
         hours_per_month=hours,
     )
-    bound = bound_for(settings, source or SourceOptions())
+    bound = bound_for(settings, options)
     return estimate(
         users,
         tiers,
