@@ -20,7 +20,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, NoReturn, TextIO, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import structlog
 
@@ -45,7 +45,6 @@ log = structlog.get_logger("friendscrape")
 _positive_int = argtypes.whole()
 _seconds = argtypes.number(above_low=True)
 WINDOW_MAX = 10 * 365 * 86400.0  # status --window: ten years, so the window's start is a date
-CLOSED_PIPE_EXIT = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader left
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -196,16 +195,10 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true", help="print the versioned JSON document")
     status.add_argument(
-        "--wide",
-        action="store_true",
-        help="every column (statuses, friends, latency per user, overall rate, times); "
-        "the default fits 100 columns",
-    )
-    status.add_argument(
         "--window",
         type=argtypes.number(high=WINDOW_MAX, above_low=True),
         default=3600.0,
-        help="seconds the recent rate, 429s and pauses are counted over (default 3600: 1h)",
+        help="seconds of the recent rate (default 3600)",
     )
 
     est = sub.add_parser(
@@ -339,22 +332,13 @@ def _error_text(exc: FriendscrapeError) -> str:
     return str(exc)
 
 
-def _to(stream: TextIO, text: str) -> None:
-    """Write ``text`` to stdout or stderr; a reader that went away (a closed pipe) makes
-    the stream, and this line, vanish quietly (logs.quiet_closed)."""
-    try:
-        stream.write(text)
-        stream.flush()
-    except BrokenPipeError:
-        logs.quiet_closed(stream)
-
-
 def _exit_now(text: str, code: int) -> NoReturn:
     """One error line, then exit without unwinding: a hung store call may hold a thread
     (or the store's lock) that would keep closing the store, or the interpreter, from
     ever finishing. SQLite and BigQuery writes are atomic per chunk: nothing saved is lost."""
-    _to(sys.stdout, "")
-    _to(sys.stderr, f"friendscrape: error: {text}\n")
+    sys.stdout.flush()
+    sys.stderr.write(f"friendscrape: error: {text}\n")
+    sys.stderr.flush()
     os._exit(code)
 
 
@@ -364,35 +348,12 @@ def _exit_on_abort(exc: RunAbortedError) -> NoReturn:
 
 
 def _warn(text: str) -> None:
-    _to(sys.stderr, f"friendscrape: warning: {text}\n")
-
-
-class _LogsClosed:
-    """The run's log stream lost its reader (``friendscrape run 2>&1 | head -1``): the run
-    then stops as on SIGTERM (stop intake, flush, release the lease), once its loop runs.
-    Log lines may come from a store thread, hence the thread-safe call."""
-
-    def __init__(self) -> None:
-        self.happened = False
-        self._stop: Callable[[], None] | None = None
-
-    def __call__(self) -> None:
-        self.happened = True
-        if self._stop is not None:
-            self._stop()
-
-    def arm(self, stop: Callable[[], None] | None) -> None:
-        """Call ``stop`` when the stream closes (now, if it already has)."""
-        self._stop = stop
-        if stop is not None and self.happened:
-            stop()
+    sys.stderr.write(f"friendscrape: warning: {text}\n")
+    sys.stderr.flush()
 
 
 def _run_until_stopped(
-    command: Callable[[asyncio.Event], Coroutine[Any, Any, T]],
-    *,
-    stop_timeout: float,
-    logs_closed: _LogsClosed | None = None,
+    command: Callable[[asyncio.Event], Coroutine[Any, Any, T]], *, stop_timeout: float
 ) -> T:
     """Run ``command(stop)`` with the process's stop policy.
 
@@ -400,13 +361,11 @@ def _run_until_stopped(
     arms a backstop: past ``stop_timeout`` the process exits 3 with one line, so the
     platform's kill never comes first. A second signal exits at once.
     """
-    return asyncio.run(_stoppable(command, stop_timeout, logs_closed))
+    return asyncio.run(_stoppable(command, stop_timeout))
 
 
 async def _stoppable(
-    command: Callable[[asyncio.Event], Coroutine[Any, Any, T]],
-    stop_timeout: float,
-    logs_closed: _LogsClosed | None = None,
+    command: Callable[[asyncio.Event], Coroutine[Any, Any, T]], stop_timeout: float
 ) -> T:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -428,15 +387,8 @@ async def _stoppable(
             loop.call_later(stop_timeout, on_stop_overrun)
             return
         context.run(log.warning, "run.signal", signal=sig.name, action="second signal: exiting now")
-        _to(sys.stdout, "")
+        sys.stdout.flush()
         os._exit(128 + sig.value)
-
-    def on_logs_closed() -> None:
-        # Like a first signal, without its log line (nobody reads it any more).
-        if not seen:
-            seen.append("closed logs")
-            stop.set()
-            loop.call_later(stop_timeout, on_stop_overrun)
 
     def on_stop_overrun() -> None:
         context.run(log.error, "run.stop_overrun", stop_timeout=stop_timeout)
@@ -448,16 +400,9 @@ async def _stoppable(
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
-    def request_stop() -> None:
-        loop.call_soon_threadsafe(on_logs_closed)
-
-    if logs_closed is not None:
-        logs_closed.arm(request_stop)
     try:
         return await asyncio.create_task(command(stop), context=context)
     finally:
-        if logs_closed is not None:
-            logs_closed.arm(None)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
 
@@ -509,13 +454,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     # On a terminal: console logs and a live progress bar on stderr; else JSON lines only.
     bar = progressbar.LiveLine(sys.stderr)
     live = progressbar.wants_bar(sys.stderr, settings.log_format)
-    logs_closed = _LogsClosed()
     logs.configure(
         fmt=settings.log_format,
         level=settings.log_level,
         secrets=parse_tokens(settings.x_bearer_tokens),
         stream=bar.as_stream() if live else None,
-        on_closed=logs_closed,
     )
     progress = bar.around if live else None
     _run_until_stopped(
@@ -529,10 +472,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             on_abort=_exit_on_abort,
         ),
         stop_timeout=settings.stop_timeout,
-        logs_closed=logs_closed,
     )
-    # Stopped because its log reader went away: users not reached stay pending.
-    return CLOSED_PIPE_EXIT if logs_closed.happened else 0
+    return 0
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -596,14 +537,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from friendscrape.commands import status, status_table  # noqa: PLC0415
+    from friendscrape.commands import status  # noqa: PLC0415
 
     settings = _settings_with_console_logs(args)
     report = _run(status.read_status(settings, window=args.window))
     if args.json:
         print(json.dumps(status.to_json(report), indent=2))
     else:
-        print(status_table.render_table(report, wide=args.wide))
+        print(status.render_table(report))
     return 0
 
 
@@ -684,32 +625,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script.
-
-    A reader that goes away (``friendscrape export | head -1``) ends the command quietly
-    with exit 141, as a shell reports for any writer whose pipe closed: no traceback, and
-    nothing in the store is changed by the export that stopped."""
-    try:
-        code = _main(argv)
-        sys.stdout.flush()  # now, not at exit, where a closed pipe would print a warning
-    except BrokenPipeError:
-        _quiet_closed_pipes()
-        return CLOSED_PIPE_EXIT
-    except BaseExceptionGroup as group:  # raised inside a command's task group
-        if group.split(BrokenPipeError)[1] is not None:
-            raise
-        _quiet_closed_pipes()
-        return CLOSED_PIPE_EXIT
-    return code
-
-
-def _quiet_closed_pipes() -> None:
-    """Point whichever of stdout and stderr lost its reader at /dev/null."""
-    _to(sys.stdout, "")
-    _to(sys.stderr, "")
-
-
-def _main(argv: Sequence[str] | None) -> int:
+    """Entry point of the console script."""
     parser = _build_parser()
     args, rest = parser.parse_known_args(argv)
     if args.command == "simulate":
@@ -719,11 +635,13 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         return _COMMANDS[args.command](args)
     except FriendscrapeError as exc:
-        _to(sys.stderr, f"friendscrape: error: {_error_text(exc)}\n")
+        print(f"friendscrape: error: {_error_text(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        _to(sys.stderr, "friendscrape: interrupted\n")
+        print("friendscrape: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return 0
 
 
 if __name__ == "__main__":
