@@ -20,7 +20,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TextIO, TypeVar
 
 import structlog
 
@@ -45,6 +45,7 @@ log = structlog.get_logger("friendscrape")
 _positive_int = argtypes.whole()
 _seconds = argtypes.number(above_low=True)
 WINDOW_MAX = 10 * 365 * 86400.0  # status --window: ten years, so the window's start is a date
+CLOSED_PIPE_EXIT = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader left
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -332,13 +333,22 @@ def _error_text(exc: FriendscrapeError) -> str:
     return str(exc)
 
 
+def _to(stream: TextIO, text: str) -> None:
+    """Write ``text`` to stdout or stderr; a reader that went away (a closed pipe) makes
+    the stream, and this line, vanish quietly (logs.quiet_closed)."""
+    try:
+        stream.write(text)
+        stream.flush()
+    except BrokenPipeError:
+        logs.quiet_closed(stream)
+
+
 def _exit_now(text: str, code: int) -> NoReturn:
     """One error line, then exit without unwinding: a hung store call may hold a thread
     (or the store's lock) that would keep closing the store, or the interpreter, from
     ever finishing. SQLite and BigQuery writes are atomic per chunk: nothing saved is lost."""
-    sys.stdout.flush()
-    sys.stderr.write(f"friendscrape: error: {text}\n")
-    sys.stderr.flush()
+    _to(sys.stdout, "")
+    _to(sys.stderr, f"friendscrape: error: {text}\n")
     os._exit(code)
 
 
@@ -348,12 +358,35 @@ def _exit_on_abort(exc: RunAbortedError) -> NoReturn:
 
 
 def _warn(text: str) -> None:
-    sys.stderr.write(f"friendscrape: warning: {text}\n")
-    sys.stderr.flush()
+    _to(sys.stderr, f"friendscrape: warning: {text}\n")
+
+
+class _LogsClosed:
+    """The run's log stream lost its reader (``friendscrape run 2>&1 | head -1``): the run
+    then stops as on SIGTERM (stop intake, flush, release the lease), once its loop runs.
+    Log lines may come from a store thread, hence the thread-safe call."""
+
+    def __init__(self) -> None:
+        self.happened = False
+        self._stop: Callable[[], None] | None = None
+
+    def __call__(self) -> None:
+        self.happened = True
+        if self._stop is not None:
+            self._stop()
+
+    def arm(self, stop: Callable[[], None] | None) -> None:
+        """Call ``stop`` when the stream closes (now, if it already has)."""
+        self._stop = stop
+        if stop is not None and self.happened:
+            stop()
 
 
 def _run_until_stopped(
-    command: Callable[[asyncio.Event], Coroutine[Any, Any, T]], *, stop_timeout: float
+    command: Callable[[asyncio.Event], Coroutine[Any, Any, T]],
+    *,
+    stop_timeout: float,
+    logs_closed: _LogsClosed | None = None,
 ) -> T:
     """Run ``command(stop)`` with the process's stop policy.
 
@@ -361,11 +394,13 @@ def _run_until_stopped(
     arms a backstop: past ``stop_timeout`` the process exits 3 with one line, so the
     platform's kill never comes first. A second signal exits at once.
     """
-    return asyncio.run(_stoppable(command, stop_timeout))
+    return asyncio.run(_stoppable(command, stop_timeout, logs_closed))
 
 
 async def _stoppable(
-    command: Callable[[asyncio.Event], Coroutine[Any, Any, T]], stop_timeout: float
+    command: Callable[[asyncio.Event], Coroutine[Any, Any, T]],
+    stop_timeout: float,
+    logs_closed: _LogsClosed | None = None,
 ) -> T:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -387,8 +422,15 @@ async def _stoppable(
             loop.call_later(stop_timeout, on_stop_overrun)
             return
         context.run(log.warning, "run.signal", signal=sig.name, action="second signal: exiting now")
-        sys.stdout.flush()
+        _to(sys.stdout, "")
         os._exit(128 + sig.value)
+
+    def on_logs_closed() -> None:
+        # Like a first signal, without its log line (nobody reads it any more).
+        if not seen:
+            seen.append("closed logs")
+            stop.set()
+            loop.call_later(stop_timeout, on_stop_overrun)
 
     def on_stop_overrun() -> None:
         context.run(log.error, "run.stop_overrun", stop_timeout=stop_timeout)
@@ -400,9 +442,17 @@ async def _stoppable(
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
+
+    def request_stop() -> None:
+        loop.call_soon_threadsafe(on_logs_closed)
+
+    if logs_closed is not None:
+        logs_closed.arm(request_stop)
     try:
         return await asyncio.create_task(command(stop), context=context)
     finally:
+        if logs_closed is not None:
+            logs_closed.arm(None)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
 
@@ -454,11 +504,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     # On a terminal: console logs and a live progress bar on stderr; else JSON lines only.
     bar = progressbar.LiveLine(sys.stderr)
     live = progressbar.wants_bar(sys.stderr, settings.log_format)
+    logs_closed = _LogsClosed()
     logs.configure(
         fmt=settings.log_format,
         level=settings.log_level,
         secrets=parse_tokens(settings.x_bearer_tokens),
         stream=bar.as_stream() if live else None,
+        on_closed=logs_closed,
     )
     progress = bar.around if live else None
     _run_until_stopped(
@@ -472,8 +524,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
             on_abort=_exit_on_abort,
         ),
         stop_timeout=settings.stop_timeout,
+        logs_closed=logs_closed,
     )
-    return 0
+    # Stopped because its log reader went away: users not reached stay pending.
+    return CLOSED_PIPE_EXIT if logs_closed.happened else 0
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -625,7 +679,32 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script."""
+    """Entry point of the console script.
+
+    A reader that goes away (``friendscrape export | head -1``) ends the command quietly
+    with exit 141, as a shell reports for any writer whose pipe closed: no traceback, and
+    nothing in the store is changed by the export that stopped."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # now, not at exit, where a closed pipe would print a warning
+    except BrokenPipeError:
+        _quiet_closed_pipes()
+        return CLOSED_PIPE_EXIT
+    except BaseExceptionGroup as group:  # raised inside a command's task group
+        if group.split(BrokenPipeError)[1] is not None:
+            raise
+        _quiet_closed_pipes()
+        return CLOSED_PIPE_EXIT
+    return code
+
+
+def _quiet_closed_pipes() -> None:
+    """Point whichever of stdout and stderr lost its reader at /dev/null."""
+    _to(sys.stdout, "")
+    _to(sys.stderr, "")
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _build_parser()
     args, rest = parser.parse_known_args(argv)
     if args.command == "simulate":
@@ -635,13 +714,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _COMMANDS[args.command](args)
     except FriendscrapeError as exc:
-        print(f"friendscrape: error: {_error_text(exc)}", file=sys.stderr)
+        _to(sys.stderr, f"friendscrape: error: {_error_text(exc)}\n")
         return exc.exit_code
     except KeyboardInterrupt:
-        print("friendscrape: interrupted", file=sys.stderr)
+        _to(sys.stderr, "friendscrape: interrupted\n")
         return 130
-    except BrokenPipeError:
-        return 0
 
 
 if __name__ == "__main__":

@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import sys
-from collections.abc import Iterable
-from typing import Any, TextIO
+from collections.abc import Callable, Iterable
+from typing import Any, TextIO, cast
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
@@ -66,18 +67,76 @@ class Redactor:
         return value
 
 
+def quiet_closed(stream: TextIO) -> None:
+    """Point ``stream``'s file descriptor at /dev/null once its reader has gone (a closed
+    pipe), so the lines still to come, and the interpreter's last flush, vanish quietly
+    instead of raising BrokenPipeError again."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (a StringIO, the live bar)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
+class PipeSafeStream:
+    """The stream logs are written to, surviving a reader that went away.
+
+    On the first BrokenPipeError (``friendscrape run 2>&1 | head -1``) the stream is
+    pointed at /dev/null and ``on_closed`` is called once: the run stops as on SIGTERM,
+    instead of every later log line raising inside the collector."""
+
+    def __init__(self, stream: TextIO, on_closed: Callable[[], None] | None = None) -> None:
+        self._stream = stream
+        self._on_closed = on_closed
+        self.closed_pipe = False
+
+    def write(self, text: str) -> int:
+        """Write ``text``; nothing once the reader has gone."""
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._broken()
+            return len(text)
+
+    def flush(self) -> None:
+        """Flush; nothing once the reader has gone."""
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._broken()
+
+    def isatty(self) -> bool:
+        """Whether the stream is a terminal."""
+        return self._stream.isatty()
+
+    def _broken(self) -> None:
+        if self.closed_pipe:
+            return
+        self.closed_pipe = True
+        quiet_closed(self._stream)
+        if self._on_closed is not None:
+            self._on_closed()
+
+
 def configure(
     *,
     fmt: str = "json",
     level: str = "info",
     stream: TextIO | None = None,
     secrets: Iterable[str] = (),
+    on_closed: Callable[[], None] | None = None,
 ) -> None:
     """Configure structlog once per process; calling again replaces the configuration.
 
     Logs go to ``stream``, by default stderr: platforms (Heroku, Papertrail) read both
-    streams, and a pipe of the results (``friendscrape export | head``) stays clean."""
-    out = stream if stream is not None else sys.stderr
+    streams, and a pipe of the results (``friendscrape export | head``) stays clean.
+    ``on_closed`` is called once if the stream's reader goes away (see PipeSafeStream)."""
+    raw = stream if stream is not None else sys.stderr
+    out = cast("TextIO", PipeSafeStream(raw, on_closed))
     if fmt == "auto":
         fmt = "console" if sys.stderr.isatty() else "json"
     renderer: Processor

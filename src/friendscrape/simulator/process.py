@@ -64,8 +64,8 @@ def start_simulator_process(
     write_users: Path | None = None,
 ) -> SimulatorProcess:
     """Start the simulator on a free local port; return once its ``simulator.ready`` line
-    (which names the port; logs are on stderr) has been read. ``write_users``: it first writes the accounts
-    to collect to this CSV (in the legacy site's form)."""
+    (which names the port; logs are on stderr) has been read. ``write_users``: it first
+    writes the accounts to collect to this CSV (in the legacy site's form)."""
     extra = [] if write_users is None else [f"--write-users={write_users}"]
     process = subprocess.Popen(  # noqa: S603 - our own module, no shell
         [sys.executable, "-m", "friendscrape.simulator", "--port=0", *config_args(config), *extra],
