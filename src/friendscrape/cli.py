@@ -196,10 +196,16 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true", help="print the versioned JSON document")
     status.add_argument(
+        "--wide",
+        action="store_true",
+        help="every column (statuses, friends, latency per user, overall rate, times); "
+        "the default fits 100 columns",
+    )
+    status.add_argument(
         "--window",
         type=argtypes.number(high=WINDOW_MAX, above_low=True),
         default=3600.0,
-        help="seconds of the recent rate (default 3600)",
+        help="seconds the recent rate, 429s and pauses are counted over (default 3600: 1h)",
     )
 
     est = sub.add_parser(
@@ -591,14 +597,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from friendscrape.commands import status  # noqa: PLC0415
+    from friendscrape.commands import status, status_table  # noqa: PLC0415
 
     settings = _settings_with_console_logs(args)
     report = _run(status.read_status(settings, window=args.window))
     if args.json:
         print(json.dumps(status.to_json(report), indent=2))
     else:
-        print(status.render_table(report))
+        print(status_table.render_table(report, wide=args.wide))
     return 0
 
 

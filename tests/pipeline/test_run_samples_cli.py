@@ -120,3 +120,26 @@ async def test_a_cli_run_writes_samples_that_add_up(
     # Each 429 asked for a one-second pause (some overlap): paused time shows.
     assert sum(b.paused_seconds for b in buckets) >= 0.9
     assert sum(b.samples for b in buckets) >= 3, "a start, heartbeats and a final sample"
+
+    # status, as users run it, shows what the run met and where.
+    code, shown = await run_cli(["status", "--store", job.url, "--window", "900"], env=job.env)
+    assert code == 0, shown.tail()
+    table = shown.stdout_other
+    assert all(len(line) <= 100 for line in table), table
+    head = table[0].split()
+    assert "/day" in head
+    assert "15m" in head
+    assert f"rates measured against a local simulator (127.0.0.1:{port}), not a real upstream" in (
+        " ".join(table)
+    )
+    code, shown = await run_cli(["status", "--store", job.url, "--json"], env=job.env)
+    assert code == 0, shown.tail()
+    doc = json.loads("\n".join(shown.stdout_other))
+    assert doc["window_seconds"] == 3600
+    assert doc["window"] == "1h"
+    assert doc["data_seconds"] < 3600, "the run is younger than the window"
+    row = doc["partitions"][0]
+    assert row["rate_limited"] == served_429
+    assert row["simulated"] is True
+    assert row["upstream_host"] == f"127.0.0.1:{port}"
+    assert row["paused_seconds"] >= 0.9

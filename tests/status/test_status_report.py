@@ -9,9 +9,16 @@ from pathlib import Path
 import pytest
 
 from friendscrape import cli
-from friendscrape.commands.status import build_report, human_duration, render_table, to_json
+from friendscrape.commands.status import (
+    build_report,
+    human_duration,
+    span_words,
+    to_json,
+    window_label,
+)
+from friendscrape.commands.status_table import WIDTH, render_table
 from friendscrape.models import Partition
-from friendscrape.stores.base import StatusSummary
+from friendscrape.stores.base import RunSample, SampleBucket, StatusSummary
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -56,7 +63,8 @@ def test_no_rate_anywhere_means_no_eta() -> None:
     assert all(p.eta_seconds is None for p in report.partitions)
     assert report.total.eta_seconds is None
     assert report.total.remaining == 250
-    assert "-" in render_table(report).splitlines()[-2]
+    total = next(ln for ln in render_table(report).splitlines() if ln.startswith("total"))
+    assert total.split()[-1] == "-"
 
 
 def test_complete_job_has_zero_eta() -> None:
@@ -113,5 +121,199 @@ def test_status_command_json_and_table(tmp_path: Path, capsys: pytest.CaptureFix
     assert doc["total"]["eta_seconds"] is None
     assert cli.main(["status", "--store", store]) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[0].split()[:3] == ["part", "users", "done"]
-    assert table[3].split()[:4] == ["total", "3", "0", "3"]
+    assert table[0].split()[:3] == ["part", "done", "left"]
+    assert table[3].split()[:4] == ["total", "0", "3", "0.0"]
+
+
+def big_job(parts: int = 10, users: int = 3_600_000) -> tuple[list[Partition], list[StatusSummary]]:
+    """A job of 36 million users, most of each partition done, in every status."""
+    plan = [Partition(n, users, str(n), str(n)) for n in range(1, parts + 1)]
+    rows = []
+    for n in range(1, parts + 1):
+        for status, share in (("ok", 0.6), ("protected", 0.05), ("failed", 0.01)):
+            rows.append(
+                StatusSummary(
+                    partition=n,
+                    status=status,
+                    users=int(users * share),
+                    friends=int(users * share) * 550,
+                    seconds=users * share * 3.2,
+                    first_start=NOW - timedelta(days=20),
+                    last_end=NOW - timedelta(seconds=5),
+                    recent=123_456,
+                )
+            )
+    return plan, rows
+
+
+def learned_samples(parts: int) -> tuple[dict[int, RunSample], list[SampleBucket]]:
+    latest = {
+        n: RunSample(
+            run_id=f"run{n}",
+            partition=n,
+            at=NOW - timedelta(seconds=10),
+            source="x-api",
+            upstream_host="api.x.com",
+            simulated=False,
+            learned_rate=148.25 + n,
+        )
+        for n in range(1, parts + 1)
+    }
+    buckets = [
+        SampleBucket(NOW - timedelta(hours=1), n, 10, 900_000, 98_765, 12_345.0, 148.25 + n, 240)
+        for n in range(1, parts + 1)
+    ]
+    return latest, buckets
+
+
+def test_the_default_table_fits_100_columns_and_wide_shows_every_column() -> None:
+    plan, rows = big_job()
+    latest, buckets = learned_samples(10)
+    report = build_report(plan, rows, now=NOW, samples=latest, buckets=buckets, unplaced=1234)
+    table = render_table(report)
+    lines = table.splitlines()
+    too_wide = [line for line in lines if len(line) > WIDTH]
+    assert not too_wide, "\n".join(too_wide)
+    head = lines[0].split()
+    assert head[:4] == ["part", "done", "left", "%"]
+    assert {"429s", "paused", "learned", "ETA"} <= set(head)
+    assert "prot" not in head
+    assert lines[11].split()[0] == "total"
+    assert "149.2/s" in lines[1], "partition 1's learned rate"
+
+    wide = render_table(report, wide=True).splitlines()
+    wide_head = wide[0]
+    for column in ("users", "prot", "nfound", "friends", "lat/user", "/day all", "first start"):
+        assert column in wide_head
+    assert "s/user" not in wide_head.replace("lat/user", "")
+    assert max(len(line) for line in wide) > WIDTH
+
+
+@pytest.mark.parametrize(
+    ("seconds", "label"),
+    [
+        (60, "60s"),
+        (90, "90s"),
+        (900, "15m"),
+        (3600, "1h"),
+        (5400, "90m"),
+        (86400, "1d"),
+        (0.5, "0.5s"),
+    ],
+)
+def test_window_labels(seconds: float, label: str) -> None:
+    assert window_label(seconds) == label
+
+
+def test_the_window_asked_heads_the_column_and_short_data_is_said() -> None:
+    # The first result ended 3.6 minutes ago: a 1h window holds 3.6 minutes of data.
+    rows = [summary(1, "ok", 30, hours_ago=0.06, span_h=0.05, recent=30)]
+    report = build_report(PLAN, rows, now=NOW, window=3600)
+    table = render_table(report)
+    assert "/day 1h" in table.splitlines()[0]
+    assert "over the last 3.6 min of data" in table
+    assert "0.06" not in table
+    doc = to_json(report)
+    assert doc["window_seconds"] == 3600
+    assert doc["window"] == "1h"
+    assert doc["data_seconds"] == pytest.approx(216.0)
+    assert doc["partitions"][0]["recent_data_seconds"] == pytest.approx(216.0)
+    assert span_words(216) == "3.6 min"
+
+    minute = build_report(PLAN, rows, now=NOW, window=60)
+    assert "/day 60s" in render_table(minute).splitlines()[0]
+    assert "of data" not in render_table(minute), "a full minute of data: nothing to say"
+    assert to_json(minute)["window_seconds"] == 60
+
+
+def test_unstarted_partitions_get_an_estimated_eta_when_the_others_are_done() -> None:
+    # Partitions 1 and 2 are finished; 3 has not started: 50 users left.
+    rows = [
+        summary(1, "ok", 100, hours_ago=30, span_h=24),  # 100 a day overall
+        summary(2, "ok", 100, hours_ago=30, span_h=12),  # 200 a day overall
+    ]
+    report = build_report(PLAN, rows, now=NOW)
+    p3 = report.partitions[2]
+    assert p3.eta_seconds == pytest.approx(50 / 150 * 86400)
+    assert p3.eta_estimated
+    assert report.total.eta_seconds == pytest.approx(p3.eta_seconds)
+    assert report.total.eta_estimated
+    table = render_table(report).splitlines()
+    assert table[3].endswith("~8h 00m")
+    assert table[4].endswith("~8h 00m"), "the total's ETA is never '-' while a rate is known"
+    assert to_json(report)["partitions"][2]["eta_estimated"] is True
+
+
+def test_users_outside_the_plan_get_an_estimated_eta_not_a_dash() -> None:
+    rows = [summary(n, "ok", 100 if n < 3 else 50, hours_ago=30, span_h=24) for n in (1, 2, 3)]
+    report = build_report(PLAN, rows, now=NOW, unplaced=1200)
+    assert report.total.remaining == 1200
+    assert report.total.eta_seconds is not None
+    assert report.total.eta_estimated
+
+
+def test_run_samples_show_learned_rate_429s_pauses_and_the_simulator() -> None:
+    rows = [summary(1, "ok", 48, hours_ago=5, span_h=4, recent=2)]
+    latest = {
+        1: RunSample(
+            "r1", 1, NOW, "twitter-mobile", "127.0.0.1:8123", simulated=True, learned_rate=41.5
+        ),
+    }
+    buckets = [
+        SampleBucket(NOW - timedelta(hours=1), 1, 5, 90, 7, 30.0, 40.0, 3),
+        SampleBucket(NOW, 1, 2, 30, 2, 5.0, 41.5, 1),
+    ]
+    report = build_report(PLAN, rows, now=NOW, samples=latest, buckets=buckets)
+    p1 = report.partitions[0]
+    assert p1.run is not None
+    assert (p1.run.rate_limited, p1.run.paused_seconds, p1.run.learned_rate) == (9, 35.0, 41.5)
+    table = render_table(report)
+    assert "rates measured against a local simulator (127.0.0.1:8123), not a real upstream" in table
+    cells = table.splitlines()[1].split()
+    assert {"9", "35s", "41.5/s"} <= set(cells)
+    doc = to_json(report)
+    row = doc["partitions"][0]
+    assert (row["rate_limited"], row["paused_seconds"], row["learned_rate"]) == (9, 35.0, 41.5)
+    assert (row["upstream_host"], row["simulated"]) == ("127.0.0.1:8123", True)
+    assert doc["partitions"][1]["rate_limited"] is None, "no run of partition 2 yet"
+    assert doc["total"]["simulated"] is True
+    assert any("local simulator" in note for note in doc["notes"])
+
+
+def test_the_documented_example_is_what_status_prints() -> None:
+    """docs/monitoring.md's table: built again from the figures it shows, line for line
+    (the partitions it elides aside)."""
+    docs = Path(__file__).parents[2] / "docs" / "monitoring.md"
+    text = docs.read_text(encoding="utf-8")
+    start = text.index("    friendscrape status --store bigquery://PROJECT/DATASET\n")
+    shown = text[start:].split("\n\n", 1)[0].splitlines()[1:]
+    plan = [Partition(n, 360000, str(n), str(n)) for n in range(1, 11)]
+    rows, samples, buckets = [], {}, []
+    for n in range(1, 10):
+        done = 212004 - n * 3111
+        for status, share in (("ok", 0.95), ("protected", 0.028), ("not_found", 0.01)):
+            rows.append(
+                StatusSummary(
+                    n,
+                    status,
+                    int(done * share),
+                    int(done * share) * 520,
+                    done * share * 3.3,
+                    NOW - timedelta(days=1, hours=9, minutes=n),
+                    NOW - timedelta(seconds=20),
+                    6100 - n * 40 if status == "ok" else 30,
+                )
+            )
+        rows.append(
+            StatusSummary(n, "failed", int(done * 0.012), 0, 1.0, NOW - timedelta(days=1), NOW, 30)
+        )
+        samples[n] = RunSample(
+            f"r{n}", n, NOW, "twitter-mobile", "mobile.example.org", simulated=False
+        )
+        buckets.append(
+            SampleBucket(NOW - timedelta(minutes=30), n, 6000, 12000, 14 + n, 31.0 + n, None, 240)
+        )
+    report = build_report(plan, rows, now=NOW, samples=samples, buckets=buckets)
+    printed = [line.rstrip() for line in render_table(report).splitlines()]
+    kept = [line[4:] for line in shown if line.strip() != "..."]
+    assert kept == [line for line in printed if line in kept or not line.startswith("    ")]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import pytest
 
 from friendscrape.commands.status import SCHEMA_VERSION, STATUSES, gather_status, to_json
 from friendscrape.models import FriendList, Status, User
-from friendscrape.stores.base import Store
+from friendscrape.stores.base import RunSample, Store
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -91,3 +92,64 @@ async def test_status_report_on_store(store: Store) -> None:
     assert [row["partition"] for row in doc["partitions"]] == [1, 2]
     assert set(doc["total"]["statuses"]) == set(STATUSES)
     assert doc["total"]["first_start"] == "2024-05-01T10:00:00+00:00"
+
+
+class AggregatesOnly:
+    """A store that answers only the aggregate reads: status must need nothing else."""
+
+    ALLOWED = frozenset(
+        {
+            "partitions",
+            "partition_summary",
+            "user_count",
+            "unplaced_count",
+            "latest_samples",
+            "sample_buckets",
+        }
+    )
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> object:
+        if name not in self.ALLOWED:
+            msg = f"status read {name}, which is not an aggregate"
+            raise AssertionError(msg)
+        return getattr(self._store, name)
+
+
+async def test_status_reads_aggregates_and_run_samples_only(store: Store) -> None:
+    await fill(store)
+    for seconds, limited, final in ((-1800, 4, False), (-600, 3, False), (-60, 2, True)):
+        await store.record_sample(
+            RunSample(
+                run_id="run-1",
+                partition=1,
+                at=NOW + timedelta(seconds=seconds),
+                source="x-api",
+                upstream_host="127.0.0.1:9999",
+                simulated=True,
+                users_done=1,
+                pages=5,
+                rate_limited=limited,
+                paused_seconds=2.5,
+                learned_rate=30.0 + limited,
+                final=final,
+            )
+        )
+    report = await gather_status(cast("Store", AggregatesOnly(store)), now=NOW, window=900)
+    p1, p2 = report.partitions
+    assert p1.run is not None
+    # Only the samples of the last 15 minutes count; the learned rate is the newest one's.
+    assert (p1.run.rate_limited, p1.run.paused_seconds) == (5, 5.0)
+    assert p1.run.learned_rate == 32.0
+    assert p1.run.finished
+    assert p1.run.simulated
+    assert p2.run is None
+    doc = to_json(report)
+    assert doc["window_seconds"] == 900
+    assert doc["window"] == "15m"
+    assert (
+        "rates measured against a local simulator (127.0.0.1:9999), not a real upstream"
+        in (doc["notes"])
+    )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from friendscrape.commands.status import gather_status, render_table, to_json
+from friendscrape.commands.status import gather_status, to_json
+from friendscrape.commands.status_table import render_table
 from friendscrape.models import FriendList, Status, User
 from friendscrape.stores.base import Store
 

@@ -1,9 +1,11 @@
 """Where every partition stands: progress, statuses, rates and ETA, read from any store.
 
-The figures come from one aggregate query (``Store.partition_summary``) plus the plan,
-so `friendscrape status` stays cheap on millions of users and can run from any machine
+The figures come from aggregate queries only (``partition_summary`` for the results,
+``latest_samples`` and ``sample_buckets`` for what the runs met) plus the plan, so
+`friendscrape status` stays cheap on millions of users and can run from any machine
 while workers are collecting. ``to_json`` is a stable, versioned document (``schema``)
-that scripts and dashboards read; docs/monitoring.md describes every field.
+that scripts and dashboards read; docs/monitoring.md describes every field. The
+people's table is drawn by ``status_table``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 from friendscrape.config import Settings
 from friendscrape.models import Partition, Status
 from friendscrape.stores import opened_store, retried
-from friendscrape.stores.base import ReadStore, StatusSummary
+from friendscrape.stores.base import ReadStore, RunSample, SampleBucket, StatusSummary
 
 SCHEMA_VERSION = 1
 """Bumped only when a field of the JSON document changes meaning or disappears."""
@@ -29,8 +31,28 @@ _DAY = 86400.0
 
 
 @dataclass(frozen=True, slots=True)
+class RunFacts:
+    """What a partition's runs met, from their samples: 429s and paused time in the
+    window, and from the newest sample the learned rate and where the run went."""
+
+    rate_limited: int = 0
+    paused_seconds: float = 0.0
+    learned_rate: float | None = None
+    upstream_host: str = ""
+    simulated: bool = False
+    source: str = ""
+    last_sample_at: datetime | None = None
+    finished: bool = False
+    """The newest sample is a run's last (no run of the partition is going now)."""
+
+
+@dataclass(frozen=True, slots=True)
 class PartitionStatus:
-    """One partition's figures (``partition`` is None for the whole job)."""
+    """One partition's figures (``partition`` is None for the whole job).
+
+    ``window`` is the span asked for the recent rate; ``span`` the seconds of it that
+    hold data (shorter when the first result is younger than the window).
+    """
 
     partition: int | None
     users: int
@@ -42,7 +64,11 @@ class PartitionStatus:
     last_end: datetime | None
     recent: int
     window: float
+    span: float = 0.0
     eta_seconds: float | None = None
+    eta_estimated: bool = False
+    """The ETA borrows the mean rate of other partitions (this one has none of its own)."""
+    run: RunFacts | None = None
 
     @property
     def remaining(self) -> int:
@@ -69,8 +95,10 @@ class PartitionStatus:
 
     @property
     def per_day_last_hour(self) -> float:
-        """Users per day at the rate of the last window (an hour by default)."""
-        return self.recent * _DAY / self.window if self.window > 0 else 0.0
+        """Users per day at the rate of the last window (an hour by default), over the
+        part of the window that holds data."""
+        span = self.span or self.window
+        return self.recent * _DAY / span if span > 0 else 0.0
 
     @property
     def per_day_overall(self) -> float | None:
@@ -108,6 +136,15 @@ def _eta(remaining: int, rate: float | None) -> float | None:
     return remaining * _DAY / rate
 
 
+def _borrowed_rate(parts: Sequence[PartitionStatus]) -> float | None:
+    """The rate a partition with none of its own is given: the mean of the running
+    partitions' (results in the window and users left), else of every partition that
+    has a rate (the finished ones' overall rates), else None."""
+    running = [p.rate for p in parts if p.rate and p.remaining and p.recent]
+    known = running or [p.rate for p in parts if p.rate]
+    return sum(known) / len(known) if known else None
+
+
 def build_report(
     plan: Sequence[Partition],
     summaries: Iterable[StatusSummary],
@@ -116,46 +153,46 @@ def build_report(
     window: float = DEFAULT_WINDOW,
     user_count: int | None = None,
     unplaced: int = 0,
+    samples: Mapping[int, RunSample] | None = None,
+    buckets: Iterable[SampleBucket] = (),
 ) -> StatusReport:
     """Combine the plan with the store's aggregates into per-partition and total figures.
 
     ``unplaced`` users (imported after the plan) count in the total's users and
     remaining, so a job with users no run will collect never shows as done.
 
-    A partition that has not produced a result yet gets the mean rate of those that
-    have, so the job's ETA assumes it starts now; the job's ETA is its slowest
-    partition's, since every partition is one worker and the job ends with the last.
+    A partition with no rate of its own (not started yet) gets the mean rate of the
+    running partitions, so its ETA assumes it starts now, marked as estimated; the
+    job's ETA is its slowest partition's, since every partition is one worker and the
+    job ends with the last. ``samples`` (each partition's newest run sample) and
+    ``buckets`` (run samples summed in the window) add what the runs met.
     """
     grouped: dict[int, list[StatusSummary]] = {}
     for row in summaries:
         grouped.setdefault(row.partition, []).append(row)
+    facts = _run_facts(samples or {}, buckets)
     planned_users = {p.number: p.user_count for p in plan}
     numbers = sorted(set(planned_users) | set(grouped))
     parts: list[PartitionStatus] = []
     for number in numbers:
         rows = grouped.get(number, [])
         collected = sum(r.users for r in rows)
-        parts.append(
-            _combine(number, planned_users.get(number, collected), rows, window=window, now=now)
+        part = _combine(number, planned_users.get(number, collected), rows, window=window, now=now)
+        parts.append(replace(part, run=facts.get(number)))
+    borrowed = _borrowed_rate(parts)
+    with_eta = [
+        replace(
+            p,
+            eta_seconds=_eta(p.remaining, p.rate or borrowed),
+            eta_estimated=bool(p.remaining and not p.rate and borrowed),
         )
-    known = [p.rate for p in parts if p.rate and p.remaining]
-    fallback = sum(known) / len(known) if known else None
-    with_eta = []
-    for p in parts:
-        rate = p.rate if p.rate else fallback
-        with_eta.append(replace(p, eta_seconds=_eta(p.remaining, rate)))
+        for p in parts
+    ]
     all_rows = [r for rows in grouped.values() for r in rows]
     total_users = sum(planned_users.values()) + unplaced if plan else (user_count or 0)
     total = _combine(None, total_users, all_rows, window=window, now=now)
-    etas = [p.eta_seconds for p in with_eta]
-    if total.remaining == 0:
-        total_eta: float | None = 0.0
-    elif not plan:
-        total_eta = _eta(total.remaining, total.rate)
-    else:
-        total_eta = None if any(e is None for e in etas) else max((e or 0.0) for e in etas)
-    if plan and unplaced:
-        total_eta = None  # no run collects unplaced users, so the job has no end yet
+    total = replace(total, run=_total_facts(list(facts.values())))
+    total_eta, estimated = _total_eta(total, with_eta, planned=bool(plan), unplaced=unplaced)
     notes: list[str] = []
     if not plan:
         notes.append("no partition plan yet: totals only count users against the users table")
@@ -164,14 +201,98 @@ def build_report(
             f"{unplaced} users are outside the partition plan and no run collects them: "
             "run 'friendscrape partitions place' to add them to the plan"
         )
+    notes.extend(_simulator_notes(with_eta))
     return StatusReport(
         generated_at=now,
         partitions=tuple(with_eta),
-        total=replace(total, eta_seconds=total_eta),
+        total=replace(total, eta_seconds=total_eta, eta_estimated=estimated),
         planned=bool(plan),
         notes=tuple(notes),
         unplaced=unplaced if plan else 0,
     )
+
+
+def _total_eta(
+    total: PartitionStatus, parts: Sequence[PartitionStatus], *, planned: bool, unplaced: int
+) -> tuple[float | None, bool]:
+    """The job's ETA and whether it is estimated: its slowest partition's; without a
+    plan the whole job's rate; users outside the plan at the whole job's rate, as if
+    they were placed now (no run collects them until they are)."""
+    if total.remaining == 0:
+        return 0.0, False
+    if not planned:
+        return _eta(total.remaining, total.rate), False
+    left = [p for p in parts if p.remaining]
+    etas = [p.eta_seconds for p in left]
+    if any(e is None for e in etas):
+        return None, False
+    eta = max((e or 0.0 for e in etas), default=0.0)
+    estimated = any(p.eta_estimated for p in left)
+    if unplaced:
+        rate = total.rate or _borrowed_rate(parts)
+        extra = _eta(unplaced, rate)
+        if extra is None:
+            return None, False
+        eta, estimated = max(eta, extra), True
+    return eta, estimated
+
+
+def _run_facts(
+    samples: Mapping[int, RunSample], buckets: Iterable[SampleBucket]
+) -> dict[int, RunFacts]:
+    """Per partition: 429s and pauses summed over the window's buckets, the rest from
+    its newest sample."""
+    limited: Counter[int] = Counter()
+    paused: dict[int, float] = {}
+    for b in buckets:
+        limited[b.partition] += b.rate_limited
+        paused[b.partition] = paused.get(b.partition, 0.0) + b.paused_seconds
+    facts: dict[int, RunFacts] = {}
+    for number in sorted(set(samples) | set(limited) | set(paused)):
+        latest = samples.get(number)
+        facts[number] = RunFacts(
+            rate_limited=limited.get(number, 0),
+            paused_seconds=paused.get(number, 0.0),
+            learned_rate=latest.learned_rate if latest is not None else None,
+            upstream_host=latest.upstream_host if latest is not None else "",
+            simulated=latest.simulated if latest is not None else False,
+            source=latest.source if latest is not None else "",
+            last_sample_at=latest.at if latest is not None else None,
+            finished=latest.final if latest is not None else False,
+        )
+    return facts
+
+
+def _total_facts(facts: Sequence[RunFacts]) -> RunFacts | None:
+    """The job's: sums, the lowest learned rate, simulated when any run was."""
+    if not facts:
+        return None
+    rates = [f.learned_rate for f in facts if f.learned_rate is not None]
+    hosts = sorted({f.upstream_host for f in facts if f.upstream_host})
+    return RunFacts(
+        rate_limited=sum(f.rate_limited for f in facts),
+        paused_seconds=sum(f.paused_seconds for f in facts),
+        learned_rate=min(rates) if rates else None,
+        upstream_host=", ".join(hosts),
+        simulated=any(f.simulated for f in facts),
+        source=", ".join(sorted({f.source for f in facts if f.source})),
+        last_sample_at=max((f.last_sample_at for f in facts if f.last_sample_at), default=None),
+        finished=all(f.finished for f in facts),
+    )
+
+
+def _simulator_notes(parts: Sequence[PartitionStatus]) -> list[str]:
+    """Say so when the rates come from a local simulator: they are no real upstream's."""
+    simulated = [p for p in parts if p.run is not None and p.run.simulated]
+    if not simulated:
+        return []
+    hosts = ", ".join(sorted({p.run.upstream_host for p in simulated if p.run is not None}))
+    sampled = [p for p in parts if p.run is not None and p.run.last_sample_at is not None]
+    if len(simulated) == len(sampled):
+        return [f"rates measured against a local simulator ({hosts}), not a real upstream"]
+    numbers = ", ".join(str(p.partition) for p in simulated)
+    note = f"partitions {numbers}: rates measured against a local simulator ({hosts}), "
+    return [note + "not a real upstream"]
 
 
 def _combine(
@@ -187,10 +308,11 @@ def _combine(
         statuses[r.status] += r.users
     starts = [r.first_start for r in rows if r.first_start is not None]
     ends = [r.last_end for r in rows if r.last_end is not None]
+    span = window
     if starts:
         # A partition that started inside the window has been running for less than it:
         # its recent rate is over the time it has run, not over the whole window.
-        window = max(min(window, (now - min(starts)).total_seconds()), 1.0)
+        span = max(min(window, (now - min(starts)).total_seconds()), 1.0)
     return PartitionStatus(
         partition=number,
         users=users,
@@ -202,6 +324,7 @@ def _combine(
         last_end=max(ends) if ends else None,
         recent=sum(r.recent for r in rows),
         window=window,
+        span=span,
     )
 
 
@@ -210,12 +333,23 @@ async def gather_status(
 ) -> StatusReport:
     """Read the plan and the aggregates from an opened store and build the report."""
     moment = now if now is not None else datetime.now(UTC)
+    since = moment - timedelta(seconds=window)
     plan = await store.partitions()
-    summaries = await store.partition_summary(since=moment - timedelta(seconds=window))
+    summaries = await store.partition_summary(since=since)
     user_count = None if plan else await store.user_count()
     unplaced = await store.unplaced_count() if plan else 0
+    samples = await store.latest_samples()
+    # One bucket as long as the window (or two, as buckets start on multiples of it).
+    buckets = await store.sample_buckets(max(math.ceil(window), 1), since=since)
     return build_report(
-        plan, summaries, now=moment, window=window, user_count=user_count, unplaced=unplaced
+        plan,
+        summaries,
+        now=moment,
+        window=window,
+        user_count=user_count,
+        unplaced=unplaced,
+        samples=samples,
+        buckets=buckets,
     )
 
 
@@ -238,6 +372,24 @@ def _round(value: float | None, digits: int = 2) -> float | None:
     return None if value is None else round(value, digits)
 
 
+def _run_json(run: RunFacts | None) -> dict[str, Any]:
+    if run is None:
+        return {
+            "rate_limited": None,
+            "paused_seconds": None,
+            "learned_rate": None,
+            "upstream_host": None,
+            "simulated": None,
+        }
+    return {
+        "rate_limited": run.rate_limited,
+        "paused_seconds": round(run.paused_seconds, 1),
+        "learned_rate": _round(run.learned_rate, 2),
+        "upstream_host": run.upstream_host or None,
+        "simulated": run.simulated,
+    }
+
+
 def row_json(p: PartitionStatus, now: datetime) -> dict[str, Any]:
     """One row of the JSON document (see docs/monitoring.md for each field)."""
     eta_at = None if p.eta_seconds is None else now + timedelta(seconds=p.eta_seconds)
@@ -251,27 +403,58 @@ def row_json(p: PartitionStatus, now: datetime) -> dict[str, Any]:
         "avg_friends": _round(p.avg_friends),
         "avg_seconds_per_user": _round(p.avg_seconds, 3),
         "users_per_day_last_hour": round(p.per_day_last_hour, 1),
+        "recent_data_seconds": round(p.span or p.window, 1),
         "users_per_day_overall": _round(p.per_day_overall, 1),
         "first_start": _stamp(p.first_start),
         "last_end": _stamp(p.last_end),
         "eta_seconds": _round(p.eta_seconds, 0),
         "eta_at": _stamp(eta_at),
+        "eta_estimated": p.eta_estimated,
+        **_run_json(p.run),
     }
 
 
 def to_json(report: StatusReport) -> dict[str, Any]:
     """The stable JSON document of `friendscrape status --json` (``schema`` versions it)."""
     now = report.generated_at
+    total = report.total
     return {
         "schema": SCHEMA_VERSION,
         "generated_at": _stamp(now),
-        "window_seconds": report.total.window,
+        "window_seconds": total.window,
+        "window": window_label(total.window),
+        "data_seconds": round(total.span or total.window, 1),
         "planned": report.planned,
         "unplaced_users": report.unplaced,
         "partitions": [row_json(p, now) for p in report.partitions],
-        "total": row_json(report.total, now),
+        "total": row_json(total, now),
         "notes": list(report.notes),
     }
+
+
+def window_label(seconds: float) -> str:
+    """A window as people write it: ``60s``, ``90s``, ``15m``, ``1h``, ``36h``, ``1d``."""
+    whole = round(seconds)
+    if not math.isclose(seconds, whole) or whole < 120:
+        return f"{seconds:g}s"
+    if whole % 86400 == 0:
+        return f"{whole // 86400}d"
+    if whole % 3600 == 0:
+        return f"{whole // 3600}h"
+    if whole % 60 == 0:
+        return f"{whole // 60}m"
+    return f"{whole}s"
+
+
+def span_words(seconds: float) -> str:
+    """A span of data in words: ``45 s``, ``3.6 min``, ``2.5 h``, ``3.2 days``."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
 
 
 def human_duration(seconds: float | None) -> str:
@@ -293,65 +476,3 @@ def human_duration(seconds: float | None) -> str:
     if minutes:
         return f"{minutes}m"
     return f"{secs}s"
-
-
-_SHORT = {
-    "ok": "ok",
-    "protected": "prot",
-    "not_found": "nfound",
-    "suspended": "susp",
-    "deactivated": "deact",
-    "invalid": "inval",
-    "failed": "failed",
-}
-
-
-def _when(moment: datetime | None) -> str:
-    return "-" if moment is None else moment.astimezone(UTC).strftime("%m-%d %H:%M")
-
-
-def _num(value: float | None, fmt: str) -> str:
-    return "-" if value is None else format(value, fmt)
-
-
-def render_table(report: StatusReport) -> str:
-    """The people's form: one line per partition and a total line."""
-    head = [
-        f"{'part':>5}",
-        f"{'users':>9}",
-        f"{'done':>9}",
-        f"{'left':>9}",
-        f"{'%':>6}",
-        *(f"{_SHORT[s]:>7}" for s in STATUSES),
-        f"{'friends':>7}",
-        f"{'s/user':>7}",
-        f"{'/day 1h':>9}",
-        f"{'/day all':>9}",
-        f"{'first start':>11}",
-        f"{'last end':>11}",
-        f"{'ETA':>8}",
-    ]
-    lines = ["  ".join(head)]
-    for p in (*report.partitions, report.total):
-        cells = [
-            f"{'total' if p.partition is None else p.partition:>5}",
-            f"{p.users:>9}",
-            f"{p.collected:>9}",
-            f"{p.remaining:>9}",
-            f"{p.percent_done:>6.1f}",
-            *(f"{p.statuses.get(s, 0):>7}" for s in STATUSES),
-            f"{_num(p.avg_friends, '.1f'):>7}",
-            f"{_num(p.avg_seconds, '.2f'):>7}",
-            f"{p.per_day_last_hour:>9,.0f}",
-            f"{_num(p.per_day_overall, ',.0f'):>9}",
-            f"{_when(p.first_start):>11}",
-            f"{_when(p.last_end):>11}",
-            f"{human_duration(p.eta_seconds):>8}",
-        ]
-        lines.append("  ".join(cells))
-    lines.append(
-        f"as of {_stamp(report.generated_at)}; '/day 1h' is the rate of the last "
-        f"{report.total.window / 60:g} minutes; ETA uses it, else the overall rate"
-    )
-    lines.extend(report.notes)
-    return "\n".join(lines)
