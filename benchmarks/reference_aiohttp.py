@@ -1,0 +1,84 @@
+"""The floor for CPU per page: a bare aiohttp + selectolax (or json) client, no checks.
+
+It collects the same users from the same upstream as friendscrape does in
+benchmarks/collector.py: ``--concurrency`` workers each walk one user's pages at a time,
+keep the names and follow the next cursor; no limiter, store, retry or validation.
+Prints ``{"pages": N, "cpu_seconds": S, "names": K}``: CPU is this process's user+sys
+time over the collection. Benchmarks only: the product never imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import sys
+import time
+from urllib.parse import quote
+
+import aiohttp
+from selectolax.lexbor import LexborHTMLParser
+
+
+def html_page(body: bytes) -> tuple[list[str], str | None]:
+    tree = LexborHTMLParser(body)
+    names = [a.attributes["name"] or "" for a in tree.css("table.user-item td.screenname a[name]")]
+    more = tree.css_first("div.w-button-more a[href]")
+    href = more.attributes.get("href") if more is not None else None
+    return names, href.partition("cursor=")[2] if href else None
+
+
+def x_api_page(body: bytes) -> tuple[list[str], str | None]:
+    doc = json.loads(body)
+    return [item["username"] for item in doc.get("data", ())], doc.get("meta", {}).get("next_token")
+
+
+async def collect(base: str, source: str, users: list[str], concurrency: int) -> dict[str, float]:
+    queue = list(reversed(users))
+    counts = {"pages": 0, "names": 0}
+    read = html_page if source == "twitter-mobile" else x_api_page
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        while queue:
+            user, cursor = queue.pop(), None
+            while True:
+                if source == "twitter-mobile":
+                    url = f"{base}/{user}/following" + (f"?cursor={cursor}" if cursor else "")
+                else:
+                    url = f"{base}/2/users/{user}/following?max_results=1000"
+                    url += f"&pagination_token={quote(cursor)}" if cursor else ""
+                async with session.get(url) as response:
+                    body = await response.read()
+                counts["pages"] += 1
+                if response.status != 200:
+                    break
+                names, cursor = read(body)
+                counts["names"] += len(names)
+                if not cursor:
+                    break
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        started = time.process_time()
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+        return {**counts, "cpu_seconds": time.process_time() - started}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", required=True)
+    parser.add_argument("--source", choices=("twitter-mobile", "x-api"), required=True)
+    parser.add_argument("--users-csv", required=True)
+    parser.add_argument("--concurrency", type=int, default=50)
+    args = parser.parse_args()
+    column = "screen_name" if args.source == "twitter-mobile" else "user_id"
+    with open(args.users_csv, newline="", encoding="utf-8") as rows:  # noqa: PTH123
+        users = [row[column] for row in csv.DictReader(rows)]
+    result = asyncio.run(collect(args.base, args.source, users, args.concurrency))
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
