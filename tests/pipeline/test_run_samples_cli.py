@@ -5,6 +5,7 @@ simulated) and nothing more (no path, no token), on each store."""
 from __future__ import annotations
 
 import json
+import signal
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from friendscrape.config import Settings
 from friendscrape.simulator import SimConfig
 from friendscrape.stores import open_store
 from friendscrape.stores.base import RunSample
-from reliability.harness import SimProcess, clean_env, run_cli, start_simulator
+from reliability.harness import SimProcess, clean_env, run_cli, start_cli, start_simulator
 
 pytestmark = pytest.mark.slow
 
@@ -143,3 +144,52 @@ async def test_a_cli_run_writes_samples_that_add_up(
     assert row["simulated"] is True
     assert row["upstream_host"] == f"127.0.0.1:{port}"
     assert row["paused_seconds"] >= 0.9
+
+
+async def test_a_run_stopped_by_sigterm_writes_its_final_sample(tmp_path: Path) -> None:
+    config = SimConfig(users=150, mean_friends=25.0, latency=0.1)
+    sim = start_simulator(config)
+    try:
+        url = f"sqlite:///{tmp_path / 'job.db'}"
+        env = clean_env(FRIENDSCRAPE_LEASE_HEARTBEAT="0.5")
+        users_csv = tmp_path / "users.csv"
+        rows = ["user_id,screen_name,following_count"]
+        rows += [
+            f"{a.user_id},{a.screen_name},{a.following_count}"
+            for a in config.make_graph().accounts()
+        ]
+        users_csv.write_text("\n".join(rows) + "\n", encoding="utf-8")
+        for step in (("users", "import", str(users_csv)), ("partitions", "plan", "--count", "1")):
+            code, done = await run_cli([*step, "--store", url], env=env)
+            assert code == 0, done.tail()
+        run = await start_cli(
+            [
+                "run",
+                "--store",
+                url,
+                "--partition",
+                "1",
+                "--base-url",
+                sim.base_url,
+                "--concurrency",
+                "4",
+            ],
+            env=env,
+        )
+        await run.wait_event("progress", where=lambda e: e.get("done", 0) >= 10)
+        run.send(signal.SIGTERM)
+        assert await run.wait(60) == 0, run.tail()
+    finally:
+        sim.stop()
+
+    settings = Settings(store=url)
+    latest, buckets = await read_samples(settings)
+    assert latest[1].final, "the stopped run's last sample is final"
+    store = open_store(settings, read_only=True)
+    await store.open()
+    try:
+        saved = await store.result_count()
+    finally:
+        await store.close()
+    assert 10 <= saved < 150, "stopped midway"
+    assert sum(b.users_done for b in buckets) == saved
