@@ -12,7 +12,7 @@ import ipaddress
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from friendscrape.checks import has_control
 
@@ -106,9 +106,28 @@ def output_file(text: str) -> Path:
     return path
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions and epilogs as written (their examples keep their lines); every
+    option with a default of its own shows it, unless its help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default: Any = action.default
+        unset = default is None or default is False or default == argparse.SUPPRESS
+        if action.option_strings and not unset and "default" not in text:
+            shown = f"{default:g}" if isinstance(default, float) else str(default)
+            return f"{text} (default: {shown.replace('%', '%%')})"
+        return action.help
+
+
 class OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line, ``friendscrape: error: ...`` with a
-    hint, like every other error of the tool (argparse would print its usage first)."""
+    hint, like every other error of the tool (argparse would print its usage first), and
+    whose help shows each option's default."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         """Print one line on stderr and exit 2."""

@@ -24,7 +24,7 @@ from typing import Any, NoReturn, TextIO, TypeVar
 
 import structlog
 
-from friendscrape import __version__, argtypes, logs
+from friendscrape import __version__, argtypes, clihelp, logs
 from friendscrape.commands import export, graph_files, import_users, plan, progressbar, run
 from friendscrape.config import Settings, load_settings
 from friendscrape.errors import (
@@ -48,26 +48,44 @@ WINDOW_MAX = 10 * 365 * 86400.0  # status --window: ten years, so the window's s
 CLOSED_PIPE_EXIT = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader left
 
 
+GLOBAL_OPTIONS = ("store", "log_format", "log_level")
+
+
+def _add_global_options(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    parser.add_argument(
+        "--store",
+        dest=f"{prefix}store",
+        type=argtypes.store_url,
+        metavar="URL",
+        help="where users and results live: sqlite:///PATH or bigquery://PROJECT/DATASET",
+    )
+    parser.add_argument(
+        "--log-format",
+        dest=f"{prefix}log_format",
+        choices=["json", "console", "auto"],
+        help="json lines, console lines, or auto (console on a terminal)",
+    )
+    parser.add_argument(
+        "--log-level",
+        dest=f"{prefix}log_level",
+        choices=["debug", "info", "warning", "error"],
+        help="lowest level logged",
+    )
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argtypes.OneLineParser(
         prog="friendscrape",
         description="Collect who each user follows, for millions of users, one partition "
         "per worker.",
+        epilog=clihelp.EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"friendscrape {__version__}")
+    # The global options are accepted before the command too (kept apart as global_*;
+    # main() lets the one given after the command win).
+    _add_global_options(parser, prefix="global_")
     common = argtypes.OneLineParser(add_help=False)
-    common.add_argument(
-        "--store",
-        type=argtypes.store_url,
-        help="store URL (env FRIENDSCRAPE_STORE; default "
-        "sqlite:///friendscrape.db; or bigquery://PROJECT/DATASET)",
-    )
-    common.add_argument(
-        "--log-format",
-        choices=["json", "console", "auto"],
-        help="json lines, console, or auto (console on a terminal)",
-    )
-    common.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    _add_global_options(common)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     users = sub.add_parser("users", help="manage the users to collect")
@@ -77,7 +95,11 @@ def _build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="import users from CSV (user_id,screen_name[,following_count])",
     )
-    imp.add_argument("file", type=argtypes.input_file)
+    imp.add_argument(
+        "file",
+        type=argtypes.input_file,
+        help="CSV with a header: user_id,screen_name and optionally following_count",
+    )
 
     parts = sub.add_parser("partitions", help="plan and show the partition plan")
     parts_sub = parts.add_subparsers(dest="partitions_command", metavar="ACTION", required=True)
@@ -104,15 +126,13 @@ def _build_parser() -> argparse.ArgumentParser:
         help="partition number, or auto (from FRIENDSCRAPE_PARTITION, DYNO, "
         "JOB_COMPLETION_INDEX or CLOUD_RUN_TASK_INDEX)",
     )
-    run.add_argument("--source", help=f"upstream: {', '.join(SOURCE_NAMES)}")
-    run.add_argument("--base-url", help="upstream base URL (default: the source's own)")
+    run.add_argument("--source", choices=SOURCE_NAMES, help="the upstream to collect from")
+    run.add_argument("--base-url", metavar="URL", help="upstream base URL")
+    run.add_argument("--concurrency", type=_positive_int, help="users in flight at once")
+    run.add_argument("--max-friends", type=_positive_int, help="cap each list at this many names")
     run.add_argument(
-        "--concurrency", type=_positive_int, help="users in flight at once (env MAX_THREADS too)"
+        "--users-limit", type=_positive_int, metavar="N", help="collect at most N users"
     )
-    run.add_argument(
-        "--max-friends", type=_positive_int, help="cap each list at this many names (default 2000)"
-    )
-    run.add_argument("--users-limit", type=_positive_int, help="collect at most N users")
     run.add_argument("--batch-size", type=_positive_int, help="rows per write")
     run.add_argument(
         "--retry-failed",
@@ -122,11 +142,13 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--stall-timeout",
+        metavar="SECONDS",
         type=_seconds,
         help="exit non-zero after this many seconds with results waiting and no successful write",
     )
     run.add_argument(
         "--grace-period",
+        metavar="SECONDS",
         type=argtypes.number(),
         help="seconds in-flight users get after SIGTERM before the final flush",
     )
@@ -183,7 +205,9 @@ def _build_parser() -> argparse.ArgumentParser:
         default="twitter-mobile",
         help="format the simulator serves and the run reads (default twitter-mobile)",
     )
-    demo.add_argument("--partitions", type=_positive_int, default=10)
+    demo.add_argument(
+        "--partitions", type=_positive_int, default=10, help="partitions, one run each"
+    )
     demo.add_argument(
         "--latency", type=argtypes.number(), default=None, help="simulated seconds per page"
     )
@@ -218,8 +242,18 @@ def _build_parser() -> argparse.ArgumentParser:
     est.add_argument(
         "--from-status", action="store_true", help="take the measured rate from the store"
     )
-    est.add_argument("--rate-concurrency", type=_positive_int, default=50, help="of that rate")
-    est.add_argument("--deadline-days", type=argtypes.number(above_low=True), default=10.0)
+    est.add_argument(
+        "--rate-concurrency",
+        type=_positive_int,
+        default=50,
+        help="the concurrency --rate was measured at",
+    )
+    est.add_argument(
+        "--deadline-days",
+        type=argtypes.number(above_low=True),
+        default=10.0,
+        help="days the job may take",
+    )
     est.add_argument("--budget", type=argtypes.number(), help="most dollars to spend")
     est.add_argument(
         "--tiers", type=argtypes.input_file, help="JSON file of tiers (default: Heroku's)"
@@ -284,7 +318,12 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--users", type=_positive_int, default=300, help="users per trial")
     bench.add_argument("--duration", type=_seconds, default=60.0, help="most seconds per trial")
-    bench.add_argument("--mean-friends", type=argtypes.number(), default=550.0)
+    bench.add_argument(
+        "--mean-friends",
+        type=argtypes.number(),
+        default=550.0,
+        help="accounts a synthetic user follows on average",
+    )
     bench.add_argument("--rate-limit-rate", type=argtypes.share, default=0.0, help="share of 429s")
     bench.add_argument("--json", action="store_true", help="print JSON")
 
@@ -305,6 +344,7 @@ def _build_parser() -> argparse.ArgumentParser:
     rep.add_argument(
         "--tiers", type=argtypes.input_file, help="JSON file of tiers (default: Heroku's)"
     )
+    clihelp.note_settings(parser)
     return parser
 
 
@@ -715,8 +755,15 @@ def _main(argv: Sequence[str] | None) -> int:
     args, rest = parser.parse_known_args(argv)
     if args.command == "simulate":
         args.forwarded = rest  # the simulator's parser reads (and refuses) them
+        given = [f"--{n.replace('_', '-')}" for n in GLOBAL_OPTIONS if getattr(args, f"global_{n}")]
+        if given:
+            parser.error(f"simulate takes none of {', '.join(given)}")
     elif rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    for name in GLOBAL_OPTIONS:
+        # Given after the command, an option wins over the same one given before it.
+        if getattr(args, name, None) is None:
+            setattr(args, name, getattr(args, f"global_{name}"))
     try:
         return _COMMANDS[args.command](args)
     except FriendscrapeError as exc:

@@ -71,7 +71,7 @@ async def test_every_bad_input_is_one_clear_line(tmp_path: Path, graph: Syntheti
             "no scheme",
         ),
         "concurrency 0": (_error_line(_run(planned, "--concurrency", "0")), "concurrency"),
-        "unknown source": (_error_line(_run(planned, "--source", "myspace")), "unknown source"),
+        "unknown source": (_error_line(_run(planned, "--source", "myspace")), "invalid choice"),
         "missing CSV": (
             _error_line(
                 ["users", "import", "--store", store_url(empty), str(tmp_path / "nope.csv")]
