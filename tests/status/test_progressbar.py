@@ -197,3 +197,21 @@ async def test_a_partition_run_drives_the_bar(tmp_path: Path) -> None:
     last = tty.getvalue().rstrip("\n").split(CLEAR)[-1]
     assert f"{total}/{total} 100.0%" in last
     assert "ETA done" in last
+
+
+def test_the_lines_docs_show_are_what_the_bar_draws() -> None:
+    docs = Path(__file__).parents[2] / "docs" / "monitoring.md"
+    shown = [
+        line.strip()
+        for line in docs.read_text(encoding="utf-8").splitlines()
+        if line.startswith("    1,234/3,000")
+    ]
+    fields = {
+        "done": 1_234,
+        "remaining": 1_766,
+        "users_per_min": 412.3,
+        "in_flight": 40,
+        "paused": {"api.x.com": 42.3},
+        "learned_rate": {"api.x.com": 22.3},
+    }
+    assert shown == [render(fields, elapsed=133, width=w) for w in (150, 88)]

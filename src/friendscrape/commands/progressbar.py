@@ -30,8 +30,8 @@ from friendscrape.commands.status import human_duration
 _CLEAR = "\r\x1b[K"  # carriage return, then erase to the end of the line
 DEFAULT_INTERVAL = 0.5
 FALLBACK_WIDTH = 80  # when the terminal does not say how wide it is
-# The bar takes a sixth of the width (5 to 30 columns) whatever the figures beside it, so
-# its right end stays put from one redraw to the next.
+# The bar takes a sixth of the width (an eighth below 80 columns; 5 to 30 columns)
+# whatever the figures beside it, so its right end stays put from one redraw to the next.
 _MIN_BAR = 5
 _MAX_BAR = 30
 _NARROW = 80  # columns below which counts and percent are shortened
@@ -178,7 +178,7 @@ def render(
         head = f"{done:,}/{total:,} {share * 100:3.0f}%"
     else:  # 3.6M users on a narrow terminal: 1.23M/3.60M
         head = f"{tqdm.format_sizeof(done)}/{tqdm.format_sizeof(total)} {share * 100:3.0f}%"
-    bar = min(max(width // 6, _MIN_BAR), _MAX_BAR)
+    bar = min(max(width // (8 if width < _NARROW else 6), _MIN_BAR), _MAX_BAR)
     tail = _fit(parts, width - len(head) - 3 - bar)  # 3: "|", "| "
     return tqdm.format_meter(
         done if total else 1,
