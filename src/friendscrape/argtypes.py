@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
+from friendscrape import checks
 from friendscrape.checks import has_control
 
 # The largest number any option accepts: far beyond any sane count of users, seconds or
@@ -155,8 +156,9 @@ def grid(text: str) -> tuple[int, ...]:
 
 
 def store_url(text: str) -> str:
-    """``sqlite:///PATH`` or ``bigquery://PROJECT/DATASET`` in form (the store checks the
-    rest when it opens); refused here so no command starts work on a store it cannot use."""
+    """``sqlite:///PATH`` in form (the store checks the rest when it opens) or a valid
+    ``bigquery://PROJECT/DATASET``; refused here, with what is wrong, so no command starts
+    work on a store it cannot use."""
     use = "use sqlite:///PATH or bigquery://PROJECT/DATASET"
     scheme, sep, rest = text.partition("://")
     if not sep and text.partition(":")[0] not in ("sqlite", "bigquery"):
@@ -165,6 +167,12 @@ def store_url(text: str) -> str:
         msg = f"unknown store scheme {scheme!r}: {use}"
     elif not sep or not rest.strip("/") or has_control(text):
         msg = f"malformed store URL {text!r}: {use}"
+    elif scheme == "bigquery":
+        try:
+            checks.bigquery_store(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
     else:
         return text
     raise argparse.ArgumentTypeError(msg)

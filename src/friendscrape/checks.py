@@ -6,6 +6,7 @@ Each raises ValueError with a message that never repeats a secret's value.
 from __future__ import annotations
 
 import math
+import re
 from urllib.parse import urlsplit
 
 # Bounds every number setting shares, so a setting added later cannot forget them: a
@@ -73,3 +74,62 @@ def bearer_tokens(text: str) -> None:
         if not all(33 <= ord(ch) <= 126 for ch in token):
             msg = f"token#{n} must be visible ASCII characters only"
             raise ValueError(msg)
+
+
+PROJECT_RULE = (
+    "a project id is 6 to 30 characters: lowercase letters, digits and hyphens, starting "
+    "with a letter and not ending with a hyphen"
+)
+DATASET_RULE = "a dataset name is letters, digits and underscores, at most 1024"
+_PROJECT = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
+_DOMAIN = re.compile(r"[a-z][a-z0-9.-]{0,61}[a-z0-9]")  # of a domain-scoped id, domain:project
+_DATASET = re.compile(r"[A-Za-z0-9_]{1,1024}")
+
+
+def _project_fault(project: str) -> str | None:
+    domain, colon, name = project.rpartition(":")
+    if colon and not _DOMAIN.fullmatch(domain):
+        return f"the domain of project id {project!r} is not a domain name"
+    if _PROJECT.fullmatch(name):
+        return None
+    if not name:
+        return "no project id"
+    if not 6 <= len(name) <= 30:  # BigQuery's documented bounds
+        return f"project id {name!r} is {len(name)} character{'s' * (len(name) != 1)} long"
+    bad = sorted({ch for ch in name if not (ch.islower() or ch.isdigit() or ch == "-")})
+    if bad:
+        return f"project id {name!r} has {', '.join(map(repr, bad))}"
+    if not name[0].isalpha():
+        return f"project id {name!r} starts with {name[0]!r}"
+    return f"project id {name!r} ends with a hyphen"
+
+
+def _dataset_fault(dataset: str) -> str | None:
+    if _DATASET.fullmatch(dataset):
+        return None
+    if not dataset:
+        return "no dataset name"
+    if len(dataset) > 1024:  # BigQuery's documented bounds
+        return f"the dataset name is {len(dataset)} characters long"
+    bad = sorted({ch for ch in dataset if not (ch.isascii() and (ch.isalnum() or ch == "_"))})
+    return f"dataset name {dataset!r} has {', '.join(map(repr, bad))}"
+
+
+def bigquery_store(url: str) -> tuple[str, str]:
+    """``(project, dataset)`` of ``bigquery://PROJECT/DATASET``; otherwise a ValueError
+    that says what is wrong and the rule, e.g. ``bigquery://x/y: project id 'x' has 1
+    characters; a project id is 6 to 30 characters: ...``."""
+    rest = url.removeprefix("bigquery://")
+    project, slash, dataset = rest.partition("/")
+    if not slash:
+        msg = f"{url}: no dataset; use bigquery://PROJECT/DATASET"
+        raise ValueError(msg)
+    fault = _project_fault(project)
+    if fault is not None:
+        msg = f"{url}: {fault}; {PROJECT_RULE}"
+        raise ValueError(msg)
+    fault = _dataset_fault(dataset)
+    if fault is not None:
+        msg = f"{url}: {fault}; {DATASET_RULE}"
+        raise ValueError(msg)
+    return project, dataset

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from google.cloud.bigquery import SchemaField
 
+from friendscrape import checks
 from friendscrape.errors import UsageError
 from friendscrape.models import FriendList, Status, utc
 
 # Project ids: 6-30 chars of lowercase letters, digits and hyphens, optionally behind a
 # domain prefix ("example.com:project"). Dataset ids: letters, digits, underscores, up
-# to 1024. These are the only names formatted into SQL, so nothing else gets through.
-_PROJECT_RE = re.compile(r"(?:[a-z][a-z0-9.-]{0,61}[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]")
-_DATASET_RE = re.compile(r"[A-Za-z0-9_]{1,1024}")
+# to 1024 (checked by checks.bigquery_store in parse_url). These are the only names
+# formatted into SQL, so nothing else gets through.
 
 USERS = "users"
 RESULTS = "user_friends"
@@ -144,17 +143,14 @@ class Location:
 
 def parse_url(url: str) -> Location:
     """Parse ``bigquery://PROJECT/DATASET``; anything else is a UsageError."""
-    scheme, sep, rest = url.partition("://")
+    scheme, sep, _ = url.partition("://")
     if scheme != "bigquery" or not sep:
         msg = f"not a BigQuery store URL: {url!r} (use bigquery://PROJECT/DATASET)"
         raise UsageError(msg)
-    project, slash, dataset = rest.partition("/")
-    if not slash or not _PROJECT_RE.fullmatch(project) or not _DATASET_RE.fullmatch(dataset):
-        msg = (
-            f"bad BigQuery store URL {url!r}: use bigquery://PROJECT/DATASET with a project id"
-            " (lowercase letters, digits, hyphens) and a dataset id (letters, digits, underscores)"
-        )
-        raise UsageError(msg)
+    try:
+        project, dataset = checks.bigquery_store(url)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     return Location(project=project, dataset=dataset)
 
 
