@@ -98,11 +98,11 @@ def test_render_shows_done_total_rate_and_eta() -> None:
 def test_a_pause_and_the_learned_rate_are_shown_and_kept_when_narrow() -> None:
     wide = render(SAMPLES[3], elapsed=5, width=200)
     assert "paused: api.x.com 42s left (+1 more)" in wide
-    assert "learned 22.3 req/s (2 hosts/tokens)" in wide
+    assert "learned 10.0 req/s (lowest of 2 hosts/tokens)" in wide
     assert "1,234/3,000" in wide
     mid = render(SAMPLES[3], elapsed=5, width=120)
     assert "paused api.x.com 42s" in mid
-    assert "learned 22.3/s" in mid
+    assert "learned 10.0/s" in mid
     narrow = render(SAMPLES[3], elapsed=5, width=50)
     assert "paused 42s" in narrow  # what tells a rate-limit wait from a hang
     assert "00:05" in narrow

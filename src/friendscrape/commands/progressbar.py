@@ -98,14 +98,15 @@ def _paused(paused: object) -> tuple[Form, ...]:
 
 
 def _learned(rates: object) -> tuple[Form, ...]:
-    """Requests/s the limiter learned from 429s (all hosts and tokens together)."""
+    """Requests/s the limiter learned from 429s: the lowest over hosts and tokens, as
+    ``status`` shows it."""
     if not isinstance(rates, Mapping):
         return ()
     values = [r for r in map(_float, rates.values()) if r is not None]
     if not values:
         return ()
-    pace = f"{sum(values):,.1f}"
-    several = f" ({len(values)} hosts/tokens)" if len(values) > 1 else ""
+    pace = f"{min(values):,.1f}"
+    several = f" (lowest of {len(values)} hosts/tokens)" if len(values) > 1 else ""
     return (
         (40, f"learned {pace}/s"),
         (60, f"learned {pace} req/s"),
