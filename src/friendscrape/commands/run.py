@@ -102,7 +102,8 @@ async def run(
             upstream=Upstream.of(settings.base_url or getattr(source, "base_url", None)),
         )
         try:
-            async with display, sampling(recorder, every=lease_config.heartbeat):
+            every = lease_config.heartbeat
+            async with display, sampling(recorder, every=every, deadline=runner.stop_deadline):
                 summary = await runner.run()
             if lease.lost is not None:
                 msg = f"partition {number}: stopped after losing its lease ({lease.lost})"

@@ -489,6 +489,10 @@ class PartitionRun:
                 msg = f"no successful write for {waited:.0f}s while results waited"
                 raise StalledError(msg)
 
+    def stop_deadline(self) -> float | None:
+        """The loop time a stopping run must be over by (None: not stopping)."""
+        return self._stop_deadline
+
     def _stop_deadline_at(self) -> float:
         """The loop time a stopping run must be over by, set at the first call after a stop."""
         if self._stop_deadline is None:

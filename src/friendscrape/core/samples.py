@@ -135,11 +135,22 @@ class SampleRecorder:
         return True
 
 
+def _no_deadline() -> float | None:
+    return None
+
+
 @asynccontextmanager
-async def sampling(recorder: SampleRecorder, *, every: float) -> AsyncIterator[None]:
+async def sampling(
+    recorder: SampleRecorder,
+    *,
+    every: float,
+    deadline: Callable[[], float | None] = _no_deadline,
+) -> AsyncIterator[None]:
     """Sample the run at once and every ``every`` seconds in a task of its own (a slow
-    store never holds the run up), and a final sample when the block ends: returned,
-    stopped, or aborted for a reason other than the store (then it could not take one)."""
+    store never holds the run up), and a final sample when the block ends: returned or
+    stopped, within the stop's ``deadline`` (loop time, None: no stop) so the sample
+    never eats the time a stopping process has left to exit. A run ended by its store
+    failing gets no final sample: the store could not take it."""
     stop = asyncio.Event()
 
     async def beat() -> None:
@@ -158,13 +169,21 @@ async def sampling(recorder: SampleRecorder, *, every: float) -> AsyncIterator[N
         raise
     finally:
         stop.set()
+        loop = asyncio.get_running_loop()
+        end = loop.time() + _FINAL_TIMEOUT
+        stop_at = deadline()
+        if stop_at is not None:
+            end = min(end, stop_at)
         # A sample being written is let finish (briefly): cut off, it might still land
         # and the final one would count its figures twice.
-        done, _ = await asyncio.wait({task}, timeout=_FINAL_TIMEOUT)
+        done: set[asyncio.Task[None]] = set()
+        if not failed_store and end > loop.time():
+            done, _ = await asyncio.wait({task}, timeout=end - loop.time())
         if not done:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            log.warning("samples.final_skipped", reason="the store is slow to take samples")
-        elif not failed_store:
-            await recorder.record(final=True, budget=_FINAL_TIMEOUT)
+            if not failed_store:
+                log.warning("samples.final_skipped", reason="no time left to write it")
+        elif end > loop.time():
+            await recorder.record(final=True, budget=end - loop.time())
