@@ -198,21 +198,30 @@ def _build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="collect a synthetic job end to end against the local simulator",
     )
-    demo.add_argument("--users", type=_positive_int, default=None, help="synthetic users")
+    # demo's own defaults (commands.demo, not imported here: it loads the simulator).
+    demo.add_argument(
+        "--users", type=_positive_int, default=None, help="synthetic users (default: 3000)"
+    )
     demo.add_argument(
         "--source",
         choices=SOURCE_NAMES,
         default="twitter-mobile",
-        help="format the simulator serves and the run reads (default twitter-mobile)",
+        help="format the simulator serves and the run reads",
     )
     demo.add_argument(
         "--partitions", type=_positive_int, default=10, help="partitions, one run each"
     )
     demo.add_argument(
-        "--latency", type=argtypes.number(), default=None, help="simulated seconds per page"
+        "--latency",
+        type=argtypes.number(),
+        default=None,
+        help="simulated seconds per page (default: 0.05)",
     )
     demo.add_argument(
-        "--concurrency", type=_positive_int, default=None, help="users in flight per partition"
+        "--concurrency",
+        type=_positive_int,
+        default=None,
+        help="users in flight per partition (default: 40)",
     )
 
     status = sub.add_parser(

@@ -69,13 +69,22 @@ def walk(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
                 yield from walk(sub)
 
 
+def setting_of(action: argparse.Action) -> str | None:
+    """The setting an option sets, if any: its ``dest`` names a Settings field, and it
+    leaves the value to Settings when not given (no default of its own, none announced
+    in its help as ``(default: ...)``, as demo's options have)."""
+    name = action.dest.removeprefix("global_")  # the options given before a command
+    own_default = action.default is not None or "(default:" in (action.help or "")
+    return name if name in Settings.model_fields and not own_default else None
+
+
 def note_settings(parser: argparse.ArgumentParser) -> None:
     """Add its environment names and default to the help of every option, in ``parser``
-    and below, whose value is a setting (its ``dest`` names a Settings field)."""
+    and below, whose value is a setting (see setting_of)."""
     for each in walk(parser):
         for action in each._actions:
-            name = action.dest.removeprefix("global_")  # the options given before a command
-            if name in Settings.model_fields and action.help != argparse.SUPPRESS:
+            name = setting_of(action)
+            if name is not None and action.help != argparse.SUPPRESS:
                 note = setting_note(name)
                 text = action.help or ""
                 hand = f"(env {env_names(name)[0]})"  # a name written by hand: completed

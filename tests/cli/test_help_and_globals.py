@@ -16,7 +16,8 @@ import pytest
 from cli.conftest import cli
 from friendscrape import __version__
 from friendscrape import cli as cli_module
-from friendscrape.clihelp import env_names, walk
+from friendscrape.clihelp import env_names, setting_of, walk
+from friendscrape.commands import demo
 from friendscrape.config import Settings
 from friendscrape.simulator import SyntheticGraph, write_users_csv
 from friendscrape.simulator.process import SimulatorProcess
@@ -47,8 +48,8 @@ def test_options_backed_by_a_setting_name_their_environment_and_default() -> Non
     for prog, parser in _parsers():
         page = _flat(parser.format_help())
         for action in parser._actions:
-            name = action.dest.removeprefix("global_")
-            if name not in Settings.model_fields:
+            name = setting_of(action)
+            if name is None:
                 continue
             default = Settings.model_fields[name].default
             names = " or ".join(env_names(name))
@@ -59,6 +60,17 @@ def test_options_backed_by_a_setting_name_their_environment_and_default() -> Non
             checked += 1
     # --store, --log-format and --log-level on every command, and run's settings.
     assert checked > 40
+
+
+def test_options_named_like_a_setting_but_with_their_own_default_say_it(tmp_path: Path) -> None:
+    # demo keeps its own defaults (not the settings'): its help says them, and only them.
+    shown = cli("demo", "--help", cwd=tmp_path)
+    assert shown.code == 0, shown.err
+    page = _flat(shown.out)
+    assert f"users in flight per partition (default: {demo.DEFAULT_CONCURRENCY})" in page
+    assert f"synthetic users (default: {demo.DEFAULT_USERS})" in page
+    assert f"seconds per page (default: {demo.DEFAULT_LATENCY:g})" in page
+    assert "FRIENDSCRAPE_CONCURRENCY" not in page
 
 
 def test_run_help_shows_choices_defaults_and_environment_names(tmp_path: Path) -> None:
