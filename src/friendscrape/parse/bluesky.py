@@ -72,12 +72,14 @@ def is_valid_actor(value: str) -> bool:
     return is_valid_handle(value)
 
 
-class _Profile(msgspec.Struct):
+# gc=False: these hold only strings and numbers, so never a cycle; a page makes hundreds,
+# and untracked they do not set off the garbage collector.
+class _Profile(msgspec.Struct, gc=False):
     did: str
     handle: str
 
 
-class _Subject(msgspec.Struct):
+class _Subject(msgspec.Struct, gc=False):
     did: str
     handle: str
     follows_count: int | None = msgspec.field(default=None, name="followsCount")

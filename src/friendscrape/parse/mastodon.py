@@ -52,7 +52,9 @@ _LINK_RE: Final = re.compile(r"<([^>]*)>((?:\s*;\s*[^;,]*)*)")
 _REL_NEXT_RE: Final = re.compile(r';\s*rel\s*=\s*"?([^";,]*)"?', re.IGNORECASE)
 
 
-class _Account(msgspec.Struct):
+# gc=False: these hold only strings and numbers, so never a cycle; a page makes hundreds,
+# and untracked they do not set off the garbage collector.
+class _Account(msgspec.Struct, gc=False):
     id: str
     acct: str
 

@@ -100,12 +100,14 @@ def parse_users_by(
     return found
 
 
-class _User(msgspec.Struct):
+# gc=False: these hold only strings and numbers, so never a cycle; a page makes hundreds,
+# and untracked they do not set off the garbage collector.
+class _User(msgspec.Struct, gc=False):
     id: str
     username: str
 
 
-class _Meta(msgspec.Struct):
+class _Meta(msgspec.Struct, gc=False):
     result_count: int | None = None
     next_token: str | None = None
 
