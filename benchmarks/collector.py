@@ -162,7 +162,7 @@ def floor(source: str) -> dict[str, list[float]]:
 def print_floor(source: str, us: dict[str, list[float]]) -> dict[str, float]:
     """The table of one source; returns the median ratios to each reference."""
     print(f"CPU per page, {source}, latency 0, pre-rendered simulator pages (us; {REPS} turns)")
-    print(f"{'client':>14} {'min':>8} {'median':>8}   ratio to it: min  median")
+    print(f"{'client':>14} {'min':>8} {'median':>8}   friendscrape / client: min  median")
     medians = {}
     for client in CLIENTS:
         ratios = [
@@ -171,7 +171,7 @@ def print_floor(source: str, us: dict[str, list[float]]) -> dict[str, float]:
         medians[client] = statistics.median(ratios)
         print(
             f"{client:>14} {min(us[client]):8.0f} {statistics.median(us[client]):8.0f}"
-            f"   {min(ratios):14.2f} {medians[client]:7.2f}"
+            f"   {min(ratios):26.2f} {medians[client]:7.2f}"
         )
     return medians
 
