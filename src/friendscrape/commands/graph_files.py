@@ -7,12 +7,13 @@ https://gexf.net/schema.html, Parquet https://parquet.apache.org/docs/file-forma
 
 from __future__ import annotations
 
+import array
 import csv
 import importlib
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import datetime
-from itertools import repeat
+from itertools import accumulate, repeat
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 from xml.sax.saxutils import quoteattr
@@ -33,12 +34,13 @@ NODE_COLUMNS = (
     "collected_at",
 )
 TABLE_FORMATS = ("csv", "jsonl", "parquet")
-PARQUET_BATCH = 32_768
+PARQUET_BATCH = 16_384
 """Edges (or nodes) buffered as Python values before they become Arrow columns."""
-ROW_GROUP = 131_072
-"""Rows per Parquet row group. The writer keeps every row group's metadata until it
-closes, so small groups make memory grow with the file (32,768-row groups reached 377 MB
-at 550 million edges); Arrow columns of this many edges take under 10 MB."""
+ROW_GROUP = 262_144
+"""Edges per Parquet row group (at least: a user's list is not split). The writer keeps
+every row group's metadata until it closes (some 4 KB each), so small groups make memory
+grow with the file (32,768-row groups reached 377 MB at 550 million edges); gathered as
+Arrow columns, this many edges take some 15 MB."""
 
 _encode = json.encoder.encode_basestring  # C-accelerated
 
@@ -90,43 +92,166 @@ def _node_values(node: NodeRow) -> tuple[Any, ...]:
 # -- tables ---------------------------------------------------------------------------
 
 
+def _plain(values: str, specials: str) -> bool:
+    """Whether ``values`` hold none of ``specials`` nor control characters: a user whose
+    values are plain has its lines written without the csv or json modules."""
+    return values.isprintable() and not any(c in values for c in specials)
+
+
+def _line_ends(cache: dict[str, list[str]], end: str, n: int, form: str) -> list[str]:
+    """``form`` (a position, then ``end``) for positions 0..n-1, kept per ``end``: most
+    lines of an export differ only in their position."""
+    made = cache.setdefault(end, [])
+    if len(made) < n:
+        made.extend(form.format(i, end) for i in range(len(made), max(n, 2 * len(made))))
+    return made
+
+
+def _lines(head: str, targets: list[str], mid: str, names: list[str], ends: list[str]) -> str:
+    """Every line ``head target mid name end`` of one user, joined once (no string per
+    line: a user's 550 lines cost one join)."""
+    n = len(names)
+    parts = [head] * (5 * n)
+    parts[1::5] = targets
+    parts[2::5] = [mid] * n
+    parts[3::5] = names
+    parts[4::5] = ends[:n]
+    return "".join(parts)
+
+
 async def edges_csv(rows: AsyncIterator[EdgeList], out: TextIO) -> int:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(EDGE_COLUMNS)
     users = 0
+    ends: dict[str, list[str]] = {}
     async for e in rows:
         n = len(e.names)
-        writer.writerows(
-            zip(
-                repeat(e.source_id, n),
-                e.targets,
-                repeat(e.source_name, n),
-                e.names,
-                range(n),
-                repeat(e.platform, n),
-                strict=False,
+        values = f"{e.source_id}{e.source_name}{e.platform}{''.join(e.targets)}"
+        if _plain(values + "".join(e.names), '",'):
+            tails = _line_ends(ends, e.platform, n, ",{0},{1}\n")
+            out.write(_lines(f"{e.source_id},", e.targets, f",{e.source_name},", e.names, tails))
+        else:
+            writer.writerows(
+                zip(
+                    repeat(e.source_id, n),
+                    e.targets,
+                    repeat(e.source_name, n),
+                    e.names,
+                    range(n),
+                    repeat(e.platform, n),
+                    strict=False,
+                )
             )
-        )
         users += 1
     return users
 
 
 async def edges_jsonl(rows: AsyncIterator[EdgeList], out: TextIO) -> int:
     users = 0
+    ends: dict[str, list[str]] = {}
+    plain_ends: dict[str, list[str]] = {}
     async for e in rows:
+        n = len(e.names)
         head = f'{{"source_id":{_encode(e.source_id)},"target_id":'
-        tail = f',"source_name":{_encode(e.source_name)},"target_name":'
-        platform = f',"platform":{_encode(e.platform)}}}\n'
-        out.writelines(
-            f'{head}{_encode(t) if t else "null"}{tail}{_encode(name)},"position":{i}{platform}'
-            for i, (t, name) in enumerate(zip(e.targets, e.names, strict=True))
-        )
+        mid = f',"source_name":{_encode(e.source_name)},"target_name":'
+        platform = _encode(e.platform)
+        if _plain("".join(e.targets), '"\\'):
+            targets = [f'"{t}"' if t else "null" for t in e.targets]
+        else:
+            targets = [_encode(t) if t else "null" for t in e.targets]
+        if _plain("".join(e.names), '"\\'):
+            # Plain names: their quotes go in the text around them.
+            tails = _line_ends(plain_ends, platform, n, '","position":{0},"platform":{1}}}\n')
+            out.write(_lines(head, targets, f'{mid}"', e.names, tails))
+        else:
+            tails = _line_ends(ends, platform, n, ',"position":{0},"platform":{1}}}\n')
+            out.write(_lines(head, targets, mid, [_encode(v) for v in e.names], tails))
         users += 1
     return users
 
 
+class _EdgeBatch:
+    """One row group of edges as Python lists: each user's values once, each edge's name
+    and target; made into Arrow columns in C (users' values repeated by Arrow, not in
+    Python per edge)."""
+
+    def __init__(self) -> None:
+        self.sources: list[str] = []
+        self.source_names: list[str] = []
+        self.platforms: list[str] = []
+        self.starts: list[int] = []
+        self.offsets: list[int] = [0]
+        self.names: list[str] = []
+        self.targets: list[str] = []
+
+    def add(self, e: EdgeList) -> None:
+        self.sources.append(e.source_id)
+        self.source_names.append(e.source_name)
+        self.platforms.append(e.platform)
+        self.starts.append(len(self.names))
+        self.names.extend(e.names)
+        self.targets.extend(e.targets)
+        self.offsets.append(len(self.names))
+
+    def table(self, pa: Any, pc: Any, schema: Any, arange: Any) -> Any:
+        """The batch as an Arrow table of ``schema`` (EDGE_COLUMNS); ``arange``: Arrow
+        int32s 0, 1, 2... at least as many as the batch's edges."""
+        names = _strings(pa, pc, self.names)
+        # Each edge's user (its index in this batch), from the users' list offsets.
+        parents = pc.list_parent_indices(pa.ListArray.from_arrays(_int32s(pa, self.offsets), names))
+        # An empty target is a null: validity from the lengths (no scalar: pa.scalar()
+        # imports pandas too, see _strings).
+        known = _strings(pa, pc, self.targets)
+        valid = pc.cast(pc.binary_length(known), pa.bool_())
+        _, offsets, data = known.buffers()
+        targets = pa.StringArray.from_buffers(len(known), offsets, data, valid.buffers()[1])
+        positions = pc.subtract(
+            arange.slice(0, len(self.names)), _int32s(pa, self.starts).take(parents)
+        )
+        platforms = _strings(pa, pc, self.platforms).dictionary_encode().take(parents)
+        return pa.Table.from_arrays(
+            [
+                _strings(pa, pc, self.sources).take(parents),
+                targets,
+                _strings(pa, pc, self.source_names).take(parents),
+                names,
+                positions,
+                platforms.cast(schema.field(5).type),
+            ],
+            schema=schema,
+        )
+
+
+# Arrow arrays made from buffers: pa.array() of a Python list imports pandas when it is
+# installed (to ask whether the list is a pandas array), which took some 50 MB.
+
+
+def _strings(pa: Any, pc: Any, values: list[str]) -> Any:
+    """``values`` as an Arrow string array: joined by newlines and split by Arrow (no
+    Python work per value) unless a value holds a newline."""
+    text = "\n".join(values)
+    if values and text.count("\n") == len(values) - 1:
+        data = text.encode()
+        whole = pa.StringArray.from_buffers(
+            1, pa.py_buffer(array.array("i", [0, len(data)])), pa.py_buffer(data)
+        )
+        return pc.split_pattern(whole, "\n").flatten()
+    encoded = [v.encode() for v in values]
+    offsets = array.array("i", [0])
+    offsets.extend(accumulate(map(len, encoded)))
+    return pa.StringArray.from_buffers(
+        len(values), pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))
+    )
+
+
+def _int32s(pa: Any, values: Iterable[int]) -> Any:
+    ints = array.array("i", values)
+    return pa.Array.from_buffers(pa.int32(), len(ints), [None, pa.py_buffer(ints)])
+
+
 async def edges_parquet(rows: AsyncIterator[EdgeList], out: BinaryIO) -> int:
     pa, pq = pyarrow_modules()
+    pc = importlib.import_module("pyarrow.compute")
     schema = pa.schema(
         [
             ("source_id", pa.string()),
@@ -137,51 +262,50 @@ async def edges_parquet(rows: AsyncIterator[EdgeList], out: BinaryIO) -> int:
             ("platform", pa.dictionary(pa.int8(), pa.string())),
         ]
     )
-    cols: list[list[Any]] = [[] for _ in EDGE_COLUMNS]
-    pending: list[Any] = []
     users = 0
+    batch = _EdgeBatch()
+    group: list[Any] = []  # Arrow tables of the row group being gathered
+    rows_in_group = 0
+
+    arange = _int32s(pa, range(2 * PARQUET_BATCH))
+
+    def convert() -> None:
+        # Python strings become compact Arrow columns a few thousand edges at a time.
+        nonlocal batch, rows_in_group, arange
+        if len(arange) < len(batch.names):
+            arange = _int32s(pa, range(len(batch.names)))
+        group.append(batch.table(pa, pc, schema, arange))
+        rows_in_group += len(batch.names)
+        batch = _EdgeBatch()
 
     def write(writer: Any) -> None:
-        writer.write_table(pa.concat_tables(pending), row_group_size=ROW_GROUP)
-        pending.clear()
-
-    def flush() -> None:
-        table = pa.Table.from_arrays(
-            [
-                pa.array(cols[0], pa.string()),
-                pa.array(cols[1], pa.string()),
-                pa.array(cols[2], pa.string()),
-                pa.array(cols[3], pa.string()),
-                pa.array(cols[4], pa.int32()),
-                pa.array(cols[5], pa.string()).dictionary_encode().cast(schema.field(5).type),
-            ],
-            schema=schema,
-        )
-        pending.append(table)
-        for col in cols:
-            col.clear()
+        nonlocal rows_in_group
+        table = pa.concat_tables(group)
+        group.clear()
+        writer.write_table(table, row_group_size=max(rows_in_group, 1))
+        rows_in_group = 0
 
     # Statistics (min/max per row group) only for source_id, the column readers filter
-    # on: the writer holds every row group's metadata until it closes.
+    # on: the writer holds every row group's metadata until it closes. Dictionaries only
+    # for the columns that repeat within a row group: building one for the friends'
+    # names and ids cost more time than it saved bytes.
     with pq.ParquetWriter(
-        out, schema, compression="zstd", write_statistics=["source_id"]
+        out,
+        schema,
+        compression="zstd",
+        write_statistics=["source_id"],
+        use_dictionary=["source_id", "source_name", "platform"],
     ) as writer:
         async for e in rows:
-            n = len(e.names)
-            cols[0].extend(repeat(e.source_id, n))
-            cols[1].extend([t or None for t in e.targets])
-            cols[2].extend(repeat(e.source_name, n))
-            cols[3].extend(e.names)
-            cols[4].extend(range(n))
-            cols[5].extend(repeat(e.platform, n))
+            batch.add(e)
             users += 1
-            if len(cols[0]) >= PARQUET_BATCH:
-                flush()
-                if sum(len(t) for t in pending) >= ROW_GROUP:
+            if len(batch.names) >= PARQUET_BATCH:
+                convert()
+                if rows_in_group >= ROW_GROUP:
                     write(writer)
-        if cols[0] or users == 0:
-            flush()
-        if pending:
+        if batch.names or users == 0:
+            convert()
+        if group:
             write(writer)
     return users
 

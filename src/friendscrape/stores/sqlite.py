@@ -124,15 +124,17 @@ _PAGE = 500
 
 _UPSERT = """
 INSERT INTO user_friends (user_id, screen_name, friend_count, friend_names, friend_ids,
-    following_count, truncated, status, error, source, partition, attempts, start_at, end_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    following_count, truncated, status, error, source, partition, attempts, start_at, end_at,
+    friend_keys, keys_gen)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (user_id) DO UPDATE SET
     screen_name = excluded.screen_name, friend_count = excluded.friend_count,
     friend_names = excluded.friend_names, friend_ids = excluded.friend_ids,
     following_count = excluded.following_count, truncated = excluded.truncated,
     status = excluded.status, error = excluded.error, source = excluded.source,
     partition = excluded.partition, attempts = user_friends.attempts + excluded.attempts,
-    start_at = excluded.start_at, end_at = excluded.end_at
+    start_at = excluded.start_at, end_at = excluded.end_at,
+    friend_keys = excluded.friend_keys, keys_gen = excluded.keys_gen
 """
 
 _RESULT_COLUMNS = (
@@ -254,6 +256,7 @@ class SqliteStore:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(_SCHEMA)
+            graph.migrate(conn)
         except sqlite3.DatabaseError as exc:
             msg = f"cannot open SQLite store {str(self.path)!r}: {exc}"
             raise StoreUnavailableError(msg) from None
@@ -358,6 +361,8 @@ class SqliteStore:
                 rows,
             )
             touched = conn.total_changes - changes_before
+            if touched:
+                graph.keys_changed(conn)  # lists resolved before are resolved again
             after = conn.execute("SELECT COUNT(*) FROM users").fetchone()[0]
             conn.execute("COMMIT")
             added = after - before
@@ -438,6 +443,7 @@ class SqliteStore:
                     (number, users, ends[0], ends[1], planned_at),
                 )
                 lo = hi + 1
+            graph.index_keys(conn)  # lists are resolved at save from now on
             conn.execute("COMMIT")
             return _read_partitions(conn)
 
@@ -703,7 +709,9 @@ class SqliteStore:
 
         def run(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(_UPSERT, rows)
+            # Each list's targets resolved now, against the job's users, once.
+            keys = graph.resolved_keys(conn, [(row[3], row[4]) for row in rows])
+            conn.executemany(_UPSERT, [row + k for row, k in zip(rows, keys, strict=True)])
             conn.execute("COMMIT")
 
         await self._call("write", run)
@@ -714,6 +722,7 @@ class SqliteStore:
         sql: str,
         params: dict[str, Any] | tuple[Any, ...] = (),
         prepare: Callable[[sqlite3.Connection], None] | None = None,
+        page: int = _PAGE,
     ) -> AsyncIterator[sqlite3.Row]:
         """Rows of one statement read in one pass, a page at a time, the next page read
         while the caller handles this one. ``sql`` may hold ``{order}``: the user order
@@ -732,15 +741,13 @@ class SqliteStore:
         cursor = await self._call(action, start)
         ahead: asyncio.Future[list[Any]] | None = None
         try:
-            ahead = asyncio.ensure_future(self._call(action, lambda _c: cursor.fetchmany(_PAGE)))
+            ahead = asyncio.ensure_future(self._call(action, lambda _c: cursor.fetchmany(page)))
             while True:
                 rows = await ahead
                 ahead = None
                 if not rows:
                     return
-                ahead = asyncio.ensure_future(
-                    self._call(action, lambda _c: cursor.fetchmany(_PAGE))
-                )
+                ahead = asyncio.ensure_future(self._call(action, lambda _c: cursor.fetchmany(page)))
                 for row in rows:
                     yield row
         finally:
@@ -759,10 +766,9 @@ class SqliteStore:
             yield _row_to_result(row)
 
     async def edge_lists(self, *, partition: int | None = None) -> AsyncIterator[EdgeList]:
-        rows = self._stream(
-            "read edges", graph.EDGES_SQL, {"part": partition}, prepare=graph.prepare_keys
-        )
-        async for row in rows:
+        sql, params = await self._call("read edges", graph.edges_query)
+        params = {**params, "part": partition}
+        async for row in self._stream("read edges", sql, params, page=graph.EDGE_PAGE):
             yield graph.edge_list(row)
 
     async def nodes(self, *, partition: int | None = None) -> AsyncIterator[NodeRow]:
@@ -987,6 +993,8 @@ def _merge_staged(conn: sqlite3.Connection) -> ImportResult:
                   AND users.following_count IS NOT excluded.following_count)"""
     )
     touched = conn.total_changes - changes_before
+    if touched:
+        graph.keys_changed(conn)  # lists resolved before are resolved again
     after = conn.execute("SELECT COUNT(*) FROM users").fetchone()[0]
     distinct = int(conn.execute("SELECT COUNT(DISTINCT user_id) FROM import_stage").fetchone()[0])
     conn.execute("COMMIT")

@@ -1,47 +1,95 @@
 """The SQLite store's graph reads: friend lists with their targets resolved to the job's
-ids in SQL, and the job's users as nodes; each one statement streamed in user id order."""
+ids, and the job's users as nodes; each one statement streamed in user id order.
+
+A friend resolves to the job's user whose id or name equals it ignoring case (the
+smallest id when several do; BigQuery's rule too). Resolving in the export, edge by edge,
+capped exports at some 3,000 users a second, so each list is resolved once, when it is
+saved (``friend_keys``), stamped with the generation of the job's users it was resolved
+against. Importing users starts a new generation; an export resolves in its own query
+only the lists saved before it (and lists of older stores), which stay correct."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from friendscrape.stores.base import EdgeList, NodeRow
 
-# Every key a friend may be named by (a user's id, its name ignoring case) -> that user's
-# id. A temporary table: built per export on the export's own connection, so a store
-# opened read-only (or written by an older version) resolves just as fast, and nothing is
-# added to the store's file. Ids go first: a name that equals another user's id loses.
+EDGE_PAGE = 100
+"""Friend lists fetched per call (some 10 KB of JSON each; the next page is read ahead)."""
+
+# Added to a store when opened for writing; a store of an older version lacks them and is
+# read by resolving every list in the export.
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS key_generation (   -- one row: the job's users' generation
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    generation INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO key_generation (id, generation) VALUES (1, 1);
+"""
+_COLUMNS = {
+    # JSON list aligned with friend_names: the job's id each friend resolves to, or null
+    "friend_keys": "TEXT",
+    # the key_generation friend_keys was resolved at; -1: not resolved
+    "keys_gen": "INTEGER NOT NULL DEFAULT -1",
+}
+
+# Made by the plan (once, in bulk: kept up as users are imported they made a large import
+# several times slower); lists are resolved at save only once they exist.
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS users_id_nocase ON users (user_id COLLATE NOCASE);
+CREATE INDEX IF NOT EXISTS users_name_nocase ON users (screen_name COLLATE NOCASE, user_id);
+CREATE INDEX IF NOT EXISTS user_friends_keys_gen ON user_friends (keys_gen);
+"""
+_INDEX_NAMES = ("users_id_nocase", "users_name_nocase", "user_friends_keys_gen")
+
+# One JSON list of keys in, the job's ids they resolve to out (null where none), in order.
+_RESOLVE = """
+SELECT json_group_array((SELECT min(k) FROM (
+    SELECT min(user_id) AS k FROM users WHERE user_id = j.value COLLATE NOCASE
+    UNION ALL
+    SELECT min(user_id) FROM users
+    WHERE screen_name = j.value COLLATE NOCASE AND screen_name <> ''
+))) FROM json_each(?) AS j
+"""
+
+# The same rule for the lists an export resolves itself: every key of the job's users ->
+# its smallest id, in a temporary table of the export's connection (a store opened
+# read-only, or written by an older version, has no index to look names up in).
 _KEYS = """
 DROP TABLE IF EXISTS temp.job_keys;
 CREATE TEMP TABLE job_keys (
     k TEXT PRIMARY KEY COLLATE NOCASE,
     user_id TEXT NOT NULL
 ) WITHOUT ROWID;
-INSERT OR IGNORE INTO temp.job_keys SELECT user_id, user_id FROM users ORDER BY user_id;
-INSERT OR IGNORE INTO temp.job_keys SELECT user_id, user_id FROM user_friends ORDER BY user_id;
-INSERT OR IGNORE INTO temp.job_keys SELECT screen_name, user_id FROM users
-    WHERE screen_name <> '' ORDER BY user_id;
-INSERT OR IGNORE INTO temp.job_keys SELECT screen_name, user_id FROM user_friends
-    WHERE screen_name <> '' ORDER BY user_id;
+INSERT OR IGNORE INTO temp.job_keys SELECT k, user_id FROM (
+    SELECT user_id AS k, user_id FROM users
+    UNION ALL
+    SELECT screen_name, user_id FROM users WHERE screen_name <> ''
+) ORDER BY user_id;
 """
 
-# One row per collected user (``{order}``: the store's user order): its lists, and for
-# each friend the job's id it resolves to by name and by upstream id (JSON null where
-# none). json_each walks a list in order and json_group_array keeps the order it is fed.
-EDGES_SQL = """
-SELECT f.user_id, COALESCE(f.screen_name, '') AS screen_name, f.source,
-       f.friend_names, f.friend_ids,
-       (SELECT json_group_array((SELECT k.user_id FROM temp.job_keys k WHERE k.k = n.value))
-        FROM json_each(f.friend_names) n) AS by_name,
-       CASE WHEN f.friend_ids = '[]' THEN '[]' ELSE
+_BY_NAME = """(SELECT json_group_array((SELECT k.user_id FROM temp.job_keys k WHERE k.k = n.value))
+        FROM json_each(f.friend_names) n)"""
+_BY_ID = """CASE WHEN f.friend_ids = '[]' THEN '[]' ELSE
        (SELECT json_group_array((SELECT k.user_id FROM temp.job_keys k WHERE k.k = i.value))
-        FROM json_each(f.friend_ids) i) END AS by_id
+        FROM json_each(f.friend_ids) i) END"""
+
+# One row per collected user (``{order}``: the store's user order): its lists, the keys
+# resolved at save when still current, else (``{by_name}``, ``{by_id}``) the job's id
+# each friend resolves to by name and by upstream id (JSON null where none).
+# json_each walks a list in order and json_group_array keeps the order it is fed.
+_EDGES = """
+SELECT f.user_id, COALESCE(f.screen_name, '') AS screen_name, f.source,
+       f.friend_names, f.friend_ids, {keys} AS keys,
+       {by_name} AS by_name, {by_id} AS by_id
 FROM user_friends f
 WHERE f.friend_count > 0 AND (:part IS NULL OR :part = COALESCE(
     (SELECT u.partition FROM users u WHERE u.user_id = f.user_id), f.partition, 0))
-ORDER BY {order}
+ORDER BY {{order}}
 """
 
 NODES_SQL = """
@@ -63,22 +111,123 @@ ORDER BY length(user_id), user_id
 """
 
 
-def prepare_keys(conn: sqlite3.Connection) -> None:
-    """Build the temporary key table edge reads join on."""
+def migrate(conn: sqlite3.Connection) -> None:
+    """Add the generation table and the resolved-keys columns (a store opened to write)."""
+    conn.executescript(_SCHEMA)
+    have = {row[1] for row in conn.execute("PRAGMA table_info(user_friends)")}
+    for name, kind in _COLUMNS.items():
+        if name not in have:
+            conn.execute(f"ALTER TABLE user_friends ADD COLUMN {name} {kind}")
+
+
+def index_keys(conn: sqlite3.Connection) -> None:
+    """Make the indexes lists are resolved with at save (run by the plan, in bulk)."""
+    for statement in _INDEXES.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def keys_changed(conn: sqlite3.Connection) -> None:
+    """The job's users changed (an import): lists resolved before must be resolved again."""
+    conn.execute("UPDATE key_generation SET generation = generation + 1")
+
+
+def generation(conn: sqlite3.Connection) -> int | None:
+    """The current generation of the job's users; None in a store of an older version."""
+    try:
+        row = conn.execute("SELECT generation FROM key_generation").fetchone()
+    except sqlite3.OperationalError:
+        return None
+    return int(row[0]) if row is not None else None
+
+
+def _can_resolve(conn: sqlite3.Connection) -> int | None:
+    """The generation lists are resolved at, or None while the indexes are not made."""
+    marks = ", ".join("?" * len(_INDEX_NAMES))
+    made = conn.execute(
+        f"SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN ({marks})",
+        _INDEX_NAMES,
+    ).fetchone()[0]
+    return generation(conn) if made == len(_INDEX_NAMES) else None
+
+
+def resolve(conn: sqlite3.Connection, keys_json: str) -> list[str | None]:
+    """The job's id each key of the JSON list ``keys_json`` resolves to, or None."""
+    resolved: list[str | None] = json.loads(conn.execute(_RESOLVE, (keys_json,)).fetchone()[0])
+    return resolved
+
+
+def resolved_keys(
+    conn: sqlite3.Connection, lists: Sequence[tuple[str, str]]
+) -> list[tuple[str | None, int]]:
+    """For each (friend_names, friend_ids) JSON pair about to be saved: its friend_keys
+    (by upstream id first, then by name) and the generation they hold for; (None, -1)
+    while the store cannot resolve at save. Call inside the save's transaction."""
+    gen = _can_resolve(conn)
+    if gen is None:
+        return [(None, -1)] * len(lists)
+    out: list[tuple[str | None, int]] = []
+    for names, ids in lists:
+        if names == "[]":
+            out.append(("[]", gen))
+            continue
+        resolved = resolve(conn, names)
+        if ids != "[]":
+            by_id = resolve(conn, ids)
+            if len(by_id) == len(resolved):
+                resolved = [a if a is not None else b for a, b in zip(by_id, resolved, strict=True)]
+        out.append((json.dumps(resolved, ensure_ascii=False), gen))
+    return out
+
+
+def edges_query(conn: sqlite3.Connection) -> tuple[str, dict[str, Any]]:
+    """The edges statement for this store and its parameters (``part`` left to set):
+    lists resolved at save are read as they are; the export resolves only the others, in
+    a temporary table it builds when there are any."""
+    gen = generation(conn)
+    have = {row[1] for row in conn.execute("PRAGMA table_info(user_friends)")}
+    if gen is None or "keys_gen" not in have:
+        stale = True
+        keys = "NULL"
+    else:
+        stale = (
+            conn.execute(
+                "SELECT 1 FROM user_friends WHERE keys_gen < ? AND friend_count > 0 LIMIT 1",
+                (gen,),
+            ).fetchone()
+            is not None
+        )
+        keys = "CASE WHEN f.keys_gen = :gen THEN f.friend_keys END"
+    if not stale:
+        return _EDGES.format(keys=keys, by_name="NULL", by_id="NULL"), {"gen": gen}
     conn.executescript(_KEYS)
+    fallback = "CASE WHEN {keys} IS NULL THEN {expr} END"
+    return _EDGES.format(
+        keys=keys,
+        by_name=fallback.format(keys=keys, expr=_BY_NAME),
+        by_id=fallback.format(keys=keys, expr=_BY_ID),
+    ), {"gen": gen}
 
 
 def edge_list(row: sqlite3.Row) -> EdgeList:
-    """An EdgeList from one row of EDGES_SQL: the store's matches, else upstream ids."""
+    """An EdgeList from one row of the edges statement: the keys resolved at save, else
+    the export's own matches; else upstream ids."""
     names: list[str] = json.loads(row["friend_names"])
-    ids: list[str] = json.loads(row["friend_ids"])
-    by_name: list[str | None] = json.loads(row["by_name"])
-    by_id: list[str | None] = json.loads(row["by_id"])
+    raw_ids = row["friend_ids"]
+    ids: list[str] = json.loads(raw_ids) if raw_ids != "[]" else []
+    keys = row["keys"]
+    resolved: list[str | None]
+    if keys is not None:
+        resolved = json.loads(keys)
+    else:
+        by_name: list[str | None] = json.loads(row["by_name"])
+        resolved = by_name
+        if ids and len(ids) == len(names):
+            by_id: list[str | None] = json.loads(row["by_id"])
+            resolved = [a or b for a, b in zip(by_id, by_name, strict=True)]
     if ids and len(ids) == len(names):
-        resolved = [a or b for a, b in zip(by_id, by_name, strict=True)]
         targets = [r or i or "" for r, i in zip(resolved, ids, strict=True)]
     else:
-        resolved = by_name
         targets = [r or "" for r in resolved]
     return EdgeList(
         source_id=row["user_id"],

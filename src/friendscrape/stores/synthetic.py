@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from friendscrape.stores import sqlite_graph
 from friendscrape.stores.sqlite import SqliteStore
 
 _POOL = 997
@@ -44,7 +45,9 @@ def _lists(users: int, friends: int) -> list[str]:
     return lists
 
 
-def build(path: Path, *, users: int, friends: int = 550, batch: int = 10_000) -> None:
+def build(
+    path: Path, *, users: int, friends: int = 550, batch: int = 10_000, resolved: bool = True
+) -> None:
     """A store at ``path`` with ``users`` users, all collected with ``friends`` friends."""
     store = SqliteStore(path)
     asyncio.run(_create(store))
@@ -62,15 +65,31 @@ def build(path: Path, *, users: int, friends: int = 550, batch: int = 10_000) ->
                 for i in range(users)
             ),
         )
+        # As the plan does: the lists are then resolved as a run saves them, each pool
+        # list once here (``resolved=False``: left for the export to resolve).
+        sqlite_graph.index_keys(conn)
+        gen = sqlite_graph.generation(conn) if resolved else None
+        keys = [
+            json.dumps(sqlite_graph.resolve(conn, names)) if gen is not None else None
+            for names in lists
+        ]
+        column = (keys, -1 if gen is None else gen)
         conn.execute("COMMIT")
         for start in range(0, users, batch):
             conn.execute("BEGIN")
             conn.executemany(
                 "INSERT INTO user_friends (user_id, screen_name, friend_count, friend_names,"
                 " friend_ids, following_count, truncated, status, source, partition, attempts,"
-                " start_at, end_at) VALUES (?, ?, ?, ?, '[]', ?, 0, 'ok', 'twitter-mobile',"
-                " ?, 1, ?, ?)",
-                _rows(range(start, min(start + batch, users)), users, friends, lists, stamp),
+                " start_at, end_at, friend_keys, keys_gen) VALUES (?, ?, ?, ?, '[]', ?, 0, 'ok',"
+                " 'twitter-mobile', ?, 1, ?, ?, ?, ?)",
+                _rows(
+                    range(start, min(start + batch, users)),
+                    users,
+                    friends,
+                    lists,
+                    stamp,
+                    column=column,
+                ),
             )
             conn.execute("COMMIT")
     finally:
@@ -78,8 +97,15 @@ def build(path: Path, *, users: int, friends: int = 550, batch: int = 10_000) ->
 
 
 def _rows(
-    span: range, users: int, friends: int, lists: list[str], stamp: str
+    span: range,
+    users: int,
+    friends: int,
+    lists: list[str],
+    stamp: str,
+    *,
+    column: tuple[list[str | None], int],
 ) -> Iterator[tuple[object, ...]]:
+    keys, gen = column
     for i in span:
         yield (
             user_id(i),
@@ -90,6 +116,8 @@ def _rows(
             1 + i * 4 // users,
             stamp,
             stamp,
+            keys[i % _POOL],
+            gen,
         )
 
 
