@@ -204,13 +204,17 @@ class _Slot:
             self._pause(now, wait, "quota spent: waiting for the window to reset")
             return wait
         learned = self.learned.get(key)
-        learned_wait = learned.wait(now) if learned is not None else 0.0
+        learned_wait = 0.0
+        if learned is not None:
+            if learned.settle(now):
+                self._said(learned, key)
+            learned_wait = learned.wait(now)
         return max(wait, self._bucket_wait(now), learned_wait)
 
     def _learned_of(self, key: str | None, now: float) -> LearnedRate:
         learned = self.learned.get(key)
         if learned is None:
-            learned = self.learned[key] = LearnedRate(now)
+            learned = self.learned[key] = LearnedRate(now, self)
         return learned
 
     def _bucket_wait(self, now: float) -> float:
@@ -345,15 +349,24 @@ class _Slot:
         """A 429 that told no quota: cut the rate learned for the host (or the token)."""
         key = permit.credential if self._pool is not None and permit is not None else None
         learned = self._learned_of(key, now)
-        if not learned.limited(now):
-            return
+        if learned.limited(now):
+            self._said(learned, key)
+
+    def _said(self, learned: LearnedRate, key: str | None) -> None:
+        """Log what a 429 (or the end of the pause after one) changed in a learned rate."""
         if learned.given_up:
+            reason = (
+                "429s kept coming after the rate was cut"
+                if learned.doubts
+                else "429s came alone: the requests in flight with them got through"
+            )
             log.warning(
                 "limiter.rate_given_up",
                 host=self.host,
                 credential=key,
                 cuts=learned.cuts,
-                reason="429s come whatever the pace: not a rate limit",
+                reason=f"{reason}: not a rate limit; requests go unpaced again and no "
+                "rate is learned for this host",
             )
             return
         log.info(
