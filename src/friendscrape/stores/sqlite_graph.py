@@ -3,10 +3,11 @@ ids, and the job's users as nodes; each one statement streamed in user id order.
 
 A friend resolves to the job's user whose id or name equals it ignoring case (the
 smallest id when several do; BigQuery's rule too). Resolving in the export, edge by edge,
-capped exports at some 3,000 users a second, so each list is resolved once, when it is
-saved (``friend_keys``), stamped with the generation of the job's users it was resolved
-against. Importing users starts a new generation; an export resolves in its own query
-only the lists saved before it (and lists of older stores), which stay correct."""
+capped exports at some 3,000 users a second, so each names-only list is resolved once,
+when it is saved (``friend_keys``), stamped with the generation of the job's users it
+was resolved against; lists with upstream ids are resolved by the export. Importing
+users starts a new generation; an export resolves in its own query the lists saved
+before it (and lists of older stores), which stay correct."""
 
 from __future__ import annotations
 
@@ -161,8 +162,10 @@ def resolved_keys(
     conn: sqlite3.Connection, lists: Sequence[tuple[str, str]]
 ) -> list[tuple[str | None, int]]:
     """For each (friend_names, friend_ids) JSON pair about to be saved: its friend_keys
-    (by upstream id first, then by name) and the generation they hold for; (None, -1)
-    while the store cannot resolve at save. Call inside the save's transaction."""
+    and the generation they hold for. Only names-only lists (twitter-mobile) are
+    resolved here; a list with upstream ids, and every list while the store cannot
+    resolve at save, gets (None, -1) and is resolved by the export. Call inside the
+    save's transaction."""
     gen = _can_resolve(conn)
     if gen is None:
         return [(None, -1)] * len(lists)
@@ -170,13 +173,13 @@ def resolved_keys(
     for names, ids in lists:
         if names == "[]":
             out.append(("[]", gen))
-            continue
-        resolved = resolve(conn, names)
-        if ids != "[]":
-            by_id = resolve(conn, ids)
-            if len(by_id) == len(resolved):
-                resolved = [a if a is not None else b for a, b in zip(by_id, resolved, strict=True)]
-        out.append((json.dumps(resolved, ensure_ascii=False), gen))
+        elif ids != "[]":
+            # A list with upstream ids (x-api, Bluesky, Mastodon) is left to the export:
+            # two index probes per friend cost about 4 ms of CPU for a page of 1,000,
+            # several times what fetching and parsing that page costs.
+            out.append((None, -1))
+        else:
+            out.append((json.dumps(resolve(conn, names), ensure_ascii=False), gen))
     return out
 
 
