@@ -25,6 +25,7 @@ client.
     python benchmarks/collector.py                 # trials, floor, table and PASS/FAIL lines
     python benchmarks/collector.py --trial 500     # one trial, JSON
     python benchmarks/collector.py --floor         # the floor comparison only
+    python benchmarks/collector.py --floor x-api   # ... of one source
 """
 
 from __future__ import annotations
@@ -176,9 +177,11 @@ def print_floor(source: str, us: dict[str, list[float]]) -> dict[str, float]:
     return medians
 
 
-def floor_checks() -> dict[str, bool]:
-    """Both sources' floor tables, and the x-api target."""
-    ratios = {source: print_floor(source, floor(source)) for source in FLOOR_USERS}
+def floor_checks(sources: tuple[str, ...] = tuple(FLOOR_USERS)) -> dict[str, bool]:
+    """The floor tables of ``sources`` (both by default), and the x-api target."""
+    ratios = {source: print_floor(source, floor(source)) for source in sources}
+    if "x-api" not in ratios:
+        return {}
     return {
         f"x-api: <= {X_API_MAX_RATIO}x the CPU per page of the bare aiohttp client (median)": (
             ratios["x-api"]["aiohttp"] <= X_API_MAX_RATIO
@@ -194,8 +197,11 @@ def main() -> int:
         source, base_url, users_csv = sys.argv[2:]
         print(json.dumps(asyncio.run(floor_trial(source, base_url, Path(users_csv)))))
         return 0
-    if len(sys.argv) == 2 and sys.argv[1] == "--floor":
-        checks = floor_checks()
+    if len(sys.argv) in (2, 3) and sys.argv[1] == "--floor":
+        if len(sys.argv) == 3 and sys.argv[2] not in FLOOR_USERS:
+            print(f"collector.py: --floor takes one of {', '.join(FLOOR_USERS)}", file=sys.stderr)
+            return 2
+        checks = floor_checks(tuple(sys.argv[2:]) or tuple(FLOOR_USERS))
         for name, ok in checks.items():
             print(f"{'PASS' if ok else 'FAIL'}  {name}")
         return 0 if all(checks.values()) else 1

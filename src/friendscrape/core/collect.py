@@ -74,6 +74,8 @@ class Collector:
         self._partition = partition
         self._stats = stats
         self._redactor = config.redactor
+        # Checked once: isinstance against a runtime Protocol costs microseconds a call.
+        self._lookups: Lookups | None = source if isinstance(source, Lookups) else None
 
     def _result(self, user: User, start: datetime, status: Status, **fields: object) -> FriendList:
         self._stats.statuses[status.value] += 1
@@ -144,11 +146,12 @@ class Collector:
         failure: Failure | None = None
         limit = self._config.max_friends
         try:
-            if isinstance(self._source, Lookups) and self._source.needs_lookup(user):
+            lookups = self._lookups
+            if lookups is not None and lookups.needs_lookup(user):
                 # Not looked up by the run beforehand (a caller collecting users one by
                 # one): look up here, the id then lives as long as this collection.
-                lookup = self._source.lookup_request([user])
-                found = self._source.parse_lookup([user], await self._http.fetch(lookup))
+                lookup = lookups.lookup_request([user])
+                found = lookups.parse_lookup([user], await self._http.fetch(lookup))
                 resolution = found[user.user_id]
                 if resolution.account_id is None:
                     end = self._result(
@@ -288,13 +291,22 @@ def _add_new_friends(page: Page, friends: set[str], names: list[str], ids: list[
     """Append the page's friends not listed yet, each at its first position; False when
     the page lists names but none of them is new."""
     keys = page.ids or page.names
-    fresh = set(keys)
-    if len(fresh) == len(keys) and friends.isdisjoint(fresh):
-        # The common case, in C: every friend on the page is new and listed once.
-        friends |= fresh
-        names.extend(page.names)
-        ids.extend(page.ids)
-        return True
+    if not friends:
+        # A first page (most lists have one): one set, built in place.
+        friends.update(keys)
+        if len(friends) == len(keys):
+            names.extend(page.names)
+            ids.extend(page.ids)
+            return True
+        friends.clear()  # a repeat on the page: item by item below
+    else:
+        fresh = set(keys)
+        if len(fresh) == len(keys) and friends.isdisjoint(fresh):
+            # The common case, in C: every friend on the page is new and listed once.
+            friends |= fresh
+            names.extend(page.names)
+            ids.extend(page.ids)
+            return True
     added = False
     for index, key in enumerate(keys):
         if key in friends:

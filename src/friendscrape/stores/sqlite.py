@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+
+import msgspec
 
 from friendscrape.errors import StoreError, StoreTransientError, StoreUnavailableError, UsageError
 from friendscrape.models import FriendList, Partition, Status, User, UserPage, utc
@@ -122,11 +125,14 @@ _ORDER = "id_num IS NULL, id_num, user_id"
 _PAGE = 500
 """Rows fetched per call by the streaming reads (results, edges, nodes)."""
 
+_UPSERT_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_UPSERT_ROWS = 50
+"""Results written per statement: 800 parameters, under the oldest SQLite's 999."""
 _UPSERT = """
 INSERT INTO user_friends (user_id, screen_name, friend_count, friend_names, friend_ids,
     following_count, truncated, status, error, source, partition, attempts, start_at, end_at,
     friend_keys, keys_gen)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES {rows}
 ON CONFLICT (user_id) DO UPDATE SET
     screen_name = excluded.screen_name, friend_count = excluded.friend_count,
     friend_names = excluded.friend_names, friend_ids = excluded.friend_ids,
@@ -141,6 +147,30 @@ _RESULT_COLUMNS = (
     "user_id, screen_name, status, source, partition, start_at, end_at, friend_names, "
     "friend_ids, following_count, truncated, error, attempts"
 )
+
+
+@functools.cache
+def _upsert(rows: int) -> str:
+    """The upsert of ``rows`` results in one statement."""
+    return _UPSERT.format(rows=", ".join([_UPSERT_ROW] * rows))
+
+
+def _upsert_all(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Write ``rows`` (in order: a user twice is updated by the later row, as one by one)
+    with one statement per ``_UPSERT_ROWS``, not one per result. Each statement lets go
+    of the GIL and takes it back from the busy event loop, and a row a statement cost
+    about two thread switches and a third of the store's CPU per result."""
+    for start in range(0, len(rows), _UPSERT_ROWS):
+        chunk = rows[start : start + _UPSERT_ROWS]
+        conn.execute(_upsert(len(chunk)), [value for row in chunk for value in row])
+
+
+def _json_list(values: Sequence[str]) -> str:
+    """A list of names or ids as its JSON text (UTF-8 kept, not escaped), as the columns
+    hold it. msgspec writes it several times faster than json.dumps: a page of 1,000
+    names and ids is saved with every fetch, and json.dumps cost about a tenth of the
+    collector's CPU on x-api."""
+    return msgspec.json.encode(values).decode()
 
 
 def _to_sql(moment: datetime) -> str:
@@ -253,6 +283,10 @@ class SqliteStore:
             )
             conn.row_factory = sqlite3.Row
             self._require_store_or_empty(conn)
+            # Pages of 16 KiB for a new store (a no-op for an existing one): a friend list
+            # is some 10-30 KB of JSON, which 4 KiB pages split over overflow chains that
+            # cost about twice the CPU to write and checkpoint.
+            conn.execute("PRAGMA page_size=16384")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(_SCHEMA)
@@ -692,8 +726,8 @@ class SqliteStore:
                 r.user_id,
                 r.screen_name,
                 r.friend_count,
-                json.dumps(r.friend_names, ensure_ascii=False),
-                json.dumps(r.friend_ids, ensure_ascii=False),
+                _json_list(r.friend_names),
+                _json_list(r.friend_ids),
                 r.following_count,
                 int(r.truncated),
                 r.status.value,
@@ -711,7 +745,7 @@ class SqliteStore:
             conn.execute("BEGIN IMMEDIATE")
             # Each list's targets resolved now, against the job's users, once.
             keys = graph.resolved_keys(conn, [(row[3], row[4]) for row in rows])
-            conn.executemany(_UPSERT, [row + k for row, k in zip(rows, keys, strict=True)])
+            _upsert_all(conn, [row + k for row, k in zip(rows, keys, strict=True)])
             conn.execute("COMMIT")
 
         await self._call("write", run)

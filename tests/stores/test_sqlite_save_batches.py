@@ -1,0 +1,65 @@
+"""SQLite saves a batch of results several to a statement: the rows read back are those
+written one by one (a user twice in a batch: the later row, attempts added up), and
+a new store has pages big enough for a friend list."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+from friendscrape.models import FriendList, Status
+from friendscrape.stores.sqlite import SqliteStore
+
+T0 = datetime(2024, 3, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def _result(user_id: str, names: tuple[str, ...], *, attempts: int = 1) -> FriendList:
+    return FriendList(
+        user_id=user_id,
+        screen_name=f"name_{user_id}",
+        status=Status.OK,
+        source="x-api",
+        partition=1,
+        start_at=T0,
+        end_at=T0,
+        friend_names=names,
+        friend_ids=tuple(str(1000 + n) for n in range(len(names))),
+        following_count=len(names),
+        attempts=attempts,
+    )
+
+
+async def test_a_batch_of_121_results_with_a_repeat_reads_back_as_saved_one_by_one(
+    tmp_path: Path,
+) -> None:
+    batch = [_result(str(n), (f"a{n}", 'b\u00e9"q\\', "\U0001f600")) for n in range(120)]
+    # User 7 again, later in the batch and past the first statement's rows.
+    batch.append(_result("7", ("only_this",), attempts=2))
+    store = SqliteStore(tmp_path / "s.db")
+    await store.open()
+    try:
+        await store.save(batch)
+        read = {r.user_id: r async for r in store.results()}
+    finally:
+        await store.close()
+    assert len(read) == 120
+    assert read["7"].friend_names == ("only_this",)
+    assert read["7"].friend_ids == ("1000",)
+    assert read["7"].attempts == 3  # 1 + 2, as two saves in a row add them
+    assert read["119"].friend_names == ("a119", 'b\u00e9"q\\', "\U0001f600")
+    assert read["0"].friend_ids == ("1000", "1001", "1002")
+    conn = sqlite3.connect(tmp_path / "s.db")
+    try:
+        (names,) = conn.execute(
+            "SELECT friend_names FROM user_friends WHERE user_id = '5'"
+        ).fetchone()
+        (page_size,) = conn.execute("PRAGMA page_size").fetchone()
+    finally:
+        conn.close()
+    # Stored as JSON text (UTF-8 kept), which the export's SQL reads with json_each.
+    assert isinstance(names, str)
+    assert json.loads(names) == ["a5", 'b\u00e9"q\\', "\U0001f600"]
+    assert "\u00e9" in names
+    assert page_size == 16384
