@@ -21,6 +21,7 @@ import gc
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import structlog
 
@@ -264,6 +265,21 @@ class PartitionRun:
     async def _feed(self, collector: Collector, fetchers: set[asyncio.Task[None]]) -> None:
         s = self._config
         slots = asyncio.BoundedSemaphore(s.concurrency)
+        # One waiter on the stop for the whole feed, not one task per user.
+        stopped = asyncio.ensure_future(self._stop.wait())
+        try:
+            await self._feed_users(collector, fetchers, slots, stopped)
+        finally:
+            stopped.cancel()
+
+    async def _feed_users(
+        self,
+        collector: Collector,
+        fetchers: set[asyncio.Task[None]],
+        slots: asyncio.BoundedSemaphore,
+        stopped: asyncio.Future[Literal[True]],
+    ) -> None:
+        s = self._config
         taken = 0
         cursor: str | None = None
         while not self._stop.is_set():
@@ -285,7 +301,7 @@ class PartitionRun:
             for user in users:
                 if s.users_limit is not None and taken >= s.users_limit:
                     return
-                if not await self._acquire_or_stop(slots):
+                if not await self._acquire_or_stop(slots, stopped):
                     return
                 taken += 1
                 task = asyncio.create_task(self._fetch_one(collector, user, slots))
@@ -312,14 +328,19 @@ class PartitionRun:
         self.stats.users_saved += ended
         return ready
 
-    async def _acquire_or_stop(self, slots: asyncio.BoundedSemaphore) -> bool:
-        """Take a fetcher slot, unless a stop comes first."""
+    async def _acquire_or_stop(
+        self, slots: asyncio.BoundedSemaphore, stopped: asyncio.Future[Literal[True]]
+    ) -> bool:
+        """Take a fetcher slot, unless a stop comes first (``stopped``: done once the
+        stop is set)."""
         if self._stop.is_set():
             return False
+        if not slots.locked():
+            # A free slot is taken without suspending: no stop can come in between.
+            await slots.acquire()
+            return True
         acquire = asyncio.ensure_future(slots.acquire())
-        stopped = asyncio.ensure_future(self._stop.wait())
         await asyncio.wait({acquire, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        stopped.cancel()
         if acquire.done() and not self._stop.is_set():
             return True
         if acquire.done():
