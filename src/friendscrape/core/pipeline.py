@@ -430,11 +430,14 @@ class PartitionRun:
                 batch.append(item)
                 deadline = time.monotonic() + s.flush_interval
                 while len(batch) < s.batch_size:
-                    try:
-                        async with asyncio.timeout(max(deadline - time.monotonic(), 0)):
-                            item = await self._queue.get()
-                    except TimeoutError:
-                        break
+                    if not self._queue.empty():
+                        item = self._queue.get_nowait()  # no timer for a result waiting
+                    else:
+                        try:
+                            async with asyncio.timeout(max(deadline - time.monotonic(), 0)):
+                                item = await self._queue.get()
+                        except TimeoutError:
+                            break
                     if item is None:
                         done = True
                         break
