@@ -4,8 +4,8 @@ upstream whose 429s come at random, whatever the pace.
 
 For each limit a simulator in its own process enforces it (a token bucket of N/s, the
 ``retry-after`` style), and the same users are collected twice: with the rate learned
-from 429s (the default, FRIENDSCRAPE_LEARN_RATE=true) and, for contrast, with that
-learning off (pauses and the adaptive concurrency only). Prints, per run, the share of
+from 429s (FRIENDSCRAPE_LEARN_RATE=true) and, for contrast, with that learning off
+(the default: pauses and the adaptive concurrency only). Prints, per run, the share of
 requests answered 429, the pace (requests the simulator allowed per second of the run) as
 a share of the limit, and the users not collected.
 

@@ -87,9 +87,9 @@ class Settings(BaseSettings):
         default=False,
         validation_alias=_env("learn_rate"),
         description="Learn a request rate per host (and per token) from 429s that carry "
-        "no quota headers, and pace to it (with adaptive on). Off by default for now: an "
-        "upstream whose 429s come at random slows runs while the rate is learned and "
-        "given up.",
+        "no quota headers, and pace to it (with adaptive on); given up by itself for a "
+        "host whose 429s come at random. Off by default for now: such a host can still "
+        "lose some 15% of its pace on a short run while its 429s are told apart.",
     )
     max_friends: int = Field(
         2000,

@@ -14,29 +14,28 @@ to, learned as TCP's congestion control learns a window:
   ``ECHO_OVER`` times the share of 429s so far), the 429 came alone and teaches nothing
   (``UNTOLD`` such in a row: learning is given up for the host);
 - a 429 cuts the rate to ``CUT`` times the pace the upstream let through: the answers
-  other than 429 over the last second (counted over at least a second, so the burst an
-  upstream's bucket allows after a quiet spell is not read as its rate). At most once
-  per ``COOLDOWN`` seconds: the requests in flight when the limit was reached all come
-  back refused together and tell one thing;
+  other than 429 per second the host was not paused (a pause it was asked for is not
+  the upstream letting less through), over the last second (counted over at least a
+  second, so the burst an upstream's bucket allows after a quiet spell is not read as
+  its rate). At most once per ``COOLDOWN`` seconds: the requests in flight when the
+  limit was reached all come back refused together and tell one thing;
 - every second without a 429 adds ``SLOW_PROBE`` of the rate to it, so the next 429
   comes late and the rate spends most of its time just under the limit. A 429 in the
   first second of a host tells no pace (an upstream's bucket starts full and a burst
   passes): until the next 429 the rate then grows by ``FAST_PROBE`` a second.
 
-An upstream whose 429s come whatever the pace (random refusals, a flaky proxy) that got
-past the first 429's test would cut the rate to nothing, each cut from a pace the
-previous cut (and the pauses) had already lowered. A
+An upstream whose 429s come whatever the pace (random refusals, a flaky proxy) would
+cut the rate to nothing, each cut from a pace the previous cut had already lowered. A
 429 that tells of a rate comes once the rate has climbed back past what the upstream let
 through: after a cut the rate is below the pace let through, and the slow probe takes
 about 16 s to climb back to it, so a limit stays quiet meanwhile. Random 429s keep their
 share whatever the rate, so they keep coming right after a cut. Such a 429, one that
 comes while the rate is still under ``QUICK`` of the pace let through at the last cut
-(and after that cut's cooldown), is a doubt, and does not cut (the pace did not cause
-it); one that comes past it clears a doubt, and cuts. At ``DOUBTS`` doubts the 429s are
-deemed not to be about the pace: the host's rate is forgotten (requests go unpaced
-again, as before the first 429) and not learned again for the run; pauses and the
-adaptive concurrency remain. Random 429s frequent enough to matter are told within a
-few of them; rarer ones cost a cut each that the probe wins back.
+(and after that cut's cooldown), is a doubt; one that comes past it clears a doubt. At
+``DOUBTS`` doubts the 429s are deemed not to be about the pace: the host's rate is
+forgotten (requests go unpaced again, as before the first 429) and not learned again
+for the run; pauses and the adaptive concurrency remain. Random 429s frequent enough to
+matter are told within a few cuts; rarer ones cost a cut each that the probe wins back.
 An upstream limiting under about two requests a second may look the same, and is then
 served by the pauses alone.
 
@@ -84,12 +83,17 @@ class Pauses(Protocol):
     def paused_until(self) -> float:
         """When the host's current (or last) pause ends."""
 
+    def paused_seconds(self, now: float) -> float:
+        """Seconds the host has spent paused by ``now``."""
+
 
 class LearnedRate:
     """The rate of one host (or one token of it); see the module docstring."""
 
     def __init__(self, now: float, pauses: Pauses) -> None:
-        self._pauses = pauses  # when a pause ends: the first 429 is judged then
+        # The pace counts answers per second the host was not paused, so a pause that a
+        # 429 asked for does not read as an upstream letting less through.
+        self._pauses = pauses
         self.rate: float | None = None
         self._fast = True  # no 429 has told a pace yet
         self._tokens = 1.0
@@ -97,6 +101,7 @@ class LearnedRate:
         self._cut_at = -math.inf
         self._born = now
         self._window_at = now
+        self._window_paused = pauses.paused_seconds(now)  # paused seconds by its start
         self._window_count = 0
         self._answers = 0
         self._last_pace = 0.0
@@ -139,20 +144,26 @@ class LearnedRate:
         if self.rate is not None:
             self._tokens -= 1.0
 
+    def _unpaused(self, now: float) -> float:
+        """Seconds of the current window during which the host was not paused."""
+        return (now - self._window_at) - (self._pauses.paused_seconds(now) - self._window_paused)
+
     def answered(self, now: float) -> None:
         """A request was answered, not with a 429: the upstream let it through."""
         if self._held is not None:
             self._echo_answered += 1
-        if now - self._window_at >= 1.0:
-            self._last_pace = self._window_count / (now - self._window_at)
+        unpaused = self._unpaused(now)
+        if unpaused >= 1.0:
+            self._last_pace = self._window_count / unpaused
             self._window_at, self._window_count = now, 0
+            self._window_paused = self._pauses.paused_seconds(now)
         self._window_count += 1
         self._answers += 1
 
     def pace(self, now: float) -> float:
-        """Answers/s the upstream let through lately: the last full second's, or the
-        current one's if higher (counted over at least a second)."""
-        current = self._window_count / max(now - self._window_at, 1.0)
+        """Answers/s the upstream let through lately, per second not paused: the last
+        full second's, or the current one's if higher (counted over at least a second)."""
+        current = self._window_count / max(self._unpaused(now), 1.0)
         return max(self._last_pace, current)
 
     def settle(self, now: float) -> bool:
@@ -204,14 +215,12 @@ class LearnedRate:
             # what the upstream let through before the last cut.
             if self._grow(now, self.rate) < self._good * QUICK:
                 self.doubts += 1
-                if self.doubts >= DOUBTS:
-                    self.given_up = True
-                    self.rate = None
-                    return True
-                # Not cut again: a rate already under what got through is not why.
-                self._cut_at = now
-                return False
-            self.doubts = max(self.doubts - 1, 0)
+            else:
+                self.doubts = max(self.doubts - 1, 0)
+            if self.doubts >= DOUBTS:
+                self.given_up = True
+                self.rate = None
+                return True
         self._cut(now, self.pace(now))
         return True
 
@@ -219,7 +228,7 @@ class LearnedRate:
         """Cut the rate to ``CUT`` of ``pace`` (or of the rate, if lower)."""
         pace = max(pace, MIN_RATE)
         base = pace if self.rate is None else min(self.rate, pace)
-        probing_fast = self._fast and self.rate is not None
+        probing_fast = self._fast
         self._fast = now - self._born < 1.0
         # A cut in the first second, or one that ends a fast probe (which overshoots by
         # design), may leave the rate over a limit still: the next 429 tells nothing.
