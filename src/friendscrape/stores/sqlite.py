@@ -920,14 +920,6 @@ class SqliteStore:
         return await self._call("read summary", run)
 
 
-# A failed user's error starts with its kind ("timeout after retries: ...", "http_404:
-# ...", "parse: ..."): the text before the first colon or space.
-_ERROR_KIND = """CASE WHEN error IS NULL OR error = '' THEN '(none)' ELSE substr(error, 1,
-    min(CASE instr(error, ':') WHEN 0 THEN length(error) + 1 ELSE instr(error, ':') END,
-        CASE instr(error, ' ') WHEN 0 THEN length(error) + 1 ELSE instr(error, ' ') END) - 1)
-    END"""
-
-
 _SAMPLE_COLUMNS = (
     "run_id, partition, at, source, upstream_host, simulated, users_done, pages,"
     " rate_limited, paused_seconds, learned_rate, final"
