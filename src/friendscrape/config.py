@@ -84,12 +84,13 @@ class Settings(BaseSettings):
         "cut it on 429s, 5xx, timeouts and climbing latency (never above the caps).",
     )
     learn_rate: bool = Field(
-        default=False,
+        default=True,
         validation_alias=_env("learn_rate"),
         description="Learn a request rate per host (and per token) from 429s that carry "
         "no quota headers, and pace to it (with adaptive on); given up by itself for a "
-        "host whose 429s come at random. Off by default for now: such a host can still "
-        "lose some 15% of its pace on a short run while its 429s are told apart.",
+        "host whose 429s come at random, which can cost such a host some 5-15% of its "
+        "pace on a short run while its 429s are told apart. false: pauses and adaptive "
+        "concurrency alone.",
     )
     max_friends: int = Field(
         2000,
