@@ -51,10 +51,13 @@ CLOSED_PIPE_EXIT = 141  # 128 + SIGPIPE: what a shell reports for a writer whose
 GLOBAL_OPTIONS = ("store", "log_format", "log_level")
 
 
-def _add_global_options(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+def _add_global_options(
+    parser: argparse.ArgumentParser, prefix: str = "", default: object = None
+) -> None:
     parser.add_argument(
         "--store",
         dest=f"{prefix}store",
+        default=default,
         type=argtypes.store_url,
         metavar="URL",
         help="where users and results live: sqlite:///PATH or bigquery://PROJECT/DATASET",
@@ -62,12 +65,14 @@ def _add_global_options(parser: argparse.ArgumentParser, prefix: str = "") -> No
     parser.add_argument(
         "--log-format",
         dest=f"{prefix}log_format",
+        default=default,
         choices=["json", "console", "auto"],
         help="json lines, console lines, or auto (console on a terminal)",
     )
     parser.add_argument(
         "--log-level",
         dest=f"{prefix}log_level",
+        default=default,
         choices=["debug", "info", "warning", "error"],
         help="lowest level logged",
     )
@@ -89,6 +94,9 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     users = sub.add_parser("users", help="manage the users to collect")
+    # ... and between a command's two words (`users --store URL import`); SUPPRESS keeps a
+    # sub-parser from overwriting what the words before it set.
+    _add_global_options(users, prefix="mid_", default=argparse.SUPPRESS)
     users_sub = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
     imp = users_sub.add_parser(
         "import",
@@ -102,6 +110,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
 
     parts = sub.add_parser("partitions", help="plan and show the partition plan")
+    _add_global_options(parts, prefix="mid_", default=argparse.SUPPRESS)
     parts_sub = parts.add_subparsers(dest="partitions_command", metavar="ACTION", required=True)
     plan = parts_sub.add_parser(
         "plan", parents=[common], help="split users as NTILE(N) OVER (ORDER BY user_id)"
@@ -771,8 +780,9 @@ def _main(argv: Sequence[str] | None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     for name in GLOBAL_OPTIONS:
         # Given after the command, an option wins over the same one given before it.
-        if getattr(args, name, None) is None:
-            setattr(args, name, getattr(args, f"global_{name}"))
+        for earlier in (f"mid_{name}", f"global_{name}"):
+            if getattr(args, name, None) is None:
+                setattr(args, name, getattr(args, earlier, None))
     try:
         return _COMMANDS[args.command](args)
     except FriendscrapeError as exc:

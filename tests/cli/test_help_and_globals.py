@@ -153,6 +153,22 @@ def test_the_option_after_the_command_wins(job: Path) -> None:
     assert "missing.db" in refused.err
 
 
+def test_store_between_a_commands_two_words(job: Path) -> None:
+    """`users --store URL import` and `partitions --store URL show`: the words before
+    the action take the global options too, and a later one still wins."""
+    other = f"sqlite:///{job / 'other.db'}"
+    imported = cli("users", "--store", other, "import", str(job / "users.csv"), cwd=job)
+    assert imported.code == 0, imported.err
+    good = f"sqlite:///{job / 'job.db'}"
+    planned = cli("--store", good, "partitions", "--store", other, "plan", "--count", "3", cwd=job)
+    assert planned.code == 0, planned.err
+    shown = cli("partitions", "--store", good, "show", "--store", other, cwd=job)
+    assert shown.code == 0, shown.err
+    assert "       3 " in shown.out  # other.db's plan of 3, not job.db's plan of 1
+    shown = cli("partitions", "--store", good, "show", cwd=job)
+    assert "       3 " not in shown.out
+
+
 def test_log_options_before_run(job: Path, sim_process: SimulatorProcess) -> None:
     url = f"sqlite:///{job / 'job.db'}"
     ran = cli(
