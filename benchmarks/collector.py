@@ -39,8 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from friendscrape.commands.bench import TrialConfig, run_trial
-from friendscrape.commands.import_users import ImportReport, read_users
+from friendscrape.commands.bench import TrialConfig, one_partition_job, run_trial
 from friendscrape.config import Settings
 from friendscrape.core.assemble import build_run
 from friendscrape.stores.sqlite import SqliteStore
@@ -98,10 +97,7 @@ async def floor_trial(source: str, base_url: str, users_csv: Path) -> dict[str, 
         store = SqliteStore(db)
         await store.open()
         try:
-            report = ImportReport()
-            for chunk in read_users(users_csv, report):
-                await store.import_users(chunk)
-            await store.plan_partitions(1)
+            await one_partition_job(store, users_csv)
             runner = build_run(settings, store, 1)
             started = time.process_time()
             await runner.run()

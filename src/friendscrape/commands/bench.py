@@ -170,6 +170,15 @@ async def _sim_stats(base_url: str) -> dict[str, Any]:
         return data
 
 
+async def one_partition_job(store: SqliteStore, users_csv: Path) -> None:
+    """Import ``users_csv`` into an open store and plan it as one partition: the job a
+    trial (and the CPU floor benchmark) collects."""
+    report = ImportReport()
+    for chunk in read_users(users_csv, report):
+        await store.import_users(chunk)
+    await store.plan_partitions(1)
+
+
 async def run_trial(config: TrialConfig, concurrency: int, workdir: Path) -> TrialResult:
     """One trial at ``concurrency``: fresh simulator process, fresh SQLite store."""
     users_csv = workdir / f"users-{concurrency}.csv"
@@ -188,10 +197,7 @@ async def run_trial(config: TrialConfig, concurrency: int, workdir: Path) -> Tri
         store = SqliteStore(db)
         await store.open()
         try:
-            report = ImportReport()
-            for chunk in read_users(users_csv, report):
-                await store.import_users(chunk)
-            await store.plan_partitions(1)
+            await one_partition_job(store, users_csv)
             stop = asyncio.Event()
             runner = build_run(settings, store, 1, stop=stop)  # as `friendscrape run` builds it
             stats = runner.stats
