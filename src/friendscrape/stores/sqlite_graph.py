@@ -152,9 +152,10 @@ def _can_resolve(conn: sqlite3.Connection) -> int | None:
     return generation(conn) if made == len(_INDEX_NAMES) else None
 
 
-def resolve(conn: sqlite3.Connection, keys_json: str) -> list[str | None]:
-    """The job's id each key of the JSON list ``keys_json`` resolves to, or None."""
-    resolved: list[str | None] = json.loads(conn.execute(_RESOLVE, (keys_json,)).fetchone()[0])
+def resolve(conn: sqlite3.Connection, keys_json: str) -> str:
+    """The job's id each key of the JSON list ``keys_json`` resolves to, or null, as the
+    JSON list SQLite builds (stored as it is: no parse and dump on the save path)."""
+    resolved: str = conn.execute(_RESOLVE, (keys_json,)).fetchone()[0]
     return resolved
 
 
@@ -166,7 +167,8 @@ def resolved_keys(
     resolved here; a list with upstream ids, and every list while the store cannot
     resolve at save, gets (None, -1) and is resolved by the export. Call inside the
     save's transaction."""
-    gen = _can_resolve(conn)
+    # A save of lists that all carry upstream ids never needs the generation.
+    gen = _can_resolve(conn) if any(ids == "[]" for _, ids in lists) else None
     if gen is None:
         return [(None, -1)] * len(lists)
     out: list[tuple[str | None, int]] = []
@@ -179,7 +181,7 @@ def resolved_keys(
             # several times what fetching and parsing that page costs.
             out.append((None, -1))
         else:
-            out.append((json.dumps(resolve(conn, names), ensure_ascii=False), gen))
+            out.append((resolve(conn, names), gen))
     return out
 
 

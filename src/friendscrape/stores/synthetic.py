@@ -69,10 +69,7 @@ def build(
         # list once here (``resolved=False``: left for the export to resolve).
         sqlite_graph.index_keys(conn)
         gen = sqlite_graph.generation(conn) if resolved else None
-        keys = [
-            json.dumps(sqlite_graph.resolve(conn, names)) if gen is not None else None
-            for names in lists
-        ]
+        keys = [sqlite_graph.resolve(conn, names) if gen is not None else None for names in lists]
         column = (keys, -1 if gen is None else gen)
         conn.execute("COMMIT")
         for start in range(0, users, batch):
