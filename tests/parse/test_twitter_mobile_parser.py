@@ -349,3 +349,25 @@ def test_user_item_nested_in_a_user_item_is_refused() -> None:
     nested = user_item("grace_h").replace('<div class="bio">', f'<div class="bio">{user_item("x")}')
     with pytest.raises(ParseError, match="user item inside a user item"):
         parse_following_page(list_page(nested), status=200, url=FIRST_URL)
+
+
+@pytest.mark.parametrize("doctype", ["<!DOCTYPE html>", ""])
+def test_class_case_follows_the_documents_mode(doctype: str) -> None:
+    """Without a doctype (quirks mode) classes match whatever their ASCII case, as in a
+    browser: a page whose blocks are written in capitals is read whole, next link
+    included; with a doctype they are other classes, and the page is no list page."""
+    page = list_page(user_item("grace_h") + user_item("Linus_T"), cursor="77", count="2")
+    shouted = (
+        page.replace(b"<!DOCTYPE html>", doctype.encode())
+        .replace(b'"user-item"', b'"User-Item"')
+        .replace(b'"user-list"', b'"USER-LIST"')
+        .replace(b'"w-button-more"', b'"W-Button-More"')
+        .replace(b'"profile-stats"', b'"Profile-Stats"')
+    )
+    if doctype:
+        with pytest.raises(ParseError, match="not a following page"):
+            parse_following_page(shouted, status=200, url=FIRST_URL)
+        return
+    expected = parse_following_page(page, status=200, url=FIRST_URL)
+    assert expected == Page(names=PAGE1_NAMES, next_cursor="77", following_count=2)
+    assert parse_following_page(shouted, status=200, url=FIRST_URL) == expected

@@ -46,26 +46,39 @@ _GUEST_FOLLOW_PATH: Final = "/i/guest/follow/"
 # Each css() call walks the whole tree, and on a collector's cold caches a walk costs
 # about as much as a third of building the tree; so a page takes one walk, which finds
 # all pieces of all user items and every other block a page may have (what is inside
-# those blocks is read with queries on their small subtrees). Matches come in document
-# order, so each piece belongs to the item matched last before it; items nested in items
-# are refused, which keeps that true: the nested-item selector is the only one that
-# yields a td, and an inner item without td.screenname fails for want of a name. Of the
-# links in td.screenname only the first counts: ``a:first-of-type`` matches it (no
-# earlier link can be its sibling) and leaves out the profile link that follows it.
+# those blocks is read with queries on their small subtrees). Every alternative of the
+# list is tried on every node, so the list is short: all tables (user items and the
+# profile header's two tables are told apart by class in Python, see _block_kinds) and
+# the three kinds of div in one alternative. Matches come in document order, so each
+# piece belongs to the item matched last before it; items nested in items are refused,
+# which keeps that true: the nested-item selector is the only one that yields a td, and
+# an inner item without td.screenname fails for want of a name. Of the links in
+# td.screenname only the first counts: ``a:first-of-type`` matches it (no earlier link
+# can be its sibling) and leaves out the profile link that follows it.
 _PARTS: Final = ", ".join(
     (
-        "table.user-item",
+        "table",
         "table.user-item td.screenname a:first-of-type",
         "table.user-item td.screenname span.username",
         "table.user-item form[action]",
         "table.user-item table.user-item td.screenname",
-        "div.protected",
-        "div.w-button-more",
-        "div.user-list",
-        "table.profile-stats",
-        "table.profile-details",
+        "div:is(.protected, .w-button-more, .user-list)",
     )
 )
+# The classes that make a table or a div one of the blocks read, each with its selector
+# (used only for class attributes with upper-case letters: see _block_kinds).
+_TABLE_KINDS: Final = {
+    "user-item": "table.user-item",
+    "profile-stats": "table.profile-stats",
+    "profile-details": "table.profile-details",
+}
+_DIV_KINDS: Final = {
+    "protected": "div.protected",
+    "w-button-more": "div.w-button-more",
+    "user-list": "div.user-list",
+}
+_NO_KINDS: Final[tuple[str, ...]] = ()
+_ITEM: Final = ("user-item",)
 # The names of a whole page, one a line, checked with one match: the fast path of a page
 # whose names, shown names and follow forms all agree exactly (any other page takes the
 # per-item path, which tells which item is wrong and accepts whitespace and letter case).
@@ -187,27 +200,45 @@ def _walk(tree: LexborHTMLParser) -> _Walk:
             if actions:
                 actions[-1].append(node.attributes.get("action") or "")
         elif tag == "table":
-            classes = (node.attributes.get("class") or "").split()
-            if "user-item" in classes:
+            value = node.attributes.get("class")
+            # Most tables are user items with just that class: no splitting.
+            kinds = _ITEM if value == "user-item" else _block_kinds(node, value, _TABLE_KINDS)
+            if "user-item" in kinds:
                 names.append(_UNSET)
                 shown.append(None)
                 actions.append([])
-            if "profile-stats" in classes:
-                found.stats.append(node)
-            if "profile-details" in classes:
-                found.details.append(node)
+            if kinds is not _ITEM:
+                if "profile-stats" in kinds:
+                    found.stats.append(node)
+                if "profile-details" in kinds:
+                    found.details.append(node)
         elif tag == "div":
-            classes = (node.attributes.get("class") or "").split()
-            if "protected" in classes:
+            kinds = _block_kinds(node, node.attributes.get("class"), _DIV_KINDS)
+            if "protected" in kinds:
                 found.protected.append(node)
-            if "w-button-more" in classes:
+            if "w-button-more" in kinds:
                 found.more.append(node)
-            if "user-list" in classes:
+            if "user-list" in kinds:
                 found.user_list = True
         elif tag == "td":
             found.nested = True  # refused where the items are read, as before any cursor
     found.names = [name if isinstance(name, str) else None for name in names]
     return found
+
+
+def _block_kinds(
+    node: LexborNode, value: str | None, kinds: dict[str, str]
+) -> tuple[str, ...] | list[str]:
+    """Which of ``kinds`` (class name -> selector) the node's class attribute ``value``
+    makes it, as the selector engine would say: a value without upper-case letters is
+    read here; any other asks the engine, because a document in quirks mode (no
+    doctype) matches classes without regard to ASCII case."""
+    if not value:
+        return _NO_KINDS
+    if value.lower() == value:
+        classes = value.split()
+        return [kind for kind in kinds if kind in classes]
+    return [kind for kind, selector in kinds.items() if node.css_matches(selector)]
 
 
 def _parse_list_page(tree: LexborHTMLParser, page: _Walk, body: bytes, url: str) -> Page:
@@ -261,7 +292,7 @@ def _screen_names(page: _Walk, url: str) -> tuple[str, ...]:
             _NAMES_RE.fullmatch(joined) is not None
             and joined.count("\n") == len(names) - 1
             and None not in page.shown
-            and "\n".join([node.text() for node in page.shown])  # type: ignore[union-attr]
+            and "\n".join([node.text_lexbor() for node in page.shown])  # type: ignore[union-attr]
             == "@" + joined.replace("\n", "\n@")
             and all(len(actions) == 1 for actions in page.actions)
             and "\n".join([actions[0] for actions in page.actions])
@@ -312,7 +343,11 @@ def _next_cursor(blocks: list[LexborNode], current: str | None, url: str) -> str
     if not blocks:
         return None
     more = blocks[0]
-    href = next((a.attributes.get("href") for a in more.css("a[href]")), None)
+    # The site's block starts with its link, which is then the first ``a[href]`` in it.
+    first = more.child
+    href = first.attributes.get("href") if first is not None and first.tag == "a" else None
+    if not href:
+        href = next((a.attributes.get("href") for a in more.css("a[href]")), None)
     if not href:
         raise ParseError("next-page block has no link", url=url)
     cursor = _cursor_of(href)
