@@ -275,3 +275,39 @@ def test_simulator_json_pages_take_the_bulk_path() -> None:
             assert bluesky.parse_follows_page(body, status=200, actor=handle).names
             body = masto.following(account.user_id, {"limit": "80"}, "https://i.example").body
             assert mastodon.parse_following_page(body, status=200, instance="i.example").names
+
+
+# Every lines pattern in use, its item pattern, and characters its items are made of
+# (those that match and those next to them that do not).
+LINES = [
+    (x_api._IDS, x_api.BULK_ID, "0123456789"),
+    (x_api._USERNAMES, x_api.USERNAME_RE.pattern, "aZ09_-."),
+    (mastodon._IDS, mastodon.ACCOUNT_ID_RE.pattern, "aZ09_"),
+    (mastodon._ACCTS, mastodon._ACCT_RE.pattern, "aZ09_.-@"),
+    (bluesky._DIDS, bluesky._ANY_DID_RE.pattern, "did:plcweb.%-_aZ09"),
+    (bluesky._HANDLES, bluesky.HANDLE_RE.pattern, "aZ09-."),
+]
+
+
+@st.composite
+def lines_case(draw: st.DrawFn) -> tuple[re.Pattern[str], re.Pattern[str], list[str]]:
+    lines, item_pattern, alphabet = draw(st.sampled_from(LINES))
+    item_re = re.compile(item_pattern)
+    value = st.one_of(
+        st.text(alphabet, max_size=24),
+        # Lengths around the items' bounds: 15, 19, 20, 61-64 characters.
+        st.integers(1, 66).flatmap(lambda n: st.text(alphabet, min_size=n, max_size=n)),
+        st.sampled_from(["1" + "7" * 19, "18" + "0" * 18, "did:plc:ab", "a.b", "a@b.c"]),
+    )
+    return lines, item_re, draw(st.lists(value, min_size=1, max_size=6))
+
+
+@PROPERTY
+@given(case=lines_case())
+def test_a_lines_pattern_matches_exactly_when_every_line_does(
+    case: tuple[re.Pattern[str], re.Pattern[str], list[str]],
+) -> None:
+    """The possessive repeat of lines_re never turns away lines that each match."""
+    lines, item_re, values = case
+    every = all(item_re.fullmatch(value) is not None for value in values)
+    assert (lines.fullmatch("\n".join(values)) is not None) == every

@@ -43,7 +43,8 @@ USERNAME_RE: Final = re.compile(r"[A-Za-z0-9_]{1,15}")
 # 2**64 (about 1.845 * 10**19); a page with an id above that takes the careful path,
 # which compares it with the bound. The 20-digit form comes first: tried second, every
 # such id would first be matched digit by digit by the shorter form and backed out of.
-_IDS: Final = lines_re(r"1[0-7][0-9]{18}|[1-9][0-9]{0,18}")
+BULK_ID: Final = r"1[0-7][0-9]{18}|[1-9][0-9]{0,18}"
+_IDS: Final = lines_re(BULK_ID)
 _USERNAMES: Final = lines_re(USERNAME_RE.pattern)
 
 _NOT_FOUND: Final = "/problems/resource-not-found"
