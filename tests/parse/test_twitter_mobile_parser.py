@@ -371,3 +371,28 @@ def test_class_case_follows_the_documents_mode(doctype: str) -> None:
     expected = parse_following_page(page, status=200, url=FIRST_URL)
     assert expected == Page(names=PAGE1_NAMES, next_cursor="77", following_count=2)
     assert parse_following_page(shouted, status=200, url=FIRST_URL) == expected
+
+
+@pytest.mark.parametrize("doctype", ["<!DOCTYPE html>", ""])
+def test_status_markers_follow_the_documents_mode_too(doctype: str) -> None:
+    """A suspended page's body class, and a protected marker in a bio, are read with the
+    same letter-case rule as the blocks of a list."""
+    suspended = fixture("suspended.html")
+    start = suspended.index(b"<html")
+    shouted = doctype.encode() + suspended[start:].replace(
+        b"account-suspended-page", b"Account-Suspended-Page"
+    )
+    if doctype:
+        with pytest.raises(ParseError, match="not a following page"):
+            parse_following_page(shouted, status=200, url=FIRST_URL)
+    else:
+        assert parse_following_page(shouted, status=200, url=FIRST_URL).status is Status.SUSPENDED
+    bio = '<div class="protected">mine are</div>'
+    items = user_item("grace_h", bio=bio) + user_item("Linus_T")
+    body = list_page(items).replace(b"<!DOCTYPE html>", doctype.encode())
+    body = body.replace(b'"user-item"', b'"User-Item"')
+    if doctype:
+        # Not user items here: the marker is the page's, and the page is protected.
+        assert parse_following_page(body, status=200, url=FIRST_URL).status is Status.PROTECTED
+    else:
+        assert parse_following_page(body, status=200, url=FIRST_URL).names == PAGE1_NAMES
