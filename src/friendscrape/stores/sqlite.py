@@ -32,6 +32,7 @@ from friendscrape.stores.base import (
     now_utc,
 )
 from friendscrape.stores.planning import numeric_id, place, sort_key
+from friendscrape.stores.sqlite_keys import SaveMatcher
 
 if TYPE_CHECKING:
     from friendscrape.config import Settings
@@ -228,6 +229,7 @@ class SqliteStore:
         self._busy_timeout = busy_timeout
         self._conn: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
+        self._matcher = SaveMatcher()  # this connection's filter of the job's keys
 
     @classmethod
     def from_url(
@@ -741,10 +743,14 @@ class SqliteStore:
             for r in results
         ]
 
+        lists = [(row[3], row[4]) for row in rows]
+        matcher = self._matcher
+
         def run(conn: sqlite3.Connection) -> None:
+            matcher.prepare(conn, lists)
             conn.execute("BEGIN IMMEDIATE")
             # Each list's targets resolved now, against the job's users, once.
-            keys = graph.resolved_keys(conn, [(row[3], row[4]) for row in rows])
+            keys = matcher.resolved_keys(conn, lists, [r.friend_names for r in results])
             _upsert_all(conn, [row + k for row, k in zip(rows, keys, strict=True)])
             conn.execute("COMMIT")
 

@@ -47,15 +47,16 @@ CREATE INDEX IF NOT EXISTS user_friends_keys_gen ON user_friends (keys_gen);
 """
 _INDEX_NAMES = ("users_id_nocase", "users_name_nocase", "user_friends_keys_gen")
 
-# One JSON list of keys in, the job's ids they resolve to out (null where none), in order.
-_RESOLVE = """
-SELECT json_group_array((SELECT min(k) FROM (
+# The job's id the key ``j.value`` resolves to, or null.
+RESOLVE_ONE = """(SELECT min(k) FROM (
     SELECT min(user_id) AS k FROM users WHERE user_id = j.value COLLATE NOCASE
     UNION ALL
     SELECT min(user_id) FROM users
     WHERE screen_name = j.value COLLATE NOCASE AND screen_name <> ''
-))) FROM json_each(?) AS j
-"""
+))"""
+
+# One JSON list of keys in, the job's ids they resolve to out (null where none), in order.
+_RESOLVE = f"SELECT json_group_array({RESOLVE_ONE}) FROM json_each(?) AS j"
 
 # The same rule for the lists an export resolves itself: every key of the job's users ->
 # its smallest id, in a temporary table of the export's connection (a store opened
@@ -142,14 +143,21 @@ def generation(conn: sqlite3.Connection) -> int | None:
     return int(row[0]) if row is not None else None
 
 
-def _can_resolve(conn: sqlite3.Connection) -> int | None:
-    """The generation lists are resolved at, or None while the indexes are not made."""
-    marks = ", ".join("?" * len(_INDEX_NAMES))
-    made = conn.execute(
-        f"SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN ({marks})",
-        _INDEX_NAMES,
-    ).fetchone()[0]
-    return generation(conn) if made == len(_INDEX_NAMES) else None
+# The generation, with the count of the plan's indexes: one statement per save.
+_CAN_RESOLVE = """SELECT (SELECT generation FROM key_generation), (SELECT count(*)
+    FROM sqlite_master WHERE type = 'index' AND name IN ({marks}))""".format(
+    marks=", ".join("?" * len(_INDEX_NAMES))
+)
+
+
+def can_resolve(conn: sqlite3.Connection) -> int | None:
+    """The generation lists are resolved at, or None while the indexes are not made (or
+    in a store of an older version)."""
+    try:
+        gen, made = conn.execute(_CAN_RESOLVE, _INDEX_NAMES).fetchone()
+    except sqlite3.OperationalError:
+        return None
+    return int(gen) if gen is not None and made == len(_INDEX_NAMES) else None
 
 
 def resolve(conn: sqlite3.Connection, keys_json: str) -> str:
@@ -168,7 +176,7 @@ def resolved_keys(
     resolve at save, gets (None, -1) and is resolved by the export. Call inside the
     save's transaction."""
     # A save of lists that all carry upstream ids never needs the generation.
-    gen = _can_resolve(conn) if any(ids == "[]" for _, ids in lists) else None
+    gen = can_resolve(conn) if any(ids == "[]" for _, ids in lists) else None
     if gen is None:
         return [(None, -1)] * len(lists)
     out: list[tuple[str | None, int]] = []

@@ -1,0 +1,167 @@
+"""The SQLite store's save-time matching with its filter of the job's keys stores exactly
+what SQLite matching every name stores, and never uses a filter of users that changed."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+
+from friendscrape.models import FriendList, Status, User
+from friendscrape.stores import sqlite_graph
+from friendscrape.stores.sqlite import SqliteStore
+from friendscrape.stores.sqlite_keys import SaveMatcher
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+# Ids and names SQLite and JSON treat specially: letter case (NOCASE folds ASCII only),
+# quotes, backslashes and control characters (escaped in JSON), non-ASCII letters, an
+# empty name (matches nobody), an id that is another user's name, digits as a name.
+USERS = [
+    User("10", "Ada", None),
+    User("200", "bob", None),
+    User("ab", "10", None),
+    User("AB", "Zed", None),
+    User('q"1', "Quote\\d", None),
+    User("t\tab\n\x01", "ctl", None),
+    User("\x7f\u00e9\u2028", "\u00c9mile", None),
+    User("3000", "", None),
+    User("x\x00y", "nul\x00one", None),
+]
+NAMES = [
+    "ADA",
+    "ada",
+    "Bob",
+    "10",
+    "ab",
+    "Ab",
+    "aB",
+    "zed",
+    "QUOTE\\D",
+    'q"1',
+    'Q"1',
+    "T\tAB\n\x01",
+    "CTL",
+    "\u00e9mile",
+    "\u00c9MILE",
+    "\x7f\u00c9\u2028",
+    "\x7f\u00e9\u2028",
+    "",
+    "3000",
+    "nobody",
+    "x\x00y",
+    "x\x00z",
+    "nul\x00two",
+]
+
+
+async def _planned(path: Path, users: list[User]) -> None:
+    store = SqliteStore(path)
+    await store.open()
+    await store.import_users(users)
+    await store.plan_partitions(1)
+    await store.close()
+
+
+def _lists(names: list[tuple[str, ...]]) -> list[tuple[str, str]]:
+    return [(msgspec.json.encode(n).decode(), "[]") for n in names]
+
+
+def test_filtered_matching_is_byte_identical_to_sqlite_alone(tmp_path: Path) -> None:
+    path = tmp_path / "friendscrape.db"
+    rnd = random.Random(3)
+    # Many outsiders too, so that some lists take each of the matcher's ways.
+    others = [User(str(5000 + i), f"user{i}", None) for i in range(300)]
+    asyncio.run(_planned(path, USERS + others))
+    pool = NAMES + [u.screen_name.upper() for u in others[:50]] + [f"out{i}" for i in range(400)]
+    lists: list[tuple[str, ...]] = [()]
+    for size in (1, 3, 20, 40, 200, 600):
+        for share in (0.0, 0.05, 0.3, 1.0):
+            lists.append(
+                tuple(
+                    rnd.choice(pool[:73]) if rnd.random() < share else f"out{rnd.randrange(9999)}"
+                    for _ in range(size)
+                )
+            )
+    lists.append(tuple(NAMES))
+    conn = sqlite3.connect(path, isolation_level=None)
+    matcher = SaveMatcher()
+    encoded = _lists(lists)
+    matcher.prepare(conn, encoded)
+    conn.execute("BEGIN IMMEDIATE")
+    expected = sqlite_graph.resolved_keys(conn, encoded)
+    got = matcher.resolved_keys(conn, encoded, lists)
+    # In batches of a few lists too, as the writer saves them.
+    batched = []
+    for start in range(0, len(lists), 7):
+        batched += matcher.resolved_keys(conn, encoded[start : start + 7], lists[start : start + 7])
+    conn.execute("ROLLBACK")
+    conn.close()
+    assert got == expected
+    assert batched == expected
+    gen = expected[0][1]
+    assert gen > 0
+    assert all(g == gen for _, g in expected)
+    whole = dict(zip(NAMES, msgspec.json.decode(expected[-1][0] or ""), strict=True))
+    assert whole["aB"] == "AB"  # the smallest id (BINARY) of those equal ignoring case
+    assert whole["10"] == "10"
+    assert whole['Q"1'] == 'q"1'
+    assert whole["\x7f\u00c9\u2028"] is None  # NOCASE leaves non-ASCII letters alone
+    assert whole[""] is None
+    assert whole["ADA"] == "10"
+
+
+def _result(user_id: str, names: tuple[str, ...]) -> FriendList:
+    return FriendList(
+        user_id=user_id,
+        screen_name="",
+        status=Status.OK,
+        source="twitter-mobile",
+        partition=1,
+        start_at=T0,
+        end_at=T0,
+        friend_names=names,
+        friend_ids=(),
+        following_count=len(names),
+        truncated=False,
+    )
+
+
+def _keys(path: Path, user_id: str) -> str:
+    conn = sqlite3.connect(path)
+    try:
+        row = conn.execute(
+            "SELECT friend_keys FROM user_friends WHERE user_id = ?", (user_id,)
+        ).fetchone()
+        return str(row[0])
+    finally:
+        conn.close()
+
+
+async def test_users_imported_by_another_process_between_saves_are_matched(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "friendscrape.db"
+    await _planned(path, USERS)
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        names = ("Ada", "newcomer", "someone")
+        await store.save([_result("10", names)])  # no filter yet: SQLite alone
+        await store.save([_result("200", names)])  # the filter, built before this save
+        assert _keys(path, "200") == '["10",null,null]'
+        # Another process (another store on the file) imports a user the filter lacks.
+        other = SqliteStore(path)
+        await other.open()
+        await other.import_users([User("777", "NewComer", None)])
+        await other.close()
+        await store.save([_result("200", names)])
+        assert _keys(path, "200") == '["10","777",null]'
+        await store.save([_result("10", names)])  # the filter rebuilt at the new generation
+        assert _keys(path, "10") == '["10","777",null]'
+    finally:
+        await store.close()
