@@ -29,6 +29,7 @@ from friendscrape.config import Settings
 from friendscrape.core.breaker import BreakerConfig, CircuitBreaker, Trip, Verdict
 from friendscrape.core.collect import CollectConfig, Collector
 from friendscrape.core.counters import RunCounters
+from friendscrape.core.heap import heap_kept
 from friendscrape.core.loop_lag import LoopLag
 from friendscrape.core.resolve import Resolver
 from friendscrape.core.samples import SampleFigures
@@ -169,7 +170,8 @@ class PartitionRun:
         # memory the same (benchmarks/collector.py, benchmarks/memory.py).
         gc.set_threshold(_GC_YOUNG_THRESHOLD, *thresholds[1:])
         try:
-            return await self._run()
+            with heap_kept():  # no page faults to take back each page's memory: core/heap.py
+                return await self._run()
         finally:
             gc.set_threshold(*thresholds)
 
