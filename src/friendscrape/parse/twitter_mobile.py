@@ -82,7 +82,7 @@ _ITEM: Final = ("user-item",)
 # The names of a whole page, one a line, checked with one match: the fast path of a page
 # whose names, shown names and follow forms all agree exactly (any other page takes the
 # per-item path, which tells which item is wrong and accepts whitespace and letter case).
-_NAMES_RE: Final = re.compile(r"[A-Za-z0-9_]{1,15}(?:\n[A-Za-z0-9_]{1,15})*")
+_NAMES_RE: Final = re.compile(r"[A-Za-z0-9_]{1,15}(?:\n[A-Za-z0-9_]{1,15})*+")
 _UNSET: Final = object()
 # A query that is only ``cursor=`` and a value with nothing to unquote.
 _PLAIN_CURSOR_RE: Final = re.compile(r"cursor=([A-Za-z0-9_.~-]+)")
