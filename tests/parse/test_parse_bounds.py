@@ -57,6 +57,21 @@ def test_a_page_just_inside_the_bound_is_parsed() -> None:
     assert twitter_mobile.parse_following_page(inside, status=200, url=URL).names == ("_margaret",)
 
 
+def test_a_body_too_short_to_hold_more_tags_than_the_bound_is_not_counted() -> None:
+    """A tag takes three bytes at least, so a body of at most 3 x MAX_TAGS bytes cannot
+    nest deeper than the bound, whatever its count of ``<``: it is parsed, not counted.
+    A longer one is counted and refused past the bound."""
+    most = 3 * twitter_mobile.MAX_TAGS
+    with pytest.raises(ParseError, match="not a following page"):
+        twitter_mobile.parse_following_page(b"<" * most, status=200, url=URL)
+    deepest = b"<b>" * twitter_mobile.MAX_TAGS
+    assert len(deepest) == most
+    with pytest.raises(ParseError, match="not a following page"):
+        twitter_mobile.parse_following_page(deepest, status=200, url=URL)
+    with pytest.raises(ParseError, match="over the bound of 6,000"):
+        twitter_mobile.parse_following_page(b"<" * (most + 1), status=200, url=URL)
+
+
 @pytest.mark.parametrize("page_size", [20, 100])
 def test_simulator_pages_of_up_to_100_users_are_well_inside_the_bound(page_size: int) -> None:
     graph = SyntheticGraph(50, mean_friends=400)
