@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from friendscrape.errors import ParseError
 from friendscrape.models import Page
 from friendscrape.parse import bluesky, mastodon, twitter_mobile, x_api
+from friendscrape.parse.json_pages import all_made_of, ascii_charset
 from friendscrape.simulator import MobileSite, SyntheticGraph
 from friendscrape.simulator.bluesky import Bluesky, handle_of
 from friendscrape.simulator.graph import AccountKind
@@ -145,7 +146,9 @@ TEXT = st.sampled_from(
         "a\nb",
         "grace_h",
         "Grace_H",
+        "x" * 15,
         "x" * 16,
+        "caf\u00e9",
         "bad-name",
         "a.bsky.social",
         "1a.bsky.social",
@@ -281,7 +284,6 @@ def test_simulator_json_pages_take_the_bulk_path() -> None:
 # (those that match and those next to them that do not).
 LINES = [
     (x_api._IDS, x_api.BULK_ID, "0123456789"),
-    (x_api._USERNAMES, x_api.USERNAME_RE.pattern, "aZ09_-."),
     (mastodon._IDS, mastodon.ACCOUNT_ID_RE.pattern, "aZ09_"),
     (mastodon._ACCTS, mastodon._ACCT_RE.pattern, "aZ09_.-@"),
     (bluesky._DIDS, bluesky._ANY_DID_RE.pattern, "did:plcweb.%-_aZ09"),
@@ -311,3 +313,11 @@ def test_a_lines_pattern_matches_exactly_when_every_line_does(
     lines, item_re, values = case
     every = all(item_re.fullmatch(value) is not None for value in values)
     assert (lines.fullmatch("\n".join(values)) is not None) == every
+
+
+@PROPERTY
+@given(values=st.lists(st.text("aZ09_-.\n\u00e9\x00 ", max_size=6), max_size=5))
+def test_all_made_of_says_whether_every_value_is_made_of_the_charset(values: list[str]) -> None:
+    allowed = set("aZ09_")
+    every = all(set(value) <= allowed for value in values)
+    assert all_made_of(ascii_charset("aZ09_"), values) == every

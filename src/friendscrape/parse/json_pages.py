@@ -122,6 +122,25 @@ def lines_re(item: str) -> re.Pattern[str]:
     return re.compile(f"(?:{item})(?:\\n(?:{item}))*+")
 
 
+def ascii_charset(characters: str) -> bytes:
+    """``characters`` (ASCII) and the newline, for ``all_made_of``."""
+    return (characters + "\n").encode("ascii")
+
+
+def all_made_of(allowed: bytes, values: list[str]) -> bool:
+    """Whether every one of ``values`` is made of the ASCII characters in ``allowed`` (made
+    by ``ascii_charset``) only: one pass in C over all of them, about half the time of a
+    regex match. Lengths are not checked: the typed decoder bounds them."""
+    if not values:
+        return True
+    joined = "\n".join(values)
+    if not joined.isascii():
+        return False
+    data = joined.encode("ascii")
+    # Nothing left once the allowed bytes are deleted; as many newlines as joints.
+    return not data.translate(None, allowed) and data.count(b"\n") == len(values) - 1
+
+
 def all_fullmatch(lines: re.Pattern[str], values: list[str]) -> bool:
     """Whether every one of ``values`` fullmatches the item pattern of ``lines`` (made by
     ``lines_re``), checked with one match over all of them."""

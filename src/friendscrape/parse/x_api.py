@@ -16,7 +16,8 @@ token) and 429 (the limit) are the source's and the HTTP client's concern, not a
 from __future__ import annotations
 
 import re
-from typing import Any, Final
+import string
+from typing import Annotated, Any, Final
 
 import msgspec
 
@@ -24,6 +25,8 @@ from friendscrape.errors import ParseError
 from friendscrape.models import Page, Resolution, Status
 from friendscrape.parse.json_pages import (
     all_fullmatch,
+    all_made_of,
+    ascii_charset,
     clip,
     decode_typed,
     lines_re,
@@ -45,7 +48,8 @@ USERNAME_RE: Final = re.compile(r"[A-Za-z0-9_]{1,15}")
 # such id would first be matched digit by digit by the shorter form and backed out of.
 BULK_ID: Final = r"1[0-7][0-9]{18}|[1-9][0-9]{0,18}"
 _IDS: Final = lines_re(BULK_ID)
-_USERNAMES: Final = lines_re(USERNAME_RE.pattern)
+# Usernames are 1-15 characters (their bound is on _User.username) of these.
+_USERNAME_CHARS: Final = ascii_charset(string.ascii_letters + string.digits + "_")
 
 _NOT_FOUND: Final = "/problems/resource-not-found"
 _NOT_AUTHORIZED: Final = "/problems/not-authorized-for-resource"
@@ -105,7 +109,7 @@ def parse_users_by(
 # and untracked they do not set off the garbage collector.
 class _User(msgspec.Struct, gc=False):
     id: str
-    username: str
+    username: Annotated[str, msgspec.Meta(min_length=1, max_length=15)]
 
 
 class _Meta(msgspec.Struct, gc=False):
@@ -179,7 +183,7 @@ def _list_page_in_bulk(body: bytes) -> Page | None:
         meta.next_token == ""
     ):
         return None
-    if not all_fullmatch(_IDS, ids) or not all_fullmatch(_USERNAMES, names):
+    if not all_fullmatch(_IDS, ids) or not all_made_of(_USERNAME_CHARS, names):
         return None
     return Page(names=tuple(names), ids=tuple(ids), next_cursor=meta.next_token)
 
