@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 
 from bqemu import Emulator, EmulatorError, running_emulator
 from friendscrape.config import Settings
+from friendscrape.models import FriendList, Status
 from friendscrape.stores import open_store
 from friendscrape.stores.base import Store
 
@@ -94,3 +96,30 @@ async def store(store_settings: Settings) -> AsyncIterator[Store]:
         yield opened
     finally:
         await opened.close()
+
+
+RESULT_AT = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def names_only_result(
+    user_id: str,
+    names: tuple[str, ...],
+    *,
+    screen_name: str = "",
+    following_count: int | None = None,
+) -> FriendList:
+    """An ok result of the twitter-mobile kind (friend names, no upstream ids), as a run
+    saves it."""
+    return FriendList(
+        user_id=user_id,
+        screen_name=screen_name,
+        status=Status.OK,
+        source="twitter-mobile",
+        partition=1,
+        start_at=RESULT_AT,
+        end_at=RESULT_AT,
+        friend_names=names,
+        friend_ids=(),
+        following_count=following_count,
+        truncated=False,
+    )

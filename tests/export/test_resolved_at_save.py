@@ -6,18 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from friendscrape.models import FriendList, Status, User
+from friendscrape.models import FriendList, User
 from friendscrape.stores import sqlite_graph
 from friendscrape.stores.base import EdgeList, Store
 from friendscrape.stores.sqlite import SqliteStore
 from friendscrape.stores.synthetic import build
-
-T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+from storefixtures import names_only_result
 
 ADA = User("10", "Ada", 3)
 BOB = User("200", "bob", 2)
@@ -25,18 +23,8 @@ CAROL = User("3000", "carol", 2)
 
 
 def _result(user: User, names: tuple[str, ...]) -> FriendList:
-    return FriendList(
-        user_id=user.user_id,
-        screen_name=user.screen_name,
-        status=Status.OK,
-        source="twitter-mobile",
-        partition=1,
-        start_at=T0,
-        end_at=T0,
-        friend_names=names,
-        friend_ids=(),
-        following_count=user.following_count,
-        truncated=False,
+    return names_only_result(
+        user.user_id, names, screen_name=user.screen_name, following_count=user.following_count
     )
 
 

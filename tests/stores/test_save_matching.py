@@ -6,17 +6,15 @@ from __future__ import annotations
 import asyncio
 import random
 import sqlite3
-from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
 
-from friendscrape.models import FriendList, Status, User
+from friendscrape.models import FriendList, User
 from friendscrape.stores import sqlite_graph
 from friendscrape.stores.sqlite import SqliteStore
 from friendscrape.stores.sqlite_keys import SaveMatcher
-
-T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+from storefixtures import names_only_result
 
 # Ids and names SQLite and JSON treat specially: letter case (NOCASE folds ASCII only),
 # quotes, backslashes and control characters (escaped in JSON), non-ASCII letters, an
@@ -116,19 +114,7 @@ def test_filtered_matching_is_byte_identical_to_sqlite_alone(tmp_path: Path) -> 
 
 
 def _result(user_id: str, names: tuple[str, ...]) -> FriendList:
-    return FriendList(
-        user_id=user_id,
-        screen_name="",
-        status=Status.OK,
-        source="twitter-mobile",
-        partition=1,
-        start_at=T0,
-        end_at=T0,
-        friend_names=names,
-        friend_ids=(),
-        following_count=len(names),
-        truncated=False,
-    )
+    return names_only_result(user_id, names, following_count=len(names))
 
 
 def _keys(path: Path, user_id: str) -> str:
