@@ -17,6 +17,8 @@ only in part: an item without a valid screen name, a page cut before ``</html>``
 page with no users that still links to a next page are errors, not short lists.
 Selection goes by tag, class and attribute name only, so attribute or class order,
 extra classes, whitespace, entities and letter case of tags do not change the result.
+Classes match as a browser's selectors match them: exactly in a page with a doctype, in
+any ASCII letter case in one without (quirks mode).
 """
 
 from __future__ import annotations
