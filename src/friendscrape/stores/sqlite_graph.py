@@ -167,30 +167,40 @@ def resolve(conn: sqlite3.Connection, keys_json: str) -> str:
     return resolved
 
 
+def save_generation(conn: sqlite3.Connection, lists: Sequence[tuple[str, str]]) -> int | None:
+    """The generation a save's (friend_names, friend_ids) JSON pairs are resolved at;
+    None when none is: every list carries upstream ids, or the store cannot resolve at
+    save. Call inside the save's transaction."""
+    # A save of lists that all carry upstream ids never needs the generation.
+    return can_resolve(conn) if any(ids == "[]" for _, ids in lists) else None
+
+
+def resolved_list(
+    conn: sqlite3.Connection, names: str, ids: str, gen: int
+) -> tuple[str | None, int]:
+    """One list's friend_keys and the generation they hold for (``gen``, from
+    ``save_generation``). Only names-only lists (twitter-mobile) are resolved here; a
+    list with upstream ids gets (None, -1) and is resolved by the export."""
+    if names == "[]":
+        return ("[]", gen)
+    if ids != "[]":
+        # A list with upstream ids (x-api, Bluesky, Mastodon) is left to the export:
+        # two index probes per friend cost about 4 ms of CPU for a page of 1,000,
+        # several times what fetching and parsing that page costs.
+        return (None, -1)
+    return (resolve(conn, names), gen)
+
+
 def resolved_keys(
     conn: sqlite3.Connection, lists: Sequence[tuple[str, str]]
 ) -> list[tuple[str | None, int]]:
     """For each (friend_names, friend_ids) JSON pair about to be saved: its friend_keys
-    and the generation they hold for. Only names-only lists (twitter-mobile) are
-    resolved here; a list with upstream ids, and every list while the store cannot
-    resolve at save, gets (None, -1) and is resolved by the export. Call inside the
-    save's transaction."""
-    # A save of lists that all carry upstream ids never needs the generation.
-    gen = can_resolve(conn) if any(ids == "[]" for _, ids in lists) else None
+    and the generation they hold for (``resolved_list``); every list gets (None, -1)
+    while the store cannot resolve at save. Call inside the save's transaction."""
+    gen = save_generation(conn, lists)
     if gen is None:
         return [(None, -1)] * len(lists)
-    out: list[tuple[str | None, int]] = []
-    for names, ids in lists:
-        if names == "[]":
-            out.append(("[]", gen))
-        elif ids != "[]":
-            # A list with upstream ids (x-api, Bluesky, Mastodon) is left to the export:
-            # two index probes per friend cost about 4 ms of CPU for a page of 1,000,
-            # several times what fetching and parsing that page costs.
-            out.append((None, -1))
-        else:
-            out.append((resolve(conn, names), gen))
-    return out
+    return [resolved_list(conn, names, ids, gen) for names, ids in lists]
 
 
 def edges_query(conn: sqlite3.Connection) -> tuple[str, dict[str, Any]]:

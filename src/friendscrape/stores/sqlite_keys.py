@@ -119,31 +119,32 @@ class SaveMatcher:
     ) -> list[tuple[str | None, int]]:
         """For each (friend_names, friend_ids) JSON pair about to be saved (``names``:
         the same names as Python strings): its friend_keys and the generation they hold
-        for, as ``sqlite_graph.resolved_keys`` gives them. Call inside the save's
-        transaction."""
-        # A save of lists that all carry upstream ids never needs the generation.
-        gen = graph.can_resolve(conn) if any(ids == "[]" for _, ids in lists) else None
+        for, as ``sqlite_graph.resolved_keys`` gives them, the generation read once.
+        Call inside the save's transaction."""
+        gen = graph.save_generation(conn, lists)
         if gen is None:
             return [(None, -1)] * len(lists)
         keys = self._filter
         if keys is None or keys.generation != gen:
             # Built for older users, or not yet: SQLite matches every name this time.
             self._stale = True
-            return graph.resolved_keys(conn, lists)
-        if keys.passes_all:
-            return graph.resolved_keys(conn, lists)
+            keys = None
+        if keys is None or keys.passes_all:
+            return [graph.resolved_list(conn, names_json, ids, gen) for names_json, ids in lists]
         out: list[tuple[str | None, int]] = []
         wanted: dict[str, None] = {}
         pending: list[int] = []
         for i, (names_json, ids) in enumerate(lists):
-            if names_json == "[]" or ids != "[]" or "\\u0000" in names_json:
+            if (
                 # Empty, with upstream ids, or a name holding NUL, which SQLite compares
                 # only up to the NUL: as SQLite alone does.
-                out.extend(graph.resolved_keys(conn, [(names_json, ids)]))
-                continue
-            if len(keys.candidates(names[i][:_SAMPLE])) * 2 > _SAMPLE:
+                names_json == "[]"
+                or ids != "[]"
+                or "\\u0000" in names_json
                 # Mostly the job's users: the filter would save nothing.
-                out.extend(graph.resolved_keys(conn, [(names_json, ids)]))
+                or len(keys.candidates(names[i][:_SAMPLE])) * 2 > _SAMPLE
+            ):
+                out.append(graph.resolved_list(conn, names_json, ids, gen))
                 continue
             found = keys.candidates(names[i])
             if len(found) > len(names[i]) * _FEW:
@@ -162,7 +163,7 @@ class SaveMatcher:
             quoted = {
                 order[k]: v for k, v in conn.execute(_PROBE, (msgspec.json.encode(order).decode(),))
             }
+            got = quoted.get
             for i in pending:
-                got = quoted.get
                 out[i] = ("[" + ",".join([got(n, "null") for n in names[i]]) + "]", gen)
         return out
