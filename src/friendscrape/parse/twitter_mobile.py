@@ -446,10 +446,7 @@ def _cursor_of(url: str) -> str | None:
 def _has_class(node: LexborNode, name: str) -> bool:
     """Whether ``name`` is one of the node's classes (order and spacing do not matter;
     letter case as the selector engine has it: see _block_kinds)."""
-    value = node.attributes.get("class") or ""
-    if name in value.split():
-        return True
-    return value.lower() != value and node.css_matches(f".{name}")
+    return bool(_block_kinds(node, node.attributes.get("class"), {name: f".{name}"}))
 
 
 def _inside_user_item(node: LexborNode) -> bool:
