@@ -31,7 +31,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import structlog
 
 from friendscrape.config import Settings
@@ -39,7 +38,7 @@ from friendscrape.core.assemble import build_run
 from friendscrape.core.pipeline import RunSummary
 from friendscrape.models import User
 from friendscrape.simulator import SimConfig
-from friendscrape.simulator.process import start_simulator_process
+from friendscrape.simulator.process import control_json, start_simulator_process
 from friendscrape.sources.twitter_mobile import TwitterMobileSource
 from friendscrape.stores.sqlite import SqliteStore
 from ratelimit_sweep import counters  # the simulator's rate-limit counters
@@ -67,19 +66,10 @@ def _lost(sim: SimConfig, statuses: Mapping[str, int]) -> int:
     return sim.users - sum(statuses.get(status, 0) for status in done)
 
 
-async def _page_stats(base_url: str) -> dict[str, Any]:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.get(f"{base_url}/_sim/stats") as response,
-    ):
-        data: dict[str, Any] = await response.json()
-        return data
-
-
 async def _counters(sim: SimConfig, base_url: str) -> dict[str, Any]:
     """The simulator's page counters, and its rate-limit ones when it has a limit."""
     limits = await counters(base_url) if sim.rate_limit is not None else {}
-    return {"limits": limits, "pages": await _page_stats(base_url)}
+    return {"limits": limits, "pages": await control_json(base_url, "stats")}
 
 
 async def _collect(

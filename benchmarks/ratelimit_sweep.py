@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import structlog
 
 from friendscrape.config import Settings
@@ -29,7 +28,7 @@ from friendscrape.fetch.http import Limiter, NoLimiter, Permit
 from friendscrape.fetch.limiter import LimiterConfig, build_limiter
 from friendscrape.models import User
 from friendscrape.simulator import SimConfig
-from friendscrape.simulator.process import start_simulator_process
+from friendscrape.simulator.process import control_json, start_simulator_process
 from friendscrape.sources.twitter_mobile import TwitterMobileSource
 from friendscrape.stores.sqlite import SqliteStore
 
@@ -87,12 +86,8 @@ class Timed:
 
 
 async def counters(base_url: str) -> dict[str, Any]:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.get(f"{base_url}/_sim/ratelimit") as response,
-    ):
-        data: dict[str, Any] = await response.json()
-        return data
+    """The simulator's rate-limit counters."""
+    return await control_json(base_url, "ratelimit")
 
 
 async def one_run(base_url: str, concurrency: int, *, limited: bool) -> dict[str, float]:

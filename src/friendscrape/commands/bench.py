@@ -21,14 +21,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from friendscrape.commands.import_users import ImportReport, read_users
 from friendscrape.config import Settings
 from friendscrape.core.assemble import build_run
 from friendscrape.errors import FriendscrapeError, UsageError
 from friendscrape.simulator import SimConfig
-from friendscrape.simulator.process import SimulatorStartError, start_simulator_process
+from friendscrape.simulator.process import (
+    SimulatorStartError,
+    control_json,
+    start_simulator_process,
+)
 from friendscrape.stores.sqlite import SqliteStore
 
 _START_TIMEOUT = 60.0
@@ -160,16 +162,6 @@ async def simulator_process(config: TrialConfig, users_csv: Path) -> AsyncIterat
         await asyncio.to_thread(sim.stop)
 
 
-async def _sim_stats(base_url: str) -> dict[str, Any]:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.get(f"{base_url}/_sim/stats", timeout=aiohttp.ClientTimeout(total=10)) as resp,
-    ):
-        resp.raise_for_status()
-        data: dict[str, Any] = await resp.json()
-        return data
-
-
 async def one_partition_job(store: SqliteStore, users_csv: Path) -> None:
     """Import ``users_csv`` into an open store and plan it as one partition: the job a
     trial (and the CPU floor benchmark) collects."""
@@ -227,7 +219,7 @@ async def run_trial(config: TrialConfig, concurrency: int, workdir: Path) -> Tri
             peak[0] = max(peak[0], _rss_mb())
         finally:
             await store.close()
-        served = await _sim_stats(base_url)
+        served = await control_json(base_url, "stats")
     by_status = served.get("by_status", {})
     return TrialResult(
         concurrency=concurrency,

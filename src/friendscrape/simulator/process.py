@@ -14,10 +14,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
-from friendscrape.simulator.app import SimConfig
+import aiohttp
+
+from friendscrape.simulator.app import CONTROL_PREFIX, SimConfig
 from friendscrape.simulator.cli import config_args
+
+
+async def control_json(base_url: str, route: str) -> dict[str, Any]:
+    """What a running simulator's control route (``stats``, ``ratelimit``) says, as JSON."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
+            f"{base_url}{CONTROL_PREFIX}/{route}", timeout=aiohttp.ClientTimeout(total=10)
+        ) as response,
+    ):
+        response.raise_for_status()
+        data: dict[str, Any] = await response.json()
+        return data
 
 
 class SimulatorStartError(RuntimeError):
