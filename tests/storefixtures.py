@@ -101,25 +101,29 @@ async def store(store_settings: Settings) -> AsyncIterator[Store]:
 RESULT_AT = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
-def names_only_result(
+def ok_result(
     user_id: str,
     names: tuple[str, ...],
     *,
+    ids: tuple[str, ...] = (),
+    source: str = "twitter-mobile",
     screen_name: str = "",
     following_count: int | None = None,
+    attempts: int = 1,
 ) -> FriendList:
-    """An ok result of the twitter-mobile kind (friend names, no upstream ids), as a run
-    saves it."""
+    """An ok result as a run saves it: by default of the twitter-mobile kind (friend
+    names, no upstream ids)."""
     return FriendList(
         user_id=user_id,
         screen_name=screen_name,
         status=Status.OK,
-        source="twitter-mobile",
+        source=source,
         partition=1,
         start_at=RESULT_AT,
         end_at=RESULT_AT,
         friend_names=names,
-        friend_ids=(),
+        friend_ids=ids,
         following_count=following_count,
         truncated=False,
+        attempts=attempts,
     )

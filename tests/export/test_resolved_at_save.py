@@ -15,7 +15,7 @@ from friendscrape.stores import sqlite_graph
 from friendscrape.stores.base import EdgeList, Store
 from friendscrape.stores.sqlite import SqliteStore
 from friendscrape.stores.synthetic import build
-from storefixtures import names_only_result
+from storefixtures import ok_result
 
 ADA = User("10", "Ada", 3)
 BOB = User("200", "bob", 2)
@@ -23,7 +23,7 @@ CAROL = User("3000", "carol", 2)
 
 
 def _result(user: User, names: tuple[str, ...]) -> FriendList:
-    return names_only_result(
+    return ok_result(
         user.user_id, names, screen_name=user.screen_name, following_count=user.following_count
     )
 

@@ -14,7 +14,7 @@ from friendscrape.models import FriendList, User
 from friendscrape.stores import sqlite_graph
 from friendscrape.stores.sqlite import SqliteStore
 from friendscrape.stores.sqlite_keys import SaveMatcher
-from storefixtures import names_only_result
+from storefixtures import ok_result
 
 # Ids and names SQLite and JSON treat specially: letter case (NOCASE folds ASCII only),
 # quotes, backslashes and control characters (escaped in JSON), non-ASCII letters, an
@@ -114,7 +114,7 @@ def test_filtered_matching_is_byte_identical_to_sqlite_alone(tmp_path: Path) -> 
 
 
 def _result(user_id: str, names: tuple[str, ...]) -> FriendList:
-    return names_only_result(user_id, names, following_count=len(names))
+    return ok_result(user_id, names, following_count=len(names))
 
 
 def _keys(path: Path, user_id: str) -> str:

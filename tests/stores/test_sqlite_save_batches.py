@@ -6,26 +6,20 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import UTC, datetime
 from pathlib import Path
 
-from friendscrape.models import FriendList, Status
+from friendscrape.models import FriendList
 from friendscrape.stores.sqlite import SqliteStore
-
-T0 = datetime(2024, 3, 1, 12, 0, 0, tzinfo=UTC)
+from storefixtures import ok_result
 
 
 def _result(user_id: str, names: tuple[str, ...], *, attempts: int = 1) -> FriendList:
-    return FriendList(
-        user_id=user_id,
-        screen_name=f"name_{user_id}",
-        status=Status.OK,
+    return ok_result(
+        user_id,
+        names,
+        ids=tuple(str(1000 + n) for n in range(len(names))),
         source="x-api",
-        partition=1,
-        start_at=T0,
-        end_at=T0,
-        friend_names=names,
-        friend_ids=tuple(str(1000 + n) for n in range(len(names))),
+        screen_name=f"name_{user_id}",
         following_count=len(names),
         attempts=attempts,
     )
