@@ -4,10 +4,12 @@ reporting every bad row, and save the good ones."""
 from __future__ import annotations
 
 import csv
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import TextIO
 
 from friendscrape.config import Settings
 from friendscrape.errors import UsageError
@@ -18,6 +20,14 @@ from friendscrape.stores.base import IMPORT_BATCH, ImportResult
 REQUIRED = ("user_id", "screen_name")
 OPTIONAL = ("following_count",)
 _MAX_FIELD = 1024
+MAX_LINE = csv.field_size_limit()
+"""Characters a line may hold: the csv module's field limit (128 KiB), read as the line's.
+A good row is a few thousand characters at most; a longer line is rejected whole, and
+never read into memory whole (a file with no line breaks could be gigabytes)."""
+MAX_COUNT = 2**63 - 1
+"""The largest following_count: both stores keep it as a signed 64-bit integer."""
+_INVISIBLE_OK = {"\u200c", "\u200d"}
+"""Format characters IDNA allows inside a domain label (ZWNJ, ZWJ), so in an instance's name."""
 
 
 @dataclass
@@ -44,12 +54,42 @@ def _check(row: dict[str | None, str | None], line: int) -> User | str:
         return f"line {line}: user_id {user_id[:40]!r} has spaces or is too long"
     if len(name) > _MAX_FIELD:
         return f"line {line}: screen_name is too long"
+    for column, text in (("user_id", user_id), ("screen_name", name)):
+        bad = _control(text)
+        if bad is not None:
+            return (
+                f"line {line}: {column} {text[:40]!r} holds control or invisible character "
+                f"U+{ord(bad):04X}, which no platform's ids or names have"
+            )
     count: int | None = None
     if count_text:
         if not (count_text.isascii() and count_text.isdigit()):
             return f"line {line}: following_count {count_text[:40]!r} is not a whole number"
-        count = int(count_text)
+        # Checked by length first: int() of thousands of digits is refused (or slow).
+        digits = count_text.lstrip("0") or "0"
+        if len(digits) > len(str(MAX_COUNT)) or int(digits) > MAX_COUNT:
+            return (
+                f"line {line}: following_count {count_text[:40]!r} out of range "
+                f"(at most {MAX_COUNT})"
+            )
+        count = int(digits)
     return User(user_id, name, count)
+
+
+def _control(text: str) -> str | None:
+    """The first character of ``text`` that no id or screen name can hold: controls (C0,
+    DEL, C1: NUL, ESC, CR...), line and paragraph separators, and invisible format
+    characters (bidi overrides, BOM, soft hyphen), which would reach URLs, stores and log
+    lines unseen. Letters of any script stay, as do ZWNJ/ZWJ (see _INVISIBLE_OK)."""
+    for ch in text:
+        if ch.isascii():
+            if ch < " " or ch == "\x7f":
+                return ch
+        elif unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp", "Cs"} and (
+            ch not in _INVISIBLE_OK
+        ):
+            return ch
+    return None
 
 
 def read_users(path: Path, report: ImportReport, chunk: int = 10_000) -> Iterator[list[User]]:
@@ -63,9 +103,9 @@ def read_users(path: Path, report: ImportReport, chunk: int = 10_000) -> Iterato
         # One csv reader per physical line: a screen name never holds a line break, so a
         # quote left open (``2,"bob``) must reject its own line, not swallow every row after
         # it into one user as a multi-line field would.
-        lines = enumerate(handle, 1)
+        lines = enumerate(_bounded_lines(handle), 1)
         try:
-            header = next((_fields(text) for _, text in lines), [])
+            header = next((_fields(text or "") for _, text in lines), [])
         except (csv.Error, UnicodeDecodeError) as exc:
             msg = f"{path.name}: not a readable CSV file ({exc})"
             raise UsageError(msg) from None
@@ -82,6 +122,12 @@ def read_users(path: Path, report: ImportReport, chunk: int = 10_000) -> Iterato
         line = 1
         try:
             for line, text in lines:
+                if text is None:
+                    report.rows += 1
+                    report.bad.append(
+                        f"line {line}: longer than the limit of {MAX_LINE:,} characters"
+                    )
+                    continue
                 try:
                     fields = _fields(text)
                 except csv.Error as exc:
@@ -106,6 +152,18 @@ def read_users(path: Path, report: ImportReport, chunk: int = 10_000) -> Iterato
             report.bad.append(f"line {line + 1}: unreadable ({exc}); the rest was not read")
         if batch:
             yield batch
+
+
+def _bounded_lines(handle: TextIO) -> Iterator[str | None]:
+    """The file's lines (universal newlines, as iterating it gives them); None for a line
+    longer than MAX_LINE, whose rest is skipped in pieces of that size."""
+    while text := handle.readline(MAX_LINE + 1):
+        if len(text) <= MAX_LINE or text.endswith(("\n", "\r")):
+            yield text
+            continue
+        while (rest := handle.readline(MAX_LINE)) and not rest.endswith(("\n", "\r")):
+            pass
+        yield None
 
 
 def _fields(text: str) -> list[str]:
