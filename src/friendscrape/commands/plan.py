@@ -9,7 +9,7 @@ from friendscrape.config import Settings
 from friendscrape.errors import PlanError, UsageError
 from friendscrape.models import Partition
 from friendscrape.stores import opened_store, retried
-from friendscrape.stores.base import PlanReads
+from friendscrape.stores.base import LeaseHolder, PlanReads, PlanStore, now_utc
 
 log = structlog.get_logger("friendscrape")
 
@@ -21,6 +21,7 @@ async def plan(settings: Settings, count: int, *, force: bool) -> list[Partition
         raise UsageError(msg)
     async with opened_store(settings) as store:
         await _require_users(store)
+        await _require_no_live_run(store)
         results = await store.result_count()
         if results and not force:
             msg = (
@@ -54,6 +55,40 @@ async def _require_users(store: PlanReads) -> None:
     if await store.user_count() == 0:
         msg = "no users in the store: import them first with 'friendscrape users import FILE'"
         raise PlanError(msg)
+
+
+async def _require_no_live_run(store: PlanStore) -> None:
+    """PlanError naming every partition a live run holds: a new plan would move users
+    under it, so it would collect users of other partitions and save them as its own.
+    ``--force`` does not override this (it only concerns results already saved).
+
+    Checked before the plan is written, not inside its transaction: a run that takes its
+    lease in between still slips through (the stores' lease and plan writes are apart)."""
+    now = now_utc()
+    held = [(part, h) for part, h in (await store.leases()).items() if not h.gone(now)]
+    if not held:
+        return
+
+    def holder(h: LeaseHolder) -> str:
+        since = (h.acquired_at or now).strftime("%Y-%m-%d %H:%M:%SZ")
+        return f"pid {h.pid} on {h.host}, since {since}"
+
+    if len(held) == 1:
+        part, h = held[0]
+        msg = (
+            f"partition {part} is held by a live run ({holder(h)}): re-planning now "
+            "would move users under it; stop the run or let it end, then plan again "
+            "(--force does not override this)"
+        )
+    else:
+        numbers = ", ".join(str(part) for part, _ in held)
+        holders = "; ".join(f"{part}: {holder(h)}" for part, h in held)
+        msg = (
+            f"partitions {numbers} are held by live runs ({holders}): re-planning now "
+            "would move users under them; stop the runs or let them end, then plan again "
+            "(--force does not override this)"
+        )
+    raise PlanError(msg)
 
 
 async def _require_plan(store: PlanReads) -> list[Partition]:

@@ -119,6 +119,8 @@ class LeaseHolder:
     pid: int
     run_id: str
     expires_at: datetime
+    acquired_at: datetime | None = None
+    """When the holder took it (None where only the holder was read)."""
 
     def gone(self, now: datetime) -> bool:
         """True when the lease may be taken: it lapsed, or its holder is a process of
@@ -225,6 +227,10 @@ class PlanStore(PlanReads, Protocol):
 
     async def plan_partitions(self, count: int) -> list[Partition]:
         """Replace the plan: NTILE(count) over users in id order (numeric ids numerically)."""
+
+    async def leases(self) -> dict[int, LeaseHolder]:
+        """Each partition's stored lease, live or lapsed (the plan refuses to move users
+        under a live one); empty when none."""
 
     async def place_unplaced(self) -> dict[int, int]:
         """Put users outside the plan into the partition whose id range covers them (ids

@@ -657,6 +657,30 @@ class BigQueryStore:
             for r in rows
         ]
 
+    async def leases(self) -> dict[int, LeaseHolder]:
+        """Each partition's winning lease row (as ``_lease_rows`` orders them)."""
+        rows = await self._rows(
+            "lease",
+            f"""
+            SELECT `partition` AS part, host, pid, run_id, acquired_at, expires_at
+            FROM {self._t(schema.LEASES)}
+            ORDER BY `partition`, acquired_at, run_id
+            """,
+        )
+        held: dict[int, LeaseHolder] = {}
+        for r in rows:
+            held.setdefault(
+                int(r["part"]),
+                LeaseHolder(
+                    host=r["host"] or "",
+                    pid=int(r["pid"] or 0),
+                    run_id=r["run_id"] or "",
+                    expires_at=r["expires_at"].astimezone(UTC),
+                    acquired_at=_utc(r["acquired_at"]),
+                ),
+            )
+        return held
+
     def _lease_params(self, lease: Lease, now: datetime) -> list[Any]:
         return [
             bigquery.ScalarQueryParameter("partition", "INT64", lease.partition),

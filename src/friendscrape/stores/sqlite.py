@@ -627,6 +627,27 @@ class SqliteStore:
         if holder is not None:
             raise holder.held_error(lease.partition, now)
 
+    async def leases(self) -> dict[int, LeaseHolder]:
+        def run(conn: sqlite3.Connection) -> dict[int, LeaseHolder]:
+            if "partition_leases" not in _table_names(conn):
+                return {}  # a store of an older version, opened read-only
+            rows = conn.execute(
+                "SELECT partition, host, pid, run_id, acquired_at, expires_at"
+                " FROM partition_leases ORDER BY partition"
+            ).fetchall()
+            return {
+                int(r["partition"]): LeaseHolder(
+                    host=r["host"],
+                    pid=int(r["pid"]),
+                    run_id=r["run_id"],
+                    expires_at=_from_sql(r["expires_at"]),
+                    acquired_at=_from_sql(r["acquired_at"]),
+                )
+                for r in rows
+            }
+
+        return await self._call("read leases", run)
+
     async def renew_lease(self, lease: Lease) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
             now = now_utc()
