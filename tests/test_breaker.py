@@ -8,6 +8,7 @@ from friendscrape.core.breaker import BreakerConfig, CircuitBreaker, Failure, Tr
 URL = "http://127.0.0.1:9/ada/following?cursor=secretish"
 REFUSED = Failure("connect", URL)
 HTTP_404 = Failure("http_404", "https://sim.example/typo/ada/following")
+PORTAL = Failure("not_platform", "http://127.0.0.1:9/ada/following?cursor=c")
 
 
 def breaker(users: int = 3) -> CircuitBreaker[str]:
@@ -98,3 +99,26 @@ def test_the_message_names_the_cause_and_an_example_url_without_its_query() -> N
     assert "HTTP 404" in Trip("http_404", 20, HTTP_404.url).message()
     assert "does not resolve" in Trip("dns", 20, "https://gone.invalid/a").message()
     assert "login page" in Trip("login_wall", 20, "https://m.example/login").message()
+
+
+def test_answers_that_are_not_the_platforms_trip_like_any_upstream_wide_cause() -> None:
+    b = breaker(3)
+    # One such answer among users the upstream answered: that user's failure alone.
+    assert b.observe("ok1", None).release == ("ok1",)
+    assert b.observe("odd", PORTAL).release == ()
+    assert b.observe("ok2", None).release == ("odd", "ok2")
+    # Recent users all failing so: the upstream is down in disguise.
+    b.observe("u1", PORTAL)
+    b.observe("u2", PORTAL)
+    verdict = b.observe("u3", PORTAL)
+    assert verdict.release == ()
+    assert verdict.trip == Trip("not_platform", 3, PORTAL.url)
+
+
+def test_the_message_says_the_answers_are_not_the_platforms() -> None:
+    text = Trip("not_platform", 20, PORTAL.url).message()
+    assert "20 users in a row" in text
+    assert "127.0.0.1:9 answers with something that is not the platform's answer" in text
+    assert "http://127.0.0.1:9/ada/following" in text
+    assert "cursor=c" not in text
+    assert "stay pending" in text

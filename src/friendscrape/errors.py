@@ -13,7 +13,8 @@ into one line on stderr and a non-zero exit code, never a traceback::
     │   ├── TransientFetchError    connection error, timeout, 5xx, 429: retried
     │   └── PermanentFetchError    redirect off-host, body too large, unexpected status
     ├── ParseError                 a page could not be understood (carries the URL)
-    │   └── LoginWallError         the upstream answered with a login page, not a list
+    │   ├── LoginWallError         the upstream answered with a login page, not a list
+    │   └── NotPlatformAnswerError a 200 that is not the platform's answer at all
     └── RunAbortedError               the run must stop with a non-zero exit
         ├── WriterFailedError      the writer could not save within its retry budget
         ├── StalledError           the watchdog saw no successful write for too long
@@ -96,6 +97,16 @@ class LoginWallError(ParseError):
     """The upstream sent a login page instead of the list (a redirect to its login)."""
 
 
+class NotPlatformAnswerError(ParseError):
+    """The answer is not the platform's at all: an empty body, an HTML page where JSON was
+    expected, JSON without the platform's top-level shape, a page with none of the mobile
+    site's markers (a captive portal, a parked domain, another service's API).
+
+    It says nothing about the user, so the circuit breaker counts it as upstream-wide; a
+    page that is the platform's but wrong in its items stays a plain ``ParseError``.
+    """
+
+
 class RunAbortedError(FriendscrapeError):
     """The run cannot continue safely; the process must exit non-zero."""
 
@@ -142,7 +153,8 @@ class PauseTooLongError(RunAbortedError):
 
 class UpstreamDownError(RunAbortedError):
     """The circuit breaker: the recent users all failed the same way (cannot connect,
-    DNS, TLS, a generic 4xx, a login wall), so the upstream is down or the URL is wrong.
+    DNS, TLS, a generic 4xx, a login wall, a 200 that is not the platform's answer), so
+    the upstream is down or the URL is wrong.
 
     Those users stay pending instead of being saved as failed.
     """

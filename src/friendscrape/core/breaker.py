@@ -3,18 +3,20 @@
 Some failures say nothing about the user and everything about the upstream or the
 configuration: nothing listens at the base URL (``connect``), its host does not resolve
 (``dns``), the TLS handshake fails (``tls``), every page is a generic 4xx such as a
-mistyped path's 404 (``http_404``), or every request lands on a login page
-(``login_wall``). Saved as ``failed``, they would turn a whole partition into rows that
-only ``--retry-failed`` reaches, and the run would exit 0.
+mistyped path's 404 (``http_404``), every request lands on a login page
+(``login_wall``), or every answer is a 200 that is not the platform's at all
+(``not_platform``: a captive portal's page, an empty body, another service's JSON; an
+upstream down in disguise). Saved as ``failed``, they would turn a whole partition into
+rows that only ``--retry-failed`` reaches, and the run would exit 0.
 
 The breaker watches the results in the order users finish. A user who failed one of
 those ways is *held* (not yet saved). ``users`` such failures in a row with the same
 cause trip it: the held users are dropped, so they stay pending, and the run ends with
-``UpstreamDownError``. Any other outcome (a list, a not-found answer, a parse error, a
-timeout, a 5xx after retries) shows the upstream answers: it releases the held users to
-be saved as ``failed`` and starts the count again. A run that ends while every user it
-finished is in one such streak (at least ``_WHOLE_RUN_MIN`` of them) trips as well, so
-a small partition is caught too.
+``UpstreamDownError``. Any other outcome (a list, a not-found answer, a platform page
+wrong in its items, a timeout, a 5xx after retries) shows the upstream answers: it
+releases the held users to be saved as ``failed`` and starts the count again. A run
+that ends while every user it finished is in one such streak (at least
+``_WHOLE_RUN_MIN`` of them) trips as well, so a small partition is caught too.
 
 Pure logic, no I/O: feed outcomes, save what it releases, stop when it trips.
 """
@@ -39,6 +41,10 @@ _CAUSES: Final = {
     "dns": "the host name {host} does not resolve (DNS)",
     "tls": "the TLS handshake with {host} fails",
     "login_wall": "{host} answers every user with a login page",
+    "not_platform": (
+        "{host} answers with something that is not the platform's answer (an HTML page "
+        "such as a captive portal's, an empty body, or JSON of another shape)"
+    ),
 }
 
 

@@ -16,6 +16,7 @@ from friendscrape.core.redaction import Redactor
 from friendscrape.errors import (
     FetchError,
     LoginWallError,
+    NotPlatformAnswerError,
     ParseError,
     RunAbortedError,
     TransientFetchError,
@@ -245,6 +246,12 @@ class Collector:
             "collect.failed",
             user_id=user.user_id,
             screen_name=user.screen_name,
+            elif isinstance(exc, NotPlatformAnswerError):
+                # A captive portal, an empty body, another API's JSON: says nothing of
+                # the user. Recent users failing so too trip the breaker (pending, exit 5).
+                self._stats.errors["not_platform"] += 1
+                error = f"not_platform: {exc} [{exc.url}]"
+                failure = Failure("not_platform", exc.url)
             pages=pages,
             friends_so_far=len(names),
             error=error,

@@ -10,7 +10,9 @@ Errors are XRPC error bodies ``{"error": NAME, "message": TEXT}`` with HTTP 400:
 ``InvalidRequest`` "Profile not found" / "Actor not found" -> ``not_found``,
 ``AccountTakedown`` -> ``suspended``, ``AccountDeactivated`` -> ``deactivated``. Any
 other name or message raises ``ParseError`` with the message kept: an error the parser
-does not know is never read as an empty list.
+does not know is never read as an empty list. A 200 that is no getFollows answer at all
+(empty, not JSON, no ``subject`` object or no ``follows`` list) raises
+``NotPlatformAnswerError``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any, Final
 
 import msgspec
 
-from friendscrape.errors import ParseError
+from friendscrape.errors import NotPlatformAnswerError, ParseError
 from friendscrape.models import Page, Status
 from friendscrape.parse.json_pages import (
     all_fullmatch,
@@ -115,11 +117,11 @@ def parse_follows_page(body: bytes, *, status: int, url: str = "", actor: str = 
     doc = load_object(body, url)
     subject = doc.get("subject")
     if not isinstance(subject, dict):
-        raise ParseError("response has no subject profile", url=url)
-    _check_subject(subject, actor, url)
-    follows = list_field(doc, "follows", "response", url)
+        raise NotPlatformAnswerError("response has no subject profile", url=url)
+    follows = list_field(doc, "follows", "response", url, error=NotPlatformAnswerError)
     if follows is None:
-        raise ParseError("response has no follows list", url=url)
+        raise NotPlatformAnswerError("response has no follows list", url=url)
+    _check_subject(subject, actor, url)
     names: list[str] = []
     ids: list[str] = []
     for index, item in enumerate(follows, 1):

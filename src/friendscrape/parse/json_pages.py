@@ -17,18 +17,27 @@ from typing import Any, Final, TypeVar
 
 import msgspec
 
-from friendscrape.errors import ParseError
+from friendscrape.errors import NotPlatformAnswerError, ParseError
 
 _T = TypeVar("_T")
 
 DETAIL_MAX: Final = 200
 """Longest platform message kept in a user's error or detail."""
 
+# The first bytes of a body that is not JSON, shown in its error (whitespace skipped).
+_OPENING_RE: Final = re.compile(rb"\s*(\S[^\r\n]{0,39})")
+
 
 def load_json(body: bytes, url: str) -> Any:
-    """The decoded JSON document of ``body``, or ParseError (empty, cut, not JSON)."""
+    """The decoded JSON document of ``body``, or ParseError (cut short, nested too deep).
+
+    An empty body, or one that is not JSON from its first byte (an HTML page, text), is
+    no API's answer: ``NotPlatformAnswerError``. A body that starts as JSON but does not
+    decode may be the platform's answer cut short: a plain ``ParseError``.
+    """
     if not body or body.isspace():  # not strip(): that would copy the whole body
-        raise ParseError("empty body where a JSON document was expected", url=url)
+        msg = "empty body where a JSON document was expected"
+        raise NotPlatformAnswerError(msg, url=url)
     try:
         return json.loads(body)
     except RecursionError:
@@ -39,16 +48,24 @@ def load_json(body: bytes, url: str) -> Any:
     except ValueError as exc:
         # Also UnicodeDecodeError, JSONDecodeError and a number over Python's 4,300-digit
         # conversion limit.
+        opening = _OPENING_RE.match(body)
+        start = opening.group(1) if opening is not None else b""
+        if start[:1] not in {b"{", b"["}:
+            # Every answer the platforms send is an object or an array.
+            shown = " ".join(start.decode("utf-8", "replace").split())
+            msg = f"body is not JSON (it begins {shown!r}): not an API response"
+            raise NotPlatformAnswerError(msg, url=url) from None
         msg = f"body is not valid JSON (cut short or not an API response): {exc}"
         raise ParseError(msg[:300], url=url) from None
 
 
 def load_object(body: bytes, url: str) -> dict[str, Any]:
-    """The body as a JSON object, or ParseError."""
+    """The body as a JSON object, or ParseError (NotPlatformAnswerError when it is JSON
+    of another kind: an array, a string, a number)."""
     doc = load_json(body, url)
     if not isinstance(doc, dict):
         msg = f"expected a JSON object, got {type(doc).__name__}"
-        raise ParseError(msg, url=url)
+        raise NotPlatformAnswerError(msg, url=url)
     return doc
 
 
@@ -83,14 +100,22 @@ def optional_count(obj: dict[str, Any], key: str, where: str, url: str) -> int |
     return value
 
 
-def list_field(obj: dict[str, Any], key: str, where: str, url: str) -> list[Any] | None:
-    """An optional list field: None when absent, ParseError when not a list."""
+def list_field(
+    obj: dict[str, Any],
+    key: str,
+    where: str,
+    url: str,
+    *,
+    error: type[ParseError] = ParseError,
+) -> list[Any] | None:
+    """An optional list field: None when absent, ``error`` when not a list (a response's
+    own top-level field of the wrong type: NotPlatformAnswerError)."""
     value = obj.get(key)
     if value is None:
         return None
     if not isinstance(value, list):
         msg = f"{where} has a {key!r} that is not a list"
-        raise ParseError(msg, url=url)
+        raise error(msg, url=url)
     return value
 
 

@@ -15,7 +15,8 @@ page for a wrong base URL, is a ParseError: the account may well exist); 410 Gon
 its network gets HTTP 200 with an empty array, which no field of this response tells
 apart from following nobody: it is recorded ``ok`` with an empty list. 401/403 (an
 instance that refuses unauthenticated API use) and anything else raise
-``ParseError`` with the instance's words kept.
+``ParseError`` with the instance's words kept. A 200 that is no answer of this API at
+all (empty, not JSON, JSON but not an array) raises ``NotPlatformAnswerError``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from friendscrape.errors import ParseError
+from friendscrape.errors import NotPlatformAnswerError, ParseError
 from friendscrape.models import Page, Resolution, Status
 from friendscrape.parse.json_pages import (
     all_fullmatch,
@@ -118,7 +119,7 @@ def _accounts(body: bytes, url: str) -> tuple[list[str], list[str]]:
     doc = load_json(body, url)
     if not isinstance(doc, list):
         msg = f"expected a JSON array of accounts, got {type(doc).__name__}"
-        raise ParseError(msg, url=url)
+        raise NotPlatformAnswerError(msg, url=url)
     accts: list[str] = []
     ids: list[str] = []
     for index, item in enumerate(doc, 1):
@@ -152,9 +153,11 @@ def parse_lookup(body: bytes, *, status: int, url: str = "", acct: str) -> Resol
     if status != 200:
         raise ParseError(f"account lookup: unexpected {_http_detail(status, body)}", url=url)
     doc = load_json(body, url)
-    if not isinstance(doc, dict):
-        msg = f"account lookup: expected an Account object, got {type(doc).__name__}"
-        raise ParseError(msg, url=url)
+    if not isinstance(doc, dict) or "id" not in doc:
+        # Every Account entity has an id: without one, this is no answer of the API.
+        got = type(doc).__name__ if not isinstance(doc, dict) else "an object without 'id'"
+        msg = f"account lookup: expected an Account object, got {got}"
+        raise NotPlatformAnswerError(msg, url=url)
     account_id = text_field(doc, "id", "account", url)
     if ACCOUNT_ID_RE.fullmatch(account_id) is None:
         raise ParseError(f"account lookup: invalid id {account_id[:40]!r}", url=url)

@@ -12,7 +12,9 @@ One response is one of:
   own "Sorry, that page doesn't exist" page (``body.not-found-page``). Any other 404 (a
   proxy's page, an empty body: a wrong base URL or path) is a ParseError, not a status.
 
-Anything else raises ``ParseError``. The parser never returns a list it may have read
+Anything else raises ``ParseError``; a 200 that is not the site's page at all (an empty
+body, or a page with none of its markers: a captive portal's, another site's, JSON)
+raises ``NotPlatformAnswerError``. The parser never returns a list it may have read
 only in part: an item without a valid screen name, a page cut before ``</html>``, or a
 page with no users that still links to a next page are errors, not short lists.
 Selection goes by tag, class and attribute name only, so attribute or class order,
@@ -30,7 +32,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
-from friendscrape.errors import LoginWallError, ParseError
+from friendscrape.errors import LoginWallError, NotPlatformAnswerError, ParseError
 from friendscrape.models import Page, Status
 
 SCREEN_NAME_RE: Final = re.compile(r"[A-Za-z0-9_]{1,15}")
@@ -147,7 +149,8 @@ def parse_following_page(
         msg = f"unexpected HTTP status {status} for a following page"
         raise ParseError(msg, url=url)
     if not body or body.isspace():  # not strip(): that would copy the whole body
-        raise ParseError("empty body where a following page was expected", url=url)
+        msg = "empty body where a following page was expected"
+        raise NotPlatformAnswerError(msg, url=url)
     if tags > MAX_TAGS:
         msg = (
             f"page has {tags:,} tags, over the bound of {MAX_TAGS:,} (a following page "
@@ -265,7 +268,10 @@ def _parse_list_page(tree: LexborHTMLParser, page: _Walk, body: bytes, url: str)
             raise ParseError(msg, url=url)
         if next_cursor is not None:
             msg = "list page has no users but links to a next page"
-            raise ParseError(msg, url=url)
+            if page.stats or page.details:
+                raise ParseError(msg, url=url)  # the site's profile header: its page
+            # None of the site's markers: a captive portal's or another site's page.
+            raise NotPlatformAnswerError(msg, url=url)
         if cursor is not None:
             # Only the first page may be empty (the user follows nobody); an empty page
             # after a cursor is more likely a list cut short than a list that ends.

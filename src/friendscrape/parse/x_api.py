@@ -9,8 +9,11 @@ HTTP 200 with an ``errors`` array and no ``data`` (docs.x.com, "Error handling")
   "User has been suspended" detail or "Forbidden" title, a suspended one (``suspended``);
 - type ``.../problems/not-authorized-for-resource``: a protected account (``protected``).
 
-Anything else raises ``ParseError``, with the platform's words kept. HTTP 401/403 (the
-token) and 429 (the limit) are the source's and the HTTP client's concern, not a page.
+Anything else raises ``ParseError``, with the platform's words kept; a body that is no
+X API answer at all (empty, not JSON, an object with none of ``data``, ``errors`` and
+``meta``, or with one of them not a list or object) raises ``NotPlatformAnswerError``.
+HTTP 401/403 (the token) and 429 (the limit) are the source's and the HTTP client's
+concern, not a page.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Annotated, Any, Final
 
 import msgspec
 
-from friendscrape.errors import ParseError
+from friendscrape.errors import NotPlatformAnswerError, ParseError
 from friendscrape.models import Page, Resolution, Status
 from friendscrape.parse.json_pages import (
     all_fullmatch,
@@ -77,8 +80,12 @@ def parse_users_by(
         detail = _problem_detail(body)
         raise ParseError(f"{msg}: {detail}" if detail else msg, url=url)
     doc = load_object(body, url)
+    data = list_field(doc, "data", "response", url, error=NotPlatformAnswerError)
+    errors = list_field(doc, "errors", "response", url, error=NotPlatformAnswerError)
+    if data is None and errors is None:
+        raise NotPlatformAnswerError("response has neither data nor errors", url=url)
     found: dict[str, Resolution] = {}
-    for index, item in enumerate(list_field(doc, "data", "response", url) or [], 1):
+    for index, item in enumerate(data or [], 1):
         if not isinstance(item, dict):
             raise ParseError(f"data item {index} is not an object", url=url)
         user_id = text_field(item, "id", f"data item {index}", url)
@@ -86,7 +93,7 @@ def parse_users_by(
         if not is_valid_user_id(user_id):
             raise ParseError(f"data item {index} has an invalid id {user_id[:40]!r}", url=url)
         found[username.lower()] = Resolution(user_id)
-    for item in list_field(doc, "errors", "response", url) or []:
+    for item in errors or []:
         if not isinstance(item, dict) or not isinstance(item.get("value"), str):
             continue
         name = item["value"].lower()
@@ -138,14 +145,17 @@ def parse_following_page(body: bytes, *, status: int, url: str = "") -> Page:
     if page is not None:
         return page
     doc = load_object(body, url)
-    data = list_field(doc, "data", "response", url)
-    errors = list_field(doc, "errors", "response", url)
+    data = list_field(doc, "data", "response", url, error=NotPlatformAnswerError)
+    errors = list_field(doc, "errors", "response", url, error=NotPlatformAnswerError)
     if data is None and errors:
         return _user_problem(errors, url)
     # With data present, errors concern expanded objects (pinned posts), not the user.
     meta = doc.get("meta")
     if not isinstance(meta, dict):
-        raise ParseError("response has neither data, errors nor meta", url=url)
+        msg = "response has neither data, errors nor meta"
+        if data is None and errors is None:
+            raise NotPlatformAnswerError(msg, url=url)  # none of an X API answer's fields
+        raise ParseError(msg, url=url)
     items = data or []
     names: list[str] = []
     ids: list[str] = []
