@@ -239,6 +239,12 @@ class Collector:
                 self._stats.errors[kind] += 1
                 error = f"{kind}: {exc} [{exc.url}]"
                 failure = Failure(kind, exc.url)
+            elif isinstance(exc, NotPlatformAnswerError):
+                # A captive portal, an empty body, another API's JSON: says nothing of
+                # the user. Recent users failing so too trip the breaker (pending, exit 5).
+                self._stats.errors["not_platform"] += 1
+                error = f"not_platform: {exc} [{exc.url}]"
+                failure = Failure("not_platform", exc.url)
             else:
                 self._stats.errors["parse"] += 1
                 error = f"parse: {exc} [{exc.url}]" if exc.url else f"parse: {exc}"
@@ -246,12 +252,6 @@ class Collector:
             "collect.failed",
             user_id=user.user_id,
             screen_name=user.screen_name,
-            elif isinstance(exc, NotPlatformAnswerError):
-                # A captive portal, an empty body, another API's JSON: says nothing of
-                # the user. Recent users failing so too trip the breaker (pending, exit 5).
-                self._stats.errors["not_platform"] += 1
-                error = f"not_platform: {exc} [{exc.url}]"
-                failure = Failure("not_platform", exc.url)
             pages=pages,
             friends_so_far=len(names),
             error=error,

@@ -265,13 +265,13 @@ def _parse_list_page(tree: LexborHTMLParser, page: _Walk, body: bytes, url: str)
             msg = (
                 f"not a following page (no user list, protected or suspended marker){_title(tree)}"
             )
-            raise ParseError(msg, url=url)
-        if next_cursor is not None:
-            msg = "list page has no users but links to a next page"
             if page.stats or page.details:
                 raise ParseError(msg, url=url)  # the site's profile header: its page
             # None of the site's markers: a captive portal's or another site's page.
             raise NotPlatformAnswerError(msg, url=url)
+        if next_cursor is not None:
+            msg = "list page has no users but links to a next page"
+            raise ParseError(msg, url=url)
         if cursor is not None:
             # Only the first page may be empty (the user follows nobody); an empty page
             # after a cursor is more likely a list cut short than a list that ends.
