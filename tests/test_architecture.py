@@ -21,13 +21,29 @@ NEVER: dict[str, frozenset[str]] = {
     "fetch": frozenset({"sources", "core", "commands", "stores", "simulator", "cli"}),
     "stores": frozenset({"sources", "fetch", "commands", "core", "simulator", "cli"}),
     "sources": frozenset({"stores", "core", "commands", "simulator", "cli"}),
-    "simulator": frozenset({"core", "commands", "stores", "sources", "fetch", "cli"}),
+    # The simulator's own command line (simulator/cli.py) takes nothing of the product's
+    # face either: its option types come from ``arguments``, below both.
+    "simulator": frozenset(
+        {"core", "commands", "stores", "sources", "fetch", "cli", "argtypes", "clihelp"}
+    ),
     "cli": frozenset({"simulator"}),
     "models": frozenset({"core", "commands", "stores", "sources", "fetch", "simulator"}),
     "errors": frozenset({"core", "commands", "stores", "sources", "fetch", "simulator"}),
+    # Settings are built below every layer that takes them: the source names they check
+    # come from ``platforms``.
+    "config": frozenset(
+        {"sources", "core", "commands", "stores", "fetch", "simulator", "cli", "clihelp"}
+    ),
 }
 # Parsers are pure functions of bytes: they import nothing of ours but these.
 PARSE_MAY_IMPORT = frozenset({"parse", "models", "errors"})
+# Parts of the command line's face, and the only parts that may import each: nothing
+# below the face reaches up into it.
+FACE: dict[str, frozenset[str]] = {
+    "argtypes": frozenset({"cli", "clihelp"}),
+}
+# The ground: modules every layer may use, which import nothing of ours.
+GROUND = frozenset({"platforms", "arguments"})
 
 
 def part_of(module: str) -> str:
@@ -84,6 +100,11 @@ def violations(root: Path) -> list[str]:
                 found.append(f"{where} (parse imports only models and errors)")
             elif dest in NEVER.get(source, frozenset()):
                 found.append(f"{where} ({source} must never import {dest})")
+            elif dest in FACE and source not in FACE[dest]:
+                allowed = " and ".join(sorted(FACE[dest]))
+                found.append(f"{where} (only {allowed} may import {dest}, the face)")
+            elif source in GROUND:
+                found.append(f"{where} ({source} imports nothing of friendscrape)")
     return found
 
 
@@ -106,6 +127,10 @@ def test_the_package_is_split_by_role() -> None:
         ("parse/page.py", "from friendscrape.fetch import http\n", "parse"),
         ("cli.py", "def f():\n    from friendscrape import simulator\n", "cli"),
         ("core/collect.py", "from ..simulator import app\n", "core"),
+        ("config.py", "def f():\n    from friendscrape.sources import SOURCE_NAMES\n", "config"),
+        ("commands/simulate.py", "from friendscrape import argtypes\n", "argtypes"),
+        ("simulator/cli.py", "from friendscrape import clihelp\n", "simulator"),
+        ("platforms.py", "from friendscrape.errors import UsageError\n", "platforms"),
     ],
 )
 def test_the_rule_sees_an_arrow_that_runs_the_wrong_way(

@@ -9,6 +9,8 @@ import math
 import re
 from urllib.parse import urlsplit
 
+from friendscrape.urlauth import HIDDEN, shown
+
 # Bounds every number setting shares, so a setting added later cannot forget them: a
 # float is 0 or from a millisecond (or 0.001 of anything) to a billion, finite; an int
 # fits in a double and in every store's integer column.
@@ -47,24 +49,40 @@ def no_control(text: str) -> None:
 
 
 def http_url(text: str) -> str:
-    """``http(s)://host[:port][/path]`` without its trailing slash; ValueError otherwise."""
+    """``http(s)://host[:port][/path]`` without its trailing slash; ValueError otherwise.
+
+    A user name and password before the host are allowed (the settings take them out);
+    a message shows them as ``***``."""
     no_control(text)
+    seen = shown(text)
     try:
         parts = urlsplit(text)
         port = parts.port  # ValueError when not a number in 0-65535
     except ValueError as exc:
-        msg = f"must be an http(s)://host[:port][/path] URL, got {text!r} ({exc})"
+        # The parser's reason may quote the URL's authority (an NFKC-unsafe netloc).
+        userinfo = text.partition("://")[2].rpartition("@")[0]
+        reason = str(exc).replace(userinfo, HIDDEN) if userinfo else str(exc)
+        msg = f"must be an http(s)://host[:port][/path] URL, got {seen!r} ({reason})"
         raise ValueError(msg) from None
     if parts.scheme not in {"http", "https"} or not parts.hostname or " " in text:
-        msg = f"must be an http(s)://host[:port][/path] URL, got {text!r}"
+        msg = f"must be an http(s)://host[:port][/path] URL, got {seen!r}"
         raise ValueError(msg)
     if port == 0:
-        msg = f"port must be 1-65535, got {text!r}"
+        msg = f"port must be 1-65535, got {seen!r}"
         raise ValueError(msg)
     if parts.query or parts.fragment:
-        msg = f"must not carry a query or fragment, got {text!r}"
+        msg = f"must not carry a query or fragment, got {seen!r}"
         raise ValueError(msg)
     return text
+
+
+def no_credentials(text: str, what: str) -> None:
+    """ValueError, without repeating them, when ``text`` (a URL or ``HOST:PORT``) names a
+    user or password before its host: ``what`` takes none."""
+    host_part = text.partition("://")[2] if "://" in text else text
+    if "@" in re.split(r"[/?#]", host_part, maxsplit=1)[0]:
+        msg = f"must not carry a user name or password (user:password@host): {what}"
+        raise ValueError(msg)
 
 
 def bearer_tokens(text: str) -> None:

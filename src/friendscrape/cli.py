@@ -27,13 +27,13 @@ import structlog
 from friendscrape import __version__, argtypes, clihelp, logs
 from friendscrape.commands import export, graph_files, import_users, plan, progressbar, run
 from friendscrape.config import Settings, load_settings
+from friendscrape.core import redaction
 from friendscrape.errors import (
     FriendscrapeError,
     PauseTooLongError,
     RunAbortedError,
     UsageError,
 )
-from friendscrape.fetch.credentials import parse_tokens
 from friendscrape.models import Partition
 from friendscrape.sources import SOURCE_NAMES
 
@@ -533,7 +533,9 @@ def _settings_with_console_logs(args: argparse.Namespace, *, quiet: bool = False
     (only warnings and worse when ``quiet``, unless --log-level says otherwise)."""
     settings = _settings(args)
     level = "warning" if quiet and not args.log_level else settings.log_level
-    logs.configure(fmt="console", level=level, stream=sys.stderr)
+    logs.configure(
+        fmt="console", level=level, stream=sys.stderr, secrets=redaction.secret_values(settings)
+    )
     return settings
 
 
@@ -572,7 +574,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     logs.configure(
         fmt=settings.log_format,
         level=settings.log_level,
-        secrets=parse_tokens(settings.x_bearer_tokens),
+        secrets=redaction.secret_values(settings),
         stream=bar.as_stream() if live else None,
         on_closed=logs_closed,
     )

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import (
     AliasChoices,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -19,10 +20,15 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from friendscrape import checks
+from friendscrape import checks, urlauth
 from friendscrape.errors import UsageError
 
 LogFormat = Literal["json", "console", "auto"]
+
+_STORE_CREDENTIALS = (
+    "use sqlite:///PATH or bigquery://PROJECT/DATASET (BigQuery's credentials come from "
+    "Google's application default credentials, never from the URL)"
+)
 
 
 def _env(name: str, *legacy: str) -> AliasChoices:
@@ -288,6 +294,9 @@ class Settings(BaseSettings):
         description="HOST:PORT of an emulator's gRPC server for the Storage Write API "
         "(plain text, no credentials); unset: Google's.",
     )
+    _base_url_credentials: tuple[str, urlauth.UrlCredentials] | None = PrivateAttr(None)
+    """The base URL as kept and the credentials taken out of it (see base_url_credentials)."""
+
     x_bearer_tokens: SecretStr | None = Field(
         None,
         validation_alias=_env("x_bearer_tokens"),
@@ -321,11 +330,43 @@ class Settings(BaseSettings):
     def _http_url(cls, value: str | None) -> str | None:
         return None if value is None else checks.http_url(value)
 
+    @field_validator("bigquery_endpoint")
+    @classmethod
+    def _endpoint_without_credentials(cls, value: str | None) -> str | None:
+        if value is not None:
+            checks.no_credentials(value, "a BigQuery emulator takes none")
+        return value
+
+    @field_validator("store")
+    @classmethod
+    def _store_without_credentials(cls, value: str) -> str:
+        checks.no_credentials(value, _STORE_CREDENTIALS)
+        return value
+
+    @model_validator(mode="after")
+    def _credentials_out_of_base_url(self) -> Settings:
+        # Taken out at the edge: the URL every later reader sees (sources, logs, samples,
+        # error cells) carries no password; the HTTP client sends them as Basic auth.
+        if self.base_url is not None:
+            clean, credentials = urlauth.split_credentials(self.base_url)
+            if credentials is not None:
+                object.__setattr__(self, "base_url", clean)  # frozen: only here, once
+                self._base_url_credentials = (clean, credentials)
+        return self
+
+    @property
+    def base_url_credentials(self) -> urlauth.UrlCredentials | None:
+        """The user name and password written into the base URL, or None (also when a
+        copy of these settings names another base URL)."""
+        taken = self._base_url_credentials
+        return taken[1] if taken is not None and taken[0] == self.base_url else None
+
     @field_validator("bigquery_grpc_endpoint")
     @classmethod
     def _host_port(cls, value: str | None) -> str | None:
         if value is None:
             return None
+        checks.no_credentials(value, "an emulator's gRPC server takes none")
         host, sep, port = value.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             msg = f"expected HOST:PORT, got {value!r}"

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from friendscrape import argtypes
+from friendscrape import arguments
 from friendscrape.simulator import cli as sim_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The simulator's options as ``friendscrape simulate`` takes them (errors one line)."""
-    parser = argtypes.OneLineParser(
+    parser = arguments.OneLineParser(
         prog="friendscrape simulate",
         description="Run the local simulator of the upstream until stopped: a synthetic "
         "follow graph served in each source's format.",

@@ -17,7 +17,9 @@ from friendscrape.fetch.credentials import parse_tokens
 
 def configured_secrets(settings: Settings) -> dict[str, str]:
     """Each secret value of ``settings`` and the placeholder that replaces it: a bearer
-    token by its pool fingerprint (``token#N``), any other secret setting by its name."""
+    token by its pool fingerprint (``token#N``), the user name and password of the base
+    URL (every form of them: ``UrlCredentials.secrets``) as ``base_url password``, any
+    other secret setting by its name."""
     secrets: dict[str, str] = {}
     for name in type(settings).model_fields:
         value = getattr(settings, name)
@@ -28,7 +30,17 @@ def configured_secrets(settings: Settings) -> dict[str, str]:
                 secrets.setdefault(token, f"[redacted token#{n}]")
         else:
             secrets.setdefault(value.get_secret_value(), f"[redacted {name}]")
+    credentials = settings.base_url_credentials
+    if credentials is not None:
+        for secret in credentials.secrets():
+            secrets.setdefault(secret, "[redacted base_url password]")
     return secrets
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every secret value of ``settings``, longest first (a secret that holds another is
+    replaced whole), for the log redactor."""
+    return sorted(configured_secrets(settings), key=len, reverse=True)
 
 
 class Redactor:

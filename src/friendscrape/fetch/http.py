@@ -32,10 +32,12 @@ class HttpConfig:
     user_agent: str
     max_page_bytes: int
     retry: RetryPolicy
+    base_auth: OriginAuth | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> HttpConfig:
         """The HTTP settings of ``settings``."""
+        credentials = settings.base_url_credentials
         return cls(
             request_timeout=settings.request_timeout,
             connect_timeout=settings.connect_timeout,
@@ -47,7 +49,29 @@ class HttpConfig:
                 base_wait=settings.retry_base_wait,
                 max_wait=settings.retry_max_wait,
             ),
+            base_auth=(
+                OriginAuth(_origin(URL(settings.base_url)), credentials.basic_header())
+                if credentials is not None and settings.base_url
+                else None
+            ),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class OriginAuth:
+    """The Basic ``Authorization`` value of the user name and password taken out of the
+    base URL, sent to that URL's origin only (an HTTP-auth proxy in front of the
+    upstream), and never over a request's own Authorization header."""
+
+    origin: tuple[str, str | None, int | None]
+    header: str = field(repr=False)
+
+    def add_to(self, url: URL, headers: Mapping[str, str]) -> Mapping[str, str]:
+        """``headers`` with the Authorization value when ``url`` is of the origin and
+        carries no Authorization of its own."""
+        if _origin(url) != self.origin or any(k.lower() == "authorization" for k in headers):
+            return headers
+        return {**headers, "Authorization": self.header}
 
 
 @dataclass(slots=True)
@@ -260,6 +284,8 @@ class HttpClient:
         permit = await self._limiter.acquire(host)
         if permit.headers:
             headers = {**headers, **permit.headers}
+        if self._config.base_auth is not None:
+            headers = self._config.base_auth.add_to(url, headers)
         started = time.monotonic()
         status: int | None = None
         resp_headers: Mapping[str, str] = {}

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import structlog
 
-from friendscrape import argtypes, logs
+from friendscrape import arguments, logs
 from friendscrape.errors import FriendscrapeError, UsageError
 from friendscrape.simulator.app import SimConfig, run_simulator
 from friendscrape.simulator.formats import FORMATS, HANDLE_FORMATS, write_users_csv
@@ -38,61 +38,61 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the simulator's options to ``parser``."""
     parser.add_argument(
         "--host",
-        type=argtypes.host,
+        type=arguments.host,
         default="127.0.0.1",
         help="address to listen on (default: %(default)s)",
     )
     parser.add_argument(
         "--port",
-        type=argtypes.port,
+        type=arguments.port,
         default=0,
         help="port to listen on; 0 picks a free one (default: 0)",
     )
     parser.add_argument(
         "--users",
-        type=argtypes.whole(1, 10_000_000),
+        type=arguments.whole(1, 10_000_000),
         default=_DEFAULTS.users,
         help="accounts to collect in the synthetic graph (default: %(default)s)",
     )
     parser.add_argument(
         "--seed",
-        type=argtypes.whole(0, 2**63 - 1),
+        type=arguments.whole(0, 2**63 - 1),
         default=_DEFAULTS.seed,
         help="seed of the graph; the same seed gives the same graph (default: %(default)s)",
     )
     parser.add_argument(
         "--mean-friends",
-        type=argtypes.number(0.0, 1_000_000.0),
+        type=arguments.number(0.0, 1_000_000.0),
         default=_DEFAULTS.mean_friends,
         help="mean following count (default: %(default)s)",
     )
     parser.add_argument(
         "--latency",
-        type=argtypes.number(0.0, 3600.0),
+        type=arguments.number(0.0, 3600.0),
         default=_DEFAULTS.latency,
         help="seconds before each page is answered (default: %(default)s)",
     )
     parser.add_argument(
         "--page-size",
-        type=argtypes.whole(1, 100_000),
+        type=arguments.whole(1, 100_000),
         default=_DEFAULTS.page_size,
         help="accounts per page (default: %(default)s)",
     )
     parser.add_argument(
         "--error-rate",
-        type=argtypes.number(),
+        type=arguments.number(),
         default=0.0,
         help="share of pages answered with HTTP 500",
     )
     parser.add_argument(
         "--rate-limit-rate",
-        type=argtypes.number(),
+        type=arguments.number(),
         default=0.0,
         help="share of pages answered with HTTP 429 and Retry-After",
     )
     parser.add_argument(
         "--retry-after",
-        type=argtypes.whole(0, 86400),
+        type=arguments.whole(0, 86400),
         default=_DEFAULTS.retry_after,
         help="seconds sent in Retry-After on HTTP 429 (default: %(default)s)",
     )
@@ -112,13 +112,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--drop-rate",
-        type=argtypes.number(),
+        type=arguments.number(),
         default=0.0,
         help="share of pages whose connection is closed without a response",
     )
     parser.add_argument(
         "--hang-rate",
-        type=argtypes.number(),
+        type=arguments.number(),
         default=0.0,
         help="share of pages never answered (until the simulator stops)",
     )
@@ -143,7 +143,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--write-users",
-        type=argtypes.output_file,
+        type=arguments.output_file,
         metavar="CSV",
         default=None,
         help="first write the accounts to collect to this CSV "

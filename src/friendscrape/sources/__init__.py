@@ -14,6 +14,13 @@ if TYPE_CHECKING:
 SOURCE_NAMES = ("twitter-mobile", "x-api", "bluesky", "mastodon")
 
 
+X_API_URL_CREDENTIALS = (
+    "the base URL carries a user name and password (user:password@host), which x-api "
+    "cannot send: its Authorization header holds the bearer token; remove them from "
+    "--base-url (FRIENDSCRAPE_BASE_URL)"
+)
+
+
 def checked_base_url(base_url: str | None, default: str) -> str:
     """``base_url`` (or ``default``) without its trailing slash; UsageError when it is not
     ``http(s)://host[/path]`` without a query or fragment."""
@@ -47,6 +54,11 @@ def make_source(settings: Settings) -> Source:
         return TwitterMobileSource(base_url=settings.base_url)
     if name == "x-api":
         from friendscrape.sources.x_api import XApiSource  # noqa: PLC0415
+
+        if settings.base_url_credentials is not None:
+            # One Authorization header per request, and x-api's holds the bearer token:
+            # refused here rather than every request failing.
+            raise UsageError(X_API_URL_CREDENTIALS)
 
         return XApiSource(base_url=settings.base_url)
     if name == "bluesky":

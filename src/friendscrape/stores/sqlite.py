@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -300,7 +301,12 @@ class SqliteStore:
 
     def _connect_read_only(self) -> sqlite3.Connection:
         """Open without writing a byte: no journal mode switch, no tables created."""
+        if not os.access(self.path, os.R_OK):
+            msg = f"cannot open SQLite store {str(self.path)!r} for reading: permission denied"
+            raise StoreUnavailableError(msg)
         uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        if _unchanging(self.path):
+            uri += "&immutable=1"
         try:
             conn = sqlite3.connect(
                 uri,
@@ -317,7 +323,15 @@ class SqliteStore:
             tables = _table_names(conn)
         except sqlite3.DatabaseError as exc:
             conn.close()
-            msg = f"{str(self.path)!r} is not a friendscrape store: {exc}"
+            code = getattr(exc, "sqlite_errorcode", None) or 0
+            if code & 0xFF in {sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN}:
+                # The file is a database: what it needs beside it cannot be made or read.
+                msg = (
+                    f"cannot open SQLite store {str(self.path)!r} for reading: "
+                    f"{_unreadable_why(self.path) or exc}"
+                )
+            else:
+                msg = f"{str(self.path)!r} is not a friendscrape store: {exc}"
             raise StoreUnavailableError(msg) from None
         if not tables >= _CORE_TABLES:
             conn.close()
@@ -988,6 +1002,52 @@ def _holder(row: sqlite3.Row | None) -> LeaseHolder | None:
         run_id=row["run_id"],
         expires_at=_from_sql(row["expires_at"]),
     )
+
+
+def _beside(path: Path) -> tuple[Path, Path, bool]:
+    """The store's write-ahead log and its index, and whether this process may create
+    files in the store's folder (False on a read-only folder or file system)."""
+    wal, shm = (path.with_name(path.name + suffix) for suffix in ("-wal", "-shm"))
+    return wal, shm, os.access(path.parent, os.W_OK)
+
+
+def _unchanging(path: Path) -> bool:
+    """Whether a read may skip SQLite's shared-memory index (``immutable``): a WAL store
+    is read through ``-shm``, which a folder this process cannot write cannot hold, so a
+    plain read-only open fails there. Safe when no write-ahead log (or an empty one) is
+    beside the file: a writer keeps one for as long as it is connected, so none is mid-way,
+    and nothing in a log is missed. (A writer of another account that starts while this
+    command reads is not seen; status and export of such a folder are snapshots.)"""
+    wal, _shm, writable = _beside(path)
+    if writable:
+        return False
+    try:
+        return wal.stat().st_size == 0
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
+def _unreadable_why(path: Path) -> str | None:
+    """Why SQLite could not read a store it could open, in words; None if unknown."""
+    wal, shm, writable = _beside(path)
+    for name in (wal, shm):
+        if name.exists() and not os.access(name, os.R_OK):
+            return f"{name.name} beside it cannot be read (permission denied)"
+    if not writable and wal.exists() and not shm.exists():
+        return (
+            f"its write-ahead log {wal.name} holds changes not yet in the file, and SQLite "
+            f"cannot create the {shm.name} index it reads them through in a read-only "
+            "folder: make the folder writable, or copy the store with both files somewhere "
+            "writable"
+        )
+    if not writable:
+        return (
+            "the folder is read-only and SQLite cannot create the -wal/-shm files it reads "
+            "a WAL store through: make the folder writable"
+        )
+    return None
 
 
 def _table_names(conn: sqlite3.Connection) -> set[str]:
