@@ -91,9 +91,15 @@ def test_x_api_lookup_answer_gives_ids_and_statuses() -> None:
     assert found["Alice"] == Resolution("12")
     assert found["gone"].status is Status.NOT_FOUND
     assert found["banned"].status is Status.SUSPENDED
-    # A username the answer forgets is an error, never a silent skip.
-    with pytest.raises(ParseError, match="says nothing"):
-        source.parse_lookup([*users, User("other", "other")], response)
+    # A username the answer forgets fails alone, with the reason, never a silent skip;
+    # the others of the batch keep what the answer says of them.
+    found = source.parse_lookup([*users, User("other", "other")], response)
+    assert found["other"].status is Status.FAILED
+    assert found["other"].account_id is None
+    assert found["other"].detail is not None
+    assert "the answer says nothing of username 'other'" in found["other"].detail
+    assert found["Alice"] == Resolution("12")
+    assert found["gone"].status is Status.NOT_FOUND
     refused = RawResponse("https://api.x.com/2/users/by", 401, {}, b"{}")
     with pytest.raises(CredentialsRejectedError):
         source.parse_lookup(users, refused)

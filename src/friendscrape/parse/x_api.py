@@ -72,8 +72,8 @@ def parse_users_by(
     Found accounts are in ``data`` (``{id, name, username}``); each username the API
     cannot give is an ``errors`` item whose ``value`` is the username: "User has been
     suspended" (title "Forbidden") is ``suspended``, any other ``resource-not-found``
-    is ``not_found``. A username the answer does not mention raises ParseError, as does
-    any status but 200 (401/403 are the source's concern).
+    is ``not_found``. A username the answer does not mention is ``failed`` alone, with
+    that reason; any status but 200 raises ParseError (401/403 are the source's concern).
     """
     if status != 200:
         msg = f"unexpected HTTP status {status} for a username lookup"
@@ -105,10 +105,12 @@ def parse_users_by(
             found[name] = Resolution(None, Status.NOT_FOUND, detail)
         else:
             raise ParseError(f"username lookup: {detail}", url=url)
-    missing = [name for name in usernames if name.lower() not in found]
-    if missing:
-        msg = f"username lookup says nothing of {len(missing)} usernames (e.g. {missing[0]!r})"
-        raise ParseError(msg, url=url)
+    for name in usernames:
+        if name.lower() not in found:
+            # Failed alone (``--retry-failed`` looks it up again): the others of the
+            # batch were answered, and are collected.
+            detail = f"lookup: the answer says nothing of username {clip(name)!r} [{url}]"
+            found[name.lower()] = Resolution(None, Status.FAILED, detail)
     return found
 
 
