@@ -13,7 +13,6 @@ the edge); each kind of call is retried in one layer only.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
@@ -27,6 +26,8 @@ from tenacity import (
     stop_after_delay,
     wait_exponential_jitter,
 )
+
+from friendscrape.logs import LEVELS
 
 T = TypeVar("T")
 
@@ -50,8 +51,6 @@ class RetryPolicy:
             multiplier=self.base_wait, max=self.max_wait, jitter=self.base_wait
         )
 
-
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
 
 OnRetry = Callable[[BaseException, int, float], None]
 """Called before each wait with the error, the attempt that failed, and the wait."""
@@ -94,7 +93,7 @@ async def retry_call(
         if exc is None:  # pragma: no cover - tenacity only sleeps after a failure
             return
         log.log(
-            _LEVELS[level],
+            LEVELS[level],
             event,
             attempt=state.attempt_number,
             wait=round(state.upcoming_sleep, 3),

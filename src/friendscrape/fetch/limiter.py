@@ -74,6 +74,9 @@ _CUT: Final[Mapping[Outcome, float]] = {
 # Seconds between two events that report concurrency growing (cuts are always reported).
 _GROWTH_LOG_EVERY = 30.0
 
+# --concurrency's own default, read from Settings so the number is written once.
+_DEFAULT_CONCURRENCY: Final[int] = Settings.model_fields["concurrency"].default
+
 
 def adapt(limit: float, cap: int, outcome: Outcome, *, slow_start: bool) -> float:
     """The next concurrency of a host after one response (AIMD, as TCP and AutoThrottle).
@@ -98,7 +101,7 @@ class LimiterConfig:
     and the longest pause an upstream may ask for before the run ends instead."""
 
     rate: float | None = None
-    concurrency: int = 50
+    concurrency: int = _DEFAULT_CONCURRENCY
     adaptive: bool = True
     max_pause: float = 900.0
     learn_rate: bool = True
