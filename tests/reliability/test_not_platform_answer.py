@@ -16,7 +16,13 @@ import pytest
 from aiohttp import web
 
 from friendscrape.simulator import SimConfig, SyntheticGraph
-from friendscrape.simulator.formats import FORMATS, api_truth, import_user, write_users_csv
+from friendscrape.simulator.formats import (
+    FORMATS,
+    HANDLE_FORMATS,
+    api_truth,
+    import_user,
+    write_users_csv,
+)
 from reliability.harness import CliRun, SimProcess, clean_env, run_cli, start_simulator, store_url
 
 pytestmark = pytest.mark.slow
@@ -124,9 +130,10 @@ async def _exits_5_then_collects_all(
     bad: StandIn,
     good: SimProcess,
     graph: SyntheticGraph,
+    handles: bool = False,
 ) -> None:
     users_csv = tmp_path / "users.csv"
-    assert write_users_csv(graph, users_csv, source) == USERS
+    assert write_users_csv(graph, users_csv, source, handles=handles) == USERS
     code, ran = await job.cli("users", "import", str(users_csv))
     assert code == 0, ran.tail()
     code, ran = await job.cli("partitions", "plan", "--count", "1")
@@ -171,13 +178,13 @@ async def _exits_5_then_collects_all(
     }
     assert len(rows) == USERS
     for account in graph.accounts():
-        user = import_user(source, graph, account)
+        user = import_user(source, graph, account, handles=handles)
         row = rows[user.user_id]
         if source == "twitter-mobile":
             truth = graph.expected(account.screen_name)
             status_value, names = truth["status"], truth["friends"]
         else:
-            expected, names, _ids = api_truth(source, graph, account)
+            expected, names, _ids = api_truth(source, graph, account, handles=handles)
             status_value = expected.value
         assert row["status"] == status_value, (user, row["error"])
         if status_value == "ok":
@@ -196,6 +203,20 @@ async def test_a_200_that_is_not_the_platforms_answer_exits_5_with_users_pending
     await _exits_5_then_collects_all(
         job, tmp_path, source=source, bad=stand_in, good=good_sim, graph=truth_graph
     )
+
+
+@pytest.mark.parametrize("source", HANDLE_FORMATS)
+async def test_handles_whose_look_ups_get_a_captive_portal_stay_pending(
+    source: str, tmp_path: Path, good_sim: SimProcess, truth_graph: SyntheticGraph
+) -> None:
+    # The look-ups fail first: their users go on to be looked up one by one by their
+    # collectors, whose failures the breaker sees, not saved failed by the look-up.
+    job = Job(store_url(tmp_path / "job.db"), clean_env())
+    body, content_type = ANSWERS["captive_portal"]
+    async with _serve(body, content_type) as bad:
+        await _exits_5_then_collects_all(
+            job, tmp_path, source=source, bad=bad, good=good_sim, graph=truth_graph, handles=True
+        )
 
 
 @pytest.mark.bigquery

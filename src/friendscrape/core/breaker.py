@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+UNREACHABLE_KINDS: Final = frozenset({"connect", "dns", "tls"})
+"""Fetch failure kinds that mean no connection could be opened: upstream-wide causes."""
+
 _WHOLE_RUN_MIN: Final = 3
 """A run whose finished users (this many at least) all failed alike trips at its end;
 one or two users failing is too little to blame the upstream for."""

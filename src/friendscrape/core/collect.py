@@ -5,12 +5,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
 
 import structlog
 
 from friendscrape.config import Settings
-from friendscrape.core.breaker import Failure
+from friendscrape.core.breaker import UNREACHABLE_KINDS, Failure
 from friendscrape.core.counters import RunCounters
 from friendscrape.core.redaction import Redactor
 from friendscrape.errors import (
@@ -26,9 +25,6 @@ from friendscrape.models import FriendList, Page, Status, User
 from friendscrape.sources.base import Lookups, Source
 
 log = structlog.get_logger("friendscrape.core.collect")
-
-# Fetch failure kinds that mean no connection could be opened: the circuit breaker's.
-_UNREACHABLE_KINDS: Final = frozenset({"connect", "dns", "tls"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +217,7 @@ class Collector:
         except TransientFetchError as exc:
             self._stats.errors[exc.kind] += 1
             error = f"{exc.kind} after retries: {exc} [{exc.url}]"
-            if exc.kind in _UNREACHABLE_KINDS:
+            if exc.kind in UNREACHABLE_KINDS:
                 failure = Failure(exc.kind, exc.url)
         except FetchError as exc:
             self._stats.errors["fetch"] += 1

@@ -19,7 +19,15 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
-from friendscrape.errors import FetchError, ParseError, StoreTransientError, TransientFetchError
+from friendscrape.core.breaker import UNREACHABLE_KINDS
+from friendscrape.errors import (
+    FetchError,
+    LoginWallError,
+    NotPlatformAnswerError,
+    ParseError,
+    StoreTransientError,
+    TransientFetchError,
+)
 from friendscrape.fetch.http import HttpClient
 from friendscrape.models import FriendList, Resolution, Status, User
 from friendscrape.retry import RetryPolicy, retry_call
@@ -95,7 +103,13 @@ class Resolver:
 
     async def _batch(self, users: Sequence[User]) -> dict[str, Resolution]:
         """The look-up of ``users``; a look-up that cannot be read fails them all, with
-        its reason kept (``--retry-failed`` looks them up again)."""
+        its reason kept (``--retry-failed`` looks them up again).
+
+        A failure that says nothing of the users but much of the upstream (cannot
+        connect, a login wall, an answer that is not the platform's) fails none of them:
+        they go on unresolved, each collector looks its user up again and hands that
+        failure to the circuit breaker, which leaves them pending when recent users all
+        fail alike (exit 5) instead of a partition of ``failed`` rows."""
         async with self._slots:
             request = self._source.lookup_request(users)
             try:
@@ -103,7 +117,15 @@ class Resolver:
                 return dict(self._source.parse_lookup(users, response))
             except TransientFetchError as exc:
                 error = f"lookup: {exc.kind} after retries: {exc} [{exc.url}]"
+                upstream_wide = exc.kind in UNREACHABLE_KINDS
+            except (LoginWallError, NotPlatformAnswerError) as exc:
+                error = f"lookup: {exc} [{exc.url}]"
+                upstream_wide = True
             except (FetchError, ParseError) as exc:
                 error = f"lookup: {exc} [{exc.url}]"
+                upstream_wide = False
+        if upstream_wide:
+            log.warning("lookup.failed", users=len(users), error=error, left_to="collector")
+            return {}
         log.warning("lookup.failed", users=len(users), error=error)
         return {user.user_id: Resolution(None, Status.FAILED, error) for user in users}
