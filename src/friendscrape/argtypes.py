@@ -11,10 +11,15 @@ This module is part of the command line's face: only ``cli`` and ``clihelp`` imp
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from friendscrape import checks
 from friendscrape.arguments import OneLineParser, input_file, number, output_file, whole
 from friendscrape.checks import has_control
+
+if TYPE_CHECKING:
+    from friendscrape.config import NumberRule
 
 __all__ = [
     "OneLineParser",
@@ -23,10 +28,27 @@ __all__ = [
     "number",
     "output_file",
     "partition",
+    "setting",
     "share",
     "store_url",
     "whole",
 ]
+
+
+def setting(rule: NumberRule | None) -> Callable[[str], float]:
+    """The type of an option that sets a number setting (``config.number_rule(NAME)``):
+    refused by the setting's own rule, in the words its environment variable is refused in."""
+    if rule is None:
+        msg = "not a number setting"
+        raise ValueError(msg)
+
+    def parse(text: str) -> float:
+        why = rule.refusal(text.strip())
+        if why is not None:
+            raise argparse.ArgumentTypeError(why)
+        return int(text) if rule.whole else float(text)
+
+    return parse
 
 
 def share(text: str) -> float:

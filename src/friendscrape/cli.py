@@ -26,7 +26,7 @@ import structlog
 
 from friendscrape import __version__, argtypes, clihelp, logs
 from friendscrape.commands import export, graph_files, import_users, plan, progressbar, run
-from friendscrape.config import Settings, load_settings
+from friendscrape.config import Settings, load_settings, number_rule
 from friendscrape.core import redaction
 from friendscrape.errors import (
     FriendscrapeError,
@@ -137,12 +137,25 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--source", choices=SOURCE_NAMES, help="the upstream to collect from")
     run.add_argument("--base-url", metavar="URL", help="upstream base URL")
-    run.add_argument("--concurrency", type=_positive_int, help="users in flight at once")
-    run.add_argument("--max-friends", type=_positive_int, help="cap each list at this many names")
     run.add_argument(
-        "--users-limit", type=_positive_int, metavar="N", help="collect at most N users"
+        "--concurrency",
+        type=argtypes.setting(number_rule("concurrency")),
+        help="users in flight at once",
     )
-    run.add_argument("--batch-size", type=_positive_int, help="rows per write")
+    run.add_argument(
+        "--max-friends",
+        type=argtypes.setting(number_rule("max_friends")),
+        help="cap each list at this many names",
+    )
+    run.add_argument(
+        "--users-limit",
+        type=argtypes.setting(number_rule("users_limit")),
+        metavar="N",
+        help="collect at most N users",
+    )
+    run.add_argument(
+        "--batch-size", type=argtypes.setting(number_rule("batch_size")), help="rows per write"
+    )
     run.add_argument(
         "--retry-failed",
         action="store_true",
@@ -152,13 +165,13 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--stall-timeout",
         metavar="SECONDS",
-        type=_seconds,
+        type=argtypes.setting(number_rule("stall_timeout")),
         help="exit non-zero after this many seconds with results waiting and no successful write",
     )
     run.add_argument(
         "--grace-period",
         metavar="SECONDS",
-        type=argtypes.number(),
+        type=argtypes.setting(number_rule("grace_period")),
         help="seconds in-flight users get after SIGTERM before the final flush",
     )
     run.add_argument(
@@ -228,7 +241,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--concurrency",
-        type=_positive_int,
+        type=argtypes.setting(number_rule("concurrency")),
         default=None,
         help="users in flight per partition (default: 40)",
     )
@@ -399,7 +412,10 @@ def _error_text(exc: FriendscrapeError) -> str:
 
 def _to(stream: TextIO, text: str) -> None:
     """Write ``text`` to stdout or stderr; a reader that went away (a closed pipe) makes
-    the stream, and this line, vanish quietly (logs.quiet_closed)."""
+    the stream, and this line, vanish quietly (logs.quiet_closed). A stream closed when
+    the process started (``>&-``) is None: nothing is written."""
+    if stream is None:
+        return
     try:
         stream.write(text)
         stream.flush()
@@ -752,7 +768,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     nothing in the store is changed by the export that stopped."""
     try:
         code = _main(argv)
-        sys.stdout.flush()  # now, not at exit, where a closed pipe would print a warning
+        if sys.stdout is not None:  # None: started with stdout closed (>&-)
+            sys.stdout.flush()  # now, not at exit, where a closed pipe would print a warning
     except BrokenPipeError:
         _quiet_closed_pipes()
         return CLOSED_PIPE_EXIT

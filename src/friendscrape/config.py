@@ -7,7 +7,9 @@ Flags given on the command line win over the environment.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import math
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
 
 from pydantic import (
     AliasChoices,
@@ -408,5 +410,75 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "settings"
-        msg = f"invalid setting {where}: {first['msg']}"
+        rule = number_rule(_field_named(str(first["loc"][0]))) if first["loc"] else None
+        # One rule, said one way, whichever check refused the number (the field's own
+        # bound or the bounds every number shares): the message argtypes.setting gives.
+        why = rule.refusal(str(first["input"])) if rule is not None else None
+        msg = f"invalid setting {where}: {why or first['msg']}"
         raise UsageError(msg) from None
+
+
+@dataclass(frozen=True, slots=True)
+class NumberRule:
+    """What a number setting accepts: its field's bounds within the shared ones (checks)."""
+
+    low: float
+    high: float
+    whole: bool
+    zero: bool
+    """0 is accepted too, below ``low`` (a float setting of ``ge=0``: off or a duration)."""
+
+    def accepts(self, value: float) -> bool:
+        """Whether ``value`` is within the rule."""
+        return (self.zero and value == 0) or self.low <= value <= self.high
+
+    def refusal(self, text: str) -> str | None:
+        """Why ``text`` is refused, with the rule (``'0' is out of range (...)``); None
+        when the rule accepts it."""
+        try:
+            number = int(text) if self.whole else float(text)
+        except ValueError:
+            return f"{text[:40]!r} is not {'a whole number' if self.whole else 'a number'} ({self})"
+        if math.isfinite(number) and self.accepts(number):
+            return None
+        return f"{text[:40]!r} is out of range ({self})"
+
+    def __str__(self) -> str:
+        if self.whole:
+            return f"a whole number from {self.low:.0f} to {self.high:.0f}"
+        return f"{'0 or ' if self.zero else ''}a number from {self.low:g} to {self.high:g}"
+
+
+def _field_named(key: str) -> str:
+    """The field a validation error's location names (a field name or an env name)."""
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        names = alias.choices if isinstance(alias, AliasChoices) else []
+        if key.lower() in {name, *(str(n).lower() for n in names)}:
+            return name
+    return key
+
+
+def number_rule(name: str) -> NumberRule | None:
+    """The rule of the number setting ``name`` (None for other settings)."""
+    field = Settings.model_fields.get(name)
+    if field is None:
+        return None
+    kinds = set(get_args(field.annotation) or (field.annotation,)) - {type(None)}
+    if kinds not in ({int}, {float}):
+        return None
+    whole = kinds == {int}
+    bounds: dict[str, float] = {}
+    for item in field.metadata:
+        for key in ("ge", "gt", "le", "lt"):
+            if getattr(item, key, None) is not None:
+                bounds[key] = float(getattr(item, key))
+    if whole:
+        low = bounds.get("ge", bounds.get("gt", -checks.MAX_INT - 1) + 1)
+        high = min(bounds.get("le", bounds.get("lt", checks.MAX_INT + 1) - 1), checks.MAX_INT)
+        return NumberRule(low=int(low), high=int(high), whole=True, zero=False)
+    floor = bounds.get("ge", bounds.get("gt", 0.0))
+    zero = bounds.get("ge") == 0.0
+    low = max(floor, checks.MIN_POSITIVE_FLOAT)
+    high = min(bounds.get("le", checks.MAX_FLOAT), checks.MAX_FLOAT)
+    return NumberRule(low=low, high=high, whole=False, zero=zero)

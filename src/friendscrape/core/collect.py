@@ -21,8 +21,9 @@ from friendscrape.errors import (
     TransientFetchError,
 )
 from friendscrape.fetch.http import HttpClient
+from friendscrape.fetch.wire import PageRequest
 from friendscrape.models import FriendList, Page, Status, User
-from friendscrape.sources.base import Lookups, Source
+from friendscrape.sources.base import InvalidURLError, Lookups, Source, other_list
 
 log = structlog.get_logger("friendscrape.core.collect")
 
@@ -160,12 +161,17 @@ class Collector:
                     )
                     return Outcome(end)
                 user = dataclasses.replace(user, resolved_id=resolution.account_id)
+            request = self._source.page_request(user, cursor)
+            first_url = request.url
             while True:
-                response = await self._http.fetch(self._source.page_request(user, cursor))
+                response = await self._http.fetch(request)
                 status = response.status
                 page = self._source.parse(user, response)
                 pages += 1
                 self._stats.pages += 1
+                if response.url != request.url:
+                    # After the parse, so a login page keeps its own class (login_wall).
+                    self._check_landed(request.url, response.url)
                 if page.status is not Status.OK:
                     return Outcome(
                         self._result(
@@ -214,6 +220,7 @@ class Collector:
                 if cursor is not None:
                     seen.add(cursor)
                 cursor = page.next_cursor
+                request = self._next_request(user, cursor, first_url, response.url)
         except TransientFetchError as exc:
             self._stats.errors[exc.kind] += 1
             error = f"{exc.kind} after retries: {exc} [{exc.url}]"
@@ -256,6 +263,40 @@ class Collector:
             user, start, Status.FAILED, error=error, following_count=following, pages=pages
         )
         return Outcome(result, failure)
+
+    def _next_request(self, user: User, cursor: str, first_url: str, url: str) -> PageRequest:
+        """The request for the page at ``cursor``, which the upstream's page at ``url``
+        gave; ParseError when it cannot be built or asks for another list than the first
+        page's (another account, endpoint or host: only paging parameters may change)."""
+        source = self._source
+        try:
+            request = source.page_request(user, cursor)
+            problem = other_list(
+                first_url, request.url, source.paging_params, case_blind=source.case_blind_paths
+            )
+        except InvalidURLError:
+            msg = f"next page link is not a valid URL ({cursor[:100]!r})"
+            raise ParseError(msg, url=url) from None
+        except ValueError as exc:
+            # The source refuses the cursor (empty, a link it cannot use): the upstream's.
+            raise ParseError(f"next page link is not usable: {exc}", url=url) from None
+        if problem is not None:
+            msg = f"next page link names {problem}; not followed"
+            raise ParseError(msg, url=url)
+        return request
+
+    def _check_landed(self, asked: str, landed: str) -> None:
+        """ParseError when a redirect took the request for ``asked`` to another list."""
+        source = self._source
+        try:
+            problem = other_list(
+                asked, landed, source.paging_params, case_blind=source.case_blind_paths
+            )
+        except InvalidURLError:
+            problem = "an invalid URL"
+        if problem is not None:
+            msg = f"redirected to {problem}: not this user's list"
+            raise ParseError(msg, url=landed)
 
     def _ok(
         self,

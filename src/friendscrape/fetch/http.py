@@ -261,7 +261,13 @@ class HttpClient:
         if self._session is None:
             msg = "HttpClient used outside 'async with'"
             raise RuntimeError(msg)
-        url = URL(request.url, encoded=True)
+        try:
+            url = URL(request.url, encoded=True)
+            _origin(url)  # yarl reads the port only when asked: a bad one raises here
+        except ValueError as exc:
+            # A URL a source took from an upstream's page (a next link) that cannot be read.
+            msg = f"not a valid URL: {exc}"
+            raise PermanentFetchError(msg, url=request.url[:300]) from None
         for _ in range(_MAX_REDIRECTS + 1):
             response = await self._get(url, request.headers)
             if response.status not in (301, 302, 303, 307, 308):
@@ -270,7 +276,13 @@ class HttpClient:
             if not location:
                 msg = f"redirect {response.status} without a Location header"
                 raise PermanentFetchError(msg, url=str(url))
-            target = url.join(URL(location))
+            try:
+                target = url.join(URL(location))
+                _origin(target)
+            except ValueError as exc:
+                # A bad port (99999, -1), an unclosed "[": the upstream's bytes, not a bug.
+                msg = f"redirect to an invalid URL ({location[:100]!r}: {exc})"
+                raise PermanentFetchError(msg, url=str(url)) from None
             if _origin(target) != _origin(url):
                 msg = f"redirected to another host ({target.host}); not followed"
                 raise PermanentFetchError(msg, url=str(url))
@@ -310,6 +322,13 @@ class HttpClient:
                 f"connection error: {exc or type(exc).__name__}",
                 url=str(url),
                 kind=_connection_kind(exc),
+            ) from None
+        except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError, ValueError) as exc:
+            # A URL taken from an upstream's page (a next link) that cannot be sent: no
+            # host, not http(s), a control character. Checked before sending, so no
+            # response came; retrying the same URL cannot help.
+            raise PermanentFetchError(
+                f"not a valid URL: {exc or type(exc).__name__}", url=str(url)[:300]
             ) from None
         except aiohttp.ClientResponseError as exc:
             # The server's bytes are not HTTP (a bad status line or header): a broken

@@ -180,7 +180,12 @@ def next_link(link: str | None) -> str | None:
 
 
 def _check_same_origin(next_url: str, url: str) -> None:
-    target = urlsplit(next_url)
+    try:
+        target = urlsplit(next_url)
+        target.port  # noqa: B018 - read for its check: a port out of range raises
+    except ValueError:
+        msg = f"next link is not a valid URL: {next_url[:100]!r}"
+        raise ParseError(msg, url=url) from None
     if target.scheme not in {"http", "https"} or not target.netloc:
         raise ParseError(f"next link is not an absolute URL: {next_url[:100]!r}", url=url)
     if not url:

@@ -169,7 +169,7 @@ def parse_following_page(
         if not _inside_user_item(marker):
             return Page(status=Status.PROTECTED, detail=_text(marker) or "account protected")
 
-    return _parse_list_page(tree, page, body, url)
+    return _parse_list_page(tree, page, body, url, owner)
 
 
 @dataclass(slots=True)
@@ -249,12 +249,14 @@ def _block_kinds(
     return [kind for kind, selector in kinds.items() if node.css_matches(selector)]
 
 
-def _parse_list_page(tree: LexborHTMLParser, page: _Walk, body: bytes, url: str) -> Page:
+def _parse_list_page(
+    tree: LexborHTMLParser, page: _Walk, body: bytes, url: str, owner: str | None
+) -> Page:
     """The names, next cursor and following count of a list page, or ParseError."""
     if page.nested:
         raise ParseError("user item inside a user item: unexpected page structure", url=url)
     cursor = _cursor_of(url)
-    next_cursor = _next_cursor(page.more, cursor, url)
+    next_cursor = _next_cursor(page.more, cursor, url, owner)
     if not page.names:
         if not page.user_list and next_cursor is None:
             if tree.css_first("input[type=password]") is not None:
@@ -348,9 +350,12 @@ def _screen_name(
     return name
 
 
-def _next_cursor(blocks: list[LexborNode], current: str | None, url: str) -> str | None:
+def _next_cursor(
+    blocks: list[LexborNode], current: str | None, url: str, owner: str | None
+) -> str | None:
     """The cursor of the "Show more people" link, None on the last page (``current`` is
-    the cursor of this page's URL)."""
+    the cursor of this page's URL); ParseError when the link is for another page than
+    ``owner``'s following list (when given)."""
     if not blocks:
         return None
     more = blocks[0]
@@ -361,6 +366,8 @@ def _next_cursor(blocks: list[LexborNode], current: str | None, url: str) -> str
         href = next((a.attributes.get("href") for a in more.css("a[href]")), None)
     if not href:
         raise ParseError("next-page block has no link", url=url)
+    if owner is not None and not href.startswith(f"/{owner}/following?"):
+        _check_next_link(href, owner, url)  # not the site's own form: read its path
     cursor = _cursor_of(href)
     if cursor is None:
         msg = f"next-page link has no cursor: {href[:100]!r}"
@@ -368,6 +375,21 @@ def _next_cursor(blocks: list[LexborNode], current: str | None, url: str) -> str
     if cursor == current:
         raise ParseError(f"next-page link points back to cursor {cursor[:60]!r}", url=url)
     return cursor
+
+
+def _check_next_link(href: str, owner: str, url: str) -> None:
+    """ParseError when a next link's path is not ``owner``'s following page (a link of a
+    query alone stays on the page): a cursor of another account's list is not walked."""
+    try:
+        path = urlsplit(href).path
+    except ValueError:
+        msg = f"next page link is not a valid URL ({href[:100]!r})"
+        raise ParseError(msg, url=url) from None
+    path = unquote(path).rstrip("/").casefold()
+    if path in ("", "following") or path.endswith(f"/{owner}/following".casefold()):
+        return
+    msg = f"next page link names another account or endpoint ({path[:100]!r}); not followed"
+    raise ParseError(msg, url=url)
 
 
 def _following_count(tables: list[LexborNode], url: str) -> int | None:
@@ -408,9 +430,15 @@ def _check_owner(tables: list[LexborNode], owner: str | None, url: str) -> None:
 
 
 def _parse_html(body: bytes, url: str) -> LexborHTMLParser:
-    """The parsed tree; lexbor accepts any bytes, but keep its own errors typed."""
+    """The parsed tree; lexbor accepts any bytes, but keep its own errors typed.
+
+    Parsed as a browser that runs scripts parses it: the content of a ``<noscript>`` is
+    one text node, so a friend item, a count or a next link inside one is not read (with
+    scripting off it would be markup, and a ``<noscript>`` in ``<head>`` could even push
+    its content into the body). A ``<template>``'s content is outside the tree either way.
+    """
     try:
-        return LexborHTMLParser(body)
+        return LexborHTMLParser(body, scripting=True)
     except (SelectolaxError, RuntimeError, ValueError) as exc:
         raise ParseError(f"body is not readable HTML: {exc}", url=url) from exc
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Final, Protocol, runtime_checkable
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from friendscrape.fetch.wire import PageRequest, RawResponse
 from friendscrape.models import Page, Resolution, User
@@ -19,6 +20,12 @@ class Source(Protocol):
     """
 
     name: str
+    paging_params: frozenset[str]
+    """The query parameters a later page's request may change or drop (cursor, page
+    size); every other part of its URL must be the first page's (see ``other_list``)."""
+    case_blind_paths: bool
+    """Whether the platform's paths ignore letter case (screen names on the mobile
+    site): ``/Alice/following`` is then the same list as ``/alice/following``."""
 
     @property
     def credential_hosts(self) -> tuple[str, ...]:
@@ -63,3 +70,55 @@ class Lookups(Protocol):
         self, users: Sequence[User], response: RawResponse
     ) -> Mapping[str, Resolution]:
         """One Resolution per user of ``users``, keyed by ``user_id``; ParseError else."""
+
+
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+
+
+class InvalidURLError(ValueError):
+    """A URL an upstream gave that cannot be read (a bad port, an unclosed ``[``)."""
+
+
+def other_list(
+    first: str, url: str, paging: frozenset[str], *, case_blind: bool = False
+) -> str | None:
+    """What makes ``url`` ask for another list than ``first`` does (another host, account
+    or endpoint, other parameters), or None when only ``paging`` parameters differ.
+
+    Every page of a user's list is checked against its first page's request, so an
+    upstream cannot walk a collection into another account's list, whatever the source
+    takes its cursor from (a token, a link). Raises InvalidURLError for a URL that
+    cannot be read.
+    """
+    try:
+        here, there = urlsplit(first), urlsplit(url)
+        ports = (_port(here.scheme, here.port), _port(there.scheme, there.port))
+    except ValueError as exc:
+        raise InvalidURLError(str(exc)) from None
+    if (
+        here.scheme.lower() != there.scheme.lower()
+        or here.hostname != there.hostname
+        or ports[0] != ports[1]
+    ):
+        return f"another host ({there.netloc[:100]!r})"
+    path, other = here.path.rstrip("/"), there.path.rstrip("/")
+    if case_blind:
+        path, other = path.casefold(), other.casefold()
+    # Escapes of the same characters name the same path, except an escaped "/": a
+    # server may read that as a separator or as part of a name.
+    if path != other and (unquote(path) != unquote(other) or "%2f" in f"{path}{other}".lower()):
+        return f"another account or endpoint ({there.path[:100]!r})"
+    if _fixed_params(here.query, paging) != _fixed_params(there.query, paging):
+        return f"other query parameters ({there.query[:100]!r})"
+    return None
+
+
+def _port(scheme: str, port: int | None) -> int | None:
+    return port if port is not None else _DEFAULT_PORTS.get(scheme.lower())
+
+
+def _fixed_params(query: str, paging: frozenset[str]) -> list[tuple[str, str]]:
+    """The parameters of ``query`` that are not ``paging``, in a comparable order."""
+    if not query:
+        return []
+    return sorted((k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in paging)

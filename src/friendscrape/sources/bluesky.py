@@ -26,6 +26,8 @@ class BlueskySource:
     """Following lists from a Bluesky AppView, 100 follows a page."""
 
     name: str = "bluesky"
+    paging_params: frozenset[str] = frozenset({"cursor", "limit"})
+    case_blind_paths: bool = False
 
     def __init__(self, base_url: str | None = None) -> None:
         self.base_url = checked_base_url(base_url, DEFAULT_BASE_URL)

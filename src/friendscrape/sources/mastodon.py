@@ -87,6 +87,10 @@ class MastodonSource:
     """Following lists from each user's Mastodon instance, 80 accounts a page."""
 
     name: str = "mastodon"
+    paging_params: frozenset[str] = frozenset({"max_id", "min_id", "since_id", "limit"})
+    """A ``rel="next"`` link may change these alone (docs.joinmastodon.org, "Paginating
+    through API responses"): the account and endpoint stay the first page's."""
+    case_blind_paths: bool = False
     lookup_batch: int = 1
     """The lookup endpoint takes one ``acct`` a request."""
 

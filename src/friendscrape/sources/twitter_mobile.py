@@ -31,6 +31,9 @@ class TwitterMobileSource:
     """Following lists from the legacy mobile site's ``/{screen_name}/following`` pages."""
 
     name: str = "twitter-mobile"
+    paging_params: frozenset[str] = frozenset({"cursor"})
+    case_blind_paths: bool = True
+    """Screen names ignore letter case: the site answers ``/Alice/following`` too."""
 
     def __init__(self, base_url: str | None = None) -> None:
         self.base_url = checked_base_url(base_url, DEFAULT_BASE_URL)

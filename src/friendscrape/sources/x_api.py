@@ -43,6 +43,8 @@ class XApiSource:
     """Following lists from X API v2, ``max_results=1000`` a page."""
 
     name: str = "x-api"
+    paging_params: frozenset[str] = frozenset({"pagination_token", "max_results"})
+    case_blind_paths: bool = False
     lookup_batch: int = 100
     """``usernames``: the most ``GET /2/users/by`` takes a request."""
 
