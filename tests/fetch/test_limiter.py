@@ -7,7 +7,8 @@ import time
 
 from structlog.testing import capture_logs
 
-from friendscrape.fetch.limiter import HostLimiter, LimiterConfig, adapt
+from friendscrape.fetch.concurrency import adapt
+from friendscrape.fetch.limiter import HostLimiter, LimiterConfig
 
 HOST = "upstream.test"
 

@@ -18,6 +18,11 @@ until when. After each response the slot learns: quota headers update the window
 credential that was used, a 429 pauses the whole host, and ``adapt`` moves the
 concurrency.
 
+Each part decides in a module of its own: ``fetch/host_pause.py`` the pause (and backing
+off), ``fetch/concurrency.py`` the concurrency, ``fetch/token_bucket.py`` the fixed rate,
+``fetch/quota.py`` and ``fetch/learned_rate.py`` what the upstream told or taught; the
+slot here keeps the line and asks each in turn.
+
 A pause longer than ``max_pause`` is not waited out: the slot raises PauseTooLongError
 (from ``release`` for a 429's Retry-After, from ``acquire`` for a spent window) and so
 does every later ``acquire`` on the host, so the run ends at once with its unfinished
@@ -32,67 +37,24 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Final, Literal
+from typing import Final
 
 import structlog
 
 from friendscrape.config import Settings
-from friendscrape.errors import PauseTooLongError
+from friendscrape.fetch.concurrency import Concurrency, LagProbe
 from friendscrape.fetch.credentials import CredentialPool
+from friendscrape.fetch.host_pause import HostPause
 from friendscrape.fetch.http import Permit
 from friendscrape.fetch.learned_rate import LearnedRate
 from friendscrape.fetch.quota import Quota
 from friendscrape.fetch.ratelimit_headers import RateLimitInfo, read_rate_limit
+from friendscrape.fetch.token_bucket import TokenBucket
 
 log = structlog.get_logger("friendscrape.fetch.limiter")
 
-Outcome = Literal["ok", "rate_limited", "server_error", "no_response", "slow"]
-
-LagProbe = Callable[[], float]
-"""Seconds our own event loop runs late: part of every latency, but not the upstream's."""
-
-START_CONCURRENCY: Final = 8
-"""Adaptive slots start here (or at the cap, if lower) and grow from it."""
-
-_QUIET_PAUSE: Final = 1.0
-_BACKOFF_FIRST: Final = 1.0
-_BACKOFF_MAX: Final = 60.0
-_BACKOFF_DOUBLINGS: Final = math.ceil(math.log2(_BACKOFF_MAX / _BACKOFF_FIRST))
-_LATENCY_ALPHA: Final = 0.2
-_LATENCY_SAMPLES: Final = 10
-_LATENCY_FACTOR: Final = 3.0
-_LATENCY_FLOOR: Final = 0.25
-_CUT: Final[Mapping[Outcome, float]] = {
-    "rate_limited": 0.5,
-    "server_error": 0.7,
-    "no_response": 0.7,
-    "slow": 0.8,
-}
-
-
-# Seconds between two events that report concurrency growing (cuts are always reported).
-_GROWTH_LOG_EVERY = 30.0
-
 # --concurrency's own default, read from Settings so the number is written once.
 _DEFAULT_CONCURRENCY: Final[int] = Settings.model_fields["concurrency"].default
-
-
-def adapt(limit: float, cap: int, outcome: Outcome, *, slow_start: bool) -> float:
-    """The next concurrency of a host after one response (AIMD, as TCP and AutoThrottle).
-
-    Healthy responses add: +1 each while in slow start (the limit doubles every round
-    trip until the first sign of trouble, so a fast upstream is used fully within
-    seconds), then +1 per ``limit`` responses, i.e. +1 per round trip: a slow probe for
-    headroom that overshoots by at most one request. Trouble multiplies: a 429 halves
-    (the upstream said plainly we are too fast), a 5xx or a lost response cuts by 30%
-    (maybe overload, maybe noise), latency well above its baseline cuts by 20% (queues
-    are building upstream before anything fails). Never below 1, never above ``cap``.
-    """
-    if outcome == "ok":
-        step = 1.0 if slow_start else 1.0 / max(limit, 1.0)
-        return min(limit + step, float(cap))
-    return min(max(limit * _CUT[outcome], 1.0), float(cap))
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,234 +86,46 @@ def _no_lag() -> float:
     return 0.0
 
 
-def _wall(monotonic_at: float) -> str:
-    """A monotonic instant as a wall-clock ISO time, for people reading logs."""
-    delta = timedelta(seconds=monotonic_at - time.monotonic())
-    return (datetime.now(UTC) + delta).isoformat(timespec="seconds")
+class _LearnedRates:
+    """Rates learned from 429s without quota headers: the host's (key None), or with a
+    pool each token's, since the upstream counts each token apart; off unless ``enabled``."""
 
+    def __init__(self, host: str, pause: HostPause, *, enabled: bool) -> None:
+        self._host = host
+        self._pause = pause
+        self._enabled = enabled
+        self.by_key: dict[str | None, LearnedRate] = {}
 
-class _Slot:
-    """One host's pacing state; see the module docstring."""
-
-    def __init__(
-        self,
-        host: str,
-        config: LimiterConfig,
-        lag: LagProbe,
-        pool: CredentialPool | None,
-        clock: Callable[[], float],
-    ) -> None:
-        self.host = host
-        self._config = config
-        self._lag = lag
-        self._pool = pool
-        self._clock = clock
-        self._quota = Quota()
-        self._line = asyncio.Lock()
-        self._changed = asyncio.Event()
-        self.in_flight = 0
-        self.limit = float(
-            min(START_CONCURRENCY, config.concurrency) if config.adaptive else config.concurrency
-        )
-        self._slow_start = True
-        self._cut_at = -math.inf
-        self._logged_limit = int(self.limit)  # the limit the last limiter.concurrency said
-        self._grow_logged_at = -math.inf
-        self._latency: float | None = None
-        self._baseline: float | None = None
-        self._samples = 0
-        self._tokens = max(config.rate or 0.0, 1.0)
-        self._filled_at = clock()
-        self.paused_until = 0.0
-        self._pause_from = 0.0  # when the current (or last) pause began
-        self._paused_before = 0.0  # seconds of the pauses that ended before it
-        self._strikes = 0
-        self._refused: float | None = None  # the pause over max_pause that ends the run
-        # Rates learned from 429s without quota headers: the host's (key None), or with
-        # a pool each token's, since the upstream counts each token apart.
-        self.learned: dict[str | None, LearnedRate] = {}
-
-    # -- acquiring --------------------------------------------------------------------
-
-    async def acquire(self) -> Permit:
-        async with self._line:
-            while True:
-                if self._refused is not None:
-                    raise self._too_long(self._refused)
-                now = self._clock()
-                delay = self._delay(now)
-                if delay <= 0:
-                    return self._start(now)
-                self._changed.clear()
-                try:
-                    async with asyncio.timeout(None if math.isinf(delay) else delay):
-                        await self._changed.wait()
-                except TimeoutError:
-                    pass
-
-    def _delay(self, now: float) -> float:
-        """Seconds the head of the line must still wait (inf: until a response)."""
-        if self.paused_until > now:
-            return self.paused_until - now
-        if self.in_flight >= max(int(self.limit), 1):
-            return math.inf
-        key: str | None = None
-        if self._pool is not None:
-            credential, wait = self._pool.choose(now)
-            spent = self._pool.all_spent(now)
-            key = credential.fingerprint
-        else:
-            wait = self._quota.wait(now)
-            spent = self._quota.spent(now)
-        if spent:
-            self._pause(now, wait, "quota spent: waiting for the window to reset")
-            return wait
-        learned = self.learned.get(key)
-        learned_wait = 0.0
-        if learned is not None:
-            if learned.settle(now):
-                self._said(learned, key)
-            learned_wait = learned.wait(now)
-        return max(wait, self._bucket_wait(now), learned_wait)
-
-    def _learned_of(self, key: str | None, now: float) -> LearnedRate:
-        learned = self.learned.get(key)
+    def wait(self, key: str | None, now: float) -> float:
+        """Seconds the rate learned for ``key`` still asks the next request to wait."""
+        learned = self.by_key.get(key)
         if learned is None:
-            learned = self.learned[key] = LearnedRate(now, self)
+            return 0.0
+        if learned.settle(now):
+            self._said(learned, key)
+        return learned.wait(now)
+
+    def _of(self, key: str | None, now: float) -> LearnedRate:
+        learned = self.by_key.get(key)
+        if learned is None:
+            learned = self.by_key[key] = LearnedRate(now, self._pause)
         return learned
 
-    def _bucket_wait(self, now: float) -> float:
-        rate = self._config.rate
-        if rate is None:
-            return 0.0
-        self._tokens = min(self._tokens + (now - self._filled_at) * rate, max(rate, 1.0))
-        self._filled_at = now
-        return 0.0 if self._tokens >= 1.0 else (1.0 - self._tokens) / rate
+    def take(self, key: str | None, now: float) -> None:
+        """A request with ``key`` starts."""
+        if self._enabled:
+            self._of(key, now).take(now)
 
-    def _start(self, now: float) -> Permit:
-        self.in_flight += 1
-        if self._config.rate is not None:
-            self._tokens -= 1.0
-        if self._pool is not None:
-            credential, _ = self._pool.choose(now)
-            seq = self._pool.quota(credential.fingerprint).take(now)
-            if self._config.learn_rate:
-                self._learned_of(credential.fingerprint, now).take(now)
-            return Permit(headers=credential.headers(), credential=credential.fingerprint, seq=seq)
-        if self._config.learn_rate:
-            self._learned_of(None, now).take(now)
-        return Permit(seq=self._quota.take(now))
+    def answered(self, key: str | None, now: float) -> None:
+        """A response other than a 429 came for ``key``."""
+        if self._enabled:
+            self._of(key, now).answered(now)
 
-    def _too_long(self, seconds: float) -> PauseTooLongError:
-        msg = (
-            f"{self.host} asked to pause {seconds:.0f} s (over the maximum of "
-            f"{self._config.max_pause:g} s, FRIENDSCRAPE_MAX_PAUSE)"
-        )
-        return PauseTooLongError(msg, host=self.host, pause=seconds)
-
-    def _pause(self, now: float, seconds: float, reason: str) -> None:
-        # Headers carry whole seconds: the fraction is our clock's and the reset margin,
-        # so an X window's full 900 s still fits a max_pause of 900.
-        if math.floor(seconds) > self._config.max_pause:
-            if self._refused is None:
-                self._refused = seconds
-                log.error(
-                    "limiter.pause_too_long",
-                    host=self.host,
-                    seconds=round(seconds, 1),
-                    max_pause=self._config.max_pause,
-                    reason=reason,
-                )
-            # Wake the line: every coroutine waiting on this host raises the same error.
-            self._changed.set()
-            raise self._too_long(seconds)
-        until = now + seconds
-        if self.paused_until <= now:
-            # A new pause: the last one is over and counted whole.
-            self._paused_before += self.paused_until - self._pause_from
-            self._pause_from = now
-        if until <= self.paused_until + 0.5:
-            self.paused_until = max(self.paused_until, until)
-            return
-        self.paused_until = until
-        if seconds < _QUIET_PAUSE:
-            return  # the end of a window reached while pacing: routine, not news
-        log.warning(
-            "limiter.paused",
-            host=self.host,
-            seconds=round(seconds, 1),
-            until=_wall(until),
-            reason=reason,
-        )
-
-    def paused_seconds(self, now: float) -> float:
-        """Seconds this host has spent paused so far (a pause under way counts to ``now``)."""
-        current = max(min(now, self.paused_until) - self._pause_from, 0.0)
-        return self._paused_before + current
-
-    # -- learning ---------------------------------------------------------------------
-
-    def release(
-        self, permit: Permit | None, status: int | None, headers: Mapping[str, str], latency: float
-    ) -> None:
-        now = self._clock()
-        self.in_flight = max(self.in_flight - 1, 0)
-        info = read_rate_limit(headers) if headers else RateLimitInfo()
-        quota = self._quota_of(permit)
-        if permit is not None and permit.seq >= 0:
-            quota.learn(info, now, seq=permit.seq)
-        if status == 429:
-            self._rate_limited(now, info, quota, permit)
-            self._adapt(now, "rate_limited", "HTTP 429")
-        elif status is None:
-            self._adapt(now, "no_response", "no response (timeout or connection lost)")
-        elif status >= 500:
-            self._adapt(now, "server_error", f"HTTP {status}")
-        else:
-            self._strikes = 0
-            self._observe(now, latency)
-        if status != 429 and self._config.learn_rate:
-            key = permit.credential if self._pool is not None and permit is not None else None
-            self._learned_of(key, now).answered(now)
-        self._changed.set()
-
-    def _quota_of(self, permit: Permit | None) -> Quota:
-        if self._pool is not None and permit is not None and permit.credential is not None:
-            return self._pool.quota(permit.credential)
-        return self._quota
-
-    def _rate_limited(
-        self, now: float, info: RateLimitInfo, quota: Quota, permit: Permit | None
-    ) -> None:
-        """A 429: the host waits for what the server asked, or backs off when it did not say."""
-        if not info.has_quota and info.reset_after is None and self._config.learn_rate:
-            self._learn(now, permit)
-        if info.retry_after is not None:
-            self._pause(now, info.retry_after, "HTTP 429 with Retry-After")
-            return
-        if info.reset_after is not None:
-            # The window is spent whatever the count said: wait for its reset. With a
-            # pool only this credential is spent; the others go on.
-            quota.exhaust(now, info.reset_after)
-            who = permit.credential if permit is not None and permit.credential else self.host
-            log.info(
-                "limiter.quota_spent",
-                host=self.host,
-                credential=who,
-                reset_in=round(info.reset_after, 1),
-            )
-            return
-        self._strikes += 1
-        # The exponent stops growing once the cap is reached: after ~1000 strikes in a
-        # row 2**strikes would no longer convert to a float (OverflowError).
-        doublings = min(self._strikes - 1, _BACKOFF_DOUBLINGS)
-        backoff = min(_BACKOFF_FIRST * 2**doublings, _BACKOFF_MAX)
-        self._pause(now, backoff, "HTTP 429 without a reset time: backing off")
-
-    def _learn(self, now: float, permit: Permit | None) -> None:
+    def limited(self, key: str | None, now: float) -> None:
         """A 429 that told no quota: cut the rate learned for the host (or the token)."""
-        key = permit.credential if self._pool is not None and permit is not None else None
-        learned = self._learned_of(key, now)
+        if not self._enabled:
+            return
+        learned = self._of(key, now)
         if learned.limited(now):
             self._said(learned, key)
 
@@ -365,7 +139,7 @@ class _Slot:
             )
             log.warning(
                 "limiter.rate_given_up",
-                host=self.host,
+                host=self._host,
                 credential=key,
                 cuts=learned.cuts,
                 reason=f"{reason}: not a rate limit; requests go unpaced again and no "
@@ -374,65 +148,164 @@ class _Slot:
             return
         log.info(
             "limiter.rate_learned",
-            host=self.host,
+            host=self._host,
             credential=key,
             rate=round(learned.rate or 0.0, 1),
             cuts=learned.cuts,
         )
 
-    def _observe(self, now: float, latency: float) -> None:
-        """A healthy response: grow, unless latency says queues are building upstream."""
-        # Time the response sat waiting for our own busy event loop is not the upstream's:
-        # counting it would read a saturated collector as a slow upstream and cut.
-        latency = max(latency - self._lag(), 0.0)
-        self._samples += 1
-        ewma = latency if self._latency is None else self._latency
-        ewma += _LATENCY_ALPHA * (latency - ewma)
-        self._latency = ewma
-        # The baseline is the low end of what we see, drifting up slowly so one lucky
-        # early sample does not make every later latency look like a climb.
-        base = latency if self._baseline is None else self._baseline
-        self._baseline = min(latency, base + 0.01 * (ewma - base))
-        if (
-            self._samples >= _LATENCY_SAMPLES
-            and ewma > _LATENCY_FACTOR * self._baseline
-            and ewma - self._baseline > _LATENCY_FLOOR
-        ):
-            self._adapt(now, "slow", f"latency {ewma:.2f}s, baseline {self._baseline:.2f}s")
-        else:
-            self._adapt(now, "ok", "healthy responses")
 
-    def _adapt(self, now: float, outcome: Outcome, reason: str) -> None:
-        if not self._config.adaptive:
+class _Slot:
+    """One host's pacing: its FIFO line, and the parts that each decide a wait (see the
+    module docstring)."""
+
+    def __init__(
+        self,
+        host: str,
+        config: LimiterConfig,
+        lag: LagProbe,
+        pool: CredentialPool | None,
+        clock: Callable[[], float],
+    ) -> None:
+        self.host = host
+        self._pool = pool
+        self._clock = clock
+        self._quota = Quota()
+        self._line = asyncio.Lock()
+        self._changed = asyncio.Event()
+        self._pause = HostPause(host, config.max_pause, self._changed.set)
+        self._concurrency = Concurrency(host, config.concurrency, adaptive=config.adaptive, lag=lag)
+        self._bucket = TokenBucket(config.rate, clock())
+        self._learned = _LearnedRates(host, self._pause, enabled=config.learn_rate)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests to this host under way."""
+        return self._concurrency.in_flight
+
+    @property
+    def limit(self) -> float:
+        """How many may be under way at once (whole requests: its integer part)."""
+        return self._concurrency.limit
+
+    @property
+    def paused_until(self) -> float:
+        """The monotonic time the host's current (or last) pause ends."""
+        return self._pause.paused_until
+
+    @property
+    def learned(self) -> Mapping[str | None, LearnedRate]:
+        """The rates learned from 429s, by credential (None: the host's own)."""
+        return self._learned.by_key
+
+    def paused_seconds(self, now: float) -> float:
+        """Seconds this host has spent paused so far (a pause under way counts to ``now``)."""
+        return self._pause.paused_seconds(now)
+
+    # -- acquiring --------------------------------------------------------------------
+
+    async def acquire(self) -> Permit:
+        async with self._line:
+            while True:
+                self._pause.check()
+                now = self._clock()
+                delay = self._delay(now)
+                if delay <= 0:
+                    return self._start(now)
+                self._changed.clear()
+                try:
+                    async with asyncio.timeout(None if math.isinf(delay) else delay):
+                        await self._changed.wait()
+                except TimeoutError:
+                    pass
+
+    def _delay(self, now: float) -> float:
+        """Seconds the head of the line must still wait (inf: until a response)."""
+        if self._pause.paused_until > now:
+            return self._pause.paused_until - now
+        if self._concurrency.full:
+            return math.inf
+        key: str | None = None
+        if self._pool is not None:
+            credential, wait = self._pool.choose(now)
+            spent = self._pool.all_spent(now)
+            key = credential.fingerprint
+        else:
+            wait = self._quota.wait(now)
+            spent = self._quota.spent(now)
+        if spent:
+            self._pause.pause(now, wait, "quota spent: waiting for the window to reset")
+            return wait
+        learned_wait = self._learned.wait(key, now)
+        return max(wait, self._bucket.wait(now), learned_wait)
+
+    def _start(self, now: float) -> Permit:
+        self._concurrency.started()
+        self._bucket.take()
+        if self._pool is not None:
+            credential, _ = self._pool.choose(now)
+            seq = self._pool.quota(credential.fingerprint).take(now)
+            self._learned.take(credential.fingerprint, now)
+            return Permit(headers=credential.headers(), credential=credential.fingerprint, seq=seq)
+        self._learned.take(None, now)
+        return Permit(seq=self._quota.take(now))
+
+    # -- learning ---------------------------------------------------------------------
+
+    def release(
+        self, permit: Permit | None, status: int | None, headers: Mapping[str, str], latency: float
+    ) -> None:
+        now = self._clock()
+        self._concurrency.ended()
+        info = read_rate_limit(headers) if headers else RateLimitInfo()
+        quota = self._quota_of(permit)
+        if permit is not None and permit.seq >= 0:
+            quota.learn(info, now, seq=permit.seq)
+        if status == 429:
+            self._rate_limited(now, info, quota, permit)
+            self._concurrency.move(now, "rate_limited", "HTTP 429")
+        elif status is None:
+            self._concurrency.move(now, "no_response", "no response (timeout or connection lost)")
+        elif status >= 500:
+            self._concurrency.move(now, "server_error", f"HTTP {status}")
+        else:
+            self._pause.answered()
+            self._concurrency.observe(now, latency)
+        if status != 429:
+            self._learned.answered(self._key(permit), now)
+        self._changed.set()
+
+    def _key(self, permit: Permit | None) -> str | None:
+        """The learned rate a response counts for: its credential's with a pool."""
+        return permit.credential if self._pool is not None and permit is not None else None
+
+    def _quota_of(self, permit: Permit | None) -> Quota:
+        if self._pool is not None and permit is not None and permit.credential is not None:
+            return self._pool.quota(permit.credential)
+        return self._quota
+
+    def _rate_limited(
+        self, now: float, info: RateLimitInfo, quota: Quota, permit: Permit | None
+    ) -> None:
+        """A 429: the host waits for what the server asked, or backs off when it did not say."""
+        if not info.has_quota and info.reset_after is None:
+            self._learned.limited(self._key(permit), now)
+        if info.retry_after is not None:
+            self._pause.pause(now, info.retry_after, "HTTP 429 with Retry-After")
             return
-        if outcome != "ok":
-            # One cut per round trip: the responses already in flight when trouble
-            # started report the same trouble and must not cut again.
-            if now - self._cut_at < (self._latency or 0.0) + 0.05:
-                return
-            self._cut_at = now
-            self._slow_start = False
-        old = self.limit
-        self.limit = adapt(old, self._config.concurrency, outcome, slow_start=self._slow_start)
-        new = int(self.limit)
-        if new == int(old):
+        if info.reset_after is not None:
+            # The window is spent whatever the count said: wait for its reset. With a
+            # pool only this credential is spent; the others go on.
+            quota.exhaust(now, info.reset_after)
+            who = permit.credential if permit is not None and permit.credential else self.host
+            log.info(
+                "limiter.quota_spent",
+                host=self.host,
+                credential=who,
+                reset_in=round(info.reset_after, 1),
+            )
             return
-        if new > int(old):
-            # Growth comes one step per response (hundreds a second in slow start): say
-            # it at most every _GROWTH_LOG_EVERY seconds, and on reaching the cap, each
-            # event spanning every step since the last one. Cuts are said each time.
-            reached_cap = new >= self._config.concurrency
-            if not reached_cap and now - self._grow_logged_at < _GROWTH_LOG_EVERY:
-                return
-            self._grow_logged_at = now
-        log.info(
-            "limiter.concurrency",
-            host=self.host,
-            old=self._logged_limit if new > int(old) else int(old),
-            new=new,
-            reason=reason,
-        )
-        self._logged_limit = new
+        self._pause.back_off(now)
 
 
 class HostLimiter:
