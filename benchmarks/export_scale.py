@@ -27,7 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from friendscrape.configdoc import environ_without_configuration
-from friendscrape.stores.synthetic import build
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the suite's store builder
+from synthetic import build
 
 RSS_LIMIT_MB = 200.0
 

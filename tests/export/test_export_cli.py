@@ -16,7 +16,7 @@ from export.test_store_graph import _job
 from friendscrape.config import Settings
 from friendscrape.configdoc import environ_without_configuration
 from friendscrape.stores.base import Store
-from friendscrape.stores.synthetic import build
+from synthetic import build
 
 FORMATS = [
     ["--format", "jsonl"],

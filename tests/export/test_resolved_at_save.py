@@ -14,8 +14,8 @@ from friendscrape.models import FriendList, User
 from friendscrape.stores import sqlite_graph
 from friendscrape.stores.base import EdgeList, Store
 from friendscrape.stores.sqlite import SqliteStore
-from friendscrape.stores.synthetic import build
 from storefixtures import ok_result
+from synthetic import build
 
 ADA = User("10", "Ada", 3)
 BOB = User("200", "bob", 2)

@@ -1,5 +1,8 @@
 """A large collected job written straight into a SQLite store with SQL (no runs): the
-input of the export scale benchmark and of the streaming memory test."""
+input of the export and report scale benchmarks and of the export tests.
+
+Test and benchmark code, not friendscrape's: it lives beside the tests (the benchmarks
+put this folder on their path), and mypy checks it strictly as it does the package."""
 
 from __future__ import annotations
 
