@@ -24,6 +24,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from friendscrape import checks, urlauth
 from friendscrape.errors import UsageError
+from friendscrape.platforms import SOURCE_NAMES
 
 LogFormat = Literal["json", "console", "auto"]
 
@@ -385,8 +386,6 @@ class Settings(BaseSettings):
     @field_validator("source")
     @classmethod
     def _known_source(cls, value: str) -> str:
-        from friendscrape.sources import SOURCE_NAMES  # noqa: PLC0415 - sources import config
-
         if value not in SOURCE_NAMES:
             msg = f"unknown source {value!r}; choose one of {', '.join(SOURCE_NAMES)}"
             raise ValueError(msg)
