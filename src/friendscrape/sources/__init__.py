@@ -7,11 +7,12 @@ from urllib.parse import quote, urlsplit
 
 from friendscrape.errors import UsageError
 
+# Handed on: callers above the sources have always read the names here.
+from friendscrape.platforms import SOURCE_NAMES as SOURCE_NAMES
+
 if TYPE_CHECKING:
     from friendscrape.config import Settings
     from friendscrape.sources.base import Source
-
-SOURCE_NAMES = ("twitter-mobile", "x-api", "bluesky", "mastodon")
 
 
 X_API_URL_CREDENTIALS = (
