@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, TypeVar
 
+from friendscrape import output_file
 from friendscrape.commands import graph_files as files
 from friendscrape.config import Settings
 from friendscrape.errors import UsageError
 from friendscrape.models import FriendList
 from friendscrape.stores import opened_store
 from friendscrape.stores.base import EdgeList, NodeRow, ReadStore
+
+T = TypeVar("T")
 
 FORMATS = ("jsonl", "csv", "edges", "nodes", "graphml", "gexf")
 ROW_FORMATS = ("jsonl", "csv")
@@ -33,41 +35,20 @@ DESKTOP_EDGES = 5_000_000
 Cytoscape open on a desktop machine with a few GB of memory."""
 
 
-@contextmanager
-def _output(path: Path | None, *, binary: bool = False) -> Iterator[Any]:
-    """Write to stdout, or to a temporary file renamed into place only when complete."""
-    if path is None:
-        yield sys.stdout.buffer if binary else sys.stdout
-        return
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        handle: IO[Any] = (
-            tmp.open("wb")
-            if binary
-            else tmp.open("w", newline="", encoding="utf-8", buffering=1 << 20)
-        )
-    except OSError as exc:
-        msg = f"cannot write {str(path)!r}: {exc.strerror or exc}"
-        raise UsageError(msg) from None
-    try:
-        with handle:
-            yield handle
-        tmp.replace(path)
-    except OSError as exc:
-        # A full disk mid-export: one line, and no partial file left behind.
-        msg = f"cannot write {str(path)!r}: {exc.strerror or exc}"
-        raise UsageError(msg) from None
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-async def export(results: AsyncIterator[FriendList], fmt: str, path: Path | None) -> int:
-    """Write every result; returns how many users were written."""
+async def export(
+    results: AsyncIterator[FriendList],
+    fmt: str,
+    path: Path | None,
+    *,
+    refuse: Sequence[Path] = (),
+) -> int:
+    """Write every result; returns how many users were written. ``refuse``: the store's
+    files, which the output must not be."""
     if fmt not in ROW_FORMATS:
         msg = f"unknown export format {fmt!r}: choose jsonl or csv"
         raise UsageError(msg)
     count = 0
-    with _output(path) as out:
+    with output_file.opened(path, refuse=refuse) as out:
         if fmt == "jsonl":
             async for result in results:
                 out.write(json.dumps(result.as_json(), ensure_ascii=False) + "\n")
@@ -101,25 +82,35 @@ class GraphExport:
     force: bool = False
 
 
-async def export_graph(store: ReadStore, spec: GraphExport, path: Path | None) -> str:
-    """Write the graph export ``spec``; returns what was written, for people."""
+async def export_graph(
+    store: ReadStore, spec: GraphExport, path: Path | None, *, refuse: Sequence[Path] = ()
+) -> str:
+    """Write the graph export ``spec``; returns what was written, for people.
+    ``refuse``: the store's files, which the output must not be."""
     if spec.fmt in GRAPH_FORMATS:
         await _check_size(store, spec)
-    edges = _edges(store, spec)
     if spec.fmt in {"nodes", "edges"}:
         if spec.table == "parquet" and path is None:
             msg = "Parquet is a binary file: give --output FILE.parquet"
             raise UsageError(msg)
         if spec.table == "parquet":
             files.pyarrow_modules()  # before the output file is started
-        with _output(path, binary=spec.table == "parquet") as out:
-            if spec.fmt == "edges":
-                return f"edges of {await _write_edges(spec.table, edges, out)} users"
-            rows = store.nodes(partition=spec.partition)
-            return f"{await _write_nodes(spec.table, rows, out)} nodes"
-    writer = files.graphml if spec.fmt == "graphml" else files.gexf
-    with _output(path) as out:
-        nodes, edge_count = await writer(store.nodes(partition=spec.partition), edges, out)
+    # Every stream of the store is closed here, in order, however the writing ends (a
+    # reader gone mid-list included): left to the loop's finalizer, a store's read-ahead
+    # was closed twice at once, or after the store.
+    async with (
+        aclosing(_closing(_edges(store, spec))) as edges,
+        aclosing(_closing(store.nodes(partition=spec.partition))) as rows,
+    ):
+        if spec.fmt in {"nodes", "edges"}:
+            binary = spec.table == "parquet"
+            with output_file.opened(path, binary=binary, refuse=refuse) as out:
+                if spec.fmt == "edges":
+                    return f"edges of {await _write_edges(spec.table, edges, out)} users"
+                return f"{await _write_nodes(spec.table, rows, out)} nodes"
+        writer = files.graphml if spec.fmt == "graphml" else files.gexf
+        with output_file.opened(path, refuse=refuse) as out:
+            nodes, edge_count = await writer(rows, edges, out)
     return f"a graph of {nodes} users and {edge_count} edges"
 
 
@@ -137,6 +128,17 @@ async def _write_nodes(table: str, nodes: AsyncIterator[NodeRow], out: Any) -> i
     if table == "jsonl":
         return await files.nodes_jsonl(nodes, out)
     return await files.nodes_csv(nodes, out)
+
+
+async def _closing(items: AsyncIterator[T]) -> AsyncGenerator[T, None]:
+    """``items``, closed (when they can be) as soon as this is."""
+    try:
+        async for item in items:
+            yield item
+    finally:
+        close = getattr(items, "aclose", None)
+        if close is not None:
+            await close()
 
 
 async def _edges(store: ReadStore, spec: GraphExport) -> AsyncIterator[EdgeList]:
@@ -167,11 +169,18 @@ async def _check_size(store: ReadStore, spec: GraphExport) -> None:
 
 async def export_results(settings: Settings, fmt: str, output: Path | None) -> int:
     """Export every result row (jsonl or csv)."""
-    async with opened_store(settings, read_only=True) as store:
-        return await export(store.results(), fmt, output)
+    refuse = output_file.store_files(settings.store)
+    output_file.check(output, refuse=refuse)  # before the store is opened
+    async with (
+        opened_store(settings, read_only=True) as store,
+        aclosing(_closing(store.results())) as results,
+    ):
+        return await export(results, fmt, output, refuse=refuse)
 
 
 async def export_graph_from(settings: Settings, spec: GraphExport, output: Path | None) -> str:
     """Open the store read-only and write the graph export ``spec``."""
+    refuse = output_file.store_files(settings.store)
+    output_file.check(output, refuse=refuse)  # before the store is opened
     async with opened_store(settings, read_only=True) as store:
-        return await export_graph(store, spec, output)
+        return await export_graph(store, spec, output, refuse=refuse)

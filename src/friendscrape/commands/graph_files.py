@@ -11,6 +11,7 @@ import array
 import csv
 import importlib
 import json
+import re
 from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import datetime
 from itertools import accumulate, repeat
@@ -384,6 +385,32 @@ _NODE_ATTRS = (
 )
 
 
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+"""Characters XML 1.0 allows nowhere, not even as references (&#0; is not well-formed):
+C0 controls but tab, newline and carriage return, lone surrogates, U+FFFE and U+FFFF."""
+
+
+def xml_safe(value: str) -> str:
+    """``value`` with each character XML 1.0 forbids replaced by U+FFFD: whatever a store
+    holds (an id or name with a NUL), a GraphML or GEXF file stays well-formed."""
+    return _NOT_XML.sub("\ufffd", value)
+
+
+def _xml_edges(e: EdgeList) -> EdgeList:
+    """``e`` with its values made ``xml_safe``: checked once per user, rarely rebuilt."""
+    values = f"{e.source_id}{e.source_name}{e.platform}{''.join(e.targets)}{''.join(e.names)}"
+    if _NOT_XML.search(values) is None:
+        return e
+    return EdgeList(
+        xml_safe(e.source_id),
+        xml_safe(e.source_name),
+        xml_safe(e.platform),
+        [xml_safe(n) for n in e.names],
+        [xml_safe(t) for t in e.targets],
+        e.known,
+    )
+
+
 def target_key(target: str, name: str) -> str:
     """A friend's node id in a graph file: its id, or its name when no id is known."""
     return target or f"name:{name}"
@@ -399,7 +426,7 @@ def _attr_values(node: NodeRow) -> Iterator[tuple[int, str]]:
         elif isinstance(value, datetime):
             yield index, value.isoformat()
         else:
-            yield index, str(value)
+            yield index, xml_safe(str(value))
 
 
 async def graphml(
@@ -420,10 +447,11 @@ async def graphml(
     node_count = 0
     async for node in nodes:
         data = "".join(f'<data key="n{i}">{_text(v)}</data>' for i, v in _attr_values(node))
-        out.write(f"<node id={quoteattr(node.user_id)}>{data}</node>\n")
+        out.write(f"<node id={quoteattr(xml_safe(node.user_id))}>{data}</node>\n")
         node_count += 1
     edge_count = 0
-    async for e in edges:
+    async for listed in edges:
+        e = _xml_edges(listed)
         source = quoteattr(e.source_id)
         platform = f'<data key="e1">{_text(e.platform)}</data>'
         out.writelines(
@@ -454,13 +482,14 @@ async def gexf(
             f'<attvalue for="{i}" value={quoteattr(v)}/>' for i, v in _attr_values(node) if i
         )
         out.write(
-            f"<node id={quoteattr(node.user_id)} label={quoteattr(node.name)}>"
+            f"<node id={quoteattr(xml_safe(node.user_id))} label={quoteattr(xml_safe(node.name))}>"
             f"<attvalues>{values}</attvalues></node>\n"
         )
         node_count += 1
     out.write("</nodes>\n<edges>\n")
     edge_count = 0
-    async for e in edges:
+    async for listed in edges:
+        e = _xml_edges(listed)
         source = quoteattr(e.source_id)
         start = edge_count
         out.writelines(

@@ -193,9 +193,9 @@ def config_args(config: SimConfig) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve until SIGTERM or SIGINT; 0 on a clean stop. Bad options raise UsageError
-    (exit 2), a port or file that cannot be used FriendscrapeError (exit 1), each after
-    its log event."""
+    """Serve until SIGTERM or SIGINT; 0 on a clean stop. Bad options and a --write-users
+    file that cannot be written raise UsageError (exit 2), a port that cannot be used
+    FriendscrapeError (exit 1), each after its log event."""
     if not structlog.is_configured():
         logs.configure(fmt="json")
     log = structlog.get_logger("friendscrape.simulator")
@@ -205,17 +205,16 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         log.error("simulator.bad_options", error=str(exc))
         raise UsageError(str(exc)) from None
-    try:
-        if args.handles and args.users_format not in HANDLE_FORMATS:
-            msg = f"--handles needs --users-format {' or '.join(HANDLE_FORMATS)}"
-            raise UsageError(msg)
-        if args.write_users:
+    if args.handles and args.users_format not in HANDLE_FORMATS:
+        msg = f"--handles needs --users-format {' or '.join(HANDLE_FORMATS)}"
+        raise UsageError(msg)
+    if args.write_users:
+        try:
             rows = write_users_csv(graph, args.write_users, args.users_format, handles=args.handles)
-            log.info("simulator.users_written", path=str(args.write_users), rows=rows)
-    except OSError as exc:
-        log.error("simulator.write_failed", path=str(args.write_users), error=str(exc))
-        msg = f"cannot write {str(args.write_users)!r}: {exc.strerror or exc}"
-        raise FriendscrapeError(msg) from None
+        except UsageError as exc:  # a path that cannot be written (output_file)
+            log.error("simulator.write_failed", path=str(args.write_users), error=str(exc))
+            raise
+        log.info("simulator.users_written", path=str(args.write_users), rows=rows)
     try:
         asyncio.run(_serve(config, args.host, args.port))
     except OSError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from friendscrape import output_file
 from friendscrape.models import Status, User
 from friendscrape.simulator import bluesky, mastodon, x_api
 from friendscrape.simulator.graph import SimAccount, SyntheticGraph
@@ -51,9 +52,9 @@ def write_users_csv(
 ) -> int:
     """Write every account to collect as ``user_id,screen_name,following_count``, in the
     form ``source`` reads (the following count, only a hint, is empty for some users).
-    Returns the number of rows written."""
+    Returns the number of rows written; a path that cannot be written is a UsageError."""
     rows = 0
-    with Path(path).open("w", newline="", encoding="utf-8") as out:
+    with output_file.opened(Path(path)) as out:
         writer = csv.writer(out)
         writer.writerow(("user_id", "screen_name", "following_count"))
         for account in graph.accounts():

@@ -11,11 +11,10 @@ The page goes to ``--output FILE``, or to stdout without it, as ``export`` does.
 
 from __future__ import annotations
 
-import asyncio
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from friendscrape import output_file
 from friendscrape.commands.report.figures import DEFAULT_TIER, Figures, gather_figures, pick_tier
 from friendscrape.commands.report.page import render_page
 from friendscrape.config import Settings
@@ -50,10 +49,9 @@ async def write_report(
 ) -> int:
     """The `report` command's work: the page to ``output``, or to stdout when None;
     returns the users collected."""
+    refuse = output_file.store_files(settings.store)
+    output_file.check(output, refuse=refuse)  # before the store is opened
     page, figures = await build_page(settings, tier=tier, tiers=tiers)
-    if output is None:
-        sys.stdout.write(page)
-        sys.stdout.flush()
-    else:
-        await asyncio.to_thread(output.write_text, page, encoding="utf-8")
+    with output_file.opened(output, refuse=refuse) as out:
+        out.write(page)
     return figures.collected
