@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from friendscrape.commands.estimate_advice import round_up_days
-from friendscrape.commands.estimate_limits import LIMITS, source_bound
+from friendscrape.commands.estimate.advice import round_up_days
+from friendscrape.commands.estimate.limits import LIMITS, source_bound
 from reliability.harness import clean_env
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"

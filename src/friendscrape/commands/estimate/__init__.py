@@ -1,8 +1,9 @@
 """The `estimate` command: how long a job takes and what it costs on each worker tier.
 
-It plans every tier (estimate_model), within the source's documented limits
-(estimate_limits), picks the cheapest plan that meets the deadline and budget, and when
-none does, says what would (estimate_advice). The model is printed with every estimate;
+It plans every tier (``model``), within the source's documented limits (``limits``),
+picks the cheapest plan that meets the deadline and budget, and when none does, says what
+would (``advice``); ``--from-status`` measures the rate from the store and says which
+upstream it was measured on (``upstream``). The model is printed with every estimate;
 docs/monitoring.md explains it.
 """
 
@@ -12,9 +13,9 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from friendscrape.commands.estimate_advice import Advice, advise
-from friendscrape.commands.estimate_limits import SourceBound, limits_assumption, source_bound
-from friendscrape.commands.estimate_model import (
+from friendscrape.commands.estimate.advice import Advice, advise
+from friendscrape.commands.estimate.limits import SourceBound, limits_assumption, source_bound
+from friendscrape.commands.estimate.model import (
     Model,
     Tier,
     TierPlan,
@@ -335,7 +336,7 @@ async def run_estimate(
     notes: tuple[str, ...] = ()
     options = source or SourceOptions()
     if from_status:
-        from friendscrape.commands import estimate_upstream  # noqa: PLC0415
+        from friendscrape.commands.estimate import upstream as runs  # noqa: PLC0415
         from friendscrape.commands.status import read_status  # noqa: PLC0415
 
         report = await read_status(settings)
@@ -343,9 +344,9 @@ async def run_estimate(
         if measured is None:
             msg = "the store has no results to measure a rate from yet: pass --rate"
             raise UsageError(msg)
-        samples = await estimate_upstream.read_samples(settings)
-        upstream = estimate_upstream.measured_upstream(samples, measured_partitions(report))
-        notes = estimate_upstream.upstream_notes(upstream, allow_simulated=allow_simulated)
+        samples = await runs.read_samples(settings)
+        upstream = runs.measured_upstream(samples, measured_partitions(report))
+        notes = runs.upstream_notes(upstream, allow_simulated=allow_simulated)
         if options.source is None and len(upstream.sources) == 1:
             options = replace(options, source=upstream.sources[0])
         rate = measured

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from friendscrape.commands.estimate_limits import SourceBound
-from friendscrape.commands.estimate_model import (
+from friendscrape.commands.estimate.limits import SourceBound
+from friendscrape.commands.estimate.model import (
     Model,
     Tier,
     TierPlan,

@@ -7,7 +7,7 @@
   ``rate`` at ``rate_concurrency``: waiting on the upstream, not CPU, is what limits it.
 - Workers do not slow each other down (one partition each, own IP); a job of N users on
   W workers takes N / (W x rate) days, unless the source's documented limits bound it
-  (estimate_limits): a per-address limit caps each worker's rate, a token pool caps the
+  (``limits``): a per-address limit caps each worker's rate, a token pool caps the
   whole fleet's, and workers beyond that cap would add cost, not speed.
 - Cost is prorated per dyno-hour (price / hours_per_month); a "pool" tier (Eco) costs its
   monthly price per 30 days started and is only possible while the pool covers the hours.
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from friendscrape.commands.estimate_limits import SourceBound
+from friendscrape.commands.estimate.limits import SourceBound
 from friendscrape.errors import UsageError
 
 
