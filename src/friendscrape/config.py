@@ -413,7 +413,9 @@ def load_settings(**overrides: Any) -> Settings:
         # One rule, said one way, whichever check refused the number (the field's own
         # bound or the bounds every number shares): the message argtypes.setting gives.
         why = rule.refusal(str(first["input"])) if rule is not None else None
-        msg = f"invalid setting {where}: {why or first['msg']}"
+        # pydantic prefixes a validator's own words with "Value error, ": they are ours.
+        said = str(first["msg"]).removeprefix("Value error, ")
+        msg = f"invalid setting {where}: {why or said}"
         raise UsageError(msg) from None
 
 

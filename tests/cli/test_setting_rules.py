@@ -95,3 +95,17 @@ def test_an_option_and_its_environment_variable_state_the_same_rule(
         assert len(done.err.strip().splitlines()) == 1, done.err
     assert f"{too_big!r} is out of range ({rule})" in by_env.err
     assert f"argument {option}: {too_big!r} is out of range ({rule})" in by_option.err
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"store": "sqlite://user:pw@host/job.db"},
+        {"source": "myspace"},
+        {"log_level": "loud"},
+    ],
+)
+def test_a_refusal_by_our_own_check_speaks_in_our_words(values: dict[str, str]) -> None:
+    said = _refusal(**values)
+    assert said.startswith("invalid setting "), said
+    assert "Value error" not in said, said
