@@ -21,6 +21,7 @@ retry covers it, with our predicate and ``store_retry_deadline``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import tempfile
@@ -44,10 +45,11 @@ from google.api_core.retry import Retry
 from google.auth.exceptions import GoogleAuthError
 from google.cloud import bigquery
 
-from friendscrape.errors import PlanError, StoreError, StoreTransientError, StoreUnavailableError
+from friendscrape.errors import StoreError, StoreTransientError, StoreUnavailableError
 from friendscrape.models import FriendList, Partition, User, UserPage
 from friendscrape.stores import bigquery_graph as graph
 from friendscrape.stores import bigquery_schema as schema
+from friendscrape.stores import figures, paging, planning, rows
 from friendscrape.stores.base import (
     IMPORT_BATCH,
     Again,
@@ -64,7 +66,6 @@ from friendscrape.stores.base import (
     now_utc,
 )
 from friendscrape.stores.bigquery_write import StorageWriter, WriteApiRefusedError
-from friendscrape.stores.planning import place, sort_key
 
 if TYPE_CHECKING:
     from friendscrape.config import Settings
@@ -112,11 +113,8 @@ def _describe(exc: BaseException) -> str:
 # numbers, before every other id, which sorts as text.
 _NUM = "IF(REGEXP_CONTAINS(user_id, r'^[0-9]{1,19}$'), SAFE_CAST(user_id AS INT64), NULL)"
 _ORDER = "num IS NULL, num, user_id"
-# Backquoted: `at` and `final` are reserved words to some SQL engines.
-_SAMPLE_COLUMNS = (
-    "run_id, `partition`, `at`, source, upstream_host, simulated, users_done, pages,"
-    " rate_limited, paused_seconds, learned_rate, `final`"
-)
+# Backquoted: `partition`, `at` and `final` are reserved words to some SQL engines.
+_SAMPLE_COLUMNS = ", ".join(f"`{name}`" for name in rows.SAMPLE_COLUMNS)
 _STATUS_COLUMNS = "user_id, `partition`, status, friend_count, friend_names, start_at, end_at"
 
 
@@ -499,9 +497,7 @@ class BigQueryStore:
 
     async def plan_partitions(self, count: int) -> list[Partition]:
         """Replace the plan with NTILE(count) over users in plan order, computed in BigQuery."""
-        if count < 1:
-            msg = f"partition count must be at least 1, got {count}"
-            raise PlanError(msg)
+        planning.check_count(count)
         # Rows replaced inside the table ``open`` created from the declared schema, in one
         # transaction: CREATE OR REPLACE TABLE ... AS SELECT would drop the REQUIRED modes,
         # and readers would see no plan between a DELETE and an INSERT run apart.
@@ -542,23 +538,14 @@ class BigQueryStore:
                        ) AS down
                 FROM k
             )
-            SELECT number, COUNT(*) AS n,
-                   MAX(IF(up = 1, user_id, NULL)) AS min_id,
-                   MAX(IF(down = 1, user_id, NULL)) AS max_id
+            SELECT number, COUNT(*) AS user_count,
+                   MAX(IF(up = 1, user_id, NULL)) AS min_user_id,
+                   MAX(IF(down = 1, user_id, NULL)) AS max_user_id
             FROM ranked
             GROUP BY number
             ORDER BY number
         """
-        rows = await self._rows("partitions", sql)
-        return [
-            Partition(
-                number=int(r["number"]),
-                user_count=int(r["n"]),
-                min_user_id=r["min_id"],
-                max_user_id=r["max_id"],
-            )
-            for r in rows
-        ]
+        return [rows.partition(r) for r in await self._rows("partitions", sql)]
 
     async def unplaced_count(self) -> int:
         """Users with no row in the plan, when there is a plan."""
@@ -585,7 +572,7 @@ class BigQueryStore:
         if not plan:
             return {}
         table = self._t(schema.PARTITIONS)
-        rows = await self._rows(
+        unplaced = await self._rows(
             "place_unplaced",
             f"""
             SELECT DISTINCT u.user_id AS user_id,
@@ -594,25 +581,22 @@ class BigQueryStore:
             WHERE NOT EXISTS (SELECT 1 FROM {table} AS p WHERE p.user_id = u.user_id)
             """,
         )
-        if not rows:
+        if not unplaced:
             return {}
-        last = int(rows[0]["last"] or 0)
-        where = place([r["user_id"] for r in rows], plan)
-        ordered = sorted(where, key=sort_key)
-        counts: dict[int, int] = {}
-        for start in range(0, len(ordered), _IMPORT_CHUNK):
-            batch = ordered[start : start + _IMPORT_CHUNK]
+        last = int(unplaced[0]["last"] or 0)
+        placed = planning.placements([r["user_id"] for r in unplaced], plan, last)
+        for _, batch in paging.batches(placed, _IMPORT_CHUNK):
             param = bigquery.ArrayQueryParameter(
                 "rows",
                 "STRUCT",
                 [
                     bigquery.StructQueryParameter(
                         None,
-                        bigquery.ScalarQueryParameter("user_id", "STRING", uid),
-                        bigquery.ScalarQueryParameter("part", "INT64", where[uid]),
-                        bigquery.ScalarQueryParameter("position", "INT64", last + start + i),
+                        bigquery.ScalarQueryParameter("user_id", "STRING", p.user_id),
+                        bigquery.ScalarQueryParameter("part", "INT64", p.partition),
+                        bigquery.ScalarQueryParameter("position", "INT64", p.position),
                     )
-                    for i, uid in enumerate(batch, start=1)
+                    for p in batch
                 ],
             )
             await self._rows(
@@ -624,9 +608,8 @@ class BigQueryStore:
                 """,
                 param,
             )
-            for uid in batch:
-                counts[where[uid]] = counts.get(where[uid], 0) + 1
-        self._log.info("store.place", users=len(ordered), partitions=counts)
+        counts = planning.placed_counts(placed)
+        self._log.info("store.place", users=len(placed), partitions=counts)
         return counts
 
     # -- leases ---------------------------------------------------------------------
@@ -638,28 +621,20 @@ class BigQueryStore:
     # what makes this hold; it relies on hosts' clocks agreeing to within seconds.
 
     async def _lease_rows(self, partition: int) -> list[LeaseHolder]:
-        rows = await self._rows(
+        found = await self._rows(
             "lease",
             f"""
-            SELECT host, pid, run_id, expires_at FROM {self._t(schema.LEASES)}
+            SELECT host, pid, run_id, acquired_at, expires_at FROM {self._t(schema.LEASES)}
             WHERE `partition` = @partition
             ORDER BY acquired_at, run_id
             """,
             bigquery.ScalarQueryParameter("partition", "INT64", partition),
         )
-        return [
-            LeaseHolder(
-                host=r["host"] or "",
-                pid=int(r["pid"] or 0),
-                run_id=r["run_id"] or "",
-                expires_at=r["expires_at"].astimezone(UTC),
-            )
-            for r in rows
-        ]
+        return [rows.lease_holder(r) for r in found]
 
     async def leases(self) -> dict[int, LeaseHolder]:
         """Each partition's winning lease row (as ``_lease_rows`` orders them)."""
-        rows = await self._rows(
+        found = await self._rows(
             "lease",
             f"""
             SELECT `partition` AS part, host, pid, run_id, acquired_at, expires_at
@@ -667,19 +642,7 @@ class BigQueryStore:
             ORDER BY `partition`, acquired_at, run_id
             """,
         )
-        held: dict[int, LeaseHolder] = {}
-        for r in rows:
-            held.setdefault(
-                int(r["part"]),
-                LeaseHolder(
-                    host=r["host"] or "",
-                    pid=int(r["pid"] or 0),
-                    run_id=r["run_id"] or "",
-                    expires_at=r["expires_at"].astimezone(UTC),
-                    acquired_at=_utc(r["acquired_at"]),
-                ),
-            )
-        return held
+        return rows.leases(found)
 
     def _lease_params(self, lease: Lease, now: datetime) -> list[Any]:
         return [
@@ -757,26 +720,15 @@ class BigQueryStore:
 
     async def record_sample(self, sample: RunSample) -> None:
         """Append one sample with a DML insert (readable at once, unlike streaming)."""
-        p = bigquery.ScalarQueryParameter
+        values = rows.sample_values(sample)
+        marks = ", ".join(f"@{name}" for name in values)
         await self._rows(
             "record_sample",
-            f"""
-            INSERT INTO {self._t(schema.SAMPLES)} ({_SAMPLE_COLUMNS})
-            VALUES (@run_id, @part, @at, @source, @upstream_host, @simulated, @users_done,
-                    @pages, @rate_limited, @paused_seconds, @learned_rate, @final)
-            """,
-            p("run_id", "STRING", sample.run_id),
-            p("part", "INT64", sample.partition),
-            p("at", "TIMESTAMP", sample.at),
-            p("source", "STRING", sample.source),
-            p("upstream_host", "STRING", sample.upstream_host),
-            p("simulated", "BOOL", sample.simulated),
-            p("users_done", "INT64", sample.users_done),
-            p("pages", "INT64", sample.pages),
-            p("rate_limited", "INT64", sample.rate_limited),
-            p("paused_seconds", "FLOAT64", sample.paused_seconds),
-            p("learned_rate", "FLOAT64", sample.learned_rate),
-            p("final", "BOOL", sample.final),
+            f"INSERT INTO {self._t(schema.SAMPLES)} ({_SAMPLE_COLUMNS}) VALUES ({marks})",
+            *(
+                bigquery.ScalarQueryParameter(field.name, field.field_type, values[field.name])
+                for field in schema.SAMPLES_SCHEMA
+            ),
         )
 
     async def _sample_rows(self, what: str, sql: str, *params: Any) -> list[dict[str, Any]]:
@@ -793,7 +745,7 @@ class BigQueryStore:
 
     async def latest_samples(self) -> dict[int, RunSample]:
         """Each partition's newest sample."""
-        rows = await self._sample_rows(
+        found = await self._sample_rows(
             "latest_samples",
             f"""
             SELECT {_SAMPLE_COLUMNS} FROM {self._t(schema.SAMPLES)}
@@ -803,30 +755,14 @@ class BigQueryStore:
             ) = 1
             """,
         )
-        return {
-            int(r["partition"]): RunSample(
-                run_id=r["run_id"],
-                partition=int(r["partition"]),
-                at=r["at"].astimezone(UTC),
-                source=r["source"] or "",
-                upstream_host=r["upstream_host"] or "",
-                simulated=bool(r["simulated"]),
-                users_done=int(r["users_done"] or 0),
-                pages=int(r["pages"] or 0),
-                rate_limited=int(r["rate_limited"] or 0),
-                paused_seconds=float(r["paused_seconds"] or 0.0),
-                learned_rate=None if r["learned_rate"] is None else float(r["learned_rate"]),
-                final=bool(r["final"]),
-            )
-            for r in rows
-        }
+        return {int(r["partition"]): rows.run_sample(r) for r in found}
 
     async def sample_buckets(
         self, bucket_seconds: int, *, since: datetime | None = None
     ) -> list[SampleBucket]:
         """Samples summed per (bucket, partition) in BigQuery."""
-        width = max(int(bucket_seconds), 1)
-        rows = await self._sample_rows(
+        width = figures.at_least_one(bucket_seconds)
+        found = await self._sample_rows(
             "sample_buckets",
             f"""
             SELECT DIV(UNIX_SECONDS(`at`), @width) AS b, `partition` AS part,
@@ -841,19 +777,7 @@ class BigQueryStore:
             bigquery.ScalarQueryParameter("width", "INT64", width),
             bigquery.ScalarQueryParameter("since", "TIMESTAMP", since),
         )
-        return [
-            SampleBucket(
-                start=datetime.fromtimestamp(int(r["b"]) * width, UTC),
-                partition=int(r["part"]),
-                users_done=int(r["users_done"] or 0),
-                pages=int(r["pages"] or 0),
-                rate_limited=int(r["rate_limited"] or 0),
-                paused_seconds=float(r["paused_seconds"] or 0.0),
-                learned_rate=None if r["learned_rate"] is None else float(r["learned_rate"]),
-                samples=int(r["samples"]),
-            )
-            for r in rows
-        ]
+        return [figures.sample_bucket(r, width) for r in found]
 
     # -- results --------------------------------------------------------------------
 
@@ -890,12 +814,7 @@ class BigQueryStore:
 
         The cursor is the plan position of the last user returned.
         """
-        after = 0
-        if cursor is not None:
-            if not cursor.isdigit():
-                msg = f"bad cursor {cursor!r}"
-                raise PlanError(msg)
-            after = int(cursor)
+        after = paging.cursor_after(cursor)
         sql = self._pending_sql(
             "p.position AS position, u.user_id AS user_id, u.screen_name AS screen_name,"
             " u.following_count AS following_count,"
@@ -903,7 +822,7 @@ class BigQueryStore:
             f" {self._t(schema.RESOLVED)} AS x WHERE x.user_id = u.user_id) AS resolved_id",
             "AND p.position > @after ORDER BY p.position LIMIT @limit",
         )
-        rows = await self._rows(
+        found = await self._rows(
             "pending_users",
             sql,
             bigquery.ScalarQueryParameter("partition", "INT64", partition),
@@ -911,17 +830,7 @@ class BigQueryStore:
             bigquery.ScalarQueryParameter("retry_failed", "BOOL", retry_failed),
             bigquery.ScalarQueryParameter("limit", "INT64", limit),
         )
-        users = tuple(
-            User(
-                user_id=r["user_id"],
-                screen_name=r["screen_name"] or "",
-                following_count=r["following_count"],
-                resolved_id=r["resolved_id"],
-            )
-            for r in rows
-        )
-        next_cursor = str(rows[-1]["position"]) if rows and len(rows) >= limit else None
-        return UserPage(users=users, cursor=next_cursor)
+        return paging.user_page(found, limit)
 
     async def save_resolved(self, ids: Mapping[str, str]) -> None:
         """Append the looked-up ids (a DML insert: readable at once, unlike streaming)."""
@@ -1086,7 +995,7 @@ class BigQueryStore:
         """
 
         async for row in self._stream("results", sql, ()):
-            yield schema.from_row(row)
+            yield rows.friend_list(row)
 
     def _graph_latest(self) -> str:
         return self._latest(
@@ -1101,19 +1010,23 @@ class BigQueryStore:
             return iter(self._query_sync(sql, params, page_size=_RESULT_PAGE).pages)
 
         pages = await self._call(what, first_page)
-        done = object()
-        while True:
+
+        def next_page() -> list[dict[str, Any]]:
+            page = next(pages, None)
+            return [] if page is None else [dict(row.items()) for row in page]
+
+        async def fetch() -> list[dict[str, Any]]:
             # A page fetch cannot be retried from outside a generator: the client's own
             # retry (our predicate and deadline) covers it.
             try:
-                page = await asyncio.to_thread(next, pages, done)
+                return await asyncio.to_thread(next_page)
             except gexc.GoogleAPIError as exc:
                 msg = f"BigQuery {what}: {_describe(exc)}"
                 raise StoreTransientError(msg) from exc
-            if page is done:
-                return
-            for row in cast("Iterator[Any]", page):
-                yield dict(row.items())
+
+        async with contextlib.aclosing(paging.read_ahead(fetch)) as streamed:
+            async for row in streamed:
+                yield row
 
     async def edge_lists(self, *, partition: int | None = None) -> AsyncIterator[EdgeList]:
         """Edges unnested and resolved in the query, regrouped per user as they stream."""
@@ -1154,7 +1067,7 @@ class BigQueryStore:
         """
         param = bigquery.ScalarQueryParameter("part", "INT64", partition)
         async for row in self._stream("nodes", sql, [param]):
-            yield graph.node_row(row)
+            yield rows.node_row(row)
 
     def _create_views(self, client: Any, timeout: float) -> None:
         """The graph as views users can query in SQL: `edges` and `nodes`."""
@@ -1171,25 +1084,13 @@ class BigQueryStore:
         """Each user's newest result's figures."""
         sql = f"""
             WITH {self._latest(_STATUS_COLUMNS)}
-            SELECT user_id, `partition` AS part, status, friend_count,
-                   ARRAY_LENGTH(friend_names) AS names, start_at, end_at, {_NUM} AS num
+            SELECT user_id, `partition` AS part, status,
+                   COALESCE(friend_count, ARRAY_LENGTH(friend_names), 0) AS friend_count,
+                   start_at, end_at, {_NUM} AS num
             FROM latest
             ORDER BY {_ORDER}
         """
-        rows = await self._rows("status_rows", sql)
-        return [
-            StatusRow(
-                user_id=r["user_id"],
-                partition=int(r["part"] or 0),
-                status=r["status"] or "ok",
-                friend_count=int(
-                    r["friend_count"] if r["friend_count"] is not None else (r["names"] or 0)
-                ),
-                start_at=_utc(r["start_at"]),
-                end_at=_utc(r["end_at"]),
-            )
-            for r in rows
-        ]
+        return [figures.status_row(r) for r in await self._rows("status_rows", sql)]
 
     async def finished_counts(self, *, bucket: int) -> list[tuple[int, int, int]]:
         """Each user's newest result, counted per plan partition and end-time bucket."""
@@ -1209,12 +1110,8 @@ class BigQueryStore:
             GROUP BY part, b
             ORDER BY part, b
         """
-        rows = await self._rows(
-            "finished_counts",
-            sql,
-            bigquery.ScalarQueryParameter("bucket", "INT64", max(int(bucket), 1)),
-        )
-        return [(int(r["part"] or 0), int(r["b"]), int(r["n"])) for r in rows]
+        param = bigquery.ScalarQueryParameter("bucket", "INT64", figures.at_least_one(bucket))
+        return figures.finished_counts(await self._rows("finished_counts", sql, param))
 
     async def friend_histogram(self, *, bins: int) -> tuple[int, list[tuple[int, int]]]:
         """Users whose newest result is ok, counted per friend-count bin in BigQuery."""
@@ -1228,8 +1125,8 @@ class BigQueryStore:
         top = top_rows[0]["top"] if top_rows else None
         if top is None:
             return 1, []
-        width = max(-(-(int(top) + 1) // max(bins, 1)), 1)
-        rows = await self._rows(
+        width = figures.bin_width(int(top), bins)
+        counted_bins = await self._rows(
             "friend_histogram",
             f"""{latest}
             SELECT b, COUNT(*) AS n FROM (
@@ -1239,7 +1136,7 @@ class BigQueryStore:
             GROUP BY b ORDER BY b""",
             bigquery.ScalarQueryParameter("width", "INT64", width),
         )
-        return width, [(int(r["b"]), int(r["n"])) for r in rows]
+        return width, figures.bins(counted_bins)
 
     async def list_counts(self) -> ListCounts:
         """Each user's newest ok result, its list counted as truncated, incomplete, short."""
@@ -1264,16 +1161,16 @@ class BigQueryStore:
     async def failure_kinds(self, *, limit: int) -> list[tuple[str, int]]:
         """Each user's newest failed result, counted per error kind in BigQuery."""
         columns = f"{_STATUS_COLUMNS}, error"
-        rows = await self._rows(
+        kinds = await self._rows(
             "failure_kinds",
             f"""WITH {self._latest(columns)}
             SELECT COALESCE(NULLIF(REGEXP_EXTRACT(error, r'^[^: ]*'), ''), '(none)') AS kind,
                    COUNT(*) AS n
             FROM latest WHERE status = 'failed'
             GROUP BY kind ORDER BY n DESC, kind LIMIT @limit""",
-            bigquery.ScalarQueryParameter("limit", "INT64", max(int(limit), 1)),
+            bigquery.ScalarQueryParameter("limit", "INT64", figures.at_least_one(limit)),
         )
-        return [(str(r["kind"]), int(r["n"])) for r in rows]
+        return figures.failure_kinds(kinds)
 
     async def partition_summary(self, *, since: datetime) -> list[StatusSummary]:
         """Each user's newest result, aggregated per plan partition and status in BigQuery."""
@@ -1287,7 +1184,7 @@ class BigQueryStore:
                    COALESCE(l.status, 'ok') AS status,
                    COUNT(*) AS users,
                    SUM(COALESCE(l.friend_count, ARRAY_LENGTH(l.friend_names), 0)) AS friends,
-                   SUM(TIMESTAMP_DIFF(l.end_at, l.start_at, MICROSECOND)) AS micros,
+                   SUM(TIMESTAMP_DIFF(l.end_at, l.start_at, MICROSECOND)) / 1e6 AS seconds,
                    MIN(l.start_at) AS first_start, MAX(l.end_at) AS last_end,
                    COUNTIF(l.end_at >= @since) AS recent
             FROM latest AS l
@@ -1295,28 +1192,12 @@ class BigQueryStore:
             GROUP BY 1, 2
             ORDER BY 1, 2
         """
-        rows = await self._rows(
-            "partition_summary", sql, bigquery.ScalarQueryParameter("since", "TIMESTAMP", since)
-        )
+        param = bigquery.ScalarQueryParameter("since", "TIMESTAMP", since)
         return [
-            StatusSummary(
-                partition=int(r["part"] or 0),
-                status=str(r["status"]),
-                users=int(r["users"]),
-                friends=int(r["friends"] or 0),
-                seconds=float(r["micros"] or 0) / 1e6,
-                first_start=_utc(r["first_start"]),
-                last_end=_utc(r["last_end"]),
-                recent=int(r["recent"] or 0),
-            )
-            for r in rows
+            figures.status_summary(r) for r in await self._rows("partition_summary", sql, param)
         ]
 
 
 async def _once(_what: str, step: Callable[[], Awaitable[T]]) -> T:
     """``again`` for a caller that retries the whole call itself: each step once."""
     return await step()
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    return None if moment is None else moment.astimezone(UTC)

@@ -3,12 +3,6 @@ unnested with each target resolved to the job's ids in the query (no join in Pyt
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any
-
-from friendscrape.stores.base import NodeRow
-
 EDGES_VIEW = "edges"
 NODES_VIEW = "nodes"
 
@@ -65,18 +59,3 @@ def nodes_select(latest: str, users: str, plan: str) -> str:
         FROM {users} AS u FULL OUTER JOIN latest AS l ON l.user_id = u.user_id
         LEFT JOIN {plan} AS p ON p.user_id = COALESCE(u.user_id, l.user_id)
     """
-
-
-def node_row(row: Mapping[str, Any]) -> NodeRow:
-    """A NodeRow from one row of nodes_select."""
-    collected: datetime | None = row["collected_at"]
-    return NodeRow(
-        user_id=row["id"],
-        name=row["name"],
-        status=row["status"],
-        following_count=row["following_count"],
-        friend_count=row["friend_count"],
-        truncated=bool(row["truncated"]),
-        partition=int(row["partition"]),
-        collected_at=collected.astimezone(UTC) if collected is not None else None,
-    )

@@ -1,4 +1,5 @@
-"""BigQuery store details without I/O: URL parsing, table schemas, rows and insert chunks."""
+"""BigQuery store details without I/O: URL parsing, table schemas, rows to insert and
+their chunks (rows read back are mapped by ``rows.py``, as SQLite's are)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from google.cloud.bigquery import SchemaField
 
 from friendscrape import checks
 from friendscrape.errors import UsageError
-from friendscrape.models import FriendList, Status, utc
+from friendscrape.models import FriendList, utc
 
 # Project ids: 6-30 chars of lowercase letters, digits and hyphens, optionally behind a
 # domain prefix ("example.com:project"). Dataset ids: letters, digits, underscores, up
@@ -174,26 +175,6 @@ def row_key(result: FriendList, run_id: str) -> str:
 def to_row(result: FriendList, *, run_id: str, key: str) -> dict[str, Any]:
     """One ``user_friends`` row as streaming-insert JSON."""
     return {**result.as_json(), "run_id": run_id, "row_key": key}
-
-
-def from_row(row: Mapping[str, Any]) -> FriendList:
-    """A result read back; rows written by the original deployment lack the new columns."""
-    status = row.get("status")
-    return FriendList(
-        user_id=row["user_id"],
-        screen_name=row.get("screen_name") or "",
-        status=Status(status) if status else Status.OK,
-        source=row.get("source") or "",
-        partition=row.get("partition") or 0,
-        start_at=row["start_at"],
-        end_at=row["end_at"],
-        friend_names=tuple(row.get("friend_names") or ()),
-        friend_ids=tuple(row.get("friend_ids") or ()),
-        following_count=row.get("following_count"),
-        truncated=bool(row.get("truncated")),
-        error=row.get("error"),
-        attempts=int(row.get("attempts") or 1),
-    )
 
 
 @dataclass(frozen=True, slots=True)

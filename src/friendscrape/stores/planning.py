@@ -1,11 +1,13 @@
-"""The pure rules the stores' plan SQL follows: which ids sort as numbers, and which
-partition a user imported after the plan joins."""
+"""The pure rules the stores' plan SQL follows: which ids sort as numbers, how many
+partitions a plan may have, and where users imported after the plan are placed."""
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
+from friendscrape.errors import PlanError
 from friendscrape.models import Partition
 
 # Ids must fit a signed 64-bit integer (SQLite INTEGER, BigQuery INT64) to sort as
@@ -48,3 +50,35 @@ def place(user_ids: Sequence[str], plan_: Sequence[Partition]) -> dict[str, int]
         index = bisect.bisect_left(bounds, sort_key(user_id))
         placed[user_id] = ordered[min(index, len(ordered) - 1)].number
     return placed
+
+
+def check_count(count: int) -> None:
+    """Refuse a plan of fewer than one partition (PlanError)."""
+    if count < 1:
+        msg = f"partition count must be at least 1, got {count}"
+        raise PlanError(msg)
+
+
+class Placement(NamedTuple):
+    """Where one user outside the plan goes: its partition and plan position."""
+
+    user_id: str
+    partition: int
+    position: int
+
+
+def placements(user_ids: Sequence[str], plan_: Sequence[Partition], last: int) -> list[Placement]:
+    """The users outside ``plan_`` placed (``place``), in plan order, at positions after
+    ``last``, the last position in use: a partition's cursor (its plan position) then
+    reaches them after its existing users."""
+    where = place(user_ids, plan_)
+    ordered = sorted(where, key=sort_key)
+    return [Placement(uid, where[uid], last + i) for i, uid in enumerate(ordered, start=1)]
+
+
+def placed_counts(placed: Iterable[Placement]) -> dict[int, int]:
+    """Users placed per partition."""
+    counts: dict[int, int] = {}
+    for p in placed:
+        counts[p.partition] = counts.get(p.partition, 0) + 1
+    return counts

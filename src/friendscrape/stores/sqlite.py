@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -16,7 +15,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import msgspec
 
 from friendscrape.errors import StoreError, StoreTransientError, StoreUnavailableError, UsageError
-from friendscrape.models import FriendList, Partition, Status, User, UserPage, utc
+from friendscrape.models import FriendList, Partition, User, UserPage, utc
+from friendscrape.stores import figures, paging, planning, rows
 from friendscrape.stores import sqlite_graph as graph
 from friendscrape.stores.base import (
     Again,
@@ -32,7 +32,7 @@ from friendscrape.stores.base import (
     StatusSummary,
     now_utc,
 )
-from friendscrape.stores.planning import numeric_id, place, sort_key
+from friendscrape.stores.planning import numeric_id, sort_key
 from friendscrape.stores.sqlite_keys import SaveMatcher
 
 if TYPE_CHECKING:
@@ -193,24 +193,6 @@ def _classify(exc: sqlite3.Error, action: str) -> StoreError:
     ):
         return StoreTransientError(f"sqlite {action} failed: {text}")
     return StoreError(f"sqlite {action} failed: {text}")
-
-
-def _row_to_result(row: sqlite3.Row) -> FriendList:
-    return FriendList(
-        user_id=row["user_id"],
-        screen_name=row["screen_name"] or "",
-        status=Status(row["status"]),
-        source=row["source"],
-        partition=row["partition"] if row["partition"] is not None else 0,
-        start_at=_from_sql(row["start_at"]),
-        end_at=_from_sql(row["end_at"]),
-        friend_names=tuple(json.loads(row["friend_names"])),
-        friend_ids=tuple(json.loads(row["friend_ids"])),
-        following_count=row["following_count"],
-        truncated=bool(row["truncated"]),
-        error=row["error"],
-        attempts=row["attempts"],
-    )
 
 
 class SqliteStore:
@@ -448,6 +430,7 @@ class SqliteStore:
         )
 
     async def plan_partitions(self, count: int) -> list[Partition]:
+        planning.check_count(count)
         planned_at = _to_sql(datetime.now(UTC))
 
         def run(conn: sqlite3.Connection) -> list[Partition]:
@@ -518,24 +501,20 @@ class SqliteStore:
             conn.execute("BEGIN IMMEDIATE")
             plan = _read_partitions(conn)
             ids = [r[0] for r in conn.execute("SELECT user_id FROM users WHERE partition IS NULL")]
-            where = place(ids, plan)
-            if not where:
+            last = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM users").fetchone()[0])
+            placed = planning.placements(ids, plan, last)
+            if not placed:
                 conn.execute("ROLLBACK")
                 return {}
-            # New users take positions after every planned one: a partition's cursor
-            # (its plan position) then reaches them after its existing users.
-            last = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM users").fetchone()[0])
-            ordered = sorted(where, key=sort_key)
             conn.executemany(
                 "UPDATE users SET partition = ?, seq = ? WHERE user_id = ?",
-                [(where[uid], last + i, uid) for i, uid in enumerate(ordered, start=1)],
+                [(p.partition, p.position, p.user_id) for p in placed],
             )
-            counts: dict[int, int] = {}
+            counts = planning.placed_counts(placed)
             for part in plan:
-                added = [uid for uid in ordered if where[uid] == part.number]
+                added = [p.user_id for p in placed if p.partition == part.number]
                 if not added:
                     continue
-                counts[part.number] = len(added)
                 ends = [part.min_user_id, part.max_user_id, *added]
                 conn.execute(
                     """UPDATE partitions SET user_count = user_count + ?,
@@ -550,11 +529,12 @@ class SqliteStore:
     async def pending_users(
         self, partition: int, *, retry_failed: bool, cursor: str | None, limit: int
     ) -> UserPage:
-        after = int(cursor) if cursor else 0
+        after = paging.cursor_after(cursor)
 
         def run(conn: sqlite3.Connection) -> UserPage:
-            rows = conn.execute(
-                """SELECT u.user_id, u.screen_name, u.following_count, u.seq, r.resolved_id
+            found = conn.execute(
+                """SELECT u.user_id, u.screen_name, u.following_count, u.seq AS position,
+                          r.resolved_id
                    FROM users u
                    LEFT JOIN user_friends f ON f.user_id = u.user_id
                    LEFT JOIN resolved_ids r ON r.user_id = u.user_id
@@ -563,12 +543,7 @@ class SqliteStore:
                    ORDER BY u.seq LIMIT ?""",
                 (partition, after, retry_failed, limit),
             ).fetchall()
-            users = tuple(
-                User(r["user_id"], r["screen_name"], r["following_count"], r["resolved_id"])
-                for r in rows
-            )
-            next_cursor = str(rows[-1]["seq"]) if len(rows) == limit else None
-            return UserPage(users, next_cursor)
+            return paging.user_page(found, limit)
 
         return await self._call("read users", run)
 
@@ -608,7 +583,7 @@ class SqliteStore:
             now = now_utc()
             holder = _holder(
                 conn.execute(
-                    "SELECT host, pid, run_id, expires_at FROM partition_leases"
+                    "SELECT host, pid, run_id, acquired_at, expires_at FROM partition_leases"
                     " WHERE partition = ?",
                     (lease.partition,),
                 ).fetchone()
@@ -645,20 +620,12 @@ class SqliteStore:
         def run(conn: sqlite3.Connection) -> dict[int, LeaseHolder]:
             if "partition_leases" not in _table_names(conn):
                 return {}  # a store of an older version, opened read-only
-            rows = conn.execute(
-                "SELECT partition, host, pid, run_id, acquired_at, expires_at"
-                " FROM partition_leases ORDER BY partition"
-            ).fetchall()
-            return {
-                int(r["partition"]): LeaseHolder(
-                    host=r["host"],
-                    pid=int(r["pid"]),
-                    run_id=r["run_id"],
-                    expires_at=_from_sql(r["expires_at"]),
-                    acquired_at=_from_sql(r["acquired_at"]),
+            return rows.leases(
+                conn.execute(
+                    "SELECT partition AS part, host, pid, run_id, acquired_at, expires_at"
+                    " FROM partition_leases ORDER BY partition"
                 )
-                for r in rows
-            }
+            )
 
         return await self._call("read leases", run)
 
@@ -686,20 +653,7 @@ class SqliteStore:
     # -- run samples ------------------------------------------------------------------
 
     async def record_sample(self, sample: RunSample) -> None:
-        row = (
-            sample.run_id,
-            sample.partition,
-            _to_sql(sample.at),
-            sample.source,
-            sample.upstream_host,
-            int(sample.simulated),
-            sample.users_done,
-            sample.pages,
-            sample.rate_limited,
-            sample.paused_seconds,
-            sample.learned_rate,
-            int(sample.final),
-        )
+        row = tuple(_sql_value(v) for v in rows.sample_values(sample).values())
         await self._call(
             "record sample",
             lambda c: c.execute(
@@ -711,47 +665,37 @@ class SqliteStore:
         def run(conn: sqlite3.Connection) -> dict[int, RunSample]:
             if "run_samples" not in _table_names(conn):
                 return {}  # a store of an older version, opened read-only
-            rows = conn.execute(
+            found = conn.execute(
                 f"""SELECT {_SAMPLE_COLUMNS} FROM (
                         SELECT *, ROW_NUMBER() OVER (
                             PARTITION BY partition ORDER BY at DESC, final DESC, rowid DESC
                         ) AS n FROM run_samples)
                     WHERE n = 1 ORDER BY partition"""
             ).fetchall()
-            return {int(r["partition"]): _row_to_sample(r) for r in rows}
+            return {int(r["partition"]): rows.run_sample(r) for r in found}
 
         return await self._call("read samples", run)
 
     async def sample_buckets(
         self, bucket_seconds: int, *, since: datetime | None = None
     ) -> list[SampleBucket]:
-        width = max(int(bucket_seconds), 1)
+        width = figures.at_least_one(bucket_seconds)
         since_sql = _to_sql(since) if since is not None else ""
 
         def run(conn: sqlite3.Connection) -> list[SampleBucket]:
             if "run_samples" not in _table_names(conn):
                 return []
-            rows = conn.execute(
-                """SELECT CAST(strftime('%s', at) AS INTEGER) / ? AS b, partition,
-                          SUM(users_done), SUM(pages), SUM(rate_limited), SUM(paused_seconds),
-                          MIN(learned_rate), COUNT(*)
+            found = conn.execute(
+                """SELECT CAST(strftime('%s', at) AS INTEGER) / ? AS b, partition AS part,
+                          SUM(users_done) AS users_done, SUM(pages) AS pages,
+                          SUM(rate_limited) AS rate_limited,
+                          SUM(paused_seconds) AS paused_seconds,
+                          MIN(learned_rate) AS learned_rate, COUNT(*) AS samples
                    FROM run_samples WHERE at >= ?
                    GROUP BY b, partition ORDER BY b, partition""",
                 (width, since_sql),
             ).fetchall()
-            return [
-                SampleBucket(
-                    start=datetime.fromtimestamp(int(r[0]) * width, UTC),
-                    partition=int(r[1]),
-                    users_done=int(r[2]),
-                    pages=int(r[3]),
-                    rate_limited=int(r[4]),
-                    paused_seconds=float(r[5]),
-                    learned_rate=None if r[6] is None else float(r[6]),
-                    samples=int(r[7]),
-                )
-                for r in rows
-            ]
+            return [figures.sample_bucket(r, width) for r in found]
 
         return await self._call("read samples", run)
 
@@ -814,23 +758,15 @@ class SqliteStore:
             return conn.execute(sql.format(order=order), params)
 
         cursor = await self._call(action, start)
-        ahead: asyncio.Future[list[Any]] | None = None
+
+        async def fetch() -> list[sqlite3.Row]:
+            return await self._call(action, lambda _c: cursor.fetchmany(page))
+
         try:
-            ahead = asyncio.ensure_future(self._call(action, lambda _c: cursor.fetchmany(page)))
-            while True:
-                rows = await ahead
-                ahead = None
-                if not rows:
-                    return
-                ahead = asyncio.ensure_future(self._call(action, lambda _c: cursor.fetchmany(page)))
-                for row in rows:
+            async with contextlib.aclosing(paging.read_ahead(fetch)) as streamed:
+                async for row in streamed:
                     yield row
         finally:
-            if ahead is not None:
-                # The page being read must finish before its cursor closes.
-                await asyncio.wait([ahead])
-                if not ahead.cancelled():
-                    ahead.exception()
             # An abandoned export may be finalised after the store closed its connection.
             with contextlib.suppress(sqlite3.ProgrammingError):
                 cursor.close()
@@ -838,7 +774,7 @@ class SqliteStore:
     async def results(self) -> AsyncIterator[FriendList]:
         sql = f"SELECT {_RESULT_COLUMNS} FROM user_friends ORDER BY {{order}}"
         async for row in self._stream("read results", sql):
-            yield _row_to_result(row)
+            yield rows.friend_list(row)
 
     async def edge_lists(self, *, partition: int | None = None) -> AsyncIterator[EdgeList]:
         sql, params = await self._call("read edges", graph.edges_query)
@@ -848,39 +784,29 @@ class SqliteStore:
 
     async def nodes(self, *, partition: int | None = None) -> AsyncIterator[NodeRow]:
         async for row in self._stream("read nodes", graph.NODES_SQL, {"part": partition}):
-            yield graph.node_row(row)
+            yield rows.node_row(row)
 
     async def status_rows(self) -> list[StatusRow]:
         def run(conn: sqlite3.Connection) -> list[StatusRow]:
-            rows = conn.execute(
-                """SELECT f.user_id, COALESCE(u.partition, f.partition, 0) AS partition,
+            found = conn.execute(
+                """SELECT f.user_id, COALESCE(u.partition, f.partition, 0) AS part,
                           f.status, f.friend_count, f.start_at, f.end_at
                    FROM user_friends f LEFT JOIN users u ON u.user_id = f.user_id"""
             ).fetchall()
-            return [
-                StatusRow(
-                    r["user_id"],
-                    r["partition"],
-                    r["status"],
-                    r["friend_count"],
-                    _from_sql(r["start_at"]),
-                    _from_sql(r["end_at"]),
-                )
-                for r in rows
-            ]
+            return [figures.status_row(r) for r in found]
 
         return await self._call("read status", run)
 
     async def finished_counts(self, *, bucket: int) -> list[tuple[int, int, int]]:
         def run(conn: sqlite3.Connection) -> list[tuple[int, int, int]]:
-            rows = conn.execute(
+            found = conn.execute(
                 """SELECT COALESCE(u.partition, f.partition, 0) AS part,
-                          CAST(strftime('%s', f.end_at) AS INTEGER) / ? AS b, COUNT(*)
+                          CAST(strftime('%s', f.end_at) AS INTEGER) / ? AS b, COUNT(*) AS n
                    FROM user_friends f LEFT JOIN users u ON u.user_id = f.user_id
                    GROUP BY part, b ORDER BY part, b""",
-                (max(int(bucket), 1),),
+                (figures.at_least_one(bucket),),
             ).fetchall()
-            return [(int(r[0]), int(r[1]), int(r[2])) for r in rows]
+            return figures.finished_counts(found)
 
         return await self._call("read figures", run)
 
@@ -891,13 +817,13 @@ class SqliteStore:
             ).fetchone()[0]
             if top is None:
                 return 1, []
-            width = _bin_width(int(top), bins)
-            rows = conn.execute(
-                """SELECT friend_count / ? AS b, COUNT(*) FROM user_friends
+            width = figures.bin_width(int(top), bins)
+            found = conn.execute(
+                """SELECT friend_count / ? AS b, COUNT(*) AS n FROM user_friends
                    WHERE status = 'ok' GROUP BY b ORDER BY b""",
                 (width,),
             ).fetchall()
-            return width, [(int(r[0]), int(r[1])) for r in rows]
+            return width, figures.bins(found)
 
         return await self._call("read figures", run)
 
@@ -920,12 +846,12 @@ class SqliteStore:
 
     async def failure_kinds(self, *, limit: int) -> list[tuple[str, int]]:
         def run(conn: sqlite3.Connection) -> list[tuple[str, int]]:
-            rows = conn.execute(
+            found = conn.execute(
                 f"""SELECT {_ERROR_KIND} AS kind, COUNT(*) AS n FROM user_friends
                     WHERE status = 'failed' GROUP BY kind ORDER BY n DESC, kind LIMIT ?""",
-                (max(int(limit), 1),),
+                (figures.at_least_one(limit),),
             ).fetchall()
-            return [(str(r[0]) or "(none)", int(r[1])) for r in rows]
+            return figures.failure_kinds(found)
 
         return await self._call("read figures", run)
 
@@ -933,7 +859,7 @@ class SqliteStore:
         since_sql = _to_sql(since)
 
         def run(conn: sqlite3.Connection) -> list[StatusSummary]:
-            rows = conn.execute(
+            found = conn.execute(
                 """SELECT COALESCE(u.partition, f.partition, 0) AS part, f.status,
                           COUNT(*) AS users, COALESCE(SUM(f.friend_count), 0) AS friends,
                           COALESCE(SUM((julianday(f.end_at) - julianday(f.start_at)) * 86400.0),
@@ -944,45 +870,13 @@ class SqliteStore:
                    GROUP BY part, f.status ORDER BY part, f.status""",
                 (since_sql,),
             ).fetchall()
-            return [
-                StatusSummary(
-                    partition=int(r["part"]),
-                    status=r["status"],
-                    users=int(r["users"]),
-                    friends=int(r["friends"]),
-                    seconds=float(r["seconds"]),
-                    first_start=_from_sql(r["first_start"]) if r["first_start"] else None,
-                    last_end=_from_sql(r["last_end"]) if r["last_end"] else None,
-                    recent=int(r["recent"] or 0),
-                )
-                for r in rows
-            ]
+            return [figures.status_summary(r) for r in found]
 
         return await self._call("read summary", run)
 
 
-_SAMPLE_COLUMNS = (
-    "run_id, partition, at, source, upstream_host, simulated, users_done, pages,"
-    " rate_limited, paused_seconds, learned_rate, final"
-)
-_SAMPLE_MARKS = ", ".join("?" * 12)
-
-
-def _row_to_sample(row: sqlite3.Row) -> RunSample:
-    return RunSample(
-        run_id=row["run_id"],
-        partition=int(row["partition"]),
-        at=_from_sql(row["at"]),
-        source=row["source"],
-        upstream_host=row["upstream_host"],
-        simulated=bool(row["simulated"]),
-        users_done=int(row["users_done"]),
-        pages=int(row["pages"]),
-        rate_limited=int(row["rate_limited"]),
-        paused_seconds=float(row["paused_seconds"]),
-        learned_rate=None if row["learned_rate"] is None else float(row["learned_rate"]),
-        final=bool(row["final"]),
-    )
+_SAMPLE_COLUMNS = ", ".join(rows.SAMPLE_COLUMNS)
+_SAMPLE_MARKS = ", ".join("?" * len(rows.SAMPLE_COLUMNS))
 
 
 # A failed user's error starts with its kind ("timeout after retries: ...", "http_404:
@@ -994,14 +888,7 @@ _ERROR_KIND = """CASE WHEN error IS NULL OR error = '' THEN '(none)' ELSE substr
 
 
 def _holder(row: sqlite3.Row | None) -> LeaseHolder | None:
-    if row is None:
-        return None
-    return LeaseHolder(
-        host=row["host"],
-        pid=int(row["pid"]),
-        run_id=row["run_id"],
-        expires_at=_from_sql(row["expires_at"]),
-    )
+    return None if row is None else rows.lease_holder(row)
 
 
 def _beside(path: Path) -> tuple[Path, Path, bool]:
@@ -1056,10 +943,11 @@ def _table_names(conn: sqlite3.Connection) -> set[str]:
 
 
 def _read_partitions(conn: sqlite3.Connection) -> list[Partition]:
-    rows = conn.execute(
-        "SELECT partition, user_count, min_user_id, max_user_id FROM partitions ORDER BY partition"
-    ).fetchall()
-    return [Partition(r[0], r[1], r[2], r[3]) for r in rows]
+    found = conn.execute(
+        "SELECT partition AS number, user_count, min_user_id, max_user_id"
+        " FROM partitions ORDER BY partition"
+    )
+    return [rows.partition(r) for r in found]
 
 
 def _stage_reset(conn: sqlite3.Connection) -> None:
@@ -1116,6 +1004,6 @@ def _merge_staged(conn: sqlite3.Connection) -> ImportResult:
     return ImportResult(read=read, added=added, updated=touched - added, duplicates=read - distinct)
 
 
-def _bin_width(top: int, bins: int) -> int:
-    """Equal bins from 0 to ``top``, at most ``bins`` of them."""
-    return max(-(-(top + 1) // max(bins, 1)), 1)
+def _sql_value(value: object) -> object:
+    """A value as this store's columns keep it: times as ISO 8601 UTC text."""
+    return _to_sql(value) if isinstance(value, datetime) else value

@@ -14,10 +14,9 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
-from friendscrape.stores.base import EdgeList, NodeRow
+from friendscrape.stores.base import EdgeList
 
 EDGE_PAGE = 100
 """Friend lists fetched per call (some 10 KB of JSON each; the next page is read ahead)."""
@@ -94,13 +93,14 @@ WHERE f.friend_count > 0 AND (:part IS NULL OR :part = COALESCE(
 ORDER BY {{order}}
 """
 
+# Columns named as BigQuery's ``nodes`` view names them (``rows.node_row`` reads both).
 NODES_SQL = """
 SELECT * FROM (
-    SELECT u.user_id, COALESCE(NULLIF(u.screen_name, ''), f.screen_name, '') AS name,
+    SELECT u.user_id AS id, COALESCE(NULLIF(u.screen_name, ''), f.screen_name, '') AS name,
            COALESCE(f.status, 'pending') AS status,
            COALESCE(f.following_count, u.following_count) AS following_count,
            f.friend_count, COALESCE(f.truncated, 0) AS truncated,
-           COALESCE(u.partition, f.partition, 0) AS part, f.end_at
+           COALESCE(u.partition, f.partition, 0) AS partition, f.end_at AS collected_at
     FROM users u LEFT JOIN user_friends f ON f.user_id = u.user_id
     UNION ALL
     SELECT f.user_id, COALESCE(f.screen_name, ''), f.status, f.following_count,
@@ -108,8 +108,8 @@ SELECT * FROM (
     FROM user_friends f
     WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.user_id = f.user_id)
 )
-WHERE :part IS NULL OR part = :part
-ORDER BY length(user_id), user_id
+WHERE :part IS NULL OR partition = :part
+ORDER BY length(id), id
 """
 
 
@@ -259,19 +259,4 @@ def edge_list(row: sqlite3.Row) -> EdgeList:
         names=names,
         targets=targets,
         known=[r is not None for r in resolved],
-    )
-
-
-def node_row(row: sqlite3.Row) -> NodeRow:
-    """A NodeRow from one row of NODES_SQL."""
-    end_at = row["end_at"]
-    return NodeRow(
-        user_id=row["user_id"],
-        name=row["name"],
-        status=row["status"],
-        following_count=row["following_count"],
-        friend_count=row["friend_count"],
-        truncated=bool(row["truncated"]),
-        partition=int(row["part"]),
-        collected_at=datetime.fromisoformat(end_at).astimezone(UTC) if end_at else None,
     )
