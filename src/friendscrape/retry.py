@@ -13,6 +13,7 @@ the edge); each kind of call is retried in one layer only.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
@@ -26,8 +27,6 @@ from tenacity import (
     stop_after_delay,
     wait_exponential_jitter,
 )
-
-from friendscrape.logs import LEVELS
 
 T = TypeVar("T")
 
@@ -93,7 +92,8 @@ async def retry_call(
         if exc is None:  # pragma: no cover - tenacity only sleeps after a failure
             return
         log.log(
-            LEVELS[level],
+            # The standard library's own table of level names, so none is copied here.
+            logging.getLevelNamesMapping()[level.upper()],
             event,
             attempt=state.attempt_number,
             wait=round(state.upcoming_sleep, 3),
