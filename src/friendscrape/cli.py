@@ -673,14 +673,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from friendscrape.commands import status, status_table  # noqa: PLC0415
+    from friendscrape.commands import status  # noqa: PLC0415
 
     settings = _settings_with_console_logs(args)
     report = _run(status.read_status(settings, window=args.window))
     if args.json:
         print(json.dumps(status.to_json(report), indent=2))
     else:
-        print(status_table.render_table(report, wide=args.wide))
+        print(status.render_table(report, wide=args.wide))
     return 0
 
 

@@ -9,14 +9,10 @@ from pathlib import Path
 import pytest
 
 from friendscrape import cli
-from friendscrape.commands.status import (
-    build_report,
-    human_duration,
-    span_words,
-    to_json,
-    window_label,
-)
-from friendscrape.commands.status_table import WIDTH, render_table
+from friendscrape.commands.progress.durations import human_duration, span_words, window_label
+from friendscrape.commands.progress.figures import build_report
+from friendscrape.commands.status import to_json
+from friendscrape.commands.status.table import WIDTH, render_table
 from friendscrape.models import Partition
 from friendscrape.stores.base import RunSample, SampleBucket, StatusSummary
 

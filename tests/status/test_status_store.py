@@ -8,7 +8,8 @@ from typing import cast
 
 import pytest
 
-from friendscrape.commands.status import SCHEMA_VERSION, STATUSES, gather_status, to_json
+from friendscrape.commands.progress.figures import STATUSES, gather_status
+from friendscrape.commands.status import SCHEMA_VERSION, to_json
 from friendscrape.models import FriendList, Status, User
 from friendscrape.stores.base import RunSample, Store
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from friendscrape.commands.status import gather_status, to_json
-from friendscrape.commands.status_table import render_table
+from friendscrape.commands.progress.figures import gather_status
+from friendscrape.commands.status import to_json
+from friendscrape.commands.status.table import render_table
 from friendscrape.models import FriendList, Status, User
 from friendscrape.stores.base import Store
 

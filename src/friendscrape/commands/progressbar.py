@@ -25,7 +25,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Protocol, TextIO, cast
 
-from friendscrape.commands.status import human_duration
+from friendscrape.commands.progress.durations import human_duration
 
 _CLEAR = "\r\x1b[K"  # carriage return, then erase to the end of the line
 DEFAULT_INTERVAL = 0.5

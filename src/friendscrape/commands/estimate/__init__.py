@@ -23,7 +23,7 @@ from friendscrape.commands.estimate.model import (
     load_tiers,
     plan_tier,
 )
-from friendscrape.commands.status import StatusReport
+from friendscrape.commands.progress.figures import StatusReport, read_status
 from friendscrape.config import Settings
 from friendscrape.errors import UsageError
 
@@ -337,7 +337,6 @@ async def run_estimate(
     options = source or SourceOptions()
     if from_status:
         from friendscrape.commands.estimate import upstream as runs  # noqa: PLC0415
-        from friendscrape.commands.status import read_status  # noqa: PLC0415
 
         report = await read_status(settings)
         measured = rate_from_status(report)

@@ -1,11 +1,11 @@
-"""Where every partition stands: progress, statuses, rates and ETA, read from any store.
+"""A job's progress as every partition stands: counts, statuses, rates and ETA, from any store.
 
-The figures come from aggregate queries only (``partition_summary`` for the results,
-``latest_samples`` and ``sample_buckets`` for what the runs met) plus the plan, so
-`friendscrape status` stays cheap on millions of users and can run from any machine
-while workers are collecting. ``to_json`` is a stable, versioned document (``schema``)
-that scripts and dashboards read; docs/monitoring.md describes every field. The
-people's table is drawn by ``status_table``.
+The shared read model of `status`, `estimate --from-status` and `report`: the figures
+come from aggregate queries only (``partition_summary`` for the results,
+``latest_samples`` and ``sample_buckets`` for what the runs met) plus the plan, so they
+stay cheap on millions of users and can be read from any machine while workers are
+collecting. How the commands show them is theirs (``commands.status`` for the table and
+the JSON document, ``commands.report`` for the page).
 """
 
 from __future__ import annotations
@@ -15,15 +15,11 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from friendscrape.config import Settings
 from friendscrape.models import Partition, Status
 from friendscrape.stores import opened_store, retried
 from friendscrape.stores.base import ReadStore, RunSample, SampleBucket, StatusSummary
-
-SCHEMA_VERSION = 1
-"""Bumped only when a field of the JSON document changes meaning or disappears."""
 
 STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
 DEFAULT_WINDOW = 3600.0
@@ -354,125 +350,7 @@ async def gather_status(
 
 
 async def read_status(settings: Settings, *, window: float = DEFAULT_WINDOW) -> StatusReport:
-    """The `status` command's work: open the settings' store read-only, report (the reads
-    made again while one fails transiently: they change nothing)."""
+    """Open the settings' store read-only and build its report (the reads made again
+    while one fails transiently: they change nothing)."""
     async with opened_store(settings, read_only=True) as store:
         return await retried(settings, "status", lambda: gather_status(store, window=window))
-
-
-# -- output -----------------------------------------------------------------------------
-
-
-def _stamp(moment: datetime | None) -> str | None:
-    """A time in the JSON document: ISO 8601 UTC to the second."""
-    return None if moment is None else moment.astimezone(UTC).isoformat(timespec="seconds")
-
-
-def _round(value: float | None, digits: int = 2) -> float | None:
-    return None if value is None else round(value, digits)
-
-
-def _run_json(run: RunFacts | None) -> dict[str, Any]:
-    if run is None:
-        return {
-            "rate_limited": None,
-            "paused_seconds": None,
-            "learned_rate": None,
-            "upstream_host": None,
-            "simulated": None,
-        }
-    return {
-        "rate_limited": run.rate_limited,
-        "paused_seconds": round(run.paused_seconds, 1),
-        "learned_rate": _round(run.learned_rate, 2),
-        "upstream_host": run.upstream_host or None,
-        "simulated": run.simulated,
-    }
-
-
-def row_json(p: PartitionStatus, now: datetime) -> dict[str, Any]:
-    """One row of the JSON document (see docs/monitoring.md for each field)."""
-    eta_at = None if p.eta_seconds is None else now + timedelta(seconds=p.eta_seconds)
-    return {
-        "partition": p.partition,
-        "users": p.users,
-        "collected": p.collected,
-        "remaining": p.remaining,
-        "percent_done": round(p.percent_done, 2),
-        "statuses": dict(p.statuses),
-        "avg_friends": _round(p.avg_friends),
-        "avg_seconds_per_user": _round(p.avg_seconds, 3),
-        "users_per_day_last_hour": round(p.per_day_last_hour, 1),
-        "recent_data_seconds": round(p.span or p.window, 1),
-        "users_per_day_overall": _round(p.per_day_overall, 1),
-        "first_start": _stamp(p.first_start),
-        "last_end": _stamp(p.last_end),
-        "eta_seconds": _round(p.eta_seconds, 0),
-        "eta_at": _stamp(eta_at),
-        "eta_estimated": p.eta_estimated,
-        **_run_json(p.run),
-    }
-
-
-def to_json(report: StatusReport) -> dict[str, Any]:
-    """The stable JSON document of `friendscrape status --json` (``schema`` versions it)."""
-    now = report.generated_at
-    total = report.total
-    return {
-        "schema": SCHEMA_VERSION,
-        "generated_at": _stamp(now),
-        "window_seconds": total.window,
-        "window": window_label(total.window),
-        "data_seconds": round(total.span or total.window, 1),
-        "planned": report.planned,
-        "unplaced_users": report.unplaced,
-        "partitions": [row_json(p, now) for p in report.partitions],
-        "total": row_json(total, now),
-        "notes": list(report.notes),
-    }
-
-
-def window_label(seconds: float) -> str:
-    """A window as people write it: ``60s``, ``90s``, ``15m``, ``1h``, ``36h``, ``1d``."""
-    whole = round(seconds)
-    if not math.isclose(seconds, whole) or whole < 120:
-        return f"{seconds:g}s"
-    if whole % 86400 == 0:
-        return f"{whole // 86400}d"
-    if whole % 3600 == 0:
-        return f"{whole // 3600}h"
-    if whole % 60 == 0:
-        return f"{whole // 60}m"
-    return f"{whole}s"
-
-
-def span_words(seconds: float) -> str:
-    """A span of data in words: ``45 s``, ``3.6 min``, ``2.5 h``, ``3.2 days``."""
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.1f} min"
-    if seconds < 86400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
-
-
-def human_duration(seconds: float | None) -> str:
-    """``3d 4h``, ``2h 05m``, ``12m``, ``40s``; ``-`` when unknown."""
-    if seconds is None or math.isnan(seconds):
-        return "-"
-    if seconds <= 0:
-        return "done"
-    s = round(seconds)
-    if s == 0:
-        return "<1s"
-    days, rest = divmod(s, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m"
-    return f"{secs}s"

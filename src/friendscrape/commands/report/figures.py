@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from friendscrape.commands.estimate.model import Tier, load_tiers
-from friendscrape.commands.status import StatusReport, gather_status
+from friendscrape.commands.progress.figures import StatusReport, gather_status
 from friendscrape.errors import UsageError
 from friendscrape.stores.base import ListCounts, ReadStore, SampleBucket
 

@@ -10,8 +10,9 @@ import html
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from friendscrape.commands.progress.durations import human_duration
+from friendscrape.commands.progress.figures import STATUSES, PartitionStatus
 from friendscrape.commands.report.figures import Cost, Figures
-from friendscrape.commands.status import STATUSES, PartitionStatus, human_duration
 
 
 def _pct(part: int, whole: int) -> str:

@@ -8,14 +8,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from friendscrape.commands.status import (
-    STATUSES,
-    PartitionStatus,
-    StatusReport,
-    human_duration,
-    span_words,
-    window_label,
-)
+from friendscrape.commands.progress.durations import human_duration, span_words, window_label
+from friendscrape.commands.progress.figures import STATUSES, PartitionStatus, StatusReport
 
 WIDTH = 100
 """The default table's width at most, notes included."""
