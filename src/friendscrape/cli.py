@@ -25,7 +25,8 @@ from typing import Any, NoReturn, TextIO, TypeVar
 import structlog
 
 from friendscrape import __version__, argtypes, clihelp, logs
-from friendscrape.commands import export, graph_files, import_users, plan, progressbar, run
+from friendscrape.commands import export, graph_files, import_users, plan, run
+from friendscrape.commands.run import progressbar
 from friendscrape.config import Settings, load_settings, number_rule
 from friendscrape.core import redaction
 from friendscrape.errors import (

@@ -11,7 +11,7 @@ import structlog
 from tqdm.utils import disp_len
 
 from friendscrape import logs
-from friendscrape.commands.progressbar import (
+from friendscrape.commands.run.progressbar import (
     FALLBACK_WIDTH,
     LiveLine,
     live_progress,

@@ -1,4 +1,7 @@
-"""The `run` command: collect one partition, holding its lease, until done or stopped."""
+"""The `run` command: collect one partition, holding its lease, until done or stopped.
+
+An interactive run's live progress bar is drawn by ``progressbar``, beside it.
+"""
 
 from __future__ import annotations
 
