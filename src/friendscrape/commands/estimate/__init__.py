@@ -23,6 +23,7 @@ from friendscrape.commands.estimate.model import (
     load_tiers,
     plan_tier,
 )
+from friendscrape.commands.progress.durations import days_words
 from friendscrape.commands.progress.figures import StatusReport, read_status
 from friendscrape.config import Settings
 from friendscrape.errors import UsageError
@@ -128,20 +129,6 @@ def assumptions(model: Model, bound: SourceBound | None = None) -> list[str]:
     return lines
 
 
-def duration_text(days: float) -> str:
-    """``14.20 days``, ``5.3 hours``, ``12.0 min``, ``40.0 s``: never ``0.00 days``."""
-    if days >= 1:
-        return f"{days:,.2f} days"
-    hours = days * 24
-    if hours >= 1:
-        return f"{hours:.1f} hours"
-    minutes = hours * 60
-    if minutes >= 1:
-        return f"{minutes:.1f} min"
-    seconds = minutes * 60
-    return f"{seconds:.1f} s" if seconds >= 0.1 else "under 0.1 s"
-
-
 def money_text(usd: float | None) -> str:
     """``$1,234.50``; ``<$0.01`` for a cost under a cent; ``-`` when not possible."""
     if usd is None:
@@ -220,26 +207,26 @@ def advice_lines(est: Estimate) -> list[str]:
         s = advice.more_money
         lines.append(
             f"  - more money: ${s.budget_usd:,.0f} meets {est.deadline_days:g} days "
-            f"({s.workers} x {s.tier}, {duration_text(s.days)}, {money_text(s.cost_usd)})"
+            f"({s.workers} x {s.tier}, {days_words(s.days)}, {money_text(s.cost_usd)})"
         )
     if advice.more_days is not None:
         s = advice.more_days
         within = f"within ${est.budget_usd:,.0f}" if est.budget_usd is not None else "at any cost"
         lines.append(
             f"  - more time: allow {s.deadline_days:g} days, the fewest {within} "
-            f"({s.workers} x {s.tier}, {duration_text(s.days)}, {money_text(s.cost_usd)})"
+            f"({s.workers} x {s.tier}, {days_words(s.days)}, {money_text(s.cost_usd)})"
         )
     if advice.more_workers is not None:
         s = advice.more_workers
         lines.append(
             f"  - more workers: {s.workers} x {s.tier} would meet both "
-            f"({duration_text(s.days)}, {money_text(s.cost_usd)}), but the tiers file allows "
+            f"({days_words(s.days)}, {money_text(s.cost_usd)}), but the tiers file allows "
             f"{advice.max_workers}: raise its max_workers (--tiers FILE)"
         )
     if advice.more_tokens is not None:
         pooled = advice.tokens_plan
         plan = (
-            f" ({pooled.workers} x {pooled.tier}, {duration_text(pooled.days)}, "
+            f" ({pooled.workers} x {pooled.tier}, {days_words(pooled.days)}, "
             f"{money_text(pooled.cost_usd)})"
             if pooled is not None
             else ""
@@ -270,14 +257,14 @@ def render(est: Estimate) -> str:
         workers = str(p.workers) if p.workers is not None else "-"
         lines.append(
             f"{p.tier:<14} {p.memory_mb:>6,.0f}MB {p.concurrency:>6} "
-            f"{p.users_per_day_per_worker:>11,.0f} {workers:>7} {duration_text(p.days):>11} "
+            f"{p.users_per_day_per_worker:>11,.0f} {workers:>7} {days_words(p.days):>11} "
             f"{money_text(p.cost_usd):>10}  {_verdict(p)}"
         )
     if est.best is not None:
         b = est.best
         lines.append(
             f"cheapest in time: {b.workers} x {b.tier} (concurrency {b.concurrency}), "
-            f"{duration_text(b.days)}, {money_text(b.cost_usd)}: plan {b.workers} partitions"
+            f"{days_words(b.days)}, {money_text(b.cost_usd)}: plan {b.workers} partitions"
         )
     else:
         lines.extend(advice_lines(est))

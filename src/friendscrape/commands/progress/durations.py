@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+_DAY = 86400.0
+
 
 def window_label(seconds: float) -> str:
     """A window as people write it: ``60s``, ``90s``, ``15m``, ``1h``, ``36h``, ``1d``."""
@@ -24,14 +26,27 @@ def window_label(seconds: float) -> str:
 
 
 def span_words(seconds: float) -> str:
-    """A span of data in words: ``45 s``, ``3.6 min``, ``2.5 h``, ``3.2 days``."""
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.1f} min"
-    if seconds < 86400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
+    """A length of time in words (``days_words``) from its seconds: ``3.6 min``."""
+    return days_words(seconds / _DAY)
+
+
+def days_words(days: float) -> str:
+    """A length of time in words, in the largest unit it reaches: ``14.20 days``,
+    ``5.3 hours``, ``3.6 min``, ``40.0 s``; never ``0.00 days`` (``under 0.1 s``).
+
+    The one way friendscrape says a length of time in words: the status table's span
+    of data and the estimate's plans alike (``human_duration`` is the terse clock form).
+    """
+    if days >= 1:
+        return f"{days:,.2f} days"
+    hours = days * 24
+    if hours >= 1:
+        return f"{hours:.1f} hours"
+    minutes = hours * 60
+    if minutes >= 1:
+        return f"{minutes:.1f} min"
+    seconds = minutes * 60
+    return f"{seconds:.1f} s" if seconds >= 0.1 else "under 0.1 s"
 
 
 def human_duration(seconds: float | None) -> str:
