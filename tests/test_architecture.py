@@ -146,3 +146,75 @@ def test_the_rule_sees_an_arrow_that_runs_the_wrong_way(
     assert len(found) == 1
     assert found[0].startswith(f"friendscrape/{module}:")
     assert rule in found[0]
+
+
+# Inside commands/: the read model the commands share (``progress``) imports no command,
+# and the status command is imported by the command line alone (what estimate and report
+# read of a job's progress lives in ``progress``).
+SHARED_BY_COMMANDS = "commands.progress"
+ONLY_THE_CLI_IMPORTS = "commands.status"
+
+
+def names_imported(path: Path, root: Path) -> Iterator[tuple[int, str]]:
+    """``imports_of``, and ``X.y`` for each ``from X import y`` (y may be a module, as in
+    ``from friendscrape.commands import status``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: dict[int, list[str]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            names.setdefault(node.lineno, []).extend(alias.name for alias in node.names)
+    for line, target in imports_of(path, root):
+        yield line, target
+        for name in names.get(line, []):
+            yield line, f"{target}.{name}"
+
+
+def _within(module: str, package: str) -> bool:
+    return module == package or module.startswith(f"{package}.")
+
+
+def command_reach(root: Path) -> list[str]:
+    """Imports that break the rule of commands/ above, as readable lines."""
+    shared = f"{root.name}.{SHARED_BY_COMMANDS}"
+    status = f"{root.name}.{ONLY_THE_CLI_IMPORTS}"
+    found: dict[tuple[str, str], str] = {}
+    for path in sorted(root.rglob("*.py")):
+        source = module_name(path, root)
+        for line, target in names_imported(path, root):
+            where = f"{path.relative_to(root.parent)}:{line}"
+            command = _within(target, f"{root.name}.commands") and not _within(target, shared)
+            if _within(source, shared) and command:
+                why = "the commands' shared read model imports no command"
+                found.setdefault((where, "shared"), f"{where} imports {target} ({why})")
+            outside = not _within(source, status) and source != f"{root.name}.cli"
+            if _within(target, status) and outside:
+                why = f"only the command line imports {ONLY_THE_CLI_IMPORTS}"
+                found.setdefault((where, "cli"), f"{where} imports {target} ({why})")
+    return list(found.values())
+
+
+def test_commands_share_their_read_model_not_each_other() -> None:
+    assert command_reach(PACKAGE) == []
+
+
+@pytest.mark.parametrize(
+    ("module", "source", "rule"),
+    [
+        ("commands/progress/figures.py", "from friendscrape.commands import estimate\n", "shared"),
+        ("commands/estimate.py", "from friendscrape.commands.status import table\n", "only"),
+    ],
+)
+def test_the_commands_rule_sees_a_command_imported_by_another(
+    tmp_path: Path, module: str, source: str, rule: str
+) -> None:
+    root = tmp_path / "friendscrape"
+    for package in ("commands", "commands/progress", "commands/status"):
+        (root / package).mkdir(parents=True)
+        (root / package / "__init__.py").write_text("")
+    (root / "__init__.py").write_text("")
+    (root / "cli.py").write_text("from friendscrape.commands import status\n")
+    (root / module).write_text(source)
+    found = command_reach(root)
+    assert len(found) == 1
+    assert found[0].startswith(f"friendscrape/{module}:")
+    assert rule in found[0]
