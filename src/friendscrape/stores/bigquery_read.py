@@ -1,0 +1,220 @@
+"""What status, report and export read from BigQuery: results, the graph and its views,
+and the figures counted in the query."""
+
+from __future__ import annotations
+
+from collections.abc import (
+    AsyncIterator,
+)
+from datetime import datetime
+from typing import Any
+
+from google.cloud import bigquery
+
+from friendscrape.models import FriendList
+from friendscrape.stores import bigquery_graph as graph
+from friendscrape.stores import bigquery_schema as schema
+from friendscrape.stores import figures, rows
+from friendscrape.stores.base import (
+    EdgeList,
+    ListCounts,
+    NodeRow,
+    StatusRow,
+    StatusSummary,
+)
+from friendscrape.stores.bigquery_base import NUM, ORDER, STATUS_COLUMNS, BigQueryBase
+
+
+class BigQueryReads(BigQueryBase):
+    """ReadStore on BigQuery: every read keeps each user's newest row."""
+
+    async def results(self) -> AsyncIterator[FriendList]:
+        """Every user's newest result with total attempts, in plan order, page by page."""
+        columns = (
+            "user_id, screen_name, friend_count, friend_names, start_at, end_at, friend_ids,"
+            " following_count, truncated, status, error, source, `partition`"
+        )
+        sql = f"""
+            WITH {self._latest(columns)}
+            SELECT * EXCEPT (attempts, total_attempts), total_attempts AS attempts, {NUM} AS num
+            FROM latest
+            ORDER BY {ORDER}
+        """
+
+        async for row in self._stream("results", sql, ()):
+            yield rows.friend_list(row)
+
+    def _graph_latest(self) -> str:
+        return self._latest(
+            "user_id, screen_name, friend_count, friend_names, friend_ids, following_count,"
+            " truncated, status, source, `partition`, end_at"
+        )
+
+    async def edge_lists(self, *, partition: int | None = None) -> AsyncIterator[EdgeList]:
+        """Edges unnested and resolved in the query, regrouped per user as they stream."""
+        sql = f"""
+            SELECT * FROM ({
+            graph.edges_select(
+                self._graph_latest(), self._t(schema.USERS), self._t(schema.PARTITIONS)
+            )
+        })
+            WHERE @part IS NULL OR `partition` = @part
+            ORDER BY num IS NULL, num, source_id, position
+        """
+        param = bigquery.ScalarQueryParameter("part", "INT64", partition)
+        current: EdgeList | None = None
+        async for row in self._stream("edges", sql, [param]):
+            if current is not None and current.source_id != row["source_id"]:
+                yield current
+                current = None
+            if current is None:
+                current = EdgeList(
+                    row["source_id"], row["source_name"] or "", row["platform"], [], [], []
+                )
+            current.names.append(row["target_name"])
+            current.targets.append(row["target_id"] or "")
+            current.known.append(bool(row["known"]))
+        if current is not None:
+            yield current
+
+    async def nodes(self, *, partition: int | None = None) -> AsyncIterator[NodeRow]:
+        sql = f"""
+            SELECT * FROM ({
+            graph.nodes_select(
+                self._graph_latest(), self._t(schema.USERS), self._t(schema.PARTITIONS)
+            )
+        })
+            WHERE @part IS NULL OR `partition` = @part
+            ORDER BY num IS NULL, num, id
+        """
+        param = bigquery.ScalarQueryParameter("part", "INT64", partition)
+        async for row in self._stream("nodes", sql, [param]):
+            yield rows.node_row(row)
+
+    def _create_views(self, client: Any, timeout: float) -> None:
+        """The graph as views users can query in SQL: `edges` and `nodes`."""
+        users, plan = self._t(schema.USERS), self._t(schema.PARTITIONS)
+        for name, select in (
+            (graph.EDGES_VIEW, graph.edges_select(self._graph_latest(), users, plan)),
+            (graph.NODES_VIEW, graph.nodes_select(self._graph_latest(), users, plan)),
+        ):
+            view = bigquery.Table(self.location.table_id(name))
+            view.view_query = f"SELECT * EXCEPT (num) FROM ({select})"
+            client.create_table(view, exists_ok=True, retry=None, timeout=timeout)
+
+    async def status_rows(self) -> list[StatusRow]:
+        """Each user's newest result's figures."""
+        sql = f"""
+            WITH {self._latest(STATUS_COLUMNS)}
+            SELECT user_id, `partition` AS part, status,
+                   COALESCE(friend_count, ARRAY_LENGTH(friend_names), 0) AS friend_count,
+                   start_at, end_at, {NUM} AS num
+            FROM latest
+            ORDER BY {ORDER}
+        """
+        return [figures.status_row(r) for r in await self._rows("status_rows", sql)]
+
+    async def finished_counts(self, *, bucket: int) -> list[tuple[int, int, int]]:
+        """Each user's newest result, counted per plan partition and end-time bucket."""
+        sql = f"""
+            WITH {self._latest(STATUS_COLUMNS)},
+            plan AS (
+                SELECT user_id, ANY_VALUE(`partition`) AS part
+                FROM {self._t(schema.PARTITIONS)} GROUP BY user_id
+            )
+            SELECT part, b, COUNT(*) AS n FROM (
+                SELECT COALESCE(plan.part, l.`partition`, 0) AS part,
+                       DIV(UNIX_SECONDS(l.end_at), @bucket) AS b
+                FROM latest AS l
+                LEFT JOIN plan ON plan.user_id = l.user_id
+                WHERE l.end_at IS NOT NULL
+            )
+            GROUP BY part, b
+            ORDER BY part, b
+        """
+        param = bigquery.ScalarQueryParameter("bucket", "INT64", figures.at_least_one(bucket))
+        return figures.finished_counts(await self._rows("finished_counts", sql, param))
+
+    async def friend_histogram(self, *, bins: int) -> tuple[int, list[tuple[int, int]]]:
+        """Users whose newest result is ok, counted per friend-count bin in BigQuery."""
+        counted = "COALESCE(friend_count, ARRAY_LENGTH(friend_names), 0)"
+        latest = f"WITH {self._latest(STATUS_COLUMNS)}"
+        top_rows = await self._rows(
+            "friend_histogram",
+            f"{latest} SELECT MAX({counted}) AS top FROM latest"
+            " WHERE COALESCE(status, 'ok') = 'ok'",
+        )
+        top = top_rows[0]["top"] if top_rows else None
+        if top is None:
+            return 1, []
+        width = figures.bin_width(int(top), bins)
+        counted_bins = await self._rows(
+            "friend_histogram",
+            f"""{latest}
+            SELECT b, COUNT(*) AS n FROM (
+                SELECT DIV({counted}, @width) AS b FROM latest
+                WHERE COALESCE(status, 'ok') = 'ok'
+            )
+            GROUP BY b ORDER BY b""",
+            bigquery.ScalarQueryParameter("width", "INT64", width),
+        )
+        return width, figures.bins(counted_bins)
+
+    async def list_counts(self) -> ListCounts:
+        """Each user's newest ok result, its list counted as truncated, incomplete, short."""
+        columns = f"{STATUS_COLUMNS}, following_count, truncated"
+        counted = "COALESCE(friend_count, ARRAY_LENGTH(friend_names), 0)"
+        rows = await self._rows(
+            "list_counts",
+            f"""WITH {self._latest(columns)},
+            ok AS (
+                SELECT COALESCE(truncated, FALSE) AS cut, following_count AS f,
+                       {counted} AS n
+                FROM latest WHERE COALESCE(status, 'ok') = 'ok'
+            )
+            SELECT COUNT(*) AS ok, COUNTIF(cut) AS truncated,
+                   COUNTIF(cut AND (f IS NULL OR ABS(f - n) > 0.01 * f)) AS incomplete,
+                   COUNTIF(NOT cut AND f - n > 0.01 * f) AS short
+            FROM ok""",
+        )
+        r = {k: int(v or 0) for k, v in rows[0].items()}
+        return ListCounts(r["ok"], r["truncated"], r["incomplete"], r["short"])
+
+    async def failure_kinds(self, *, limit: int) -> list[tuple[str, int]]:
+        """Each user's newest failed result, counted per error kind in BigQuery."""
+        columns = f"{STATUS_COLUMNS}, error"
+        kinds = await self._rows(
+            "failure_kinds",
+            f"""WITH {self._latest(columns)}
+            SELECT COALESCE(NULLIF(REGEXP_EXTRACT(error, r'^[^: ]*'), ''), '(none)') AS kind,
+                   COUNT(*) AS n
+            FROM latest WHERE status = 'failed'
+            GROUP BY kind ORDER BY n DESC, kind LIMIT @limit""",
+            bigquery.ScalarQueryParameter("limit", "INT64", figures.at_least_one(limit)),
+        )
+        return figures.failure_kinds(kinds)
+
+    async def partition_summary(self, *, since: datetime) -> list[StatusSummary]:
+        """Each user's newest result, aggregated per plan partition and status in BigQuery."""
+        sql = f"""
+            WITH {self._latest(STATUS_COLUMNS)},
+            plan AS (
+                SELECT user_id, ANY_VALUE(`partition`) AS part
+                FROM {self._t(schema.PARTITIONS)} GROUP BY user_id
+            )
+            SELECT COALESCE(plan.part, l.`partition`, 0) AS part,
+                   COALESCE(l.status, 'ok') AS status,
+                   COUNT(*) AS users,
+                   SUM(COALESCE(l.friend_count, ARRAY_LENGTH(l.friend_names), 0)) AS friends,
+                   SUM(TIMESTAMP_DIFF(l.end_at, l.start_at, MICROSECOND)) / 1e6 AS seconds,
+                   MIN(l.start_at) AS first_start, MAX(l.end_at) AS last_end,
+                   COUNTIF(l.end_at >= @since) AS recent
+            FROM latest AS l
+            LEFT JOIN plan ON plan.user_id = l.user_id
+            GROUP BY 1, 2
+            ORDER BY 1, 2
+        """
+        param = bigquery.ScalarQueryParameter("since", "TIMESTAMP", since)
+        return [
+            figures.status_summary(r) for r in await self._rows("partition_summary", sql, param)
+        ]

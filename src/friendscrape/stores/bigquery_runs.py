@@ -1,0 +1,253 @@
+"""What a run reads and holds on BigQuery besides its results: pending users, looked-up
+ids, the partition's lease (a compare-and-swap: BigQuery has no row locks) and run
+samples."""
+
+from __future__ import annotations
+
+from collections.abc import (
+    Mapping,
+)
+from datetime import datetime
+from typing import Any
+
+from google.cloud import bigquery
+
+from friendscrape.errors import StoreTransientError
+from friendscrape.models import UserPage
+from friendscrape.stores import bigquery_schema as schema
+from friendscrape.stores import figures, paging, rows
+from friendscrape.stores.base import (
+    Lease,
+    LeaseHolder,
+    RunSample,
+    SampleBucket,
+    now_utc,
+)
+from friendscrape.stores.bigquery_base import SAMPLE_COLUMNS, BigQueryBase
+
+
+class BigQueryRuns(BigQueryBase):
+    """Pending users, leases and run samples on BigQuery."""
+
+    async def _lease_rows(self, partition: int) -> list[LeaseHolder]:
+        found = await self._rows(
+            "lease",
+            f"""
+            SELECT host, pid, run_id, acquired_at, expires_at FROM {self._t(schema.LEASES)}
+            WHERE `partition` = @partition
+            ORDER BY acquired_at, run_id
+            """,
+            bigquery.ScalarQueryParameter("partition", "INT64", partition),
+        )
+        return [rows.lease_holder(r) for r in found]
+
+    async def leases(self) -> dict[int, LeaseHolder]:
+        """Each partition's winning lease row (as ``_lease_rows`` orders them)."""
+        found = await self._rows(
+            "lease",
+            f"""
+            SELECT `partition` AS part, host, pid, run_id, acquired_at, expires_at
+            FROM {self._t(schema.LEASES)}
+            ORDER BY `partition`, acquired_at, run_id
+            """,
+        )
+        return rows.leases(found)
+
+    def _lease_params(self, lease: Lease, now: datetime) -> list[Any]:
+        return [
+            bigquery.ScalarQueryParameter("partition", "INT64", lease.partition),
+            bigquery.ScalarQueryParameter("host", "STRING", lease.host),
+            bigquery.ScalarQueryParameter("pid", "INT64", lease.pid),
+            bigquery.ScalarQueryParameter("run_id", "STRING", lease.run_id),
+            bigquery.ScalarQueryParameter("now", "TIMESTAMP", now),
+            bigquery.ScalarQueryParameter("expires", "TIMESTAMP", lease.expires(now)),
+        ]
+
+    async def acquire_lease(self, lease: Lease) -> None:
+        """Take the lease if free, lapsed or its holder's process is gone (same host)."""
+        now = now_utc()
+        holders = await self._lease_rows(lease.partition)
+        current = holders[0] if holders else None
+        if current is not None and current.run_id != lease.run_id and not current.gone(now):
+            raise current.held_error(lease.partition, now)
+        seen = current.run_id if current is not None else ""
+        await self._rows(
+            "lease",
+            f"""
+            MERGE {self._t(schema.LEASES)} AS t
+            USING (SELECT @partition AS part) AS s
+            ON t.`partition` = s.part
+            WHEN MATCHED AND (t.run_id = @seen OR t.run_id = @run_id) THEN UPDATE SET
+                host = @host, pid = @pid, run_id = @run_id,
+                acquired_at = @now, heartbeat_at = @now, expires_at = @expires
+            WHEN NOT MATCHED THEN INSERT
+                (`partition`, host, pid, run_id, acquired_at, heartbeat_at, expires_at)
+                VALUES (@partition, @host, @pid, @run_id, @now, @now, @expires)
+            """,
+            *self._lease_params(lease, now),
+            bigquery.ScalarQueryParameter("seen", "STRING", seen),
+        )
+        holders = await self._lease_rows(lease.partition)
+        if holders and holders[0].run_id == lease.run_id:
+            self._log.info("store.lease_taken", partition=lease.partition, took_from=seen or None)
+            return
+        await self.release_lease(lease)
+        if not holders:
+            msg = f"BigQuery lease of partition {lease.partition}: the lease row vanished"
+            raise StoreTransientError(msg)
+        raise holders[0].held_error(lease.partition, now_utc())
+
+    async def renew_lease(self, lease: Lease) -> bool:
+        """Extend our lease; False when another run's row now wins."""
+        now = now_utc()
+        await self._rows(
+            "lease",
+            f"""
+            UPDATE {self._t(schema.LEASES)}
+            SET heartbeat_at = @now, expires_at = @expires
+            WHERE `partition` = @partition AND run_id = @run_id
+            """,
+            *self._lease_params(lease, now)[:1],
+            *self._lease_params(lease, now)[3:],
+        )
+        holders = await self._lease_rows(lease.partition)
+        return bool(holders) and holders[0].run_id == lease.run_id
+
+    async def release_lease(self, lease: Lease) -> None:
+        """Delete our lease row, if it is still there."""
+        await self._rows(
+            "lease",
+            f"""
+            DELETE FROM {self._t(schema.LEASES)}
+            WHERE `partition` = @partition AND run_id = @run_id
+            """,
+            bigquery.ScalarQueryParameter("partition", "INT64", lease.partition),
+            bigquery.ScalarQueryParameter("run_id", "STRING", lease.run_id),
+        )
+
+    async def record_sample(self, sample: RunSample) -> None:
+        """Append one sample with a DML insert (readable at once, unlike streaming)."""
+        values = rows.sample_values(sample)
+        marks = ", ".join(f"@{name}" for name in values)
+        await self._rows(
+            "record_sample",
+            f"INSERT INTO {self._t(schema.SAMPLES)} ({SAMPLE_COLUMNS}) VALUES ({marks})",
+            *(
+                bigquery.ScalarQueryParameter(field.name, field.field_type, values[field.name])
+                for field in schema.SAMPLES_SCHEMA
+            ),
+        )
+
+    async def latest_samples(self) -> dict[int, RunSample]:
+        """Each partition's newest sample."""
+        found = await self._sample_rows(
+            "latest_samples",
+            f"""
+            SELECT {SAMPLE_COLUMNS} FROM {self._t(schema.SAMPLES)}
+            WHERE TRUE
+            QUALIFY ROW_NUMBER() OVER (
+                PARTITION BY `partition` ORDER BY `at` DESC, `final` DESC, users_done DESC
+            ) = 1
+            """,
+        )
+        return {int(r["partition"]): rows.run_sample(r) for r in found}
+
+    async def sample_buckets(
+        self, bucket_seconds: int, *, since: datetime | None = None
+    ) -> list[SampleBucket]:
+        """Samples summed per (bucket, partition) in BigQuery."""
+        width = figures.at_least_one(bucket_seconds)
+        found = await self._sample_rows(
+            "sample_buckets",
+            f"""
+            SELECT DIV(UNIX_SECONDS(`at`), @width) AS b, `partition` AS part,
+                   SUM(users_done) AS users_done, SUM(pages) AS pages,
+                   SUM(rate_limited) AS rate_limited, SUM(paused_seconds) AS paused_seconds,
+                   MIN(learned_rate) AS learned_rate, COUNT(*) AS samples
+            FROM {self._t(schema.SAMPLES)}
+            WHERE @since IS NULL OR `at` >= @since
+            GROUP BY b, part
+            ORDER BY b, part
+            """,
+            bigquery.ScalarQueryParameter("width", "INT64", width),
+            bigquery.ScalarQueryParameter("since", "TIMESTAMP", since),
+        )
+        return [figures.sample_bucket(r, width) for r in found]
+
+    async def pending_users(
+        self, partition: int, *, retry_failed: bool, cursor: str | None, limit: int
+    ) -> UserPage:
+        """Users of ``partition`` with no result (or a failed one), in plan order after cursor.
+
+        The cursor is the plan position of the last user returned.
+        """
+        after = paging.cursor_after(cursor)
+        sql = self._pending_sql(
+            "p.position AS position, u.user_id AS user_id, u.screen_name AS screen_name,"
+            " u.following_count AS following_count,"
+            " (SELECT ANY_VALUE(x.resolved_id) FROM"
+            f" {self._t(schema.RESOLVED)} AS x WHERE x.user_id = u.user_id) AS resolved_id",
+            "AND p.position > @after ORDER BY p.position LIMIT @limit",
+        )
+        found = await self._rows(
+            "pending_users",
+            sql,
+            bigquery.ScalarQueryParameter("partition", "INT64", partition),
+            bigquery.ScalarQueryParameter("after", "INT64", after),
+            bigquery.ScalarQueryParameter("retry_failed", "BOOL", retry_failed),
+            bigquery.ScalarQueryParameter("limit", "INT64", limit),
+        )
+        return paging.user_page(found, limit)
+
+    async def save_resolved(self, ids: Mapping[str, str]) -> None:
+        """Append the looked-up ids (a DML insert: readable at once, unlike streaming)."""
+        if not ids:
+            return
+        rows = bigquery.ArrayQueryParameter(
+            "rows",
+            "STRUCT",
+            [
+                bigquery.StructQueryParameter(
+                    None,
+                    bigquery.ScalarQueryParameter("user_id", "STRING", user_id),
+                    bigquery.ScalarQueryParameter("resolved_id", "STRING", resolved_id),
+                )
+                for user_id, resolved_id in ids.items()
+            ],
+        )
+        await self._rows(
+            "save_resolved",
+            f"""
+            INSERT INTO {self._t(schema.RESOLVED)} (user_id, resolved_id)
+            SELECT r.user_id, r.resolved_id FROM UNNEST(@rows) AS r
+            """,
+            rows,
+        )
+
+    async def pending_count(self, partition: int, *, retry_failed: bool) -> int:
+        """How many users ``pending_users`` would return in all."""
+        sql = self._pending_sql("COUNT(*) AS n", "")
+        rows = await self._rows(
+            "pending_count",
+            sql,
+            bigquery.ScalarQueryParameter("partition", "INT64", partition),
+            bigquery.ScalarQueryParameter("retry_failed", "BOOL", retry_failed),
+        )
+        return int(rows[0]["n"])
+
+    def _pending_sql(self, select: str, tail: str) -> str:
+        return f"""
+            WITH {self._latest("user_id, status, start_at, end_at")},
+            u AS (
+                SELECT user_id, screen_name, following_count FROM {self._t(schema.USERS)}
+                WHERE TRUE
+                QUALIFY ROW_NUMBER() OVER (PARTITION BY user_id) = 1
+            )
+            SELECT {select}
+            FROM {self._t(schema.PARTITIONS)} AS p
+            JOIN u ON u.user_id = p.user_id
+            LEFT JOIN latest AS r ON r.user_id = p.user_id
+            WHERE p.`partition` = @partition
+              AND (r.user_id IS NULL OR (@retry_failed AND r.status = 'failed'))
+              {tail}
+        """

@@ -1,0 +1,239 @@
+"""The SQLite store's users and plan: imports (staged in a temporary table), counts, the
+NTILE plan and placing users imported after it."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from friendscrape.models import Partition, User
+from friendscrape.stores import planning, rows
+from friendscrape.stores import sqlite_graph as graph
+from friendscrape.stores.base import (
+    Again,
+    ImportResult,
+)
+from friendscrape.stores.planning import numeric_id, sort_key
+from friendscrape.stores.sqlite_base import SqliteBase, to_sql
+
+_ORDER = "id_num IS NULL, id_num, user_id"
+
+
+def _read_partitions(conn: sqlite3.Connection) -> list[Partition]:
+    found = conn.execute(
+        "SELECT partition AS number, user_count, min_user_id, max_user_id"
+        " FROM partitions ORDER BY partition"
+    )
+    return [rows.partition(r) for r in found]
+
+
+def _stage_reset(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA temp_store = FILE")
+    conn.execute(
+        """CREATE TEMP TABLE IF NOT EXISTS import_stage (ord INTEGER PRIMARY KEY,
+               user_id TEXT NOT NULL, screen_name TEXT NOT NULL, following_count INTEGER,
+               id_num INTEGER)"""
+    )
+    conn.execute("DELETE FROM import_stage")
+
+
+def _stage(rows: Sequence[tuple[Any, ...]]) -> Callable[[sqlite3.Connection], None]:
+    def run(conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN")
+        conn.executemany(
+            "INSERT INTO import_stage (user_id, screen_name, following_count, id_num)"
+            " VALUES (?, ?, ?, ?)",
+            rows,
+        )
+        conn.execute("COMMIT")
+
+    return run
+
+
+def _merge_staged(conn: sqlite3.Connection) -> ImportResult:
+    conn.execute("BEGIN IMMEDIATE")
+    read = int(conn.execute("SELECT COUNT(*) FROM import_stage").fetchone()[0])
+    before = conn.execute("SELECT COUNT(*) FROM users").fetchone()[0]
+    changes_before = conn.total_changes
+    # GROUP BY user_id with MAX(ord): SQLite takes the bare columns from the row holding
+    # the maximum, i.e. each user's last row; the groups come out in user_id order.
+    conn.execute(
+        """INSERT INTO users (user_id, screen_name, following_count, id_num)
+           SELECT user_id, screen_name, following_count, id_num FROM (
+               SELECT MAX(ord), user_id, screen_name, following_count, id_num
+               FROM import_stage GROUP BY user_id)
+           WHERE TRUE
+           ON CONFLICT (user_id) DO UPDATE SET
+               screen_name = excluded.screen_name,
+               following_count = COALESCE(excluded.following_count, users.following_count)
+           WHERE users.screen_name IS NOT excluded.screen_name
+              OR (excluded.following_count IS NOT NULL
+                  AND users.following_count IS NOT excluded.following_count)"""
+    )
+    touched = conn.total_changes - changes_before
+    if touched:
+        graph.keys_changed(conn)  # lists resolved before are resolved again
+    after = conn.execute("SELECT COUNT(*) FROM users").fetchone()[0]
+    distinct = int(conn.execute("SELECT COUNT(DISTINCT user_id) FROM import_stage").fetchone()[0])
+    conn.execute("COMMIT")
+    conn.execute("DELETE FROM import_stage")
+    added = after - before
+    return ImportResult(read=read, added=added, updated=touched - added, duplicates=read - distinct)
+
+
+class SqlitePlan(SqliteBase):
+    """PlanStore's writes and PlanReads on SQLite."""
+
+    async def import_users(self, users: Sequence[User]) -> ImportResult:
+        rows = [(u.user_id, u.screen_name, u.following_count, numeric_id(u.user_id)) for u in users]
+
+        def run(conn: sqlite3.Connection) -> ImportResult:
+            conn.execute("BEGIN IMMEDIATE")
+            before = conn.execute("SELECT COUNT(*) FROM users").fetchone()[0]
+            changes_before = conn.total_changes
+            conn.executemany(
+                """INSERT INTO users (user_id, screen_name, following_count, id_num)
+                   VALUES (?, ?, ?, ?)
+                   ON CONFLICT (user_id) DO UPDATE SET
+                       screen_name = excluded.screen_name,
+                       following_count = COALESCE(excluded.following_count, users.following_count)
+                   WHERE users.screen_name IS NOT excluded.screen_name
+                      OR (excluded.following_count IS NOT NULL
+                          AND users.following_count IS NOT excluded.following_count)""",
+                rows,
+            )
+            touched = conn.total_changes - changes_before
+            if touched:
+                graph.keys_changed(conn)  # lists resolved before are resolved again
+            after = conn.execute("SELECT COUNT(*) FROM users").fetchone()[0]
+            conn.execute("COMMIT")
+            added = after - before
+            return ImportResult(read=len(rows), added=added, updated=touched - added)
+
+        return await self._call("import", run)
+
+    async def import_stream(
+        self, batches: Iterable[Sequence[User]], *, again: Again[Any]
+    ) -> ImportResult:
+        """Stage every batch in a temporary table (on disk, not in memory), then upsert
+        each user's last row in one transaction, in user_id order: the key index then
+        grows at its end instead of at random places, so a large import does not slow."""
+        await again("import", lambda: self._call("import", _stage_reset))
+        for batch in batches:
+            rows = [
+                (u.user_id, u.screen_name, u.following_count, numeric_id(u.user_id)) for u in batch
+            ]
+            # Staging appends, so a retried batch would repeat its rows: no retry here; a
+            # failed import is run again (re-importing is safe).
+            await self._call("import", _stage(rows))
+        result: ImportResult = await again("import", lambda: self._call("import", _merge_staged))
+        return result
+
+    async def user_count(self) -> int:
+        return await self._call(
+            "count", lambda c: int(c.execute("SELECT COUNT(*) FROM users").fetchone()[0])
+        )
+
+    async def result_count(self) -> int:
+        return await self._call(
+            "count", lambda c: int(c.execute("SELECT COUNT(*) FROM user_friends").fetchone()[0])
+        )
+
+    async def plan_partitions(self, count: int) -> list[Partition]:
+        planning.check_count(count)
+        planned_at = to_sql(datetime.now(UTC))
+
+        def run(conn: sqlite3.Connection) -> list[Partition]:
+            conn.execute("BEGIN IMMEDIATE")
+            total = int(conn.execute("SELECT COUNT(*) FROM users").fetchone()[0])
+            # Each user's plan position, keyed by rowid: the update below then finds
+            # rows by integer key instead of looking every user_id up in the text index.
+            conn.execute("DROP TABLE IF EXISTS temp.plan_order")
+            conn.execute("CREATE TEMP TABLE plan_order (rid INTEGER PRIMARY KEY, seq INTEGER)")
+            conn.execute(
+                f"""INSERT INTO temp.plan_order (rid, seq)
+                    SELECT rid, seq FROM (
+                        SELECT rowid AS rid, ROW_NUMBER() OVER (ORDER BY {_ORDER}) AS seq
+                        FROM users)
+                    ORDER BY rid"""
+            )
+            # NTILE(count) from the position alone: the first (total % count) partitions
+            # hold one user more than the others.
+            size, bigger = divmod(total, count)
+            conn.execute(
+                """UPDATE users SET seq = p.seq, partition = CASE
+                       WHEN p.seq <= :bigger * (:size + 1) THEN (p.seq - 1) / (:size + 1) + 1
+                       ELSE :bigger + (p.seq - 1 - :bigger * (:size + 1)) / :size + 1 END
+                   FROM temp.plan_order AS p WHERE p.rid = users.rowid""",
+                {"size": size, "bigger": bigger},
+            )
+            conn.execute("DROP TABLE temp.plan_order")
+            conn.execute("DELETE FROM partitions")
+            lo = 1
+            for number in range(1, min(count, total) + 1):
+                users = size + 1 if number <= bigger else size
+                hi = lo + users - 1
+                ends = [
+                    conn.execute(
+                        "SELECT user_id FROM users WHERE partition = ? AND seq = ?",
+                        (number, at),
+                    ).fetchone()[0]
+                    for at in (lo, hi)
+                ]
+                conn.execute(
+                    """INSERT INTO partitions (partition, user_count, min_user_id, max_user_id,
+                                               planned_at) VALUES (?, ?, ?, ?, ?)""",
+                    (number, users, ends[0], ends[1], planned_at),
+                )
+                lo = hi + 1
+            graph.index_keys(conn)  # lists are resolved at save from now on
+            conn.execute("COMMIT")
+            return _read_partitions(conn)
+
+        return await self._call("plan", run)
+
+    async def partitions(self) -> list[Partition]:
+        return await self._call("read plan", _read_partitions)
+
+    async def unplaced_count(self) -> int:
+        return await self._call(
+            "count unplaced",
+            lambda c: int(
+                c.execute(
+                    """SELECT COUNT(*) FROM users
+                       WHERE partition IS NULL AND EXISTS (SELECT 1 FROM partitions)"""
+                ).fetchone()[0]
+            ),
+        )
+
+    async def place_unplaced(self) -> dict[int, int]:
+        def run(conn: sqlite3.Connection) -> dict[int, int]:
+            conn.execute("BEGIN IMMEDIATE")
+            plan = _read_partitions(conn)
+            ids = [r[0] for r in conn.execute("SELECT user_id FROM users WHERE partition IS NULL")]
+            last = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM users").fetchone()[0])
+            placed = planning.placements(ids, plan, last)
+            if not placed:
+                conn.execute("ROLLBACK")
+                return {}
+            conn.executemany(
+                "UPDATE users SET partition = ?, seq = ? WHERE user_id = ?",
+                [(p.partition, p.position, p.user_id) for p in placed],
+            )
+            counts = planning.placed_counts(placed)
+            for part in plan:
+                added = [p.user_id for p in placed if p.partition == part.number]
+                if not added:
+                    continue
+                ends = [part.min_user_id, part.max_user_id, *added]
+                conn.execute(
+                    """UPDATE partitions SET user_count = user_count + ?,
+                           min_user_id = ?, max_user_id = ? WHERE partition = ?""",
+                    (len(added), min(ends, key=sort_key), max(ends, key=sort_key), part.number),
+                )
+            conn.execute("COMMIT")
+            return counts
+
+        return await self._call("place users", run)

@@ -1,0 +1,139 @@
+"""What status, report and export read from SQLite: results, the graph, and the figures
+counted in SQL (most from the indexes that hold them, not the wide rows)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+from friendscrape.models import FriendList
+from friendscrape.stores import figures, rows
+from friendscrape.stores import sqlite_graph as graph
+from friendscrape.stores.base import (
+    EdgeList,
+    ListCounts,
+    NodeRow,
+    StatusRow,
+    StatusSummary,
+)
+from friendscrape.stores.sqlite_base import SqliteBase, to_sql
+
+_RESULT_COLUMNS = (
+    "user_id, screen_name, status, source, partition, start_at, end_at, friend_names, "
+    "friend_ids, following_count, truncated, error, attempts"
+)
+
+# A failed user's error starts with its kind ("timeout after retries: ...", "http_404:
+# ...", "parse: ..."): the text before the first colon or space.
+_ERROR_KIND = """CASE WHEN error IS NULL OR error = '' THEN '(none)' ELSE substr(error, 1,
+    min(CASE instr(error, ':') WHEN 0 THEN length(error) + 1 ELSE instr(error, ':') END,
+        CASE instr(error, ' ') WHEN 0 THEN length(error) + 1 ELSE instr(error, ' ') END) - 1)
+    END"""
+
+
+class SqliteReads(SqliteBase):
+    """ReadStore on SQLite."""
+
+    async def results(self) -> AsyncIterator[FriendList]:
+        sql = f"SELECT {_RESULT_COLUMNS} FROM user_friends ORDER BY {{order}}"
+        async for row in self._stream("read results", sql):
+            yield rows.friend_list(row)
+
+    async def edge_lists(self, *, partition: int | None = None) -> AsyncIterator[EdgeList]:
+        sql, params = await self._call("read edges", graph.edges_query)
+        params = {**params, "part": partition}
+        async for row in self._stream("read edges", sql, params, page=graph.EDGE_PAGE):
+            yield graph.edge_list(row)
+
+    async def nodes(self, *, partition: int | None = None) -> AsyncIterator[NodeRow]:
+        async for row in self._stream("read nodes", graph.NODES_SQL, {"part": partition}):
+            yield rows.node_row(row)
+
+    async def status_rows(self) -> list[StatusRow]:
+        def run(conn: sqlite3.Connection) -> list[StatusRow]:
+            found = conn.execute(
+                """SELECT f.user_id, COALESCE(u.partition, f.partition, 0) AS part,
+                          f.status, f.friend_count, f.start_at, f.end_at
+                   FROM user_friends f LEFT JOIN users u ON u.user_id = f.user_id"""
+            ).fetchall()
+            return [figures.status_row(r) for r in found]
+
+        return await self._call("read status", run)
+
+    async def finished_counts(self, *, bucket: int) -> list[tuple[int, int, int]]:
+        def run(conn: sqlite3.Connection) -> list[tuple[int, int, int]]:
+            found = conn.execute(
+                """SELECT COALESCE(u.partition, f.partition, 0) AS part,
+                          CAST(strftime('%s', f.end_at) AS INTEGER) / ? AS b, COUNT(*) AS n
+                   FROM user_friends f LEFT JOIN users u ON u.user_id = f.user_id
+                   GROUP BY part, b ORDER BY part, b""",
+                (figures.at_least_one(bucket),),
+            ).fetchall()
+            return figures.finished_counts(found)
+
+        return await self._call("read figures", run)
+
+    async def friend_histogram(self, *, bins: int) -> tuple[int, list[tuple[int, int]]]:
+        def run(conn: sqlite3.Connection) -> tuple[int, list[tuple[int, int]]]:
+            top = conn.execute(
+                "SELECT MAX(friend_count) FROM user_friends WHERE status = 'ok'"
+            ).fetchone()[0]
+            if top is None:
+                return 1, []
+            width = figures.bin_width(int(top), bins)
+            found = conn.execute(
+                """SELECT friend_count / ? AS b, COUNT(*) AS n FROM user_friends
+                   WHERE status = 'ok' GROUP BY b ORDER BY b""",
+                (width,),
+            ).fetchall()
+            return width, figures.bins(found)
+
+        return await self._call("read figures", run)
+
+    async def list_counts(self) -> ListCounts:
+        def run(conn: sqlite3.Connection) -> ListCounts:
+            ok = conn.execute("SELECT COUNT(*) FROM user_friends WHERE status = 'ok'").fetchone()
+            # The WHERE repeats the partial index's own, so only its rows are read.
+            row = conn.execute(
+                """SELECT COALESCE(SUM(truncated = 1), 0),
+                          COALESCE(SUM(truncated = 1 AND (following_count IS NULL
+                              OR ABS(following_count - friend_count) > 0.01 * following_count)), 0),
+                          COALESCE(SUM(truncated = 0
+                              AND following_count - friend_count > 0.01 * following_count), 0)
+                   FROM user_friends
+                   WHERE status = 'ok' AND (truncated = 1 OR following_count > friend_count)"""
+            ).fetchone()
+            return ListCounts(int(ok[0]), int(row[0]), int(row[1]), int(row[2]))
+
+        return await self._call("read figures", run)
+
+    async def failure_kinds(self, *, limit: int) -> list[tuple[str, int]]:
+        def run(conn: sqlite3.Connection) -> list[tuple[str, int]]:
+            found = conn.execute(
+                f"""SELECT {_ERROR_KIND} AS kind, COUNT(*) AS n FROM user_friends
+                    WHERE status = 'failed' GROUP BY kind ORDER BY n DESC, kind LIMIT ?""",
+                (figures.at_least_one(limit),),
+            ).fetchall()
+            return figures.failure_kinds(found)
+
+        return await self._call("read figures", run)
+
+    async def partition_summary(self, *, since: datetime) -> list[StatusSummary]:
+        since_sql = to_sql(since)
+
+        def run(conn: sqlite3.Connection) -> list[StatusSummary]:
+            found = conn.execute(
+                """SELECT COALESCE(u.partition, f.partition, 0) AS part, f.status,
+                          COUNT(*) AS users, COALESCE(SUM(f.friend_count), 0) AS friends,
+                          COALESCE(SUM((julianday(f.end_at) - julianday(f.start_at)) * 86400.0),
+                                   0.0) AS seconds,
+                          MIN(f.start_at) AS first_start, MAX(f.end_at) AS last_end,
+                          SUM(f.end_at >= ?) AS recent
+                   FROM user_friends f LEFT JOIN users u ON u.user_id = f.user_id
+                   GROUP BY part, f.status ORDER BY part, f.status""",
+                (since_sql,),
+            ).fetchall()
+            return [figures.status_summary(r) for r in found]
+
+        return await self._call("read summary", run)
