@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import structlog
 
@@ -110,8 +111,22 @@ class Collector:
         so ``--retry-failed`` collects the user once the bug is fixed.
         """
         start = datetime.now(UTC)
+        walk = _Walk(user.following_count)
+        # Both guards sit here, around the walk, rather than in a coroutine of their own:
+        # every coroutine between the task and its fetch is one more frame that each page's
+        # wake-ups pass through. The inner guard's row is built inside the outer one, so a
+        # bug while saving a failure is still caught as one.
         try:
-            return await self._collect(user, start)
+            reason = self._source.check_user(user)
+            if reason is not None:
+                end = self._result(
+                    user, start, Status.INVALID, error=reason, following_count=user.following_count
+                )
+                return Outcome(end)
+            try:
+                return await self._walk(user, start, walk)
+            except (FetchError, ParseError) as exc:
+                return self._failed(user, start, walk, exc)
         except RunAbortedError:
             raise  # no user can be collected (rejected credentials): the run must end
         except Exception as exc:  # a bug: see the docstring
@@ -125,144 +140,95 @@ class Collector:
             error = f"internal error: {exc!r}"[:2000]
             return Outcome(self._result(user, start, Status.FAILED, error=error))
 
-    async def _collect(self, user: User, start: datetime) -> Outcome:
-        reason = self._source.check_user(user)
-        if reason is not None:
-            return Outcome(
-                self._result(
-                    user, start, Status.INVALID, error=reason, following_count=user.following_count
-                )
-            )
-        names: list[str] = []
-        ids: list[str] = []
-        friends: set[str] = set()  # ids (or names, when the platform gives no ids) listed
-        following = user.following_count
-        cursor: str | None = None
-        seen: set[str] = set()
-        pages = 0
-        status: int | None = None  # of the last response
-        failure: Failure | None = None
+    async def _walk(self, user: User, start: datetime, walk: _Walk) -> Outcome:
+        """Fetch and parse the user's pages in order until the list ends, reaches
+        max_friends or a page tells the account's state; ParseError from a guard when the
+        upstream leads the walk astray (another list, a loop, no end in sight)."""
+        lookups = self._lookups
+        if lookups is not None and lookups.needs_lookup(user):
+            looked_up = await self._look_up(lookups, user, start)
+            if isinstance(looked_up, FriendList):
+                return Outcome(looked_up)
+            user = looked_up
         limit = self._config.max_friends
-        try:
-            lookups = self._lookups
-            if lookups is not None and lookups.needs_lookup(user):
-                # Not looked up by the run beforehand (a caller collecting users one by
-                # one): look up here, the id then lives as long as this collection.
-                lookup = lookups.lookup_request([user])
-                found = lookups.parse_lookup([user], await self._http.fetch(lookup))
-                resolution = found[user.user_id]
-                if resolution.account_id is None:
-                    end = self._result(
-                        user,
-                        start,
-                        resolution.status,
-                        error=resolution.detail,
-                        following_count=following,
-                    )
-                    return Outcome(end)
-                user = dataclasses.replace(user, resolved_id=resolution.account_id)
-            request = self._source.page_request(user, cursor)
-            first_url = request.url
-            while True:
-                response = await self._http.fetch(request)
-                status = response.status
-                page = self._source.parse(user, response)
-                pages += 1
-                self._stats.pages += 1
-                if response.url != request.url:
-                    # After the parse, so a login page keeps its own class (login_wall).
-                    self._check_landed(request.url, response.url)
-                if page.status is not Status.OK:
-                    return Outcome(
-                        self._result(
-                            user,
-                            start,
-                            page.status,
-                            error=page.detail,
-                            following_count=following,
-                            pages=pages,
-                        )
-                    )
-                if pages == 1 and page.following_count is not None:
-                    following = page.following_count
-                if not _add_new_friends(page, friends, names, ids) and page.next_cursor:
-                    # Every name already listed, and yet a next page: an upstream serving
-                    # the same names under fresh cursors would otherwise be walked to
-                    # max_pages and saved as a list of repeats.
-                    msg = (
-                        f"page {pages} added no new friend (all {len(page.names)} already "
-                        "listed): the upstream is looping"
-                    )
-                    raise ParseError(msg, url=response.url)
-                if len(names) >= limit:
-                    truncated = len(names) > limit or page.next_cursor is not None
-                    return Outcome(
-                        self._ok(
-                            user,
-                            start,
-                            names[:limit],
-                            ids[:limit],
-                            following,
-                            truncated=truncated,
-                            pages=pages,
-                        )
-                    )
-                if page.next_cursor is None:
-                    return Outcome(
-                        self._ok(user, start, names, ids, following, truncated=False, pages=pages)
-                    )
-                if page.next_cursor in seen or page.next_cursor == cursor:
-                    msg = f"pagination loops back to an earlier page (cursor {page.next_cursor})"
-                    raise ParseError(msg, url=response.url)
-                if pages >= self._config.max_pages:
-                    msg = f"more than {self._config.max_pages} pages; stopped walking"
-                    raise ParseError(msg, url=response.url)
-                if cursor is not None:
-                    seen.add(cursor)
-                cursor = page.next_cursor
-                request = self._next_request(user, cursor, first_url, response.url)
-        except TransientFetchError as exc:
-            self._stats.errors[exc.kind] += 1
-            error = f"{exc.kind} after retries: {exc} [{exc.url}]"
-            if exc.kind in UNREACHABLE_KINDS:
-                failure = Failure(exc.kind, exc.url)
-        except FetchError as exc:
-            self._stats.errors["fetch"] += 1
-            error = f"fetch: {exc} [{exc.url}]"
-        except LoginWallError as exc:
-            self._stats.errors["login_wall"] += 1
-            error = f"login_wall: {exc} [{exc.url}]"
-            failure = Failure("login_wall", exc.url)
-        except ParseError as exc:
-            if status is not None and 400 <= status < 500:
-                # A 4xx that is not the platform's own answer about the account (the
-                # parser reads those): the URL or the upstream is wrong, not the user.
-                # ``failed``, which --retry-failed retries, never ``not_found``.
-                kind = f"http_{status}"
-                self._stats.errors[kind] += 1
-                error = f"{kind}: {exc} [{exc.url}]"
-                failure = Failure(kind, exc.url)
-            elif isinstance(exc, NotPlatformAnswerError):
-                # A captive portal, an empty body, another API's JSON: says nothing of
-                # the user. Recent users failing so too trip the breaker (pending, exit 5).
-                self._stats.errors["not_platform"] += 1
-                error = f"not_platform: {exc} [{exc.url}]"
-                failure = Failure("not_platform", exc.url)
-            else:
-                self._stats.errors["parse"] += 1
-                error = f"parse: {exc} [{exc.url}]" if exc.url else f"parse: {exc}"
+        names, ids, friends = walk.names, walk.ids, walk.friends
+        request = self._source.page_request(user, None)
+        first_url = request.url
+        # Run once a page, and CPU per page is benchmarked: nothing is allocated or awaited
+        # on the way through but by the fetch and the parse. The guards that raise live in
+        # _Walk, _check_landed and _next_request; whom their errors blame, in _ending_of.
+        while True:
+            response = await self._http.fetch(request)
+            walk.status = response.status
+            page = self._source.parse(user, response)
+            walk.pages += 1
+            self._stats.pages += 1
+            if response.url != request.url:
+                # After the parse, so a login page keeps its own class (login_wall).
+                self._check_landed(request.url, response.url)
+            if page.status is not Status.OK:
+                end = self._result(
+                    user,
+                    start,
+                    page.status,
+                    error=page.detail,
+                    following_count=walk.following,
+                    pages=walk.pages,
+                )
+                return Outcome(end)
+            if walk.pages == 1 and page.following_count is not None:
+                walk.following = page.following_count
+            if not _add_new_friends(page, friends, names, ids) and page.next_cursor:
+                raise walk.looping(page, response.url)
+            if len(names) >= limit:
+                truncated = len(names) > limit or page.next_cursor is not None
+                kept = self._ok(user, start, names[:limit], ids[:limit], walk, truncated=truncated)
+                return Outcome(kept)
+            if page.next_cursor is None:
+                return Outcome(self._ok(user, start, names, ids, walk, truncated=False))
+            cursor = walk.advance(page.next_cursor, self._config.max_pages, response.url)
+            request = self._next_request(user, cursor, first_url, response.url)
+
+    async def _look_up(self, lookups: Lookups, user: User, start: datetime) -> User | FriendList:
+        """The user with its account id, or its result when the look-up ends it (not found,
+        suspended...). Only for a user the run did not look up beforehand (a caller
+        collecting users one by one): the id then lives as long as this collection."""
+        found = lookups.parse_lookup([user], await self._http.fetch(lookups.lookup_request([user])))
+        resolution = found[user.user_id]
+        if resolution.account_id is None:
+            return self._result(
+                user,
+                start,
+                resolution.status,
+                error=resolution.detail,
+                following_count=user.following_count,
+            )
+        return dataclasses.replace(user, resolved_id=resolution.account_id)
+
+    def _failed(
+        self, user: User, start: datetime, walk: _Walk, exc: FetchError | ParseError
+    ) -> Outcome:
+        """The ``failed`` result of a walk a named error ended, saying how far it got, and
+        the failure the circuit breaker weighs when the error blames the upstream."""
+        ending = _ending_of(exc, walk.status)
+        self._stats.errors[ending.kind] += 1
         log.warning(
             "collect.failed",
             user_id=user.user_id,
             screen_name=user.screen_name,
-            pages=pages,
-            friends_so_far=len(names),
-            error=error,
+            pages=walk.pages,
+            friends_so_far=len(walk.names),
+            error=ending.error,
         )
         result = self._result(
-            user, start, Status.FAILED, error=error, following_count=following, pages=pages
+            user,
+            start,
+            Status.FAILED,
+            error=ending.error,
+            following_count=walk.following,
+            pages=walk.pages,
         )
-        return Outcome(result, failure)
+        return Outcome(result, ending.failure)
 
     def _next_request(self, user: User, cursor: str, first_url: str, url: str) -> PageRequest:
         """The request for the page at ``cursor``, which the upstream's page at ``url``
@@ -304,11 +270,11 @@ class Collector:
         start: datetime,
         names: list[str],
         ids: list[str],
-        following: int | None,
+        walk: _Walk,
         *,
         truncated: bool,
-        pages: int,
     ) -> FriendList:
+        following = walk.following
         self._stats.friends += len(names)
         if following is not None and not truncated and len(names) < following:
             # Profile counts include accounts the list no longer shows (suspended,
@@ -327,7 +293,7 @@ class Collector:
             friend_ids=tuple(ids),
             following_count=following,
             truncated=truncated,
-            pages=pages,
+            pages=walk.pages,
         )
 
 
@@ -361,3 +327,80 @@ def _add_new_friends(page: Page, friends: set[str], names: list[str], ids: list[
             ids.append(page.ids[index])
         added = True
     return added or not keys
+
+
+class _Walk:
+    """One user's walk so far, and the guards that keep an upstream from leading it in
+    circles. Held outside the loop so that a walk an error ends can still say how far it
+    got (pages, friends so far, the status of the last answer) in the user's row."""
+
+    __slots__ = ("cursor", "following", "friends", "ids", "names", "pages", "seen", "status")
+
+    def __init__(self, following: int | None) -> None:
+        self.following = following  # the profile's count, until a first page gives its own
+        self.names: list[str] = []
+        self.ids: list[str] = []
+        self.friends: set[str] = set()  # ids (or names, when the platform gives no ids) listed
+        self.cursor: str | None = None  # of the page being walked; None for the first
+        self.seen: set[str] = set()  # cursors of the pages walked before it
+        self.pages = 0
+        self.status: int | None = None  # of the last response
+
+    def looping(self, page: Page, url: str) -> ParseError:
+        """The error of a page that added no new friend and yet links to a next one: an
+        upstream serving the same names under fresh cursors would otherwise be walked to
+        max_pages and saved as a list of repeats."""
+        msg = (
+            f"page {self.pages} added no new friend (all {len(page.names)} already "
+            "listed): the upstream is looping"
+        )
+        return ParseError(msg, url=url)
+
+    def advance(self, next_cursor: str, max_pages: int, url: str) -> str:
+        """Move on to the page at ``next_cursor``, which the page from ``url`` gave;
+        ParseError when it leads back to a page walked already, or past max_pages."""
+        if next_cursor in self.seen or next_cursor == self.cursor:
+            msg = f"pagination loops back to an earlier page (cursor {next_cursor})"
+            raise ParseError(msg, url=url)
+        if self.pages >= max_pages:
+            raise ParseError(f"more than {max_pages} pages; stopped walking", url=url)
+        if self.cursor is not None:
+            self.seen.add(self.cursor)
+        self.cursor = next_cursor
+        return next_cursor
+
+
+class _Ending(NamedTuple):
+    """How a named error ends a user's collection."""
+
+    kind: str  # counted in the run's errors
+    error: str  # kept as the user's error, with the URL that showed it
+    failure: Failure | None  # upstream-wide, for the circuit breaker; None when the user's own
+
+
+def _ending_of(exc: FetchError | ParseError, status: int | None) -> _Ending:
+    """Whom ``exc`` blames, the user or the upstream; ``status`` is that of the last answer
+    (None before any page). The order matters: a login page is ``login_wall`` whatever its
+    status, and any other parse error of a 4xx is the upstream's ``http_4xx``."""
+    if isinstance(exc, TransientFetchError):
+        # Retried already; only a connection that could not be opened is upstream-wide.
+        failure = Failure(exc.kind, exc.url) if exc.kind in UNREACHABLE_KINDS else None
+        return _Ending(exc.kind, f"{exc.kind} after retries: {exc} [{exc.url}]", failure)
+    if isinstance(exc, FetchError):
+        return _Ending("fetch", f"fetch: {exc} [{exc.url}]", None)
+    if isinstance(exc, LoginWallError):
+        return _Ending(
+            "login_wall", f"login_wall: {exc} [{exc.url}]", Failure("login_wall", exc.url)
+        )
+    if status is not None and 400 <= status < 500:
+        # A 4xx that is not the platform's own answer about the account (the parser reads
+        # those): the URL or the upstream is wrong, not the user. ``failed``, which
+        # --retry-failed retries, never ``not_found``.
+        kind = f"http_{status}"
+        return _Ending(kind, f"{kind}: {exc} [{exc.url}]", Failure(kind, exc.url))
+    if isinstance(exc, NotPlatformAnswerError):
+        # A captive portal, an empty body, another API's JSON: says nothing of the user.
+        # Recent users failing so too trip the breaker (pending, exit 5).
+        error = f"not_platform: {exc} [{exc.url}]"
+        return _Ending("not_platform", error, Failure("not_platform", exc.url))
+    return _Ending("parse", f"parse: {exc} [{exc.url}]" if exc.url else f"parse: {exc}", None)
