@@ -551,7 +551,10 @@ def _settings_with_console_logs(args: argparse.Namespace, *, quiet: bool = False
     settings = _settings(args)
     level = "warning" if quiet and not args.log_level else settings.log_level
     logs.configure(
-        fmt="console", level=level, stream=sys.stderr, secrets=redaction.secret_values(settings)
+        fmt="console",
+        level=level,
+        stream=sys.stderr,
+        secrets=redaction.secret_values(settings.credentials()),
     )
     return settings
 
@@ -591,7 +594,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     logs.configure(
         fmt=settings.log_format,
         level=settings.log_level,
-        secrets=redaction.secret_values(settings),
+        secrets=redaction.secret_values(settings.credentials()),
         stream=bar.as_stream() if live else None,
         on_closed=logs_closed,
     )

@@ -23,6 +23,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from friendscrape import checks, urlauth
+from friendscrape.credentials import Credentials, parse_tokens
 from friendscrape.errors import UsageError
 from friendscrape.platforms import SOURCE_NAMES
 
@@ -363,6 +364,23 @@ class Settings(BaseSettings):
         copy of these settings names another base URL)."""
         taken = self._base_url_credentials
         return taken[1] if taken is not None and taken[0] == self.base_url else None
+
+    def credentials(self) -> Credentials:
+        """The secrets these settings hold, parsed here and nowhere else: the bearer
+        tokens, every other secret setting, and the base URL's user name and password."""
+        named = tuple(
+            (name, value.get_secret_value())
+            for name in type(self).model_fields
+            if name != "x_bearer_tokens"
+            and isinstance(value := getattr(self, name), SecretStr)
+            and value.get_secret_value()
+        )
+        in_url = self.base_url_credentials
+        return Credentials(
+            tokens=tuple(parse_tokens(self.x_bearer_tokens)),
+            named=named,
+            base_url=in_url.secrets() if in_url is not None else (),
+        )
 
     @field_validator("bigquery_grpc_endpoint")
     @classmethod

@@ -39,11 +39,11 @@ def test_settings_keep_the_url_without_its_credentials() -> None:
 
 def test_every_form_of_the_secret_is_redacted() -> None:
     settings = Settings(base_url=BASE)
-    secrets = secret_values(settings)
+    secrets = secret_values(settings.credentials())
     for form in ("p:w/1", "p%3Aw%2F1", "us@er:p:w/1", "us%40er:p%3Aw%2F1", BASIC):
         assert form in secrets, form
     text = f"echoed p:w/1, p%3Aw%2F1 and us%40er:p%3Aw%2F1 and Basic {BASIC}"
-    cleaned = Redactor.from_settings(settings).text(text)
+    cleaned = Redactor.of(settings.credentials()).text(text)
     assert "p:w" not in cleaned
     assert "p%3A" not in cleaned
     assert BASIC not in cleaned

@@ -9,7 +9,8 @@ from structlog.testing import capture_logs
 from yarl import URL
 
 from friendscrape.config import Settings
-from friendscrape.fetch.credentials import CredentialPool, parse_tokens
+from friendscrape.credentials import Credentials, parse_tokens
+from friendscrape.fetch.credentials import CredentialPool
 from friendscrape.fetch.http import HttpClient, HttpConfig
 from friendscrape.fetch.limiter import HostLimiter, LimiterConfig, build_limiter
 from friendscrape.fetch.ratelimit_headers import RateLimitInfo
@@ -23,6 +24,19 @@ SECRET_B = "BBBB-secret-token-two"
 def test_parse_tokens_splits_and_drops_blanks() -> None:
     assert parse_tokens(SecretStr(f" {SECRET_A} ,, {SECRET_B} ")) == [SECRET_A, SECRET_B]
     assert parse_tokens(None) == []
+
+
+def test_settings_parse_their_secrets_once_into_credentials() -> None:
+    settings = Settings(
+        x_bearer_tokens=SecretStr(f" {SECRET_A} ,, {SECRET_B} "),
+        base_url="http://user:pass-word@127.0.0.1:9",
+    )
+    credentials = settings.credentials()
+    assert credentials.tokens == (SECRET_A, SECRET_B)
+    assert "pass-word" in credentials.base_url
+    for secret in (SECRET_A, SECRET_B, "pass-word"):
+        assert secret not in repr(credentials)
+    assert Settings().credentials() == Credentials()
 
 
 def test_reprs_show_fingerprints_only() -> None:
@@ -69,7 +83,7 @@ def test_build_limiter_attaches_the_pool_to_the_hosts_the_source_names() -> None
     limiter = build_limiter(
         LimiterConfig.from_settings(settings),
         credential_hosts=source.credential_hosts,
-        tokens=parse_tokens(settings.x_bearer_tokens),
+        tokens=settings.credentials().tokens,
         lag=lambda: 0.0,
     )
     assert SECRET_A not in repr(limiter)

@@ -8,7 +8,6 @@ import asyncio
 from friendscrape.config import Settings
 from friendscrape.core.loop_lag import LoopLag
 from friendscrape.core.pipeline import PartitionRun, RunConfig
-from friendscrape.fetch.credentials import parse_tokens
 from friendscrape.fetch.http import Limiter
 from friendscrape.fetch.limiter import LimiterConfig, build_limiter
 from friendscrape.sources import make_source
@@ -44,7 +43,7 @@ def build_run(
         else build_limiter(
             LimiterConfig.from_settings(settings),
             credential_hosts=source.credential_hosts,
-            tokens=parse_tokens(settings.x_bearer_tokens),
+            tokens=settings.credentials().tokens,
             lag=lag.seconds,
         ),
         loop_lag=lag,

@@ -51,7 +51,7 @@ class CollectConfig:
         return cls(
             max_friends=settings.max_friends,
             max_pages=settings.max_pages,
-            redactor=Redactor.from_settings(settings),
+            redactor=Redactor.of(settings.credentials()),
         )
 
 

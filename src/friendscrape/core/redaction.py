@@ -9,38 +9,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pydantic import SecretStr
-
-from friendscrape.config import Settings
-from friendscrape.fetch.credentials import parse_tokens
+from friendscrape.credentials import Credentials
 
 
-def configured_secrets(settings: Settings) -> dict[str, str]:
-    """Each secret value of ``settings`` and the placeholder that replaces it: a bearer
+def configured_secrets(credentials: Credentials) -> dict[str, str]:
+    """Each secret value of ``credentials`` and the placeholder that replaces it: a bearer
     token by its pool fingerprint (``token#N``), the user name and password of the base
     URL (every form of them: ``UrlCredentials.secrets``) as ``base_url password``, any
     other secret setting by its name."""
     secrets: dict[str, str] = {}
-    for name in type(settings).model_fields:
-        value = getattr(settings, name)
-        if not isinstance(value, SecretStr) or not value.get_secret_value():
-            continue
-        if name == "x_bearer_tokens":
-            for n, token in enumerate(parse_tokens(value), 1):
-                secrets.setdefault(token, f"[redacted token#{n}]")
-        else:
-            secrets.setdefault(value.get_secret_value(), f"[redacted {name}]")
-    credentials = settings.base_url_credentials
-    if credentials is not None:
-        for secret in credentials.secrets():
-            secrets.setdefault(secret, "[redacted base_url password]")
+    for n, token in enumerate(credentials.tokens, 1):
+        secrets.setdefault(token, f"[redacted token#{n}]")
+    for name, value in credentials.named:
+        secrets.setdefault(value, f"[redacted {name}]")
+    for secret in credentials.base_url:
+        secrets.setdefault(secret, "[redacted base_url password]")
     return secrets
 
 
-def secret_values(settings: Settings) -> list[str]:
-    """Every secret value of ``settings``, longest first (a secret that holds another is
-    replaced whole), for the log redactor."""
-    return sorted(configured_secrets(settings), key=len, reverse=True)
+def secret_values(credentials: Credentials) -> list[str]:
+    """Every secret value of ``credentials``, longest first (a secret that holds another
+    is replaced whole), for the log redactor."""
+    return sorted(configured_secrets(credentials), key=len, reverse=True)
 
 
 class Redactor:
@@ -51,9 +41,9 @@ class Redactor:
         self._secrets = sorted(secrets.items(), key=lambda item: -len(item[0]))
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Redactor:
-        """The redactor of every secret ``settings`` holds."""
-        return cls(configured_secrets(settings))
+    def of(cls, credentials: Credentials) -> Redactor:
+        """The redactor of every secret ``credentials`` holds."""
+        return cls(configured_secrets(credentials))
 
     def text(self, value: str) -> str:
         """``value`` with every secret replaced by its placeholder."""

@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from pydantic import SecretStr
-
 from friendscrape.errors import UsageError
 from friendscrape.fetch.quota import Quota
 
@@ -78,10 +76,3 @@ class CredentialPool:
                 return entry.quota
         msg = f"{fingerprint} is not in this pool"
         raise KeyError(msg)
-
-
-def parse_tokens(secret: SecretStr | None) -> list[str]:
-    """The tokens of a comma-separated secret, blanks dropped (none when unset)."""
-    if secret is None:
-        return []
-    return [token.strip() for token in secret.get_secret_value().split(",") if token.strip()]

@@ -288,12 +288,10 @@ class SourceOptions:
 
 def bound_for(settings: Settings, options: SourceOptions) -> SourceBound:
     """The source's limits for this job; the tokens are counted, never read out."""
-    from friendscrape.fetch.credentials import parse_tokens  # noqa: PLC0415
-
     source = options.source or settings.source
     tokens = options.tokens
     if tokens is None and source == "x-api":
-        tokens = len(parse_tokens(settings.x_bearer_tokens)) or None
+        tokens = len(settings.credentials().tokens) or None
     return source_bound(
         source,
         tokens=tokens,
