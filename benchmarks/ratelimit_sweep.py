@@ -22,10 +22,11 @@ from typing import Any
 import structlog
 
 from friendscrape.config import Settings
+from friendscrape.core.assemble import limiter_config, run_config
 from friendscrape.core.loop_lag import LoopLag
-from friendscrape.core.pipeline import PartitionRun, RunConfig
+from friendscrape.core.pipeline import PartitionRun
 from friendscrape.fetch.http import Limiter, NoLimiter, Permit
-from friendscrape.fetch.limiter import LimiterConfig, build_limiter
+from friendscrape.fetch.limiter import build_limiter
 from friendscrape.models import User
 from friendscrape.simulator import SimConfig
 from friendscrape.simulator.process import control_json, start_simulator_process
@@ -112,7 +113,7 @@ async def one_run(base_url: str, concurrency: int, *, limited: bool) -> dict[str
         source = TwitterMobileSource(base_url)
         timed = Timed(
             build_limiter(
-                LimiterConfig.from_settings(settings),
+                limiter_config(settings),
                 credential_hosts=source.credential_hosts,
                 tokens=(),
                 lag=lag.seconds,
@@ -122,7 +123,7 @@ async def one_run(base_url: str, concurrency: int, *, limited: bool) -> dict[str
         )
         before = await counters(base_url)
         runner = PartitionRun(
-            RunConfig.from_settings(settings),
+            run_config(settings),
             store,
             source,
             partition=1,

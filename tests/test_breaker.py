@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from friendscrape.config import Settings
+from friendscrape.core.assemble import breaker_config
 from friendscrape.core.breaker import BreakerConfig, CircuitBreaker, Failure, Trip
 
 URL = "http://127.0.0.1:9/ada/following?cursor=secretish"
@@ -16,8 +17,8 @@ def breaker(users: int = 3) -> CircuitBreaker[str]:
 
 
 def test_the_setting_feeds_the_config() -> None:
-    assert BreakerConfig.from_settings(Settings(breaker_users=7)).users == 7
-    assert BreakerConfig.from_settings(Settings()).users == 20
+    assert breaker_config(Settings(breaker_users=7)).users == 7
+    assert breaker_config(Settings()).users == 20
 
 
 def test_n_same_cause_failures_in_a_row_trip_and_none_of_them_is_released() -> None:

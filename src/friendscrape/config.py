@@ -22,7 +22,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from friendscrape import checks, urlauth
+from friendscrape import checks, defaults, urlauth
 from friendscrape.credentials import Credentials, parse_tokens
 from friendscrape.errors import UsageError
 from friendscrape.platforms import SOURCE_NAMES
@@ -68,7 +68,7 @@ class Settings(BaseSettings):
         description="Base URL of the upstream; defaults to the source's own.",
     )
     concurrency: int = Field(
-        50,
+        defaults.CONCURRENCY,
         ge=1,
         le=20000,
         validation_alias=_env("concurrency", "MAX_THREADS"),

@@ -12,9 +12,10 @@ import pytest
 from aiohttp import web
 
 from friendscrape.config import Settings
+from friendscrape.core.assemble import http_config
 from friendscrape.core.redaction import Redactor, secret_values
 from friendscrape.errors import UsageError
-from friendscrape.fetch.http import HttpClient, HttpConfig
+from friendscrape.fetch.http import HttpClient
 from friendscrape.fetch.wire import PageRequest
 from friendscrape.sources import make_source
 from friendscrape.urlauth import shown, split_credentials
@@ -98,7 +99,7 @@ async def _echo_server() -> AsyncIterator[tuple[str, list[str | None]]]:
 async def test_basic_auth_goes_to_the_base_urls_origin_only() -> None:
     async with _echo_server() as (base, seen), _echo_server() as (other, other_seen):
         settings = Settings(base_url=base.replace("127.0.0.1", "us%40er:p%3Aw%2F1@127.0.0.1"))
-        async with HttpClient(HttpConfig.from_settings(settings)) as http:
+        async with HttpClient(http_config(settings)) as http:
             await http.get_once(PageRequest(url=f"{base}/a/following"))
             await http.get_once(PageRequest(url=f"{other}/b"))
             own = PageRequest(url=f"{base}/c", headers={"Authorization": "Bearer tok"})

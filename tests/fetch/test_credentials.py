@@ -9,9 +9,10 @@ from structlog.testing import capture_logs
 from yarl import URL
 
 from friendscrape.config import Settings
+from friendscrape.core.assemble import http_config, limiter_config
 from friendscrape.credentials import Credentials, parse_tokens
 from friendscrape.fetch.credentials import CredentialPool
-from friendscrape.fetch.http import HttpClient, HttpConfig
+from friendscrape.fetch.http import HttpClient
 from friendscrape.fetch.limiter import HostLimiter, LimiterConfig, build_limiter
 from friendscrape.fetch.ratelimit_headers import RateLimitInfo
 from friendscrape.fetch.wire import PageRequest
@@ -81,7 +82,7 @@ def test_build_limiter_attaches_the_pool_to_the_hosts_the_source_names() -> None
     source = make_source(settings)
     assert source.credential_hosts == ("api.x.com", "api.twitter.com", "127.0.0.1")
     limiter = build_limiter(
-        LimiterConfig.from_settings(settings),
+        limiter_config(settings),
         credential_hosts=source.credential_hosts,
         tokens=settings.credentials().tokens,
         lag=lambda: 0.0,
@@ -115,7 +116,7 @@ async def test_http_client_sends_the_bearer_and_learns_that_tokens_window(
     pool = CredentialPool([SECRET_A, SECRET_B])
     limiter = HostLimiter(LimiterConfig(), pools={"api.test": pool})
     with capture_logs() as logs:
-        async with HttpClient(HttpConfig.from_settings(Settings()), limiter=limiter) as http:
+        async with HttpClient(http_config(Settings()), limiter=limiter) as http:
             await http.fetch(PageRequest(url))
             await http.fetch(PageRequest(url))
     sent = [

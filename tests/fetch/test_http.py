@@ -10,6 +10,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from friendscrape.config import Settings
+from friendscrape.core.assemble import http_config
 from friendscrape.errors import PermanentFetchError, TransientFetchError
 from friendscrape.fetch.http import FetchCounts, HttpClient, HttpConfig
 from friendscrape.fetch.wire import PageRequest
@@ -26,7 +27,7 @@ def fast_config(**overrides: Any) -> HttpConfig:
         "request_timeout": 5.0,
     }
     values.update(overrides)
-    return HttpConfig.from_settings(Settings(**values))
+    return http_config(Settings(**values))
 
 
 async def test_retries_5xx_then_succeeds(mock_http: Any) -> None:

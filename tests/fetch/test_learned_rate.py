@@ -12,7 +12,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from friendscrape.config import Settings
-from friendscrape.core.pipeline import PartitionRun, RunConfig
+from friendscrape.core.assemble import run_config
+from friendscrape.core.pipeline import PartitionRun
 from friendscrape.fetch.credentials import CredentialPool
 from friendscrape.fetch.learned_rate import COOLDOWN, CUT, DOUBTS, UNTOLD, LearnedRate
 from friendscrape.fetch.limiter import HostLimiter, LimiterConfig
@@ -331,7 +332,7 @@ async def test_progress_events_show_the_learned_rate(tmp_path: Path) -> None:
     await limiter.acquire("up.example")
     settings = Settings(store=f"sqlite:///{tmp_path / 'store.db'}")
     run = PartitionRun(
-        RunConfig.from_settings(settings),
+        run_config(settings),
         SqliteStore(tmp_path / "store.db"),
         TwitterMobileSource("http://up.example"),
         partition=1,

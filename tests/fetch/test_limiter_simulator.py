@@ -18,8 +18,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from friendscrape.config import Settings
+from friendscrape.core.assemble import limiter_config, run_config
 from friendscrape.core.loop_lag import LoopLag
-from friendscrape.core.pipeline import PartitionRun, RunConfig
+from friendscrape.core.pipeline import PartitionRun
 from friendscrape.fetch.credentials import CredentialPool
 from friendscrape.fetch.http import Limiter
 from friendscrape.fetch.limiter import HostLimiter, LimiterConfig, build_limiter
@@ -74,14 +75,14 @@ async def run_against(
         source = TwitterMobileSource(sim.base_url)
         lag = LoopLag()
         runner = PartitionRun(
-            RunConfig.from_settings(settings),
+            run_config(settings),
             store,
             source,
             partition=1,
             limiter=limiter
             if limiter is not None
             else build_limiter(
-                LimiterConfig.from_settings(settings),
+                limiter_config(settings),
                 credential_hosts=source.credential_hosts,
                 tokens=(),
                 lag=lag.seconds,

@@ -12,10 +12,11 @@ import pytest
 from aiohttp import test_utils, web
 
 from friendscrape.config import Settings
-from friendscrape.core.collect import CollectConfig, Collector
+from friendscrape.core.assemble import collect_config, http_config
+from friendscrape.core.collect import Collector
 from friendscrape.core.counters import RunCounters
 from friendscrape.errors import LoginWallError, NotPlatformAnswerError, ParseError
-from friendscrape.fetch.http import HttpClient, HttpConfig
+from friendscrape.fetch.http import HttpClient
 from friendscrape.models import Page, Status, User
 from friendscrape.parse import bluesky, mastodon, twitter_mobile, x_api
 from friendscrape.sources import make_source
@@ -202,7 +203,7 @@ async def upstream() -> AsyncIterator[str]:
 def _collector(base_url: str, source: str, http: HttpClient) -> Collector:
     settings = Settings(source=source, base_url=base_url, fetch_attempts=1)
     return Collector(
-        CollectConfig.from_settings(settings),
+        collect_config(settings),
         make_source(settings),
         http,
         partition=1,
@@ -224,7 +225,7 @@ async def test_a_captive_portal_is_an_upstream_wide_failure_named_not_platform(
     upstream: str, source: str, user: User, path: str
 ) -> None:
     base = f"{upstream}/portal"
-    async with HttpClient(HttpConfig.from_settings(Settings(fetch_attempts=1))) as http:
+    async with HttpClient(http_config(Settings(fetch_attempts=1))) as http:
         outcome = await _collector(base, source, http).collect_outcome(user)
     assert outcome.result.status is Status.FAILED
     assert outcome.failure is not None
@@ -235,7 +236,7 @@ async def test_a_captive_portal_is_an_upstream_wide_failure_named_not_platform(
 
 
 async def test_a_platform_answer_cut_short_is_that_users_failure_alone(upstream: str) -> None:
-    async with HttpClient(HttpConfig.from_settings(Settings(fetch_attempts=1))) as http:
+    async with HttpClient(http_config(Settings(fetch_attempts=1))) as http:
         outcome = await _collector(f"{upstream}/cut", "x-api", http).collect_outcome(
             User("783214", "x")
         )

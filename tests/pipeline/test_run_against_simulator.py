@@ -10,7 +10,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from friendscrape.config import Settings
-from friendscrape.core.pipeline import PartitionRun, RunConfig
+from friendscrape.core.assemble import run_config
+from friendscrape.core.pipeline import PartitionRun
 from friendscrape.models import FriendList, Status, User
 from friendscrape.simulator import RunningSimulator, SimConfig, run_simulator
 from friendscrape.sources.twitter_mobile import TwitterMobileSource
@@ -59,7 +60,7 @@ async def collect(
 ) -> PartitionRun:
     settings = settings_for(sim, store.path, **overrides)
     runner = PartitionRun(
-        RunConfig.from_settings(settings),
+        run_config(settings),
         store,
         TwitterMobileSource(sim.base_url),
         partition=partition,

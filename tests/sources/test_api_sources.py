@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from friendscrape.config import Settings
-from friendscrape.core.collect import CollectConfig, Collector
+from friendscrape.core.assemble import collect_config, http_config
+from friendscrape.core.collect import Collector
 from friendscrape.core.counters import RunCounters
 from friendscrape.errors import RunAbortedError
-from friendscrape.fetch.http import HttpClient, HttpConfig
+from friendscrape.fetch.http import HttpClient
 from friendscrape.fetch.wire import RawResponse
 from friendscrape.models import Status, User
 from friendscrape.simulator import RunningSimulator, SimConfig, run_simulator
@@ -200,9 +201,9 @@ async def _collect_all(
     settings = _settings(sim, source_name, **extra)
     source: Source = make_source(settings)
     out = []
-    async with HttpClient(HttpConfig.from_settings(settings)) as http:
+    async with HttpClient(http_config(settings)) as http:
         collector = Collector(
-            CollectConfig.from_settings(settings), source, http, partition=1, stats=RunCounters()
+            collect_config(settings), source, http, partition=1, stats=RunCounters()
         )
         for user in users:
             out.append((user, await collector.collect(user)))
@@ -261,7 +262,7 @@ async def test_x_api_revoked_token_raises_once_with_no_token_in_it(sim: RunningS
     user = User(next(sim.graph.accounts()).user_id, "a")
     request = source.page_request(user, None)
     request = type(request)(request.url, {**request.headers, "Authorization": "Bearer revoked-1"})
-    async with HttpClient(HttpConfig.from_settings(settings)) as http:
+    async with HttpClient(http_config(settings)) as http:
         response = await http.fetch(request)
     assert response.status == 401
     with pytest.raises(CredentialsRejectedError) as err:

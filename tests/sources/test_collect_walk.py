@@ -10,9 +10,10 @@ import pytest
 from aiohttp import test_utils, web
 
 from friendscrape.config import Settings
-from friendscrape.core.collect import CollectConfig, Collector
+from friendscrape.core.assemble import collect_config, http_config
+from friendscrape.core.collect import Collector
 from friendscrape.core.counters import RunCounters
-from friendscrape.fetch.http import HttpClient, HttpConfig
+from friendscrape.fetch.http import HttpClient
 from friendscrape.models import FriendList, Status, User
 from friendscrape.sources import make_source
 
@@ -78,7 +79,7 @@ async def upstream() -> AsyncIterator[str]:
 def _collector(base_url: str, source: str, http: HttpClient) -> Collector:
     settings = Settings(source=source, base_url=base_url, fetch_attempts=1, max_pages=1000)
     return Collector(
-        CollectConfig.from_settings(settings),
+        collect_config(settings),
         make_source(settings),
         http,
         partition=1,
@@ -87,7 +88,7 @@ def _collector(base_url: str, source: str, http: HttpClient) -> Collector:
 
 
 async def _collect(base_url: str, source: str, user: User) -> FriendList:
-    async with HttpClient(HttpConfig.from_settings(Settings(fetch_attempts=1))) as http:
+    async with HttpClient(http_config(Settings(fetch_attempts=1))) as http:
         return await _collector(base_url, source, http).collect(user)
 
 
@@ -142,7 +143,7 @@ async def test_outcomes_name_upstream_wide_failures_and_only_those(upstream: str
 
     port = test_utils.unused_port()  # bound, then closed: nothing listens there
     closed = f"http://127.0.0.1:{port}"
-    async with HttpClient(HttpConfig.from_settings(Settings(fetch_attempts=1))) as http:
+    async with HttpClient(http_config(Settings(fetch_attempts=1))) as http:
         refused = await _collector(closed, "twitter-mobile", http).collect_outcome(User("6", "ada"))
         generic = await _collector(upstream, "twitter-mobile", http).collect_outcome(
             User("7", "ghost_name")

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from friendscrape.config import Settings
+from friendscrape.core.assemble import http_config
 from friendscrape.errors import ParseError, PermanentFetchError
 from friendscrape.fetch.http import HttpClient, HttpConfig
 from friendscrape.fetch.wire import PageRequest
@@ -143,7 +144,7 @@ def test_a_mastodon_link_that_is_no_url_is_a_parse_error() -> None:
 
 
 def _config() -> HttpConfig:
-    return HttpConfig.from_settings(Settings(fetch_attempts=1))
+    return http_config(Settings(fetch_attempts=1))
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,8 @@ from friendscrape.commands.run.progressbar import (
     wants_bar,
 )
 from friendscrape.config import Settings
-from friendscrape.core.pipeline import PartitionRun, RunConfig
+from friendscrape.core.assemble import run_config
+from friendscrape.core.pipeline import PartitionRun
 from friendscrape.models import User
 from friendscrape.simulator import SimConfig, run_simulator
 from friendscrape.sources import make_source
@@ -187,9 +188,7 @@ async def test_a_partition_run_drives_the_bar(tmp_path: Path) -> None:
             accounts = [User(a.user_id, a.screen_name) for a in sim.graph.accounts()]
             await store.import_users(accounts)
             await store.plan_partitions(1)
-            runner = PartitionRun(
-                RunConfig.from_settings(settings), store, make_source(settings), partition=1
-            )
+            runner = PartitionRun(run_config(settings), store, make_source(settings), partition=1)
             async with line.around(runner):
                 summary = await runner.run()
     total = len(accounts)

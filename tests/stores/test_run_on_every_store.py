@@ -11,9 +11,10 @@ import pytest
 
 from friendscrape.commands.export import export
 from friendscrape.config import Settings
+from friendscrape.core.assemble import limiter_config, run_config
 from friendscrape.core.loop_lag import LoopLag
-from friendscrape.core.pipeline import PartitionRun, RunConfig
-from friendscrape.fetch.limiter import LimiterConfig, build_limiter
+from friendscrape.core.pipeline import PartitionRun
+from friendscrape.fetch.limiter import build_limiter
 from friendscrape.models import Status, User
 from friendscrape.simulator import RunningSimulator, SimConfig, run_simulator
 from friendscrape.sources.twitter_mobile import TwitterMobileSource
@@ -35,13 +36,13 @@ async def run_partition(
     source = TwitterMobileSource(sim.base_url)
     lag = LoopLag()
     runner = PartitionRun(
-        RunConfig.from_settings(settings),
+        run_config(settings),
         store,
         source,
         partition=number,
         loop_lag=lag,
         limiter=build_limiter(
-            LimiterConfig.from_settings(settings),
+            limiter_config(settings),
             credential_hosts=source.credential_hosts,
             tokens=(),
             lag=lag.seconds,

@@ -24,11 +24,8 @@ Pure logic, no I/O: feed outcomes, save what it releases, stop when it trips.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Generic, TypeVar
+from typing import Final, Generic, TypeVar
 from urllib.parse import urlsplit
-
-if TYPE_CHECKING:
-    from friendscrape.config import Settings
 
 T = TypeVar("T")
 
@@ -56,11 +53,6 @@ class BreakerConfig:
     """``users``: consecutive same-cause failures that trip the breaker; 0 turns it off."""
 
     users: int
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> BreakerConfig:
-        """The breaker's part of the settings."""
-        return cls(users=settings.breaker_users)
 
 
 @dataclass(frozen=True, slots=True)

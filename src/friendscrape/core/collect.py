@@ -9,7 +9,6 @@ from typing import NamedTuple
 
 import structlog
 
-from friendscrape.config import Settings
 from friendscrape.core.breaker import UNREACHABLE_KINDS, Failure
 from friendscrape.core.counters import RunCounters
 from friendscrape.core.redaction import Redactor
@@ -44,15 +43,6 @@ class CollectConfig:
     max_friends: int
     max_pages: int
     redactor: Redactor
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> CollectConfig:
-        """The collector's part of the settings."""
-        return cls(
-            max_friends=settings.max_friends,
-            max_pages=settings.max_pages,
-            redactor=Redactor.of(settings.credentials()),
-        )
 
 
 class Collector:

@@ -13,17 +13,12 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import structlog
 
 from friendscrape.errors import PartitionHeldError, StoreError, StoreTransientError
 from friendscrape.retry import RetryPolicy, retry_call
-from friendscrape.stores import store_retry_policy
 from friendscrape.stores.base import Lease, RunStore
-
-if TYPE_CHECKING:
-    from friendscrape.config import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -36,15 +31,6 @@ class LeaseConfig:
     ttl: float
     heartbeat: float
     retry: RetryPolicy
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> LeaseConfig:
-        """The lease settings (validated there: heartbeat < ttl)."""
-        return cls(
-            ttl=settings.lease_ttl,
-            heartbeat=settings.lease_heartbeat,
-            retry=store_retry_policy(settings),
-        )
 
 
 @dataclass(slots=True)

@@ -25,7 +25,6 @@ from typing import Literal
 
 import structlog
 
-from friendscrape.config import Settings
 from friendscrape.core.breaker import BreakerConfig, CircuitBreaker, Trip, Verdict
 from friendscrape.core.collect import CollectConfig, Collector
 from friendscrape.core.counters import RunCounters
@@ -45,7 +44,6 @@ from friendscrape.fetch.http import HttpClient, HttpConfig, Limiter
 from friendscrape.models import FriendList, User
 from friendscrape.retry import RetryPolicy, retry_call
 from friendscrape.sources.base import Lookups, Source
-from friendscrape.stores import store_retry_policy
 from friendscrape.stores.base import RunStore
 
 log = structlog.get_logger("friendscrape.core.pipeline")
@@ -97,27 +95,6 @@ class RunConfig:
     collect: CollectConfig
     breaker: BreakerConfig
     store_retry: RetryPolicy
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> RunConfig:
-        """The run's part of the settings."""
-        return cls(
-            concurrency=settings.concurrency,
-            queue_size=settings.queue_size,
-            batch_size=settings.batch_size,
-            flush_interval=settings.flush_interval,
-            write_timeout=settings.write_timeout,
-            stall_timeout=settings.stall_timeout,
-            grace_period=settings.grace_period,
-            stop_timeout=settings.stop_timeout,
-            progress_interval=settings.progress_interval,
-            retry_failed=settings.retry_failed,
-            users_limit=settings.users_limit,
-            http=HttpConfig.from_settings(settings),
-            collect=CollectConfig.from_settings(settings),
-            breaker=BreakerConfig.from_settings(settings),
-            store_retry=store_retry_policy(settings),
-        )
 
 
 class PartitionRun:

@@ -13,7 +13,6 @@ from typing import Protocol, Self
 import aiohttp
 from yarl import URL
 
-from friendscrape.config import Settings
 from friendscrape.errors import PermanentFetchError, TransientFetchError
 from friendscrape.fetch.retry_after import parse_retry_after
 from friendscrape.fetch.wire import PageRequest, RawResponse
@@ -34,28 +33,6 @@ class HttpConfig:
     retry: RetryPolicy
     base_auth: OriginAuth | None = None
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> HttpConfig:
-        """The HTTP settings of ``settings``."""
-        credentials = settings.base_url_credentials
-        return cls(
-            request_timeout=settings.request_timeout,
-            connect_timeout=settings.connect_timeout,
-            user_agent=settings.user_agent,
-            max_page_bytes=settings.max_page_bytes,
-            retry=RetryPolicy(
-                attempts=settings.fetch_attempts,
-                deadline=settings.fetch_retry_deadline,
-                base_wait=settings.retry_base_wait,
-                max_wait=settings.retry_max_wait,
-            ),
-            base_auth=(
-                OriginAuth(_origin(URL(settings.base_url)), credentials.basic_header())
-                if credentials is not None and settings.base_url
-                else None
-            ),
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class OriginAuth:
@@ -65,6 +42,11 @@ class OriginAuth:
 
     origin: tuple[str, str | None, int | None]
     header: str = field(repr=False)
+
+    @classmethod
+    def for_url(cls, url: str, header: str) -> OriginAuth:
+        """``header`` sent to the origin of ``url``."""
+        return cls(_origin(URL(url)), header)
 
     def add_to(self, url: URL, headers: Mapping[str, str]) -> Mapping[str, str]:
         """``headers`` with the Authorization value when ``url`` is of the origin and

@@ -37,11 +37,10 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
 
 import structlog
 
-from friendscrape.config import Settings
+from friendscrape import defaults
 from friendscrape.fetch.concurrency import Concurrency, LagProbe
 from friendscrape.fetch.credentials import CredentialPool
 from friendscrape.fetch.host_pause import HostPause
@@ -53,9 +52,6 @@ from friendscrape.fetch.token_bucket import TokenBucket
 
 log = structlog.get_logger("friendscrape.fetch.limiter")
 
-# --concurrency's own default, read from Settings so the number is written once.
-_DEFAULT_CONCURRENCY: Final[int] = Settings.model_fields["concurrency"].default
-
 
 @dataclass(frozen=True, slots=True)
 class LimiterConfig:
@@ -63,23 +59,10 @@ class LimiterConfig:
     and the longest pause an upstream may ask for before the run ends instead."""
 
     rate: float | None = None
-    concurrency: int = _DEFAULT_CONCURRENCY
+    concurrency: int = defaults.CONCURRENCY
     adaptive: bool = True
     max_pause: float = 900.0
     learn_rate: bool = True
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> LimiterConfig:
-        """The pacing ``settings`` ask for; the host cap never exceeds --concurrency."""
-        host = settings.host_concurrency or settings.concurrency
-        return cls(
-            settings.rate_limit,
-            min(host, settings.concurrency),
-            settings.adaptive,
-            settings.max_pause,
-            # Learning a rate from 429s is part of adapting: --no-adaptive turns both off.
-            learn_rate=settings.adaptive and settings.learn_rate,
-        )
 
 
 def _no_lag() -> float:

@@ -15,8 +15,8 @@ import structlog
 
 from friendscrape.commands.plan import check_partition
 from friendscrape.config import Settings
-from friendscrape.core.assemble import build_run
-from friendscrape.core.lease import LeaseConfig, held_partition
+from friendscrape.core.assemble import build_run, lease_config
+from friendscrape.core.lease import held_partition
 from friendscrape.core.pipeline import PartitionRun, RunSummary
 from friendscrape.core.samples import SampleRecorder, Upstream, sampling
 from friendscrape.errors import PartitionHeldError, PauseTooLongError, RunAbortedError, StoreError
@@ -85,11 +85,11 @@ async def run(
         warn(LEGACY_SITE_NOTICE)
     run_id = uuid.uuid4().hex[:12]
     structlog.contextvars.bind_contextvars(partition=number, run_id=run_id)
-    lease_config = LeaseConfig.from_settings(settings)
+    hold = lease_config(settings)
     async with (
         opened_store(settings) as store,
         # Held before any user is read: a second run of this partition exits 6.
-        held_partition(store, number, run_id, lease_config, on_lost=stop.set) as lease,
+        held_partition(store, number, run_id, hold, on_lost=stop.set) as lease,
     ):
         await check_partition(store, number)
         await _warn_unplaced(store, warn)
@@ -105,7 +105,7 @@ async def run(
             upstream=Upstream.of(settings.base_url or getattr(source, "base_url", None)),
         )
         try:
-            every = lease_config.heartbeat
+            every = hold.heartbeat
             async with display, sampling(recorder, every=every, deadline=runner.stop_deadline):
                 summary = await runner.run()
             if lease.lost is not None:
