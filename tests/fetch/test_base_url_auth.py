@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 
 from friendscrape.config import Settings
+from friendscrape.configparts import source_config
 from friendscrape.core.assemble import http_config
 from friendscrape.core.redaction import Redactor, secret_values
 from friendscrape.errors import UsageError
@@ -72,7 +73,7 @@ def test_a_url_shown_in_a_message_hides_its_credentials(url: str, expected: str)
 
 def test_x_api_refuses_a_base_url_with_credentials() -> None:
     with pytest.raises(UsageError, match="x-api cannot send"):
-        make_source(Settings(source="x-api", base_url=BASE))
+        make_source(source_config(Settings(source="x-api", base_url=BASE)))
 
 
 @asynccontextmanager

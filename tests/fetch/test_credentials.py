@@ -9,6 +9,7 @@ from structlog.testing import capture_logs
 from yarl import URL
 
 from friendscrape.config import Settings
+from friendscrape.configparts import source_config
 from friendscrape.core.assemble import http_config, limiter_config
 from friendscrape.credentials import Credentials, parse_tokens
 from friendscrape.fetch.credentials import CredentialPool
@@ -79,7 +80,7 @@ def test_build_limiter_attaches_the_pool_to_the_hosts_the_source_names() -> None
         base_url="http://127.0.0.1:9/2",
         x_bearer_tokens=SecretStr(f"{SECRET_A},{SECRET_B}"),
     )
-    source = make_source(settings)
+    source = make_source(source_config(settings))
     assert source.credential_hosts == ("api.x.com", "api.twitter.com", "127.0.0.1")
     limiter = build_limiter(
         limiter_config(settings),
@@ -94,9 +95,9 @@ def test_build_limiter_attaches_the_pool_to_the_hosts_the_source_names() -> None
 
 def test_public_sources_name_no_credential_hosts() -> None:
     for name in ("twitter-mobile", "bluesky", "mastodon"):
-        assert make_source(Settings(source=name)).credential_hosts == ()
+        assert make_source(source_config(Settings(source=name))).credential_hosts == ()
     # The X API's own hosts once, whatever the base URL says.
-    assert make_source(Settings(source="x-api")).credential_hosts == (
+    assert make_source(source_config(Settings(source="x-api"))).credential_hosts == (
         "api.x.com",
         "api.twitter.com",
     )

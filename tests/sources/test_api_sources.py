@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from friendscrape.config import Settings
+from friendscrape.configparts import source_config
 from friendscrape.core.assemble import collect_config, http_config
 from friendscrape.core.collect import Collector
 from friendscrape.core.counters import RunCounters
@@ -32,11 +33,11 @@ DID = "did:plc:ewvi7nxzyoun6zhxrhs64oiz"
 def test_every_source_is_named_and_built_from_settings() -> None:
     assert SOURCE_NAMES == ("twitter-mobile", "x-api", "bluesky", "mastodon")
     for name, kind in (("x-api", XApiSource), ("bluesky", BlueskySource)):
-        source = make_source(Settings(source=name, base_url="http://127.0.0.1:9/"))
+        source = make_source(source_config(Settings(source=name, base_url="http://127.0.0.1:9/")))
         assert isinstance(source, kind)
         assert source.name == name
         assert source.base_url == "http://127.0.0.1:9"
-    mastodon = make_source(Settings(source="mastodon"))
+    mastodon = make_source(source_config(Settings(source="mastodon")))
     assert isinstance(mastodon, MastodonSource)
     assert mastodon.base_url is None
 
@@ -199,7 +200,7 @@ async def _collect_all(
     sim: RunningSimulator, source_name: str, users: list[User], **extra: object
 ) -> list[tuple[User, object]]:
     settings = _settings(sim, source_name, **extra)
-    source: Source = make_source(settings)
+    source: Source = make_source(source_config(settings))
     out = []
     async with HttpClient(http_config(settings)) as http:
         collector = Collector(
@@ -258,7 +259,7 @@ async def test_bluesky_collects_by_did_too(sim: RunningSimulator) -> None:
 
 async def test_x_api_revoked_token_raises_once_with_no_token_in_it(sim: RunningSimulator) -> None:
     settings = _settings(sim, "x-api")
-    source = make_source(settings)
+    source = make_source(source_config(settings))
     user = User(next(sim.graph.accounts()).user_id, "a")
     request = source.page_request(user, None)
     request = type(request)(request.url, {**request.headers, "Authorization": "Bearer revoked-1"})

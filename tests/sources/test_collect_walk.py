@@ -10,6 +10,7 @@ import pytest
 from aiohttp import test_utils, web
 
 from friendscrape.config import Settings
+from friendscrape.configparts import source_config
 from friendscrape.core.assemble import collect_config, http_config
 from friendscrape.core.collect import Collector
 from friendscrape.core.counters import RunCounters
@@ -80,7 +81,7 @@ def _collector(base_url: str, source: str, http: HttpClient) -> Collector:
     settings = Settings(source=source, base_url=base_url, fetch_attempts=1, max_pages=1000)
     return Collector(
         collect_config(settings),
-        make_source(settings),
+        make_source(source_config(settings)),
         http,
         partition=1,
         stats=RunCounters(),

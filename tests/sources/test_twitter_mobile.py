@@ -10,6 +10,7 @@ import pytest
 from aiohttp import test_utils, web
 
 from friendscrape.config import Settings
+from friendscrape.configparts import source_config
 from friendscrape.errors import LoginWallError, ParseError, UsageError
 from friendscrape.fetch.wire import PageRequest, RawResponse
 from friendscrape.models import Page, Status, User
@@ -35,7 +36,9 @@ def test_is_a_source_named_twitter_mobile() -> None:
 
 
 def test_make_source_passes_the_base_url() -> None:
-    source = make_source(Settings(source="twitter-mobile", base_url="http://127.0.0.1:9/"))
+    source = make_source(
+        source_config(Settings(source="twitter-mobile", base_url="http://127.0.0.1:9/"))
+    )
     assert isinstance(source, TwitterMobileSource)
     assert source.base_url == "http://127.0.0.1:9"
 

@@ -20,6 +20,7 @@ from friendscrape.commands.run.progressbar import (
     wants_bar,
 )
 from friendscrape.config import Settings
+from friendscrape.configparts import source_config
 from friendscrape.core.assemble import run_config
 from friendscrape.core.pipeline import PartitionRun
 from friendscrape.models import User
@@ -188,7 +189,9 @@ async def test_a_partition_run_drives_the_bar(tmp_path: Path) -> None:
             accounts = [User(a.user_id, a.screen_name) for a in sim.graph.accounts()]
             await store.import_users(accounts)
             await store.plan_partitions(1)
-            runner = PartitionRun(run_config(settings), store, make_source(settings), partition=1)
+            runner = PartitionRun(
+                run_config(settings), store, make_source(source_config(settings)), partition=1
+            )
             async with line.around(runner):
                 summary = await runner.run()
     total = len(accounts)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from friendscrape.config import Settings
+from friendscrape.configparts import source_config
 from friendscrape.core.breaker import BreakerConfig
 from friendscrape.core.collect import CollectConfig
 from friendscrape.core.lease import LeaseConfig
@@ -39,7 +40,7 @@ def build_run(
     are its own (``PartitionRun.stats``). The default limiter carries the token pool to
     the hosts the source names and reads the event loop's lag the run measures.
     """
-    source = source if source is not None else make_source(settings)
+    source = source if source is not None else make_source(source_config(settings))
     credentials = settings.credentials()
     lag = LoopLag()
     return PartitionRun(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
@@ -11,7 +12,6 @@ from friendscrape.errors import UsageError
 from friendscrape.platforms import SOURCE_NAMES as SOURCE_NAMES
 
 if TYPE_CHECKING:
-    from friendscrape.config import Settings
     from friendscrape.sources.base import Source
 
 
@@ -45,30 +45,41 @@ def quoted_cursor(cursor: str) -> str:
     return quote(cursor, safe="")
 
 
-def make_source(settings: Settings) -> Source:
-    """Build the source named by ``settings.source``."""
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    """Which upstream to collect from and where: the platform's ``name``, its
+    ``base_url`` (None: the platform's own), and whether a user name and password were
+    taken out of that URL (``url_credentials``: sent as Basic auth, which x-api cannot)."""
+
+    name: str
+    base_url: str | None = None
+    url_credentials: bool = False
+
+
+def make_source(config: SourceConfig) -> Source:
+    """Build the source ``config`` names."""
     # Imports stay inside: a run loads only the parser of the platform it collects from.
-    name = settings.source
+    name = config.name
     if name == "twitter-mobile":
         from friendscrape.sources.twitter_mobile import TwitterMobileSource  # noqa: PLC0415
 
-        return TwitterMobileSource(base_url=settings.base_url)
+        return TwitterMobileSource(base_url=config.base_url)
     if name == "x-api":
         from friendscrape.sources.x_api import XApiSource  # noqa: PLC0415
 
-        if settings.base_url_credentials is not None:
+        if config.url_credentials:
             # One Authorization header per request, and x-api's holds the bearer token:
             # refused here rather than every request failing.
             raise UsageError(X_API_URL_CREDENTIALS)
 
-        return XApiSource(base_url=settings.base_url)
+        return XApiSource(base_url=config.base_url)
     if name == "bluesky":
         from friendscrape.sources.bluesky import BlueskySource  # noqa: PLC0415
 
-        return BlueskySource(base_url=settings.base_url)
+        return BlueskySource(base_url=config.base_url)
     if name == "mastodon":
         from friendscrape.sources.mastodon import MastodonSource  # noqa: PLC0415
 
-        return MastodonSource(base_url=settings.base_url)
+        return MastodonSource(base_url=config.base_url)
     msg = f"unknown source {name!r}: choose one of {', '.join(SOURCE_NAMES)}"
     raise UsageError(msg)

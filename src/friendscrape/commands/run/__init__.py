@@ -15,6 +15,7 @@ import structlog
 
 from friendscrape.commands.plan import check_partition
 from friendscrape.config import Settings
+from friendscrape.configparts import source_config
 from friendscrape.core.assemble import build_run, lease_config
 from friendscrape.core.lease import held_partition
 from friendscrape.core.pipeline import PartitionRun, RunSummary
@@ -78,7 +79,7 @@ async def run(
     """
     stop = stop if stop is not None else asyncio.Event()
     number = resolve_partition(partition, os.environ if environ is None else environ)
-    source = make_source(settings)
+    source = make_source(source_config(settings))
     if source.name == "twitter-mobile" and not settings.base_url:
         # Its default host no longer exists: say why every user is about to fail.
         log.warning("source.legacy_site", note=LEGACY_SITE_NOTICE)
