@@ -33,11 +33,11 @@ from collections.abc import (
 from typing import TYPE_CHECKING, Any
 
 from google.api_core import exceptions as gexc
-from google.cloud import bigquery
 
 from friendscrape.errors import StoreError, StoreTransientError, StoreUnavailableError
 from friendscrape.stores import bigquery_schema as schema
 from friendscrape.stores.bigquery_base import BigQueryConfig
+from friendscrape.stores.bigquery_lib import bigquery
 from friendscrape.stores.bigquery_plan import BigQueryPlan
 from friendscrape.stores.bigquery_read import BigQueryReads
 from friendscrape.stores.bigquery_runs import BigQueryRuns

@@ -21,11 +21,11 @@ import structlog
 from google.api_core import exceptions as gexc
 from google.api_core.retry import Retry
 from google.auth.exceptions import GoogleAuthError
-from google.cloud import bigquery
 
 from friendscrape.errors import StoreError, StoreTransientError, StoreUnavailableError
 from friendscrape.stores import bigquery_schema as schema
 from friendscrape.stores import paging, rows
+from friendscrape.stores.bigquery_lib import bigquery
 from friendscrape.stores.bigquery_write import StorageWriter
 
 if TYPE_CHECKING:

@@ -14,8 +14,6 @@ from collections.abc import (
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
-from google.cloud import bigquery
-
 from friendscrape.models import Partition, User
 from friendscrape.stores import bigquery_schema as schema
 from friendscrape.stores import paging, planning, rows
@@ -25,6 +23,7 @@ from friendscrape.stores.base import (
     ImportResult,
 )
 from friendscrape.stores.bigquery_base import NUM, ORDER, BigQueryBase, T
+from friendscrape.stores.bigquery_lib import bigquery
 
 _IMPORT_CHUNK = IMPORT_BATCH
 

@@ -9,8 +9,6 @@ from collections.abc import (
 from datetime import datetime
 from typing import Any
 
-from google.cloud import bigquery
-
 from friendscrape.models import FriendList
 from friendscrape.stores import bigquery_graph as graph
 from friendscrape.stores import bigquery_schema as schema
@@ -23,6 +21,7 @@ from friendscrape.stores.base import (
     StatusSummary,
 )
 from friendscrape.stores.bigquery_base import NUM, ORDER, STATUS_COLUMNS, BigQueryBase
+from friendscrape.stores.bigquery_lib import bigquery
 
 
 class BigQueryReads(BigQueryBase):

@@ -10,8 +10,6 @@ from collections.abc import (
 from datetime import datetime
 from typing import Any
 
-from google.cloud import bigquery
-
 from friendscrape.errors import StoreTransientError
 from friendscrape.models import UserPage
 from friendscrape.stores import bigquery_schema as schema
@@ -24,6 +22,7 @@ from friendscrape.stores.base import (
     now_utc,
 )
 from friendscrape.stores.bigquery_base import SAMPLE_COLUMNS, BigQueryBase
+from friendscrape.stores.bigquery_lib import bigquery
 
 
 class BigQueryRuns(BigQueryBase):

@@ -9,11 +9,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from google.cloud.bigquery import SchemaField
-
 from friendscrape import checks
 from friendscrape.errors import UsageError
 from friendscrape.models import FriendList, utc
+from friendscrape.stores.bigquery_lib import SchemaField
 
 # Project ids: 6-30 chars of lowercase letters, digits and hyphens, optionally behind a
 # domain prefix ("example.com:project"). Dataset ids: letters, digits, underscores, up

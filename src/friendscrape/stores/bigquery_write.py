@@ -14,10 +14,10 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from google.cloud.bigquery import SchemaField
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from friendscrape.errors import StoreError, StoreTransientError
+from friendscrape.stores.bigquery_lib import SchemaField, without_dataframes
 from friendscrape.stores.bigquery_schema import RESULTS_SCHEMA, Location
 
 _FieldType = descriptor_pb2.FieldDescriptorProto
@@ -89,7 +89,10 @@ class StorageWriter:
     @classmethod
     def connect(cls, location: Location, table: str, *, grpc_endpoint: str | None) -> StorageWriter:
         """A writer on Google's endpoint, or on an emulator's plain-text gRPC port."""
-        from google.cloud import bigquery_storage_v1  # noqa: PLC0415
+        # Here, not at the top: only a run writes results. Its read client, loaded with
+        # it, would load pandas and pyarrow too.
+        with without_dataframes():
+            from google.cloud import bigquery_storage_v1  # noqa: PLC0415
 
         if grpc_endpoint is None:
             return cls(bigquery_storage_v1.BigQueryWriteClient(), location, table)  # type: ignore[no-untyped-call]
