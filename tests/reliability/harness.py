@@ -24,6 +24,7 @@ from friendscrape.configdoc import environ_without_configuration
 from friendscrape.models import User
 from friendscrape.simulator import SimConfig, SyntheticGraph
 from friendscrape.simulator.process import SimulatorProcess, start_simulator_process
+from friendscrape.stores import lists_codec
 from friendscrape.stores.sqlite import SqliteStore
 
 # One graph for every simulator of the suite, so a run against a faulty simulator can be
@@ -132,7 +133,9 @@ def results(path: Path) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for row in rows:
         record = dict(row)
-        record["friend_names"] = json.loads(record["friend_names"])
+        # Lists as the store keeps them (compact blobs), read as the store reads them.
+        record["friend_names"] = lists_codec.decode(record["friend_names"])
+        record["friend_ids"] = lists_codec.decode(record["friend_ids"])
         assert record["user_id"] not in out, f"two rows for {record['user_id']}"
         out[record["user_id"]] = record
     return out

@@ -248,7 +248,7 @@ def _ok(row: dict[str, Any], names: list[str], ids: list[str] | None = None) -> 
     assert row["status"] == "ok", row
     assert row["friend_names"] == names, row
     if ids is not None:
-        assert json.loads(row["friend_ids"]) == ids, row
+        assert row["friend_ids"] == ids, row
 
 
 def _mastodon(*ids: str) -> list[tuple[str, str]]:

@@ -4,19 +4,20 @@ A row is what a store's query returns (``sqlite3.Row``, a BigQuery row as a dict
 store's SQL names its columns as the functions here read them (listed in each
 docstring), so a new read is its SQL in two dialects and, at most, one function here.
 Values come as each store keeps them: times as datetimes (BigQuery) or ISO 8601 text
-(SQLite), lists as arrays (BigQuery) or JSON text (SQLite), and NULL where a row of the
+(SQLite), lists as arrays (BigQuery) or, on SQLite, compact blobs (JSON text in rows of
+older versions; ``lists_codec`` reads both), and NULL where a row of the
 original BigQuery deployment lacks a column; the functions read both alike.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from datetime import datetime
 from typing import Any, Protocol, cast
 
 from friendscrape.models import FriendList, Partition, Status, User, utc
+from friendscrape.stores import lists_codec
 from friendscrape.stores.base import LeaseHolder, NodeRow, RunSample
 
 
@@ -35,12 +36,13 @@ def moment(value: datetime | str | None) -> datetime | None:
     return utc(value)
 
 
-def strings(value: str | Sequence[str] | None) -> tuple[str, ...]:
-    """A stored list of names or ids (an array, or its JSON text) as a tuple."""
+def strings(value: str | bytes | Sequence[str] | None) -> tuple[str, ...]:
+    """A stored list of names or ids (an array, its JSON text, or SQLite's compact blob)
+    as a tuple."""
     if value is None:
         return ()
-    if isinstance(value, str):
-        return tuple(json.loads(value))
+    if isinstance(value, str | bytes):
+        return tuple(lists_codec.decode(value))
     return tuple(value)
 
 

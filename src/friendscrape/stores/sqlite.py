@@ -50,8 +50,9 @@ CREATE TABLE IF NOT EXISTS user_friends (
     user_id TEXT PRIMARY KEY,
     screen_name TEXT,
     friend_count INTEGER NOT NULL,
-    friend_names TEXT NOT NULL,     -- JSON list, in the upstream's order
-    friend_ids TEXT NOT NULL,       -- JSON list aligned with friend_names, or []
+    friend_names TEXT NOT NULL,     -- in the upstream's order: a lists_codec blob, [] or
+                                    -- (rows of older versions) JSON text
+    friend_ids TEXT NOT NULL,       -- aligned with friend_names, or [] (the same forms)
     following_count INTEGER,
     truncated INTEGER NOT NULL,
     status TEXT NOT NULL,
@@ -217,6 +218,7 @@ class SqliteStore(SqlitePlan, SqliteRuns, SqliteReads):
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(_SCHEMA)
             graph.migrate(conn)
+            graph.register(conn)
         except sqlite3.DatabaseError as exc:
             msg = f"cannot open SQLite store {str(self.path)!r}: {exc}"
             raise StoreUnavailableError(msg) from None
@@ -242,6 +244,7 @@ class SqliteStore(SqlitePlan, SqliteRuns, SqliteReads):
             msg = f"cannot open SQLite store {str(self.path)!r} read-only: {exc}"
             raise StoreUnavailableError(msg) from None
         conn.row_factory = sqlite3.Row
+        graph.register(conn)
         try:
             tables = table_names(conn)
         except sqlite3.DatabaseError as exc:

@@ -7,7 +7,12 @@ capped exports at some 3,000 users a second, so each names-only list is resolved
 when it is saved (``friend_keys``), stamped with the generation of the job's users it
 was resolved against; lists with upstream ids are resolved by the export. Importing
 users starts a new generation; an export resolves in its own query the lists saved
-before it (and lists of older stores), which stay correct."""
+before it (and lists of older stores), which stay correct.
+
+Lists are kept compact (``lists_codec``): names and ids as blobs, keys as the sparse
+pairs of the friends that resolve; rows of older versions keep their JSON text, read
+alike. The export's own SQL walks a list of either kind through ``friendscrape_list``,
+a function each connection of the store registers (``register``)."""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from friendscrape.stores import lists_codec
 from friendscrape.stores.base import EdgeList
 
 EDGE_PAGE = 100
@@ -31,7 +37,8 @@ CREATE TABLE IF NOT EXISTS key_generation (   -- one row: the job's users' gener
 INSERT OR IGNORE INTO key_generation (id, generation) VALUES (1, 1);
 """
 _COLUMNS = {
-    # JSON list aligned with friend_names: the job's id each friend resolves to, or null
+    # The job's id each friend resolves to: sparse pairs (lists_codec), or in stores of
+    # older versions a JSON list aligned with friend_names (null where none)
     "friend_keys": "TEXT",
     # the key_generation friend_keys was resolved at; -1: not resolved
     "keys_gen": "INTEGER NOT NULL DEFAULT -1",
@@ -74,10 +81,10 @@ INSERT OR IGNORE INTO temp.job_keys SELECT k, user_id FROM (
 """
 
 _BY_NAME = """(SELECT json_group_array((SELECT k.user_id FROM temp.job_keys k WHERE k.k = n.value))
-        FROM json_each(f.friend_names) n)"""
+        FROM json_each(friendscrape_list(f.friend_names)) n)"""
 _BY_ID = """CASE WHEN f.friend_ids = '[]' THEN '[]' ELSE
        (SELECT json_group_array((SELECT k.user_id FROM temp.job_keys k WHERE k.k = i.value))
-        FROM json_each(f.friend_ids) i) END"""
+        FROM json_each(friendscrape_list(f.friend_ids)) i) END"""
 
 # One row per collected user (``{order}``: the store's user order): its lists, the keys
 # resolved at save when still current, else (``{by_name}``, ``{by_id}``) the job's id
@@ -111,6 +118,15 @@ SELECT * FROM (
 WHERE :part IS NULL OR partition = :part
 ORDER BY length(id), id
 """
+
+
+LIST_SQL = "friendscrape_list"
+"""The SQL function giving a stored list (blob or JSON text) as JSON text."""
+
+
+def register(conn: sqlite3.Connection) -> None:
+    """Let this connection's SQL read stored lists of either format (``LIST_SQL``)."""
+    conn.create_function(LIST_SQL, 1, lists_codec.as_json, deterministic=True)
 
 
 def migrate(conn: sqlite3.Connection) -> None:
@@ -175,25 +191,31 @@ def save_generation(conn: sqlite3.Connection, lists: Sequence[tuple[str, str]]) 
     return can_resolve(conn) if any(ids == "[]" for _, ids in lists) else None
 
 
+def stored_keys(conn: sqlite3.Connection, keys_json: str) -> bytes:
+    """``resolve``'s keys of the JSON list ``keys_json`` as friend_keys keeps them."""
+    return lists_codec.encode_keys(lists_codec.sparse(resolve(conn, keys_json)))
+
+
 def resolved_list(
     conn: sqlite3.Connection, names: str, ids: str, gen: int
-) -> tuple[str | None, int]:
+) -> tuple[bytes | None, int]:
     """One list's friend_keys and the generation they hold for (``gen``, from
-    ``save_generation``). Only names-only lists (twitter-mobile) are resolved here; a
-    list with upstream ids gets (None, -1) and is resolved by the export."""
+    ``save_generation``), given its names and ids as JSON text. Only names-only lists
+    (twitter-mobile) are resolved here; a list with upstream ids gets (None, -1) and is
+    resolved by the export."""
     if names == "[]":
-        return ("[]", gen)
+        return (lists_codec.encode_keys(()), gen)
     if ids != "[]":
         # A list with upstream ids (x-api, Bluesky, Mastodon) is left to the export:
         # two index probes per friend cost about 4 ms of CPU for a page of 1,000,
         # several times what fetching and parsing that page costs.
         return (None, -1)
-    return (resolve(conn, names), gen)
+    return (stored_keys(conn, names), gen)
 
 
 def resolved_keys(
     conn: sqlite3.Connection, lists: Sequence[tuple[str, str]]
-) -> list[tuple[str | None, int]]:
+) -> list[tuple[bytes | None, int]]:
     """For each (friend_names, friend_ids) JSON pair about to be saved: its friend_keys
     and the generation they hold for (``resolved_list``); every list gets (None, -1)
     while the store cannot resolve at save. Call inside the save's transaction."""
@@ -235,13 +257,13 @@ def edges_query(conn: sqlite3.Connection) -> tuple[str, dict[str, Any]]:
 def edge_list(row: sqlite3.Row) -> EdgeList:
     """An EdgeList from one row of the edges statement: the keys resolved at save, else
     the export's own matches; else upstream ids."""
-    names: list[str] = json.loads(row["friend_names"])
+    names = lists_codec.decode(row["friend_names"])
     raw_ids = row["friend_ids"]
-    ids: list[str] = json.loads(raw_ids) if raw_ids != "[]" else []
+    ids = lists_codec.decode(raw_ids) if raw_ids != lists_codec.EMPTY else []
     keys = row["keys"]
     resolved: list[str | None]
     if keys is not None:
-        resolved = json.loads(keys)
+        resolved = lists_codec.decode_keys(keys, len(names))
     else:
         by_name: list[str | None] = json.loads(row["by_name"])
         resolved = by_name

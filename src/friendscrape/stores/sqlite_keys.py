@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import msgspec
 
+from friendscrape.stores import lists_codec
 from friendscrape.stores import sqlite_graph as graph
 
 _MAX_USERS = 4_000_000
@@ -32,8 +33,11 @@ _BITS_PER_KEY = 16
 """With two probes about 1.4 % of the names that match no user pass the filter."""
 
 # The keys of candidate names (``j.key``: their place in the list sent) and what each
-# resolves to, quoted as json_group_array writes it (json_quote: null where none).
-_PROBE = f"SELECT j.key, json_quote({graph.RESOLVE_ONE}) FROM json_each(?) AS j"
+# resolves to (NULL where none).
+_PROBE = f"SELECT j.key, {graph.RESOLVE_ONE} FROM json_each(?) AS j"
+
+_NONE_RESOLVE = lists_codec.encode_keys(())
+"""The keys of a list none of whose friends is a user of the job."""
 
 
 class KeyFilter:
@@ -116,11 +120,11 @@ class SaveMatcher:
         conn: sqlite3.Connection,
         lists: Sequence[tuple[str, str]],
         names: Sequence[Sequence[str]],
-    ) -> list[tuple[str | None, int]]:
+    ) -> list[tuple[bytes | None, int]]:
         """For each (friend_names, friend_ids) JSON pair about to be saved (``names``:
         the same names as Python strings): its friend_keys and the generation they hold
-        for, as ``sqlite_graph.resolved_keys`` gives them, the generation read once.
-        Call inside the save's transaction."""
+        for, byte for byte as ``sqlite_graph.resolved_keys`` gives them, the generation
+        read once. Call inside the save's transaction."""
         gen = graph.save_generation(conn, lists)
         if gen is None:
             return [(None, -1)] * len(lists)
@@ -131,7 +135,7 @@ class SaveMatcher:
             keys = None
         if keys is None or keys.passes_all:
             return [graph.resolved_list(conn, names_json, ids, gen) for names_json, ids in lists]
-        out: list[tuple[str | None, int]] = []
+        out: list[tuple[bytes | None, int]] = []
         wanted: dict[str, None] = {}
         pending: list[int] = []
         for i, (names_json, ids) in enumerate(lists):
@@ -152,18 +156,19 @@ class SaveMatcher:
                 # (json_group_array writes null for them, as for a name matching none).
                 mask = set(found)
                 masked = [n if n in mask else None for n in names[i]]
-                out.append((graph.resolve(conn, msgspec.json.encode(masked).decode()), gen))
+                out.append((graph.stored_keys(conn, msgspec.json.encode(masked).decode()), gen))
                 continue
             if found:
                 wanted.update(dict.fromkeys(found))
                 pending.append(i)
-            out.append(("[" + ",".join(["null"] * len(names[i])) + "]", gen))
+            out.append((_NONE_RESOLVE, gen))
         if pending:
             order = list(wanted)
-            quoted = {
+            resolved = {
                 order[k]: v for k, v in conn.execute(_PROBE, (msgspec.json.encode(order).decode(),))
             }
-            got = quoted.get
+            got = resolved.get
             for i in pending:
-                out[i] = ("[" + ",".join([got(n, "null") for n in names[i]]) + "]", gen)
+                pairs = [(p, key) for p, n in enumerate(names[i]) if (key := got(n)) is not None]
+                out[i] = (lists_codec.encode_keys(pairs), gen)
         return out
