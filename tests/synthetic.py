@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from friendscrape.stores import sqlite_graph
+from friendscrape.stores import lists_codec, sqlite_graph
 from friendscrape.stores.sqlite import SqliteStore
 
 _POOL = 997
@@ -72,8 +72,12 @@ def build(
         # list once here (``resolved=False``: left for the export to resolve).
         sqlite_graph.index_keys(conn)
         gen = sqlite_graph.generation(conn) if resolved else None
-        keys = [sqlite_graph.resolve(conn, names) if gen is not None else None for names in lists]
+        keys = [
+            sqlite_graph.stored_keys(conn, names) if gen is not None else None for names in lists
+        ]
         column = (keys, -1 if gen is None else gen)
+        # Stored as a run stores them now: compact (the JSON above is what SQL reads).
+        stored = [lists_codec.encode(json.loads(names)) for names in lists]
         conn.execute("COMMIT")
         for start in range(0, users, batch):
             conn.execute("BEGIN")
@@ -86,7 +90,7 @@ def build(
                     range(start, min(start + batch, users)),
                     users,
                     friends,
-                    lists,
+                    stored,
                     stamp,
                     column=column,
                 ),
@@ -100,10 +104,10 @@ def _rows(
     span: range,
     users: int,
     friends: int,
-    lists: list[str],
+    lists: list[str | bytes],
     stamp: str,
     *,
-    column: tuple[list[str | None], int],
+    column: tuple[list[bytes | None], int],
 ) -> Iterator[tuple[object, ...]]:
     keys, gen = column
     for i in span:

@@ -1,0 +1,149 @@
+"""Bytes a collected user costs on disk in each store, at the crawl's list sizes.
+
+A job of USERS users of the simulator's graph (its friend-count distribution, lists cut
+at the default --max-friends of 2,000; users of every kind, so some 5 % hold no list),
+imported and planned, then every user's result saved as a twitter-mobile run saves it
+(names only, each friend matched to the job's users at save).
+
+- SQLite: the store file's size (write-ahead log checkpointed) over the results, and
+  its growth from the planned store before the first result over the results.
+- BigQuery: the logical bytes of the rows written, by BigQuery's documented data-size
+  rules (STRING: 2 bytes + its UTF-8 length; INT64, FLOAT64, TIMESTAMP: 8; BOOL: 1;
+  an ARRAY: the sum of its elements; NULL: 0), and what a million such users cost a
+  month in logical storage at the list prices given in docs/bigquery.md.
+
+Target: at most 4 KB (4,096 bytes) per result on SQLite.
+
+    python benchmarks/storage_size.py [--users N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sqlite3
+import statistics
+import sys
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from friendscrape.models import FriendList, Status, User
+from friendscrape.simulator.graph import AccountKind, SyntheticGraph
+from friendscrape.stores import bigquery_schema as schema
+from friendscrape.stores.sqlite import SqliteStore
+
+USERS = 5_000
+MAX_FRIENDS = 2_000
+BATCH = 50
+TARGET = 4_096
+GIB = 1024**3
+# Logical storage list prices per GiB and month (US multi-region; docs/bigquery.md).
+ACTIVE, LONG_TERM = 0.02, 0.01
+T0 = datetime(2024, 5, 1, tzinfo=UTC)
+
+_FIXED = {"INT64": 8, "FLOAT64": 8, "TIMESTAMP": 8, "BOOL": 1, "BOOLEAN": 1}
+
+
+def _results(graph: SyntheticGraph) -> Iterator[FriendList]:
+    for n, account in enumerate(graph.accounts()):
+        ok = account.kind is AccountKind.OK
+        names = graph.listing(account, 0, min(account.following_count, MAX_FRIENDS)) if ok else []
+        yield FriendList(
+            user_id=account.user_id,
+            screen_name=account.screen_name,
+            status=Status.OK if ok else Status.NOT_FOUND,
+            source="twitter-mobile",
+            partition=1,
+            start_at=T0 + timedelta(seconds=n),
+            end_at=T0 + timedelta(seconds=n + 3),
+            friend_names=tuple(names),
+            following_count=account.following_count if ok else None,
+            truncated=account.following_count > MAX_FRIENDS and ok,
+            error=None if ok else "not_found",
+        )
+
+
+def _value_bytes(kind: str, value: Any) -> int:
+    if value is None:
+        return 0
+    if kind == "STRING":
+        return 2 + len(str(value).encode())
+    return _FIXED[kind]
+
+
+def bigquery_bytes(result: FriendList) -> int:
+    """The logical bytes of one ``user_friends`` row as friendscrape writes it."""
+    row = schema.to_row(result, run_id="0123456789ab", key=schema.row_key(result, "0" * 12))
+    total = 0
+    for field in schema.RESULTS_SCHEMA:
+        value = row.get(field.name)
+        if field.mode == "REPEATED":
+            total += sum(_value_bytes(field.field_type, v) for v in value or ())
+        else:
+            total += _value_bytes(field.field_type, value)
+    return total
+
+
+def _file_size(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+    return path.stat().st_size
+
+
+async def _sqlite(path: Path, graph: SyntheticGraph, results: list[FriendList]) -> int:
+    """Saves the job's results; returns the planned store's size before them."""
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        await store.import_users(
+            [User(a.user_id, a.screen_name, a.following_count) for a in graph.accounts()]
+        )
+        await store.plan_partitions(1)
+        await store.close()
+        empty = _file_size(path)
+        await store.open()
+        for start in range(0, len(results), BATCH):
+            await store.save(results[start : start + BATCH])
+    finally:
+        await store.close()
+    return empty
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=USERS)
+    args = parser.parse_args()
+    graph = SyntheticGraph(args.users)
+    results = list(_results(graph))
+    names = statistics.mean(len(r.friend_names) for r in results)
+    chars = statistics.mean(len(n) for r in results for n in r.friend_names)
+    print(f"{len(results):,} results, {names:.0f} names a list on average, {chars:.1f} characters")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "storage.db"
+        empty = asyncio.run(_sqlite(path, graph, results))
+        size = _file_size(path)
+    per_file = size / len(results)
+    per_growth = (size - empty) / len(results)
+    print(
+        f"SQLite:   {per_file:7,.0f} bytes per result (file {size / 1e6:.1f} MB / results); "
+        f"{per_growth:,.0f} of them the results' own (growth from the planned store)"
+    )
+    per_bq = statistics.mean(bigquery_bytes(r) for r in results)
+    million = per_bq * 1_000_000 / GIB
+    print(
+        f"BigQuery: {per_bq:7,.0f} logical bytes per result; a million users: {million:.2f} GiB,"
+        f" ${million * ACTIVE:.2f} a month active, ${million * LONG_TERM:.2f} long-term"
+    )
+    ok = per_file <= TARGET
+    print(f"{'PASS' if ok else 'FAIL'}  SQLite: <= {TARGET:,} bytes per result ({per_file:,.0f})")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
