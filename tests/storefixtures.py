@@ -14,6 +14,7 @@ import pytest
 
 from bqemu import Emulator, EmulatorError, running_emulator
 from friendscrape.config import Settings
+from friendscrape.configparts import store_config
 from friendscrape.models import FriendList, Status
 from friendscrape.stores import open_store
 from friendscrape.stores.base import Store
@@ -90,7 +91,7 @@ def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 @pytest.fixture
 async def store(store_settings: Settings) -> AsyncIterator[Store]:
     """An opened store of each kind; closed afterwards."""
-    opened = open_store(store_settings, create=True)
+    opened = open_store(store_config(store_settings), create=True)
     await opened.open()
     try:
         yield opened

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from friendscrape.config import Settings
+from friendscrape.configparts import store_config
 from friendscrape.stores import open_store
 from reliability.harness import CliRun, clean_env, run_cli
 from storefixtures import bq_settings
@@ -29,7 +30,7 @@ class Job:
 
     async def users(self) -> dict[str, tuple[str, int | None]]:
         """user_id -> (screen name, following count) of every stored user."""
-        store = open_store(self.settings, read_only=True)
+        store = open_store(store_config(self.settings), read_only=True)
         await store.open()
         try:
             return {n.user_id: (n.name, n.following_count) async for n in store.nodes()}

@@ -15,6 +15,7 @@ from friendscrape.commands import demo, export
 from friendscrape.commands.demo import DEMO_MEAN_FRIENDS
 from friendscrape.commands.export import GraphExport, export_graph
 from friendscrape.config import Settings
+from friendscrape.configparts import store_config
 from friendscrape.errors import UsageError
 from friendscrape.models import Status
 from friendscrape.simulator.formats import api_truth, import_user
@@ -71,7 +72,7 @@ def job(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 
 
 async def _export(settings: Settings, spec: GraphExport, path: Path) -> None:
-    async with opened_store(settings, read_only=True) as store:
+    async with opened_store(store_config(settings), read_only=True) as store:
         await export_graph(store, spec, path)
 
 

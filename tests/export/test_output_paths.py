@@ -35,6 +35,7 @@ from friendscrape import argtypes, cli
 from friendscrape.commands import simulate
 from friendscrape.config import Settings
 from friendscrape.configdoc import environ_without_configuration
+from friendscrape.configparts import store_config
 from friendscrape.models import User
 from friendscrape.stores import opened_store
 from friendscrape.stores.base import Store
@@ -77,7 +78,7 @@ def _make_store(db: Path, *, bad: bool = False, users: int = USERS) -> str:
     url = f"sqlite:///{db}"
 
     async def fill() -> None:
-        async with opened_store(Settings(store=url), create=True) as store:
+        async with opened_store(store_config(Settings(store=url)), create=True) as store:
             await _fill(store, bad=bad, users=users)
 
     asyncio.run(fill())
@@ -412,7 +413,7 @@ async def test_bigquery_exports_write_through_links_and_fail_in_one_line(
     settings = bq_settings(
         bq_emulator.endpoint, bq_dataset, bigquery_grpc_endpoint=bq_emulator.grpc_endpoint
     )
-    async with opened_store(settings, create=True) as store:
+    async with opened_store(store_config(settings), create=True) as store:
         await _fill(store, bad=True)
     env = _env(
         FRIENDSCRAPE_BIGQUERY_ENDPOINT=bq_emulator.endpoint,

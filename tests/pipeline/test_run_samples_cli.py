@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from friendscrape.config import Settings
+from friendscrape.configparts import store_config
 from friendscrape.simulator import SimConfig
 from friendscrape.stores import open_store
 from friendscrape.stores.base import RunSample
@@ -73,7 +74,7 @@ def sim_stats(sim: SimProcess) -> dict[str, Any]:
 
 
 async def read_samples(settings: Settings) -> tuple[dict[int, RunSample], list[Any]]:
-    store = open_store(settings, read_only=True)
+    store = open_store(store_config(settings), read_only=True)
     await store.open()
     try:
         return await store.latest_samples(), await store.sample_buckets(3600)
@@ -185,7 +186,7 @@ async def test_a_run_stopped_by_sigterm_writes_its_final_sample(tmp_path: Path) 
     settings = Settings(store=url)
     latest, buckets = await read_samples(settings)
     assert latest[1].final, "the stopped run's last sample is final"
-    store = open_store(settings, read_only=True)
+    store = open_store(store_config(settings), read_only=True)
     await store.open()
     try:
         saved = await store.result_count()

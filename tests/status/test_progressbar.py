@@ -20,7 +20,7 @@ from friendscrape.commands.run.progressbar import (
     wants_bar,
 )
 from friendscrape.config import Settings
-from friendscrape.configparts import source_config
+from friendscrape.configparts import source_config, store_config
 from friendscrape.core.assemble import run_config
 from friendscrape.core.pipeline import PartitionRun
 from friendscrape.models import User
@@ -185,7 +185,7 @@ async def test_a_partition_run_drives_the_bar(tmp_path: Path) -> None:
             concurrency=5,
             progress_interval=3600,
         )
-        async with opened_store(settings, create=True) as store:
+        async with opened_store(store_config(settings), create=True) as store:
             accounts = [User(a.user_id, a.screen_name) for a in sim.graph.accounts()]
             await store.import_users(accounts)
             await store.plan_partitions(1)

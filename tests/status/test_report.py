@@ -26,13 +26,14 @@ from friendscrape.commands.report.charts import progress_chart
 from friendscrape.commands.report.svg import PALETTE
 from friendscrape.config import Settings
 from friendscrape.configdoc import environ_without_configuration
+from friendscrape.configparts import store_config
 from friendscrape.models import Partition, User
 from friendscrape.stores import opened_store
 from friendscrape.stores.base import ListCounts
 
 
 async def _filled(url: str, *, with_samples: bool = True) -> None:
-    async with opened_store(Settings(store=url), create=True) as store:
+    async with opened_store(store_config(Settings(store=url)), create=True) as store:
         await fill(store, with_samples=with_samples)
 
 
@@ -302,7 +303,7 @@ def test_screenshots_show_every_colour_and_fit_the_width(
 
 
 async def test_the_page_reads_the_same_from_every_store(store_settings: Settings) -> None:
-    async with opened_store(store_settings, create=True) as store:
+    async with opened_store(store_config(store_settings), create=True) as store:
         want = await fill(store)
     text, figures = await build_page(store_settings)
     assert figures.collected == want.collected
@@ -356,7 +357,7 @@ def test_a_job_with_nothing_collected_yet_still_reports(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'fs.db'}"
 
     async def plan_only() -> None:
-        async with opened_store(Settings(store=url), create=True) as store:
+        async with opened_store(store_config(Settings(store=url)), create=True) as store:
             await store.import_users([User(str(i), f"u{i}") for i in range(1, 51)])
             await store.plan_partitions(5)
 

@@ -13,6 +13,7 @@ from google.cloud import bigquery
 from structlog.testing import capture_logs
 
 from bqemu import Emulator
+from friendscrape.configparts import bigquery_config, store_config
 from friendscrape.errors import StoreUnavailableError
 from friendscrape.models import FriendList, Status
 from friendscrape.stores import opened_store
@@ -51,7 +52,8 @@ def client(bq_emulator: Emulator) -> Iterator[Any]:
 @pytest.fixture
 async def bq(bq_emulator: Emulator, bq_dataset: str) -> AsyncIterator[BigQueryStore]:
     store = BigQueryStore.from_url(
-        f"bigquery://{PROJECT}/{bq_dataset}", bq_settings(bq_emulator.endpoint, bq_dataset)
+        f"bigquery://{PROJECT}/{bq_dataset}",
+        bigquery_config(bq_settings(bq_emulator.endpoint, bq_dataset)),
     )
     await store.open()
     yield store
@@ -186,7 +188,7 @@ async def test_unreachable_server_is_store_unavailable(unused_tcp_port: int) -> 
     )
     # Opening is retried (store_attempts) by its caller, then the store is unavailable.
     with capture_logs() as logs, pytest.raises(StoreUnavailableError) as caught:
-        async with opened_store(settings):
+        async with opened_store(store_config(settings)):
             pass
     message = str(caught.value)
     assert "\n" not in message

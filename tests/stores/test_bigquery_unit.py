@@ -13,12 +13,12 @@ from google.cloud.bigquery import SchemaField
 from structlog.testing import capture_logs
 
 from friendscrape.config import Settings
+from friendscrape.configparts import bigquery_config, store_retry_policy
 from friendscrape.errors import StoreError, StoreTransientError, StoreUnavailableError, UsageError
 from friendscrape.models import FriendList, Status
 from friendscrape.retry import retry_call
 from friendscrape.stores import bigquery_schema as schema
-from friendscrape.stores import store_retry_policy
-from friendscrape.stores.bigquery import BigQueryConfig, BigQueryStore, StoreInsertError
+from friendscrape.stores.bigquery import BigQueryStore, StoreInsertError
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 URL = "bigquery://test-project/friends"
@@ -92,7 +92,7 @@ def settings(**overrides: Any) -> Settings:
 
 
 def make_store(client: FakeClient, **overrides: Any) -> BigQueryStore:
-    config = BigQueryConfig.from_settings(settings(**overrides))
+    config = bigquery_config(settings(**overrides))
     return BigQueryStore(schema.parse_url(URL), config, client=client, run_id="run1")
 
 
@@ -138,7 +138,7 @@ def test_url_gives_project_and_dataset() -> None:
 )
 def test_bad_urls_are_refused(url: str) -> None:
     with pytest.raises(UsageError):
-        BigQueryStore.from_url(url, settings())
+        BigQueryStore.from_url(url, bigquery_config(settings()))
 
 
 # -- chunks and row keys --------------------------------------------------------------
@@ -317,7 +317,7 @@ async def test_missing_credentials_are_store_unavailable(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
-    store = BigQueryStore.from_url(URL, settings())
+    store = BigQueryStore.from_url(URL, bigquery_config(settings()))
     with pytest.raises(StoreUnavailableError) as caught:
         await store.open()
     assert "credentials" in str(caught.value)

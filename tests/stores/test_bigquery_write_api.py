@@ -16,6 +16,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from bqemu import Emulator
+from friendscrape.configparts import store_config
 from friendscrape.models import FriendList, Status
 from friendscrape.stores import opened_store
 from storefixtures import bq_settings
@@ -54,7 +55,7 @@ RESULTS = [
 
 async def _saved(settings: Any) -> tuple[list[FriendList], list[str]]:
     with capture_logs() as logs:
-        async with opened_store(settings, create=True) as store:
+        async with opened_store(store_config(settings), create=True) as store:
             await store.save(RESULTS)
             got = [r async for r in store.results()]
     return got, [str(e["event"]) for e in logs]

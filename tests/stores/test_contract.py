@@ -9,6 +9,7 @@ import pytest
 
 import planning_reference as planning
 from friendscrape.config import Settings
+from friendscrape.configparts import store_config
 from friendscrape.errors import StoreUnavailableError, UsageError
 from friendscrape.models import FriendList, Status, User
 from friendscrape.stores import open_store
@@ -218,7 +219,7 @@ async def test_save_nothing_is_a_no_op(store: Store) -> None:
 
 
 async def test_close_twice_is_safe(store_settings: Settings) -> None:
-    opened = open_store(store_settings, create=True)
+    opened = open_store(store_config(store_settings), create=True)
     await opened.open()
     await opened.close()
     await opened.close()
@@ -241,13 +242,13 @@ async def test_close_twice_is_safe(store_settings: Settings) -> None:
 )
 def test_bad_urls_are_usage_errors(url: str) -> None:
     with pytest.raises(UsageError):
-        open_store(Settings(store=url))
+        open_store(store_config(Settings(store=url)))
 
 
 async def test_reading_commands_do_not_create_a_sqlite_file(tmp_path: Path) -> None:
     missing = tmp_path / "typo.db"
     with pytest.raises(StoreUnavailableError, match="no SQLite store"):
-        await open_store(Settings(store=f"sqlite:///{missing}")).open()
+        await open_store(store_config(Settings(store=f"sqlite:///{missing}"))).open()
     assert not missing.exists()
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from friendscrape.config import Settings
+from friendscrape.configparts import store_retry_policy
 from friendscrape.core.lease import LeaseConfig, held_partition
 from friendscrape.errors import PartitionHeldError
-from friendscrape.stores import store_retry_policy
 from friendscrape.stores.base import Lease, Store
 from friendscrape.stores.sqlite import SqliteStore
 

@@ -13,6 +13,7 @@ import pytest
 from bqemu import Emulator
 from friendscrape.config import Settings
 from friendscrape.configdoc import environ_without_configuration
+from friendscrape.configparts import store_config
 from friendscrape.errors import StoreUnavailableError, UsageError
 from friendscrape.models import User
 from friendscrape.stores import open_store
@@ -139,7 +140,7 @@ def test_memory_store_is_refused(tmp_path: Path) -> None:
     assert "in-memory" in done.stderr
     assert "added" not in done.stdout
     with pytest.raises(UsageError):
-        open_store(Settings(store="sqlite:///:memory:"))
+        open_store(store_config(Settings(store="sqlite:///:memory:")))
 
 
 @pytest.mark.bigquery
@@ -147,16 +148,16 @@ async def test_bigquery_read_only_open_creates_nothing(
     bq_emulator: Emulator, bq_dataset: str
 ) -> None:
     settings = bq_settings(bq_emulator.endpoint, bq_dataset)
-    reader = open_store(settings, read_only=True)
+    reader = open_store(store_config(settings), read_only=True)
     with pytest.raises(StoreUnavailableError, match="no BigQuery dataset"):
         await reader.open()
     await reader.close()
     # The dataset still does not exist: a writer then creates it, and a reader opens it.
-    writer = open_store(settings, create=True)
+    writer = open_store(store_config(settings), create=True)
     await writer.open()
     await writer.import_users([User("1", "one", 1)])
     await writer.close()
-    reader = open_store(settings, read_only=True)
+    reader = open_store(store_config(settings), read_only=True)
     await reader.open()
     try:
         assert await reader.user_count() == 1

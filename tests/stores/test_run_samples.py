@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from friendscrape.config import Settings
+from friendscrape.configparts import store_config
 from friendscrape.stores import open_store
 from friendscrape.stores.base import RunSample, Store
 
@@ -92,7 +93,7 @@ async def test_a_store_made_before_samples_reads_none(tmp_path: Path) -> None:
         "CREATE TABLE user_friends (user_id TEXT PRIMARY KEY);"
     )
     conn.close()
-    store = open_store(Settings(store=f"sqlite:///{path}"), read_only=True)
+    store = open_store(store_config(Settings(store=f"sqlite:///{path}")), read_only=True)
     await store.open()
     try:
         assert await store.latest_samples() == {}

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from friendscrape.config import Settings
+from friendscrape.configparts import store_config
 from friendscrape.core.assemble import build_run
 from friendscrape.core.counters import RunCounters
 from friendscrape.core.pipeline import RunSummary
@@ -104,7 +105,7 @@ async def run_demo(
                 "progress_interval": 3600.0,
             }
         )
-        async with opened_store(run_settings, create=True) as store:
+        async with opened_store(store_config(run_settings), create=True) as store:
             if await store.user_count():
                 msg = f"the demo needs an empty store; {store_url} already has users"
                 raise UsageError(msg)

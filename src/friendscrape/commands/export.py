@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from friendscrape import output_file
 from friendscrape.commands import graph_files as files
 from friendscrape.config import Settings
+from friendscrape.configparts import store_config
 from friendscrape.errors import UsageError
 from friendscrape.models import FriendList
 from friendscrape.stores import opened_store
@@ -172,7 +173,7 @@ async def export_results(settings: Settings, fmt: str, output: Path | None) -> i
     refuse = output_file.store_files(settings.store)
     output_file.check(output, refuse=refuse)  # before the store is opened
     async with (
-        opened_store(settings, read_only=True) as store,
+        opened_store(store_config(settings), read_only=True) as store,
         aclosing(_closing(store.results())) as results,
     ):
         return await export(results, fmt, output, refuse=refuse)
@@ -182,5 +183,5 @@ async def export_graph_from(settings: Settings, spec: GraphExport, output: Path 
     """Open the store read-only and write the graph export ``spec``."""
     refuse = output_file.store_files(settings.store)
     output_file.check(output, refuse=refuse)  # before the store is opened
-    async with opened_store(settings, read_only=True) as store:
+    async with opened_store(store_config(settings), read_only=True) as store:
         return await export_graph(store, spec, output, refuse=refuse)

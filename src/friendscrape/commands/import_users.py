@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from friendscrape.config import Settings
+from friendscrape.configparts import store_config, store_retry_policy
 from friendscrape.errors import UsageError
 from friendscrape.models import User
 from friendscrape.stores import opened_store, retried
@@ -176,9 +177,10 @@ async def import_users(settings: Settings, path: Path) -> tuple[ImportReport, Im
     streamed into the store (never held in memory), then merged at once; each remote
     step is made again while it fails transiently (re-importing users is safe)."""
     report = ImportReport()
-    async with opened_store(settings, create=True) as store:
+    async with opened_store(store_config(settings), create=True) as store:
         result = await store.import_stream(
-            read_users(path, report, chunk=IMPORT_BATCH), again=partial(retried, settings)
+            read_users(path, report, chunk=IMPORT_BATCH),
+            again=partial(retried, store_retry_policy(settings)),
         )
     report.duplicates = result.duplicates
     return report, ImportResult(

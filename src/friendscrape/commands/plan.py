@@ -6,6 +6,7 @@ from __future__ import annotations
 import structlog
 
 from friendscrape.config import Settings
+from friendscrape.configparts import store_config, store_retry_policy
 from friendscrape.errors import PlanError, UsageError
 from friendscrape.models import Partition
 from friendscrape.stores import opened_store, retried
@@ -19,7 +20,7 @@ async def plan(settings: Settings, count: int, *, force: bool) -> list[Partition
     if count < 1:
         msg = f"--count must be at least 1, got {count}"
         raise UsageError(msg)
-    async with opened_store(settings) as store:
+    async with opened_store(store_config(settings)) as store:
         await _require_users(store)
         await _require_no_live_run(store)
         results = await store.result_count()
@@ -30,23 +31,25 @@ async def plan(settings: Settings, count: int, *, force: bool) -> list[Partition
             )
             raise PlanError(msg)
         # Replacing the plan again gives the same plan: safe to retry.
-        return await retried(settings, "plan_partitions", lambda: store.plan_partitions(count))
+        return await retried(
+            store_retry_policy(settings), "plan_partitions", lambda: store.plan_partitions(count)
+        )
 
 
 async def show_plan(settings: Settings) -> list[Partition]:
     """The stored plan."""
-    async with opened_store(settings, read_only=True) as store:
+    async with opened_store(store_config(settings), read_only=True) as store:
         return await _require_plan(store)
 
 
 async def place_users(settings: Settings) -> tuple[dict[int, int], list[Partition]]:
     """Put users imported after the plan into its partitions, moving no placed user
     (the `partitions place` command); returns users placed per partition and the plan."""
-    async with opened_store(settings) as store:
+    async with opened_store(store_config(settings)) as store:
         await _require_users(store)
         await _require_plan(store)
         # Users a failed try placed stay placed; a retry places the rest.
-        placed = await retried(settings, "place_unplaced", store.place_unplaced)
+        placed = await retried(store_retry_policy(settings), "place_unplaced", store.place_unplaced)
         log.info("plan.placed", users=sum(placed.values()), partitions=placed)
         return placed, await store.partitions()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from friendscrape.config import Settings
-from friendscrape.configparts import source_config
+from friendscrape.configparts import source_config, store_retry_policy
 from friendscrape.core.breaker import BreakerConfig
 from friendscrape.core.collect import CollectConfig
 from friendscrape.core.lease import LeaseConfig
@@ -21,7 +21,6 @@ from friendscrape.fetch.limiter import LimiterConfig, build_limiter
 from friendscrape.retry import RetryPolicy
 from friendscrape.sources import make_source
 from friendscrape.sources.base import Source
-from friendscrape.stores import store_retry_policy
 from friendscrape.stores.base import Store
 
 

@@ -44,7 +44,7 @@ class ImportResult:
 
 Again = Callable[[str, Callable[[], Awaitable[T]]], Awaitable[T]]
 """How a caller repeats one remote step of a store call that fails transiently: ``again(
-what, step)`` (``friendscrape.stores.retried`` bound to the settings). Stores never retry;
+what, step)`` (``friendscrape.stores.retried`` bound to the store policy). Stores never retry;
 a long call made of steps (a streamed import) takes the caller's policy this way."""
 
 

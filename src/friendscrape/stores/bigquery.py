@@ -30,21 +30,18 @@ import asyncio
 from collections.abc import (
     Sequence,
 )
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from google.api_core import exceptions as gexc
 
 from friendscrape.errors import StoreError, StoreTransientError, StoreUnavailableError
 from friendscrape.stores import bigquery_schema as schema
-from friendscrape.stores.bigquery_base import BigQueryConfig
 from friendscrape.stores.bigquery_lib import bigquery
 from friendscrape.stores.bigquery_plan import BigQueryPlan
 from friendscrape.stores.bigquery_read import BigQueryReads
 from friendscrape.stores.bigquery_runs import BigQueryRuns
 from friendscrape.stores.bigquery_save import BigQuerySave, StoreInsertError
-
-if TYPE_CHECKING:
-    from friendscrape.config import Settings
+from friendscrape.stores.config import BigQueryConfig
 
 __all__ = ["BigQueryConfig", "BigQueryStore", "StoreInsertError"]
 
@@ -53,11 +50,11 @@ class BigQueryStore(BigQueryPlan, BigQueryRuns, BigQuerySave, BigQueryReads):
     """The Store protocol on BigQuery; build with ``from_url``."""
 
     @classmethod
-    def from_url(cls, url: str, settings: Settings, *, read_only: bool = False) -> BigQueryStore:
+    def from_url(
+        cls, url: str, config: BigQueryConfig, *, read_only: bool = False
+    ) -> BigQueryStore:
         """A store for ``bigquery://PROJECT/DATASET`` (UsageError when the URL is bad)."""
-        return cls(
-            schema.parse_url(url), BigQueryConfig.from_settings(settings), read_only=read_only
-        )
+        return cls(schema.parse_url(url), config, read_only=read_only)
 
     async def open(self) -> None:
         """Connect, create the dataset and missing tables, add missing new columns."""

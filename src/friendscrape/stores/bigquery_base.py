@@ -13,8 +13,7 @@ from collections.abc import (
     Iterator,
     Sequence,
 )
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import requests
 import structlog
@@ -27,9 +26,7 @@ from friendscrape.stores import bigquery_schema as schema
 from friendscrape.stores import paging, rows
 from friendscrape.stores.bigquery_lib import bigquery
 from friendscrape.stores.bigquery_write import StorageWriter
-
-if TYPE_CHECKING:
-    from friendscrape.config import Settings
+from friendscrape.stores.config import BigQueryConfig
 
 T = TypeVar("T")
 
@@ -68,29 +65,6 @@ ORDER = "num IS NULL, num, user_id"
 SAMPLE_COLUMNS = ", ".join(f"`{name}`" for name in rows.SAMPLE_COLUMNS)
 
 STATUS_COLUMNS = "user_id, `partition`, status, friend_count, friend_names, start_at, end_at"
-
-
-@dataclass(frozen=True, slots=True)
-class BigQueryConfig:
-    """The settings the BigQuery store uses: where to reach it, how to write, how long
-    one call may take."""
-
-    endpoint: str | None
-    grpc_endpoint: str | None
-    write_api: str
-    write_timeout: float
-    retry_deadline: float
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> BigQueryConfig:
-        """The store's part of the settings."""
-        return cls(
-            endpoint=settings.bigquery_endpoint,
-            grpc_endpoint=settings.bigquery_grpc_endpoint,
-            write_api=settings.bigquery_write_api,
-            write_timeout=settings.write_timeout,
-            retry_deadline=settings.store_retry_deadline,
-        )
 
 
 class BigQueryBase:

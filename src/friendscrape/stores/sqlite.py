@@ -23,7 +23,7 @@ from friendscrape.stores.sqlite_read import SqliteReads
 from friendscrape.stores.sqlite_runs import SqliteRuns
 
 if TYPE_CHECKING:
-    from friendscrape.config import Settings
+    from friendscrape.stores.config import SqliteConfig
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -162,7 +162,7 @@ class SqliteStore(SqlitePlan, SqliteRuns, SqliteReads):
     def from_url(
         cls,
         url: str,
-        settings: Settings | None = None,
+        config: SqliteConfig | None = None,
         *,
         create: bool = True,
         read_only: bool = False,
@@ -183,7 +183,7 @@ class SqliteStore(SqlitePlan, SqliteRuns, SqliteReads):
             raise UsageError(msg)
         # SQLite's own wait for a lock ends well inside the pipeline's write timeout, so a
         # held lock is reported as "database is locked" (retried), not as a timeout.
-        busy = min(settings.write_timeout / 2, 5.0) if settings is not None else 5.0
+        busy = min(config.write_timeout / 2, 5.0) if config is not None else 5.0
         return cls(Path(path), busy_timeout=busy, create=create, read_only=read_only)
 
     def _connect(self) -> sqlite3.Connection:

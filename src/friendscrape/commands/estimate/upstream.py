@@ -13,6 +13,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from friendscrape.config import Settings
+from friendscrape.configparts import store_config, store_retry_policy
 from friendscrape.errors import UsageError
 from friendscrape.stores import opened_store, retried
 from friendscrape.stores.base import RunSample
@@ -30,8 +31,8 @@ class MeasuredUpstream:
 
 async def read_samples(settings: Settings) -> dict[int, RunSample]:
     """Each partition's newest run sample (empty for a store older than run samples)."""
-    async with opened_store(settings, read_only=True) as store:
-        return await retried(settings, "samples", store.latest_samples)
+    async with opened_store(store_config(settings), read_only=True) as store:
+        return await retried(store_retry_policy(settings), "samples", store.latest_samples)
 
 
 def measured_upstream(

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from friendscrape.config import Settings
+from friendscrape.configparts import store_config, store_retry_policy
 from friendscrape.models import Partition, Status
 from friendscrape.stores import opened_store, retried
 from friendscrape.stores.base import ReadStore, RunSample, SampleBucket, StatusSummary
@@ -352,5 +353,7 @@ async def gather_status(
 async def read_status(settings: Settings, *, window: float = DEFAULT_WINDOW) -> StatusReport:
     """Open the settings' store read-only and build its report (the reads made again
     while one fails transiently: they change nothing)."""
-    async with opened_store(settings, read_only=True) as store:
-        return await retried(settings, "status", lambda: gather_status(store, window=window))
+    async with opened_store(store_config(settings), read_only=True) as store:
+        return await retried(
+            store_retry_policy(settings), "status", lambda: gather_status(store, window=window)
+        )

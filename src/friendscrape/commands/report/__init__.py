@@ -18,6 +18,7 @@ from friendscrape import output_file
 from friendscrape.commands.report.figures import DEFAULT_TIER, Figures, gather_figures, pick_tier
 from friendscrape.commands.report.page import render_page
 from friendscrape.config import Settings
+from friendscrape.configparts import store_config, store_retry_policy
 from friendscrape.stores import opened_store, retried
 
 __all__ = ["DEFAULT_TIER", "Figures", "build_page", "gather_figures", "render_page", "write_report"]
@@ -31,9 +32,9 @@ async def build_page(
     """Read the store's aggregates and render the page; returns it and its figures."""
     priced, hours = pick_tier(tier, tiers)
     now = datetime.now(UTC)
-    async with opened_store(settings, read_only=True) as store:
+    async with opened_store(store_config(settings), read_only=True) as store:
         figures = await retried(
-            settings,
+            store_retry_policy(settings),
             "report",
             lambda: gather_figures(store, now=now, tier=priced, hours_per_month=hours),
         )

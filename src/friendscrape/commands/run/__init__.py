@@ -15,7 +15,7 @@ import structlog
 
 from friendscrape.commands.plan import check_partition
 from friendscrape.config import Settings
-from friendscrape.configparts import source_config
+from friendscrape.configparts import source_config, store_config
 from friendscrape.core.assemble import build_run, lease_config
 from friendscrape.core.lease import held_partition
 from friendscrape.core.pipeline import PartitionRun, RunSummary
@@ -88,7 +88,7 @@ async def run(
     structlog.contextvars.bind_contextvars(partition=number, run_id=run_id)
     hold = lease_config(settings)
     async with (
-        opened_store(settings) as store,
+        opened_store(store_config(settings)) as store,
         # Held before any user is read: a second run of this partition exits 6.
         held_partition(store, number, run_id, hold, on_lost=stop.set) as lease,
     ):
