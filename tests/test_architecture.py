@@ -43,7 +43,14 @@ FACE: dict[str, frozenset[str]] = {
     "argtypes": frozenset({"cli", "clihelp"}),
 }
 # The ground: modules every layer may use, which import nothing of ours.
-GROUND = frozenset({"platforms", "arguments"})
+GROUND = frozenset({"platforms", "arguments", "credentials", "defaults"})
+# Settings stop at the door: below the commands each part takes only its own small frozen
+# config (HttpConfig, LimiterConfig, StoreConfig ...), as httpx's client takes a Timeout
+# and never a settings object. The configs are built at the edge: configparts for what a
+# command opens (its store, its source), and the one module of core named below for a run.
+SETTINGS = frozenset({"config", "configparts"})
+TAKE_NO_SETTINGS = frozenset({"core", "fetch", "sources", "stores", "parse"})
+SETTINGS_EDGE = frozenset({"friendscrape.core.assemble"})
 
 
 def part_of(module: str) -> str:
@@ -90,7 +97,8 @@ def violations(root: Path) -> list[str]:
     """Every import in the package at ``root`` that breaks the rule, as readable lines."""
     found: list[str] = []
     for path in sorted(root.rglob("*.py")):
-        source = part_of(module_name(path, root))
+        module = module_name(path, root)
+        source = part_of(module)
         for line, target in imports_of(path, root):
             dest = part_of(target)
             if dest == source:
@@ -100,6 +108,9 @@ def violations(root: Path) -> list[str]:
                 found.append(f"{where} (parse imports only models and errors)")
             elif dest in NEVER.get(source, frozenset()):
                 found.append(f"{where} ({source} must never import {dest})")
+            elif dest in SETTINGS and source in TAKE_NO_SETTINGS and module not in SETTINGS_EDGE:
+                why = "takes its own small config, never Settings: build it at the edge"
+                found.append(f"{where} ({source} {why})")
             elif dest in FACE and source not in FACE[dest]:
                 allowed = " and ".join(sorted(FACE[dest]))
                 found.append(f"{where} (only {allowed} may import {dest}, the face)")
@@ -131,6 +142,12 @@ def test_the_package_is_split_by_role() -> None:
         ("commands/simulate.py", "from friendscrape import argtypes\n", "argtypes"),
         ("simulator/cli.py", "from friendscrape import clihelp\n", "simulator"),
         ("platforms.py", "from friendscrape.errors import UsageError\n", "platforms"),
+        ("core/lease.py", "if TYPE_CHECKING:\n    from friendscrape.config import S\n", "Settings"),
+        ("fetch/limiter.py", "def f():\n    from friendscrape import config\n", "Settings"),
+        ("sources/__init__.py", "from ..config import Settings\n", "Settings"),
+        ("stores/sqlite.py", "from friendscrape.configparts import store_config\n", "Settings"),
+        ("core/pipeline.py", "from friendscrape.configparts import source_config\n", "Settings"),
+        ("defaults.py", "from friendscrape.config import Settings\n", "defaults"),
     ],
 )
 def test_the_rule_sees_an_arrow_that_runs_the_wrong_way(
@@ -146,6 +163,20 @@ def test_the_rule_sees_an_arrow_that_runs_the_wrong_way(
     assert len(found) == 1
     assert found[0].startswith(f"friendscrape/{module}:")
     assert rule in found[0]
+
+
+def test_a_run_is_assembled_from_settings_at_the_edge_of_core_alone(tmp_path: Path) -> None:
+    root = tmp_path / "friendscrape"
+    (root / "core").mkdir(parents=True)
+    (root / "core" / "__init__.py").write_text("")
+    (root / "__init__.py").write_text("")
+    edge = "from friendscrape.config import Settings\nfrom friendscrape import configparts\n"
+    (root / "core" / "assemble.py").write_text(edge)
+    (root / "commands.py").write_text(edge)
+    (root / "cli.py").write_text(edge)
+    assert violations(root) == []
+    (root / "core" / "assembled.py").write_text(edge)
+    assert len(violations(root)) == 2
 
 
 # Inside commands/: the read model the commands share (``progress``) imports no command,
