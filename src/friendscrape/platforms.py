@@ -1,8 +1,8 @@
 """The names of the upstreams friendscrape collects from, written once for every layer.
 
 Settings check ``--source`` against them and ``sources`` builds one source per name, so
-they live here, below both, importing nothing: settings need not import the sources
-(which take Settings) to know which names exist.
+they live here, below both, importing nothing: settings need not import the sources to
+know which names exist.
 """
 
 from __future__ import annotations
