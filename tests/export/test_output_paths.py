@@ -24,6 +24,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,10 +140,15 @@ def _run(
     return Done(done.returncode, done.stdout or b"", done.stderr.decode())
 
 
-def _read_fifo(fifo: Path, start: Callable[[], subprocess.Popen[bytes]]) -> tuple[bytes, int]:
+def _read_fifo(
+    fifo: Path,
+    start: Callable[[], subprocess.Popen[bytes]],
+    finish: Callable[[subprocess.Popen[bytes]], int] = subprocess.Popen.wait,
+) -> tuple[bytes, int]:
     """Hold ``fifo`` open for reading, run ``start()``'s process, and read all it writes
-    there until it has exited: (bytes read, exit code). A process that never opens the
-    FIFO (or replaced it) leaves it empty, without the reader waiting forever."""
+    there until ``finish`` (by default: wait for its exit; run in a thread) returns the
+    exit code: (bytes read, exit code). A process that never opens the FIFO (or replaced
+    it) leaves it empty, without the reader waiting forever."""
     fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
     data = bytearray()
 
@@ -157,12 +163,13 @@ def _read_fifo(fifo: Path, start: Callable[[], subprocess.Popen[bytes]]) -> tupl
             data.extend(chunk)
 
     try:
-        with start() as process:
-            while process.poll() is None:
-                select.select([fd], [], [], 0.05)  # wakes on data, or to see the exit
+        with start() as process, ThreadPoolExecutor(1) as pool:
+            finished = pool.submit(finish, process)
+            while not finished.done():
+                select.select([fd], [], [], 0.05)  # wakes on data, or to see the end
                 drain()
             drain()
-            code = process.wait()
+            code = finished.result()
     finally:
         os.close(fd)
     return bytes(data), code
@@ -601,7 +608,11 @@ def test_every_file_writer_against_every_kind_of_path(tmp_path: Path, writer: Wr
             assert target.stat().st_size > 0
         elif case == "fifo":
             os.mkfifo(here / "out")
-            data, code = _read_fifo(here / "out", lambda h=here: _start(writer, url, "out", h))
+            data, code = _read_fifo(
+                here / "out",
+                lambda h=here: _start(writer, url, "out", h),
+                lambda p: _finish(writer, p).code,
+            )
             assert code == 0, case
             assert stat.S_ISFIFO((here / "out").lstat().st_mode)
             assert data
