@@ -536,7 +536,8 @@ def _file_options() -> Iterator[tuple[str, str]]:
     parsers = [(n, simulate.build_parser() if n == "simulate" else p) for n, p in parsers]
     for name, parser in parsers:
         for action in parser._actions:
-            if action.type is argtypes.output_file:
+            # By name: the argument types' module may move, the type keeps its name.
+            if getattr(action.type, "__name__", "") == argtypes.output_file.__name__:
                 yield name, action.option_strings[-1]
 
 
