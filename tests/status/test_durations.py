@@ -46,7 +46,7 @@ def _legend_with_data_younger_than_the_window(age: timedelta, window: float) -> 
         recent=30,
     )
     report = build_report([Partition(1, 100, "1", "100")], [row], now=NOW, window=window)
-    return render_table(report)
+    return render_table(report, wide=True)  # the window's column is in the wide table
 
 
 def test_the_status_legend_and_the_estimate_say_a_duration_alike() -> None:

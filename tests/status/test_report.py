@@ -81,7 +81,9 @@ def test_page_is_self_contained_and_script_free(page: str) -> None:
 def test_headline_says_how_many_of_how_many_the_eta_and_the_cost_so_far(page: str) -> None:
     headline = _section(page, "headline")
     assert re.fullmatch(
-        r'id="headline">195 of 200 users collected \(97\.5%\), ETA \S+( \S+)? '
+        r'id="headline">195 of 200 users collected \(97\.5%\) from twitter-mobile, 2,458 edges '
+        r"\(13\.0 friends per ok user\), no partition is running \(ETA none\); with 1 workers "
+        r"\(one per partition with users left\) ETA \S+( \S+)? "
         r"\(\d\d \w\w\w \d\d:\d\d UTC\), cost so far about \$0\.64 \(estimate\)",
         headline,
     ), headline
@@ -365,8 +367,8 @@ def test_a_job_with_nothing_collected_yet_still_reports(tmp_path: Path) -> None:
     text, figures = asyncio.run(build_page(Settings(store=url)))
     assert figures.collected == 0
     assert _section(text, "headline") == (
-        'id="headline">0 of 50 users collected (0.0%), ETA unknown (no rate measured yet), '
-        "cost so far about $0.00 (estimate)"
+        'id="headline">0 of 50 users collected (0.0%), 0 edges (- friends per ok user), '
+        "no partition is running (ETA none), cost so far about $0.00 (estimate)"
     )
     assert "no user collected yet" in _section(text, "fig-progress")
     assert "no failed user" in text

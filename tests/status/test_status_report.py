@@ -14,7 +14,7 @@ from friendscrape.commands.progress.figures import build_report
 from friendscrape.commands.status import to_json
 from friendscrape.commands.status.table import WIDTH, render_table
 from friendscrape.models import Partition
-from friendscrape.stores.base import RunSample, SampleBucket, StatusSummary
+from friendscrape.stores.base import LeaseHolder, RunSample, SampleBucket, StatusSummary
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -38,20 +38,58 @@ def summary(
 PLAN = [Partition(1, 100, "1", "100"), Partition(2, 100, "101", "200"), Partition(3, 50, "x", "y")]
 
 
-def test_unstarted_partition_borrows_the_mean_rate() -> None:
+def live(*parts: int) -> dict[int, LeaseHolder]:
+    """Live leases on ``parts``, held by a run on another host (alive until they lapse)."""
+    return {
+        n: LeaseHolder("worker.example", 100 + n, f"run{n}", NOW + timedelta(minutes=5), NOW)
+        for n in parts
+    }
+
+
+def table_lines(text: str) -> list[str]:
+    """The table's lines: from its heading (the job's line above it aside)."""
+    lines = text.splitlines()
+    return lines[next(i for i, ln in enumerate(lines) if ln.split()[:1] == ["part"]) :]
+
+
+def test_running_partitions_run_at_their_own_rate_and_an_idle_one_is_not_running() -> None:
+    # Before issue 23 partition 3 (nobody running it) got an ETA as if a worker started
+    # now, and each rate was the last hour's: now it is over each partition's active time.
     rows = [
-        summary(1, "ok", 48, hours_ago=5, span_h=4, recent=2),  # 48/day over the last hour
-        summary(2, "ok", 20, hours_ago=2, span_h=2, recent=4),  # 96/day
+        summary(1, "ok", 48, hours_ago=5, span_h=4, recent=2),  # 48 in 4 h: 288/day
+        summary(2, "ok", 20, hours_ago=2, span_h=2, recent=4),  # 20 in 2 h: 240/day
     ]
-    report = build_report(PLAN, rows, now=NOW)
+    report = build_report(PLAN, rows, now=NOW, leases=live(1, 2))
     p1, p2, p3 = report.partitions
-    assert p1.eta_seconds == pytest.approx(52 / 48 * 86400)
-    assert p2.eta_seconds == pytest.approx(80 / 96 * 86400)
+    # Partition 1 ended its last result an hour ago but its lease is live: to now.
+    assert p1.per_day_overall == pytest.approx(48 / 5 * 24)
+    assert p2.per_day_overall == pytest.approx(240.0)
+    assert p1.eta_seconds == pytest.approx(52 / (48 / 5 * 24) * 86400)
     assert p3.collected == 0
-    assert p3.eta_seconds == pytest.approx(50 / 72 * 86400)  # mean of 48 and 96
-    assert report.total.eta_seconds == p1.eta_seconds
+    assert p3.eta_seconds is None
+    assert not p3.running
+    assert p1.running
+    assert report.total.per_day_overall == pytest.approx(48 / 5 * 24 + 240)
+    assert report.total.eta_seconds == pytest.approx(182 / (48 / 5 * 24 + 240) * 86400)
+    assert report.facts is not None
+    assert report.facts.workers_needed == 3
+    assert report.facts.eta_all_estimated, "partition 3 at one worker's mean rate"
+    table = table_lines(render_table(report, width=200))
+    assert table[3].endswith("not running")
+    doc = to_json(report)
+    assert doc["partitions"][2]["running"] is False
+    assert doc["partitions"][2]["lease_holder"] is None
+    assert doc["partitions"][0]["lease_holder"]["host"] == "worker.example"
     assert report.total.statuses["ok"] == 68
     assert report.total.avg_friends == pytest.approx(10.0)
+
+
+def test_a_finished_partitions_rate_stays_put_after_it_ends() -> None:
+    rows = [summary(1, "ok", 100, hours_ago=3, span_h=2, recent=50)]
+    then = build_report(PLAN, rows, now=NOW - timedelta(hours=1))
+    later = build_report(PLAN, rows, now=NOW + timedelta(hours=5))
+    rates = [r.partitions[0].per_day_overall for r in (then, later)]
+    assert rates == [pytest.approx(1200.0), pytest.approx(1200.0)]
 
 
 def test_no_rate_anywhere_means_no_eta() -> None:
@@ -60,7 +98,7 @@ def test_no_rate_anywhere_means_no_eta() -> None:
     assert report.total.eta_seconds is None
     assert report.total.remaining == 250
     total = next(ln for ln in render_table(report).splitlines() if ln.startswith("total"))
-    assert total.split()[-1] == "-"
+    assert total.split()[-1] == "running", "none running"
 
 
 def test_complete_job_has_zero_eta() -> None:
@@ -72,7 +110,8 @@ def test_complete_job_has_zero_eta() -> None:
     report = build_report(plan, rows, now=NOW)
     assert report.total.eta_seconds == 0
     assert report.total.percent_done == 100
-    assert report.total.per_day_overall == pytest.approx(72.0)
+    assert report.partitions[0].per_day_overall == pytest.approx(72.0)
+    assert report.total.per_day_overall is None, "nothing runs: the total's rate is none"
     assert report.total.per_day_last_hour == 0
     assert "done" in render_table(report)
 
@@ -116,7 +155,7 @@ def test_status_command_json_and_table(tmp_path: Path, capsys: pytest.CaptureFix
     assert doc["total"]["remaining"] == 3
     assert doc["total"]["eta_seconds"] is None
     assert cli.main(["status", "--store", store]) == 0
-    table = capsys.readouterr().out.splitlines()
+    table = table_lines(capsys.readouterr().out)
     assert table[0].split()[:3] == ["part", "done", "left"]
     assert table[3].split()[:4] == ["total", "0", "3", "0.0"]
 
@@ -165,9 +204,11 @@ def learned_samples(parts: int) -> tuple[dict[int, RunSample], list[SampleBucket
 def test_the_default_table_fits_100_columns_and_wide_shows_every_column() -> None:
     plan, rows = big_job()
     latest, buckets = learned_samples(10)
-    report = build_report(plan, rows, now=NOW, samples=latest, buckets=buckets, unplaced=1234)
-    table = render_table(report)
-    lines = table.splitlines()
+    report = build_report(
+        plan, rows, now=NOW, samples=latest, buckets=buckets, unplaced=1234, leases=live(1, 2)
+    )
+    table = render_table(report, width=WIDTH)
+    lines = table_lines(table)
     too_wide = [line for line in lines if len(line) > WIDTH]
     assert not too_wide, "\n".join(too_wide)
     head = lines[0].split()
@@ -177,9 +218,9 @@ def test_the_default_table_fits_100_columns_and_wide_shows_every_column() -> Non
     assert lines[11].split()[0] == "total"
     assert "149.2/s" in lines[1], "partition 1's learned rate"
 
-    wide = render_table(report, wide=True).splitlines()
+    wide = table_lines(render_table(report, wide=True, width=WIDTH))
     wide_head = wide[0]
-    for column in ("users", "prot", "nfound", "friends", "lat/user", "/day all", "first start"):
+    for column in ("users", "prot", "nfound", "friends", "lat/user", "users/day 1h", "first start"):
         assert column in wide_head
     assert "s/user" not in wide_head.replace("lat/user", "")
     assert max(len(line) for line in wide) > WIDTH
@@ -205,8 +246,8 @@ def test_the_window_asked_heads_the_column_and_short_data_is_said() -> None:
     # The first result ended 3.6 minutes ago: a 1h window holds 3.6 minutes of data.
     rows = [summary(1, "ok", 30, hours_ago=0.06, span_h=0.05, recent=30)]
     report = build_report(PLAN, rows, now=NOW, window=3600)
-    table = render_table(report)
-    assert "/day 1h" in table.splitlines()[0]
+    table = render_table(report, wide=True)
+    assert "users/day 1h" in table_lines(table)[0]
     assert "over the last 3.6 min of data" in table
     assert "0.06" not in table
     doc = to_json(report)
@@ -217,35 +258,43 @@ def test_the_window_asked_heads_the_column_and_short_data_is_said() -> None:
     assert span_words(216) == "3.6 min"
 
     minute = build_report(PLAN, rows, now=NOW, window=60)
-    assert "/day 60s" in render_table(minute).splitlines()[0]
-    assert "of data" not in render_table(minute), "a full minute of data: nothing to say"
+    assert "users/day 60s" in table_lines(render_table(minute, wide=True))[0]
+    assert "of data" not in render_table(minute, wide=True), "a full minute of data"
     assert to_json(minute)["window_seconds"] == 60
 
 
-def test_unstarted_partitions_get_an_estimated_eta_when_the_others_are_done() -> None:
-    # Partitions 1 and 2 are finished; 3 has not started: 50 users left.
+def test_unstarted_partitions_are_not_running_and_the_job_eta_says_with_how_many() -> None:
+    # Partitions 1 and 2 are finished; 3 has not started: 50 users left. Before issue 23
+    # partition 3 showed ~8h as if it ran; nobody runs it, so only the job's ETA with
+    # one worker per partition left (at the finished ones' mean rate) says 8h.
     rows = [
         summary(1, "ok", 100, hours_ago=30, span_h=24),  # 100 a day overall
         summary(2, "ok", 100, hours_ago=30, span_h=12),  # 200 a day overall
     ]
     report = build_report(PLAN, rows, now=NOW)
     p3 = report.partitions[2]
-    assert p3.eta_seconds == pytest.approx(50 / 150 * 86400)
-    assert p3.eta_estimated
-    assert report.total.eta_seconds == pytest.approx(p3.eta_seconds)
-    assert report.total.eta_estimated
-    table = render_table(report).splitlines()
-    assert table[3].endswith("~8h 00m")
-    assert table[4].endswith("~8h 00m"), "the total's ETA is never '-' while a rate is known"
-    assert to_json(report)["partitions"][2]["eta_estimated"] is True
+    assert p3.eta_seconds is None
+    assert report.total.eta_seconds is None
+    assert report.facts is not None
+    assert report.facts.eta_all_seconds == pytest.approx(50 / 150 * 86400)
+    assert report.facts.eta_all_estimated
+    text = render_table(report, width=200)
+    table = table_lines(text)
+    assert table[3].endswith("not running")
+    assert table[4].endswith("none running")
+    assert "With 1 workers (one per partition with users left): ETA ~8h 00m." in text
+    doc = to_json(report)
+    assert doc["eta_all_workers"]["eta_seconds"] == pytest.approx(50 / 150 * 86400)
+    assert doc["partitions"][2]["running"] is False
 
 
 def test_users_outside_the_plan_get_an_estimated_eta_not_a_dash() -> None:
     rows = [summary(n, "ok", 100 if n < 3 else 50, hours_ago=30, span_h=24) for n in (1, 2, 3)]
     report = build_report(PLAN, rows, now=NOW, unplaced=1200)
     assert report.total.remaining == 1200
-    assert report.total.eta_seconds is not None
-    assert report.total.eta_estimated
+    assert report.facts is not None
+    assert report.facts.eta_all_seconds is not None
+    assert report.facts.eta_all_estimated
 
 
 def test_run_samples_show_learned_rate_429s_pauses_and_the_simulator() -> None:
@@ -265,7 +314,7 @@ def test_run_samples_show_learned_rate_429s_pauses_and_the_simulator() -> None:
     assert (p1.run.rate_limited, p1.run.paused_seconds, p1.run.learned_rate) == (9, 35.0, 41.5)
     table = render_table(report)
     assert "rates measured against a local simulator (127.0.0.1:8123), not a real upstream" in table
-    cells = table.splitlines()[1].split()
+    cells = table_lines(table)[1].split()
     assert {"9", "35s", "41.5/s"} <= set(cells)
     doc = to_json(report)
     row = doc["partitions"][0]
@@ -309,7 +358,9 @@ def test_the_documented_example_is_what_status_prints() -> None:
         buckets.append(
             SampleBucket(NOW - timedelta(minutes=30), n, 6000, 12000, 14 + n, 31.0 + n, None, 240)
         )
-    report = build_report(plan, rows, now=NOW, samples=samples, buckets=buckets)
-    printed = [line.rstrip() for line in render_table(report).splitlines()]
+    report = build_report(
+        plan, rows, now=NOW, samples=samples, buckets=buckets, leases=live(*range(1, 10))
+    )
+    printed = [line.rstrip() for line in render_table(report, width=WIDTH).splitlines()]
     kept = [line[4:] for line in shown if line.strip() != "..."]
     assert kept == [line for line in printed if line in kept or not line.startswith("    ")]

@@ -11,7 +11,7 @@ import pytest
 from friendscrape.commands.progress.figures import STATUSES, gather_status
 from friendscrape.commands.status import SCHEMA_VERSION, to_json
 from friendscrape.models import FriendList, Status, User
-from friendscrape.stores.base import RunSample, Store
+from friendscrape.stores.base import Lease, RunSample, Store
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -69,6 +69,8 @@ async def test_empty_store_has_no_summary(store: Store) -> None:
 
 async def test_status_report_on_store(store: Store) -> None:
     await fill(store)
+    # A run on another host holds partition 1 (its lease lives past NOW); none holds 2.
+    await store.acquire_lease(Lease(1, "run-a", ttl=3600.0, host="worker.example", pid=7))
     report = await gather_status(store, now=NOW)
     p1, p2 = report.partitions
     assert (p1.partition, p1.users, p1.collected, p1.remaining) == (1, 5, 4, 1)
@@ -77,16 +79,27 @@ async def test_status_report_on_store(store: Store) -> None:
     assert p1.avg_friends == pytest.approx(4.0)
     assert p1.avg_seconds == pytest.approx(13.5 / 4, abs=0.01)
     assert p1.percent_done == pytest.approx(80.0)
-    # two users ended in the last hour: 48 users a day at that rate
+    # Running since its first result two hours ago (no samples): 4 users in 2 h, and
+    # two of them in the last hour, are 48 users a day either way.
+    assert p1.running
+    assert p1.per_day_overall == pytest.approx(48.0)
     assert p1.per_day_last_hour == pytest.approx(48.0)
     assert p1.eta_seconds == pytest.approx(86400 / 48)
     assert (p2.collected, p2.remaining, p2.statuses["failed"]) == (1, 4, 1)
-    # partition 2 finished nothing in the last hour: its overall rate (one user in 30s)
+    # Partition 2 ran for 30 s (one user) and nobody runs it now: a rate, no ETA. Before
+    # issue 23 it showed 2 minutes, as if a worker went on at that rate.
+    assert not p2.running
+    assert p2.per_day_overall == pytest.approx(86400 / 30)
     assert p2.per_day_last_hour == 0
-    assert p2.eta_seconds == pytest.approx(4 * 30.0)
+    assert p2.eta_seconds is None
     total = report.total
     assert (total.users, total.collected, total.remaining) == (10, 5, 5)
-    assert total.eta_seconds == p1.eta_seconds  # the job ends with its slowest partition
+    # The job's users left at the running workers' rate (partition 1's alone).
+    assert total.per_day_overall == pytest.approx(48.0)
+    assert total.eta_seconds == pytest.approx(5 * 86400 / 48)
+    assert report.facts is not None
+    assert report.facts.platform == "twitter-mobile"
+    assert report.facts.workers_seen == 1
 
     doc = json.loads(json.dumps(to_json(report)))
     assert doc["schema"] == SCHEMA_VERSION
@@ -106,6 +119,9 @@ class AggregatesOnly:
             "unplaced_count",
             "latest_samples",
             "sample_buckets",
+            "leases",
+            "run_spans",
+            "source_counts",
         }
     )
 

@@ -175,6 +175,18 @@ class RunSample:
 
 
 @dataclass(frozen=True, slots=True)
+class RunSpan:
+    """One run of one partition as its samples saw it: its first and last sample's
+    times, and whether the last was its final one (the run ended)."""
+
+    partition: int
+    run_id: str
+    first_at: datetime
+    last_at: datetime
+    final: bool
+
+
+@dataclass(frozen=True, slots=True)
 class SampleBucket:
     """Run samples of one partition summed over one time bucket, in the store.
 
@@ -212,6 +224,10 @@ class PlanReads(Protocol):
     async def unplaced_count(self) -> int:
         """Users outside the stored plan (imported after it); 0 when there is no plan."""
 
+    async def leases(self) -> dict[int, LeaseHolder]:
+        """Each partition's stored lease, live or lapsed (the plan refuses to move users
+        under a live one, status tells running partitions by it); empty when none."""
+
 
 class PlanStore(PlanReads, Protocol):
     """What the import and plan commands change: users and the partition plan."""
@@ -227,10 +243,6 @@ class PlanStore(PlanReads, Protocol):
 
     async def plan_partitions(self, count: int) -> list[Partition]:
         """Replace the plan: NTILE(count) over users in id order (numeric ids numerically)."""
-
-    async def leases(self) -> dict[int, LeaseHolder]:
-        """Each partition's stored lease, live or lapsed (the plan refuses to move users
-        under a live one); empty when none."""
 
     async def place_unplaced(self) -> dict[int, int]:
         """Put users outside the plan into the partition whose id range covers them (ids
@@ -324,6 +336,13 @@ class ReadStore(PlanReads, Protocol):
     ) -> list[SampleBucket]:
         """Run samples summed per (bucket of ``bucket_seconds``, partition) in the store,
         by bucket then partition; only samples at or after ``since`` when given."""
+
+    async def run_spans(self) -> list[RunSpan]:
+        """Each run's first and last sample per partition (none from a store without
+        samples): when each run was at work, so rates count no time nobody ran."""
+
+    async def source_counts(self) -> list[tuple[str, int]]:
+        """Results per ``source`` column value (the platform), most first."""
 
 
 class RunStore(Protocol):

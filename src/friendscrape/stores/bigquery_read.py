@@ -3,6 +3,7 @@ and the figures counted in the query."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import (
     AsyncIterator,
 )
@@ -17,6 +18,7 @@ from friendscrape.stores.base import (
     EdgeList,
     ListCounts,
     NodeRow,
+    RunSpan,
     StatusRow,
     StatusSummary,
 )
@@ -40,8 +42,9 @@ class BigQueryReads(BigQueryBase):
             ORDER BY {ORDER}
         """
 
-        async for row in self._stream("results", sql, ()):
-            yield rows.friend_list(row)
+        async with contextlib.aclosing(self._stream("results", sql, ())) as streamed:
+            async for row in streamed:
+                yield rows.friend_list(row)
 
     def _graph_latest(self) -> str:
         return self._latest(
@@ -62,17 +65,18 @@ class BigQueryReads(BigQueryBase):
         """
         param = bigquery.ScalarQueryParameter("part", "INT64", partition)
         current: EdgeList | None = None
-        async for row in self._stream("edges", sql, [param]):
-            if current is not None and current.source_id != row["source_id"]:
-                yield current
-                current = None
-            if current is None:
-                current = EdgeList(
-                    row["source_id"], row["source_name"] or "", row["platform"], [], [], []
-                )
-            current.names.append(row["target_name"])
-            current.targets.append(row["target_id"] or "")
-            current.known.append(bool(row["known"]))
+        async with contextlib.aclosing(self._stream("edges", sql, [param])) as streamed:
+            async for row in streamed:
+                if current is not None and current.source_id != row["source_id"]:
+                    yield current
+                    current = None
+                if current is None:
+                    current = EdgeList(
+                        row["source_id"], row["source_name"] or "", row["platform"], [], [], []
+                    )
+                current.names.append(row["target_name"])
+                current.targets.append(row["target_id"] or "")
+                current.known.append(bool(row["known"]))
         if current is not None:
             yield current
 
@@ -87,8 +91,9 @@ class BigQueryReads(BigQueryBase):
             ORDER BY num IS NULL, num, id
         """
         param = bigquery.ScalarQueryParameter("part", "INT64", partition)
-        async for row in self._stream("nodes", sql, [param]):
-            yield rows.node_row(row)
+        async with contextlib.aclosing(self._stream("nodes", sql, [param])) as streamed:
+            async for row in streamed:
+                yield rows.node_row(row)
 
     def _create_views(self, client: Any, timeout: float) -> None:
         """The graph as views users can query in SQL: `edges` and `nodes`."""
@@ -217,3 +222,26 @@ class BigQueryReads(BigQueryBase):
         return [
             figures.status_summary(r) for r in await self._rows("partition_summary", sql, param)
         ]
+
+    async def run_spans(self) -> list[RunSpan]:
+        """Each run's first and last sample per partition, in BigQuery."""
+        found = await self._sample_rows(
+            "run_spans",
+            f"""
+            SELECT `partition` AS part, run_id, MIN(`at`) AS first_at, MAX(`at`) AS last_at,
+                   COUNTIF(`final`) > 0 AS final
+            FROM {self._t(schema.SAMPLES)}
+            GROUP BY part, run_id
+            ORDER BY part, first_at
+            """,
+        )
+        return [figures.run_span(r) for r in found]
+
+    async def source_counts(self) -> list[tuple[str, int]]:
+        """Each user's newest result, counted per source in BigQuery."""
+        sql = f"""
+            WITH {self._latest(f"{STATUS_COLUMNS}, source")}
+            SELECT COALESCE(source, '') AS source, COUNT(*) AS n FROM latest
+            GROUP BY source ORDER BY n DESC, source
+        """
+        return figures.source_counts(await self._rows("source_counts", sql))

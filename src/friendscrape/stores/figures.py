@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import cast
 
-from friendscrape.stores.base import SampleBucket, StatusRow, StatusSummary
+from friendscrape.stores.base import RunSpan, SampleBucket, StatusRow, StatusSummary
 from friendscrape.stores.rows import Row, moment
 
 
@@ -81,3 +82,19 @@ def bins(rows: Iterable[Row]) -> list[tuple[int, int]]:
 def failure_kinds(rows: Iterable[Row]) -> list[tuple[str, int]]:
     """Failed users per kind of error: kind, n (an empty kind reads ``(none)``)."""
     return [(str(r["kind"]) or "(none)", int(r["n"])) for r in rows]
+
+
+def run_span(row: Row) -> RunSpan:
+    """One run's samples in one partition: part, run_id, first_at, last_at, final."""
+    return RunSpan(
+        partition=int(row["part"]),
+        run_id=str(row["run_id"] or ""),
+        first_at=cast("datetime", moment(row["first_at"])),
+        last_at=cast("datetime", moment(row["last_at"])),
+        final=bool(row["final"]),
+    )
+
+
+def source_counts(rows: Iterable[Row]) -> list[tuple[str, int]]:
+    """Results per source: source, n (a row without one reads "")."""
+    return [(str(r["source"] or ""), int(r["n"])) for r in rows]

@@ -3,6 +3,7 @@ counted in SQL (most from the indexes that hold them, not the wide rows)."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -14,10 +15,11 @@ from friendscrape.stores.base import (
     EdgeList,
     ListCounts,
     NodeRow,
+    RunSpan,
     StatusRow,
     StatusSummary,
 )
-from friendscrape.stores.sqlite_base import SqliteBase, to_sql
+from friendscrape.stores.sqlite_base import SqliteBase, table_names, to_sql
 
 _RESULT_COLUMNS = (
     "user_id, screen_name, status, source, partition, start_at, end_at, friend_names, "
@@ -37,18 +39,23 @@ class SqliteReads(SqliteBase):
 
     async def results(self) -> AsyncIterator[FriendList]:
         sql = f"SELECT {_RESULT_COLUMNS} FROM user_friends ORDER BY {{order}}"
-        async for row in self._stream("read results", sql):
-            yield rows.friend_list(row)
+        async with contextlib.aclosing(self._stream("read results", sql)) as streamed:
+            async for row in streamed:
+                yield rows.friend_list(row)
 
     async def edge_lists(self, *, partition: int | None = None) -> AsyncIterator[EdgeList]:
         sql, params = await self._call("read edges", graph.edges_query)
         params = {**params, "part": partition}
-        async for row in self._stream("read edges", sql, params, page=graph.EDGE_PAGE):
-            yield graph.edge_list(row)
+        streamed = self._stream("read edges", sql, params, page=graph.EDGE_PAGE)
+        async with contextlib.aclosing(streamed):
+            async for row in streamed:
+                yield graph.edge_list(row)
 
     async def nodes(self, *, partition: int | None = None) -> AsyncIterator[NodeRow]:
-        async for row in self._stream("read nodes", graph.NODES_SQL, {"part": partition}):
-            yield rows.node_row(row)
+        streamed = self._stream("read nodes", graph.NODES_SQL, {"part": partition})
+        async with contextlib.aclosing(streamed):
+            async for row in streamed:
+                yield rows.node_row(row)
 
     async def status_rows(self) -> list[StatusRow]:
         def run(conn: sqlite3.Connection) -> list[StatusRow]:
@@ -137,3 +144,26 @@ class SqliteReads(SqliteBase):
             return [figures.status_summary(r) for r in found]
 
         return await self._call("read summary", run)
+
+    async def run_spans(self) -> list[RunSpan]:
+        def run(conn: sqlite3.Connection) -> list[RunSpan]:
+            if "run_samples" not in table_names(conn):
+                return []  # a store of an older version, opened read-only
+            found = conn.execute(
+                """SELECT partition AS part, run_id, MIN(at) AS first_at, MAX(at) AS last_at,
+                          MAX(final) AS final
+                   FROM run_samples GROUP BY partition, run_id ORDER BY part, first_at"""
+            ).fetchall()
+            return [figures.run_span(r) for r in found]
+
+        return await self._call("read samples", run)
+
+    async def source_counts(self) -> list[tuple[str, int]]:
+        def run(conn: sqlite3.Connection) -> list[tuple[str, int]]:
+            found = conn.execute(
+                """SELECT COALESCE(source, '') AS source, COUNT(*) AS n FROM user_friends
+                   GROUP BY 1 ORDER BY n DESC, source"""
+            ).fetchall()
+            return figures.source_counts(found)
+
+        return await self._call("read figures", run)

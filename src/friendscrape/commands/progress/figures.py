@@ -15,12 +15,20 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
 
 from friendscrape.config import Settings
 from friendscrape.configparts import store_config, store_retry_policy
 from friendscrape.models import Partition, Status
 from friendscrape.stores import opened_store, retried
-from friendscrape.stores.base import ReadStore, RunSample, SampleBucket, StatusSummary
+from friendscrape.stores.base import (
+    LeaseHolder,
+    ReadStore,
+    RunSample,
+    RunSpan,
+    SampleBucket,
+    StatusSummary,
+)
 
 STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
 DEFAULT_WINDOW = 3600.0
@@ -49,6 +57,13 @@ class PartitionStatus:
 
     ``window`` is the span asked for the recent rate; ``span`` the seconds of it that
     hold data (shorter when the first result is younger than the window).
+
+    Rates are users per day over the partition's active time: the time its runs were
+    at work (from their samples: a run's first to its last, to now while its lease is
+    live), never the hours nobody ran it; without samples, from its first result to its
+    last (to now while its lease is live). ``per_day_last_hour`` is the same over the
+    active time inside the window. For the whole job both are the sums of the
+    partitions whose run is collecting now.
     """
 
     partition: int | None
@@ -66,6 +81,16 @@ class PartitionStatus:
     eta_estimated: bool = False
     """The ETA borrows the mean rate of other partitions (this one has none of its own)."""
     run: RunFacts | None = None
+    active_seconds: float = 0.0
+    """Seconds the partition's runs were at work (the job's: summed over partitions)."""
+    per_day_overall: float | None = None
+    """Users per day over the active time (None: no result or no active time yet)."""
+    per_day_last_hour: float = 0.0
+    """Users per day over the active time inside the window (0: none in it)."""
+    running: bool = False
+    """A run holds a live lease on the partition (the job's: any does)."""
+    holder: LeaseHolder | None = None
+    """The live lease's holder (None when no run holds one)."""
 
     @property
     def remaining(self) -> int:
@@ -91,25 +116,13 @@ class PartitionStatus:
         return self.seconds / self.collected if self.collected else None
 
     @property
-    def per_day_last_hour(self) -> float:
-        """Users per day at the rate of the last window (an hour by default), over the
-        part of the window that holds data."""
-        span = self.span or self.window
-        return self.recent * _DAY / span if span > 0 else 0.0
-
-    @property
-    def per_day_overall(self) -> float | None:
-        """Users per day between the first start and the last end (None: too few results)."""
-        if self.first_start is None or self.last_end is None:
-            return None
-        span = (self.last_end - self.first_start).total_seconds()
-        return self.collected * _DAY / span if span > 0 else None
+    def collecting(self) -> bool:
+        """Running with users left: its rate counts in the job's."""
+        return self.running and self.remaining > 0
 
     @property
     def rate(self) -> float | None:
-        """Users per day used for the ETA: the last window's, else the overall one."""
-        if self.recent > 0:
-            return self.per_day_last_hour
+        """Users per day used for the ETA: over the active time."""
         return self.per_day_overall
 
 
@@ -123,6 +136,25 @@ class StatusReport:
     planned: bool = True
     notes: tuple[str, ...] = field(default=())
     unplaced: int = 0
+    facts: JobFacts | None = None
+    store: str = ""
+    """The store's URL as shown (no user name, password, query or fragment)."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobFacts:
+    """What the job counts and where from: the platform of its results (the most
+    common ``source``, or ``mixed``), the runs seen, and the ETA as if every partition
+    with users left had a worker (``workers_needed`` of them) at its own rate, or at
+    the mean per-worker rate where it has none."""
+
+    platform: str = ""
+    workers_seen: int = 0
+    workers_running: int = 0
+    workers_needed: int = 0
+    eta_all_seconds: float | None = None
+    eta_all_estimated: bool = False
+    simulated: bool = False
 
 
 def _eta(remaining: int, rate: float | None) -> float | None:
@@ -133,13 +165,73 @@ def _eta(remaining: int, rate: float | None) -> float | None:
     return remaining * _DAY / rate
 
 
-def _borrowed_rate(parts: Sequence[PartitionStatus]) -> float | None:
-    """The rate a partition with none of its own is given: the mean of the running
-    partitions' (results in the window and users left), else of every partition that
-    has a rate (the finished ones' overall rates), else None."""
-    running = [p.rate for p in parts if p.rate and p.remaining and p.recent]
-    known = running or [p.rate for p in parts if p.rate]
+def _per_worker(parts: Sequence[PartitionStatus]) -> float | None:
+    """One worker's rate where a partition has none of its own: the mean of the
+    partitions' own rates (each over its active time), else None."""
+    known = [p.rate for p in parts if p.rate]
     return sum(known) / len(known) if known else None
+
+
+def _intervals(
+    number: int,
+    spans: Sequence[RunSpan],
+    holder: LeaseHolder | None,
+    part: PartitionStatus,
+    now: datetime,
+) -> list[tuple[datetime, datetime]]:
+    """When the partition's runs were at work: each run's samples, the live lease's run
+    to now; without samples, its first result to its last (to now while leased). No
+    interval reaches past the last result unless a run is collecting now."""
+    live = holder is not None
+    own = sorted((s for s in spans if s.partition == number), key=lambda s: s.first_at)
+    found = [(s.first_at, now if live and holder and s.run_id == holder.run_id else s.last_at)
+             for s in own]  # fmt: skip
+    if live and holder is not None and not any(s.run_id == holder.run_id for s in own):
+        found.append((holder.acquired_at or now, now))
+    if not own and part.first_start is not None:
+        found.append((part.first_start, now if live else (part.last_end or part.first_start)))
+    elif own and part.first_start is not None and part.first_start < own[0].first_at:
+        # Results older than the first sample: runs of a version that kept none.
+        found.append((part.first_start, min(own[0].first_at, part.last_end or own[0].first_at)))
+    if not (live and part.remaining) and part.last_end is not None:
+        # Idle after its last result (done, or a run waiting with --when-done idle).
+        found = [(a, min(b, part.last_end)) for a, b in found]
+    return [(a, b) for a, b in found if b > a]
+
+
+def _seconds_in(intervals: Sequence[tuple[datetime, datetime]], since: datetime | None) -> float:
+    """Seconds the intervals cover (overlaps once), only from ``since`` when given."""
+    clipped = sorted((max(a, since) if since else a, b) for a, b in intervals)
+    total = 0.0
+    end: datetime | None = None
+    for a, b in clipped:
+        start = a if end is None else max(a, end)
+        if b > start:
+            total += (b - start).total_seconds()
+        end = b if end is None else max(end, b)
+    return total
+
+
+def _with_rates(
+    part: PartitionStatus,
+    spans: Sequence[RunSpan],
+    holder: LeaseHolder | None,
+    now: datetime,
+) -> PartitionStatus:
+    number = part.partition or 0
+    intervals = _intervals(number, spans, holder, part, now)
+    active = _seconds_in(intervals, None)
+    in_window = _seconds_in(intervals, now - timedelta(seconds=part.window))
+    overall = part.collected * _DAY / active if active > 0 and part.collected else None
+    recent = part.recent * _DAY / in_window if in_window > 0 and part.recent else 0.0
+    return replace(
+        part,
+        active_seconds=active,
+        per_day_overall=overall,
+        per_day_last_hour=recent,
+        running=holder is not None,
+        holder=holder,
+    )
 
 
 def build_report(
@@ -152,22 +244,29 @@ def build_report(
     unplaced: int = 0,
     samples: Mapping[int, RunSample] | None = None,
     buckets: Iterable[SampleBucket] = (),
+    leases: Mapping[int, LeaseHolder] | None = None,
+    spans: Sequence[RunSpan] = (),
+    sources: Sequence[tuple[str, int]] = (),
 ) -> StatusReport:
     """Combine the plan with the store's aggregates into per-partition and total figures.
 
     ``unplaced`` users (imported after the plan) count in the total's users and
     remaining, so a job with users no run will collect never shows as done.
 
-    A partition with no rate of its own (not started yet) gets the mean rate of the
-    running partitions, so its ETA assumes it starts now, marked as estimated; the
-    job's ETA is its slowest partition's, since every partition is one worker and the
-    job ends with the last. ``samples`` (each partition's newest run sample) and
-    ``buckets`` (run samples summed in the window) add what the runs met.
+    A partition runs while a run holds a live lease on it (``leases``: the stored ones,
+    live or lapsed); one that does not has no ETA (nobody collects it). A running
+    partition with no rate of its own yet gets the mean per-worker rate, marked as
+    estimated. The job's ETA is its users left at the running partitions' summed rate;
+    ``JobFacts.eta_all_seconds`` is the one as if every partition with users left ran.
+    ``samples`` (each partition's newest run sample), ``buckets`` (run samples summed
+    in the window) and ``spans`` (each run's first and last sample) add what the runs
+    met and when they ran; ``sources`` (results per source) names the platform.
     """
     grouped: dict[int, list[StatusSummary]] = {}
     for row in summaries:
         grouped.setdefault(row.partition, []).append(row)
     facts = _run_facts(samples or {}, buckets)
+    live = {n: h for n, h in (leases or {}).items() if not h.gone(now)}
     planned_users = {p.number: p.user_count for p in plan}
     numbers = sorted(set(planned_users) | set(grouped))
     parts: list[PartitionStatus] = []
@@ -175,21 +274,24 @@ def build_report(
         rows = grouped.get(number, [])
         collected = sum(r.users for r in rows)
         part = _combine(number, planned_users.get(number, collected), rows, window=window, now=now)
+        part = _with_rates(part, spans, live.get(number), now)
         parts.append(replace(part, run=facts.get(number)))
-    borrowed = _borrowed_rate(parts)
-    with_eta = [
-        replace(
-            p,
-            eta_seconds=_eta(p.remaining, p.rate or borrowed),
-            eta_estimated=bool(p.remaining and not p.rate and borrowed),
-        )
-        for p in parts
-    ]
+    worker = _per_worker(parts)
+    with_eta = [_partition_eta(p, worker) for p in parts]
     all_rows = [r for rows in grouped.values() for r in rows]
     total_users = sum(planned_users.values()) + unplaced if plan else (user_count or 0)
     total = _combine(None, total_users, all_rows, window=window, now=now)
-    total = replace(total, run=_total_facts(list(facts.values())))
-    total_eta, estimated = _total_eta(total, with_eta, planned=bool(plan), unplaced=unplaced)
+    collecting = [p for p in with_eta if p.collecting]
+    total = replace(
+        total,
+        run=_total_facts(list(facts.values())),
+        active_seconds=sum(p.active_seconds for p in with_eta),
+        per_day_overall=_sum_rates(collecting, worker),
+        per_day_last_hour=sum(p.per_day_last_hour for p in collecting),
+        running=bool(collecting),
+    )
+    total_eta = _eta(total.remaining, total.rate)
+    estimated = any(p.eta_estimated for p in collecting) and bool(total.remaining)
     notes: list[str] = []
     if not plan:
         notes.append("no partition plan yet: totals only count users against the users table")
@@ -199,6 +301,15 @@ def build_report(
             "run 'friendscrape partitions place' to add them to the plan"
         )
     notes.extend(_simulator_notes(with_eta))
+    job = _job_facts(
+        with_eta,
+        total=total,
+        worker=worker,
+        unplaced=unplaced,
+        spans=spans,
+        live=live,
+        sources=sources,
+    )
     return StatusReport(
         generated_at=now,
         partitions=tuple(with_eta),
@@ -206,32 +317,65 @@ def build_report(
         planned=bool(plan),
         notes=tuple(notes),
         unplaced=unplaced if plan else 0,
+        facts=job,
     )
 
 
-def _total_eta(
-    total: PartitionStatus, parts: Sequence[PartitionStatus], *, planned: bool, unplaced: int
-) -> tuple[float | None, bool]:
-    """The job's ETA and whether it is estimated: its slowest partition's; without a
-    plan the whole job's rate; users outside the plan at the whole job's rate, as if
-    they were placed now (no run collects them until they are)."""
-    if total.remaining == 0:
-        return 0.0, False
-    if not planned:
-        return _eta(total.remaining, total.rate), False
+def _partition_eta(p: PartitionStatus, worker: float | None) -> PartitionStatus:
+    """Users left at the partition's own rate while it runs; none while it does not."""
+    if p.remaining == 0:
+        return replace(p, eta_seconds=0.0)
+    if not p.running:
+        return replace(p, eta_seconds=None)
+    borrowed = not p.rate and worker is not None
+    return replace(p, eta_seconds=_eta(p.remaining, p.rate or worker), eta_estimated=borrowed)
+
+
+def _sum_rates(collecting: Sequence[PartitionStatus], worker: float | None) -> float | None:
+    """The running workers' summed rate (one with none of its own counts at ``worker``)."""
+    rates = [p.rate or worker for p in collecting]
+    known = [r for r in rates if r]
+    return sum(known) if known else None
+
+
+def _platform(sources: Sequence[tuple[str, int]]) -> str:
+    """The results' source: the one that holds 99% of them or more, else ``mixed``."""
+    named = [(s, n) for s, n in sources if s]
+    if not named:
+        return ""
+    top, most = max(named, key=lambda item: item[1])
+    return top if most >= 0.99 * sum(n for _, n in named) else "mixed"
+
+
+def _job_facts(
+    parts: Sequence[PartitionStatus],
+    *,
+    total: PartitionStatus,
+    worker: float | None,
+    unplaced: int,
+    spans: Sequence[RunSpan],
+    live: Mapping[int, LeaseHolder],
+    sources: Sequence[tuple[str, int]],
+) -> JobFacts:
+    """The platform, the runs seen and the ETA as if each pending partition ran."""
     left = [p for p in parts if p.remaining]
-    etas = [p.eta_seconds for p in left]
-    if any(e is None for e in etas):
-        return None, False
-    eta = max((e or 0.0 for e in etas), default=0.0)
-    estimated = any(p.eta_estimated for p in left)
+    etas = [_eta(p.remaining, p.rate or worker) for p in left]
     if unplaced:
-        rate = total.rate or _borrowed_rate(parts)
-        extra = _eta(unplaced, rate)
-        if extra is None:
-            return None, False
-        eta, estimated = max(eta, extra), True
-    return eta, estimated
+        etas.append(_eta(unplaced, worker))  # as if placed now, one more worker's share
+    eta_all: float | None = 0.0 if total.remaining == 0 else None
+    if total.remaining and etas and all(e is not None for e in etas):
+        eta_all = max(e or 0.0 for e in etas)
+    runs = {s.run_id for s in spans} | {h.run_id for h in live.values()}
+    return JobFacts(
+        platform=_platform(sources),
+        workers_seen=len(runs),
+        workers_running=sum(1 for p in parts if p.collecting),
+        workers_needed=len(left) + (1 if unplaced else 0),
+        eta_all_seconds=eta_all,
+        eta_all_estimated=bool(total.remaining)
+        and (any(not p.rate for p in left) or bool(unplaced)),
+        simulated=any(p.run is not None and p.run.simulated for p in parts),
+    )
 
 
 def _run_facts(
@@ -338,6 +482,9 @@ async def gather_status(
     samples = await store.latest_samples()
     # One bucket as long as the window (or two, as buckets start on multiples of it).
     buckets = await store.sample_buckets(max(math.ceil(window), 1), since=since)
+    leases = await store.leases() if plan else {}
+    spans = await store.run_spans()
+    sources = await store.source_counts()
     return build_report(
         plan,
         summaries,
@@ -347,13 +494,26 @@ async def gather_status(
         unplaced=unplaced,
         samples=samples,
         buckets=buckets,
+        leases=leases,
+        spans=spans,
+        sources=sources,
     )
+
+
+def shown_store(url: str) -> str:
+    """A store URL as status and report show it: scheme, host and path only."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 async def read_status(settings: Settings, *, window: float = DEFAULT_WINDOW) -> StatusReport:
     """Open the settings' store read-only and build its report (the reads made again
     while one fails transiently: they change nothing)."""
     async with opened_store(store_config(settings), read_only=True) as store:
-        return await retried(
+        report = await retried(
             store_retry_policy(settings), "status", lambda: gather_status(store, window=window)
         )
+    return replace(report, store=shown_store(settings.store))

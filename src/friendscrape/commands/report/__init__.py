@@ -11,10 +11,12 @@ The page goes to ``--output FILE``, or to stdout without it, as ``export`` does.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from friendscrape import output_file
+from friendscrape.commands.progress.figures import shown_store
 from friendscrape.commands.report.figures import DEFAULT_TIER, Figures, gather_figures, pick_tier
 from friendscrape.commands.report.page import render_page
 from friendscrape.config import Settings
@@ -38,6 +40,7 @@ async def build_page(
             "report",
             lambda: gather_figures(store, now=now, tier=priced, hours_per_month=hours),
         )
+    figures = replace(figures, status=replace(figures.status, store=shown_store(settings.store)))
     return render_page(figures, title=TITLE, generated_at=now), figures
 
 

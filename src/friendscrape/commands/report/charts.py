@@ -175,8 +175,17 @@ def friends_chart(figures: Figures) -> str:
         )
     return figure(
         "friends", title, frame("friends", title, "".join(body)),
-        legend_html=legend([(f"ok users per {width:,} friends", PALETTE[4], "")]),
+        legend_html=legend([(_bin_words(width), PALETTE[4], "")]),
     )  # fmt: skip
+
+
+def _bin_words(width: int) -> str:
+    """What one bar counts: ``ok users per bin of 101 friends (0-100, 101-201 ...)``."""
+    if width == 1:
+        return "ok users with each number of friends"
+    return (
+        f"ok users per bin of {width:,} friends (0-{width - 1:,}, {width:,}-{2 * width - 1:,} ...)"
+    )
 
 
 def pauses_charts(figures: Figures) -> str:

@@ -62,7 +62,7 @@ def cost_so_far(report: StatusReport, tier: Tier, hours_per_month: float) -> Cos
     for p in report.partitions:
         if p.first_start is None or p.last_end is None:
             continue
-        running = p.remaining > 0 and p.recent > 0
+        running = p.collecting
         end = now if running else p.last_end
         hours += max((end - p.first_start).total_seconds(), 0.0) / 3600
         workers += 1

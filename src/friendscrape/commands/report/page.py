@@ -22,6 +22,7 @@ from friendscrape.commands.report.tables import (
     cost_note,
     failures_table,
     headline,
+    job_facts,
     lists_table,
     partition_table,
     status_table,
@@ -35,6 +36,12 @@ h1{font-size:1.4rem;margin:.2rem 0}
 h2{font-size:1.1rem;margin:1.6rem 0 .4rem;border-bottom:1px solid #ccc;padding-bottom:.2rem}
 .headline{font-size:1.3rem;font-weight:600;margin:.4rem 0 .2rem}
 .meta,.note{color:#555;font-size:.85rem;margin:.3rem 0}
+.banner{background:#fff3cd;border:2px solid #b8860b;color:#3d2c00;padding:.5rem .8rem;
+  margin:.5rem 0;font-size:1rem}
+dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.1rem 1rem;margin:.4rem 0;
+  font-size:.9rem}
+dl.facts dt{color:#555}
+dl.facts dd{margin:0;overflow-wrap:anywhere}
 .grid{display:grid;gap:1rem 2rem;
   grid-template-columns:repeat(auto-fill,minmax(min(100%,440px),1fr))}
 figure{margin:0;min-width:0}
@@ -72,6 +79,7 @@ def render_page(figures: Figures, *, title: str, generated_at: datetime) -> str:
     sections = [
         f"<h1>{html.escape(title)}</h1>",
         headline(figures),
+        job_facts(figures),
         f'<p class="meta">Generated {when} from the store; every figure is counted there.</p>',
         cost_note(figures.cost),
         "<h2>Partitions</h2>",

@@ -43,12 +43,72 @@ def cost_words(cost: Cost | None) -> str:
     return f"cost so far about ${cost.usd:,.2f} (estimate)"
 
 
+def _job_eta(figures: Figures) -> str:
+    """The job's ETA at the running workers' rate, and with a worker per partition left."""
+    report = figures.status
+    total = report.total
+    facts = report.facts
+    now = report.generated_at
+    if total.remaining and not total.running:
+        said = "no partition is running (ETA none)"
+    else:
+        said = _eta_words(total.eta_seconds, now)
+        if total.remaining and facts is not None:
+            said += f" with the {facts.workers_running} running"
+    if total.remaining and facts is not None and facts.eta_all_seconds is not None:
+        mark = "~" if facts.eta_all_estimated else ""
+        said += (
+            f"; with {facts.workers_needed} workers (one per partition with users left) "
+            f"{mark}{_eta_words(facts.eta_all_seconds, now)}"
+        )
+    return said
+
+
+def _when(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def job_facts(figures: Figures) -> str:
+    """What the figures count and where from: platform, store, results' times, workers,
+    edges; a banner when the rates come from a local simulator."""
+    report = figures.status
+    total = report.total
+    facts = report.facts
+    items = [
+        ("platform", (facts.platform if facts else "") or "-"),
+        ("store", report.store or "-"),
+        ("first result", _when(total.first_start)),
+        ("last result", _when(total.last_end)),
+        ("workers seen", f"{facts.workers_seen:,} runs" if facts else "-"),
+        ("running now", f"{facts.workers_running:,}" if facts else "-"),
+        ("edges collected", f"{total.friends_ok:,}"),
+        ("mean friends per ok user", _num(total.avg_friends)),
+    ]
+    cells = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in items)
+    out = f'<dl class="facts" id="facts">{cells}</dl>'
+    if facts is not None and facts.simulated:
+        out = (
+            '<p class="banner" id="simulated" role="note"><strong>Simulated:</strong> '
+            "these rates were measured against a local simulator, not a real platform; "
+            "they say nothing of how fast a real upstream answers.</p>" + out
+        )
+    return out
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.1f}"
+
+
 def headline(figures: Figures) -> str:
-    """N of M users (x%), ETA, cost so far: the sentence a reader reads first."""
+    """N of M users (x%), edges, ETA, cost so far: the sentence a reader reads first."""
     total = figures.status.total
+    facts = figures.status.facts
+    platform = f" from {facts.platform}" if facts is not None and facts.platform else ""
     parts = [
-        f"{total.collected:,} of {total.users:,} users collected ({total.percent_done:.1f}%)",
-        _eta_words(total.eta_seconds, figures.status.generated_at),
+        f"{total.collected:,} of {total.users:,} users collected ({total.percent_done:.1f}%)"
+        + platform,
+        f"{total.friends_ok:,} edges ({_num(total.avg_friends)} friends per ok user)",
+        _job_eta(figures),
     ]
     if figures.cost is not None:
         parts.append(cost_words(figures.cost))
@@ -102,6 +162,13 @@ def _table(
     )
 
 
+def _eta_cell(p: PartitionStatus) -> str:
+    if p.remaining and not p.running:
+        return "not running" if p.partition is not None else "none running"
+    text = human_duration(p.eta_seconds)
+    return f"~{text}" if p.eta_estimated and p.eta_seconds else text
+
+
 def _partition_cells(p: PartitionStatus) -> list[str]:
     rate = p.rate
     return [
@@ -113,7 +180,7 @@ def _partition_cells(p: PartitionStatus) -> list[str]:
         f"{p.remaining:,}",
         f"{p.percent_done:.1f}",
         "-" if not rate else f"{rate:,.0f}",
-        human_duration(p.eta_seconds),
+        _eta_cell(p),
     ]
 
 
@@ -124,11 +191,13 @@ def partition_table(figures: Figures) -> str:
     narrow = (1, 3, 4)  # users (done + pending), ok and failed: hidden on a phone
     rows = [_row(_partition_cells(p), narrow=narrow) for p in report.partitions]
     rows.append(_row(_partition_cells(report.total), cls="total", narrow=narrow))
-    window = report.total.window / 60
     note = (
-        f'<p class="note">users per day: the rate of the last {window:g} minutes, else the '
-        "overall rate; ETA: pending users at that rate (a partition with no result yet "
-        "gets the others' mean); the job's ETA is its slowest partition's.</p>"
+        '<p class="note">users per day: users finished per day over the partition\'s '
+        "active time (while a run was at work on it; hours nobody ran it are not "
+        "counted); total: the sum over the partitions running now. ETA: pending users at "
+        "that rate; not running: no run holds the partition's lease, so nobody collects "
+        "it; the total's ETA is the job's pending users at the running partitions' summed "
+        "rate (~: a running partition with no rate of its own yet at one worker's mean).</p>"
     )
     notes = "".join(f'<p class="note">{html.escape(n)}</p>' for n in report.notes)
     table = _table("partitions", "Progress per partition", head, rows, narrow=narrow)

@@ -13,6 +13,7 @@ from typing import Any
 
 from friendscrape.commands.progress.durations import window_label
 from friendscrape.commands.progress.figures import (
+    JobFacts,
     PartitionStatus,
     RunFacts,
     StatusReport,
@@ -73,7 +74,44 @@ def row_json(p: PartitionStatus, now: datetime) -> dict[str, Any]:
         "eta_seconds": _round(p.eta_seconds, 0),
         "eta_at": _stamp(eta_at),
         "eta_estimated": p.eta_estimated,
+        "running": p.running,
+        "lease_holder": _holder_json(p),
+        "active_seconds": round(p.active_seconds, 1),
         **_run_json(p.run),
+    }
+
+
+def _holder_json(p: PartitionStatus) -> dict[str, Any] | None:
+    """The live lease's holder: who runs the partition now (None: nobody does)."""
+    h = p.holder
+    if h is None:
+        return None
+    return {"host": h.host, "pid": h.pid, "run_id": h.run_id, "since": _stamp(h.acquired_at)}
+
+
+def _job_json(report: StatusReport) -> dict[str, Any]:
+    """What the job counts and where from (docs/monitoring.md)."""
+    facts = report.facts or JobFacts()
+    total = report.total
+    eta_all = facts.eta_all_seconds
+    return {
+        "platform": facts.platform or None,
+        "store": report.store or None,
+        "first_result": _stamp(total.first_start),
+        "last_result": _stamp(total.last_end),
+        "workers_seen": facts.workers_seen,
+        "workers_running": facts.workers_running,
+        "edges_collected": total.friends_ok,
+        "mean_friends_per_ok_user": _round(total.avg_friends),
+        "simulated": facts.simulated,
+        "eta_all_workers": {
+            "workers": facts.workers_needed,
+            "eta_seconds": _round(eta_all, 0),
+            "eta_at": _stamp(
+                None if eta_all is None else report.generated_at + timedelta(seconds=eta_all)
+            ),
+            "eta_estimated": facts.eta_all_estimated,
+        },
     }
 
 
@@ -89,6 +127,7 @@ def to_json(report: StatusReport) -> dict[str, Any]:
         "data_seconds": round(total.span or total.window, 1),
         "planned": report.planned,
         "unplaced_users": report.unplaced,
+        **_job_json(report),
         "partitions": [row_json(p, now) for p in report.partitions],
         "total": row_json(total, now),
         "notes": list(report.notes),

@@ -1,8 +1,10 @@
-"""The people's form of `friendscrape status`: a table that fits 100 columns (``--wide``:
-every column), and the lines under it that say what the figures are measured over."""
+"""The people's form of `friendscrape status`: a line naming the job, a table that fits
+the terminal (``--wide``: every column), and the lines under it that say what the
+figures are measured over, wrapped at word boundaries to the terminal's width."""
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -12,7 +14,10 @@ from friendscrape.commands.progress.durations import human_duration, span_words,
 from friendscrape.commands.progress.figures import STATUSES, PartitionStatus, StatusReport
 
 WIDTH = 100
-"""The default table's width at most, notes included."""
+"""The width when the terminal's is unknown (output to a file or a pipe, no COLUMNS)."""
+
+MIN_WIDTH = 20
+"""Notes are never wrapped narrower than this."""
 
 _SHORT = {
     "ok": "ok",
@@ -47,6 +52,10 @@ def _seconds(value: float) -> str:
 
 
 def _eta(p: PartitionStatus) -> str:
+    if p.partition is not None and p.remaining and not p.running:
+        return "not running"
+    if p.partition is None and p.remaining and not p.running:
+        return "none running"
     text = human_duration(p.eta_seconds)
     return f"~{text}" if p.eta_estimated and p.eta_seconds else text
 
@@ -84,13 +93,14 @@ def columns(report: StatusReport, *, wide: bool) -> list[Column]:
     done = Column("done", lambda p: str(p.collected))
     left = Column("left", lambda p: str(p.remaining))
     share = Column("%", lambda p: f"{p.percent_done:.1f}")
-    recent = Column(f"/day {window}", lambda p: f"{p.per_day_last_hour:,.0f}")
+    per_day = Column("users/day", lambda p: _num(p.per_day_overall, ",.0f"))
+    recent = Column(f"users/day {window}", lambda p: f"{p.per_day_last_hour:,.0f}")
     limited = Column("429s", _rate_limited)
     paused = Column("paused", _paused)
     rate = Column("learned", _learned)
     eta = Column("ETA", _eta)
     if not wide:
-        chosen = [part, done, left, share, _status("ok"), _status("failed"), recent]
+        chosen = [part, done, left, share, _status("ok"), _status("failed"), per_day]
         return [*chosen, limited, paused, *([rate] if learned else []), eta]
     return [
         part,
@@ -101,8 +111,8 @@ def columns(report: StatusReport, *, wide: bool) -> list[Column]:
         *(_status(s) for s in STATUSES),
         Column("friends", lambda p: _num(p.avg_friends, ".1f")),
         Column("lat/user", lambda p: _num(p.avg_seconds, ".2f")),
+        per_day,
         recent,
-        Column("/day all", lambda p: _num(p.per_day_overall, ",.0f")),
         limited,
         paused,
         rate,
@@ -120,29 +130,85 @@ def _lines(cols: Sequence[Column], rows: Sequence[PartitionStatus]) -> list[str]
     return out
 
 
-def legend(report: StatusReport, *, wide: bool) -> list[str]:
-    """What the figures are measured over, in lines of at most WIDTH characters."""
+def terminal_width() -> int:
+    """The terminal's columns (COLUMNS first, as ``shutil`` reads it), else ``WIDTH``."""
+    return max(shutil.get_terminal_size((WIDTH, 24)).columns, MIN_WIDTH)
+
+
+def header(report: StatusReport) -> str:
+    """The job in one sentence: platform, store, runs, edges and the results' times."""
+    facts = report.facts
+    total = report.total
+    said = []
+    if facts is not None and facts.platform:
+        said.append(f"platform {facts.platform}")
+    if report.store:
+        said.append(f"store {report.store}")
+    if facts is not None:
+        said.append(f"workers: {facts.workers_running} running, {facts.workers_seen} seen")
+    if total.statuses.get("ok"):
+        mean = total.avg_friends or 0.0
+        said.append(f"{total.friends_ok:,} edges ({mean:,.1f} per ok user)")
+    if total.first_start is not None:
+        said.append(f"results {_when(total.first_start)} to {_when(total.last_end)} UTC")
+    return "; ".join(said)
+
+
+def _eta_words(seconds: float | None, estimated: bool) -> str:
+    text = human_duration(seconds)
+    return f"~{text}" if estimated and seconds else text
+
+
+def legend(report: StatusReport, *, wide: bool, width: int = WIDTH) -> list[str]:
+    """What the figures are measured over, wrapped at word boundaries to ``width``."""
     total = report.total
     window = window_label(total.window)
     stamp = total_stamp(report.generated_at)
-    said = [f"as of {stamp}; /day {window}: users finished in the last {window}, per day."]
-    span = total.span or total.window
-    if span < total.window - 1:
-        said.append(
-            f"The runs' results are younger than {window}: /day {window} is over the last "
-            f"{span_words(span)} of data."
+    said = [
+        (
+            f"as of {stamp}. users/day: users finished per day over the partition's active "
+            "time (while a run was at work on it; hours nobody ran it are not counted); "
+            "total: the sum over the partitions running now."
         )
-    said.append("ETA: users left at that rate, else at the overall rate.")
-    if any(p.eta_estimated for p in (*report.partitions, total)):
+    ]
+    if wide:
         said.append(
-            "~: estimated: a partition with no rate of its own (not started) at the running "
-            "partitions' mean rate; users outside the plan at the whole job's rate."
+            f"users/day {window}: users finished per day over the active time in the last {window}."
+        )
+    span = total.span or total.window
+    if wide and span < total.window - 1:
+        said.append(
+            f"The runs' results are younger than {window}: users/day {window} is over the "
+            f"last {span_words(span)} of data."
+        )
+    said.append(
+        "ETA: users left at that rate; not running: no run holds the partition's lease, "
+        "so nobody collects it; the total's ETA is the job's users left at the running "
+        "partitions' summed rate."
+    )
+    facts = report.facts
+    if facts is not None and total.remaining and facts.workers_needed:
+        said.append(
+            f"With {facts.workers_needed} workers (one per partition with users left): "
+            f"ETA {_eta_words(facts.eta_all_seconds, facts.eta_all_estimated)}."
+        )
+    if any(p.eta_estimated for p in (*report.partitions, total)) or (
+        facts is not None and facts.eta_all_estimated and total.remaining
+    ):
+        said.append(
+            "~: estimated: a partition with no rate of its own at the mean rate of one "
+            "worker; users outside the plan as if one more worker collected them."
         )
     said.append(f"429s and paused: in the last {window}, as the runs recorded them.")
     if wide:
         said.append("lat/user: mean seconds one user took from its first request to its result.")
     said.extend(report.notes)
-    return [line for text in said for line in textwrap.wrap(text, WIDTH)]
+    wrap = max(width, MIN_WIDTH)
+    return [
+        line
+        for text in said
+        for line in textwrap.wrap(text, wrap, break_long_words=False, break_on_hyphens=False)
+    ]
 
 
 def total_stamp(moment: datetime) -> str:
@@ -150,7 +216,25 @@ def total_stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def render_table(report: StatusReport, *, wide: bool = False) -> str:
-    """One line per partition, a total line, and the legend under them."""
+def _fitted(report: StatusReport, *, wide: bool, width: int) -> list[str]:
+    """The table's lines; the default table drops its least needed columns (learned,
+    paused, 429s, failed, ok) while it is wider than ``width``."""
     rows = [*report.partitions, report.total]
-    return "\n".join([*_lines(columns(report, wide=wide), rows), *legend(report, wide=wide)])
+    cols = columns(report, wide=wide)
+    lines = _lines(cols, rows)
+    optional = ("learned", "paused", "429s", "failed", "ok")
+    for head in () if wide else optional:
+        if max(len(line) for line in lines) <= width:
+            break
+        cols = [c for c in cols if c.head != head]
+        lines = _lines(cols, rows)
+    return lines
+
+
+def render_table(report: StatusReport, *, wide: bool = False, width: int | None = None) -> str:
+    """The job's line, one line per partition, a total line, and the legend under them,
+    to the terminal's width (``width`` when given)."""
+    width = terminal_width() if width is None else max(width, MIN_WIDTH)
+    head = textwrap.wrap(header(report), width, break_long_words=False, break_on_hyphens=False)
+    table = _fitted(report, wide=wide, width=width)
+    return "\n".join([*head, *table, *legend(report, wide=wide, width=width)])
