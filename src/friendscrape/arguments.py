@@ -1,12 +1,13 @@
 """Building blocks of every command line of the project (friendscrape's own and the
-simulator's): bounded numbers, ports, hosts and files as argument types, and a parser
-whose errors are one line.
+simulator's): bounded numbers, shares, partitions, concurrency grids, number settings,
+ports, hosts and files as argument types, and a parser whose errors are one line.
 
 Each option names one of these as its ``type``, so a hostile value (``nan``, ``inf``,
 ``-1``, ``1e308``, a twenty-digit number, a control character) is refused by the parser
 before any work starts, and an option added later gets the same checks by reusing them.
-They import nothing of the project, so the simulator's command line uses them without
-reaching up into friendscrape's (``argtypes`` hands them on to it).
+They import nothing of the project, so the simulator's command line and each command's
+own options (``add_options`` under commands/) use them without reaching up into the
+command line's face (``argtypes`` hands them on to it).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import ipaddress
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 # The largest number any option accepts: far beyond any sane count of users, seconds or
 # dollars, yet small enough that sums, timedeltas and SQLite integers cannot overflow.
@@ -59,6 +60,58 @@ def number(
         return value
 
     return parse
+
+
+class NumberRule(Protocol):
+    """What a number setting accepts (``config.number_rule(NAME)`` gives one)."""
+
+    @property
+    def whole(self) -> bool:
+        """Whether the setting is a whole number."""
+
+    def refusal(self, text: str) -> str | None:
+        """Why ``text`` is refused, in the rule's words; None when it is accepted."""
+
+
+def setting(rule: NumberRule | None) -> Callable[[str], float]:
+    """The type of an option that sets a number setting (``config.number_rule(NAME)``):
+    refused by the setting's own rule, in the words its environment variable is refused in."""
+    if rule is None:
+        msg = "not a number setting"
+        raise ValueError(msg)
+
+    def parse(text: str) -> float:
+        why = rule.refusal(text.strip())
+        if why is not None:
+            raise argparse.ArgumentTypeError(why)
+        return int(text) if rule.whole else float(text)
+
+    return parse
+
+
+def share(text: str) -> float:
+    """A fraction from 0 to 1."""
+    return number(0.0, 1.0)(text)
+
+
+def partition(text: str) -> str:
+    """``auto`` or a partition number from 1 (kept as text: ``auto`` is resolved later)."""
+    if text == "auto":
+        return text
+    try:
+        return str(whole()(text))
+    except argparse.ArgumentTypeError:
+        msg = f"{text!r} is not a partition number (a whole number from 1, or auto)"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
+def grid(text: str) -> tuple[int, ...]:
+    """Comma-separated concurrency values such as ``10,50,200`` (each 1-20000)."""
+    parts = [part for part in text.split(",") if part.strip()]
+    if not parts:
+        msg = f"{text!r} is not a list of whole numbers separated by commas"
+        raise argparse.ArgumentTypeError(msg)
+    return tuple(whole(1, 20000)(part) for part in parts)
 
 
 def port(text: str) -> int:

@@ -1,13 +1,15 @@
-"""The `friendscrape` command: parse arguments, build Settings, call a command, print
-its result, and decide how the process ends.
+"""The `friendscrape` command: the global options, the table of commands, parsing,
+building Settings, calling a command, printing its result, and how the process ends.
+Each command defines its own options beside its code (``add_options``); the table
+mounts them.
 
 Every expected failure ends as one line on stderr (`friendscrape: error: ...`) and a
 non-zero exit: 2 for bad input, 1 for a failed store, 3 for an aborted run. The process
 policy of a run (SIGTERM/SIGINT, the second signal, the stop's backstop, exiting at once
 when it aborts) lives here too; commands only take a stop Event and raise.
 
-Commands that load the simulator (simulate, demo, bench) are imported only when they
-run, so every other command starts without it.
+The simulator is loaded only when a command that serves it (simulate, demo, bench)
+runs, so every other command starts without it.
 """
 
 from __future__ import annotations
@@ -20,14 +22,30 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
 from typing import Any, NoReturn, TextIO, TypeVar
 
 import structlog
 
 from friendscrape import __version__, argtypes, clihelp, logs
-from friendscrape.commands import export, graph_files, import_users, plan, run
+from friendscrape.commands import (
+    bench,
+    demo,
+    estimate,
+    export,
+    graph_files,
+    import_users,
+    plan,
+    report,
+    run,
+    status,
+)
+from friendscrape.commands.estimate import options as estimate_options
+from friendscrape.commands.report import options as report_options
+from friendscrape.commands.run import options as run_options
 from friendscrape.commands.run import progressbar
-from friendscrape.config import Settings, load_settings, number_rule
+from friendscrape.commands.status import options as status_options
+from friendscrape.config import Settings, load_settings
 from friendscrape.core import redaction
 from friendscrape.errors import (
     FriendscrapeError,
@@ -36,16 +54,11 @@ from friendscrape.errors import (
     UsageError,
 )
 from friendscrape.models import Partition
-from friendscrape.sources import SOURCE_NAMES
 
 T = TypeVar("T")
 log = structlog.get_logger("friendscrape")
 
 
-# Every option's type comes from argtypes, so hostile values are refused before any work.
-_positive_int = argtypes.whole()
-_seconds = argtypes.number(above_low=True)
-WINDOW_MAX = 10 * 365 * 86400.0  # status --window: ten years, so the window's start is a date
 CLOSED_PIPE_EXIT = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader left
 
 
@@ -80,6 +93,8 @@ def _add_global_options(
 
 
 def _build_parser() -> argparse.ArgumentParser:
+    """The whole command line: the global options here, each command's own options from
+    its module (``add_options``), mounted in the order of ``_COMMANDS``."""
     parser = argtypes.OneLineParser(
         prog="friendscrape",
         description="Collect who each user follows, for millions of users, one partition "
@@ -93,289 +108,8 @@ def _build_parser() -> argparse.ArgumentParser:
     common = argtypes.OneLineParser(add_help=False)
     _add_global_options(common)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    users = sub.add_parser("users", help="manage the users to collect")
-    # ... and between a command's two words (`users --store URL import`); SUPPRESS keeps a
-    # sub-parser from overwriting what the words before it set.
-    _add_global_options(users, prefix="mid_", default=argparse.SUPPRESS)
-    users_sub = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
-    imp = users_sub.add_parser(
-        "import",
-        parents=[common],
-        help="import users from CSV (user_id,screen_name[,following_count])",
-    )
-    imp.add_argument(
-        "file",
-        type=argtypes.input_file,
-        help="CSV with a header: user_id,screen_name and optionally following_count",
-    )
-
-    parts = sub.add_parser("partitions", help="plan and show the partition plan")
-    _add_global_options(parts, prefix="mid_", default=argparse.SUPPRESS)
-    parts_sub = parts.add_subparsers(dest="partitions_command", metavar="ACTION", required=True)
-    plan = parts_sub.add_parser(
-        "plan", parents=[common], help="split users as NTILE(N) OVER (ORDER BY user_id)"
-    )
-    plan.add_argument("--count", type=_positive_int, required=True, help="number of partitions")
-    plan.add_argument(
-        "--force", action="store_true", help="replace the plan even though results exist"
-    )
-    parts_sub.add_parser("show", parents=[common], help="print the stored plan")
-    parts_sub.add_parser(
-        "place",
-        parents=[common],
-        help="put users imported after the plan into its partitions, by id range, "
-        "moving no planned user",
-    )
-
-    run = sub.add_parser("run", parents=[common], help="collect one partition, then exit")
-    run.add_argument(
-        "--partition",
-        default="auto",
-        type=argtypes.partition,
-        help="partition number, or auto (from FRIENDSCRAPE_PARTITION, DYNO, "
-        "JOB_COMPLETION_INDEX or CLOUD_RUN_TASK_INDEX)",
-    )
-    run.add_argument("--source", choices=SOURCE_NAMES, help="the upstream to collect from")
-    run.add_argument("--base-url", metavar="URL", help="upstream base URL")
-    run.add_argument(
-        "--concurrency",
-        type=argtypes.setting(number_rule("concurrency")),
-        help="users in flight at once",
-    )
-    run.add_argument(
-        "--max-friends",
-        type=argtypes.setting(number_rule("max_friends")),
-        help="cap each list at this many names",
-    )
-    run.add_argument(
-        "--users-limit",
-        type=argtypes.setting(number_rule("users_limit")),
-        metavar="N",
-        help="collect at most N users",
-    )
-    run.add_argument(
-        "--batch-size", type=argtypes.setting(number_rule("batch_size")), help="rows per write"
-    )
-    run.add_argument(
-        "--retry-failed",
-        action="store_true",
-        default=None,
-        help="also collect users whose status is failed",
-    )
-    run.add_argument(
-        "--stall-timeout",
-        metavar="SECONDS",
-        type=argtypes.setting(number_rule("stall_timeout")),
-        help="exit non-zero after this many seconds with results waiting and no successful write",
-    )
-    run.add_argument(
-        "--grace-period",
-        metavar="SECONDS",
-        type=argtypes.setting(number_rule("grace_period")),
-        help="seconds in-flight users get after SIGTERM before the final flush",
-    )
-    run.add_argument(
-        "--when-done",
-        choices=["exit", "idle"],
-        default="exit",
-        help="when the partition is complete: exit 0, or idle until stopped",
-    )
-
-    exp = sub.add_parser("export", parents=[common], help="export results")
-    exp.add_argument(
-        "--format",
-        choices=export.FORMATS,
-        default="jsonl",
-        help="jsonl (one object per user), csv (names per user), edges or nodes (graph "
-        "tables, ids on both ends), graphml or gexf (whole graph, for Gephi and networkx)",
-    )
-    exp.add_argument("--output", type=argtypes.output_file, help="file to write (default: stdout)")
-    exp.add_argument(
-        "--as",
-        dest="table",
-        choices=graph_files.TABLE_FORMATS,
-        help="file format of edges/nodes (default: from the --output suffix, else csv)",
-    )
-    exp.add_argument(
-        "--within",
-        action="store_true",
-        help="only edges between users of the job (the induced subgraph)",
-    )
-    exp.add_argument(
-        "--partition", type=argtypes.whole(), help="export this partition's users only"
-    )
-    exp.add_argument("--force", action="store_true", help="write a GraphML/GEXF graph of any size")
-
-    # Its options belong to the simulator's own parser (commands.simulate), which main()
-    # hands every word after `simulate`: parsing here would load the simulator.
-    sub.add_parser(
-        "simulate",
-        add_help=False,
-        help="run the local simulator of the upstream until stopped "
-        "(see friendscrape simulate --help)",
-    )
-
-    demo = sub.add_parser(
-        "demo",
-        parents=[common],
-        help="collect a synthetic job end to end against the local simulator",
-    )
-    # demo's own defaults (commands.demo, not imported here: it loads the simulator).
-    demo.add_argument(
-        "--users", type=_positive_int, default=None, help="synthetic users (default: 3000)"
-    )
-    demo.add_argument(
-        "--source",
-        choices=SOURCE_NAMES,
-        default="twitter-mobile",
-        help="format the simulator serves and the run reads",
-    )
-    demo.add_argument(
-        "--partitions", type=_positive_int, default=10, help="partitions, one run each"
-    )
-    demo.add_argument(
-        "--latency",
-        type=argtypes.number(),
-        default=None,
-        help="simulated seconds per page (default: 0.05)",
-    )
-    demo.add_argument(
-        "--concurrency",
-        type=argtypes.setting(number_rule("concurrency")),
-        default=None,
-        help="users in flight per partition (default: 40)",
-    )
-
-    status = sub.add_parser(
-        "status", parents=[common], help="where every partition stands: progress, rates, ETA"
-    )
-    status.add_argument("--json", action="store_true", help="print the versioned JSON document")
-    status.add_argument(
-        "--wide",
-        action="store_true",
-        help="every column (statuses, friends, latency per user, overall rate, times); "
-        "the default fits 100 columns",
-    )
-    status.add_argument(
-        "--window",
-        type=argtypes.number(high=WINDOW_MAX, above_low=True),
-        default=3600.0,
-        help="seconds the recent rate, 429s and pauses are counted over (default 3600: 1h)",
-    )
-
-    est = sub.add_parser(
-        "estimate", parents=[common], help="days and cost of a job on each worker tier"
-    )
-    est.add_argument("--users", type=_positive_int, help="users to collect (--from-status: left)")
-    est.add_argument(
-        "--rate", type=argtypes.number(above_low=True), help="measured users per day per worker"
-    )
-    est.add_argument(
-        "--from-status", action="store_true", help="take the measured rate from the store"
-    )
-    est.add_argument(
-        "--rate-concurrency",
-        type=_positive_int,
-        default=50,
-        help="the concurrency --rate was measured at",
-    )
-    est.add_argument(
-        "--deadline-days",
-        type=argtypes.number(above_low=True),
-        default=10.0,
-        help="days the job may take",
-    )
-    est.add_argument("--budget", type=argtypes.number(), help="most dollars to spend")
-    est.add_argument(
-        "--tiers", type=argtypes.input_file, help="JSON file of tiers (default: Heroku's)"
-    )
-    est.add_argument(
-        "--max-concurrency",
-        type=_positive_int,
-        help="highest concurrency a worker may run, scaling the measured rate with it "
-        "(default: --rate-concurrency, i.e. no extrapolation)",
-    )
-    est.add_argument(
-        "--mb-per-user",
-        type=argtypes.number(above_low=True),
-        default=0.24,
-        help="memory per user in flight",
-    )
-    est.add_argument(
-        "--base-mb", type=argtypes.number(), default=60.0, help="memory of an idle worker"
-    )
-    est.add_argument(
-        "--source",
-        choices=SOURCE_NAMES,
-        help="upstream whose documented rate limits bound the job (env FRIENDSCRAPE_SOURCE; "
-        "default twitter-mobile)",
-    )
-    est.add_argument(
-        "--tokens",
-        type=_positive_int,
-        help="x-api tokens in the pool (default: how many FRIENDSCRAPE_X_BEARER_TOKENS holds)",
-    )
-    est.add_argument(
-        "--mean-friends",
-        type=argtypes.number(above_low=True),
-        help="accounts a user follows on average, for requests per user (default: one page)",
-    )
-    est.add_argument(
-        "--rate-limit",
-        type=argtypes.number(above_low=True),
-        help="requests per second one worker sends a host (env FRIENDSCRAPE_RATE_LIMIT)",
-    )
-    est.add_argument(
-        "--allow-simulated",
-        action="store_true",
-        help="with --from-status: estimate from rates measured against the local simulator",
-    )
-    est.add_argument("--json", action="store_true", help="print JSON")
-
-    bench = sub.add_parser(
-        "bench",
-        parents=[common],
-        help="timed trials against the local simulator over a grid of concurrency values",
-    )
-    bench.add_argument(
-        "--concurrency",
-        dest="grid",
-        type=argtypes.grid,
-        default="10,50,200",
-        help="grid, e.g. 10,50,200",
-    )
-    bench.add_argument(
-        "--latency", type=argtypes.number(), default=0.3, help="simulated seconds per page"
-    )
-    bench.add_argument("--users", type=_positive_int, default=300, help="users per trial")
-    bench.add_argument("--duration", type=_seconds, default=60.0, help="most seconds per trial")
-    bench.add_argument(
-        "--mean-friends",
-        type=argtypes.number(),
-        default=550.0,
-        help="accounts a synthetic user follows on average",
-    )
-    bench.add_argument("--rate-limit-rate", type=argtypes.share, default=0.0, help="share of 429s")
-    bench.add_argument("--json", action="store_true", help="print JSON")
-
-    rep = sub.add_parser(
-        "report",
-        parents=[common],
-        help="a self-contained HTML page of progress, tables and charts (to stdout or --output)",
-    )
-    rep.add_argument(
-        "--output", type=argtypes.output_file, help="HTML file to write (default: stdout)"
-    )
-    rep.add_argument(
-        "--tier",
-        default="standard-1x",
-        help="worker size the cost so far is priced at, from the tiers table "
-        "(default: standard-1x)",
-    )
-    rep.add_argument(
-        "--tiers", type=argtypes.input_file, help="JSON file of tiers (default: Heroku's)"
-    )
+    for name, command in _COMMANDS.items():
+        command.mount(sub, name, common)
     clihelp.note_settings(parser)
     return parser
 
@@ -658,8 +392,6 @@ def _say(text: str) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from friendscrape.commands import demo  # noqa: PLC0415 - imports the simulator
-
     settings = _settings_with_console_logs(args, quiet=True)
     result = _run(
         demo.run_demo(
@@ -677,8 +409,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from friendscrape.commands import status  # noqa: PLC0415
-
     settings = _settings_with_console_logs(args)
     report = _run(status.read_status(settings, window=args.window))
     if args.json:
@@ -689,8 +419,6 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_estimate(args: argparse.Namespace) -> int:
-    from friendscrape.commands import estimate  # noqa: PLC0415
-
     settings = _settings_with_console_logs(args)
     result = _run(
         estimate.run_estimate(
@@ -719,8 +447,6 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from friendscrape.commands import bench  # noqa: PLC0415 - imports the simulator
-
     _settings_with_console_logs(args, quiet=True)  # validates flags, configures logs
     config = bench.TrialConfig(
         concurrency=args.grid,
@@ -739,8 +465,6 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from friendscrape.commands import report  # noqa: PLC0415
-
     settings = _settings_with_console_logs(args)
     users = _run(report.write_report(settings, args.output, tier=args.tier, tiers=args.tiers))
     if args.output is not None:
@@ -750,17 +474,109 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "users": _cmd_users,
-    "partitions": _cmd_partitions,
-    "run": _cmd_run,
-    "export": _cmd_export,
-    "simulate": _cmd_simulate,
-    "demo": _cmd_demo,
-    "status": _cmd_status,
-    "estimate": _cmd_estimate,
-    "bench": _cmd_bench,
-    "report": _cmd_report,
+Options = Callable[[argparse.ArgumentParser], None]
+
+
+@dataclass(frozen=True)
+class _Command:
+    """A command of the table: its line in ``friendscrape --help``, where its options are
+    defined (``options``: a command's own ``add_options``), and what runs it.
+
+    ``actions``: a command of two words (``users import``), each word with its help and
+    options; the global options go between the words too. ``forwards``: every word after
+    the command goes, unparsed, to the command's own parser (simulate's, which would load
+    the simulator here)."""
+
+    help: str
+    call: Callable[[argparse.Namespace], int]
+    options: Options | None = None
+    actions: dict[str, tuple[str, Options | None]] = field(default_factory=dict)
+    forwards: bool = False
+
+    def mount(
+        self,
+        sub: argparse._SubParsersAction[argtypes.OneLineParser],
+        name: str,
+        common: argtypes.OneLineParser,
+    ) -> None:
+        """Add this command's parser (and its actions') to ``sub``."""
+        if self.forwards:
+            sub.add_parser(name, add_help=False, help=self.help)
+            return
+        if not self.actions:
+            parser = sub.add_parser(name, parents=[common], help=self.help)
+            if self.options is not None:
+                self.options(parser)
+            return
+        group = sub.add_parser(name, help=self.help)
+        # SUPPRESS keeps an action's parser from overwriting what the words before it set.
+        _add_global_options(group, prefix="mid_", default=argparse.SUPPRESS)
+        words = group.add_subparsers(dest=f"{name}_command", metavar="ACTION", required=True)
+        for action, (text, options) in self.actions.items():
+            parser = words.add_parser(action, parents=[common], help=text)
+            if options is not None:
+                options(parser)
+
+
+# Every command, in the order `friendscrape --help` lists them.
+_COMMANDS: dict[str, _Command] = {
+    "users": _Command(
+        "manage the users to collect",
+        _cmd_users,
+        actions={
+            "import": (
+                "import users from CSV (user_id,screen_name[,following_count])",
+                import_users.add_options,
+            )
+        },
+    ),
+    "partitions": _Command(
+        "plan and show the partition plan",
+        _cmd_partitions,
+        actions={
+            "plan": ("split users as NTILE(N) OVER (ORDER BY user_id)", plan.add_options),
+            "show": ("print the stored plan", None),
+            "place": (
+                (
+                    "put users imported after the plan into its partitions, by id range, "
+                    "moving no planned user"
+                ),
+                None,
+            ),
+        },
+    ),
+    "run": _Command("collect one partition, then exit", _cmd_run, run_options.add_options),
+    "export": _Command("export results", _cmd_export, export.add_options),
+    "simulate": _Command(
+        "run the local simulator of the upstream until stopped (see friendscrape simulate --help)",
+        _cmd_simulate,
+        forwards=True,
+    ),
+    "demo": _Command(
+        "collect a synthetic job end to end against the local simulator",
+        _cmd_demo,
+        demo.add_options,
+    ),
+    "status": _Command(
+        "where every partition stands: progress, rates, ETA",
+        _cmd_status,
+        status_options.add_options,
+    ),
+    "estimate": _Command(
+        "days and cost of a job on each worker tier",
+        _cmd_estimate,
+        estimate_options.add_options,
+    ),
+    "bench": _Command(
+        "timed trials against the local simulator over a grid of concurrency values",
+        _cmd_bench,
+        bench.add_options,
+    ),
+    "report": _Command(
+        "a self-contained HTML page of progress, tables and charts (to stdout or --output)",
+        _cmd_report,
+        report_options.add_options,
+    ),
 }
 
 
@@ -807,7 +623,7 @@ def _main(argv: Sequence[str] | None) -> int:
             if getattr(args, name, None) is None:
                 setattr(args, name, getattr(args, earlier, None))
     try:
-        return _COMMANDS[args.command](args)
+        return _COMMANDS[args.command].call(args)
     except FriendscrapeError as exc:
         _to(sys.stderr, f"friendscrape: error: {_error_text(exc)}\n")
         return exc.exit_code

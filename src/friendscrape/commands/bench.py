@@ -6,10 +6,14 @@ measured here, peak memory above all, are the collector's own), imports its user
 fresh temporary SQLite store, plans one partition and runs it (core.assemble.build_run,
 as `friendscrape run` does) until every user is collected or ``duration`` seconds have
 passed.
+
+The simulator is imported only when a trial starts: the command line reads bench's options
+(``add_options``) for every command it parses, and only demo, bench and simulate load it.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -21,16 +25,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from friendscrape import arguments
 from friendscrape.commands.import_users import ImportReport, read_users
 from friendscrape.config import Settings
 from friendscrape.core.assemble import build_run
 from friendscrape.errors import FriendscrapeError, UsageError
-from friendscrape.simulator import SimConfig
-from friendscrape.simulator.process import (
-    SimulatorStartError,
-    control_json,
-    start_simulator_process,
-)
 from friendscrape.stores.sqlite import SqliteStore
 
 _START_TIMEOUT = 60.0
@@ -54,6 +53,50 @@ class TrialConfig:
     seed: int = 7
     # Seconds left out of the steady-state figures: connections opening, slow start.
     warmup: float = 0.0
+
+
+_DEFAULTS = TrialConfig(concurrency=(10, 50, 200))
+"""What `friendscrape bench` runs when given no options."""
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """Add bench's options to ``parser`` (the global ones are the face's); their defaults
+    are TrialConfig's."""
+    parser.add_argument(
+        "--concurrency",
+        dest="grid",
+        type=arguments.grid,
+        default=",".join(str(each) for each in _DEFAULTS.concurrency),
+        help="grid, e.g. 10,50,200",
+    )
+    parser.add_argument(
+        "--latency",
+        type=arguments.number(),
+        default=_DEFAULTS.latency,
+        help="simulated seconds per page",
+    )
+    parser.add_argument(
+        "--users", type=arguments.whole(), default=_DEFAULTS.users, help="users per trial"
+    )
+    parser.add_argument(
+        "--duration",
+        type=arguments.number(above_low=True),
+        default=_DEFAULTS.duration,
+        help="most seconds per trial",
+    )
+    parser.add_argument(
+        "--mean-friends",
+        type=arguments.number(),
+        default=_DEFAULTS.mean_friends,
+        help="accounts a synthetic user follows on average",
+    )
+    parser.add_argument(
+        "--rate-limit-rate",
+        type=arguments.share,
+        default=_DEFAULTS.rate_limit_rate,
+        help="share of 429s",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +185,12 @@ async def _watch_rss(peak: list[float]) -> None:
 @contextlib.asynccontextmanager
 async def simulator_process(config: TrialConfig, users_csv: Path) -> AsyncIterator[str]:
     """Run ``python -m friendscrape.simulator`` on a free local port; yield its base URL."""
+    from friendscrape.simulator import SimConfig  # noqa: PLC0415 - see top
+    from friendscrape.simulator.process import (  # noqa: PLC0415
+        SimulatorStartError,
+        start_simulator_process,
+    )
+
     served = SimConfig(
         users=config.users,
         seed=config.seed,
@@ -173,6 +222,8 @@ async def one_partition_job(store: SqliteStore, users_csv: Path) -> None:
 
 async def run_trial(config: TrialConfig, concurrency: int, workdir: Path) -> TrialResult:
     """One trial at ``concurrency``: fresh simulator process, fresh SQLite store."""
+    from friendscrape.simulator.process import control_json  # noqa: PLC0415 - see top
+
     users_csv = workdir / f"users-{concurrency}.csv"
     db = workdir / f"trial-{concurrency}.db"
     async with simulator_process(config, users_csv) as base_url:

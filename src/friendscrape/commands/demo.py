@@ -7,30 +7,37 @@ for the CLI to print.
 ``source`` picks the format the simulator is read in; users are imported the way that
 source names accounts (screen names, numeric ids, Bluesky handles, ``ID@instance``) and
 the truth is compared in the same terms (names and, where the source gives them, ids).
+
+The simulator is imported only when the demo runs: the command line reads demo's options
+(``add_options``) for every command it parses, and only demo, bench and simulate load it.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from friendscrape.config import Settings
+from friendscrape import arguments
+from friendscrape.config import Settings, number_rule
 from friendscrape.configparts import store_config
 from friendscrape.core.assemble import build_run
 from friendscrape.core.counters import RunCounters
 from friendscrape.core.pipeline import RunSummary
 from friendscrape.errors import UsageError
 from friendscrape.models import Status
-from friendscrape.simulator import RunningSimulator, SimConfig, run_simulator
-from friendscrape.simulator.formats import api_truth, import_user
-from friendscrape.simulator.graph import SyntheticGraph
 from friendscrape.sources import SOURCE_NAMES
 from friendscrape.stores import opened_store
 from friendscrape.stores.base import Store
+
+if TYPE_CHECKING:
+    from friendscrape.simulator import RunningSimulator
+    from friendscrape.simulator.graph import SyntheticGraph
 
 DEMO_STORE = "sqlite:///friendscrape-demo.db"
 DEFAULT_USERS = 3000
@@ -45,6 +52,38 @@ RATES_NOTE = (
     "the partitions ran side by side on this machine and did not all end together, so theirs",
     "add up to more than all's.",
 )
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """Add demo's options to ``parser``: demo's own defaults, said in their help (not the
+    settings' of the same names)."""
+    parser.add_argument(
+        "--users",
+        type=arguments.whole(),
+        default=None,
+        help=f"synthetic users (default: {DEFAULT_USERS})",
+    )
+    parser.add_argument(
+        "--source",
+        choices=SOURCE_NAMES,
+        default="twitter-mobile",
+        help="format the simulator serves and the run reads",
+    )
+    parser.add_argument(
+        "--partitions", type=arguments.whole(), default=10, help="partitions, one run each"
+    )
+    parser.add_argument(
+        "--latency",
+        type=arguments.number(),
+        default=None,
+        help=f"simulated seconds per page (default: {DEFAULT_LATENCY:g})",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=arguments.setting(number_rule("concurrency")),
+        default=None,
+        help=f"users in flight per partition (default: {DEFAULT_CONCURRENCY})",
+    )
 
 
 def _fresh_sqlite(url: str) -> None:
@@ -83,6 +122,9 @@ async def run_demo(
     say: Callable[[str], None] = _quiet,
 ) -> DemoResult:
     """Run the demo (``say``: its progress lines, for people); ``render`` the result."""
+    from friendscrape.simulator import SimConfig, run_simulator  # noqa: PLC0415 - see top
+    from friendscrape.simulator.formats import import_user  # noqa: PLC0415
+
     if source not in SOURCE_NAMES:
         msg = f"unknown source {source!r}: choose one of {', '.join(SOURCE_NAMES)}"
         raise UsageError(msg)
@@ -160,6 +202,8 @@ async def _check_truth(store: Store, sim: RunningSimulator, source: str) -> int:
 async def _check_json_truth(store: Store, graph: SyntheticGraph, source: str) -> int:
     """Like ``_check_truth`` for the API sources: accounts found by user id, and friend
     ids checked beside names."""
+    from friendscrape.simulator.formats import api_truth  # noqa: PLC0415 - see top
+
     mismatches = 0
     async for result in store.results():
         account = graph.account_by_id(result.user_id)

@@ -3,6 +3,7 @@ reporting every bad row, and save the good ones."""
 
 from __future__ import annotations
 
+import argparse
 import csv
 import unicodedata
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from functools import partial
 from pathlib import Path
 from typing import TextIO
 
+from friendscrape import arguments
 from friendscrape.config import Settings
 from friendscrape.configparts import store_config, store_retry_policy
 from friendscrape.errors import UsageError
@@ -39,6 +41,15 @@ class ImportReport:
     bad: list[str] = field(default_factory=list)
     duplicates: int = 0
     """Counted by the store, which sees every id (this report never holds them all)."""
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``users import`` to ``parser``: the CSV file."""
+    parser.add_argument(
+        "file",
+        type=arguments.input_file,
+        help="CSV with a header: user_id,screen_name and optionally following_count",
+    )
 
 
 def _check(row: dict[str | None, str | None], line: int) -> User | str:
