@@ -35,7 +35,15 @@ def _rate_limit(text: str) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the simulator's options to ``parser``."""
+    """Add the simulator's options to ``parser``, in the order its help lists them."""
+    _add_server(parser)
+    _add_graph(parser)
+    _add_faults(parser)
+    _add_users_file(parser)
+
+
+def _add_server(parser: argparse.ArgumentParser) -> None:
+    """Where it listens."""
     parser.add_argument(
         "--host",
         type=arguments.host,
@@ -48,6 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0,
         help="port to listen on; 0 picks a free one (default: 0)",
     )
+
+
+def _add_graph(parser: argparse.ArgumentParser) -> None:
+    """The synthetic graph it serves, and how fast and in what pages."""
     parser.add_argument(
         "--users",
         type=arguments.whole(1, 10_000_000),
@@ -78,6 +90,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=_DEFAULTS.page_size,
         help="accounts per page (default: %(default)s)",
     )
+
+
+def _add_faults(parser: argparse.ArgumentParser) -> None:
+    """The faults it injects: errors, 429s and rate limits, dropped and hung pages,
+    hostile accounts."""
     parser.add_argument(
         "--error-rate",
         type=arguments.number(),
@@ -127,6 +144,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="add accounts whose pages are malformed, endless, huge or redirect off-host",
     )
+
+
+def _add_users_file(parser: argparse.ArgumentParser) -> None:
+    """The CSV of accounts to collect it may write first, and in which source's form."""
     parser.add_argument(
         "--users-format",
         choices=FORMATS,
