@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from friendscrape.config import Settings
 from friendscrape.configparts import store_config, store_retry_policy
@@ -506,7 +506,7 @@ def shown_store(url: str) -> str:
     host = parts.hostname or ""
     if parts.port is not None:
         host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    return f"{parts.scheme}://{host}{parts.path}" if parts.scheme else parts.path
 
 
 async def read_status(settings: Settings, *, window: float = DEFAULT_WINDOW) -> StatusReport:

@@ -76,7 +76,7 @@ def row_json(p: PartitionStatus, now: datetime) -> dict[str, Any]:
         "eta_estimated": p.eta_estimated,
         "running": p.running,
         "lease_holder": _holder_json(p),
-        "active_seconds": round(p.active_seconds, 1),
+        "active_seconds": round(p.active_seconds, 3),
         **_run_json(p.run),
     }
 
