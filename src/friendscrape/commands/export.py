@@ -175,8 +175,11 @@ async def _closing(items: AsyncIterator[T]) -> AsyncGenerator[T, None]:
 
 
 async def _edges(store: ReadStore, spec: GraphExport) -> AsyncIterator[EdgeList]:
-    async for edges in store.edge_lists(partition=spec.partition):
-        yield files.kept(edges, within=spec.within)
+    # The store's stream is closed with this one, not left to the loop's finalizer,
+    # which may run it after the store has closed.
+    async with aclosing(_closing(store.edge_lists(partition=spec.partition))) as lists:
+        async for edges in lists:
+            yield files.kept(edges, within=spec.within)
 
 
 async def _check_size(store: ReadStore, spec: GraphExport) -> None:

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import secrets
 from collections.abc import (
-    AsyncIterator,
+    AsyncGenerator,
     Callable,
     Iterator,
     Sequence,
@@ -188,7 +188,9 @@ class BigQueryBase:
             )
         """
 
-    async def _stream(self, what: str, sql: str, params: Sequence[Any]) -> AsyncIterator[Any]:
+    async def _stream(
+        self, what: str, sql: str, params: Sequence[Any]
+    ) -> AsyncGenerator[Any, None]:
         """Rows of one query, a page at a time (the client pages the query's results)."""
 
         def first_page() -> Iterator[Any]:

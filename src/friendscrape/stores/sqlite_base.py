@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -96,7 +96,7 @@ class SqliteBase:
         params: dict[str, Any] | tuple[Any, ...] = (),
         prepare: Callable[[sqlite3.Connection], None] | None = None,
         page: int = _PAGE,
-    ) -> AsyncIterator[sqlite3.Row]:
+    ) -> AsyncGenerator[sqlite3.Row, None]:
         """Rows of one statement read in one pass, a page at a time, the next page read
         while the caller handles this one. ``sql`` may hold ``{order}``: the user order
         (numeric ids numerically) where the store has its index, else id text order (a
