@@ -151,6 +151,8 @@ def test_legacy_environment_names_are_accepted(
 def test_demo_runs_small(tmp_path: Path) -> None:
     result = cli("demo", "--users", "200", "--partitions", "4", "--latency", "0", cwd=tmp_path)
     assert result.code == 0, result.err
+    # A platform live today by default, not the legacy site's 2020 design.
+    assert "serving Bluesky's public API (bluesky)" in result.err
     assert "all lists match the simulator's truth" in result.out
     table = [line.split() for line in result.out.splitlines() if line.split()[:1] == ["all"]]
     assert table

@@ -71,6 +71,9 @@ def test_options_named_like_a_setting_but_with_their_own_default_say_it(tmp_path
     assert f"synthetic users (default: {demo.DEFAULT_USERS})" in page
     assert f"seconds per page (default: {demo.DEFAULT_LATENCY:g})" in page
     assert "FRIENDSCRAPE_CONCURRENCY" not in page
+    # The demo leads with a platform live today; the legacy site is labelled as such.
+    assert "shut down in 2020; for archived pages) (default: bluesky)" in page
+    assert "FRIENDSCRAPE_SOURCE" not in page
 
 
 def test_run_help_shows_choices_defaults_and_environment_names(tmp_path: Path) -> None:

@@ -46,6 +46,16 @@ DEFAULT_USERS = 3000
 DEFAULT_LATENCY = 0.05
 DEMO_MEAN_FRIENDS = 150.0
 DEFAULT_CONCURRENCY = 40
+# A platform researchers can collect from today (public read API, no credentials), so
+# the first job a newcomer sees is the kind they will run.
+DEFAULT_SOURCE = "bluesky"
+# What the demo's first line calls each source's pages.
+SOURCE_LABELS = {
+    "bluesky": "Bluesky's public API",
+    "x-api": "X API v2",
+    "mastodon": "Mastodon's API",
+    "twitter-mobile": "the legacy mobile site's 2020 design",
+}
 # Why the partitions' users/min do not add up to the ``all`` row's.
 RATES_NOTE = (
     "users/min: each partition's over its own run time, all's over the whole job's wall time;",
@@ -66,8 +76,12 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--source",
         choices=SOURCE_NAMES,
-        default="twitter-mobile",
-        help="format the simulator serves and the run reads",
+        default=DEFAULT_SOURCE,
+        help=(
+            "the platform whose pages the simulator serves and the run reads: bluesky, "
+            "x-api or mastodon (live today), or twitter-mobile (the legacy mobile site's "
+            "2020 design, shut down in 2020; for archived pages)"
+        ),
     )
     parser.add_argument(
         "--partitions", type=arguments.whole(), default=10, help="partitions, one run each"
@@ -118,7 +132,7 @@ async def run_demo(
     partitions: int,
     latency: float | None,
     concurrency: int | None,
-    source: str = "twitter-mobile",
+    source: str = DEFAULT_SOURCE,
     say: Callable[[str], None] = _quiet,
 ) -> DemoResult:
     """Run the demo (``say``: its progress lines, for people); ``render`` the result."""
@@ -155,9 +169,9 @@ async def run_demo(
             await store.import_users(accounts)
             plan = await store.plan_partitions(partitions)
             say(
-                f"simulator at {sim.base_url}: {len(accounts)} users in {len(plan)} "
-                f"partitions, {config.latency:g}s per page, {source} format; "
-                f"collecting into {store_url}"
+                f"simulator at {sim.base_url} serving {SOURCE_LABELS[source]} ({source}): "
+                f"{len(accounts)} users in {len(plan)} partitions, {config.latency:g}s per "
+                f"page; collecting into {store_url}"
             )
             # Each partition paces itself, as each worker of a fleet would.
             runs = [build_run(run_settings, store, p.number) for p in plan]
