@@ -228,6 +228,10 @@ class PlanReads(Protocol):
         """Each partition's stored lease, live or lapsed (the plan refuses to move users
         under a live one, status tells running partitions by it); empty when none."""
 
+    async def job_platform(self) -> str | None:
+        """The platform recorded for the job (``record_platform``); None when none is,
+        as in a store written before jobs recorded one."""
+
 
 class PlanStore(PlanReads, Protocol):
     """What the import and plan commands change: users and the partition plan."""
@@ -240,6 +244,11 @@ class PlanStore(PlanReads, Protocol):
     ) -> ImportResult:
         """``import_users`` over every user of ``batches``, read once and never held in
         memory together: staged in the store (BigQuery: one load job) and merged at once."""
+
+    async def record_platform(self, platform: str) -> str:
+        """Record ``platform`` as the job's unless one is recorded already (the table
+        holding it is created here, by the first write that needs it); returns the job's
+        platform as recorded after the call, the earlier one when there was one."""
 
     async def plan_partitions(self, count: int) -> list[Partition]:
         """Replace the plan: NTILE(count) over users in id order (numeric ids numerically)."""

@@ -23,9 +23,18 @@ from friendscrape.stores.base import (
     ImportResult,
 )
 from friendscrape.stores.bigquery_base import NUM, ORDER, BigQueryBase, T
-from friendscrape.stores.bigquery_lib import bigquery
+from friendscrape.stores.bigquery_lib import SchemaField, bigquery
 
 _IMPORT_CHUNK = IMPORT_BATCH
+
+JOB = "job"
+"""The job's own facts, one row each (``platform``: the upstream its users are on). Made
+by the first write that records one, not at open: a dataset of an older version has no
+such table, and its readers read it as recording nothing."""
+JOB_SCHEMA = (
+    SchemaField("key", "STRING", mode="REQUIRED"),
+    SchemaField("value", "STRING", mode="REQUIRED"),
+)
 
 
 async def _once(_what: str, step: Callable[[], Awaitable[T]]) -> T:
@@ -164,6 +173,31 @@ class BigQueryPlan(BigQueryBase):
             WHEN NOT MATCHED THEN INSERT (user_id, screen_name, following_count)
                 VALUES (s.user_id, s.screen_name, s.following_count)
         """
+
+    async def record_platform(self, platform: str) -> str:
+        """Create the job table if missing, then insert the platform unless one is there
+        (one MERGE: two first runs at once record one platform, the other reads it)."""
+
+        def create() -> None:
+            table = bigquery.Table(self.location.table_id(JOB), schema=list(JOB_SCHEMA))
+            self.client.create_table(table, exists_ok=True, retry=None, timeout=self._timeout())
+
+        await self._call("record_platform", create)
+        table = self._t(JOB)
+        await self._rows(
+            "record_platform",
+            f"""
+            MERGE {table} AS t
+            USING (SELECT 'platform' AS `key`, @platform AS `value`) AS s
+            ON t.`key` = s.`key`
+            WHEN NOT MATCHED THEN INSERT (`key`, `value`) VALUES (s.`key`, s.`value`)
+            """,
+            bigquery.ScalarQueryParameter("platform", "STRING", platform),
+        )
+        found = await self._rows(
+            "record_platform", f"SELECT `value` FROM {table} WHERE `key` = 'platform' LIMIT 1"
+        )
+        return str(found[0]["value"]) if found else platform
 
     async def user_count(self) -> int:
         """Users stored (each id once)."""

@@ -10,6 +10,8 @@ from collections.abc import (
 from datetime import datetime
 from typing import Any
 
+from google.api_core import exceptions as gexc
+
 from friendscrape.models import FriendList
 from friendscrape.stores import bigquery_graph as graph
 from friendscrape.stores import bigquery_schema as schema
@@ -24,6 +26,7 @@ from friendscrape.stores.base import (
 )
 from friendscrape.stores.bigquery_base import NUM, ORDER, STATUS_COLUMNS, BigQueryBase
 from friendscrape.stores.bigquery_lib import bigquery
+from friendscrape.stores.bigquery_plan import JOB
 
 
 class BigQueryReads(BigQueryBase):
@@ -236,6 +239,20 @@ class BigQueryReads(BigQueryBase):
             """,
         )
         return [figures.run_span(r) for r in found]
+
+    async def job_platform(self) -> str | None:
+        """The job table's platform row; None when there is none, or no job table (a
+        dataset of an older version, opened read-only or not)."""
+
+        def run() -> str | None:
+            sql = f"SELECT `value` FROM {self._t(JOB)} WHERE `key` = 'platform' LIMIT 1"
+            try:
+                found = [dict(row.items()) for row in self._query_sync(sql)]
+            except gexc.NotFound:
+                return None
+            return str(found[0]["value"]) if found else None
+
+        return await self._call("job_platform", run)
 
     async def source_counts(self) -> list[tuple[str, int]]:
         """Each user's newest result, counted per source in BigQuery."""

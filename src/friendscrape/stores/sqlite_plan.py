@@ -20,6 +20,29 @@ from friendscrape.stores.sqlite_base import SqliteBase, to_sql
 
 _ORDER = "id_num IS NULL, id_num, user_id"
 
+# The job's own facts, one row each (``platform``: the upstream its users are on). Made
+# by the first write that records one: a store of an older version has no such table,
+# and its readers read it as recording nothing.
+_JOB_TABLE = """CREATE TABLE IF NOT EXISTS job (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+)"""
+
+
+def _record_platform(platform: str) -> Callable[[sqlite3.Connection], str]:
+    def run(conn: sqlite3.Connection) -> str:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(_JOB_TABLE)
+        conn.execute(
+            "INSERT INTO job (key, value) VALUES ('platform', ?) ON CONFLICT (key) DO NOTHING",
+            (platform,),
+        )
+        recorded = str(conn.execute("SELECT value FROM job WHERE key = 'platform'").fetchone()[0])
+        conn.execute("COMMIT")
+        return recorded
+
+    return run
+
 
 def _read_partitions(conn: sqlite3.Connection) -> list[Partition]:
     found = conn.execute(
@@ -130,6 +153,9 @@ class SqlitePlan(SqliteBase):
             await self._call("import", _stage(rows))
         result: ImportResult = await again("import", lambda: self._call("import", _merge_staged))
         return result
+
+    async def record_platform(self, platform: str) -> str:
+        return await self._call("record platform", _record_platform(platform))
 
     async def user_count(self) -> int:
         return await self._call(

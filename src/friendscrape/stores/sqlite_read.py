@@ -158,6 +158,15 @@ class SqliteReads(SqliteBase):
 
         return await self._call("read samples", run)
 
+    async def job_platform(self) -> str | None:
+        def run(conn: sqlite3.Connection) -> str | None:
+            if "job" not in table_names(conn):
+                return None  # a store of an older version: none recorded
+            found = conn.execute("SELECT value FROM job WHERE key = 'platform'").fetchone()
+            return str(found[0]) if found is not None else None
+
+        return await self._call("read job", run)
+
     async def source_counts(self) -> list[tuple[str, int]]:
         def run(conn: sqlite3.Connection) -> list[tuple[str, int]]:
             found = conn.execute(
