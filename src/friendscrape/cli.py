@@ -357,13 +357,15 @@ def _cmd_export(args: argparse.Namespace) -> int:
         if graph_only:
             msg = f"{', '.join(graph_only)} apply to --format edges, nodes, graphml or gexf"
             raise UsageError(msg)
-        count = _run(export.export_results(settings, args.format, args.output))
+        compress = export.compression(args.output, args.compress)
+        count = _run(export.export_results(settings, args.format, args.output, compress=compress))
         if args.output is not None:
             print(f"exported {count} users to {args.output}", file=sys.stderr)
         return 0
     spec = export.GraphExport(
         fmt=args.format,
         table=graph_files.table_format(args.table, args.output),
+        compress=export.compression(args.output, args.compress),
         within=args.within,
         partition=args.partition,
         force=args.force,

@@ -2,7 +2,9 @@
 names), or as a graph: edge and node tables (CSV, JSON lines, Parquet) and whole graphs
 (GraphML, GEXF) with one key, the user's id, on both ends of every edge.
 
-Every format streams from the store in user order: memory stays flat whatever the size."""
+Every format streams from the store in user order: memory stays flat whatever the size.
+Text formats may be compressed as they are written (gzip or zstd, from the output's
+suffix or --compress); Parquet is compressed already."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from friendscrape.stores.base import EdgeList, NodeRow, ReadStore
 T = TypeVar("T")
 
 FORMATS = ("jsonl", "csv", "edges", "nodes", "graphml", "gexf")
+COMPRESS = ("gzip", "zstd", "none")
 ROW_FORMATS = ("jsonl", "csv")
 GRAPH_FORMATS = ("graphml", "gexf")
 
@@ -56,6 +59,12 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         help="file format of edges/nodes (default: from the --output suffix, else csv)",
     )
     parser.add_argument(
+        "--compress",
+        choices=COMPRESS,
+        help="compress the output as it is written (default: from the --output suffix, "
+        ".gz or .zst, else none)",
+    )
+    parser.add_argument(
         "--within",
         action="store_true",
         help="only edges between users of the job (the induced subgraph)",
@@ -74,14 +83,16 @@ async def export(
     path: Path | None,
     *,
     refuse: Sequence[Path] = (),
+    compress: str | None = None,
 ) -> int:
-    """Write every result; returns how many users were written. ``refuse``: the store's
-    files, which the output must not be."""
+    """Write every result, compressed with ``compress`` (gzip, zstd) when given; returns
+    how many users were written. ``refuse``: the store's files, which the output must
+    not be."""
     if fmt not in ROW_FORMATS:
         msg = f"unknown export format {fmt!r}: choose jsonl or csv"
         raise UsageError(msg)
     count = 0
-    with output_file.opened(path, refuse=refuse) as out:
+    with output_file.opened(path, refuse=refuse, compress=compress) as out:
         if fmt == "jsonl":
             async for result in results:
                 out.write(json.dumps(result.as_json(), ensure_ascii=False) + "\n")
@@ -106,10 +117,12 @@ async def export(
 @dataclass(frozen=True, slots=True)
 class GraphExport:
     """What a graph export writes: ``fmt`` (edges, nodes, graphml, gexf), the table format
-    ``table`` (csv, jsonl, parquet) of edges and nodes, and which part of the graph."""
+    ``table`` (csv, jsonl, parquet) of edges and nodes, its compression (gzip, zstd or
+    None), and which part of the graph."""
 
     fmt: str
     table: str = "csv"
+    compress: str | None = None
     within: bool = False
     partition: int | None = None
     force: bool = False
@@ -126,6 +139,12 @@ async def export_graph(
         if spec.table == "parquet" and path is None:
             msg = "Parquet is a binary file: give --output FILE.parquet"
             raise UsageError(msg)
+        if spec.table == "parquet" and spec.compress is not None:
+            msg = (
+                "Parquet is compressed already: give --output FILE.parquet "
+                "(no .gz or .zst) and no --compress"
+            )
+            raise UsageError(msg)
         if spec.table == "parquet":
             files.pyarrow_modules()  # before the output file is started
     # Every stream of the store is closed here, in order, however the writing ends (a
@@ -137,12 +156,13 @@ async def export_graph(
     ):
         if spec.fmt in {"nodes", "edges"}:
             binary = spec.table == "parquet"
-            with output_file.opened(path, binary=binary, refuse=refuse) as out:
+            opened = output_file.opened(path, binary=binary, refuse=refuse, compress=spec.compress)
+            with opened as out:
                 if spec.fmt == "edges":
                     return f"edges of {await _write_edges(spec.table, edges, out)} users"
                 return f"{await _write_nodes(spec.table, rows, out)} nodes"
         writer = files.graphml if spec.fmt == "graphml" else files.gexf
-        with output_file.opened(path, refuse=refuse) as out:
+        with output_file.opened(path, refuse=refuse, compress=spec.compress) as out:
             nodes, edge_count = await writer(rows, edges, out)
     return f"a graph of {nodes} users and {edge_count} edges"
 
@@ -203,20 +223,29 @@ async def _check_size(store: ReadStore, spec: GraphExport) -> None:
     raise UsageError(msg)
 
 
-async def export_results(settings: Settings, fmt: str, output: Path | None) -> int:
-    """Export every result row (jsonl or csv)."""
+def compression(output: Path | None, asked: str | None) -> str | None:
+    """The output's compression: ``--compress``, else the --output suffix's (one line
+    when they contradict)."""
+    return output_file.compression(output, asked)
+
+
+async def export_results(
+    settings: Settings, fmt: str, output: Path | None, *, compress: str | None = None
+) -> int:
+    """Export every result row (jsonl or csv), compressed with ``compress`` if given."""
     refuse = output_file.store_files(settings.store)
-    output_file.check(output, refuse=refuse)  # before the store is opened
+    output_file.check(output, refuse=refuse, compress=compress)  # before the store opens
     async with (
         opened_store(store_config(settings), read_only=True) as store,
         aclosing(_closing(store.results())) as results,
     ):
-        return await export(results, fmt, output, refuse=refuse)
+        return await export(results, fmt, output, refuse=refuse, compress=compress)
 
 
 async def export_graph_from(settings: Settings, spec: GraphExport, output: Path | None) -> str:
     """Open the store read-only and write the graph export ``spec``."""
     refuse = output_file.store_files(settings.store)
-    output_file.check(output, refuse=refuse)  # before the store is opened
+    # before the store is opened
+    output_file.check(output, refuse=refuse, compress=spec.compress)
     async with opened_store(store_config(settings), read_only=True) as store:
         return await export_graph(store, spec, output, refuse=refuse)

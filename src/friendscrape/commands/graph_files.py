@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 from xml.sax.saxutils import quoteattr
 
+from friendscrape import output_file
 from friendscrape.errors import UsageError
 from friendscrape.stores.base import EdgeList, NodeRow
 
@@ -506,9 +507,11 @@ def _text(value: str) -> str:
 
 
 def table_format(fmt: str | None, path: Path | None) -> str:
-    """The table format asked with ``--as``, else the output's suffix, else CSV."""
+    """The table format asked with ``--as``, else the output's suffix (before the one
+    naming its compression: ``edges.csv.gz`` is CSV), else CSV."""
     if fmt is not None:
         return fmt
+    path = output_file.without_compression(path)
     suffix = path.suffix.lower().lstrip(".") if path is not None else ""
     if suffix in TABLE_FORMATS:
         return suffix
