@@ -42,6 +42,21 @@ def test_job_is_indexed_with_one_completion_per_partition(job: dict[str, Any]) -
     assert spec["template"]["spec"]["restartPolicy"] == "Never"
 
 
+def test_exits_a_restart_cannot_fix_fail_the_job(job: dict[str, Any]) -> None:
+    # Exit 2 (bad input) and 5 (the upstream down or wrong for every user) come back on
+    # every start; node drains are not counted. Exit-code rules need restartPolicy Never.
+    rules = job["spec"]["podFailurePolicy"]["rules"]
+    assert rules[0] == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}
+    (fail,) = [rule for rule in rules if rule["action"] == "FailJob"]
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert fail["onExitCodes"] == {
+        "containerName": container["name"],
+        "operator": "In",
+        "values": [2, 5],
+    }
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+
+
 def test_worker_runs_auto_partition_against_bigquery(job: dict[str, Any]) -> None:
     pod = job["spec"]["template"]["spec"]
     (container,) = pod["containers"]
