@@ -1,6 +1,6 @@
 """Every snippet of docs/graphs.md, and the export recipes of docs/getting-started.md, run
-as written on a simulator job (shell lines as commands, Python as a script, SQL against
-the local BigQuery server)."""
+as written on a Bluesky job collected from the simulator (shell lines as commands, Python
+as a script, SQL against the local BigQuery server)."""
 
 from __future__ import annotations
 
@@ -37,8 +37,11 @@ def section(text: str, title: str) -> str:
 def job(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("docs")
     settings = Settings(store=f"sqlite:///{folder / 'friendscrape.db'}")
+    # A Bluesky job, as the page says: the platform its recipes lead with.
     result = asyncio.run(
-        demo.run_demo(settings, users=60, partitions=2, latency=0.0, concurrency=8)
+        demo.run_demo(
+            settings, users=60, partitions=2, latency=0.0, concurrency=8, source="bluesky"
+        )
     )
     assert result.exit_code == 0, demo.render(result)
     return folder
