@@ -74,6 +74,11 @@ def test_the_documented_example_says_what_would_meet_it_and_each_figure_works() 
     assert "more money: $375 meets 10 days (45 x standard-1x" in text.stdout
     assert "more time: allow 450 days" in text.stdout
     assert "bound by the workers" in text.stdout
+    # The example sizes a job on a platform live today, and the doc shows what it prints.
+    assert args[args.index("--source") + 1] in {"bluesky", "x-api", "mastodon"}
+    shown = (DOCS / "monitoring.md").read_text(encoding="utf-8")
+    bound = next(line for line in text.stdout.splitlines() if line.startswith("bound by"))
+    assert f"    {bound}\n" in shown
 
     doc = _json(*args)
     assert doc["best"] is None
