@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import hashlib
 import json
 import os
@@ -484,6 +485,7 @@ class Writer:
 
     args: tuple[str, ...]
     serves: bool = False  # runs until stopped (simulate): stopped once the file is written
+    name: str = "out"  # the output's name in each case (its suffix may choose a compression)
 
     def line(self, url: str, out: str) -> list[str]:
         return [a.replace("{store}", url).replace("{out}", out) for a in self.args]
@@ -501,10 +503,20 @@ EXPORT_FORMATS = (
     ("--format", "graphml"),
     ("--format", "gexf"),
 )
+OUT = ("--output", "{out}")
 WRITERS: dict[tuple[str, str], list[Writer]] = {
     ("export", "--output"): [
         Writer(("export", "--store", "{store}", *fmt, "--output", "{out}"))
         for fmt in EXPORT_FORMATS
+    ]
+    + [
+        # Compressed as they stream, by the output's suffix or --compress.
+        Writer(("export", "--store", "{store}", "--output", "{out}"), name="out.jsonl.gz"),
+        Writer(
+            ("export", "--store", "{store}", "--format", "edges", "--output", "{out}"),
+            name="out.csv.zst",
+        ),
+        Writer(("export", "--store", "{store}", "--format", "gexf", "--compress", "gzip", *OUT)),
     ],
     ("report", "--output"): [Writer(("report", "--store", "{store}", "--output", "{out}"))],
     ("simulate", "--write-users"): [
@@ -572,6 +584,16 @@ def _finish(writer: Writer, process: subprocess.Popen[bytes]) -> Done:
     return Done(code, b"", b"".join(err).decode())
 
 
+def _check_written(writer: Writer, data: bytes) -> None:
+    """Something was written, compressed as the writer asked (gzip's or zstd's magic)."""
+    assert data, writer
+    assert data != b"old", writer
+    if writer.name.endswith(".gz") or "gzip" in writer.args:
+        assert gzip.decompress(data), writer
+    elif writer.name.endswith(".zst"):
+        assert data[:4] == b"\x28\xb5\x2f\xfd", writer
+
+
 def _cases_for(writer: Writer) -> list[str]:
     cases = ["symlink", "fifo", "directory", "missing folder", "existing file"]
     # simulate takes no store: there is no store of its to refuse.
@@ -581,9 +603,10 @@ def _cases_for(writer: Writer) -> list[str]:
 def _writers() -> Iterator[Any]:
     for (command, _option), writers in WRITERS.items():
         for writer in writers:
-            yield pytest.param(
-                writer, id=" ".join(a for a in writer.args if "{" not in a)[:60] or command
-            )
+            words = [a for a in writer.args if "{" not in a]
+            if writer.name != "out":
+                words.append(writer.name)
+            yield pytest.param(writer, id=" ".join(words)[:60] or command)
 
 
 @pytest.mark.parametrize("writer", list(_writers()))
@@ -600,38 +623,37 @@ def test_every_file_writer_against_every_kind_of_path(tmp_path: Path, writer: Wr
             assert done.code == 2, (case, done.err)
             assert "it is the store's file" in done.error_line()
         elif case == "symlink":
-            target = here / "real" / "out"
+            target = here / "real" / writer.name
             target.parent.mkdir()
-            (here / "out").symlink_to(target)
-            done = _finish(writer, _start(writer, url, "out", here))
+            (here / writer.name).symlink_to(target)
+            done = _finish(writer, _start(writer, url, writer.name, here))
             assert done.code == 0, (case, done.err)
-            assert (here / "out").is_symlink()
-            assert target.stat().st_size > 0
+            assert (here / writer.name).is_symlink()
+            _check_written(writer, target.read_bytes())
         elif case == "fifo":
-            os.mkfifo(here / "out")
+            os.mkfifo(here / writer.name)
             data, code = _read_fifo(
-                here / "out",
-                lambda h=here: _start(writer, url, "out", h),
+                here / writer.name,
+                lambda h=here: _start(writer, url, writer.name, h),
                 lambda p: _finish(writer, p).code,
             )
             assert code == 0, case
-            assert stat.S_ISFIFO((here / "out").lstat().st_mode)
-            assert data
+            assert stat.S_ISFIFO((here / writer.name).lstat().st_mode)
+            _check_written(writer, data)
         elif case == "directory":
             done = _finish(writer, _start(writer, url, str(tmp_path / "folder"), here))
             assert done.code == 2, (case, done.err)
             assert "it is a directory" in done.error_line()
         elif case == "missing folder":
-            done = _finish(writer, _start(writer, url, "gone/out", here))
+            done = _finish(writer, _start(writer, url, f"gone/{writer.name}", here))
             assert done.code == 2, (case, done.err)
             assert "does not exist" in done.error_line()
             assert not (here / "gone").exists()
         else:
-            (here / "out").write_bytes(b"old")
-            done = _finish(writer, _start(writer, url, "out", here))
+            (here / writer.name).write_bytes(b"old")
+            done = _finish(writer, _start(writer, url, writer.name, here))
             assert done.code == 0, (case, done.err)
-            assert (here / "out").read_bytes() != b"old"
-            assert (here / "out").stat().st_size > 0
+            _check_written(writer, (here / writer.name).read_bytes())
         assert not list(here.rglob(".*partial")), case
         # The store still opens, holds every result, and was never written.
         assert _results(tmp_path / "job.db") == USERS, case
