@@ -57,10 +57,14 @@ class Settings(BaseSettings):
         validation_alias=_env("store"),
         description="Where users and results live: sqlite:///PATH or bigquery://PROJECT/DATASET.",
     )
-    source: str = Field(
-        "twitter-mobile",
+    source: str | None = Field(
+        None,
         validation_alias=_env("source"),
-        description="Which upstream to collect from: twitter-mobile, x-api, bluesky or mastodon.",
+        description=(
+            "Which upstream to collect from: twitter-mobile, x-api, bluesky or mastodon. "
+            "Recorded as the job's platform by users import; run uses the job's when not "
+            "given, and refuses one that differs."
+        ),
     )
     base_url: str | None = Field(
         None,
@@ -403,8 +407,8 @@ class Settings(BaseSettings):
 
     @field_validator("source")
     @classmethod
-    def _known_source(cls, value: str) -> str:
-        if value not in SOURCE_NAMES:
+    def _known_source(cls, value: str | None) -> str | None:
+        if value is not None and value not in SOURCE_NAMES:
             msg = f"unknown source {value!r}; choose one of {', '.join(SOURCE_NAMES)}"
             raise ValueError(msg)
         return value

@@ -6,6 +6,8 @@ in ``core/assemble.py``."""
 from __future__ import annotations
 
 from friendscrape.config import Settings
+from friendscrape.errors import UsageError
+from friendscrape.platforms import NO_PLATFORM
 from friendscrape.retry import RetryPolicy
 from friendscrape.sources import SourceConfig
 from friendscrape.stores.config import BigQueryConfig, SqliteConfig, StoreConfig
@@ -47,10 +49,14 @@ def bigquery_config(settings: Settings) -> BigQueryConfig:
     )
 
 
-def source_config(settings: Settings) -> SourceConfig:
-    """The source the settings name, at their base URL."""
+def source_config(settings: Settings, platform: str | None = None) -> SourceConfig:
+    """The source of ``platform`` (the job's, as the run settled it), else the one the
+    settings name, at their base URL; no platform is a UsageError (none is a default)."""
+    name = platform or settings.source
+    if name is None:
+        raise UsageError(NO_PLATFORM)
     return SourceConfig(
-        name=settings.source,
+        name=name,
         base_url=settings.base_url,
         url_credentials=settings.base_url_credentials is not None,
     )

@@ -8,3 +8,9 @@ know which names exist.
 from __future__ import annotations
 
 SOURCE_NAMES = ("twitter-mobile", "x-api", "bluesky", "mastodon")
+
+NO_PLATFORM = (
+    "this job has no platform yet: pass --source (or set FRIENDSCRAPE_SOURCE) with one of "
+    + ", ".join(SOURCE_NAMES)
+)
+"""The refusal of a command that needs a platform and has none: no platform is a default."""

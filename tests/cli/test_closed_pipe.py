@@ -44,7 +44,7 @@ def collected(tmp_path_factory: pytest.TempPathFactory, sim_process: SimulatorPr
     folder = tmp_path_factory.mktemp("collected")
     users = folder / "users.csv"
     write_users_csv(SyntheticGraph(USERS, seed=7, mean_friends=60), users)
-    assert cli("users", "import", str(users), cwd=folder).code == 0
+    assert cli("users", "import", str(users), "--source", "twitter-mobile", cwd=folder).code == 0
     assert cli("partitions", "plan", "--count", "1", cwd=folder).code == 0
     ran = cli("run", "--partition", "1", "--base-url", sim_process.base_url, cwd=folder)
     assert ran.code == 0, ran.err
@@ -125,7 +125,7 @@ def test_a_run_piped_to_head_stops_cleanly_and_frees_its_partition(
     # the run stops as on SIGTERM, releases its lease, and says so with exit 141.
     users = tmp_path / "users.csv"
     write_users_csv(SyntheticGraph(USERS, seed=7, mean_friends=60), users)
-    assert cli("users", "import", str(users), cwd=tmp_path).code == 0
+    assert cli("users", "import", str(users), "--source", "twitter-mobile", cwd=tmp_path).code == 0
     assert cli("partitions", "plan", "--count", "1", cwd=tmp_path).code == 0
     read_end, write_end = os.pipe()
     os.close(read_end)
@@ -157,7 +157,7 @@ def test_a_run_whose_stdout_reader_left_collects_to_the_end(
     # closed stdout and collects its partition as usual.
     users = tmp_path / "users.csv"
     write_users_csv(SyntheticGraph(USERS, seed=7, mean_friends=60), users)
-    assert cli("users", "import", str(users), cwd=tmp_path).code == 0
+    assert cli("users", "import", str(users), "--source", "twitter-mobile", cwd=tmp_path).code == 0
     assert cli("partitions", "plan", "--count", "1", cwd=tmp_path).code == 0
     line, code, err = _read_one_line_then_close(
         _command("run", "--partition", "1", "--base-url", sim_process.base_url), tmp_path

@@ -62,6 +62,8 @@ def test_plan_show_run_export(tmp_path: Path, sim_process: SimulatorProcess) -> 
         "run",
         "--partition",
         "2",
+        "--source",
+        "twitter-mobile",
         "--base-url",
         sim_process.base_url,
         "--concurrency",
@@ -121,7 +123,7 @@ def test_legacy_environment_names_are_accepted(
     graph = SyntheticGraph(150, seed=7, mean_friends=60)
     users = tmp_path / "users.csv"
     write_users_csv(graph, users)
-    cli("users", "import", str(users), cwd=tmp_path)
+    cli("users", "import", str(users), "--source", "twitter-mobile", cwd=tmp_path)
     cli("partitions", "plan", "--count", "3", cwd=tmp_path)
     run = cli(
         "run",
@@ -157,3 +159,6 @@ def test_demo_runs_small(tmp_path: Path) -> None:
     table = [line.split() for line in result.out.splitlines() if line.split()[:1] == ["all"]]
     assert table
     assert table[0][1] == "200"
+    # The demo's store is a job of its source, as `users import --source` makes one.
+    with sqlite3.connect(tmp_path / "friendscrape-demo.db") as conn:
+        assert conn.execute("SELECT key, value FROM job").fetchall() == [("platform", "bluesky")]

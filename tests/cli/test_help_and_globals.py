@@ -184,6 +184,8 @@ def test_log_options_before_run(job: Path, sim_process: SimulatorProcess) -> Non
         "run",
         "--partition",
         "1",
+        "--source",
+        "twitter-mobile",
         "--users-limit",
         "10",
         "--base-url",

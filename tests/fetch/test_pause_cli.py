@@ -60,6 +60,8 @@ async def test_a_day_long_retry_after_ends_the_run_with_exit_4(tmp_path: Path) -
                 f"sqlite:///{db}",
                 "--partition",
                 "1",
+                "--source",
+                "twitter-mobile",
                 "--base-url",
                 base_url,
                 "--concurrency",

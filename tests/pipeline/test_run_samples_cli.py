@@ -96,7 +96,17 @@ async def test_a_cli_run_writes_samples_that_add_up(
 
     before = sim_stats(sim)
     code, ran = await run_cli(
-        ["run", "--store", job.url, "--partition", "1", "--base-url", sim.base_url],
+        [
+            "run",
+            "--store",
+            job.url,
+            "--partition",
+            "1",
+            "--source",
+            "twitter-mobile",
+            "--base-url",
+            sim.base_url,
+        ],
         env=job.env,
         timeout=120,
     )
@@ -170,6 +180,8 @@ async def test_a_run_stopped_by_sigterm_writes_its_final_sample(tmp_path: Path) 
                 url,
                 "--partition",
                 "1",
+                "--source",
+                "twitter-mobile",
                 "--base-url",
                 sim.base_url,
                 "--concurrency",

@@ -312,6 +312,8 @@ def run_args(
         store_url(db),
         "--partition",
         str(partition),
+        "--source",
+        "twitter-mobile",
         "--base-url",
         sim.base_url,
         "--concurrency",

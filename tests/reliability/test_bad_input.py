@@ -34,7 +34,8 @@ async def _error_line(args: list[str]) -> str:
 
 
 def _run(db: Path, *extra: str, partition: str = "1") -> list[str]:
-    return ["run", "--store", store_url(db), "--partition", partition, "--base-url", BASE, *extra]
+    run = ["run", "--store", store_url(db), "--partition", partition, "--source", "twitter-mobile"]
+    return [*run, "--base-url", BASE, *extra]
 
 
 async def test_every_bad_input_is_one_clear_line(tmp_path: Path, graph: SyntheticGraph) -> None:

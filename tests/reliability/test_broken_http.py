@@ -30,7 +30,8 @@ async def broken_server() -> AsyncIterator[str]:
 
 
 async def test_broken_http_fails_each_user_with_its_error(db: Path, broken_server: str) -> None:
-    args = ["run", "--store", store_url(db), "--partition", "1", "--base-url", broken_server]
+    args = ["run", "--store", store_url(db), "--partition", "1", "--source", "twitter-mobile"]
+    args += ["--base-url", broken_server]
     code, run = await run_cli([*args, "--users-limit", "5"])
     assert code == 0, run.tail()
     assert "Traceback" not in run.stderr

@@ -136,6 +136,8 @@ async def test_sigterm_stops_within_budget_whatever_the_upstream_sends(
         store_url(hostile_db),
         "--partition",
         "1",
+        "--source",
+        "twitter-mobile",
         "--base-url",
         hostile_site.base_url,
     ]

@@ -42,6 +42,8 @@ async def test_nothing_listening_at_the_base_url_exits_5_with_every_user_pending
         store_url(db),
         "--partition",
         str(PARTITION),
+        "--source",
+        "twitter-mobile",
         "--base-url",
         f"http://127.0.0.1:{port}",
         "--concurrency",
@@ -93,7 +95,7 @@ async def test_a_host_that_does_not_resolve_exits_5_even_for_a_small_partition(
         await store.plan_partitions(1)
     finally:
         await store.close()
-    args = ["run", "--store", store_url(db), "--partition", "1"]
+    args = ["run", "--store", store_url(db), "--partition", "1", "--source", "twitter-mobile"]
     args += ["--base-url", "http://friendscrape-test.invalid"]
     code, run = await run_cli(args, timeout=60)
     assert code == UPSTREAM_DOWN, run.tail()
@@ -114,7 +116,9 @@ async def test_the_default_mobile_site_gets_one_notice_that_it_was_shut_down(
         await store.plan_partitions(1)
     finally:
         await store.close()
-    code, run = await run_cli(["run", "--store", store_url(db), "--partition", "1"])
+    code, run = await run_cli(
+        ["run", "--store", store_url(db), "--partition", "1", "--source", "twitter-mobile"]
+    )
     assert code == 0, run.tail()
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1, run.stderr

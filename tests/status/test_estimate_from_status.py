@@ -113,6 +113,9 @@ def test_a_real_upstream_is_named_and_its_source_limits_apply(
     shutil.copy(collected, real)
     with sqlite3.connect(real) as conn:
         conn.execute("DELETE FROM run_samples")
+        # An x-api job throughout: its record, its results and (below) its run.
+        conn.execute("UPDATE job SET value = 'x-api' WHERE key = 'platform'")
+        conn.execute("UPDATE user_friends SET source = 'x-api'")
 
     async def sample() -> None:
         store = SqliteStore(real)
@@ -137,5 +140,31 @@ def test_a_real_upstream_is_named_and_its_source_limits_apply(
     done = _estimate(real, "--tokens", "4")
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == "rates measured against api.x.com"
-    assert "source x-api" in done.stdout  # taken from the run, not the default
+    assert "source x-api" in done.stdout  # the job's platform, never a default
     assert "4 tokens x 15 requests/15 min" in done.stdout
+
+    # Another platform's limits on this job's measured rates: refused, naming both.
+    other = _estimate(real, "--source", "bluesky")
+    assert other.returncode == 2
+    assert other.stderr.strip() == (
+        "friendscrape: error: this job's platform is x-api, not bluesky from --source or "
+        "FRIENDSCRAPE_SOURCE: leave it out to estimate the job as measured"
+    )
+
+
+def test_an_estimate_given_no_source_applies_no_platform_s_limits() -> None:
+    command = [sys.executable, "-m", "friendscrape.cli", "estimate"]
+    done = subprocess.run(
+        [*command, "--users", "1000", "--rate", "100"],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == (
+        "note: no source given (--source or FRIENDSCRAPE_SOURCE), so no platform's "
+        "documented request limits bound this estimate"
+    )
+    assert "twitter-mobile" not in done.stdout

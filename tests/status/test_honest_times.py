@@ -81,7 +81,7 @@ async def _built(job: Job, sim: SimProcess, tmp_path: Path) -> None:
         "user_id,screen_name\n" + "".join(f"{a.user_id},{a.screen_name}\n" for a in accounts),
         encoding="utf-8",
     )
-    await _cli(job, "users", "import", str(users))
+    await _cli(job, "users", "import", str(users), "--source", "twitter-mobile")
     await _cli(job, "partitions", "plan", "--count", str(PARTITIONS))
     base = ["--base-url", sim.base_url, "--concurrency", "4"]
     await _cli(job, "run", "--partition", "1", *base)

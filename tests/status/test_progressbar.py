@@ -181,6 +181,7 @@ async def test_a_partition_run_drives_the_bar(tmp_path: Path) -> None:
     async with run_simulator(SimConfig(users=30, latency=0, mean_friends=20)) as sim:
         settings = Settings(
             store=f"sqlite:///{tmp_path / 'fs.db'}",
+            source="twitter-mobile",
             base_url=sim.base_url,
             concurrency=5,
             progress_interval=3600,

@@ -44,7 +44,8 @@ def _command(*args: str) -> list[str]:
 def _prepared(tmp_path: Path, users: Path) -> dict[str, str]:
     env = environ_without_configuration(os.environ)
     env["FRIENDSCRAPE_STORE"] = f"sqlite:///{tmp_path / 'fs.db'}"
-    for args in (("users", "import", str(users)), ("partitions", "plan", "--count", "1")):
+    imported = ("users", "import", str(users), "--source", "twitter-mobile")
+    for args in (imported, ("partitions", "plan", "--count", "1")):
         done = subprocess.run(
             _command(*args), env=env, capture_output=True, text=True, check=False, timeout=120
         )

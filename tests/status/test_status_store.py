@@ -122,6 +122,7 @@ class AggregatesOnly:
             "leases",
             "run_spans",
             "source_counts",
+            "job_platform",
         }
     )
 

@@ -82,7 +82,17 @@ async def test_a_replan_under_a_live_run_is_refused_even_forced(
     plan_before = shown.stdout_other
 
     run = await start_cli(
-        job.args("run", "--partition", "1", "--base-url", slow_sim.base_url, "--concurrency", "1"),
+        job.args(
+            "run",
+            "--partition",
+            "1",
+            "--source",
+            "twitter-mobile",
+            "--base-url",
+            slow_sim.base_url,
+            "--concurrency",
+            "1",
+        ),
         env=job.env,
     )
     try:

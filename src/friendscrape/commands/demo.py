@@ -166,6 +166,8 @@ async def run_demo(
                 msg = f"the demo needs an empty store; {store_url} already has users"
                 raise UsageError(msg)
             accounts = [import_user(source, sim.graph, a) for a in sim.graph.accounts()]
+            # As `users import --source` does: the demo's store is a job of its source.
+            await store.record_platform(source)
             await store.import_users(accounts)
             plan = await store.plan_partitions(partitions)
             say(

@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import TextIO
 
 from friendscrape import arguments
+from friendscrape.commands import job
 from friendscrape.config import Settings
 from friendscrape.configparts import store_config, store_retry_policy
 from friendscrape.errors import UsageError
 from friendscrape.models import User
+from friendscrape.platforms import SOURCE_NAMES
 from friendscrape.stores import opened_store, retried
 from friendscrape.stores.base import IMPORT_BATCH, ImportResult
 
@@ -44,11 +46,18 @@ class ImportReport:
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
-    """Add the options of ``users import`` to ``parser``: the CSV file."""
+    """Add the options of ``users import`` to ``parser``: the CSV file, and the platform
+    its users are on."""
     parser.add_argument(
         "file",
         type=arguments.input_file,
         help="CSV with a header: user_id,screen_name and optionally following_count",
+    )
+    parser.add_argument(
+        "--source",
+        choices=SOURCE_NAMES,
+        help="the platform the users are on, recorded as the job's: run then collects "
+        "from it without --source (env FRIENDSCRAPE_SOURCE)",
     )
 
 
@@ -186,9 +195,19 @@ def _fields(text: str) -> list[str]:
 async def import_users(settings: Settings, path: Path) -> tuple[ImportReport, ImportResult]:
     """Import a CSV of users; valid rows are saved even when others are bad. The file is
     streamed into the store (never held in memory), then merged at once; each remote
-    step is made again while it fails transiently (re-importing users is safe)."""
+    step is made again while it fails transiently (re-importing users is safe). The
+    settings' source, when given, is recorded first as the job's platform (another one
+    already the job's is a UsageError, and nothing is imported)."""
     report = ImportReport()
     async with opened_store(store_config(settings), create=True) as store:
+        if settings.source is not None:
+            # Before any row is read: users of another platform never enter the job.
+            platform = settings.source
+            await retried(
+                store_retry_policy(settings),
+                "record platform",
+                lambda: job.settle_for_import(store, platform),
+            )
         result = await store.import_stream(
             read_users(path, report, chunk=IMPORT_BATCH),
             again=partial(retried, store_retry_policy(settings)),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from friendscrape.commands.estimate.advice import Advice, advise
 from friendscrape.commands.estimate.limits import SourceBound, limits_assumption, source_bound
@@ -27,6 +27,15 @@ from friendscrape.commands.progress.durations import days_words
 from friendscrape.commands.progress.figures import StatusReport, read_status
 from friendscrape.config import Settings
 from friendscrape.errors import UsageError
+from friendscrape.platforms import SOURCE_NAMES
+
+if TYPE_CHECKING:
+    from friendscrape.commands.estimate.upstream import MeasuredUpstream
+
+NO_SOURCE_NOTE = (
+    "note: no source given (--source or FRIENDSCRAPE_SOURCE), so no platform's documented "
+    "request limits bound this estimate"
+)
 
 __all__ = [
     "Estimate",
@@ -286,9 +295,12 @@ class SourceOptions:
     rate_limit: float | None = None  # None: the settings' rate_limit
 
 
-def bound_for(settings: Settings, options: SourceOptions) -> SourceBound:
-    """The source's limits for this job; the tokens are counted, never read out."""
+def bound_for(settings: Settings, options: SourceOptions) -> SourceBound | None:
+    """The source's limits for this job (None: no source given, so no platform's limits
+    bound it); the tokens are counted, never read out."""
     source = options.source or settings.source
+    if source is None:
+        return None
     tokens = options.tokens
     if tokens is None and source == "x-api":
         tokens = len(settings.credentials().tokens) or None
@@ -299,6 +311,26 @@ def bound_for(settings: Settings, options: SourceOptions) -> SourceBound:
         max_friends=settings.max_friends,
         rate_limit=options.rate_limit if options.rate_limit is not None else settings.rate_limit,
     )
+
+
+def _job_source(
+    settings: Settings, options: SourceOptions, report: StatusReport, upstream: MeasuredUpstream
+) -> str | None:
+    """The platform whose limits bound an estimate from the store: the job's (recorded,
+    else its results' or its runs' one source); one given that differs is a UsageError."""
+    asked = options.source or settings.source
+    platform = report.facts.platform if report.facts is not None else ""
+    if platform not in SOURCE_NAMES:
+        platform = upstream.sources[0] if len(upstream.sources) == 1 else ""
+    if not platform:
+        return asked
+    if asked is not None and asked != platform:
+        msg = (
+            f"this job's platform is {platform}, not {asked} from --source or "
+            "FRIENDSCRAPE_SOURCE: leave it out to estimate the job as measured"
+        )
+        raise UsageError(msg)
+    return platform
 
 
 async def run_estimate(
@@ -331,8 +363,7 @@ async def run_estimate(
         samples = await runs.read_samples(settings)
         upstream = runs.measured_upstream(samples, measured_partitions(report))
         notes = runs.upstream_notes(upstream, allow_simulated=allow_simulated)
-        if options.source is None and len(upstream.sources) == 1:
-            options = replace(options, source=upstream.sources[0])
+        options = replace(options, source=_job_source(settings, options, report, upstream))
         rate = measured
         users = users if users is not None else report.total.remaining
     if rate is None or users is None:
@@ -348,6 +379,8 @@ async def run_estimate(
         hours_per_month=hours,
     )
     bound = bound_for(settings, options)
+    if bound is None:
+        notes = (*notes, NO_SOURCE_NOTE)
     return estimate(
         users,
         tiers,

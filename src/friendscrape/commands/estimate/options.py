@@ -77,7 +77,7 @@ def _add_upstream(parser: argparse.ArgumentParser) -> None:
         "--source",
         choices=SOURCE_NAMES,
         help="upstream whose documented rate limits bound the job (env FRIENDSCRAPE_SOURCE; "
-        "default twitter-mobile)",
+        "with --from-status: the job's platform; else none)",
     )
     parser.add_argument(
         "--tokens",

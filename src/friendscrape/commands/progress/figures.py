@@ -484,7 +484,10 @@ async def gather_status(
     buckets = await store.sample_buckets(max(math.ceil(window), 1), since=since)
     leases = await store.leases() if plan else {}
     spans = await store.run_spans()
-    sources = await store.source_counts()
+    # The job's recorded platform names it; only a store of an older version, with none
+    # recorded, is read for its results' sources.
+    recorded = await store.job_platform()
+    sources = [(recorded, 1)] if recorded is not None else await store.source_counts()
     return build_report(
         plan,
         summaries,

@@ -13,9 +13,10 @@ from contextlib import AbstractAsyncContextManager, nullcontext
 
 import structlog
 
+from friendscrape.commands import job
 from friendscrape.commands.plan import check_partition
 from friendscrape.config import Settings
-from friendscrape.configparts import source_config, store_config
+from friendscrape.configparts import source_config, store_config, store_retry_policy
 from friendscrape.core.assemble import build_run, lease_config
 from friendscrape.core.lease import held_partition
 from friendscrape.core.pipeline import PartitionRun, RunSummary
@@ -24,7 +25,7 @@ from friendscrape.errors import PartitionHeldError, PauseTooLongError, RunAborte
 from friendscrape.fetch.http import Limiter
 from friendscrape.sources import make_source
 from friendscrape.sources.twitter_mobile import LEGACY_SITE_NOTICE
-from friendscrape.stores import opened_store
+from friendscrape.stores import opened_store, retried
 from friendscrape.stores.base import PlanReads, RunStore
 from friendscrape.worker import idle_forever, resolve_partition
 
@@ -79,48 +80,55 @@ async def run(
     """
     stop = stop if stop is not None else asyncio.Event()
     number = resolve_partition(partition, os.environ if environ is None else environ)
-    source = make_source(source_config(settings))
-    if source.name == "twitter-mobile" and not settings.base_url:
-        # Its default host no longer exists: say why every user is about to fail.
-        log.warning("source.legacy_site", note=LEGACY_SITE_NOTICE)
-        warn(LEGACY_SITE_NOTICE)
     run_id = uuid.uuid4().hex[:12]
     structlog.contextvars.bind_contextvars(partition=number, run_id=run_id)
     hold = lease_config(settings)
-    async with (
-        opened_store(store_config(settings)) as store,
-        # Held before any user is read: a second run of this partition exits 6.
-        held_partition(store, number, run_id, hold, on_lost=stop.set) as lease,
-    ):
-        await check_partition(store, number)
-        await _warn_unplaced(store, warn)
-        runner = build_run(settings, store, number, stop=stop, source=source, limiter=limiter)
-        # ``progress``: e.g. the live bar of an interactive run (progressbar.LiveLine.around)
-        display = progress(runner) if progress is not None else nullcontext()
-        recorder = SampleRecorder(
-            store,
-            runner.sample_figures,
-            run_id=run_id,
-            partition=number,
-            source=source.name,
-            upstream=Upstream.of(settings.base_url or getattr(source, "base_url", None)),
+    async with opened_store(store_config(settings)) as store:
+        # The job's platform, before the lease: a run told another one exits 2 at once.
+        platform = await retried(
+            store_retry_policy(settings),
+            "read job",
+            lambda: job.settle_for_run(store, settings.source),
         )
-        try:
-            every = hold.heartbeat
-            async with display, sampling(recorder, every=every, deadline=runner.stop_deadline):
-                summary = await runner.run()
-            if lease.lost is not None:
-                msg = f"partition {number}: stopped after losing its lease ({lease.lost})"
-                raise PartitionHeldError(msg)
-        except RunAbortedError as exc:
-            log.error(
-                "run.aborted", error=str(exc), cause=type(exc).__name__, exit_code=exc.exit_code
+        source = make_source(source_config(settings, platform))
+        if source.name == "twitter-mobile" and not settings.base_url:
+            # Its default host no longer exists: say why every user is about to fail.
+            log.warning("source.legacy_site", note=LEGACY_SITE_NOTICE)
+            warn(LEGACY_SITE_NOTICE)
+        # Held before any user is read: a second run of this partition exits 6.
+        async with held_partition(store, number, run_id, hold, on_lost=stop.set) as lease:
+            await check_partition(store, number)
+            await _warn_unplaced(store, warn)
+            runner = build_run(settings, store, number, stop=stop, source=source, limiter=limiter)
+            # ``progress``: e.g. the live bar of an interactive run (LiveLine.around)
+            display = progress(runner) if progress is not None else nullcontext()
+            recorder = SampleRecorder(
+                store,
+                runner.sample_figures,
+                run_id=run_id,
+                partition=number,
+                source=source.name,
+                upstream=Upstream.of(settings.base_url or getattr(source, "base_url", None)),
             )
-            await _count_left(store, number, exc)
-            if on_abort is not None:
-                on_abort(exc)
-            raise
-        complete = await store.pending_count(number, retry_failed=False) == 0
+            try:
+                every = hold.heartbeat
+                async with display, sampling(recorder, every=every, deadline=runner.stop_deadline):
+                    summary = await runner.run()
+                if lease.lost is not None:
+                    msg = f"partition {number}: stopped after losing its lease ({lease.lost})"
+                    raise PartitionHeldError(msg)
+            except RunAbortedError as exc:
+                log.error(
+                    "run.aborted",
+                    error=str(exc),
+                    cause=type(exc).__name__,
+                    exit_code=exc.exit_code,
+                )
+                await _count_left(store, number, exc)
+                if on_abort is not None:
+                    on_abort(exc)
+                raise
+            complete = await store.pending_count(number, retry_failed=False) == 0
     if complete:
         log.info("partition.complete", users_collected=summary.users)
         if when_done == "idle" and not stop.is_set():
