@@ -358,9 +358,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
             msg = f"{', '.join(graph_only)} apply to --format edges, nodes, graphml or gexf"
             raise UsageError(msg)
         compress = export.compression(args.output, args.compress)
-        count = _run(export.export_results(settings, args.format, args.output, compress=compress))
+        count, of_job = _run(
+            export.export_results(settings, args.format, args.output, compress=compress)
+        )
         if args.output is not None:
-            print(f"exported {count} users to {args.output}", file=sys.stderr)
+            print(f"exported {count} users{of_job} to {args.output}", file=sys.stderr)
         return 0
     spec = export.GraphExport(
         fmt=args.format,

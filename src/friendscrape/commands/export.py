@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from friendscrape import arguments, output_file
 from friendscrape.commands import graph_files as files
+from friendscrape.commands import job
 from friendscrape.config import Settings
 from friendscrape.configparts import store_config
 from friendscrape.errors import UsageError
@@ -231,21 +232,25 @@ def compression(output: Path | None, asked: str | None) -> str | None:
 
 async def export_results(
     settings: Settings, fmt: str, output: Path | None, *, compress: str | None = None
-) -> int:
-    """Export every result row (jsonl or csv), compressed with ``compress`` if given."""
+) -> tuple[int, str]:
+    """Export every result row (jsonl or csv), compressed with ``compress`` if given;
+    returns the users exported and the words naming the job's platform (job.of_the_job)."""
     refuse = output_file.store_files(settings.store)
     output_file.check(output, refuse=refuse, compress=compress)  # before the store opens
     async with (
         opened_store(store_config(settings), read_only=True) as store,
         aclosing(_closing(store.results())) as results,
     ):
-        return await export(results, fmt, output, refuse=refuse, compress=compress)
+        count = await export(results, fmt, output, refuse=refuse, compress=compress)
+        return count, await job.of_the_job(store)
 
 
 async def export_graph_from(settings: Settings, spec: GraphExport, output: Path | None) -> str:
-    """Open the store read-only and write the graph export ``spec``."""
+    """Open the store read-only and write the graph export ``spec``; returns what was
+    written and of which platform's job, for people."""
     refuse = output_file.store_files(settings.store)
     # before the store is opened
     output_file.check(output, refuse=refuse, compress=spec.compress)
     async with opened_store(store_config(settings), read_only=True) as store:
-        return await export_graph(store, spec, output, refuse=refuse)
+        what = await export_graph(store, spec, output, refuse=refuse)
+        return what + await job.of_the_job(store)
