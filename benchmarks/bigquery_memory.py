@@ -192,7 +192,9 @@ def bench_job(launch: Launcher, users: int, work: Path, env: dict[str, str]) -> 
         run = ["run", "--partition", "1", "--base-url", sim.base_url, "--concurrency", "100"]
         measured = [
             launch.run(
-                f"users import ({users:,} users)", ["users", "import", str(users_csv), *store], env
+                f"users import ({users:,} users)",
+                ["users", "import", str(users_csv), "--source", "twitter-mobile", *store],
+                env,
             ),
             launch.run(
                 "partitions plan --count 1", ["partitions", "plan", "--count", "1", *store], env

@@ -105,6 +105,8 @@ def measure(
                     f"sqlite:///{db}",
                     "--partition",
                     "1",
+                    "--source",
+                    "twitter-mobile",
                     "--base-url",
                     base_url,
                     "--concurrency",
