@@ -19,7 +19,12 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         help="partition number, or auto (from FRIENDSCRAPE_PARTITION, DYNO, "
         "JOB_COMPLETION_INDEX or CLOUD_RUN_TASK_INDEX)",
     )
-    parser.add_argument("--source", choices=SOURCE_NAMES, help="the upstream to collect from")
+    parser.add_argument(
+        "--source",
+        choices=SOURCE_NAMES,
+        help="the upstream to collect from: the job's platform (recorded by users import "
+        "--source) when not given; another is refused",
+    )
     parser.add_argument("--base-url", metavar="URL", help="upstream base URL")
     parser.add_argument(
         "--concurrency",
