@@ -36,7 +36,8 @@ _RESULT_PAGE = 200
 """Rows a page of a streamed query (results, edges, nodes). A result row holds a user's
 whole friend list, some 150 KB as Python objects at 550 friends, and a page is held
 twice (as the client's rows and as ours) with the next one read ahead: 1,000 rows a page
-took an export to 420 MB; 200 keep it near 30 MB a page, whatever the job's size."""
+took the export of a 3,000-user job to 420 MB, 200 rows to 175 MB, whatever the job's
+size past 400 users."""
 
 
 def is_transient(exc: BaseException) -> bool:
