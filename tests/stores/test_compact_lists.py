@@ -239,10 +239,45 @@ def test_a_long_list_is_deflated_and_round_trips() -> None:
 
 
 def test_an_unknown_format_is_refused_not_misread() -> None:
-    with pytest.raises(ValueError, match="unknown format"):
+    with pytest.raises(lists_codec.DamagedListError, match="unknown format"):
         lists_codec.decode(b"\x7fabc")
-    with pytest.raises(ValueError, match="unknown format"):
+    with pytest.raises(lists_codec.DamagedListError, match="unknown format"):
         lists_codec.decode_keys(b"\x01abc", 3)
+    # A blob whose tag is right but whose body is not: the decoder's own error is not
+    # what reaches a user.
+    broken = bytes([lists_codec.NAMES_DEFLATED]) + b"not deflate"
+    with pytest.raises(lists_codec.DamagedListError, match="cannot be read"):
+        lists_codec.decode(broken)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "edges", "graphml"])
+def test_a_damaged_list_is_one_line_not_a_traceback(tmp_path: Path, fmt: str) -> None:
+    db = tmp_path / "job.db"
+    asyncio.run(build_job(db))
+    with sqlite3.connect(db) as conn:
+        changed = conn.execute(
+            "UPDATE user_friends SET friend_names = x'ff00' WHERE user_id = "
+            "(SELECT user_id FROM user_friends WHERE friend_count > 0 LIMIT 1)"
+        ).rowcount
+    assert changed == 1
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRIENDSCRAPE_")}
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "friendscrape.cli", "export", "--store", f"sqlite:///{db}"),
+            *("--format", fmt, "--output", str(tmp_path / "out")),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "a friend list in the store cannot be read" in lines[0]
+    assert not (tmp_path / "out").exists()
 
 
 LISTS: list[tuple[str, ...]] = [

@@ -27,6 +27,8 @@ from collections.abc import Sequence
 
 import msgspec
 
+from friendscrape.errors import StoreError
+
 NAMES_RAW = 0x01
 NAMES_DEFLATED = 0x02
 JSON_RAW = 0x03
@@ -77,9 +79,30 @@ def _body(blob: bytes) -> bytes:
     return blob[1:]
 
 
+class DamagedListError(StoreError):
+    """A stored list or its keys cannot be read: the store's file was changed or damaged
+    outside friendscrape."""
+
+
+def _damaged(what: str, exc: Exception) -> DamagedListError:
+    return DamagedListError(
+        f"{what} in the store cannot be read ({exc}): the store was changed outside "
+        "friendscrape or is damaged; restore it from a copy, or delete that user's row "
+        "(its user is then collected again)"
+    )
+
+
 def decode(stored: str | bytes | None) -> list[str]:
     """A stored list of names or ids (a blob, or the JSON text of older rows) as a list;
-    None (a column older rows lack) is empty."""
+    None (a column older rows lack) is empty. A list that cannot be read raises
+    DamagedListError, never a decoder's own error."""
+    try:
+        return _decode(stored)
+    except (ValueError, zlib.error, msgspec.DecodeError) as exc:  # UnicodeError is a ValueError
+        raise _damaged("a friend list", exc) from None
+
+
+def _decode(stored: str | bytes | None) -> list[str]:
     if stored is None:
         return []
     if isinstance(stored, str):
@@ -120,6 +143,13 @@ def sparse(dense_json: str) -> list[tuple[int, str]]:
 def decode_keys(stored: str | bytes, count: int) -> list[str | None]:
     """Stored keys as a dense list of ``count`` (one per friend, None where the friend is
     no user of the job): dense JSON text of older rows, or a sparse blob."""
+    try:
+        return _decode_keys(stored, count)
+    except (ValueError, IndexError, TypeError, zlib.error, msgspec.DecodeError) as exc:
+        raise _damaged("a friend list's keys", exc) from None
+
+
+def _decode_keys(stored: str | bytes, count: int) -> list[str | None]:
     if isinstance(stored, str):
         dense: list[str | None] = msgspec.json.decode(stored)
         return dense

@@ -34,6 +34,13 @@ def _classify(exc: sqlite3.Error, action: str) -> StoreError:
         "locked" in text or "busy" in text or "disk I/O" in text
     ):
         return StoreTransientError(f"sqlite {action} failed: {text}")
+    if "user-defined function raised exception" in text:
+        # The one function friendscrape's SQL calls reads a stored list: SQLite keeps its
+        # error to itself, so say what it means.
+        return StoreError(
+            f"sqlite {action} failed: a friend list in the store cannot be read: the store "
+            "was changed outside friendscrape or is damaged; restore it from a copy"
+        )
     return StoreError(f"sqlite {action} failed: {text}")
 
 
