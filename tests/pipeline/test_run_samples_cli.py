@@ -138,9 +138,16 @@ async def test_a_cli_run_writes_samples_that_add_up(
     assert code == 0, shown.tail()
     table = shown.stdout_other
     assert all(len(line) <= 100 for line in table), table
-    head = table[0].split()
-    assert "/day" in head
-    assert "15m" in head
+    # The first lines name the job; the table's header follows (the window's own rate
+    # column is in the wide table only).
+    head = next(line for line in table if line.split()[:1] == ["part"]).split()
+    assert "users/day" in head
+    code, wide = await run_cli(
+        ["status", "--store", job.url, "--window", "900", "--wide"], env=job.env
+    )
+    assert code == 0, wide.tail()
+    wide_head = next(line for line in wide.stdout_other if line.split()[:1] == ["part"])
+    assert "users/day 15m" in wide_head
     assert f"rates measured against a local simulator (127.0.0.1:{port}), not a real upstream" in (
         " ".join(table)
     )

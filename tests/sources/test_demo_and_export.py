@@ -38,7 +38,8 @@ async def test_demo_collects_every_source_true_to_the_simulator(
     assert result.exit_code == 0, out
     assert "200 users" in out
     assert "all lists match the simulator's truth" in out
-    assert f"{source} format" in said[0]
+    # The first line names the platform the simulator serves.
+    assert f"({source})" in said[0]
 
 
 def _summary(partition: int, users: int, seconds: float) -> RunSummary:
