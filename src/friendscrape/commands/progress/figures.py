@@ -234,6 +234,19 @@ def _with_rates(
     )
 
 
+def _plan_notes(*, planned: bool, unplaced: int) -> list[str]:
+    """What the plan leaves out of the figures: no plan yet, or users outside it."""
+    if not planned:
+        return ["no partition plan yet: totals only count users against the users table"]
+    if unplaced:
+        said = (
+            f"{unplaced} users are outside the partition plan and no run collects them: "
+            "run 'friendscrape partitions place' to add them to the plan"
+        )
+        return [said]
+    return []
+
+
 def build_report(
     plan: Sequence[Partition],
     summaries: Iterable[StatusSummary],
@@ -292,15 +305,7 @@ def build_report(
     )
     total_eta = _eta(total.remaining, total.rate)
     estimated = any(p.eta_estimated for p in collecting) and bool(total.remaining)
-    notes: list[str] = []
-    if not plan:
-        notes.append("no partition plan yet: totals only count users against the users table")
-    if plan and unplaced:
-        notes.append(
-            f"{unplaced} users are outside the partition plan and no run collects them: "
-            "run 'friendscrape partitions place' to add them to the plan"
-        )
-    notes.extend(_simulator_notes(with_eta))
+    notes = _plan_notes(planned=bool(plan), unplaced=unplaced) + _simulator_notes(with_eta)
     job = _job_facts(
         with_eta,
         total=total,
