@@ -117,6 +117,28 @@ async def test_nul_and_control_characters_reject_their_lines(job: Job, tmp_path:
     assert not [uid for uid, (name, _) in stored.items() if "\0" in uid + name]
 
 
+async def test_a_carriage_return_inside_a_line_rejects_that_line_whole(
+    job: Job, tmp_path: Path
+) -> None:
+    # A lone CR once split its line in two: the second half of `7,"a` CR `b",1` was
+    # imported as a user 'b"' named '1'. CRLF line ends stay line ends.
+    users = tmp_path / "users.csv"
+    users.write_bytes(
+        b'user_id,screen_name,following_count\r\n1,alice,5\r\n7,"a\rb",1\r\n8,x\ry,2\n9,bob,3\n'
+    )
+
+    code, run = await job.cli("users", "import", str(users))
+
+    assert code == 1, run.tail()
+    bad = _bad_rows(run)
+    assert [row.split(":")[0] for row in bad] == ["line 3", "line 4"], bad
+    assert all("carriage return" in row for row in bad), bad
+    assert run.stdout_other == [
+        "read 4 rows: 2 users added, 0 updated, 0 duplicates collapsed, 2 bad rows rejected"
+    ]
+    assert await job.users() == {"1": ("alice", 5), "9": ("bob", 3)}
+
+
 async def test_a_following_count_past_int64_rejects_its_line_only(job: Job, tmp_path: Path) -> None:
     users = tmp_path / "users.csv"
     users.write_text(

@@ -116,7 +116,10 @@ def _control(text: str) -> str | None:
 def read_users(path: Path, report: ImportReport, chunk: int = 10_000) -> Iterator[list[User]]:
     """Yield chunks of valid users, reading the file line by line; bad rows go to ``report``."""
     try:
-        handle = path.open(newline="", encoding="utf-8-sig")
+        # Lines end at LF only (a CRLF's CR is kept and read as the line's end): a lone CR
+        # inside a line must not split it, or a broken row's second half (`7,"a` CR
+        # `b",1`) would import as a user of its own.
+        handle = path.open(newline="\n", encoding="utf-8-sig")
     except OSError as exc:
         msg = f"cannot read {str(path)!r}: {exc.strerror or exc}"
         raise UsageError(msg) from None
@@ -149,6 +152,13 @@ def read_users(path: Path, report: ImportReport, chunk: int = 10_000) -> Iterato
                         f"line {line}: longer than the limit of {MAX_LINE:,} characters"
                     )
                     continue
+                if "\r" in text.rstrip("\r\n"):
+                    report.rows += 1
+                    report.bad.append(
+                        f"line {line}: holds a carriage return (CR) inside the line, which "
+                        "no platform's ids or names have"
+                    )
+                    continue
                 try:
                     fields = _fields(text)
                 except csv.Error as exc:
@@ -176,7 +186,7 @@ def read_users(path: Path, report: ImportReport, chunk: int = 10_000) -> Iterato
 
 
 def _bounded_lines(handle: TextIO) -> Iterator[str | None]:
-    """The file's lines (universal newlines, as iterating it gives them); None for a line
+    """The file's lines (each ending at LF, as the handle is opened); None for a line
     longer than MAX_LINE, whose rest is skipped in pieces of that size."""
     while text := handle.readline(MAX_LINE + 1):
         if len(text) <= MAX_LINE or text.endswith(("\n", "\r")):
