@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from friendscrape.models import FriendList, Status, User
 from friendscrape.stores import lists_codec
+from friendscrape.stores import sqlite as sqlite_module
 from friendscrape.stores.base import Store
 from friendscrape.stores.sqlite import SqliteStore
 from storefixtures import ok_result
@@ -206,6 +207,33 @@ def test_the_same_job_written_now_is_compact_and_exports_the_same_bytes(
     assert _column_types(db) == {("blob", "blob"), ("blob", "null")}
     (tmp_path / "out").mkdir()
     assert _export(db, tmp_path / "out") == _expected()
+
+
+def _page_size(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("PRAGMA page_size").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_a_store_of_16_kib_pages_keeps_them_and_exports_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The version before 64 KiB pages wrote compact lists on 16 KiB pages: such a store
+    # keeps its pages when written to now, and exports what the older versions did.
+    db = tmp_path / "pages16.db"
+    monkeypatch.setattr(sqlite_module, "PAGE_SIZE", 16384)
+    asyncio.run(build_job(db))
+    monkeypatch.undo()
+    assert _page_size(db) == 16384
+    (tmp_path / "out").mkdir()
+    assert _export(db, tmp_path / "out") == _expected()
+    asyncio.run(_save_one(db))
+    assert _page_size(db) == 16384
+    new = tmp_path / "new.db"
+    asyncio.run(build_job(new))
+    assert _page_size(new) == sqlite_module.PAGE_SIZE == 65536
 
 
 AWKWARD = st.lists(

@@ -1,6 +1,6 @@
 """SQLite saves a batch of results several to a statement: the rows read back are those
 written one by one (a user twice in a batch: the later row, attempts added up), and
-a new store has pages big enough for a friend list."""
+a new store has pages of 64 KiB."""
 
 from __future__ import annotations
 
@@ -57,4 +57,4 @@ async def test_a_batch_of_121_results_with_a_repeat_reads_back_as_saved_one_by_o
     assert names[0] == lists_codec.NAMES_RAW
     assert lists_codec.decode(names) == ["a5", 'b\u00e9"q\\', "\U0001f600"]
     assert "\u00e9".encode() in names
-    assert page_size == 16384
+    assert page_size == 65536  # new stores: 64 KiB pages (compact lists pack closer)

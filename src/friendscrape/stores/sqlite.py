@@ -104,6 +104,14 @@ CREATE TABLE IF NOT EXISTS run_samples (
 CREATE INDEX IF NOT EXISTS run_samples_partition_at ON run_samples (partition, at);
 """
 
+PAGE_SIZE = 65536
+"""Bytes a page of a new store (a no-op for an existing one, which keeps its own). A
+compact list is some 3.2 KB at the crawl's mean size and up to 14 KB, and a result row
+goes on the last page while it fits, else on a new one: 16 KiB pages left some 730
+bytes a result unused (4,450 bytes a result in all), 64 KiB pages some 180 (4,090), for
+the same CPU a save (benchmarks/storage_size.py). 4 KiB pages split lists over overflow
+chains that cost about twice the CPU to write and checkpoint."""
+
 # A file is a friendscrape store when it has these; partition_leases is newer and is
 # created by the first run, so a store written by an older version still reads.
 _CORE_TABLES = frozenset({"users", "partitions", "user_friends"})
@@ -210,10 +218,7 @@ class SqliteStore(SqlitePlan, SqliteRuns, SqliteReads):
             )
             conn.row_factory = sqlite3.Row
             self._require_store_or_empty(conn)
-            # Pages of 16 KiB for a new store (a no-op for an existing one): a friend list
-            # is some 10-30 KB of JSON, which 4 KiB pages split over overflow chains that
-            # cost about twice the CPU to write and checkpoint.
-            conn.execute("PRAGMA page_size=16384")
+            conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(_SCHEMA)
