@@ -49,9 +49,16 @@ def _lists(users: int, friends: int) -> list[str]:
 
 
 def build(
-    path: Path, *, users: int, friends: int = 550, batch: int = 10_000, resolved: bool = True
+    path: Path,
+    *,
+    users: int,
+    friends: int = 550,
+    batch: int = 10_000,
+    resolved: bool = True,
+    collected: int | None = None,
 ) -> None:
-    """A store at ``path`` with ``users`` users, all collected with ``friends`` friends."""
+    """A store at ``path`` with ``users`` users, the first ``collected`` of them (all by
+    default) collected with ``friends`` friends."""
     store = SqliteStore(path)
     asyncio.run(_create(store))
     lists = _lists(users, friends)
@@ -79,7 +86,8 @@ def build(
         # Stored as a run stores them now: compact (the JSON above is what SQL reads).
         stored = [lists_codec.encode(json.loads(names)) for names in lists]
         conn.execute("COMMIT")
-        for start in range(0, users, batch):
+        done = users if collected is None else collected
+        for start in range(0, done, batch):
             conn.execute("BEGIN")
             conn.executemany(
                 "INSERT INTO user_friends (user_id, screen_name, friend_count, friend_names,"
@@ -87,7 +95,7 @@ def build(
                 " start_at, end_at, friend_keys, keys_gen) VALUES (?, ?, ?, ?, '[]', ?, 0, 'ok',"
                 " 'twitter-mobile', ?, 1, ?, ?, ?, ?)",
                 _rows(
-                    range(start, min(start + batch, users)),
+                    range(start, min(start + batch, done)),
                     users,
                     friends,
                     stored,

@@ -1,17 +1,20 @@
 """The SQLite store's save-time matching with its filter of the job's keys stores exactly
-what SQLite matching every name stores, and never uses a filter of users that changed."""
+what SQLite matching every name stores, never uses a filter of users that changed, and
+is built apart: saves go ahead meanwhile, and closing the store stops it."""
 
 from __future__ import annotations
 
 import asyncio
 import random
 import sqlite3
+import threading
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from friendscrape.models import FriendList, User
-from friendscrape.stores import lists_codec, sqlite_graph
+from friendscrape.stores import lists_codec, sqlite_graph, sqlite_keys
 from friendscrape.stores.sqlite import SqliteStore
 from friendscrape.stores.sqlite_keys import SaveMatcher
 from storefixtures import ok_result
@@ -154,3 +157,66 @@ async def test_users_imported_by_another_process_between_saves_are_matched(
         assert _keys(path, "10") == ["10", "777", None]
     finally:
         await store.close()
+
+
+async def test_saves_go_ahead_while_the_filter_is_built_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # At 3.6M users the filter takes seconds to build: saves must not wait for it.
+    path = tmp_path / "friendscrape.db"
+    await _planned(path, USERS)
+    started, release = threading.Event(), threading.Event()
+    real = sqlite_keys._build
+
+    def held(conn: sqlite3.Connection, stop: threading.Event | None = None) -> object:
+        started.set()
+        assert release.wait(60)
+        return real(conn, stop)
+
+    monkeypatch.setattr(sqlite_keys, "_build", held)
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        names = ("ADA", "newcomer", "zed")
+        await store.save([_result("10", names)])  # starts the filter's thread
+        assert await asyncio.to_thread(started.wait, 60)
+        await store.save([_result("200", names)])  # the filter still being built
+        assert _keys(path, "10") == _keys(path, "200") == ["10", None, "AB"]
+        assert store._matcher._filter is None
+        release.set()
+        thread = store._matcher._thread
+        assert thread is not None
+        await asyncio.to_thread(thread.join, 60)
+        await store.save([_result("3000", names)])  # takes the finished filter
+        assert store._matcher._filter is not None
+        assert _keys(path, "3000") == ["10", None, "AB"]
+    finally:
+        release.set()
+        await store.close()
+
+
+async def test_closing_the_store_stops_a_filter_being_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "friendscrape.db"
+    await _planned(path, USERS)
+    stops: list[threading.Event] = []
+    real = sqlite_keys._build
+
+    def until_stopped(conn: sqlite3.Connection, stop: threading.Event | None = None) -> object:
+        assert stop is not None
+        stops.append(stop)
+        assert stop.wait(60)  # set by close, which waits for this thread
+        return real(conn, stop)
+
+    monkeypatch.setattr(sqlite_keys, "_build", until_stopped)
+    store = SqliteStore(path)
+    await store.open()
+    await store.save([_result("10", ("Ada",))])
+    thread = store._matcher._thread
+    assert thread is not None
+    await store.close()
+    assert not thread.is_alive()
+    assert len(stops) == 1
+    assert stops[0].is_set()
+    assert _keys(path, "10") == ["10"]

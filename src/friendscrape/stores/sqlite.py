@@ -292,4 +292,5 @@ class SqliteStore(SqlitePlan, SqliteRuns, SqliteReads):
         conn, self._conn = self._conn, None
         if conn is not None:
             async with self._lock:
+                await asyncio.to_thread(self._matcher.close)
                 await asyncio.to_thread(conn.close)

@@ -67,7 +67,12 @@ class SqliteBase:
         self._busy_timeout = busy_timeout
         self._conn: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
-        self._matcher = SaveMatcher()  # this connection's filter of the job's keys
+        # This connection's filter of the job's keys, built on a connection of its own.
+        self._matcher = SaveMatcher(self._connect_apart)
+
+    def _connect_apart(self) -> sqlite3.Connection:
+        """Another connection to the store, to read from in a thread of its own."""
+        return sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None)
 
     async def _call(self, action: str, func: Callable[[sqlite3.Connection], T]) -> T:
         if self._conn is None:
