@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install browser demo test check lint types format bench docs clean
+.PHONY: install browser tracer demo test check lint types format bench docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,7 +36,14 @@ browser:
 	    apt-get update -q && apt-get install -y -q --no-install-recommends chromium; \
 	  else echo "chromium not found and cannot be installed here: the report test will skip"; fi; }
 
-test: check browser
+# The tests that count an export's write calls to stdout run it under strace.
+tracer:
+	@command -v strace >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -q && apt-get install -y -q --no-install-recommends strace; \
+	  else echo "strace not found and cannot be installed here: the write-count tests will skip"; fi; }
+
+test: check browser tracer
 	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 bench: $(STAMP)
