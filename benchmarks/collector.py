@@ -39,7 +39,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from friendscrape.commands.bench import TrialConfig, one_partition_job, run_trial
+from friendscrape.commands.bench import one_partition_job, run_trial
+from friendscrape.commands.bench_options import TrialConfig
 from friendscrape.config import Settings
 from friendscrape.core.assemble import build_run
 from friendscrape.stores.sqlite import SqliteStore

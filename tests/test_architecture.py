@@ -254,3 +254,90 @@ def test_the_commands_rule_sees_a_command_imported_by_another(
     assert len(found) == 1
     assert found[0].startswith(f"friendscrape/{module}:")
     assert rule in found[0]
+
+
+# Every command line mounts every command's options, so a command's options module (and
+# its package's ``__init__``) imports only these: the argument types, the platforms'
+# names, the defaults and the settings' rules. Its code loads when it runs.
+OPTIONS_MAY_IMPORT = frozenset({"arguments", "platforms", "defaults", "config"})
+
+
+def is_options_module(path: Path, root: Path) -> bool:
+    """``commands/run/options.py``, ``commands/export_options.py`` or a command package's
+    ``__init__.py``."""
+    rel = path.relative_to(root)
+    if rel.parts[0] != "commands" or len(rel.parts) == 1:
+        return False
+    in_package = len(rel.parts) == 3  # commands/PACKAGE/FILE
+    return path.stem in {"options", "__init__"} if in_package else path.stem.endswith("_options")
+
+
+def heavy_options(root: Path) -> list[str]:
+    """Imports of an options module beyond ``OPTIONS_MAY_IMPORT``, as readable lines."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if not is_options_module(path, root):
+            continue
+        for line, target in imports_of(path, root):
+            if part_of(target) not in OPTIONS_MAY_IMPORT and not target.endswith("_options"):
+                allowed = ", ".join(sorted(OPTIONS_MAY_IMPORT))
+                where = f"{path.relative_to(root.parent)}:{line} imports {target}"
+                found.append(f"{where} (options modules import only {allowed})")
+    return found
+
+
+def test_options_modules_import_nothing_heavy() -> None:
+    assert heavy_options(PACKAGE) == []
+
+
+@pytest.mark.parametrize(
+    ("module", "source"),
+    [
+        ("commands/run/options.py", "from friendscrape.sources import SOURCE_NAMES\n"),
+        ("commands/run/__init__.py", "from friendscrape.commands.run.command import run\n"),
+        ("commands/export_options.py", "from friendscrape.stores import opened_store\n"),
+    ],
+)
+def test_the_options_rule_sees_a_heavy_import(tmp_path: Path, module: str, source: str) -> None:
+    root = tmp_path / "friendscrape"
+    (root / "commands" / "run").mkdir(parents=True)
+    (root / module).write_text(source)
+    (root / "commands" / "export.py").write_text(source)  # a command's code: not options
+    found = heavy_options(root)
+    assert len(found) == 1
+    assert found[0].startswith(f"friendscrape/{module}:")
+
+
+MAX_FUNCTION_LINES = 80
+
+
+def long_functions(root: Path) -> list[str]:
+    """Every function (method, nested function) over ``MAX_FUNCTION_LINES`` lines, its
+    decorators and docstring included."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            lines = (node.end_lineno or node.lineno) - start + 1
+            if lines > MAX_FUNCTION_LINES:
+                where = f"{path.relative_to(root.parent)}:{node.lineno}"
+                found.append(f"{where} {node.name} is {lines} lines")
+    return found
+
+
+def test_no_function_is_over_80_lines() -> None:
+    assert long_functions(PACKAGE) == []
+
+
+def test_the_length_rule_sees_a_long_function(tmp_path: Path) -> None:
+    root = tmp_path / "friendscrape"
+    root.mkdir()
+    lines = [f"x{n} = {n}\n" for n in range(MAX_FUNCTION_LINES - 1)]
+    fits = "".join(f"    {line}" for line in lines)
+    (root / "fits.py").write_text(f"def f() -> None:\n{fits}")
+    long = "".join(f"        {line}" for line in [*lines, "y = 1\n"])
+    (root / "long.py").write_text(f"class C:\n    async def g(self) -> None:\n{long}")
+    assert long_functions(root) == [f"friendscrape/long.py:2 g is {MAX_FUNCTION_LINES + 1} lines"]

@@ -8,8 +8,10 @@ non-zero exit: 2 for bad input, 1 for a failed store, 3 for an aborted run. The 
 policy of a run (SIGTERM/SIGINT, the second signal, the stop's backstop, exiting at once
 when it aborts) lives here too; commands only take a stop Event and raise.
 
-The simulator is loaded only when a command that serves it (simulate, demo, bench)
-runs, so every other command starts without it.
+Each command's options module imports nothing heavy, and its code (the collector, the
+stores, the simulator) is imported inside the function that runs it: every command line
+mounts every command's options, so start-up, ``--help`` and each command pay only for
+the command that runs (tests/cli/test_startup.py holds this).
 """
 
 from __future__ import annotations
@@ -23,40 +25,32 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NoReturn, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
 
-import structlog
-
-from friendscrape import __version__, argtypes, clihelp, logs
+from friendscrape import __version__, argtypes, clihelp
 from friendscrape.commands import (
-    bench,
-    demo,
-    estimate,
-    export,
-    graph_files,
-    import_users,
-    plan,
-    report,
-    run,
-    status,
+    bench_options,
+    demo_options,
+    export_options,
+    import_users_options,
+    plan_options,
 )
 from friendscrape.commands.estimate import options as estimate_options
 from friendscrape.commands.report import options as report_options
 from friendscrape.commands.run import options as run_options
-from friendscrape.commands.run import progressbar
 from friendscrape.commands.status import options as status_options
 from friendscrape.config import Settings, load_settings
-from friendscrape.core import redaction
 from friendscrape.errors import (
     FriendscrapeError,
     PauseTooLongError,
     RunAbortedError,
     UsageError,
 )
-from friendscrape.models import Partition
+
+if TYPE_CHECKING:
+    from friendscrape.models import Partition
 
 T = TypeVar("T")
-log = structlog.get_logger("friendscrape")
 
 
 CLOSED_PIPE_EXIT = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader left
@@ -155,6 +149,8 @@ def _to(stream: TextIO, text: str) -> None:
         stream.write(text)
         stream.flush()
     except BrokenPipeError:
+        from friendscrape import logs
+
         logs.quiet_closed(stream)
 
 
@@ -217,6 +213,9 @@ async def _stoppable(
     stop_timeout: float,
     logs_closed: _LogsClosed | None = None,
 ) -> T:
+    import structlog
+
+    log = structlog.get_logger("friendscrape")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     # The command runs in this context, so the lines logged on a signal carry what it
@@ -282,6 +281,9 @@ def _print_plan(parts: Sequence[Partition]) -> None:
 def _settings_with_console_logs(args: argparse.Namespace, *, quiet: bool = False) -> Settings:
     """Settings for a command whose output is its result: logs go to stderr for people
     (only warnings and worse when ``quiet``, unless --log-level says otherwise)."""
+    from friendscrape import logs
+    from friendscrape.core import redaction
+
     settings = _settings(args)
     level = "warning" if quiet and not args.log_level else settings.log_level
     logs.configure(
@@ -294,6 +296,8 @@ def _settings_with_console_logs(args: argparse.Namespace, *, quiet: bool = False
 
 
 def _cmd_users(args: argparse.Namespace) -> int:
+    from friendscrape.commands import import_users
+
     settings = _settings_with_console_logs(args)
     report, result = _run(import_users.import_users(settings, args.file))
     for line in report.bad:
@@ -306,6 +310,8 @@ def _cmd_users(args: argparse.Namespace) -> int:
 
 
 def _cmd_partitions(args: argparse.Namespace) -> int:
+    from friendscrape.commands import plan
+
     settings = _settings_with_console_logs(args)
     if args.partitions_command == "plan":
         parts = _run(plan.plan(settings, args.count, force=args.force))
@@ -320,6 +326,11 @@ def _cmd_partitions(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from friendscrape import logs
+    from friendscrape.commands.run import command as run
+    from friendscrape.commands.run import progressbar
+    from friendscrape.core import redaction
+
     settings = _settings(args)
     # On a terminal: console logs and a live progress bar on stderr; else JSON lines only.
     bar = progressbar.LiveLine(sys.stderr)
@@ -351,6 +362,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from friendscrape.commands import export, graph_files
+
     settings = _settings_with_console_logs(args)
     if args.format in export.ROW_FORMATS:
         graph_only = [o for o, v in _GRAPH_OPTIONS.items() if getattr(args, v)]
@@ -386,7 +399,7 @@ _GRAPH_OPTIONS = {
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from friendscrape.commands import simulate  # noqa: PLC0415 - imports the simulator
+    from friendscrape.commands import simulate
 
     return simulate.main(args.forwarded)
 
@@ -396,6 +409,8 @@ def _say(text: str) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from friendscrape.commands import demo
+
     settings = _settings_with_console_logs(args, quiet=True)
     result = _run(
         demo.run_demo(
@@ -413,6 +428,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
+    from friendscrape.commands.status import command as status
+
     settings = _settings_with_console_logs(args)
     report = _run(status.read_status(settings, window=args.window))
     if args.json:
@@ -423,6 +440,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_estimate(args: argparse.Namespace) -> int:
+    from friendscrape.commands.estimate import command as estimate
+
     settings = _settings_with_console_logs(args)
     result = _run(
         estimate.run_estimate(
@@ -451,8 +470,10 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    from friendscrape.commands import bench
+
     _settings_with_console_logs(args, quiet=True)  # validates flags, configures logs
-    config = bench.TrialConfig(
+    config = bench_options.TrialConfig(
         concurrency=args.grid,
         users=args.users,
         latency=args.latency,
@@ -469,6 +490,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from friendscrape.commands.report import command as report
+
     settings = _settings_with_console_logs(args)
     users = _run(report.write_report(settings, args.output, tier=args.tier, tiers=args.tiers))
     if args.output is not None:
@@ -530,7 +553,7 @@ _COMMANDS: dict[str, _Command] = {
         actions={
             "import": (
                 "import users from CSV (user_id,screen_name[,following_count])",
-                import_users.add_options,
+                import_users_options.add_options,
             )
         },
     ),
@@ -538,7 +561,7 @@ _COMMANDS: dict[str, _Command] = {
         "plan and show the partition plan",
         _cmd_partitions,
         actions={
-            "plan": ("split users as NTILE(N) OVER (ORDER BY user_id)", plan.add_options),
+            "plan": ("split users as NTILE(N) OVER (ORDER BY user_id)", plan_options.add_options),
             "show": ("print the stored plan", None),
             "place": (
                 (
@@ -550,7 +573,7 @@ _COMMANDS: dict[str, _Command] = {
         },
     ),
     "run": _Command("collect one partition, then exit", _cmd_run, run_options.add_options),
-    "export": _Command("export results", _cmd_export, export.add_options),
+    "export": _Command("export results", _cmd_export, export_options.add_options),
     "simulate": _Command(
         "run the local simulator of the upstream until stopped (see friendscrape simulate --help)",
         _cmd_simulate,
@@ -559,7 +582,7 @@ _COMMANDS: dict[str, _Command] = {
     "demo": _Command(
         "collect a synthetic job end to end against the local simulator",
         _cmd_demo,
-        demo.add_options,
+        demo_options.add_options,
     ),
     "status": _Command(
         "where every partition stands: progress, rates, ETA",
@@ -574,7 +597,7 @@ _COMMANDS: dict[str, _Command] = {
     "bench": _Command(
         "timed trials against the local simulator over a grid of concurrency values",
         _cmd_bench,
-        bench.add_options,
+        bench_options.add_options,
     ),
     "report": _Command(
         "a self-contained HTML page of progress, tables and charts (to stdout or --output)",

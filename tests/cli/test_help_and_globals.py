@@ -17,7 +17,7 @@ from cli.conftest import cli
 from friendscrape import __version__
 from friendscrape import cli as cli_module
 from friendscrape.clihelp import env_names, setting_of, walk
-from friendscrape.commands import demo
+from friendscrape.commands import demo_options as demo
 from friendscrape.config import Settings
 from friendscrape.simulator import SyntheticGraph, write_users_csv
 from friendscrape.simulator.process import SimulatorProcess

@@ -15,7 +15,7 @@ _PROBE = """
 import json, sys
 from friendscrape import cli
 cli._build_parser().parse_args(["run", "--partition", "1"])
-import friendscrape.commands.run
+import friendscrape.commands.run.command
 loaded = sorted(
     name for name in sys.modules
     if name.startswith("friendscrape.simulator") or name.startswith("aiohttp.web")

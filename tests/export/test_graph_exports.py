@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from friendscrape.commands import demo, export
-from friendscrape.commands.demo import DEMO_MEAN_FRIENDS
+from friendscrape.commands.demo_options import DEMO_MEAN_FRIENDS
 from friendscrape.commands.export import GraphExport, export_graph
 from friendscrape.config import Settings
 from friendscrape.configparts import store_config

@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from friendscrape import cli
-from friendscrape.commands.bench import TrialConfig, parse_grid, render, run_trials
+from friendscrape.commands.bench import parse_grid, render, run_trials
+from friendscrape.commands.bench_options import TrialConfig
 from friendscrape.configdoc import environ_without_configuration
 from friendscrape.errors import UsageError
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from friendscrape.commands.estimate import Model, Tier, estimate, render
+from friendscrape.commands.estimate.command import Model, Tier, estimate, render
 from friendscrape.commands.progress.durations import days_words, span_words
 from friendscrape.commands.progress.figures import build_report
 from friendscrape.commands.status.table import render_table

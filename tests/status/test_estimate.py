@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 from friendscrape import cli
-from friendscrape.commands.estimate import Model, Tier, concurrency_for, estimate, load_tiers
+from friendscrape.commands.estimate.command import (
+    Model,
+    Tier,
+    concurrency_for,
+    estimate,
+    load_tiers,
+)
 from friendscrape.errors import UsageError
 from friendscrape.models import FriendList, Status, User
 from friendscrape.stores.sqlite import SqliteStore

@@ -21,8 +21,8 @@ from pngread import read_png
 from report_data import PARTITIONS, T0, Expected, fill
 
 from friendscrape.commands.progress.figures import build_report
-from friendscrape.commands.report import Figures, build_page
 from friendscrape.commands.report.charts import progress_chart
+from friendscrape.commands.report.command import Figures, build_page
 from friendscrape.commands.report.svg import PALETTE
 from friendscrape.config import Settings
 from friendscrape.configdoc import environ_without_configuration

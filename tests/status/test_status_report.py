@@ -11,7 +11,7 @@ import pytest
 from friendscrape import cli
 from friendscrape.commands.progress.durations import human_duration, span_words, window_label
 from friendscrape.commands.progress.figures import build_report
-from friendscrape.commands.status import to_json
+from friendscrape.commands.status.command import to_json
 from friendscrape.commands.status.table import WIDTH, render_table
 from friendscrape.models import Partition
 from friendscrape.stores.base import LeaseHolder, RunSample, SampleBucket, StatusSummary

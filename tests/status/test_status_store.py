@@ -9,7 +9,7 @@ from typing import cast
 import pytest
 
 from friendscrape.commands.progress.figures import STATUSES, gather_status
-from friendscrape.commands.status import SCHEMA_VERSION, to_json
+from friendscrape.commands.status.command import SCHEMA_VERSION, to_json
 from friendscrape.models import FriendList, Status, User
 from friendscrape.stores.base import Lease, RunSample, Store
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from friendscrape.commands.progress.figures import gather_status
-from friendscrape.commands.status import to_json
+from friendscrape.commands.status.command import to_json
 from friendscrape.commands.status.table import render_table
 from friendscrape.models import FriendList, Status, User
 from friendscrape.stores.base import Store

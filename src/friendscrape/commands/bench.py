@@ -7,13 +7,12 @@ fresh temporary SQLite store, plans one partition and runs it (core.assemble.bui
 as `friendscrape run` does) until every user is collected or ``duration`` seconds have
 passed.
 
-The simulator is imported only when a trial starts: the command line reads bench's options
-(``add_options``) for every command it parses, and only demo, bench and simulate load it.
+The simulator is imported only when a trial starts: only demo, bench and simulate load
+it. The options, and the grid of trials they set, are ``bench_options``.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import os
@@ -25,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from friendscrape import arguments
+from friendscrape.commands.bench_options import TrialConfig
 from friendscrape.commands.import_users import ImportReport, read_users
 from friendscrape.config import Settings
 from friendscrape.core.assemble import build_run
@@ -38,65 +37,6 @@ _RSS_EVERY = 0.25
 
 class TrialError(FriendscrapeError):
     """The simulator of a trial could not be started or read."""
-
-
-@dataclass(frozen=True, slots=True)
-class TrialConfig:
-    """One grid of trials: the simulated upstream and the limits of each trial."""
-
-    concurrency: tuple[int, ...]
-    users: int = 300
-    latency: float = 0.3
-    duration: float = 60.0
-    mean_friends: float = 550.0
-    rate_limit_rate: float = 0.0
-    seed: int = 7
-    # Seconds left out of the steady-state figures: connections opening, slow start.
-    warmup: float = 0.0
-
-
-_DEFAULTS = TrialConfig(concurrency=(10, 50, 200))
-"""What `friendscrape bench` runs when given no options."""
-
-
-def add_options(parser: argparse.ArgumentParser) -> None:
-    """Add bench's options to ``parser`` (the global ones are the face's); their defaults
-    are TrialConfig's."""
-    parser.add_argument(
-        "--concurrency",
-        dest="grid",
-        type=arguments.grid,
-        default=",".join(str(each) for each in _DEFAULTS.concurrency),
-        help="grid, e.g. 10,50,200",
-    )
-    parser.add_argument(
-        "--latency",
-        type=arguments.number(),
-        default=_DEFAULTS.latency,
-        help="simulated seconds per page",
-    )
-    parser.add_argument(
-        "--users", type=arguments.whole(), default=_DEFAULTS.users, help="users per trial"
-    )
-    parser.add_argument(
-        "--duration",
-        type=arguments.number(above_low=True),
-        default=_DEFAULTS.duration,
-        help="most seconds per trial",
-    )
-    parser.add_argument(
-        "--mean-friends",
-        type=arguments.number(),
-        default=_DEFAULTS.mean_friends,
-        help="accounts a synthetic user follows on average",
-    )
-    parser.add_argument(
-        "--rate-limit-rate",
-        type=arguments.share,
-        default=_DEFAULTS.rate_limit_rate,
-        help="share of 429s",
-    )
-    parser.add_argument("--json", action="store_true", help="print JSON")
 
 
 @dataclass(frozen=True, slots=True)

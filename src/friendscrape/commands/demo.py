@@ -8,13 +8,12 @@ for the CLI to print.
 source names accounts (screen names, numeric ids, Bluesky handles, ``ID@instance``) and
 the truth is compared in the same terms (names and, where the source gives them, ids).
 
-The simulator is imported only when the demo runs: the command line reads demo's options
-(``add_options``) for every command it parses, and only demo, bench and simulate load it.
+The simulator is imported only when the demo runs: only demo, bench and simulate load it.
+Its options and the defaults they state are ``demo_options``.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
 from collections import Counter
@@ -23,15 +22,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from friendscrape import arguments
-from friendscrape.config import Settings, number_rule
+from friendscrape.commands.demo_options import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_LATENCY,
+    DEFAULT_SOURCE,
+    DEFAULT_USERS,
+    DEMO_MEAN_FRIENDS,
+)
+from friendscrape.config import Settings
 from friendscrape.configparts import store_config
 from friendscrape.core.assemble import build_run
 from friendscrape.core.counters import RunCounters
 from friendscrape.core.pipeline import RunSummary
 from friendscrape.errors import UsageError
 from friendscrape.models import Status
-from friendscrape.sources import SOURCE_NAMES
+from friendscrape.platforms import SOURCE_NAMES
 from friendscrape.stores import opened_store
 from friendscrape.stores.base import Store
 
@@ -40,15 +45,6 @@ if TYPE_CHECKING:
     from friendscrape.simulator.graph import SyntheticGraph
 
 DEMO_STORE = "sqlite:///friendscrape-demo.db"
-DEFAULT_USERS = 3000
-# Shorter lists and pages than the real site, so the whole job fits in about a minute
-# on a small machine; `friendscrape bench` and benchmarks/ use the real figures.
-DEFAULT_LATENCY = 0.05
-DEMO_MEAN_FRIENDS = 150.0
-DEFAULT_CONCURRENCY = 40
-# A platform researchers can collect from today (public read API, no credentials), so
-# the first job a newcomer sees is the kind they will run.
-DEFAULT_SOURCE = "bluesky"
 # What the demo's first line calls each source's pages.
 SOURCE_LABELS = {
     "bluesky": "Bluesky's public API",
@@ -62,42 +58,6 @@ RATES_NOTE = (
     "the partitions ran side by side on this machine and did not all end together, so theirs",
     "add up to more than all's.",
 )
-
-
-def add_options(parser: argparse.ArgumentParser) -> None:
-    """Add demo's options to ``parser``: demo's own defaults, said in their help (not the
-    settings' of the same names)."""
-    parser.add_argument(
-        "--users",
-        type=arguments.whole(),
-        default=None,
-        help=f"synthetic users (default: {DEFAULT_USERS})",
-    )
-    parser.add_argument(
-        "--source",
-        choices=SOURCE_NAMES,
-        default=DEFAULT_SOURCE,
-        help=(
-            "the platform whose pages the simulator serves and the run reads: bluesky, "
-            "x-api or mastodon (live today), or twitter-mobile (the legacy mobile site's "
-            "2020 design, shut down in 2020; for archived pages)"
-        ),
-    )
-    parser.add_argument(
-        "--partitions", type=arguments.whole(), default=10, help="partitions, one run each"
-    )
-    parser.add_argument(
-        "--latency",
-        type=arguments.number(),
-        default=None,
-        help=f"simulated seconds per page (default: {DEFAULT_LATENCY:g})",
-    )
-    parser.add_argument(
-        "--concurrency",
-        type=arguments.setting(number_rule("concurrency")),
-        default=None,
-        help=f"users in flight per partition (default: {DEFAULT_CONCURRENCY})",
-    )
 
 
 def _fresh_sqlite(url: str) -> None:

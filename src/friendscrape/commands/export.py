@@ -8,7 +8,6 @@ suffix or --compress); Parquet is compressed already."""
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
@@ -18,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from friendscrape import arguments, output_file
+from friendscrape import output_file
 from friendscrape.commands import graph_files as files
 from friendscrape.commands import job
 from friendscrape.config import Settings
@@ -30,8 +29,6 @@ from friendscrape.stores.base import EdgeList, NodeRow, ReadStore
 
 T = TypeVar("T")
 
-FORMATS = ("jsonl", "csv", "edges", "nodes", "graphml", "gexf")
-COMPRESS = ("gzip", "zstd", "none")
 ROW_FORMATS = ("jsonl", "csv")
 GRAPH_FORMATS = ("graphml", "gexf")
 
@@ -39,43 +36,6 @@ DESKTOP_NODES = 500_000
 DESKTOP_EDGES = 5_000_000
 """The largest graph a GraphML/GEXF export writes without --force: about what Gephi or
 Cytoscape open on a desktop machine with a few GB of memory."""
-
-
-def add_options(parser: argparse.ArgumentParser) -> None:
-    """Add export's options to ``parser`` (the global ones are the face's)."""
-    parser.add_argument(
-        "--format",
-        choices=FORMATS,
-        default="jsonl",
-        help="jsonl (one object per user), csv (names per user), edges or nodes (graph "
-        "tables, ids on both ends), graphml or gexf (whole graph, for Gephi and networkx)",
-    )
-    parser.add_argument(
-        "--output", type=arguments.output_file, help="file to write (default: stdout)"
-    )
-    parser.add_argument(
-        "--as",
-        dest="table",
-        choices=files.TABLE_FORMATS,
-        help="file format of edges/nodes (default: from the --output suffix, else csv)",
-    )
-    parser.add_argument(
-        "--compress",
-        choices=COMPRESS,
-        help="compress the output as it is written (default: from the --output suffix, "
-        ".gz or .zst, else none)",
-    )
-    parser.add_argument(
-        "--within",
-        action="store_true",
-        help="only edges between users of the job (the induced subgraph)",
-    )
-    parser.add_argument(
-        "--partition", type=arguments.whole(), help="export this partition's users only"
-    )
-    parser.add_argument(
-        "--force", action="store_true", help="write a GraphML/GEXF graph of any size"
-    )
 
 
 async def export(

@@ -20,6 +20,7 @@ from typing import Any, BinaryIO, TextIO
 from xml.sax.saxutils import quoteattr
 
 from friendscrape import output_file
+from friendscrape.commands.export_options import TABLE_FORMATS
 from friendscrape.errors import UsageError
 from friendscrape.stores.base import EdgeList, NodeRow
 
@@ -35,7 +36,6 @@ NODE_COLUMNS = (
     "partition",
     "collected_at",
 )
-TABLE_FORMATS = ("csv", "jsonl", "parquet")
 PARQUET_BATCH = 16_384
 """Edges (or nodes) buffered as Python values before they become Arrow columns."""
 ROW_GROUP = 262_144

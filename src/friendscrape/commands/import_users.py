@@ -3,7 +3,6 @@ reporting every bad row, and save the good ones."""
 
 from __future__ import annotations
 
-import argparse
 import csv
 import unicodedata
 from collections.abc import Iterator
@@ -12,13 +11,11 @@ from functools import partial
 from pathlib import Path
 from typing import TextIO
 
-from friendscrape import arguments
 from friendscrape.commands import job
 from friendscrape.config import Settings
 from friendscrape.configparts import store_config, store_retry_policy
 from friendscrape.errors import UsageError
 from friendscrape.models import User
-from friendscrape.platforms import SOURCE_NAMES
 from friendscrape.stores import opened_store, retried
 from friendscrape.stores.base import IMPORT_BATCH, ImportResult
 
@@ -43,22 +40,6 @@ class ImportReport:
     bad: list[str] = field(default_factory=list)
     duplicates: int = 0
     """Counted by the store, which sees every id (this report never holds them all)."""
-
-
-def add_options(parser: argparse.ArgumentParser) -> None:
-    """Add the options of ``users import`` to ``parser``: the CSV file, and the platform
-    its users are on."""
-    parser.add_argument(
-        "file",
-        type=arguments.input_file,
-        help="CSV with a header: user_id,screen_name and optionally following_count",
-    )
-    parser.add_argument(
-        "--source",
-        choices=SOURCE_NAMES,
-        help="the platform the users are on, recorded as the job's: run then collects "
-        "from it without --source (env FRIENDSCRAPE_SOURCE)",
-    )
 
 
 def _check(row: dict[str | None, str | None], line: int) -> User | str:

@@ -3,11 +3,8 @@ plan, place users imported after it; and the checks a run makes against the plan
 
 from __future__ import annotations
 
-import argparse
-
 import structlog
 
-from friendscrape import arguments
 from friendscrape.config import Settings
 from friendscrape.configparts import store_config, store_retry_policy
 from friendscrape.errors import PlanError, UsageError
@@ -16,16 +13,6 @@ from friendscrape.stores import opened_store, retried
 from friendscrape.stores.base import LeaseHolder, PlanReads, PlanStore, now_utc
 
 log = structlog.get_logger("friendscrape")
-
-
-def add_options(parser: argparse.ArgumentParser) -> None:
-    """Add the options of ``partitions plan`` to ``parser`` (show and place take none)."""
-    parser.add_argument(
-        "--count", type=arguments.whole(), required=True, help="number of partitions"
-    )
-    parser.add_argument(
-        "--force", action="store_true", help="replace the plan even though results exist"
-    )
 
 
 async def plan(settings: Settings, count: int, *, force: bool) -> list[Partition]:

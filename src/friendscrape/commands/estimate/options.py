@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from friendscrape import arguments
-from friendscrape.sources import SOURCE_NAMES
+from friendscrape.platforms import SOURCE_NAMES
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:

@@ -7,7 +7,7 @@ import argparse
 
 from friendscrape import arguments
 from friendscrape.config import number_rule
-from friendscrape.sources import SOURCE_NAMES
+from friendscrape.platforms import SOURCE_NAMES
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
