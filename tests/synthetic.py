@@ -48,6 +48,24 @@ def _lists(users: int, friends: int) -> list[str]:
     return lists
 
 
+def _id_lists(users: int, friends: int) -> list[tuple[list[str], list[str]]]:
+    """(names, ids) friend lists of the x-api shape: numeric upstream ids, half of them
+    users of the job (their ids are the job's), half outsiders."""
+    lists = []
+    for n in range(_POOL):
+        names, ids = [], []
+        for i in range(friends):
+            h = (n * 1_000_003 + i * 7919) % (2 * users)
+            if h % 2:
+                names.append(screen_name(h // 2))
+                ids.append(user_id(h // 2))
+            else:
+                names.append(f"outsider{h}")
+                ids.append(str(9_000_000_000_000 + h))
+        lists.append((names, ids))
+    return lists
+
+
 def build(
     path: Path,
     *,
@@ -56,9 +74,14 @@ def build(
     batch: int = 10_000,
     resolved: bool = True,
     collected: int | None = None,
+    source: str = "twitter-mobile",
 ) -> None:
     """A store at ``path`` with ``users`` users, the first ``collected`` of them (all by
-    default) collected with ``friends`` friends."""
+    default) collected with ``friends`` friends; ``source`` "x-api": every user collected,
+    lists with numeric upstream ids, stored as an x-api run saves them."""
+    if source == "x-api":
+        _build_ids(path, users=users, friends=friends, batch=batch)
+        return
     store = SqliteStore(path)
     asyncio.run(_create(store))
     lists = _lists(users, friends)
@@ -101,6 +124,56 @@ def build(
                     stored,
                     stamp,
                     column=column,
+                ),
+            )
+            conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+def _build_ids(path: Path, *, users: int, friends: int, batch: int) -> None:
+    """``build``'s x-api store: names and ids joined, not deflated, no keys resolved at
+    save (as an x-api run saves them)."""
+    store = SqliteStore(path)
+    asyncio.run(_create(store))
+    stored = [
+        (lists_codec.encode(names, deflate=False), lists_codec.encode(ids, deflate=False))
+        for names, ids in _id_lists(users, friends)
+    ]
+    stamp = datetime(2024, 1, 1, tzinfo=UTC).isoformat(timespec="microseconds")
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA synchronous=OFF")
+        conn.execute("BEGIN")
+        conn.executemany(
+            "INSERT INTO users (user_id, screen_name, following_count, id_num, partition, seq)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                (user_id(i), screen_name(i), friends, int(user_id(i)), 1 + i * 4 // users, i)
+                for i in range(users)
+            ),
+        )
+        sqlite_graph.index_keys(conn)
+        conn.execute("COMMIT")
+        for start in range(0, users, batch):
+            conn.execute("BEGIN")
+            conn.executemany(
+                "INSERT INTO user_friends (user_id, screen_name, friend_count, friend_names,"
+                " friend_ids, following_count, truncated, status, source, partition, attempts,"
+                " start_at, end_at, friend_keys, keys_gen) VALUES (?, ?, ?, ?, ?, ?, 0, 'ok',"
+                " 'x-api', ?, 1, ?, ?, NULL, -1)",
+                (
+                    (
+                        user_id(i),
+                        screen_name(i),
+                        friends,
+                        *stored[i % _POOL],
+                        friends,
+                        1 + i * 4 // users,
+                        stamp,
+                        stamp,
+                    )
+                    for i in range(start, min(start + batch, users))
                 ),
             )
             conn.execute("COMMIT")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from friendscrape.stores import lists_codec
@@ -92,7 +93,7 @@ _BY_ID = """CASE WHEN f.friend_ids = '[]' THEN '[]' ELSE
 # json_each walks a list in order and json_group_array keeps the order it is fed.
 _EDGES = """
 SELECT f.user_id, COALESCE(f.screen_name, '') AS screen_name, f.source,
-       f.friend_names, f.friend_ids, {keys} AS keys,
+       f.friend_names, f.friend_ids, {keys} AS keys, {direct} AS direct,
        {by_name} AS by_name, {by_id} AS by_id
 FROM user_friends f
 WHERE f.friend_count > 0 AND (:part IS NULL OR :part = COALESCE(
@@ -225,60 +226,163 @@ def resolved_keys(
     return [resolved_list(conn, names, ids, gen) for names, ids in lists]
 
 
-def edges_query(conn: sqlite3.Connection) -> tuple[str, dict[str, Any]]:
-    """The edges statement for this store and its parameters (``part`` left to set):
-    lists resolved at save are read as they are; the export resolves only the others, in
-    a temporary table it builds when there are any."""
+# Where every user id of the job is of a platform's own kind (x-api's numeric ids,
+# Bluesky's DIDs, Mastodon's ID@INSTANCE), a friend's upstream id is the job's key for it:
+# counted in one pass over the users (a platform whose shape not every id has is 0).
+_UPSTREAM_SHAPES = {
+    "x-api": "user_id <> '' AND user_id NOT GLOB '*[^0-9]*'",
+    "bluesky": "user_id GLOB 'did:[a-z]*:?*'",
+    "mastodon": """user_id GLOB '[0-9]*@?*' AND user_id NOT GLOB '*@*@*'
+        AND substr(user_id, 1, instr(user_id, '@') - 1) NOT GLOB '*[^0-9]*'""",
+}
+_SHAPES = "SELECT count(*), {sums} FROM users".format(
+    sums=", ".join(f"coalesce(sum({shape}), 0)" for shape in _UPSTREAM_SHAPES.values())
+)
+
+
+def upstream_platforms(conn: sqlite3.Connection) -> tuple[str, ...]:
+    """The platforms whose upstream ids every user id of the job is (none for a job
+    without users, or one that holds users of any other kind)."""
+    count, *shaped = conn.execute(_SHAPES).fetchone()
+    if not count:
+        return ()
+    return tuple(p for p, n in zip(_UPSTREAM_SHAPES, shaped, strict=True) if n == count)
+
+
+@dataclass(frozen=True, slots=True)
+class EdgesQuery:
+    """The edges statement (``{order}`` left to fill, ``part`` to set), and the job's ids
+    that the lists it marks ``direct`` are matched against by their upstream ids alone:
+    the fast path, with no look-up in SQL."""
+
+    sql: str
+    params: dict[str, Any]
+    job_ids: frozenset[str] = frozenset()
+
+
+def _stale(conn: sqlite3.Connection, gen: int | None, have: set[str]) -> bool:
+    """Whether some list is not resolved at the current generation (every list of a
+    store of an older version)."""
+    if gen is None or "keys_gen" not in have:
+        return True
+    found = conn.execute(
+        "SELECT 1 FROM user_friends WHERE keys_gen < ? AND friend_count > 0 LIMIT 1", (gen,)
+    ).fetchone()
+    return found is not None
+
+
+def _direct(conn: sqlite3.Connection) -> tuple[str, ...]:
+    """The platforms whose lists take the fast path: the job's (when recorded) if every
+    user id is of its kind, else every platform whose kind they all are."""
+    shaped = upstream_platforms(conn)
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    if shaped and "job" in tables:
+        found = conn.execute("SELECT value FROM job WHERE key = 'platform'").fetchone()
+        if found is not None:
+            return tuple(p for p in shaped if p == found[0])
+    return shaped
+
+
+def _direct_sql(platforms: tuple[str, ...], keys: str) -> str:
+    """SQL true for a list that takes the fast path: not resolved at save, with upstream
+    ids, of one of ``platforms`` (typeof first: it reads no blob)."""
+    if not platforms:
+        return "0"
+    marks = ", ".join(f"'{p}'" for p in platforms)  # platform names hold no quote
+    return f"""({keys} IS NULL AND f.source IN ({marks})
+        AND (typeof(f.friend_ids) = 'blob' OR f.friend_ids <> '[]'))"""
+
+
+def _resolving(conn: sqlite3.Connection, gen: int | None, current: bool, direct: str) -> bool:
+    """Whether some list the export must resolve itself is off the fast path (a pass
+    over the lists not resolved at save that reads none of their blobs)."""
+    stale = "f.keys_gen < :gen AND " if current else ""
+    found = conn.execute(
+        f"SELECT 1 FROM user_friends f WHERE {stale}f.friend_count > 0 AND NOT {direct} LIMIT 1",
+        {"gen": gen},
+    ).fetchone()
+    return found is not None
+
+
+def edges_query(conn: sqlite3.Connection) -> EdgesQuery:
+    """The edges statement for this store: lists resolved at save are read as they are.
+    Of the others, lists with upstream ids of a job whose user ids are that platform's
+    own ids take the fast path (``EdgesQuery.job_ids``, the ``direct`` column); the
+    export resolves the rest in a temporary table it builds when there are any."""
     gen = generation(conn)
     have = {row[1] for row in conn.execute("PRAGMA table_info(user_friends)")}
-    if gen is None or "keys_gen" not in have:
-        stale = True
-        keys = "NULL"
-    else:
-        stale = (
-            conn.execute(
-                "SELECT 1 FROM user_friends WHERE keys_gen < ? AND friend_count > 0 LIMIT 1",
-                (gen,),
-            ).fetchone()
-            is not None
+    current = "keys_gen" in have and gen is not None
+    keys = "CASE WHEN f.keys_gen = :gen THEN f.friend_keys END" if current else "NULL"
+    if not _stale(conn, gen, have):
+        return EdgesQuery(
+            _EDGES.format(keys=keys, direct="0", by_name="NULL", by_id="NULL"), {"gen": gen}
         )
-        keys = "CASE WHEN f.keys_gen = :gen THEN f.friend_keys END"
-    if not stale:
-        return _EDGES.format(keys=keys, by_name="NULL", by_id="NULL"), {"gen": gen}
+    platforms = _direct(conn)
+    direct = _direct_sql(platforms, keys)
+    job_ids: frozenset[str] = frozenset()
+    if platforms:
+        job_ids = frozenset(r[0] for r in conn.execute("SELECT user_id FROM users"))
+    if platforms and not _resolving(conn, gen, current, direct):
+        # Every list is resolved at save or takes the fast path: no look-up table.
+        return EdgesQuery(
+            _EDGES.format(keys=keys, direct=direct, by_name="NULL", by_id="NULL"),
+            {"gen": gen},
+            job_ids,
+        )
     conn.executescript(_KEYS)
-    fallback = "CASE WHEN {keys} IS NULL THEN {expr} END"
-    return _EDGES.format(
+    fallback = "CASE WHEN {keys} IS NULL AND NOT {direct} THEN {expr} END"
+    sql = _EDGES.format(
         keys=keys,
-        by_name=fallback.format(keys=keys, expr=_BY_NAME),
-        by_id=fallback.format(keys=keys, expr=_BY_ID),
-    ), {"gen": gen}
+        direct=direct,
+        by_name=fallback.format(keys=keys, direct=direct, expr=_BY_NAME),
+        by_id=fallback.format(keys=keys, direct=direct, expr=_BY_ID),
+    )
+    return EdgesQuery(sql, {"gen": gen}, job_ids)
 
 
-def edge_list(row: sqlite3.Row) -> EdgeList:
+def edge_list(row: sqlite3.Row, query: EdgesQuery | None = None) -> EdgeList:
     """An EdgeList from one row of the edges statement: the keys resolved at save, else
-    the export's own matches; else upstream ids."""
+    (the fast path) the upstream ids that are the job's ids, else the export's own
+    matches; a friend no user of the job is named by its upstream id."""
     names = lists_codec.decode(row["friend_names"])
     raw_ids = row["friend_ids"]
     ids = lists_codec.decode(raw_ids) if raw_ids != lists_codec.EMPTY else []
+    aligned = bool(ids) and len(ids) == len(names)
     keys = row["keys"]
-    resolved: list[str | None]
-    if keys is not None:
-        resolved = lists_codec.decode_keys(keys, len(names))
+    targets: list[str]
+    known: list[bool]
+    if row["direct"]:
+        # The fast path: a friend is the job's user whose id is its upstream id (a list
+        # whose ids do not pair with its names, which no source saves, names nobody).
+        job_ids = query.job_ids if query is not None else frozenset()
+        targets = ids if aligned else [""] * len(names)
+        known = [i in job_ids for i in ids] if aligned else [False] * len(names)
     else:
-        by_name: list[str | None] = json.loads(row["by_name"])
-        resolved = by_name
-        if ids and len(ids) == len(names):
-            by_id: list[str | None] = json.loads(row["by_id"])
-            resolved = [a or b for a, b in zip(by_id, by_name, strict=True)]
-    if ids and len(ids) == len(names):
-        targets = [r or i or "" for r, i in zip(resolved, ids, strict=True)]
-    else:
-        targets = [r or "" for r in resolved]
+        resolved = _resolved(row, keys, len(names), aligned=aligned)
+        if aligned:
+            targets = [r or i or "" for r, i in zip(resolved, ids, strict=True)]
+        else:
+            targets = [r or "" for r in resolved]
+        known = [r is not None for r in resolved]
     return EdgeList(
         source_id=row["user_id"],
         source_name=row["screen_name"],
         platform=row["source"],
         names=names,
         targets=targets,
-        known=[r is not None for r in resolved],
+        known=known,
     )
+
+
+def _resolved(
+    row: sqlite3.Row, keys: str | bytes | None, count: int, *, aligned: bool
+) -> list[str | None]:
+    """The job's id each friend resolves to (None where none): the keys resolved at save,
+    else the export's own matches by upstream id, then by name."""
+    if keys is not None:
+        return lists_codec.decode_keys(keys, count)
+    by_name: list[str | None] = json.loads(row["by_name"])
+    if not aligned:
+        return by_name
+    by_id: list[str | None] = json.loads(row["by_id"])
+    return [a or b for a, b in zip(by_id, by_name, strict=True)]

@@ -44,12 +44,12 @@ class SqliteReads(SqliteBase):
                 yield rows.friend_list(row)
 
     async def edge_lists(self, *, partition: int | None = None) -> AsyncIterator[EdgeList]:
-        sql, params = await self._call("read edges", graph.edges_query)
-        params = {**params, "part": partition}
-        streamed = self._stream("read edges", sql, params, page=graph.EDGE_PAGE)
+        query = await self._call("read edges", graph.edges_query)
+        params = {**query.params, "part": partition}
+        streamed = self._stream("read edges", query.sql, params, page=graph.EDGE_PAGE)
         async with contextlib.aclosing(streamed):
             async for row in streamed:
-                yield graph.edge_list(row)
+                yield graph.edge_list(row, query)
 
     async def nodes(self, *, partition: int | None = None) -> AsyncIterator[NodeRow]:
         streamed = self._stream("read nodes", graph.NODES_SQL, {"part": partition})
