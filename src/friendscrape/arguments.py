@@ -95,13 +95,13 @@ def share(text: str) -> float:
 
 
 def partition(text: str) -> str:
-    """``auto`` or a partition number from 1 (kept as text: ``auto`` is resolved later)."""
-    if text == "auto":
+    """``auto``, ``next`` or a partition number from 1 (kept as text: resolved later)."""
+    if text in {"auto", "next"}:
         return text
     try:
         return str(whole()(text))
     except argparse.ArgumentTypeError:
-        msg = f"{text!r} is not a partition number (a whole number from 1, or auto)"
+        msg = f"{text!r} is not a partition number (a whole number from 1, auto or next)"
         raise argparse.ArgumentTypeError(msg) from None
 
 

@@ -27,6 +27,9 @@ from friendscrape.errors import UsageError
 
 AUTO = "auto"
 
+NEXT = "next"
+"""``--partition next``: claim partitions on demand (``friendscrape.core.claim``)."""
+
 _DYNO = re.compile(r"(?P<kind>[A-Za-z0-9_]+)\.(?P<number>\d+)")
 _WORKER_PROCESS = "worker"
 

@@ -102,6 +102,12 @@ async def _require_plan(store: PlanReads) -> list[Partition]:
     return parts
 
 
+async def check_plan(store: PlanReads) -> list[Partition]:
+    """The plan, or a PlanError saying why there is none to collect."""
+    await _require_users(store)
+    return await _require_plan(store)
+
+
 async def check_partition(store: PlanReads, number: int) -> Partition:
     """The plan's partition ``number``, or a PlanError saying what is wrong."""
     await _require_users(store)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,6 +22,13 @@ from friendscrape.retry import RetryPolicy, retry_call
 from friendscrape.stores.base import Lease, RunStore
 
 log = structlog.get_logger(__name__)
+
+_RANDOM = random.Random()
+
+
+def jitter() -> float:
+    """A factor from 0.5 to 1.5 spreading retries of workers that failed together."""
+    return _RANDOM.uniform(0.5, 1.5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +76,10 @@ async def _heartbeat(
                 break
             # Renewed again sooner than the next beat, so a brief store hiccup costs
             # nothing: the heartbeat is this loop's one retry (within the ttl, not the
-            # store policy's budget, which could outlast the lease).
-            wait = min(config.heartbeat, max(config.heartbeat / 4, 0.05))
+            # store policy's budget, which could outlast the lease). Jittered: workers
+            # whose renewals BigQuery aborted together ("could not serialize access ...
+            # due to concurrent update") must not all retry in the same instant again.
+            wait = min(config.heartbeat, max(config.heartbeat / 4, 0.05) * jitter())
             continue
         if not held:
             state.lost = "another run took it over"
@@ -81,31 +91,28 @@ async def _heartbeat(
     on_lost()
 
 
+async def take_lease(store: RunStore, partition: int, run_id: str, config: LeaseConfig) -> Lease:
+    """Take ``partition``'s lease (transient store errors retried by the store policy, with
+    jitter); PartitionHeldError when a live run holds it."""
+    lease = Lease(partition=partition, run_id=run_id, ttl=config.ttl)
+    await retry_call(
+        lambda: store.acquire_lease(lease),
+        on=StoreTransientError,
+        policy=config.retry,
+        event="lease.retry",
+    )
+    return lease
+
+
 @asynccontextmanager
-async def held_partition(
-    store: RunStore,
-    partition: int,
-    run_id: str,
-    config: LeaseConfig,
-    *,
-    on_lost: Callable[[], None],
+async def held_lease(
+    store: RunStore, lease: Lease, config: LeaseConfig, *, on_lost: Callable[[], None]
 ) -> AsyncIterator[LeaseState]:
-    """Hold ``partition`` for the block (PartitionHeldError if a live run holds it).
+    """Renew ``lease`` (already taken) on a heartbeat for the block, then release it.
 
     ``on_lost`` is called when the lease is lost mid-run (e.g. to stop taking users);
     the state says why. The lease is released when the block ends while still held.
     """
-    lease = Lease(partition=partition, run_id=run_id, ttl=config.ttl)
-    try:
-        await retry_call(
-            lambda: store.acquire_lease(lease),
-            on=StoreTransientError,
-            policy=config.retry,
-            event="lease.retry",
-        )
-    except PartitionHeldError as exc:
-        log.error("lease.held", error=str(exc), exit_code=exc.exit_code)
-        raise
     log.info("lease.taken", host=lease.host, pid=lease.pid, ttl=config.ttl)
     state = LeaseState()
     beat = asyncio.create_task(_heartbeat(store, lease, config, state, on_lost))
@@ -124,3 +131,23 @@ async def held_partition(
                 log.warning("lease.release_failed", error=str(exc))
             else:
                 log.info("lease.released")
+
+
+@asynccontextmanager
+async def held_partition(
+    store: RunStore,
+    partition: int,
+    run_id: str,
+    config: LeaseConfig,
+    *,
+    on_lost: Callable[[], None],
+) -> AsyncIterator[LeaseState]:
+    """Hold ``partition`` for the block (PartitionHeldError if a live run holds it); see
+    ``held_lease``."""
+    try:
+        lease = await take_lease(store, partition, run_id, config)
+    except PartitionHeldError as exc:
+        log.error("lease.held", error=str(exc), exit_code=exc.exit_code)
+        raise
+    async with held_lease(store, lease, config, on_lost=on_lost) as state:
+        yield state

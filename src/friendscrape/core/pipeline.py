@@ -76,6 +76,25 @@ class RunSummary:
         return self.users * 60.0 / self.seconds if self.seconds > 0 else 0.0
 
 
+def combined(summaries: list[RunSummary], *, stopped: bool) -> RunSummary:
+    """The summaries of one worker's partitions (``run --partition next``) as one; its
+    partition is the last one collected (0: none)."""
+    statuses: dict[str, int] = {}
+    for one in summaries:
+        for status, users in one.statuses.items():
+            statuses[status] = statuses.get(status, 0) + users
+    return RunSummary(
+        partition=summaries[-1].partition if summaries else 0,
+        users=sum(s.users for s in summaries),
+        saved=sum(s.saved for s in summaries),
+        statuses=statuses,
+        friends=sum(s.friends for s in summaries),
+        pages=sum(s.pages for s in summaries),
+        seconds=sum(s.seconds for s in summaries),
+        stopped=stopped,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class RunConfig:
     """The settings one partition's run uses, and those of the parts it builds."""

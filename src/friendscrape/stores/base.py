@@ -365,6 +365,11 @@ class RunStore(Protocol):
     async def pending_count(self, partition: int, *, retry_failed: bool) -> int:
         """How many users ``pending_users`` would return in all."""
 
+    async def pending_partitions(self, *, retry_failed: bool) -> list[int]:
+        """The plan's partitions that still have users ``pending_users`` would return,
+        ascending (one query however many partitions: ``run --partition next`` asks it
+        before each claim)."""
+
     async def save_resolved(self, ids: Mapping[str, str]) -> None:
         """Keep the account ids looked up for handles (user_id -> id), returned by
         ``pending_users`` as ``User.resolved_id`` from then on (re-saving is harmless)."""

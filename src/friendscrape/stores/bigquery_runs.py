@@ -234,7 +234,17 @@ class BigQueryRuns(BigQueryBase):
         )
         return int(rows[0]["n"])
 
-    def _pending_sql(self, select: str, tail: str) -> str:
+    async def pending_partitions(self, *, retry_failed: bool) -> list[int]:
+        """Partitions with pending users, in one query (GROUP BY over the plan)."""
+        sql = self._pending_sql("DISTINCT p.`partition` AS part", "ORDER BY part", every=True)
+        found = await self._rows(
+            "pending_partitions",
+            sql,
+            bigquery.ScalarQueryParameter("retry_failed", "BOOL", retry_failed),
+        )
+        return [int(r["part"]) for r in found]
+
+    def _pending_sql(self, select: str, tail: str, *, every: bool = False) -> str:
         return f"""
             WITH {self._latest("user_id, status, start_at, end_at")},
             u AS (
@@ -246,7 +256,7 @@ class BigQueryRuns(BigQueryBase):
             FROM {self._t(schema.PARTITIONS)} AS p
             JOIN u ON u.user_id = p.user_id
             LEFT JOIN latest AS r ON r.user_id = p.user_id
-            WHERE p.`partition` = @partition
+            WHERE {"TRUE" if every else "p.`partition` = @partition"}
               AND (r.user_id IS NULL OR (@retry_failed AND r.status = 'failed'))
               {tail}
         """

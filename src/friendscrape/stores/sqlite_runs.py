@@ -131,6 +131,24 @@ class SqliteRuns(SqliteBase):
 
         return await self._call("count pending", run)
 
+    async def pending_partitions(self, *, retry_failed: bool) -> list[int]:
+        def run(conn: sqlite3.Connection) -> list[int]:
+            # Partition by partition through the (partition, seq) index, each stopping
+            # at its first pending user: a done partition costs a walk of its users, a
+            # pending one usually a single row.
+            found = conn.execute(
+                """SELECT p.partition FROM partitions p
+                   WHERE EXISTS (
+                       SELECT 1 FROM users u LEFT JOIN user_friends f ON f.user_id = u.user_id
+                       WHERE u.partition = p.partition
+                         AND (f.user_id IS NULL OR (? AND f.status = 'failed')))
+                   ORDER BY p.partition""",
+                (retry_failed,),
+            ).fetchall()
+            return [int(r[0]) for r in found]
+
+        return await self._call("read pending partitions", run)
+
     async def acquire_lease(self, lease: Lease) -> None:
         def run(conn: sqlite3.Connection) -> tuple[LeaseHolder | None, datetime]:
             # One IMMEDIATE transaction: the check and the take cannot interleave with

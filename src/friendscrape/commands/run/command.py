@@ -1,4 +1,5 @@
-"""The `run` command: collect one partition, holding its lease, until done or stopped.
+"""The `run` command: collect one partition, holding its lease, until done or stopped;
+or (``--partition next``) claim partitions one after another until none is left.
 
 An interactive run's live progress bar is drawn by ``progressbar``, beside it.
 """
@@ -10,24 +11,27 @@ import os
 import uuid
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass
 
 import structlog
 
 from friendscrape.commands import job
-from friendscrape.commands.plan import check_partition
+from friendscrape.commands.plan import check_partition, check_plan
 from friendscrape.config import Settings
 from friendscrape.configparts import source_config, store_config, store_retry_policy
 from friendscrape.core.assemble import build_run, lease_config
-from friendscrape.core.lease import held_partition
-from friendscrape.core.pipeline import PartitionRun, RunSummary
+from friendscrape.core.claim import ClaimConfig, claim_next
+from friendscrape.core.lease import LeaseState, held_lease, held_partition
+from friendscrape.core.pipeline import PartitionRun, RunSummary, combined
 from friendscrape.core.samples import SampleRecorder, Upstream, sampling
 from friendscrape.errors import PartitionHeldError, PauseTooLongError, RunAbortedError, StoreError
 from friendscrape.fetch.http import Limiter
 from friendscrape.sources import make_source
+from friendscrape.sources.base import Source
 from friendscrape.sources.twitter_mobile import LEGACY_SITE_NOTICE
 from friendscrape.stores import opened_store, retried
-from friendscrape.stores.base import PlanReads, RunStore
-from friendscrape.worker import idle_forever, resolve_partition
+from friendscrape.stores.base import PlanReads, RunStore, Store
+from friendscrape.worker import NEXT, idle_forever, resolve_partition
 
 log = structlog.get_logger("friendscrape")
 
@@ -58,6 +62,77 @@ async def _count_left(store: RunStore, partition: int, exc: RunAbortedError) -> 
         return
 
 
+@dataclass(frozen=True, slots=True)
+class _Worker:
+    """What each partition's collection in one process shares."""
+
+    settings: Settings
+    run_id: str
+    stop: asyncio.Event
+    source: Source
+    limiter: Limiter | None
+    progress: Callable[[PartitionRun], AbstractAsyncContextManager[None]] | None
+    on_abort: Callable[[RunAbortedError], None] | None
+
+
+async def _collect(worker: _Worker, store: Store, number: int, lease: LeaseState) -> RunSummary:
+    """Collect partition ``number``, its lease held, until done or stopped."""
+    settings, stop = worker.settings, worker.stop
+    runner = build_run(
+        settings, store, number, stop=stop, source=worker.source, limiter=worker.limiter
+    )
+    # ``progress``: e.g. the live bar of an interactive run (LiveLine.around)
+    display = worker.progress(runner) if worker.progress is not None else nullcontext()
+    recorder = SampleRecorder(
+        store,
+        runner.sample_figures,
+        run_id=worker.run_id,
+        partition=number,
+        source=worker.source.name,
+        upstream=Upstream.of(settings.base_url or getattr(worker.source, "base_url", None)),
+    )
+    try:
+        every = settings.lease_heartbeat
+        async with display, sampling(recorder, every=every, deadline=runner.stop_deadline):
+            summary = await runner.run()
+        if lease.lost is not None:
+            msg = f"partition {number}: stopped after losing its lease ({lease.lost})"
+            raise PartitionHeldError(msg)
+    except RunAbortedError as exc:
+        log.error("run.aborted", error=str(exc), cause=type(exc).__name__, exit_code=exc.exit_code)
+        await _count_left(store, number, exc)
+        if worker.on_abort is not None:
+            worker.on_abort(exc)
+        raise
+    return summary
+
+
+async def _collect_next(worker: _Worker, store: Store, warn: Callable[[str], None]) -> RunSummary:
+    """``--partition next``: claim, collect, claim again until no partition is left."""
+    settings, stop = worker.settings, worker.stop
+    await check_plan(store)
+    await _warn_unplaced(store, warn)
+    claims = ClaimConfig(lease=lease_config(settings), retry_failed=settings.retry_failed)
+    done: list[RunSummary] = []
+    while not stop.is_set():
+        lease = await claim_next(store, worker.run_id, claims, stop)
+        if lease is None:
+            break
+        structlog.contextvars.bind_contextvars(partition=lease.partition)
+        async with held_lease(store, lease, claims.lease, on_lost=stop.set) as state:
+            done.append(await _collect(worker, store, lease.partition, state))
+            left = await store.pending_count(lease.partition, retry_failed=settings.retry_failed)
+        structlog.contextvars.unbind_contextvars("partition")
+        if left and not stop.is_set():
+            # The run ended with users pending (e.g. --users-limit): claiming on would
+            # take the same partition again and again.
+            log.warning("claim.stopped", partition=lease.partition, users_left=left)
+            break
+        if not left:
+            log.info("partition.complete", partition=lease.partition, users=done[-1].users)
+    return combined(done, stopped=stop.is_set())
+
+
 async def run(
     settings: Settings,
     partition: str,
@@ -70,7 +145,8 @@ async def run(
     warn: Callable[[str], None] = _no_warning,
     on_abort: Callable[[RunAbortedError], None] | None = None,
 ) -> RunSummary:
-    """Collect one partition (the `run` command) until it is done or ``stop`` is set.
+    """Collect one partition (the `run` command) until it is done or ``stop`` is set;
+    with ``partition`` ``next``, claim partitions one after another until none is left.
 
     Setting ``stop`` stops intake and flushes what was collected. A run that must end
     raises a RunAbortedError; ``on_abort`` is first called with it while the store is
@@ -79,9 +155,14 @@ async def run(
     ``warn``: one line for people per warning (they are logged in any case).
     """
     stop = stop if stop is not None else asyncio.Event()
-    number = resolve_partition(partition, os.environ if environ is None else environ)
+    claiming = partition == NEXT
+    number = (
+        0 if claiming else resolve_partition(partition, os.environ if environ is None else environ)
+    )
     run_id = uuid.uuid4().hex[:12]
-    structlog.contextvars.bind_contextvars(partition=number, run_id=run_id)
+    structlog.contextvars.bind_contextvars(run_id=run_id)
+    if not claiming:
+        structlog.contextvars.bind_contextvars(partition=number)
     hold = lease_config(settings)
     async with opened_store(store_config(settings)) as store:
         # The job's platform, before the lease: a run told another one exits 2 at once.
@@ -95,42 +176,19 @@ async def run(
             # Its default host no longer exists: say why every user is about to fail.
             log.warning("source.legacy_site", note=LEGACY_SITE_NOTICE)
             warn(LEGACY_SITE_NOTICE)
-        # Held before any user is read: a second run of this partition exits 6.
-        async with held_partition(store, number, run_id, hold, on_lost=stop.set) as lease:
-            await check_partition(store, number)
-            await _warn_unplaced(store, warn)
-            runner = build_run(settings, store, number, stop=stop, source=source, limiter=limiter)
-            # ``progress``: e.g. the live bar of an interactive run (LiveLine.around)
-            display = progress(runner) if progress is not None else nullcontext()
-            recorder = SampleRecorder(
-                store,
-                runner.sample_figures,
-                run_id=run_id,
-                partition=number,
-                source=source.name,
-                upstream=Upstream.of(settings.base_url or getattr(source, "base_url", None)),
-            )
-            try:
-                every = hold.heartbeat
-                async with display, sampling(recorder, every=every, deadline=runner.stop_deadline):
-                    summary = await runner.run()
-                if lease.lost is not None:
-                    msg = f"partition {number}: stopped after losing its lease ({lease.lost})"
-                    raise PartitionHeldError(msg)
-            except RunAbortedError as exc:
-                log.error(
-                    "run.aborted",
-                    error=str(exc),
-                    cause=type(exc).__name__,
-                    exit_code=exc.exit_code,
-                )
-                await _count_left(store, number, exc)
-                if on_abort is not None:
-                    on_abort(exc)
-                raise
-            complete = await store.pending_count(number, retry_failed=False) == 0
-    if complete:
-        log.info("partition.complete", users_collected=summary.users)
-        if when_done == "idle" and not stop.is_set():
-            await idle_forever(stop)
+        worker = _Worker(settings, run_id, stop, source, limiter, progress, on_abort)
+        if claiming:
+            summary = await _collect_next(worker, store, warn)
+            complete = not stop.is_set()
+        else:
+            # Held before any user is read: a second run of this partition exits 6.
+            async with held_partition(store, number, run_id, hold, on_lost=stop.set) as lease:
+                await check_partition(store, number)
+                await _warn_unplaced(store, warn)
+                summary = await _collect(worker, store, number, lease)
+                complete = await store.pending_count(number, retry_failed=False) == 0
+            if complete:
+                log.info("partition.complete", users_collected=summary.users)
+    if complete and when_done == "idle" and not stop.is_set():
+        await idle_forever(stop)
     return summary

@@ -16,8 +16,9 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         "--partition",
         default="auto",
         type=arguments.partition,
-        help="partition number, or auto (from FRIENDSCRAPE_PARTITION, DYNO, "
-        "JOB_COMPLETION_INDEX or CLOUD_RUN_TASK_INDEX)",
+        help="partition number; auto (from FRIENDSCRAPE_PARTITION, DYNO, "
+        "JOB_COMPLETION_INDEX or CLOUD_RUN_TASK_INDEX); or next (claim the lowest free "
+        "partition with pending users, collect it, claim again until none is left)",
     )
     parser.add_argument(
         "--source",
@@ -67,5 +68,6 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         "--when-done",
         choices=["exit", "idle"],
         default="exit",
-        help="when the partition is complete: exit 0, or idle until stopped",
+        help="when the partition (with next: every partition) is complete: exit 0, or "
+        "idle until stopped",
     )
