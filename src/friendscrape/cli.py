@@ -314,7 +314,7 @@ def _cmd_partitions(args: argparse.Namespace) -> int:
 
     settings = _settings_with_console_logs(args)
     if args.partitions_command == "plan":
-        parts = _run(plan.plan(settings, args.count, force=args.force))
+        parts = _run(plan.plan(settings, args.count, force=args.force, balance=args.balance))
     elif args.partitions_command == "place":
         placed, parts = _run(plan.place_users(settings))
         where = ", ".join(f"{n} to partition {number}" for number, n in sorted(placed.items()))

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 SOURCE_NAMES = ("twitter-mobile", "x-api", "bluesky", "mastodon")
 
+PAGE_SIZES = {"twitter-mobile": 20, "x-api": 1000, "bluesky": 100, "mastodon": 80}
+"""Accounts a page of each upstream's following list holds (the sources' PAGE_SIZE; the
+legacy mobile site's page lists 20): what ``partitions plan --balance pages`` weighs by."""
+
 NO_PLATFORM = (
     "this job has no platform yet: pass --source (or set FRIENDSCRAPE_SOURCE) with one of "
     + ", ".join(SOURCE_NAMES)

@@ -9,14 +9,33 @@ from friendscrape.config import Settings
 from friendscrape.configparts import store_config, store_retry_policy
 from friendscrape.errors import PlanError, UsageError
 from friendscrape.models import Partition
+from friendscrape.platforms import NO_PLATFORM, PAGE_SIZES
 from friendscrape.stores import opened_store, retried
 from friendscrape.stores.base import LeaseHolder, PlanReads, PlanStore, now_utc
 
 log = structlog.get_logger("friendscrape")
 
 
-async def plan(settings: Settings, count: int, *, force: bool) -> list[Partition]:
-    """Split users into ``count`` partitions; refuses to move users once results exist."""
+async def _page_size(store: PlanStore, settings: Settings) -> int:
+    """The job's platform's page size, for ``--balance pages``; a warning when no user
+    has a following count (every user then weighs the same)."""
+    platform = await store.job_platform() or settings.source
+    if platform is None:
+        msg = f"--balance pages weighs users by their platform's page size, and {NO_PLATFORM}"
+        raise UsageError(msg)
+    if not await store.following_counts_known():
+        log.warning(
+            "plan.no_following_counts",
+            note="no user has a following count: --balance pages weighs every user equally",
+        )
+    return PAGE_SIZES[platform]
+
+
+async def plan(
+    settings: Settings, count: int, *, force: bool, balance: str = "users"
+) -> list[Partition]:
+    """Split users into ``count`` partitions (``balance``: equal ``users``, or equal
+    expected ``pages``); refuses to move users once results exist."""
     if count < 1:
         msg = f"--count must be at least 1, got {count}"
         raise UsageError(msg)
@@ -30,9 +49,12 @@ async def plan(settings: Settings, count: int, *, force: bool) -> list[Partition
                 "partitions: pass --force to replace the plan anyway"
             )
             raise PlanError(msg)
+        page_size = await _page_size(store, settings) if balance == "pages" else None
         # Replacing the plan again gives the same plan: safe to retry.
         return await retried(
-            store_retry_policy(settings), "plan_partitions", lambda: store.plan_partitions(count)
+            store_retry_policy(settings),
+            "plan_partitions",
+            lambda: store.plan_partitions(count, page_size=page_size),
         )
 
 

@@ -19,3 +19,10 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--force", action="store_true", help="replace the plan even though results exist"
     )
+    parser.add_argument(
+        "--balance",
+        choices=["users", "pages"],
+        default="users",
+        help="cut partitions by users (NTILE, the default) or by expected pages: each user "
+        "weighs ceil(following_count / page size) + 1, the median where no count is known",
+    )

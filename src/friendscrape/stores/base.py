@@ -250,8 +250,15 @@ class PlanStore(PlanReads, Protocol):
         holding it is created here, by the first write that needs it); returns the job's
         platform as recorded after the call, the earlier one when there was one."""
 
-    async def plan_partitions(self, count: int) -> list[Partition]:
-        """Replace the plan: NTILE(count) over users in id order (numeric ids numerically)."""
+    async def plan_partitions(self, count: int, *, page_size: int | None = None) -> list[Partition]:
+        """Replace the plan: NTILE(count) over users in id order (numeric ids numerically);
+        with ``page_size``, cut in that order by expected work instead: each user weighs
+        ceil(following_count / page_size) + 1 pages (the median weight where no count is
+        known, 1 when none is), ``count`` shares of the total (fewer partitions when a
+        user outweighs a share)."""
+
+    async def following_counts_known(self) -> int:
+        """Users whose following count is known (what ``page_size`` plans weigh by)."""
 
     async def place_unplaced(self) -> dict[int, int]:
         """Put users outside the plan into the partition whose id range covers them (ids

@@ -213,9 +213,56 @@ class BigQueryPlan(BigQueryBase):
         )
         return int(rows[0]["n"])
 
-    async def plan_partitions(self, count: int) -> list[Partition]:
-        """Replace the plan with NTILE(count) over users in plan order, computed in BigQuery."""
+    async def following_counts_known(self) -> int:
+        """Users (each id once) whose following count is known."""
+        rows = await self._rows(
+            "following_counts_known",
+            f"SELECT COUNT(DISTINCT IF(following_count IS NULL, NULL, user_id)) AS n"
+            f" FROM {self._t(schema.USERS)}",
+        )
+        return int(rows[0]["n"])
+
+    def _by_pages_sql(self, count: int, page_size: int) -> str:
+        """Each user's partition cut by expected work (see SqlitePlan's ``_plan_by_pages``),
+        computed in BigQuery: the weights' running sum over plan order, in ``count``
+        equal shares, numbered densely."""
+        ps = int(page_size)
+        return f"""
+            WITH u AS (
+                SELECT user_id, ANY_VALUE({NUM}) AS num, MAX(following_count) AS fc
+                FROM {self._t(schema.USERS)} GROUP BY user_id
+            ),
+            w AS (SELECT user_id, num, DIV(GREATEST(fc, 0) + {ps} - 1, {ps}) + 1 AS w FROM u),
+            m AS (SELECT COALESCE(APPROX_QUANTILES(w, 2)[OFFSET(1)], 1) AS med FROM w),
+            c AS (SELECT user_id, num, COALESCE(w, m.med) AS w FROM w CROSS JOIN m),
+            s AS (
+                SELECT user_id,
+                       ROW_NUMBER() OVER (ORDER BY {ORDER}) AS position,
+                       SUM(w) OVER (ORDER BY {ORDER} ROWS UNBOUNDED PRECEDING) - w AS before,
+                       SUM(w) OVER () AS total
+                FROM c
+            )
+            SELECT user_id,
+                   DENSE_RANK() OVER (
+                       ORDER BY LEAST({int(count)}, DIV(before * {int(count)}, total) + 1)
+                   ) AS `partition`,
+                   position
+            FROM s
+        """
+
+    async def plan_partitions(self, count: int, *, page_size: int | None = None) -> list[Partition]:
+        """Replace the plan with NTILE(count) over users in plan order, computed in BigQuery
+        (with ``page_size``: cut by expected pages instead, ``_by_pages_sql``)."""
         planning.check_count(count)
+        ntile = f"""
+            WITH u AS (
+                SELECT DISTINCT user_id, {NUM} AS num FROM {self._t(schema.USERS)}
+            )
+            SELECT user_id,
+                   NTILE({int(count)}) OVER (ORDER BY {ORDER}) AS `partition`,
+                   ROW_NUMBER() OVER (ORDER BY {ORDER}) AS position
+            FROM u"""
+        select = ntile if page_size is None else self._by_pages_sql(count, page_size)
         # Rows replaced inside the table ``open`` created from the declared schema, in one
         # transaction: CREATE OR REPLACE TABLE ... AS SELECT would drop the REQUIRED modes,
         # and readers would see no plan between a DELETE and an INSERT run apart.
@@ -224,13 +271,7 @@ class BigQueryPlan(BigQueryBase):
             BEGIN TRANSACTION;
             DELETE FROM {table} WHERE TRUE;
             INSERT INTO {table} (user_id, `partition`, position)
-            WITH u AS (
-                SELECT DISTINCT user_id, {NUM} AS num FROM {self._t(schema.USERS)}
-            )
-            SELECT user_id,
-                   NTILE({int(count)}) OVER (ORDER BY {ORDER}) AS `partition`,
-                   ROW_NUMBER() OVER (ORDER BY {ORDER}) AS position
-            FROM u;
+            {select};
             COMMIT TRANSACTION;
         """
         # The count is formatted in (an int, checked above): the local server does not

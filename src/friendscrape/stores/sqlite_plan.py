@@ -106,6 +106,76 @@ def _merge_staged(conn: sqlite3.Connection) -> ImportResult:
     return ImportResult(read=read, added=added, updated=touched - added, duplicates=read - distinct)
 
 
+def _median_weight(conn: sqlite3.Connection, page_size: int) -> int:
+    """The median weight of the users whose following count is known (1: none is)."""
+    known = int(
+        conn.execute("SELECT COUNT(*) FROM users WHERE following_count IS NOT NULL").fetchone()[0]
+    )
+    if not known:
+        return 1
+    row = conn.execute(
+        """SELECT (MAX(following_count, 0) + ? - 1) / ? + 1 FROM users
+           WHERE following_count IS NOT NULL ORDER BY following_count LIMIT 1 OFFSET ?""",
+        (page_size, page_size, known // 2),
+    ).fetchone()
+    return int(row[0])
+
+
+def _plan_by_pages(
+    count: int, page_size: int, planned_at: str
+) -> Callable[[sqlite3.Connection], list[Partition]]:
+    """The plan cut by expected work: each user weighs the pages its list needs (its
+    following count over ``page_size``, rounded up, plus one for the profile; the
+    median where no count is known), and partition k holds the users, in plan order,
+    whose work starts in the k-th ``count``-th of the total. Users too heavy for one
+    share leave no empty partition: numbers are dense."""
+
+    def run(conn: sqlite3.Connection) -> list[Partition]:
+        conn.execute("BEGIN IMMEDIATE")
+        median = _median_weight(conn, page_size)
+        weight = "COALESCE((MAX(following_count, 0) + :ps - 1) / :ps + 1, :median)"
+        params = {"ps": page_size, "median": median, "count": count}
+        total = conn.execute(f"SELECT COALESCE(SUM({weight}), 0) FROM users", params).fetchone()
+        params["total"] = max(int(total[0]), 1)
+        conn.execute("DROP TABLE IF EXISTS temp.plan_order")
+        conn.execute(
+            "CREATE TEMP TABLE plan_order (rid INTEGER PRIMARY KEY, seq INTEGER, part INTEGER)"
+        )
+        conn.execute(
+            f"""INSERT INTO temp.plan_order (rid, seq, part)
+                SELECT rid, seq, DENSE_RANK() OVER (ORDER BY raw) FROM (
+                    SELECT rid, seq, MIN(:count, (cum - w) * :count / :total + 1) AS raw FROM (
+                        SELECT rowid AS rid, {weight} AS w,
+                               ROW_NUMBER() OVER (ORDER BY {_ORDER}) AS seq,
+                               SUM({weight}) OVER (ORDER BY {_ORDER} ROWS UNBOUNDED PRECEDING)
+                                   AS cum
+                        FROM users))
+                ORDER BY rid""",
+            params,
+        )
+        conn.execute(
+            """UPDATE users SET seq = p.seq, partition = p.part
+               FROM temp.plan_order AS p WHERE p.rid = users.rowid"""
+        )
+        conn.execute("DROP TABLE temp.plan_order")
+        conn.execute("DELETE FROM partitions")
+        conn.execute(
+            """INSERT INTO partitions (partition, user_count, min_user_id, max_user_id, planned_at)
+               SELECT g.partition, g.n,
+                      (SELECT user_id FROM users WHERE partition = g.partition AND seq = g.lo),
+                      (SELECT user_id FROM users WHERE partition = g.partition AND seq = g.hi),
+                      ?
+               FROM (SELECT partition, COUNT(*) AS n, MIN(seq) AS lo, MAX(seq) AS hi
+                     FROM users GROUP BY partition) AS g""",
+            (planned_at,),
+        )
+        graph.index_keys(conn)  # lists are resolved at save from now on
+        conn.execute("COMMIT")
+        return _read_partitions(conn)
+
+    return run
+
+
 class SqlitePlan(SqliteBase):
     """PlanStore's writes and PlanReads on SQLite."""
 
@@ -167,9 +237,21 @@ class SqlitePlan(SqliteBase):
             "count", lambda c: int(c.execute("SELECT COUNT(*) FROM user_friends").fetchone()[0])
         )
 
-    async def plan_partitions(self, count: int) -> list[Partition]:
+    async def following_counts_known(self) -> int:
+        return await self._call(
+            "count",
+            lambda c: int(
+                c.execute(
+                    "SELECT COUNT(*) FROM users WHERE following_count IS NOT NULL"
+                ).fetchone()[0]
+            ),
+        )
+
+    async def plan_partitions(self, count: int, *, page_size: int | None = None) -> list[Partition]:
         planning.check_count(count)
         planned_at = to_sql(datetime.now(UTC))
+        if page_size is not None:
+            return await self._call("plan", _plan_by_pages(count, page_size, planned_at))
 
         def run(conn: sqlite3.Connection) -> list[Partition]:
             conn.execute("BEGIN IMMEDIATE")

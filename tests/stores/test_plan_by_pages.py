@@ -1,0 +1,100 @@
+"""`partitions plan --balance pages` (issue 24): partitions cut by expected pages, in plan
+order, the same on both stores; and the command's refusals and warning as processes."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from friendscrape.models import User
+from friendscrape.platforms import PAGE_SIZES
+from friendscrape.sources import bluesky, mastodon, x_api
+from friendscrape.stores.base import Store
+from reliability.harness import clean_env, run_cli
+
+PAGE = 20
+
+
+def weight(count: int, page: int = PAGE) -> int:
+    return math.ceil(count / page) + 1
+
+
+async def _members(store: Store, part: int) -> list[str]:
+    page = await store.pending_users(part, retry_failed=False, cursor=None, limit=1000)
+    return [u.user_id for u in page.users]
+
+
+async def test_each_partition_holds_about_an_equal_share_of_pages(store: Store) -> None:
+    # One heavy user among light ones: by users the first partition would hold it and
+    # nine light users; by pages it stands (nearly) alone.
+    counts = [4000] + [20] * 59
+    await store.import_users([User(str(i + 1), f"u{i + 1}", c) for i, c in enumerate(counts)])
+    plan = await store.plan_partitions(4, page_size=PAGE)
+    total = sum(weight(c) for c in counts)
+    assert [p.number for p in plan] == list(range(1, len(plan) + 1))
+    assert sum(p.user_count for p in plan) == len(counts)
+    seen: list[str] = []
+    for part in plan:
+        ids = await _members(store, part.number)
+        assert len(ids) == part.user_count
+        seen += ids
+        pages = sum(weight(counts[int(i) - 1]) for i in ids)
+        # A share is total/4; a cut lands on a user's first page, so a partition is off
+        # by less than the heaviest user's weight.
+        assert abs(pages - total / len(plan)) < weight(4000), (part, pages, total)
+    assert seen == [str(i + 1) for i in range(len(counts))], "plan order kept, each user once"
+    assert (await _members(store, 1)) == ["1"]
+
+
+async def test_unknown_counts_weigh_the_median_and_none_known_weighs_equally(
+    store: Store,
+) -> None:
+    # 1..8 known (weights 2,2,2,2,6,6,6,6 -> median 6 at the upper middle), 9..12 unknown.
+    counts: list[int | None] = [20, 20, 20, 20, 100, 100, 100, 100, None, None, None, None]
+    await store.import_users([User(str(i + 1), f"u{i + 1}", c) for i, c in enumerate(counts)])
+    assert await store.following_counts_known() == 8
+    plan = await store.plan_partitions(2, page_size=PAGE)
+    # Weights 2*4 + 6*4 + 6*4 = 56 (unknown counts weigh the median 6, not 0 or 2): a
+    # user belongs to the half its work starts in; user 8 starts at 26 < 28, user 9 at 32.
+    assert [p.user_count for p in plan] == [8, 4]
+
+
+async def test_no_counts_at_all_plan_like_users(tmp_path: Path) -> None:
+    users = tmp_path / "users.csv"
+    users.write_text(
+        "user_id,screen_name\n" + "".join(f"{i},u{i}\n" for i in range(1, 13)), encoding="utf-8"
+    )
+    store = ["--store", f"sqlite:///{tmp_path / 'job.db'}"]
+    code, done = await run_cli(["users", "import", str(users), "--source", "bluesky", *store])
+    assert code == 0, done.tail()
+    code, done = await run_cli(["partitions", "plan", "--count", "4", "--balance", "pages", *store])
+    assert code == 0, done.tail()
+    assert "no user has a following count" in done.stderr
+    rows = [line.split() for line in done.stdout_other]
+    sizes = {int(r[0]): int(r[1]) for r in rows if r and r[0].isdigit()}
+    assert sizes == {1: 3, 2: 3, 3: 3, 4: 3}, done.stdout_other
+
+
+async def test_pages_balance_needs_a_platform(tmp_path: Path) -> None:
+    users = tmp_path / "users.csv"
+    users.write_text("user_id,screen_name,following_count\n1,a,5\n", encoding="utf-8")
+    store = ["--store", f"sqlite:///{tmp_path / 'job.db'}"]
+    env = clean_env()
+    code, done = await run_cli(["users", "import", str(users), *store], env=env)
+    assert code == 0, done.tail()
+    code, done = await run_cli(
+        ["partitions", "plan", "--count", "2", "--balance", "pages", *store], env=env
+    )
+    assert code == 2, done.tail()
+    assert "Traceback" not in done.stderr
+    assert "--balance pages weighs users by their platform's page size" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("platform", "size"),
+    [("x-api", x_api.PAGE_SIZE), ("bluesky", bluesky.PAGE_SIZE), ("mastodon", mastodon.PAGE_SIZE)],
+)
+def test_page_sizes_are_the_sources(platform: str, size: int) -> None:
+    assert PAGE_SIZES[platform] == size
