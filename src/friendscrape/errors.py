@@ -62,6 +62,12 @@ class StoreTransientError(StoreError):
     """A store call that may succeed when retried (lock, timeout, 5xx)."""
 
 
+class StoreConflictError(StoreTransientError):
+    """The store aborted a statement because another changed the same table at once
+    (BigQuery: "Could not serialize access to table ... due to concurrent update"). It
+    changed nothing, so even an append is safe to make again, after a jittered wait."""
+
+
 class FetchError(FriendscrapeError):
     """An HTTP request failed; ``url`` names the request."""
 

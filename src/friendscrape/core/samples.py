@@ -20,7 +20,8 @@ from urllib.parse import urlsplit
 
 import structlog
 
-from friendscrape.errors import StalledError, StoreError, WriterFailedError
+from friendscrape.core.lease import jitter
+from friendscrape.errors import StalledError, StoreConflictError, StoreError, WriterFailedError
 from friendscrape.stores.base import RunSample, RunStore, now_utc
 
 log = structlog.get_logger(__name__)
@@ -121,7 +122,7 @@ class SampleRecorder:
         )
         try:
             async with asyncio.timeout(budget):
-                await self._store.record_sample(sample)
+                await self._write(sample)
         except (StoreError, TimeoutError) as exc:
             self.failures += 1
             log.warning(
@@ -133,6 +134,27 @@ class SampleRecorder:
             return False
         self._written = now
         return True
+
+    async def _write(self, sample: RunSample) -> None:
+        """Append ``sample``, again after a jittered wait when the store aborted it for a
+        concurrent update (it changed nothing then, so the append cannot land twice);
+        other failures are not retried: a write given up on may still land."""
+        for attempt in range(1, _CONFLICT_TRIES + 1):
+            try:
+                await self._store.record_sample(sample)
+            except StoreConflictError as exc:
+                if attempt == _CONFLICT_TRIES:
+                    raise
+                wait = _CONFLICT_WAIT * 2 ** (attempt - 1) * jitter()
+                log.info("samples.retry", attempt=attempt, wait=round(wait, 2), error=str(exc))
+                await asyncio.sleep(wait)
+            else:
+                return
+
+
+_CONFLICT_TRIES = 4
+_CONFLICT_WAIT = 0.5
+"""Seconds before the first retry of an aborted sample, doubled each time (x0.5-1.5)."""
 
 
 def _no_deadline() -> float | None:

@@ -21,7 +21,12 @@ from google.api_core import exceptions as gexc
 from google.api_core.retry import Retry
 from google.auth.exceptions import GoogleAuthError
 
-from friendscrape.errors import StoreError, StoreTransientError, StoreUnavailableError
+from friendscrape.errors import (
+    StoreConflictError,
+    StoreError,
+    StoreTransientError,
+    StoreUnavailableError,
+)
 from friendscrape.stores import bigquery_schema as schema
 from friendscrape.stores import paging, rows
 from friendscrape.stores.bigquery_lib import bigquery
@@ -40,15 +45,23 @@ took the export of a 3,000-user job to 420 MB, 200 rows to 175 MB, whatever the 
 size past 400 users."""
 
 
+def is_conflict(exc: BaseException) -> bool:
+    """Mutating DML on one table at once: BigQuery aborts the later statement ("Could not
+    serialize access to table ... due to concurrent update") before it changes anything."""
+    text = str(exc)
+    return isinstance(exc, gexc.GoogleAPIError) and (
+        "Could not serialize access" in text or "concurrent update" in text
+    )
+
+
 def is_transient(exc: BaseException) -> bool:
     """Errors a later attempt may not see: 5xx, 429, rate limits, lost connections."""
     if isinstance(exc, gexc.ServerError | gexc.TooManyRequests):
         return True
     if isinstance(exc, gexc.Forbidden):
         return any(e.get("reason") == "rateLimitExceeded" for e in exc.errors or ())
-    if isinstance(exc, gexc.BadRequest):
-        # Two DML statements on one table at once: BigQuery refuses the later one.
-        return "concurrent update" in str(exc)
+    if is_conflict(exc):
+        return True
     return isinstance(
         exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout | TimeoutError
     )
@@ -139,6 +152,9 @@ class BigQueryBase:
             msg = f"BigQuery credentials: {_describe(exc)}"
             raise StoreUnavailableError(msg) from None
         except Exception as exc:
+            if is_conflict(exc):
+                msg = f"BigQuery {what} aborted by a concurrent update: {_describe(exc)}"
+                raise StoreConflictError(msg) from exc
             if is_transient(exc):
                 msg = f"BigQuery {what} failed: {_describe(exc)}"
                 raise StoreTransientError(msg) from exc
