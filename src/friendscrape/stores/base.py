@@ -272,7 +272,8 @@ class EdgeList:
 
     ``targets[i]`` is the key of ``names[i]``: the id of the job's user it names (matched
     by the upstream's id, or by name ignoring case), else the upstream's id, else "";
-    ``known[i]`` says whether it is a user of the job (what ``--within`` keeps).
+    ``known[i]`` says whether it is a user of the job (what ``--within`` keeps; a store
+    may work it out only when read).
     """
 
     source_id: str
@@ -280,7 +281,7 @@ class EdgeList:
     platform: str
     names: list[str]
     targets: list[str]
-    known: list[bool]
+    known: Sequence[bool]
 
 
 @dataclass(frozen=True, slots=True)

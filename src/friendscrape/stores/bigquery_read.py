@@ -68,18 +68,20 @@ class BigQueryReads(BigQueryBase):
         """
         param = bigquery.ScalarQueryParameter("part", "INT64", partition)
         current: EdgeList | None = None
+        known: list[bool] = []
         async with contextlib.aclosing(self._stream("edges", sql, [param])) as streamed:
             async for row in streamed:
                 if current is not None and current.source_id != row["source_id"]:
                     yield current
                     current = None
                 if current is None:
+                    known = []
                     current = EdgeList(
-                        row["source_id"], row["source_name"] or "", row["platform"], [], [], []
+                        row["source_id"], row["source_name"] or "", row["platform"], [], [], known
                     )
                 current.names.append(row["target_name"])
                 current.targets.append(row["target_id"] or "")
-                current.known.append(bool(row["known"]))
+                known.append(bool(row["known"]))
         if current is not None:
             yield current
 

@@ -149,6 +149,27 @@ def decode_keys(stored: str | bytes, count: int) -> list[str | None]:
         raise _damaged("a friend list's keys", exc) from None
 
 
+def key_pairs(stored: str | bytes) -> list[tuple[int, str]]:
+    """Stored keys as the ``(position, user id)`` pairs of the friends that are users of
+    the job, in list order (what an export fills its targets from, friend by friend only
+    where one is a user)."""
+    try:
+        return _key_pairs(stored)
+    except (ValueError, IndexError, TypeError, zlib.error, msgspec.DecodeError) as exc:
+        raise _damaged("a friend list's keys", exc) from None
+
+
+def _key_pairs(stored: str | bytes) -> list[tuple[int, str]]:
+    if isinstance(stored, str):
+        return sparse(stored)
+    tag = stored[0] if stored else 0
+    if tag not in (KEYS_RAW, KEYS_DEFLATED):
+        msg = f"stored friend keys have an unknown format (first byte {tag:#04x})"
+        raise ValueError(msg)
+    body = _body(stored)
+    return _KEY_PAIRS.decode(body) if body else []
+
+
 def _decode_keys(stored: str | bytes, count: int) -> list[str | None]:
     if isinstance(stored, str):
         dense: list[str | None] = msgspec.json.decode(stored)

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from friendscrape.stores import lists_codec
 from friendscrape.stores.base import EdgeList
@@ -347,19 +347,21 @@ def edge_list(row: sqlite3.Row, query: EdgesQuery | None = None) -> EdgeList:
     names = lists_codec.decode(row["friend_names"])
     raw_ids = row["friend_ids"]
     ids = lists_codec.decode(raw_ids) if raw_ids != lists_codec.EMPTY else []
-    aligned = bool(ids) and len(ids) == len(names)
+    if ids and len(ids) != len(names):
+        ids = []  # ids that do not pair with their names (no source saves such) name nobody
     keys = row["keys"]
     targets: list[str]
-    known: list[bool]
-    if row["direct"]:
-        # The fast path: a friend is the job's user whose id is its upstream id (a list
-        # whose ids do not pair with its names, which no source saves, names nobody).
-        job_ids = query.job_ids if query is not None else frozenset()
-        targets = ids if aligned else [""] * len(names)
-        known = [i in job_ids for i in ids] if aligned else [False] * len(names)
+    known: Sequence[bool]
+    if keys is not None:
+        targets, known = _from_pairs(lists_codec.key_pairs(keys), names, ids)
+    elif row["direct"]:
+        # The fast path: a friend is the job's user whose id is its upstream id.
+        targets, known = _direct_targets(ids, query.job_ids if query else frozenset())
+        if not ids:
+            targets, known = [""] * len(names), [False] * len(names)
     else:
-        resolved = _resolved(row, keys, len(names), aligned=aligned)
-        if aligned:
+        resolved = _resolved(row, aligned=bool(ids))
+        if ids:
             targets = [r or i or "" for r, i in zip(resolved, ids, strict=True)]
         else:
             targets = [r or "" for r in resolved]
@@ -374,13 +376,66 @@ def edge_list(row: sqlite3.Row, query: EdgesQuery | None = None) -> EdgeList:
     )
 
 
-def _resolved(
-    row: sqlite3.Row, keys: str | bytes | None, count: int, *, aligned: bool
-) -> list[str | None]:
-    """The job's id each friend resolves to (None where none): the keys resolved at save,
-    else the export's own matches by upstream id, then by name."""
-    if keys is not None:
-        return lists_codec.decode_keys(keys, count)
+def _from_pairs(
+    pairs: list[tuple[int, str]], names: list[str], ids: list[str]
+) -> tuple[list[str], list[bool]]:
+    """Targets and known flags from the keys resolved at save: set friend by friend only
+    where one is a user of the job (most are not), the rest filled in bulk."""
+    targets = ids if ids else [""] * len(names)
+    known = [False] * len(names)
+    for position, key in pairs:
+        targets[position] = key
+        known[position] = True
+    return targets, known
+
+
+class JobMembers(Sequence[bool]):
+    """Whether each upstream id of a list is one of the job's ids, worked out when first
+    read: only ``--within`` reads it, and the test of every friend would be a third of
+    what the fast path's export costs otherwise."""
+
+    __slots__ = ("_flags", "_ids", "_job_ids")
+
+    def __init__(self, ids: list[str], job_ids: frozenset[str]) -> None:
+        self._ids = ids
+        self._job_ids = job_ids
+        self._flags: list[bool] | None = None
+
+    def _all(self) -> list[bool]:
+        if self._flags is None:
+            self._flags = list(map(self._job_ids.__contains__, self._ids))
+        return self._flags
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @overload
+    def __getitem__(self, index: int) -> bool: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[bool]: ...
+    def __getitem__(self, index: int | slice) -> bool | Sequence[bool]:
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[bool]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and self._all() == list(other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-looking, as a list is
+
+    def __repr__(self) -> str:
+        return repr(self._all())
+
+
+def _direct_targets(ids: list[str], job_ids: frozenset[str]) -> tuple[list[str], Sequence[bool]]:
+    """The fast path's targets (the upstream ids themselves) and which are the job's."""
+    return ids, JobMembers(ids, job_ids)
+
+
+def _resolved(row: sqlite3.Row, *, aligned: bool) -> list[str | None]:
+    """The export's own matches of one list (None where none): by upstream id, then by
+    name."""
     by_name: list[str | None] = json.loads(row["by_name"])
     if not aligned:
         return by_name
