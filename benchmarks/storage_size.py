@@ -41,7 +41,7 @@ from friendscrape.stores import bigquery_schema as schema
 from friendscrape.stores import sqlite as sqlite_module
 from friendscrape.stores.sqlite import SqliteStore
 
-USERS = 5_000
+USERS = 20_000
 MAX_FRIENDS = 2_000
 BATCH = 50
 TARGET = 4_096

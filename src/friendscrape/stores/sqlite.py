@@ -108,8 +108,8 @@ PAGE_SIZE = 65536
 """Bytes a page of a new store (a no-op for an existing one, which keeps its own). A
 compact list is some 3.2 KB at the crawl's mean size and up to 14 KB, and a result row
 goes on the last page while it fits, else on a new one: 16 KiB pages left some 730
-bytes a result unused (4,450 bytes a result in all), 64 KiB pages some 180 (4,090), for
-the same CPU a save (benchmarks/storage_size.py). 4 KiB pages split lists over overflow
+bytes a result unused (4,450 bytes a result in all), 64 KiB pages some 180 (3,930), for
+about the same CPU a save (benchmarks/storage_size.py). 4 KiB pages split lists over overflow
 chains that cost about twice the CPU to write and checkpoint."""
 
 # A file is a friendscrape store when it has these; partition_leases is newer and is
