@@ -31,19 +31,24 @@ client.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
+import math
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from friendscrape.commands.bench import one_partition_job, run_trial
 from friendscrape.commands.bench_options import TrialConfig
 from friendscrape.config import Settings
 from friendscrape.core.assemble import build_run
 from friendscrape.stores.sqlite import SqliteStore
+from kernel_counts import Window, syscalls_between
 
 LATENCY = 0.3
 USERS = 20_000
@@ -57,7 +62,11 @@ FLOOR_USERS = {"twitter-mobile": 150, "x-api": 1500}
 FLOOR_CONCURRENCY = 50
 REPS = 3
 CLIENTS = ("friendscrape", "aiohttp", "streams")
-X_API_MAX_RATIO = 1.2
+# Targets of the floor, each against the aiohttp client in the same run.
+CPU_MAX_RATIO = 1.15
+SYSCALLS_MAX_RATIO = 1.3
+WAKEUPS_MAX = 0.3  # loop wake-ups per page: at most one for three pages
+STRACE = shutil.which("strace")
 
 
 async def one(concurrency: int) -> dict[str, object]:
@@ -82,7 +91,8 @@ async def one(concurrency: int) -> dict[str, object]:
 
 async def floor_trial(source: str, base_url: str, users_csv: Path) -> dict[str, float]:
     """friendscrape collecting every user of ``users_csv`` from ``base_url``, as
-    `friendscrape run` does, into a fresh SQLite store: pages and CPU seconds."""
+    `friendscrape run` does, into a fresh SQLite store: pages, CPU seconds and what the
+    kernel saw of the collection (kernel_counts.py)."""
     with tempfile.TemporaryDirectory(prefix="friendscrape-floor-") as tmp:
         db = Path(tmp) / "floor.db"
         settings = Settings.model_validate(
@@ -100,30 +110,40 @@ async def floor_trial(source: str, base_url: str, users_csv: Path) -> dict[str, 
         try:
             await one_partition_job(store, users_csv)
             runner = build_run(settings, store, 1)
-            started = time.process_time()
-            await runner.run()
-            cpu = time.process_time() - started
+            with Window() as window:
+                started = time.process_time()
+                await runner.run()
+                cpu = time.process_time() - started
             pages = runner.stats.pages
         finally:
             await store.close()
-    return {"pages": pages, "cpu_seconds": cpu}
+    return {"pages": pages, "cpu_seconds": cpu, **window.figures()}
 
 
-def _client(client: str, source: str, base_url: str, users_csv: Path) -> dict[str, float]:
-    """One client's collection in a fresh process; its last output line is JSON."""
+def _client(
+    client: str, source: str, base_url: str, users_csv: Path, trace: Path | None = None
+) -> dict[str, Any]:
+    """One client's collection in a fresh process (under strace when ``trace`` is given,
+    adding its system calls by name); its last output line is JSON."""
     if client == "friendscrape":
         command = [sys.executable, __file__, "--floor-trial", source, base_url, str(users_csv)]
     else:
         script = HERE / f"reference_{client}.py"
         command = [sys.executable, str(script), "--base", base_url, "--source", source]
         command += ["--users-csv", str(users_csv), "--concurrency", str(FLOOR_CONCURRENCY)]
+    if trace is not None:
+        command = [STRACE, "-f", "-qq", "-o", str(trace), *command]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    if trace is not None:
+        result["syscalls"] = syscalls_between(trace)
+        trace.unlink()
     return result
 
 
-def floor(source: str) -> dict[str, list[float]]:
-    """Microseconds of CPU per page of each client, REPS turns each, one server."""
+def floor(source: str) -> dict[str, list[dict[str, Any]]]:
+    """Each client's collections of ``source``, REPS turns each, one server: CPU and
+    counts from a plain run, system calls from a second run under strace (if installed)."""
     with tempfile.TemporaryDirectory(prefix="friendscrape-floor-") as tmp:
         users_csv = Path(tmp) / "users.csv"
         server = subprocess.Popen(
@@ -143,47 +163,107 @@ def floor(source: str) -> dict[str, list[float]]:
                 msg = f"pre-rendered server did not start: {ready!r}"
                 raise RuntimeError(msg)
             base_url = f"http://127.0.0.1:{ready[1]}"
-            us: dict[str, list[float]] = {client: [] for client in CLIENTS}
+            runs: dict[str, list[dict[str, Any]]] = {client: [] for client in CLIENTS}
             for _ in range(REPS):
                 for client in CLIENTS:
                     result = _client(client, source, base_url, users_csv)
-                    us[client].append(result["cpu_seconds"] / result["pages"] * 1e6)
+                    if STRACE:
+                        traced = _client(client, source, base_url, users_csv, Path(tmp) / "t")
+                        result["syscalls"] = traced["syscalls"]
+                        result["traced_pages"] = traced["pages"]
+                    runs[client].append(result)
         finally:
             server.terminate()
             tail, _ = server.communicate(timeout=30)
         if "MISSED 0" not in tail:
             msg = f"clients asked for pages the server did not render: {tail.strip()!r}"
             raise RuntimeError(msg)
-    return us
+    return runs
 
 
-def print_floor(source: str, us: dict[str, list[float]]) -> dict[str, float]:
-    """The table of one source; returns the median ratios to each reference."""
-    print(f"CPU per page, {source}, latency 0, pre-rendered simulator pages (us; {REPS} turns)")
-    print(f"{'client':>14} {'min':>8} {'median':>8}   friendscrape / client: min  median")
-    medians = {}
+def per_page(run: dict[str, Any]) -> dict[str, float]:
+    """One collection's figures per page: CPU (us), system calls (brk left out), minor
+    page faults, and loop wake-ups (epoll_wait under strace, else the loop's own count)."""
+    figures = {
+        "cpu_us": run["cpu_seconds"] / run["pages"] * 1e6,
+        "minflt": run["minflt"] / run["pages"],
+        "loop_turns": run["wakeups"] / run["pages"],
+        "wakeups": run["wakeups"] / run["pages"],
+    }
+    if "syscalls" in run:
+        calls = run["syscalls"]
+        traced = run["traced_pages"]
+        figures["syscalls"] = sum(n for name, n in calls.items() if name != "brk") / traced
+        figures["wakeups"] = calls.get("epoll_wait", 0) / traced
+    return figures
+
+
+def _stat(values: list[float], digits: int) -> str:
+    return f"{min(values):.{digits}f} / {statistics.median(values):.{digits}f}"
+
+
+def print_floor(source: str, runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, float]]:
+    """The tables of one source; returns each client's median figures per page and the
+    median of friendscrape's ratios to it, measured turn by turn (key ``ratio_<name>``)."""
+    pages = {client: [per_page(run) for run in runs[client]] for client in CLIENTS}
+    names = [
+        name for name in ("cpu_us", "syscalls", "minflt", "wakeups") if name in pages[CLIENTS[0]][0]
+    ]
+    print(f"Per page, {source}, latency 0, pre-rendered pages, concurrency {FLOOR_CONCURRENCY}")
+    print(f"  {REPS} turns: min / median; ratio: friendscrape / client, turn by turn")
+    print(f"{'client':>14}" + "".join(f"{name:>22}" for name in names))
+    medians: dict[str, dict[str, float]] = {}
     for client in CLIENTS:
-        ratios = [
-            ours / theirs for ours, theirs in zip(us["friendscrape"], us[client], strict=True)
-        ]
-        medians[client] = statistics.median(ratios)
-        print(
-            f"{client:>14} {min(us[client]):8.0f} {statistics.median(us[client]):8.0f}"
-            f"   {min(ratios):26.2f} {medians[client]:7.2f}"
-        )
+        medians[client] = {}
+        cells = []
+        for name in names:
+            values = [figures[name] for figures in pages[client]]
+            ratios = [
+                ours[name] / theirs[name] if theirs[name] else math.inf
+                for ours, theirs in zip(pages["friendscrape"], pages[client], strict=True)
+            ]
+            medians[client][name] = statistics.median(values)
+            medians[client][f"ratio_{name}"] = statistics.median(ratios)
+            digits = 0 if name == "cpu_us" else 2
+            cells.append(f"{_stat(values, digits)} ({statistics.median(ratios):.2f}x)")
+        print(f"{client:>14}" + "".join(f"{cell:>22}" for cell in cells))
+    if "syscalls" in names:
+        for client in CLIENTS:
+            total: collections.Counter[str] = collections.Counter()
+            traced = 0
+            for run in runs[client]:
+                total.update(run["syscalls"])
+                traced += run["traced_pages"]
+            top = [(name, n) for name, n in total.most_common() if name != "brk"][:5]
+            kinds = ", ".join(f"{name} {n / traced:.2f}" for name, n in top)
+            print(f"{client:>14}  top five system calls per page: {kinds}")
+    else:
+        print("  (strace is not installed: no system call counts; wake-ups are the loop's own)")
     return medians
 
 
 def floor_checks(sources: tuple[str, ...] = tuple(FLOOR_USERS)) -> dict[str, bool]:
-    """The floor tables of ``sources`` (both by default), and the x-api target."""
-    ratios = {source: print_floor(source, floor(source)) for source in sources}
-    if "x-api" not in ratios:
-        return {}
-    return {
-        f"x-api: <= {X_API_MAX_RATIO}x the CPU per page of the bare aiohttp client (median)": (
-            ratios["x-api"]["aiohttp"] <= X_API_MAX_RATIO
+    """The floor tables of ``sources`` (both by default), and their targets."""
+    checks: dict[str, bool] = {}
+    for source in sources:
+        medians = print_floor(source, floor(source))
+        ours, ref = medians["friendscrape"], medians["aiohttp"]
+        checks[f"{source}: CPU per page <= {CPU_MAX_RATIO}x the aiohttp client's (median)"] = (
+            ref["ratio_cpu_us"] <= CPU_MAX_RATIO
         )
-    }
+        if "syscalls" in ours:
+            checks[
+                f"{source}: system calls per page (brk left out) <= {SYSCALLS_MAX_RATIO}x "
+                "the aiohttp client's (median)"
+            ] = ref["ratio_syscalls"] <= SYSCALLS_MAX_RATIO
+        checks[
+            f"{source}: loop wake-ups per page <= {WAKEUPS_MAX} at concurrency "
+            f"{FLOOR_CONCURRENCY} (median)"
+        ] = ours["wakeups"] <= WAKEUPS_MAX
+        checks[f"{source}: minor page faults per page <= the aiohttp client's (median)"] = (
+            ours["minflt"] <= ref["minflt"]
+        )
+    return checks
 
 
 def main() -> int:

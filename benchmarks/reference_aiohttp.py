@@ -3,8 +3,9 @@
 It collects the same users from the same upstream as friendscrape does in
 benchmarks/collector.py: ``--concurrency`` workers each walk one user's pages at a time,
 keep the names and follow the next cursor; no limiter, store, retry or validation.
-Prints ``{"pages": N, "cpu_seconds": S, "names": K}``: CPU is this process's user+sys
-time over the collection. Benchmarks only: the product never imports it.
+Prints ``{"pages": N, "cpu_seconds": S, "names": K, ...}``: CPU is this process's
+user+sys time over the collection, with what the kernel saw of it (kernel_counts.py).
+Benchmarks only: the product never imports it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from urllib.parse import quote
 
 import aiohttp
 from selectolax.lexbor import LexborHTMLParser
+
+from kernel_counts import Window
 
 
 def html_page(body: bytes) -> tuple[list[str], str | None]:
@@ -60,9 +63,11 @@ async def collect(base: str, source: str, users: list[str], concurrency: int) ->
 
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
-        started = time.process_time()
-        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
-        return {**counts, "cpu_seconds": time.process_time() - started}
+        with Window() as window:
+            started = time.process_time()
+            await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+            cpu = time.process_time() - started
+        return {**counts, "cpu_seconds": cpu, **window.figures()}
 
 
 def main() -> int:

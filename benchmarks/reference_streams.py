@@ -4,7 +4,7 @@ The same collection as benchmarks/reference_aiohttp.py (same users, pages, extra
 with HTTP/1.1 written by hand: a GET line out, a status line, headers and a
 Content-Length body in; nothing else of HTTP (no chunks, gzip, TLS, redirects), which is
 why the product never does this. It shows what aiohttp's request path costs. Prints
-``{"pages": N, "cpu_seconds": S, "names": K}``. Benchmarks only.
+``{"pages": N, "cpu_seconds": S, "names": K, ...}`` as that one does. Benchmarks only.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import sys
 import time
 from urllib.parse import quote, urlsplit
 
+from kernel_counts import Window
 from reference_aiohttp import html_page, x_api_page
 
 
@@ -61,9 +62,11 @@ async def collect(base: str, source: str, users: list[str], concurrency: int) ->
                     break
         writer.close()
 
-    started = time.process_time()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return {**counts, "cpu_seconds": time.process_time() - started}
+    with Window() as window:
+        started = time.process_time()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        cpu = time.process_time() - started
+    return {**counts, "cpu_seconds": cpu, **window.figures()}
 
 
 def main() -> int:

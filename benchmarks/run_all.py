@@ -17,7 +17,9 @@ HERE = Path(__file__).resolve().parent
 # that; `python benchmarks/export_scale.py` runs the full size.
 ARGS = {"export_scale.py": ["--users", "100000"]}
 # Not benchmarks: the upstream and the reference clients collector.py compares against.
-HELPERS = frozenset({"prerendered.py", "reference_aiohttp.py", "reference_streams.py"})
+HELPERS = frozenset(
+    {"kernel_counts.py", "prerendered.py", "reference_aiohttp.py", "reference_streams.py"}
+)
 
 
 def main() -> int:

@@ -181,3 +181,33 @@ async def test_latency_from_our_own_busy_loop_is_not_read_as_a_slow_upstream() -
     # The lag probe says the responses waited 0.59 s for our own event loop.
     busy = HostLimiter(LimiterConfig(concurrency=200), lag=lambda: 0.59)
     assert await _latency_story(busy) == []
+
+
+async def test_a_request_that_may_start_does_not_queue_behind_a_line_passing_the_lock() -> None:
+    """Once a line has formed, a request that may start now starts at once: it does not
+    wait for each waiter's own turn of the loop (a convoy that woke the loop per page)."""
+    limiter = HostLimiter(LimiterConfig(concurrency=2, adaptive=False))
+    await answered(limiter)
+    held = await limiter.acquire(HOST)
+    await limiter.acquire(HOST)  # full: the next two wait in line
+
+    async def served_then_asks_again() -> bool:
+        """Whether asking again right after being served had to give up the loop."""
+        permit = await limiter.acquire(HOST)
+        # The line's lock is now passed to the waiter behind, whose turn has not come.
+        limiter.release(HOST, status=200, headers={}, latency=0.01, permit=permit)
+        again = limiter.acquire(HOST)
+        try:
+            again.send(None)  # one step: a permit at once, or a wait
+        except StopIteration:
+            return False
+        again.close()
+        return True
+
+    head = asyncio.create_task(served_then_asks_again())
+    behind = asyncio.create_task(limiter.acquire(HOST))
+    await others_ran()
+    limiter.release(HOST, status=200, headers={}, latency=0.01, permit=held)
+    assert await head is False  # the second request started without giving up the loop
+    assert not behind.done()  # the waiter behind still waits: two are in flight
+    behind.cancel()

@@ -188,6 +188,15 @@ class _Slot:
     # -- acquiring --------------------------------------------------------------------
 
     async def acquire(self) -> Permit:
+        # A request that may start now starts without entering the line while nobody
+        # holds it. Through the lock alone, once a line had formed (slow start, a pause)
+        # it never emptied: each waiter takes its own turn of the event loop to pass the
+        # lock on, so one request started per turn and the loop woke for every page.
+        if not self._line.locked():
+            self._pause.check()
+            now = self._clock()
+            if self._delay(now) <= 0:
+                return self._start(now)
         async with self._line:
             while True:
                 self._pause.check()
