@@ -4,6 +4,7 @@ the simulator's truth: same nodes, same edges, the job's ids on both ends."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 
 import duckdb
@@ -21,6 +22,7 @@ from friendscrape.models import Status
 from friendscrape.simulator.formats import api_truth, import_user
 from friendscrape.simulator.graph import SyntheticGraph
 from friendscrape.stores import opened_store
+from storefixtures import bq_settings
 
 USERS = 60
 
@@ -62,6 +64,22 @@ def job(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     source: str = request.param
     folder = tmp_path_factory.mktemp(source)
     settings = Settings(store=f"sqlite:///{folder / 'job.db'}", source=source)
+    result = asyncio.run(
+        demo.run_demo(
+            settings, users=USERS, partitions=2, latency=0.0, concurrency=8, source=source
+        )
+    )
+    assert result.exit_code == 0, demo.render(result)
+    return settings
+
+
+@pytest.fixture(scope="module", params=["twitter-mobile", "x-api", "bluesky", "mastodon"])
+def bq_job(request: pytest.FixtureRequest) -> Settings:
+    """The same simulator job as ``job``, collected into a BigQuery store."""
+    source: str = request.param
+    emulator = request.getfixturevalue("bq_emulator")
+    base = bq_settings(emulator.endpoint, f"t_{uuid.uuid4().hex[:12]}")
+    settings = Settings(**{**base.model_dump(), "source": source})
     result = asyncio.run(
         demo.run_demo(
             settings, users=USERS, partitions=2, latency=0.0, concurrency=8, source=source
@@ -149,3 +167,19 @@ async def test_graph_files_over_the_desktop_size_are_refused_before_writing(
     assert not out.exists()
     await _export(job, GraphExport("graphml", force=True), out)
     assert out.exists()
+
+
+@pytest.mark.bigquery
+async def test_bigquery_edges_equal_the_simulators_graph(bq_job: Settings, tmp_path: Path) -> None:
+    _ids, edges, within = _truth(bq_job.source)
+    await _export(bq_job, GraphExport("edges", "csv"), tmp_path / "edges.csv")
+    await _export(bq_job, GraphExport("edges", "csv", within=True), tmp_path / "within.csv")
+    table = pd.read_csv(tmp_path / "edges.csv", dtype=str, keep_default_na=False)
+    keyed = {
+        (s, t or f"name:{n}")
+        for s, t, n in zip(table.source_id, table.target_id, table.target_name, strict=True)
+    }
+    assert keyed == edges
+    assert len(table) == len(edges)
+    inside = pd.read_csv(tmp_path / "within.csv", dtype=str, keep_default_na=False)
+    assert set(zip(inside.source_id, inside.target_id, strict=True)) == within
