@@ -34,6 +34,7 @@ from friendscrape.commands import (
     export_options,
     import_users_options,
     plan_options,
+    waves_options,
 )
 from friendscrape.commands.estimate import options as estimate_options
 from friendscrape.commands.report import options as report_options
@@ -365,6 +366,17 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from friendscrape.commands import export, graph_files
 
     settings = _settings_with_console_logs(args)
+    _check_wave_options(args, export.ROW_FORMATS)
+    if args.format == "changes":
+        between = export.ChangesExport(
+            first=args.from_wave,
+            second=args.to_wave,
+            table=graph_files.table_format(args.table, args.output),
+            compress=export.compression(args.output, args.compress),
+        )
+        what = _run(export.export_changes(settings, between, args.output))
+        print(f"exported {what} to {args.output or 'stdout'}", file=sys.stderr)
+        return 0
     if args.format in export.ROW_FORMATS:
         graph_only = [o for o, v in _GRAPH_OPTIONS.items() if getattr(args, v)]
         if graph_only:
@@ -372,7 +384,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
             raise UsageError(msg)
         compress = export.compression(args.output, args.compress)
         count, of_job = _run(
-            export.export_results(settings, args.format, args.output, compress=compress)
+            export.export_results(
+                settings, args.format, args.output, compress=compress, wave=args.wave
+            )
         )
         if args.output is not None:
             print(f"exported {count} users{of_job} to {args.output}", file=sys.stderr)
@@ -387,6 +401,35 @@ def _cmd_export(args: argparse.Namespace) -> int:
     )
     what = _run(export.export_graph_from(settings, spec, args.output))
     print(f"exported {what} to {args.output or 'stdout'}", file=sys.stderr)
+    return 0
+
+
+def _check_wave_options(args: argparse.Namespace, row_formats: Sequence[str]) -> None:
+    """--wave is for the per-user formats, --from-wave/--to-wave for changes."""
+    if args.wave is not None and args.format not in row_formats:
+        msg = (
+            "--wave applies to --format jsonl or csv (edges, nodes, graphml and gexf "
+            "export each user's latest list; changes take --from-wave and --to-wave)"
+        )
+        raise UsageError(msg)
+    pair = [o for o in ("from_wave", "to_wave") if getattr(args, o) is not None]
+    if pair and args.format != "changes":
+        msg = f"--{pair[0].replace('_', '-')} applies to --format changes"
+        raise UsageError(msg)
+    if args.format == "changes" and (args.within or args.partition is not None or args.force):
+        msg = "--within, --partition and --force do not apply to --format changes"
+        raise UsageError(msg)
+
+
+def _cmd_waves(args: argparse.Namespace) -> int:
+    from friendscrape.commands import waves
+
+    settings = _settings_with_console_logs(args)
+    if args.waves_command == "new":
+        print(waves.opened_text(_run(waves.open_next(settings))))
+        return 0
+    summaries = _run(waves.list_waves(settings))
+    print(waves.to_json(summaries) if args.json else waves.render(summaries))
     return 0
 
 
@@ -574,6 +617,17 @@ _COMMANDS: dict[str, _Command] = {
     ),
     "run": _Command("collect one partition, then exit", _cmd_run, run_options.add_options),
     "export": _Command("export results", _cmd_export, export_options.add_options),
+    "waves": _Command(
+        "collect the job again in waves: open the next wave, list the waves",
+        _cmd_waves,
+        actions={
+            "new": ("open the next wave: every user is pending again in it", None),
+            "list": (
+                "each wave: opened, first and last result, users done, lists changed",
+                waves_options.add_list_options,
+            ),
+        },
+    ),
     "simulate": _Command(
         "run the local simulator of the upstream until stopped (see friendscrape simulate --help)",
         _cmd_simulate,

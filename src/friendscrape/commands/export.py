@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from friendscrape import output_file
+from friendscrape.commands import changes, job
 from friendscrape.commands import graph_files as files
-from friendscrape.commands import job
 from friendscrape.config import Settings
 from friendscrape.configparts import store_config
 from friendscrape.errors import UsageError
 from friendscrape.models import FriendList
 from friendscrape.stores import opened_store
-from friendscrape.stores.base import EdgeList, NodeRow, ReadStore
+from friendscrape.stores.base import EdgeList, NodeRow, ReadStore, WaveRow
 
 T = TypeVar("T")
 
@@ -191,18 +191,73 @@ def compression(output: Path | None, asked: str | None) -> str | None:
 
 
 async def export_results(
-    settings: Settings, fmt: str, output: Path | None, *, compress: str | None = None
+    settings: Settings,
+    fmt: str,
+    output: Path | None,
+    *,
+    compress: str | None = None,
+    wave: int | None = None,
 ) -> tuple[int, str]:
-    """Export every result row (jsonl or csv), compressed with ``compress`` if given;
-    returns the users exported and the words naming the job's platform (job.of_the_job)."""
+    """Export every result row (jsonl or csv), compressed with ``compress`` if given, as
+    of ``wave`` when given; returns the users exported and the words naming the job's
+    platform (job.of_the_job)."""
     refuse = output_file.store_files(settings.store)
     output_file.check(output, refuse=refuse, compress=compress)  # before the store opens
-    async with (
-        opened_store(store_config(settings), read_only=True) as store,
-        aclosing(_closing(store.results())) as results,
-    ):
-        count = await export(results, fmt, output, refuse=refuse, compress=compress)
+    async with opened_store(store_config(settings), read_only=True) as store:
+        if wave is not None:
+            await changes.check_waves(store, wave)
+        rows = store.results() if wave is None else _as_results(store.wave_rows(wave))
+        async with aclosing(_closing(rows)) as results:
+            count = await export(results, fmt, output, refuse=refuse, compress=compress)
         return count, await job.of_the_job(store)
+
+
+async def _as_results(rows: AsyncIterator[WaveRow]) -> AsyncGenerator[FriendList, None]:
+    async with aclosing(_closing(rows)) as streamed:
+        async for row in streamed:
+            yield row.result()
+
+
+@dataclass(frozen=True, slots=True)
+class ChangesExport:
+    """A changes export: between waves ``first`` and ``second`` (None: the latest and the
+    one before it), as ``table`` (csv, jsonl, parquet), compressed with ``compress``."""
+
+    first: int | None
+    second: int | None
+    table: str = "csv"
+    compress: str | None = None
+
+
+async def export_changes(settings: Settings, spec: ChangesExport, output: Path | None) -> str:
+    """Write the follows and unfollows between two waves; returns what was written."""
+    refuse = output_file.store_files(settings.store)
+    if spec.table == "parquet" and (output is None or spec.compress is not None):
+        msg = "Parquet is a binary file, compressed already: give --output FILE.parquet"
+        raise UsageError(msg)
+    output_file.check(output, refuse=refuse, compress=spec.compress)
+    async with opened_store(store_config(settings), read_only=True) as store:
+        latest = await store.current_wave()
+        second = spec.second if spec.second is not None else latest
+        first = spec.first if spec.first is not None else second - 1
+        if latest < 2:
+            msg = (
+                "the job has one wave: open the next with 'friendscrape waves new' and "
+                "collect it, then export its changes"
+            )
+            raise UsageError(msg)
+        await changes.check_waves(store, first, second)
+        if first >= second:
+            msg = f"--from-wave ({first}) must be before --to-wave ({second})"
+            raise UsageError(msg)
+        binary = spec.table == "parquet"
+        opened = output_file.opened(output, binary=binary, refuse=refuse, compress=spec.compress)
+        with opened as out:
+            counts = await changes.write(store, first, second, spec.table, out)
+    return (
+        f"changes from wave {first} to wave {second}: {counts.follows} follows, "
+        f"{counts.unfollows} unfollows, {counts.not_comparable} users not comparable"
+    )
 
 
 async def export_graph_from(settings: Settings, spec: GraphExport, output: Path | None) -> str:

@@ -12,7 +12,7 @@ import argparse
 
 from friendscrape import arguments
 
-FORMATS = ("jsonl", "csv", "edges", "nodes", "graphml", "gexf")
+FORMATS = ("jsonl", "csv", "edges", "nodes", "graphml", "gexf", "changes")
 COMPRESS = ("gzip", "zstd", "none")
 TABLE_FORMATS = ("csv", "jsonl", "parquet")
 """The file formats of an edge or node table (--as)."""
@@ -25,7 +25,23 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         choices=FORMATS,
         default="jsonl",
         help="jsonl (one object per user), csv (names per user), edges or nodes (graph "
-        "tables, ids on both ends), graphml or gexf (whole graph, for Gephi and networkx)",
+        "tables, ids on both ends), graphml or gexf (whole graph, for Gephi and networkx), "
+        "changes (follows and unfollows between two waves: --from-wave, --to-wave)",
+    )
+    parser.add_argument(
+        "--wave",
+        type=arguments.whole(),
+        help="jsonl or csv: each user's list as of this wave (default: the latest)",
+    )
+    parser.add_argument(
+        "--from-wave",
+        type=arguments.whole(),
+        help="changes: the earlier wave (default: the one before --to-wave)",
+    )
+    parser.add_argument(
+        "--to-wave",
+        type=arguments.whole(),
+        help="changes: the later wave (default: the latest)",
     )
     parser.add_argument(
         "--output", type=arguments.output_file, help="file to write (default: stdout)"
@@ -34,7 +50,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         "--as",
         dest="table",
         choices=TABLE_FORMATS,
-        help="file format of edges/nodes (default: from the --output suffix, else csv)",
+        help="file format of edges/nodes/changes (default: from the --output suffix, else csv)",
     )
     parser.add_argument(
         "--compress",

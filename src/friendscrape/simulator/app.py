@@ -83,6 +83,8 @@ class SimConfig:
     page_size: int = 20
     rate_limit: str | None = None
     rate_limit_style: str = "twitter"
+    wave: int = 1
+    churn: float = 0.0
 
     def __post_init__(self) -> None:
         if self.rate_limit is not None:
@@ -113,11 +115,19 @@ class SimConfig:
         if self.users < 0:
             msg = f"users must be >= 0, got {self.users}"
             raise ValueError(msg)
+        if self.wave < 1 or not 0.0 <= self.churn <= 1.0:
+            msg = f"wave must be >= 1 and churn between 0 and 1, got {self.wave}, {self.churn}"
+            raise ValueError(msg)
 
     def make_graph(self) -> SyntheticGraph:
         """The graph this config describes."""
         return SyntheticGraph(
-            self.users, seed=self.seed, mean_friends=self.mean_friends, hostile=self.hostile
+            self.users,
+            seed=self.seed,
+            mean_friends=self.mean_friends,
+            hostile=self.hostile,
+            wave=self.wave,
+            churn=self.churn,
         )
 
 

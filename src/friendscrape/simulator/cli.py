@@ -73,6 +73,20 @@ def _add_graph(parser: argparse.ArgumentParser) -> None:
         help="seed of the graph; the same seed gives the same graph (default: %(default)s)",
     )
     parser.add_argument(
+        "--wave",
+        type=arguments.whole(1, 10_000),
+        default=_DEFAULTS.wave,
+        help="serve the graph as of this wave: wave 1 is the seed's graph, each later wave "
+        "changes about --churn of the lists (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--churn",
+        type=arguments.number(0.0, 1.0),
+        default=_DEFAULTS.churn,
+        help="share of the ok accounts each wave after the first changes: most gain or lose "
+        "1-5 follows, some are suspended or deleted (default: %(default)s)",
+    )
+    parser.add_argument(
         "--mean-friends",
         type=arguments.number(0.0, 1_000_000.0),
         default=_DEFAULTS.mean_friends,
@@ -188,6 +202,8 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         page_size=args.page_size,
         rate_limit=getattr(args, "rate_limit", None),
         rate_limit_style=getattr(args, "rate_limit_style", _DEFAULTS.rate_limit_style),
+        wave=getattr(args, "wave", _DEFAULTS.wave),
+        churn=getattr(args, "churn", _DEFAULTS.churn),
     )
 
 
@@ -205,6 +221,8 @@ def config_args(config: SimConfig) -> list[str]:
         f"--drop-rate={config.drop_rate}",
         f"--hang-rate={config.hang_rate}",
         f"--rate-limit-style={config.rate_limit_style}",
+        f"--wave={config.wave}",
+        f"--churn={config.churn}",
     ]
     if config.rate_limit is not None:
         args.append(f"--rate-limit={config.rate_limit}")

@@ -71,7 +71,12 @@ _FRIEND_ID_BASE: Final = 15_000_000_000_000_000_000
 
 # Hash tags: one per independent property of an index.
 _T_NAME, _T_KIND, _T_ZERO, _T_COUNT1, _T_COUNT2, _T_ID = 1, 2, 3, 4, 5, 6
-_T_START, _T_STEP, _T_INVALID, _T_HINT = 7, 8, 9, 10
+_T_START, _T_STEP, _T_INVALID, _T_HINT, _T_CHURN = 7, 8, 9, 10, 11
+
+# Churn between waves: of the accounts a wave changes, this share is suspended or
+# deleted (half each); the others gain or lose 1-5 follows at the end of their walk.
+_GONE_SHARE: Final = 0.04
+_WAVE_SHIFT: Final = 40
 
 
 def _words(text: str, sep: str | None = None) -> tuple[str, ...]:
@@ -215,7 +220,14 @@ class SyntheticGraph:
     """The accounts to collect and their friend lists, all computed on demand from the seed."""
 
     def __init__(
-        self, users: int, seed: int = 7, mean_friends: float = 550.0, *, hostile: bool = False
+        self,
+        users: int,
+        seed: int = 7,
+        mean_friends: float = 550.0,
+        *,
+        hostile: bool = False,
+        wave: int = 1,
+        churn: float = 0.0,
     ) -> None:
         if not 0 <= users <= NAME_SPACE // 2:
             msg = f"users must be between 0 and {NAME_SPACE // 2}, got {users}"
@@ -223,8 +235,13 @@ class SyntheticGraph:
         if not 0 <= mean_friends <= 20_000 or math.isnan(mean_friends):
             msg = f"mean_friends must be between 0 and 20000, got {mean_friends}"
             raise ValueError(msg)
+        if wave < 1 or not 0.0 <= churn <= 1.0:
+            msg = f"wave must be >= 1 and churn between 0 and 1, got {wave} and {churn}"
+            raise ValueError(msg)
         self.users = users
         self.seed = seed
+        self.wave = wave
+        self.churn = churn
         self.mean_friends = mean_friends
         self.hostile = hostile
         self.key = _mix(seed & _MASK64)
@@ -249,7 +266,8 @@ class SyntheticGraph:
     def __repr__(self) -> str:
         return (
             f"SyntheticGraph(users={self.users}, seed={self.seed}, "
-            f"mean_friends={self.mean_friends}, hostile={self.hostile})"
+            f"mean_friends={self.mean_friends}, hostile={self.hostile}, "
+            f"wave={self.wave}, churn={self.churn})"
         )
 
     # -- hashing ---------------------------------------------------------------------
@@ -358,10 +376,31 @@ class SyntheticGraph:
             return f"{(stem + '_official_acct')[:12]}{code}"
         return f"{stem[:9] or 'user'}.{code}"
 
+    def _churned(self, index: int, kind: AccountKind, count: int) -> tuple[AccountKind, int]:
+        """An account's kind and following count as of ``self.wave``: each wave after the
+        first changes about ``churn`` of the ok accounts, deterministically (a hash of the
+        index and the wave), so wave K's graph is wave K-1's with that wave's changes."""
+        for wave in range(2, self.wave + 1):
+            if kind is not AccountKind.OK:
+                break
+            h = self.hash(_T_CHURN, index + (wave << _WAVE_SHIFT))
+            u = _unit(h)
+            if u >= self.churn:
+                continue
+            if u < self.churn * _GONE_SHARE:
+                kind = AccountKind.SUSPENDED if h & 1 else AccountKind.NOT_FOUND
+                continue
+            size = 1 + (h >> 8) % 5
+            gain = bool((h >> 4) & 1) or count == 0
+            count = min(_MAX_FRIENDS, count + size) if gain else max(0, count - size)
+        return kind, count
+
     def _user(self, index: int) -> SimAccount:
-        kind = self._kind(index)
+        kind, count = self._kind(index), self._following_count(index)
         name = self._invalid_name(index) if kind is AccountKind.INVALID else self.name_of(index)
-        return SimAccount(self._user_id(index), name, kind, self._following_count(index), index)
+        if self.wave > 1 and self.churn > 0:
+            kind, count = self._churned(index, kind, count)
+        return SimAccount(self._user_id(index), name, kind, count, index)
 
     def accounts(self) -> Iterator[SimAccount]:
         """Every account to collect, in index order, then the hostile ones."""

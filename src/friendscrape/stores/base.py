@@ -5,7 +5,8 @@ Each client names the narrowest it uses; both stores implement all of them::
     Store           what ``open_store`` returns: open/close and every part below
     ├── RunStore    a run: feed it pending users, save its results, hold its lease
     ├── PlanStore   the import and plan commands: users, the plan, placing new users
-    └── ReadStore   status, report, export, estimate: results and their figures
+    ├── ReadStore   status, report, export, estimate: results and their figures
+    └── WaveStore   waves and export: the job's waves and each wave's lists
         (PlanStore and ReadStore share PlanReads: counts and the stored plan)
 
 Timestamps cross these seams as aware UTC ``datetime``s; each store converts at its
@@ -362,6 +363,72 @@ class ReadStore(PlanReads, Protocol):
         """Results per ``source`` column value (the platform), most first."""
 
 
+@dataclass(frozen=True, slots=True)
+class WaveSummary:
+    """One wave's figures: when it was opened, its first and last result, the users
+    with a result in it (``done``; ``ok`` of them collected), and ``changed``: users whose
+    list differs from their previous result's."""
+
+    wave: int
+    opened_at: datetime | None
+    first_start: datetime | None
+    last_end: datetime | None
+    done: int
+    ok: int
+    changed: int
+
+    def as_json(self) -> dict[str, object]:
+        """The summary as JSON values (times in UTC ISO 8601, null when none)."""
+        return {
+            "wave": self.wave,
+            "opened_at": _iso(self.opened_at),
+            "first_result": _iso(self.first_start),
+            "last_result": _iso(self.last_end),
+            "users_done": self.done,
+            "users_ok": self.ok,
+            "lists_changed": self.changed,
+        }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class WaveRow:
+    """One user's result in one wave, its list resolved (an unchanged row read with the
+    list it kept); the list is decoded only when asked (``result``)."""
+
+    user_id: str
+    status: str
+    list_hash: int | None
+    end_at: datetime | None
+    row: Any
+    read: Callable[[Any], FriendList]
+
+    def result(self) -> FriendList:
+        """The result as a record, its list decoded."""
+        return self.read(self.row)
+
+
+class WaveStore(Protocol):
+    """What the waves and export commands read and open: the job's waves, their lists."""
+
+    async def current_wave(self) -> int:
+        """The wave runs collect now (1 when none was opened)."""
+
+    async def open_wave(self, now: datetime) -> int:
+        """Open the next wave at ``now`` and return its number; nothing per user is
+        written (every user is pending in it until it has a result of it)."""
+
+    async def wave_summaries(self) -> list[WaveSummary]:
+        """Each wave's figures, by wave number (wave 1 first, every opened wave listed)."""
+
+    def wave_rows(self, wave: int) -> AsyncIterator[WaveRow]:
+        """Each user's result in ``wave``, in user order, lists resolved (users with no
+        result in that wave are left out)."""
+
+
 class RunStore(Protocol):
     """What a partition run uses: its pending users, saving results, its lease."""
 
@@ -398,7 +465,7 @@ class RunStore(Protocol):
         """Append one run sample (readable by ``latest_samples`` at once)."""
 
 
-class Store(RunStore, PlanStore, ReadStore, Protocol):
+class Store(RunStore, PlanStore, ReadStore, WaveStore, Protocol):
     """Users, the partition plan and results: every part above, and the connection.
 
     Implementations keep their SQL and client details inside; every method may raise

@@ -93,6 +93,8 @@ class BigQueryStore(BigQueryPlan, BigQueryRuns, BigQuerySave, BigQueryReads):
                 table = bigquery.Table(table_id, schema=list(fields))
                 if name == schema.PARTITIONS:
                     table.clustering_fields = ["partition"]
+                if name == schema.RESULTS:
+                    table.clustering_fields = ["wave"]  # a wave's read scans that wave
                 client.create_table(table, exists_ok=True, retry=None, timeout=timeout)
                 continue
             self._check_columns(client, table, fields)

@@ -183,15 +183,39 @@ class BigQueryBase:
     def _t(self, name: str) -> str:
         return self.location.table(name)
 
-    def _latest(self, columns: str) -> str:
+    def _latest(self, columns: str, *, lists: bool = False) -> str:
         """CTEs ``tries`` (one row per insert) and ``latest`` (each user's newest row).
 
         ``latest.total_attempts`` sums attempts over a user's distinct rows. Rows of the
-        original deployment have no row_key or attempts: each counts as one try.
+        original deployment have no row_key or attempts: each counts as one try. With
+        ``lists``, a newest row that kept no list (``same_list``: equal to the user's
+        previous one, see bigquery_waves.py) reads the user's newest list that was kept.
         """
+        kept = ", same_list" if lists else ""
+        newest = "latest" if not lists else "newest"
+        resolved = ""
+        if lists:
+            picked = ", ".join(
+                f"IF(COALESCE(n.same_list, FALSE), k.{c}, n.{c}) AS {c}"
+                if c in {"friend_names", "friend_ids"}
+                else f"n.{c}"
+                for c in (c.strip() for c in columns.split(","))
+            )
+            resolved = f""",
+            kept AS (
+                SELECT user_id, friend_names, friend_ids FROM tries
+                WHERE NOT COALESCE(same_list, FALSE)
+                QUALIFY ROW_NUMBER() OVER (
+                    PARTITION BY user_id ORDER BY end_at DESC, row_key DESC
+                ) = 1
+            ),
+            latest AS (
+                SELECT {picked}, n.row_key, n.attempts, n.total_attempts
+                FROM newest AS n LEFT JOIN kept AS k ON k.user_id = n.user_id
+            )"""
         return f"""
             tries AS (
-                SELECT {columns}, row_key, attempts
+                SELECT {columns}, row_key, attempts{kept}
                 FROM {self._t(schema.RESULTS)}
                 WHERE TRUE
                 QUALIFY ROW_NUMBER() OVER (
@@ -199,14 +223,14 @@ class BigQueryBase:
                     ORDER BY end_at DESC
                 ) = 1
             ),
-            latest AS (
+            {newest} AS (
                 SELECT *, SUM(COALESCE(attempts, 1)) OVER (PARTITION BY user_id) AS total_attempts
                 FROM tries
                 WHERE TRUE
                 QUALIFY ROW_NUMBER() OVER (
                     PARTITION BY user_id ORDER BY end_at DESC, row_key DESC
                 ) = 1
-            )
+            ){resolved}
         """
 
     async def _stream(

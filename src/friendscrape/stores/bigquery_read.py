@@ -28,6 +28,13 @@ from friendscrape.stores.bigquery_base import NUM, ORDER, STATUS_COLUMNS, BigQue
 from friendscrape.stores.bigquery_lib import bigquery
 from friendscrape.stores.bigquery_plan import JOB
 
+LATEST_VIEW = "latest_friends"
+
+_LATEST_COLUMNS = (
+    "user_id, screen_name, friend_count, friend_names, start_at, end_at, friend_ids,"
+    " following_count, truncated, status, error, source, `partition`, wave"
+)
+
 
 class BigQueryReads(BigQueryBase):
     """ReadStore on BigQuery: every read keeps each user's newest row."""
@@ -39,7 +46,7 @@ class BigQueryReads(BigQueryBase):
             " following_count, truncated, status, error, source, `partition`"
         )
         sql = f"""
-            WITH {self._latest(columns)}
+            WITH {self._latest(columns, lists=True)}
             SELECT * EXCEPT (attempts, total_attempts), total_attempts AS attempts, {NUM} AS num
             FROM latest
             ORDER BY {ORDER}
@@ -52,7 +59,8 @@ class BigQueryReads(BigQueryBase):
     def _graph_latest(self) -> str:
         return self._latest(
             "user_id, screen_name, friend_count, friend_names, friend_ids, following_count,"
-            " truncated, status, source, `partition`, end_at"
+            " truncated, status, source, `partition`, end_at",
+            lists=True,
         )
 
     async def edge_lists(self, *, partition: int | None = None) -> AsyncIterator[EdgeList]:
@@ -101,15 +109,28 @@ class BigQueryReads(BigQueryBase):
                 yield rows.node_row(row)
 
     def _create_views(self, client: Any, timeout: float) -> None:
-        """The graph as views users can query in SQL: `edges` and `nodes`."""
+        """The graph as views users can query in SQL: `edges` and `nodes`, and
+        `latest_friends` (each user's newest result, ``user_friends``-shaped, its list
+        resolved when a later wave kept none). A view of an older version is replaced."""
         users, plan = self._t(schema.USERS), self._t(schema.PARTITIONS)
+        latest = self._latest(_LATEST_COLUMNS, lists=True)
         for name, select in (
             (graph.EDGES_VIEW, graph.edges_select(self._graph_latest(), users, plan)),
             (graph.NODES_VIEW, graph.nodes_select(self._graph_latest(), users, plan)),
+            (
+                LATEST_VIEW,
+                (
+                    f"WITH {latest} SELECT * EXCEPT (attempts, total_attempts, row_key),"
+                    " total_attempts AS attempts, 0 AS num FROM latest"
+                ),
+            ),
         ):
             view = bigquery.Table(self.location.table_id(name))
             view.view_query = f"SELECT * EXCEPT (num) FROM ({select})"
-            client.create_table(view, exists_ok=True, retry=None, timeout=timeout)
+            made = client.create_table(view, exists_ok=True, retry=None, timeout=timeout)
+            if getattr(made, "view_query", None) not in (None, view.view_query):
+                made.view_query = view.view_query
+                client.update_table(made, ["view_query"], retry=None, timeout=timeout)
 
     async def status_rows(self) -> list[StatusRow]:
         """Each user's newest result's figures."""

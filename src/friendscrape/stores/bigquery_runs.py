@@ -21,11 +21,12 @@ from friendscrape.stores.base import (
     SampleBucket,
     now_utc,
 )
-from friendscrape.stores.bigquery_base import SAMPLE_COLUMNS, BigQueryBase
+from friendscrape.stores.bigquery_base import SAMPLE_COLUMNS
 from friendscrape.stores.bigquery_lib import bigquery
+from friendscrape.stores.bigquery_waves import BigQueryWaves
 
 
-class BigQueryRuns(BigQueryBase):
+class BigQueryRuns(BigQueryWaves):
     """Pending users, leases and run samples on BigQuery."""
 
     async def _lease_rows(self, partition: int) -> list[LeaseHolder]:
@@ -185,7 +186,9 @@ class BigQueryRuns(BigQueryBase):
             "p.position AS position, u.user_id AS user_id, u.screen_name AS screen_name,"
             " u.following_count AS following_count,"
             " (SELECT ANY_VALUE(x.resolved_id) FROM"
-            f" {self._t(schema.RESOLVED)} AS x WHERE x.user_id = u.user_id) AS resolved_id",
+            f" {self._t(schema.RESOLVED)} AS x WHERE x.user_id = u.user_id) AS resolved_id,"
+            f" r.list_hash AS prev_hash, r.status AS prev_status,"
+            f" {self.current_sql()} AS current_wave",
             "AND p.position > @after ORDER BY p.position LIMIT @limit",
         )
         found = await self._rows(
@@ -196,6 +199,7 @@ class BigQueryRuns(BigQueryBase):
             bigquery.ScalarQueryParameter("retry_failed", "BOOL", retry_failed),
             bigquery.ScalarQueryParameter("limit", "INT64", limit),
         )
+        self.remember_previous(found)
         return paging.user_page(found, limit)
 
     async def save_resolved(self, ids: Mapping[str, str]) -> None:
@@ -246,7 +250,7 @@ class BigQueryRuns(BigQueryBase):
 
     def _pending_sql(self, select: str, tail: str, *, every: bool = False) -> str:
         return f"""
-            WITH {self._latest("user_id, status, start_at, end_at")},
+            WITH {self._latest("user_id, status, start_at, end_at, list_hash, wave")},
             u AS (
                 SELECT user_id, screen_name, following_count FROM {self._t(schema.USERS)}
                 WHERE TRUE
@@ -257,6 +261,7 @@ class BigQueryRuns(BigQueryBase):
             JOIN u ON u.user_id = p.user_id
             LEFT JOIN latest AS r ON r.user_id = p.user_id
             WHERE {"TRUE" if every else "p.`partition` = @partition"}
-              AND (r.user_id IS NULL OR (@retry_failed AND r.status = 'failed'))
+              AND (r.user_id IS NULL OR COALESCE(r.wave, 1) < {self.current_sql()}
+                   OR (@retry_failed AND r.status = 'failed'))
               {tail}
         """

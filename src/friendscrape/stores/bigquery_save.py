@@ -12,7 +12,7 @@ from typing import Any, cast
 from friendscrape.errors import StoreError, StoreTransientError
 from friendscrape.models import FriendList
 from friendscrape.stores import bigquery_schema as schema
-from friendscrape.stores.bigquery_base import BigQueryBase
+from friendscrape.stores.bigquery_waves import BigQueryWaves
 from friendscrape.stores.bigquery_write import StorageWriter, WriteApiRefusedError
 
 # Per-row insert error reasons worth sending again; anything else ("invalid", ...) is
@@ -30,7 +30,7 @@ class StoreInsertError(StoreError):
         self.errors = list(errors)
 
 
-class BigQuerySave(BigQueryBase):
+class BigQuerySave(BigQueryWaves):
     """RunStore.save on BigQuery."""
 
     async def save(self, results: Sequence[FriendList]) -> None:
@@ -46,7 +46,12 @@ class BigQuerySave(BigQueryBase):
             for result, key in zip(results, keys, strict=True)
             if key not in self._accepted
         ]
-        rows = [schema.to_row(result, run_id=self.run_id, key=key) for result, key in todo]
+        # Each row carries its wave; a list equal to the user's previous one is not sent.
+        fields = self.save_fields([result for result, _ in todo])
+        rows = [
+            schema.to_row(result, run_id=self.run_id, key=key) | extra
+            for (result, key), extra in zip(todo, fields, strict=True)
+        ]
         for chunk in schema.chunks(rows, [key for _, key in todo]):
             if self._write_api:
                 try:

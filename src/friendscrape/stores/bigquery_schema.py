@@ -25,6 +25,7 @@ PARTITIONS = "partitions"
 LEASES = "partition_leases"
 RESOLVED = "resolved_ids"
 SAMPLES = "run_samples"
+WAVES = "waves"
 
 USERS_SCHEMA = (
     SchemaField("user_id", "STRING", mode="REQUIRED"),
@@ -60,6 +61,17 @@ RESULTS_SCHEMA = (
     SchemaField("attempts", "INT64"),
     SchemaField("run_id", "STRING"),
     SchemaField("row_key", "STRING"),
+    # Waves (bigquery_waves.py): NULL in rows written before them (wave 1, no hash).
+    SchemaField("wave", "INT64"),
+    SchemaField("list_hash", "INT64"),
+    SchemaField("changed", "INT64"),
+    SchemaField("same_list", "BOOL"),
+)
+
+# The job's waves: one row per wave opened (none: the job is in wave 1).
+WAVES_SCHEMA = (
+    SchemaField("wave", "INT64", mode="REQUIRED"),
+    SchemaField("opened_at", "TIMESTAMP", mode="REQUIRED"),
 )
 
 PARTITIONS_SCHEMA = (
@@ -113,6 +125,7 @@ SCHEMAS: Mapping[str, tuple[SchemaField, ...]] = {
     LEASES: LEASES_SCHEMA,
     RESOLVED: RESOLVED_SCHEMA,
     SAMPLES: SAMPLES_SCHEMA,
+    WAVES: WAVES_SCHEMA,
 }
 
 # A dataset is a friendscrape store when it has these; the lease table is newer and is

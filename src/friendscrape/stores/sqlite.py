@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from friendscrape.errors import StoreUnavailableError, UsageError
 from friendscrape.stores import sqlite_graph as graph
+from friendscrape.stores import sqlite_waves as waves
 from friendscrape.stores.sqlite_base import table_names
 from friendscrape.stores.sqlite_plan import SqlitePlan
 from friendscrape.stores.sqlite_read import SqliteReads
@@ -48,6 +49,9 @@ CREATE TABLE IF NOT EXISTS partitions (
 );
 CREATE TABLE IF NOT EXISTS user_friends (
     user_id TEXT PRIMARY KEY,
+    wave INTEGER NOT NULL DEFAULT 1, -- the wave of this result (each user's newest is here)
+    list_hash INTEGER,              -- content hash of the list (stores.waves.list_hash)
+    changed INTEGER,                -- 1: the list differs from the user's previous result's
     screen_name TEXT,
     friend_count INTEGER NOT NULL,
     friend_names TEXT NOT NULL,     -- in the upstream's order: a lists_codec blob, [] or
@@ -163,7 +167,7 @@ def _unreadable_why(path: Path) -> str | None:
     return None
 
 
-class SqliteStore(SqlitePlan, SqliteRuns, SqliteReads):
+class SqliteStore(SqlitePlan, SqliteRuns, SqliteReads, waves.SqliteWaves):
     """A Store in one SQLite file; calls run in a worker thread, one at a time."""
 
     @classmethod
@@ -223,6 +227,7 @@ class SqliteStore(SqlitePlan, SqliteRuns, SqliteReads):
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(_SCHEMA)
             graph.migrate(conn)
+            waves.migrate(conn)
             graph.register(conn)
         except sqlite3.DatabaseError as exc:
             msg = f"cannot open SQLite store {str(self.path)!r}: {exc}"

@@ -11,6 +11,7 @@ from datetime import datetime
 from friendscrape.models import FriendList
 from friendscrape.stores import figures, rows
 from friendscrape.stores import sqlite_graph as graph
+from friendscrape.stores import sqlite_waves as waves
 from friendscrape.stores.base import (
     EdgeList,
     ListCounts,
@@ -60,9 +61,10 @@ class SqliteReads(SqliteBase):
     async def status_rows(self) -> list[StatusRow]:
         def run(conn: sqlite3.Connection) -> list[StatusRow]:
             found = conn.execute(
-                """SELECT f.user_id, COALESCE(u.partition, f.partition, 0) AS part,
+                f"""SELECT f.user_id, COALESCE(u.partition, f.partition, 0) AS part,
                           f.status, f.friend_count, f.start_at, f.end_at
-                   FROM user_friends f LEFT JOIN users u ON u.user_id = f.user_id"""
+                   FROM user_friends f LEFT JOIN users u ON u.user_id = f.user_id
+                   WHERE {waves.in_current(conn)}"""
             ).fetchall()
             return [figures.status_row(r) for r in found]
 
@@ -71,9 +73,10 @@ class SqliteReads(SqliteBase):
     async def finished_counts(self, *, bucket: int) -> list[tuple[int, int, int]]:
         def run(conn: sqlite3.Connection) -> list[tuple[int, int, int]]:
             found = conn.execute(
-                """SELECT COALESCE(u.partition, f.partition, 0) AS part,
+                f"""SELECT COALESCE(u.partition, f.partition, 0) AS part,
                           CAST(strftime('%s', f.end_at) AS INTEGER) / ? AS b, COUNT(*) AS n
                    FROM user_friends f LEFT JOIN users u ON u.user_id = f.user_id
+                   WHERE {waves.in_current(conn)}
                    GROUP BY part, b ORDER BY part, b""",
                 (figures.at_least_one(bucket),),
             ).fetchall()
@@ -131,13 +134,14 @@ class SqliteReads(SqliteBase):
 
         def run(conn: sqlite3.Connection) -> list[StatusSummary]:
             found = conn.execute(
-                """SELECT COALESCE(u.partition, f.partition, 0) AS part, f.status,
+                f"""SELECT COALESCE(u.partition, f.partition, 0) AS part, f.status,
                           COUNT(*) AS users, COALESCE(SUM(f.friend_count), 0) AS friends,
                           COALESCE(SUM((julianday(f.end_at) - julianday(f.start_at)) * 86400.0),
                                    0.0) AS seconds,
                           MIN(f.start_at) AS first_start, MAX(f.end_at) AS last_end,
                           SUM(f.end_at >= ?) AS recent
                    FROM user_friends f LEFT JOIN users u ON u.user_id = f.user_id
+                   WHERE {waves.in_current(conn)}
                    GROUP BY part, f.status ORDER BY part, f.status""",
                 (since_sql,),
             ).fetchall()

@@ -13,6 +13,7 @@ import msgspec
 
 from friendscrape.models import FriendList, UserPage
 from friendscrape.stores import figures, lists_codec, paging, rows
+from friendscrape.stores import sqlite_waves as waves
 from friendscrape.stores.base import (
     Lease,
     LeaseHolder,
@@ -22,15 +23,15 @@ from friendscrape.stores.base import (
 )
 from friendscrape.stores.sqlite_base import SqliteBase, table_names, to_sql
 
-_UPSERT_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_UPSERT_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 _UPSERT_ROWS = 50
-"""Results written per statement: 800 parameters, under the oldest SQLite's 999."""
+"""Results written per statement: 950 parameters, under the oldest SQLite's 999."""
 
 _UPSERT = """
 INSERT INTO user_friends (user_id, screen_name, friend_count, friend_names, friend_ids,
     following_count, truncated, status, error, source, partition, attempts, start_at, end_at,
-    friend_keys, keys_gen)
+    friend_keys, keys_gen, wave, list_hash, changed)
 VALUES {rows}
 ON CONFLICT (user_id) DO UPDATE SET
     screen_name = excluded.screen_name, friend_count = excluded.friend_count,
@@ -39,7 +40,8 @@ ON CONFLICT (user_id) DO UPDATE SET
     status = excluded.status, error = excluded.error, source = excluded.source,
     partition = excluded.partition, attempts = user_friends.attempts + excluded.attempts,
     start_at = excluded.start_at, end_at = excluded.end_at,
-    friend_keys = excluded.friend_keys, keys_gen = excluded.keys_gen
+    friend_keys = excluded.friend_keys, keys_gen = excluded.keys_gen,
+    wave = excluded.wave, list_hash = excluded.list_hash, changed = excluded.changed
 """
 
 
@@ -91,13 +93,14 @@ class SqliteRuns(SqliteBase):
 
         def run(conn: sqlite3.Connection) -> UserPage:
             found = conn.execute(
-                """SELECT u.user_id, u.screen_name, u.following_count, u.seq AS position,
+                f"""SELECT u.user_id, u.screen_name, u.following_count, u.seq AS position,
                           r.resolved_id
                    FROM users u
                    LEFT JOIN user_friends f ON f.user_id = u.user_id
                    LEFT JOIN resolved_ids r ON r.user_id = u.user_id
                    WHERE u.partition = ? AND u.seq > ?
-                     AND (f.user_id IS NULL OR (? AND f.status = 'failed'))
+                     AND (f.user_id IS NULL OR f.wave < {waves.CURRENT}
+                          OR (? AND f.status = 'failed'))
                    ORDER BY u.seq LIMIT ?""",
                 (partition, after, retry_failed, limit),
             ).fetchall()
@@ -123,8 +126,9 @@ class SqliteRuns(SqliteBase):
     async def pending_count(self, partition: int, *, retry_failed: bool) -> int:
         def run(conn: sqlite3.Connection) -> int:
             row = conn.execute(
-                """SELECT COUNT(*) FROM users u LEFT JOIN user_friends f ON f.user_id = u.user_id
-                   WHERE u.partition = ? AND (f.user_id IS NULL OR (? AND f.status = 'failed'))""",
+                f"""SELECT COUNT(*) FROM users u LEFT JOIN user_friends f ON f.user_id = u.user_id
+                   WHERE u.partition = ? AND (f.user_id IS NULL OR f.wave < {waves.CURRENT}
+                          OR (? AND f.status = 'failed'))""",
                 (partition, retry_failed),
             ).fetchone()
             return int(row[0])
@@ -137,11 +141,12 @@ class SqliteRuns(SqliteBase):
             # at its first pending user: a done partition costs a walk of its users, a
             # pending one usually a single row.
             found = conn.execute(
-                """SELECT p.partition FROM partitions p
+                f"""SELECT p.partition FROM partitions p
                    WHERE EXISTS (
                        SELECT 1 FROM users u LEFT JOIN user_friends f ON f.user_id = u.user_id
                        WHERE u.partition = p.partition
-                         AND (f.user_id IS NULL OR (? AND f.status = 'failed')))
+                         AND (f.user_id IS NULL OR f.wave < {waves.CURRENT}
+                              OR (? AND f.status = 'failed')))
                    ORDER BY p.partition""",
                 (retry_failed,),
             ).fetchall()
@@ -307,13 +312,20 @@ class SqliteRuns(SqliteBase):
                 )
                 for r in results
             ]
+            hashes = waves.hashes_of(results)
             matcher.prepare(conn, lists)
             conn.execute("BEGIN IMMEDIATE")
             # Each list's targets resolved now, against the job's users, once.
             keys = matcher.resolved_keys(conn, lists, [r.friend_names for r in results])
+            # The wave's: a row of an earlier wave this replaces is kept in the history.
+            wave = waves.current(conn)
+            flags = waves.archive(conn, results, hashes, wave)
             _upsert_all(
                 conn,
-                [row[:3] + c + row[3:] + k for row, c, k in zip(rows, compact, keys, strict=True)],
+                [
+                    row[:3] + c + row[3:] + k + (wave, h, f)
+                    for row, c, k, h, f in zip(rows, compact, keys, hashes, flags, strict=True)
+                ],
             )
             conn.execute("COMMIT")
 
