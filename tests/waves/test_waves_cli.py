@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,14 +61,14 @@ def job(request: pytest.FixtureRequest, tmp_path: Path) -> Job:
 
 
 @pytest.fixture
-def users_csv(tmp_path: Path) -> Iterator[Path]:
+def users_csv(tmp_path: Path) -> Path:
     path = tmp_path / "users.csv"
     with path.open("w", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(["user_id", "screen_name", "following_count"])
         for account in _graph(1).accounts():
             writer.writerow([account.user_id, account.screen_name, account.following_count])
-    yield path
+    return path
 
 
 def _run_args(base_url: str) -> list[str]:
@@ -127,7 +126,7 @@ async def test_three_waves_killed_in_the_second_match_the_simulators_truth(
     for wave in range(2, WAVES + 1):
         opened = await job.ok("waves", "new")
         assert f"opened wave {wave}" in "\n".join(opened.stdout_other)
-        await _collect(job, wave, kill=wave == 2)  # noqa: PLR2004
+        await _collect(job, wave, kill=wave == 2)
 
     # Every wave's lists, as exported, are the simulator's lists of that wave.
     for wave in range(1, WAVES + 1):
@@ -186,12 +185,12 @@ async def test_three_waves_killed_in_the_second_match_the_simulators_truth(
 async def test_wave_refusals_are_one_line(job: Job, users_csv: Path, tmp_path: Path) -> None:
     await job.ok("users", "import", str(users_csv), "--source", "twitter-mobile")
     code, run = await job.cli("export", "--format", "changes", "--output", str(tmp_path / "c.csv"))
-    assert code == 2  # noqa: PLR2004
+    assert code == 2
     assert "the job has one wave: open the next with 'friendscrape waves new'" in run.stderr
     code, run = await job.cli("export", "--wave", "4")
-    assert code == 2  # noqa: PLR2004
+    assert code == 2
     assert "no wave 4: the job has waves 1 to 1" in run.stderr
     code, run = await job.cli("export", "--format", "edges", "--wave", "1")
-    assert code == 2  # noqa: PLR2004
+    assert code == 2
     assert "--wave applies to --format jsonl or csv" in run.stderr
     assert "Traceback" not in run.stderr
