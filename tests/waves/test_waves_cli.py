@@ -184,6 +184,9 @@ async def test_three_waves_killed_in_the_second_match_the_simulators_truth(
 
 async def test_wave_refusals_are_one_line(job: Job, users_csv: Path, tmp_path: Path) -> None:
     await job.ok("users", "import", str(users_csv), "--source", "twitter-mobile")
+    code, run = await job.cli("waves", "new")
+    assert code == 2
+    assert "the job has no partition plan: import users and plan partitions first" in run.stderr
     code, run = await job.cli("export", "--format", "changes", "--output", str(tmp_path / "c.csv"))
     assert code == 2
     assert "the job has one wave: open the next with 'friendscrape waves new'" in run.stderr

@@ -18,14 +18,18 @@ from friendscrape.stores import opened_store
 from friendscrape.stores.base import WaveSummary, now_utc
 
 
-async def open_next(settings: Settings) -> tuple[int, WaveSummary | None]:
-    """Open the next wave; returns its number and the figures of the wave it follows.
+async def open_next(settings: Settings) -> int:
+    """Open the next wave; returns its number (nothing is counted: it takes a moment
+    whatever the job's size).
 
     Refused while a run holds a partition: its results would be saved into the new wave
     for some users and the old one for others."""
     async with opened_store(store_config(settings)) as store:
-        if await store.user_count() == 0:
-            msg = "the store has no users: import users first ('friendscrape users import FILE')"
+        if not await store.partitions():
+            msg = (
+                "the job has no partition plan: import users and plan partitions first "
+                "('friendscrape partitions plan --count N')"
+            )
             raise UsageError(msg)
         now = now_utc()
         held = sorted(p for p, h in (await store.leases()).items() if not h.gone(now))
@@ -36,9 +40,7 @@ async def open_next(settings: Settings) -> tuple[int, WaveSummary | None]:
                 "let it finish (or stop it) before opening the next wave"
             )
             raise UsageError(msg)
-        before = await store.wave_summaries()
-        wave = await store.open_wave(now)
-        return wave, (before[-1] if before else None)
+        return await store.open_wave(now)
 
 
 async def list_waves(settings: Settings) -> list[WaveSummary]:
@@ -83,11 +85,9 @@ def to_json(summaries: list[WaveSummary]) -> str:
     return json.dumps([s.as_json() for s in summaries], indent=2)
 
 
-def opened_text(wave: int, before: WaveSummary | None) -> str:
+def opened_text(wave: int) -> str:
     """What ``waves new`` prints."""
-    if before is None:
-        return f"opened wave {wave}: every user is pending in it"
     return (
-        f"opened wave {wave}: every user is pending in it (wave {before.wave}: "
-        f"{before.done} users done, {before.ok} ok)"
+        f"opened wave {wave}: every user is pending in it; collect it with 'friendscrape "
+        "run --partition N', see it with 'friendscrape waves list'"
     )

@@ -42,8 +42,10 @@ CREATE TABLE IF NOT EXISTS wave_history (   -- results of earlier waves, replace
     friend_names BLOB,             -- NULL: the same list as the user's next newer result
     friend_ids BLOB
 );
-CREATE UNIQUE INDEX IF NOT EXISTS wave_history_user ON wave_history (user_id, wave);
-CREATE INDEX IF NOT EXISTS wave_history_order ON wave_history (wave, length(user_id), user_id);
+-- One index, in user order then wave: a wave's rows stream in user order from it (the
+-- other waves' entries are passed over), and a user's other waves are found by it.
+CREATE UNIQUE INDEX IF NOT EXISTS wave_history_user
+    ON wave_history (length(user_id), user_id, wave);
 """
 
 COLUMNS = {"wave": "INTEGER NOT NULL DEFAULT 1", "list_hash": "INTEGER", "changed": "INTEGER"}
@@ -145,15 +147,15 @@ def _again_in_wave(conn: sqlite3.Connection, row: sqlite3.Row, new: int) -> int 
     it keeps that row's list now. Returns the new result's ``changed``."""
     last = conn.execute(
         "SELECT wave, list_hash, friend_names IS NULL AS bare FROM wave_history"
-        " WHERE user_id = ? ORDER BY wave DESC LIMIT 1",
+        " WHERE length(user_id) = length(?1) AND user_id = ?1 ORDER BY wave DESC LIMIT 1",
         (row["user_id"],),
     ).fetchone()
     if last is None:
         return None
     if last["bare"] and _stored_hash(row) != new:
         conn.execute(
-            "UPDATE wave_history SET friend_names = ?, friend_ids = ? WHERE user_id = ?"
-            " AND wave = ?",
+            "UPDATE wave_history SET friend_names = ?, friend_ids = ? WHERE"
+            " length(user_id) = length(?3) AND user_id = ?3 AND wave = ?",
             (row["friend_names"], row["friend_ids"], row["user_id"], last["wave"]),
         )
     return int(last["list_hash"] != new)
@@ -173,14 +175,16 @@ _OLDER_VERSION_SQL = f"""SELECT {_NEWEST_COLUMNS.replace("list_hash", "NULL AS l
 
 def _resolved(column: str) -> str:
     return f"""COALESCE(h.{column}, (SELECT n.{column} FROM wave_history n
-        WHERE n.user_id = h.user_id AND n.wave > h.wave AND n.friend_names IS NOT NULL
+        WHERE length(n.user_id) = length(h.user_id) AND n.user_id = h.user_id
+          AND n.wave > h.wave AND n.friend_names IS NOT NULL
         ORDER BY n.wave LIMIT 1), f.{column}) AS {column}"""
 
 
 _HISTORY_SQL = f"""SELECT h.user_id, f.screen_name, h.status, f.source, f.partition,
         h.start_at, h.end_at, {_resolved("friend_names")}, {_resolved("friend_ids")},
         h.following_count, h.truncated, h.error, h.attempts, h.list_hash
-    FROM wave_history h JOIN user_friends f ON f.user_id = h.user_id
+    FROM wave_history h INDEXED BY wave_history_user JOIN user_friends f
+        ON f.user_id = h.user_id
     WHERE h.wave = ? ORDER BY length(h.user_id), h.user_id"""
 
 
