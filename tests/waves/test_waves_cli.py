@@ -112,6 +112,14 @@ def _truth_changes(a: int, b: int) -> list[tuple[str, str, str]]:
     return sorted(rows)
 
 
+async def _status_counts(job: Job, wave: int, *, collected: int) -> None:
+    """status counts the current wave's results, and names the earlier waves' totals."""
+    document = json.loads("\n".join((await job.ok("status", "--json")).stdout_other))
+    assert document["total"]["collected"] == collected
+    note = next(n for n in document["notes"] if n.startswith(f"wave {wave} (opened"))
+    assert f"Earlier waves: wave 1: {USERS} done" in note
+
+
 async def _export(job: Job, out: Path, *args: str) -> Path:
     await job.ok("export", *args, "--output", str(out))
     return out
@@ -126,7 +134,10 @@ async def test_three_waves_killed_in_the_second_match_the_simulators_truth(
     for wave in range(2, WAVES + 1):
         opened = await job.ok("waves", "new")
         assert f"opened wave {wave}" in "\n".join(opened.stdout_other)
+        if wave == WAVES:  # status counts the new wave's results: none yet
+            await _status_counts(job, wave, collected=0)
         await _collect(job, wave, kill=wave == 2)
+    await _status_counts(job, WAVES, collected=USERS)
 
     # Every wave's lists, as exported, are the simulator's lists of that wave.
     for wave in range(1, WAVES + 1):

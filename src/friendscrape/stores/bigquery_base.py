@@ -183,13 +183,14 @@ class BigQueryBase:
     def _t(self, name: str) -> str:
         return self.location.table(name)
 
-    def _latest(self, columns: str, *, lists: bool = False) -> str:
+    def _latest(self, columns: str, *, lists: bool = False, wave: int = 1) -> str:
         """CTEs ``tries`` (one row per insert) and ``latest`` (each user's newest row).
 
         ``latest.total_attempts`` sums attempts over a user's distinct rows. Rows of the
         original deployment have no row_key or attempts: each counts as one try. With
         ``lists``, a newest row that kept no list (``same_list``: equal to the user's
         previous one, see bigquery_waves.py) reads the user's newest list that was kept.
+        With ``wave`` past the first, only that wave's rows count (status and report).
         """
         kept = ", same_list" if lists else ""
         newest = "latest" if not lists else "newest"
@@ -217,7 +218,7 @@ class BigQueryBase:
             tries AS (
                 SELECT {columns}, row_key, attempts{kept}
                 FROM {self._t(schema.RESULTS)}
-                WHERE TRUE
+                WHERE {"TRUE" if wave <= 1 else f"wave = {wave:d}"}
                 QUALIFY ROW_NUMBER() OVER (
                     PARTITION BY COALESCE(row_key, CONCAT(user_id, '@', CAST(start_at AS STRING)))
                     ORDER BY end_at DESC

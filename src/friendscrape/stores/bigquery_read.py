@@ -24,9 +24,10 @@ from friendscrape.stores.base import (
     StatusRow,
     StatusSummary,
 )
-from friendscrape.stores.bigquery_base import NUM, ORDER, STATUS_COLUMNS, BigQueryBase
+from friendscrape.stores.bigquery_base import NUM, ORDER, STATUS_COLUMNS
 from friendscrape.stores.bigquery_lib import bigquery
 from friendscrape.stores.bigquery_plan import JOB
+from friendscrape.stores.bigquery_waves import BigQueryWaves
 
 LATEST_VIEW = "latest_friends"
 
@@ -36,7 +37,7 @@ _LATEST_COLUMNS = (
 )
 
 
-class BigQueryReads(BigQueryBase):
+class BigQueryReads(BigQueryWaves):
     """ReadStore on BigQuery: every read keeps each user's newest row."""
 
     async def results(self) -> AsyncIterator[FriendList]:
@@ -134,8 +135,9 @@ class BigQueryReads(BigQueryBase):
 
     async def status_rows(self) -> list[StatusRow]:
         """Each user's newest result's figures."""
+        wave = await self.current_wave()  # status counts the current wave's results
         sql = f"""
-            WITH {self._latest(STATUS_COLUMNS)}
+            WITH {self._latest(STATUS_COLUMNS, wave=wave)}
             SELECT user_id, `partition` AS part, status,
                    COALESCE(friend_count, ARRAY_LENGTH(friend_names), 0) AS friend_count,
                    start_at, end_at, {NUM} AS num
@@ -146,8 +148,9 @@ class BigQueryReads(BigQueryBase):
 
     async def finished_counts(self, *, bucket: int) -> list[tuple[int, int, int]]:
         """Each user's newest result, counted per plan partition and end-time bucket."""
+        wave = await self.current_wave()  # status counts the current wave's results
         sql = f"""
-            WITH {self._latest(STATUS_COLUMNS)},
+            WITH {self._latest(STATUS_COLUMNS, wave=wave)},
             plan AS (
                 SELECT user_id, ANY_VALUE(`partition`) AS part
                 FROM {self._t(schema.PARTITIONS)} GROUP BY user_id
@@ -226,8 +229,9 @@ class BigQueryReads(BigQueryBase):
 
     async def partition_summary(self, *, since: datetime) -> list[StatusSummary]:
         """Each user's newest result, aggregated per plan partition and status in BigQuery."""
+        wave = await self.current_wave()  # status counts the current wave's results
         sql = f"""
-            WITH {self._latest(STATUS_COLUMNS)},
+            WITH {self._latest(STATUS_COLUMNS, wave=wave)},
             plan AS (
                 SELECT user_id, ANY_VALUE(`partition`) AS part
                 FROM {self._t(schema.PARTITIONS)} GROUP BY user_id

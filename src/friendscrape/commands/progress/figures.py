@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
+from friendscrape.commands.progress import waves
 from friendscrape.config import Settings
 from friendscrape.configparts import store_config, store_retry_policy
 from friendscrape.models import Partition, Status
@@ -524,4 +525,5 @@ async def read_status(settings: Settings, *, window: float = DEFAULT_WINDOW) -> 
         report = await retried(
             store_retry_policy(settings), "status", lambda: gather_status(store, window=window)
         )
-    return replace(report, store=shown_store(settings.store))
+        notes = await waves.wave_notes(store)
+    return replace(report, store=shown_store(settings.store), notes=(*report.notes, *notes))

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from friendscrape import output_file
+from friendscrape.commands.progress import waves
 from friendscrape.commands.progress.figures import shown_store
 from friendscrape.commands.report.figures import DEFAULT_TIER, Figures, gather_figures, pick_tier
 from friendscrape.commands.report.page import render_page
@@ -40,7 +41,9 @@ async def build_page(
             "report",
             lambda: gather_figures(store, now=now, tier=priced, hours_per_month=hours),
         )
-    figures = replace(figures, status=replace(figures.status, store=shown_store(settings.store)))
+        notes = (*figures.status.notes, *await waves.wave_notes(store))
+    status = replace(figures.status, store=shown_store(settings.store), notes=notes)
+    figures = replace(figures, status=status)
     return render_page(figures, title=TITLE, generated_at=now), figures
 
 
