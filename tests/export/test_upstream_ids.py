@@ -118,7 +118,7 @@ async def test_sqlite_takes_the_fast_path_only_where_every_id_is_the_platforms(
         sqlite_graph.register(conn)
         assert sqlite_graph.upstream_platforms(conn) == ("x-api",)
         query = sqlite_graph.edges_query(conn)
-        assert query.job_ids == frozenset(u.user_id for u in users)
+        assert query.job_ids.get() == frozenset(u.user_id for u in users)
         assert "job_keys" not in query.sql  # no look-up table: every list is direct
     finally:
         conn.close()

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, overload
 
 from friendscrape.stores import lists_codec
@@ -249,6 +251,39 @@ def upstream_platforms(conn: sqlite3.Connection) -> tuple[str, ...]:
     return tuple(p for p, n in zip(_UPSTREAM_SHAPES, shaped, strict=True) if n == count)
 
 
+class JobIds:
+    """The job's user ids, read when first asked for (only ``--within`` asks: a million
+    ids take some 60 MB) on a read-only connection of their own, as the export runs."""
+
+    __slots__ = ("_ids", "_lock", "_path")
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._ids: frozenset[str] | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, conn: sqlite3.Connection) -> JobIds:
+        """The ids of the store ``conn`` has open (its main database file)."""
+        path: str = conn.execute("PRAGMA database_list").fetchone()[2]
+        return cls(path)
+
+    def get(self) -> frozenset[str]:
+        """Every user id of the job."""
+        with self._lock:
+            if self._ids is None:
+                uri = f"{Path(self._path).resolve().as_uri()}?mode=ro"
+                conn = sqlite3.connect(uri, uri=True)
+                try:
+                    self._ids = frozenset(r[0] for r in conn.execute("SELECT user_id FROM users"))
+                finally:
+                    conn.close()
+            return self._ids
+
+
+_NO_IDS = JobIds("")
+
+
 @dataclass(frozen=True, slots=True)
 class EdgesQuery:
     """The edges statement (``{order}`` left to fill, ``part`` to set), and the job's ids
@@ -257,7 +292,7 @@ class EdgesQuery:
 
     sql: str
     params: dict[str, Any]
-    job_ids: frozenset[str] = frozenset()
+    job_ids: JobIds = _NO_IDS
 
 
 def _stale(conn: sqlite3.Connection, gen: int | None, have: set[str]) -> bool:
@@ -319,9 +354,7 @@ def edges_query(conn: sqlite3.Connection) -> EdgesQuery:
         )
     platforms = _direct(conn)
     direct = _direct_sql(platforms, keys)
-    job_ids: frozenset[str] = frozenset()
-    if platforms:
-        job_ids = frozenset(r[0] for r in conn.execute("SELECT user_id FROM users"))
+    job_ids = JobIds.of(conn) if platforms else _NO_IDS
     if platforms and not _resolving(conn, gen, current, direct):
         # Every list is resolved at save or takes the fast path: no look-up table.
         return EdgesQuery(
@@ -356,7 +389,7 @@ def edge_list(row: sqlite3.Row, query: EdgesQuery | None = None) -> EdgeList:
         targets, known = _from_pairs(lists_codec.key_pairs(keys), names, ids)
     elif row["direct"]:
         # The fast path: a friend is the job's user whose id is its upstream id.
-        targets, known = _direct_targets(ids, query.job_ids if query else frozenset())
+        targets, known = _direct_targets(ids, query.job_ids if query else _NO_IDS)
         if not ids:
             targets, known = [""] * len(names), [False] * len(names)
     else:
@@ -396,14 +429,14 @@ class JobMembers(Sequence[bool]):
 
     __slots__ = ("_flags", "_ids", "_job_ids")
 
-    def __init__(self, ids: list[str], job_ids: frozenset[str]) -> None:
+    def __init__(self, ids: list[str], job_ids: JobIds) -> None:
         self._ids = ids
         self._job_ids = job_ids
         self._flags: list[bool] | None = None
 
     def _all(self) -> list[bool]:
         if self._flags is None:
-            self._flags = list(map(self._job_ids.__contains__, self._ids))
+            self._flags = list(map(self._job_ids.get().__contains__, self._ids))
         return self._flags
 
     def __len__(self) -> int:
@@ -428,7 +461,7 @@ class JobMembers(Sequence[bool]):
         return repr(self._all())
 
 
-def _direct_targets(ids: list[str], job_ids: frozenset[str]) -> tuple[list[str], Sequence[bool]]:
+def _direct_targets(ids: list[str], job_ids: JobIds) -> tuple[list[str], Sequence[bool]]:
     """The fast path's targets (the upstream ids themselves) and which are the job's."""
     return ids, JobMembers(ids, job_ids)
 
