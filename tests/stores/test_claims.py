@@ -5,7 +5,9 @@ nothing is left. Every worker a separate process, on both stores."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
+import socket
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -152,6 +154,20 @@ async def test_a_sigkilled_holder_is_taken_over_by_a_waiting_worker(
     survivor = await job.worker(sim)
     await survivor.wait_event("claim.waiting", timeout=120)
     assert _claimed([survivor]) == Counter({2: 1})
+
+    # status shows the fleet: partition 2 done, partition 1 held by the doomed worker.
+    code, status = await job.cli("status")
+    assert code == 0, status.tail()
+    lines = [line.strip() for line in status.stdout_other]
+    assert "fleet: 2 partitions: 1 done, 1 held, 0 free" in lines, lines
+    held = f"partition 1 held by pid {doomed.pid} on {socket.gethostname()}, since 20"
+    assert any(line.startswith(held) for line in lines), lines
+    code, status = await job.cli("status", "--json")
+    assert code == 0, status.tail()
+    fleet = json.loads("".join(status.stdout_other))["fleet"]
+    assert (fleet["done"], fleet["held"], fleet["free"]) == (1, 1, 0), fleet
+    assert fleet["workers"][0]["partition"] == 1
+    assert fleet["workers"][0]["pid"] == doomed.pid
 
     doomed.send(signal.SIGKILL)
     assert await doomed.wait(30) == -9

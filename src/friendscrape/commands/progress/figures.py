@@ -143,6 +143,36 @@ class StatusReport:
 
 
 @dataclass(frozen=True, slots=True)
+class Fleet:
+    """The plan's partitions as a fleet sees them: ``done`` (nothing left, no live
+    lease), ``held`` (a live lease: the worker at it) and ``free`` (users left, nobody
+    at it: the next ``run --partition next`` claims the lowest of them)."""
+
+    done: int
+    held: tuple[PartitionStatus, ...]
+    free: int
+
+
+def fleet(report: StatusReport) -> Fleet | None:
+    """The fleet of a planned job (None: no plan)."""
+    if not report.planned or not report.partitions:
+        return None
+    held = tuple(p for p in report.partitions if p.holder is not None)
+    idle = [p for p in report.partitions if p.holder is None]
+    done = sum(1 for p in idle if p.remaining == 0)
+    return Fleet(done=done, held=held, free=len(idle) - done)
+
+
+def holder_words(p: PartitionStatus) -> str:
+    """``pid 4242 on worker-a, since 2024-05-01 12:00:03Z`` (the live lease's holder)."""
+    h = p.holder
+    if h is None:
+        return "nobody"
+    since = h.acquired_at.strftime("%Y-%m-%d %H:%M:%SZ") if h.acquired_at else "?"
+    return f"pid {h.pid} on {h.host}, since {since}"
+
+
+@dataclass(frozen=True, slots=True)
 class JobFacts:
     """What the job counts and where from: the platform of its results (the most
     common ``source``, or ``mixed``), the runs seen, and the ETA as if every partition

@@ -21,6 +21,7 @@ from friendscrape.commands.report.figures import Figures
 from friendscrape.commands.report.tables import (
     cost_note,
     failures_table,
+    fleet_table,
     headline,
     job_facts,
     lists_table,
@@ -84,6 +85,7 @@ def render_page(figures: Figures, *, title: str, generated_at: datetime) -> str:
         cost_note(figures.cost),
         "<h2>Partitions</h2>",
         partition_table(figures),
+        fleet_table(figures),
         "<h2>Progress</h2>",
         f'<div class="grid">{progress_chart(figures)}{throughput_chart(figures)}</div>',
         "<h2>Statuses, lists and failures</h2>",

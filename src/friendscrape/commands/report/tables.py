@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from friendscrape.commands.progress.durations import human_duration
-from friendscrape.commands.progress.figures import STATUSES, PartitionStatus
+from friendscrape.commands.progress.figures import STATUSES, PartitionStatus, fleet, holder_words
 from friendscrape.commands.report.figures import Cost, Figures
 
 
@@ -202,6 +202,25 @@ def partition_table(figures: Figures) -> str:
     notes = "".join(f'<p class="note">{html.escape(n)}</p>' for n in report.notes)
     table = _table("partitions", "Progress per partition", head, rows, narrow=narrow)
     return table + note + notes
+
+
+def fleet_table(figures: Figures) -> str:
+    """The fleet as status shows it: partitions done, held (each with its worker) and
+    free; empty without a plan."""
+    seen = fleet(figures.status)
+    if seen is None:
+        return ""
+    head = ["partition", "worker (pid on host, since)"]
+    rows = [_row([str(p.partition), html.escape(holder_words(p))]) for p in seen.held]
+    total = seen.done + len(seen.held) + seen.free
+    caption = (
+        f"Fleet: {total} partitions: {seen.done} done, {len(seen.held)} held, {seen.free} free"
+    )
+    note = (
+        '<p class="note">held: a run holds the partition\'s live lease; free: users left '
+        "and nobody at it (run --partition next claims the lowest free one).</p>"
+    )
+    return _table("fleet", caption, head, rows) + note
 
 
 def status_table(figures: Figures) -> str:

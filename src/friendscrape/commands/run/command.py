@@ -129,7 +129,12 @@ async def _collect_next(worker: _Worker, store: Store, warn: Callable[[str], Non
             log.warning("claim.stopped", partition=lease.partition, users_left=left)
             break
         if not left:
-            log.info("partition.complete", partition=lease.partition, users=done[-1].users)
+            log.info(
+                "partition.complete",
+                partition=lease.partition,
+                users=done[-1].users,
+                pages=done[-1].pages,
+            )
     return combined(done, stopped=stop.is_set())
 
 

@@ -17,6 +17,7 @@ from friendscrape.commands.progress.figures import (
     PartitionStatus,
     RunFacts,
     StatusReport,
+    fleet,
     read_status,
 )
 from friendscrape.commands.status.table import render_table
@@ -89,6 +90,19 @@ def _holder_json(p: PartitionStatus) -> dict[str, Any] | None:
     return {"host": h.host, "pid": h.pid, "run_id": h.run_id, "since": _stamp(h.acquired_at)}
 
 
+def _fleet_json(report: StatusReport) -> dict[str, Any] | None:
+    """Partitions done, held (with their workers) and free; None without a plan."""
+    seen = fleet(report)
+    if seen is None:
+        return None
+    return {
+        "done": seen.done,
+        "held": len(seen.held),
+        "free": seen.free,
+        "workers": [{"partition": p.partition, **(_holder_json(p) or {})} for p in seen.held],
+    }
+
+
 def _job_json(report: StatusReport) -> dict[str, Any]:
     """What the job counts and where from (docs/monitoring.md)."""
     facts = report.facts or JobFacts()
@@ -128,6 +142,7 @@ def to_json(report: StatusReport) -> dict[str, Any]:
         "planned": report.planned,
         "unplaced_users": report.unplaced,
         **_job_json(report),
+        "fleet": _fleet_json(report),
         "partitions": [row_json(p, now) for p in report.partitions],
         "total": row_json(total, now),
         "notes": list(report.notes),

@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from friendscrape.commands.progress.durations import human_duration, span_words, window_label
-from friendscrape.commands.progress.figures import STATUSES, PartitionStatus, StatusReport
+from friendscrape.commands.progress.figures import (
+    STATUSES,
+    PartitionStatus,
+    StatusReport,
+    fleet,
+    holder_words,
+)
 
 WIDTH = 100
 """The width when the terminal's is unknown (output to a file or a pipe, no COLUMNS)."""
@@ -231,10 +237,46 @@ def _fitted(report: StatusReport, *, wide: bool, width: int) -> list[str]:
     return lines
 
 
+def fleet_lines(report: StatusReport) -> list[str]:
+    """``fleet: 100 partitions: 37 done, 10 held, 53 free`` and one line per held one."""
+    seen = fleet(report)
+    if seen is None:
+        return []
+    total = seen.done + len(seen.held) + seen.free
+    lines = [
+        f"fleet: {total} partitions: {seen.done} done, {len(seen.held)} held, {seen.free} free"
+    ]
+    lines += [f"    partition {p.partition} held by {holder_words(p)}" for p in seen.held]
+    return lines
+
+
+def _wrapped(lines: Sequence[str], width: int) -> list[str]:
+    """Each line broken between words to ``width``, its continuation indented."""
+    out: list[str] = []
+    for line in lines:
+        indent = " " * (len(line) - len(line.lstrip()) + 2)
+        out += textwrap.wrap(
+            line,
+            width,
+            subsequent_indent=indent,
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+    return out
+
+
 def render_table(report: StatusReport, *, wide: bool = False, width: int | None = None) -> str:
-    """The job's line, one line per partition, a total line, and the legend under them,
-    to the terminal's width (``width`` when given)."""
+    """The job's line, one line per partition, a total line, the fleet (partitions done,
+    held with their workers, free) and the legend under them, to the terminal's width
+    (``width`` when given)."""
     width = terminal_width() if width is None else max(width, MIN_WIDTH)
     head = textwrap.wrap(header(report), width, break_long_words=False, break_on_hyphens=False)
     table = _fitted(report, wide=wide, width=width)
-    return "\n".join([*head, *table, *legend(report, wide=wide, width=width)])
+    return "\n".join(
+        [
+            *head,
+            *table,
+            *_wrapped(fleet_lines(report), width),
+            *legend(report, wide=wide, width=width),
+        ]
+    )
