@@ -32,6 +32,15 @@ class CompatResponse(aiohttp.ClientResponse):
         super().__init__(*args, **kwargs)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--recipe-python",
+        default=None,
+        help="the interpreter the docs' Python recipes run with in "
+        "tests/export/test_docs_snippets.py (default: the one running the tests)",
+    )
+
+
 _NEEDS_COMPAT = "stream_writer" in inspect.signature(aiohttp.ClientResponse.__init__).parameters
 
 

@@ -106,26 +106,33 @@ async def test_every_format_loads_as_the_simulators_graph(job: Settings, tmp_pat
     ]:
         await _export(job, GraphExport(fmt, table), tmp_path / name)
 
-    for reader in (nx.read_graphml, nx.read_gexf):
+    for reader, name_attr in ((nx.read_graphml, "name"), (nx.read_gexf, "label")):
         g = reader(tmp_path / ("graph.graphml" if reader is nx.read_graphml else "graph.gexf"))
         assert set(g.edges()) == edges
-        assert ids <= set(g.nodes())
         assert set(g.nodes()) == ids | {t for _s, t in edges}
+        # Every node is a node element with attributes: the job's users in_job with their
+        # status, each friend outside the job with its name and in_job false.
+        assert {n for n, d in g.nodes(data=True) if d["in_job"]} == ids
+        assert all(d[name_attr] for _n, d in g.nodes(data=True))
+        assert all("status" in d for _n, d in g.nodes(data=True) if d["in_job"])
+        outside = [(n, d) for n, d in g.nodes(data=True) if not d["in_job"]]
+        assert outside
+        assert all(set(d) == {name_attr, "in_job"} for _n, d in outside)
+        if job.source == "twitter-mobile":
+            assert all(n == f"name:{d[name_attr]}" for n, d in outside)
 
+    # Every edge has both ends: a friend with no id is keyed name:NAME, as in the graphs.
     table = pd.read_csv(tmp_path / "edges.csv", dtype=str, keep_default_na=False)
-    with_ids = table[table.target_id != ""]
-    g = nx.from_pandas_edgelist(with_ids, "source_id", "target_id", create_using=nx.DiGraph)
-    assert set(g.edges()) == {e for e in edges if not e[1].startswith("name:")}
-    unnamed = table[table.target_id == ""]
-    assert {
-        (s, f"name:{t}") for s, t in zip(unnamed.source_id, unnamed.target_name, strict=True)
-    } == {e for e in edges if e[1].startswith("name:")}
+    assert (table.target_id != "").all()
+    g = nx.from_pandas_edgelist(table, "source_id", "target_id", create_using=nx.DiGraph)
+    assert set(g.edges()) == edges
 
     parquet = pd.read_parquet(tmp_path / "edges.parquet")
     assert len(parquet) == len(table) == len(edges)
     assert set(parquet.source_id) <= ids
-    count = duckdb.sql(f"SELECT count(*) FROM '{tmp_path / 'edges.parquet'}'").fetchone()
-    assert count == (len(edges),)
+    # fetchall: duckdb 2 relations have no fetchone.
+    count = duckdb.sql(f"SELECT count(*) FROM '{tmp_path / 'edges.parquet'}'").fetchall()
+    assert count == [(len(edges),)]
     jsonl = pd.read_json(tmp_path / "edges.jsonl", lines=True, dtype=False)
     assert len(jsonl) == len(edges)
 

@@ -128,7 +128,7 @@ async def test_bigquery_views_hold_the_graph(store: Store, store_settings: Setti
     ]
     assert [(e["target_id"], e["target_name"]) for e in edges] == [
         ("200", "BOB"),
-        (None, "outsider"),
+        ("name:outsider", "outsider"),
         ("3000", "111@mast.example"),
     ]
     nodes = {

@@ -26,7 +26,9 @@ from storefixtures import ok_result
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "stores" / "v1"
 """A store written by the version before compact lists (by ``build_job`` below, then),
-and its exports as that version wrote them."""
+and its exports as that version wrote them, but for two deliberate changes since: an edge
+to a friend with no id has target_id ``name:NAME`` (was empty), and GraphML and GEXF list
+the friends outside the job as nodes, and ``in_job`` on every node."""
 
 EXPORTS = {
     "all.jsonl": ["--format", "jsonl"],

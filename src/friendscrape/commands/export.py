@@ -124,8 +124,11 @@ async def export_graph(
                 return f"{await _write_nodes(spec.table, rows, out)} nodes"
         writer = files.graphml if spec.fmt == "graphml" else files.gexf
         with output_file.opened(path, refuse=refuse, compress=spec.compress) as out:
-            nodes, edge_count = await writer(rows, edges, out)
-    return f"a graph of {nodes} users and {edge_count} edges"
+            counts = await writer(rows, edges, out)
+    return (
+        f"a graph of {counts.users} users, {counts.outside} friends outside the job and "
+        f"{counts.edges} edges"
+    )
 
 
 async def _write_edges(table: str, edges: AsyncIterator[EdgeList], out: Any) -> int:
@@ -160,7 +163,7 @@ async def _edges(store: ReadStore, spec: GraphExport) -> AsyncIterator[EdgeList]
     # which may run it after the store has closed.
     async with aclosing(_closing(store.edge_lists(partition=spec.partition))) as lists:
         async for edges in lists:
-            yield files.kept(edges, within=spec.within)
+            yield files.keyed(files.kept(edges, within=spec.within))
 
 
 async def _check_size(store: ReadStore, spec: GraphExport) -> None:

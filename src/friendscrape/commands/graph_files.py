@@ -12,7 +12,8 @@ import csv
 import importlib
 import json
 import re
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from itertools import accumulate, repeat
 from pathlib import Path
@@ -21,6 +22,7 @@ from xml.sax.saxutils import quoteattr
 
 from friendscrape import output_file
 from friendscrape.commands.export_options import TABLE_FORMATS
+from friendscrape.commands.graph_spool import GraphSpool
 from friendscrape.errors import UsageError
 from friendscrape.stores.base import EdgeList, NodeRow
 
@@ -383,7 +385,11 @@ _NODE_ATTRS = (
     ("complete", "boolean", "boolean"),
     ("partition", "int", "integer"),
     ("collected_at", "string", "string"),
+    ("in_job", "boolean", "boolean"),
 )
+IN_JOB = len(_NODE_ATTRS) - 1
+"""The index of ``in_job``: true for the job's users, false for the friends outside it
+(which have no other attribute but their name)."""
 
 
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -413,8 +419,25 @@ def _xml_edges(e: EdgeList) -> EdgeList:
 
 
 def target_key(target: str, name: str) -> str:
-    """A friend's node id in a graph file: its id, or its name when no id is known."""
+    """A friend's key: its id, or ``name:NAME`` when the platform gave no id (the legacy
+    twitter-mobile site lists names only)."""
     return target or f"name:{name}"
+
+
+def keyed(edges: EdgeList) -> EdgeList:
+    """``edges`` with every target a key (``target_key``): no edge of an export has an
+    empty end, so a table's id columns are never empty (a naive CSV load keeps them as
+    they are) and a graph is whole."""
+    if "" not in edges.targets:
+        return edges
+    return EdgeList(
+        edges.source_id,
+        edges.source_name,
+        edges.platform,
+        edges.names,
+        [t or f"name:{n}" for t, n in zip(edges.targets, edges.names, strict=True)],
+        edges.known,
+    )
 
 
 def _attr_values(node: NodeRow) -> Iterator[tuple[int, str]]:
@@ -430,76 +453,123 @@ def _attr_values(node: NodeRow) -> Iterator[tuple[int, str]]:
             yield index, xml_safe(str(value))
 
 
+@dataclass(frozen=True, slots=True)
+class GraphCounts:
+    """What a whole-graph file holds: the job's users, the friends outside the job (both
+    nodes), and the edges."""
+
+    users: int
+    outside: int
+    edges: int
+
+
+async def _spooled(
+    edges: AsyncIterator[EdgeList], spool: GraphSpool, lines: Callable[[EdgeList, int], str]
+) -> int:
+    """Write every edge's ``lines`` (given the edges written before) to the spool, and
+    remember the friends outside the job; returns the edges written."""
+    count = 0
+    async for listed in edges:
+        e = _xml_edges(keyed(listed))
+        spool.edges.write(lines(e, count))
+        spool.outside_friends(e.targets, e.names, e.known)
+        count += len(e.names)
+    return count
+
+
+def _graphml_edges(e: EdgeList, _before: int) -> str:
+    source = quoteattr(e.source_id)
+    platform = f'<data key="e1">{_text(e.platform)}</data>'
+    return "".join(
+        f'<edge source={source} target={quoteattr(t)}><data key="e0">{i}</data>{platform}</edge>\n'
+        for i, t in enumerate(e.targets)
+    )
+
+
+def _gexf_edges(e: EdgeList, before: int) -> str:
+    source = quoteattr(e.source_id)
+    return "".join(
+        f'<edge id="{before + i}" source={source} target={quoteattr(t)}/>\n'
+        for i, t in enumerate(e.targets)
+    )
+
+
 async def graphml(
     nodes: AsyncIterator[NodeRow], edges: AsyncIterator[EdgeList], out: TextIO
-) -> tuple[int, int]:
-    """Write one directed GraphML graph: the job's users with attributes, then every edge.
-    Friends outside the job are edge ends without a node element; readers (networkx,
-    Gephi, Cytoscape) create them."""
-    out.write(
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        '<graphml xmlns="http://graphml.graphdrawing.org/xmlns">\n'
-    )
-    for index, (name, kind, _g) in enumerate(_NODE_ATTRS):
-        out.write(f'<key id="n{index}" for="node" attr.name="{name}" attr.type="{kind}"/>\n')
-    out.write('<key id="e0" for="edge" attr.name="position" attr.type="int"/>\n')
-    out.write('<key id="e1" for="edge" attr.name="platform" attr.type="string"/>\n')
-    out.write('<graph id="friends" edgedefault="directed">\n')
-    node_count = 0
-    async for node in nodes:
-        data = "".join(f'<data key="n{i}">{_text(v)}</data>' for i, v in _attr_values(node))
-        out.write(f"<node id={quoteattr(xml_safe(node.user_id))}>{data}</node>\n")
-        node_count += 1
-    edge_count = 0
-    async for listed in edges:
-        e = _xml_edges(listed)
-        source = quoteattr(e.source_id)
-        platform = f'<data key="e1">{_text(e.platform)}</data>'
-        out.writelines(
-            f"<edge source={source} target={quoteattr(target_key(t, name))}>"
-            f'<data key="e0">{i}</data>{platform}</edge>\n'
-            for i, (t, name) in enumerate(zip(e.targets, e.names, strict=True))
+) -> GraphCounts:
+    """Write one directed GraphML graph: the job's users with every attribute and
+    ``in_job`` true, the friends outside the job with their name and ``in_job`` false,
+    then every edge."""
+    with GraphSpool() as spool:
+        edge_count = await _spooled(edges, spool, _graphml_edges)
+        out.write(
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<graphml xmlns="http://graphml.graphdrawing.org/xmlns">\n'
         )
-        edge_count += len(e.names)
+        for index, (name, kind, _g) in enumerate(_NODE_ATTRS):
+            out.write(f'<key id="n{index}" for="node" attr.name="{name}" attr.type="{kind}"/>\n')
+        out.write('<key id="e0" for="edge" attr.name="position" attr.type="int"/>\n')
+        out.write('<key id="e1" for="edge" attr.name="platform" attr.type="string"/>\n')
+        out.write('<graph id="friends" edgedefault="directed">\n')
+        in_job = f'<data key="n{IN_JOB}">true</data>'
+        users = 0
+        async for node in nodes:
+            key = xml_safe(node.user_id)
+            data = "".join(f'<data key="n{i}">{_text(v)}</data>' for i, v in _attr_values(node))
+            out.write(f"<node id={quoteattr(key)}>{data}{in_job}</node>\n")
+            spool.job_user(key)
+            users += 1
+        outside = 0
+        for key, name in spool.outside():
+            out.write(
+                f'<node id={quoteattr(key)}><data key="n0">{_text(name)}</data>'
+                f'<data key="n{IN_JOB}">false</data></node>\n'
+            )
+            outside += 1
+        spool.copy_edges(out)
     out.write("</graph>\n</graphml>\n")
-    return node_count, edge_count
+    return GraphCounts(users, outside, edge_count)
 
 
 async def gexf(
     nodes: AsyncIterator[NodeRow], edges: AsyncIterator[EdgeList], out: TextIO
-) -> tuple[int, int]:
-    """Write one directed GEXF 1.2 graph, nodes then edges (as GraphML above)."""
-    out.write(
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        '<gexf xmlns="http://www.gexf.net/1.2draft" version="1.2">\n'
-        '<graph mode="static" defaultedgetype="directed">\n<attributes class="node">\n'
-    )
-    for index, (name, _m, kind) in enumerate(_NODE_ATTRS[1:], start=1):
-        out.write(f'<attribute id="{index}" title="{name}" type="{kind}"/>\n')
-    out.write("</attributes>\n<nodes>\n")
-    node_count = 0
-    async for node in nodes:
-        values = "".join(
-            f'<attvalue for="{i}" value={quoteattr(v)}/>' for i, v in _attr_values(node) if i
-        )
+) -> GraphCounts:
+    """Write one directed GEXF 1.2 graph, nodes then edges (as GraphML above; a node's
+    name is its label)."""
+    with GraphSpool() as spool:
+        edge_count = await _spooled(edges, spool, _gexf_edges)
         out.write(
-            f"<node id={quoteattr(xml_safe(node.user_id))} label={quoteattr(xml_safe(node.name))}>"
-            f"<attvalues>{values}</attvalues></node>\n"
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<gexf xmlns="http://www.gexf.net/1.2draft" version="1.2">\n'
+            '<graph mode="static" defaultedgetype="directed">\n<attributes class="node">\n'
         )
-        node_count += 1
-    out.write("</nodes>\n<edges>\n")
-    edge_count = 0
-    async for listed in edges:
-        e = _xml_edges(listed)
-        source = quoteattr(e.source_id)
-        start = edge_count
-        out.writelines(
-            f'<edge id="{start + i}" source={source} target={quoteattr(target_key(t, name))}/>\n'
-            for i, (t, name) in enumerate(zip(e.targets, e.names, strict=True))
-        )
-        edge_count += len(e.names)
+        for index, (name, _m, kind) in enumerate(_NODE_ATTRS[1:], start=1):
+            out.write(f'<attribute id="{index}" title="{name}" type="{kind}"/>\n')
+        out.write("</attributes>\n<nodes>\n")
+        in_job = f'<attvalue for="{IN_JOB}" value="true"/>'
+        users = 0
+        async for node in nodes:
+            key = xml_safe(node.user_id)
+            values = "".join(
+                f'<attvalue for="{i}" value={quoteattr(v)}/>' for i, v in _attr_values(node) if i
+            )
+            out.write(
+                f"<node id={quoteattr(key)} label={quoteattr(xml_safe(node.name))}>"
+                f"<attvalues>{values}{in_job}</attvalues></node>\n"
+            )
+            spool.job_user(key)
+            users += 1
+        outside = 0
+        for key, name in spool.outside():
+            out.write(
+                f"<node id={quoteattr(key)} label={quoteattr(name)}><attvalues>"
+                f'<attvalue for="{IN_JOB}" value="false"/></attvalues></node>\n'
+            )
+            outside += 1
+        out.write("</nodes>\n<edges>\n")
+        spool.copy_edges(out)
     out.write("</edges>\n</graph>\n</gexf>\n")
-    return node_count, edge_count
+    return GraphCounts(users, outside, edge_count)
 
 
 def _text(value: str) -> str:

@@ -20,13 +20,15 @@ def _keys(users: str) -> str:
     )"""
 
 
-def edges_select(latest: str, users: str, plan: str) -> str:
+def edges_select(latest: str, users: str, plan: str, *, keyed: bool = False) -> str:
     """One row per edge: ``latest`` is a CTE list defining ``latest`` (newest results),
-    ``plan`` the users' partitions."""
+    ``plan`` the users' partitions. ``keyed`` (the view): a friend with no id is keyed
+    ``name:NAME``, as the edges export keys it, rather than NULL."""
+    by_name = ", CONCAT('name:', name)" if keyed else ""
     return f"""
         WITH {latest}, {_keys(users)}
         SELECT l.user_id AS source_id,
-               COALESCE(ki.user_id, kn.user_id, NULLIF(fid, ''))
+               COALESCE(ki.user_id, kn.user_id, NULLIF(fid, ''){by_name})
                    AS target_id,
                l.screen_name AS source_name, name AS target_name, pos AS position,
                l.source AS platform, (ki.user_id IS NOT NULL OR kn.user_id IS NOT NULL) AS known,

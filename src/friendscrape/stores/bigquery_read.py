@@ -116,7 +116,7 @@ class BigQueryReads(BigQueryWaves):
         users, plan = self._t(schema.USERS), self._t(schema.PARTITIONS)
         latest = self._latest(_LATEST_COLUMNS, lists=True)
         for name, select in (
-            (graph.EDGES_VIEW, graph.edges_select(self._graph_latest(), users, plan)),
+            (graph.EDGES_VIEW, graph.edges_select(self._graph_latest(), users, plan, keyed=True)),
             (graph.NODES_VIEW, graph.nodes_select(self._graph_latest(), users, plan)),
             (
                 LATEST_VIEW,
