@@ -162,3 +162,9 @@ def test_demo_runs_small(tmp_path: Path) -> None:
     # The demo's store is a job of its source, as `users import --source` makes one.
     with sqlite3.connect(tmp_path / "friendscrape-demo.db") as conn:
         assert conn.execute("SELECT key, value FROM job").fetchall() == [("platform", "bluesky")]
+    # Its runs record samples as `run`'s do: the report counts the four runs and says, in a
+    # banner, that their rates were measured against the local simulator.
+    report = cli("report", "--store", "sqlite:///friendscrape-demo.db", cwd=tmp_path)
+    assert report.code == 0, report.err
+    assert '<p class="banner" id="simulated" role="note"><strong>Simulated:</strong>' in report.out
+    assert "<dt>workers seen</dt><dd>4 runs</dd>" in report.out

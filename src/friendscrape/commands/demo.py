@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,9 +32,10 @@ from friendscrape.commands.demo_options import (
 )
 from friendscrape.config import Settings
 from friendscrape.configparts import store_config
-from friendscrape.core.assemble import build_run
+from friendscrape.core.assemble import build_run, lease_config
 from friendscrape.core.counters import RunCounters
-from friendscrape.core.pipeline import RunSummary
+from friendscrape.core.pipeline import PartitionRun, RunSummary
+from friendscrape.core.samples import SampleRecorder, Upstream, sampling
 from friendscrape.errors import UsageError
 from friendscrape.models import Status
 from friendscrape.platforms import SOURCE_NAMES
@@ -141,12 +143,35 @@ async def run_demo(
             counters = [r.stats for r in runs]
             reporter = asyncio.create_task(_report(counters, len(accounts), started, say))
             try:
-                summaries = await asyncio.gather(*(r.run() for r in runs))
+                summaries = await asyncio.gather(
+                    *(
+                        _sampled(r, store, p.number, run_settings)
+                        for r, p in zip(runs, plan, strict=True)
+                    )
+                )
             finally:
                 reporter.cancel()
             seconds = time.monotonic() - started  # collecting only, not the check below
             mismatches = await _check_truth(store, sim, source)
         return DemoResult(summaries, seconds, mismatches)
+
+
+async def _sampled(
+    run: PartitionRun, store: Store, partition: int, settings: Settings
+) -> RunSummary:
+    """Run one partition and record its samples as `run` does, so the demo's store is a
+    job `status` and `report` read like any other (its runs seen, and flagged as measured
+    against a local simulator)."""
+    recorder = SampleRecorder(
+        store,
+        run.sample_figures,
+        run_id=uuid.uuid4().hex[:12],
+        partition=partition,
+        source=settings.source or DEFAULT_SOURCE,
+        upstream=Upstream.of(settings.base_url),
+    )
+    async with sampling(recorder, every=lease_config(settings).heartbeat):
+        return await run.run()
 
 
 async def _report(

@@ -65,6 +65,9 @@ code{font-size:.9em}
   body{font-size:13px;padding:.6rem .6rem 2rem}
   h1{font-size:1.2em}
   .headline{font-size:1.1em}
+  .meta,.note{font-size:.95em}
+  .banner{font-size:1.05em;padding:.4rem .6rem}
+  dl.facts{grid-template-columns:minmax(0,8.5em) minmax(0,1fr);gap:0 .6rem;font-size:1em}
   table{font-size:12px}
   th{white-space:normal}
   th,td{padding:.15rem .25rem}
