@@ -14,7 +14,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import TextIO
 
@@ -50,7 +50,9 @@ class GraphSpool:
         self.edges.close()
         self._db.close()
 
-    def outside_friends(self, targets: list[str], names: list[str], known: list[bool]) -> None:
+    def outside_friends(
+        self, targets: Sequence[str], names: Sequence[str], known: Sequence[bool]
+    ) -> None:
         """Remember the friends of one list that are not users of the job (the first name
         seen for a key is its name)."""
         if all(known):
