@@ -278,6 +278,9 @@ class PartitionRun:
         stopped: asyncio.Future[Literal[True]],
     ) -> None:
         s = self._config
+        # The loop's own create_task: asyncio.create_task asks for the running loop per
+        # user, a getpid system call each on Python 3.11.
+        loop = asyncio.get_running_loop()
         taken = 0
         cursor: str | None = None
         while not self._stop.is_set():
@@ -302,7 +305,7 @@ class PartitionRun:
                 if not await self._acquire_or_stop(slots, stopped):
                     return
                 taken += 1
-                task = asyncio.create_task(self._fetch_one(collector, user, slots))
+                task = loop.create_task(self._fetch_one(collector, user, slots))
                 fetchers.add(task)
                 task.add_done_callback(fetchers.discard)
             if page.cursor is None:
@@ -417,7 +420,6 @@ class PartitionRun:
     # -- writer -----------------------------------------------------------------------
 
     async def _writer(self) -> None:
-        s = self._config
         done = False
         while not done:
             item = await self._queue.get()
@@ -426,25 +428,32 @@ class PartitionRun:
                 done = True
             else:
                 batch.append(item)
-                deadline = time.monotonic() + s.flush_interval
-                while len(batch) < s.batch_size:
-                    if not self._queue.empty():
-                        item = self._queue.get_nowait()  # no timer for a result waiting
-                    else:
-                        try:
-                            async with asyncio.timeout(max(deadline - time.monotonic(), 0)):
-                                item = await self._queue.get()
-                        except TimeoutError:
-                            break
-                    if item is None:
-                        done = True
-                        break
-                    batch.append(item)
+                done = await self._fill(batch)
             if done and self._unqueued:
                 batch.extend(self._unqueued)
                 self._unqueued.clear()
             if batch:
                 await self._save(batch)
+
+    async def _fill(self, batch: list[FriendList]) -> bool:
+        """Add queued results to ``batch`` until it is full or ``flush_interval`` has
+        passed since it started; True once the end of the queue (None) was taken."""
+        s = self._config
+        # One timer a batch, not one per wait: each timer is a loop wake-up (and, on
+        # Python 3.11, system calls to find the running loop and task).
+        try:
+            async with asyncio.timeout(s.flush_interval):
+                while len(batch) < s.batch_size:
+                    if not self._queue.empty():
+                        item = self._queue.get_nowait()  # no wait for a result queued
+                    else:
+                        item = await self._queue.get()
+                    if item is None:
+                        return True
+                    batch.append(item)
+        except TimeoutError:
+            pass
+        return False
 
     async def _save(self, batch: Sequence[FriendList]) -> None:
         s = self._config
