@@ -305,10 +305,14 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=USERS)
     parser.add_argument("--export-users", type=int, default=EXPORT_USERS)
     parser.add_argument("--new-users", type=int, default=NEW_USERS)
+    parser.add_argument(
+        "--parts", default="size,export,new", help="which parts to run (default: all three)"
+    )
     args = parser.parse_args()
-    sizes = size_figures(args.users)
-    export = export_figures(args.export_users)
-    new = new_wave_figures(args.new_users)
+    parts = set(args.parts.split(","))
+    sizes = "size" not in parts or size_figures(args.users)
+    export = "export" not in parts or export_figures(args.export_users)
+    new = "new" not in parts or new_wave_figures(args.new_users)
     return 0 if sizes and export and new else 1
 
 

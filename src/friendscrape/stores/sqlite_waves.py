@@ -268,8 +268,12 @@ class SqliteWaves(SqliteBase):
         def run(conn: sqlite3.Connection) -> int:
             conn.execute("BEGIN IMMEDIATE")
             if conn.execute("SELECT COUNT(*) FROM waves").fetchone()[0] == 0:
-                # Wave 1 was opened when the job's first result began (or now, if none).
-                first = conn.execute("SELECT MIN(start_at) FROM user_friends").fetchone()[0]
+                # Wave 1 was opened when the job's first saved result began (or now, if
+                # none): the first row, not MIN(start_at), which reads every result.
+                first = conn.execute(
+                    "SELECT start_at FROM user_friends ORDER BY rowid LIMIT 1"
+                ).fetchone()
+                first = first[0] if first is not None else None
                 conn.execute("INSERT INTO waves VALUES (1, ?)", (first or to_sql(now),))
             wave = current(conn) + 1
             conn.execute("INSERT INTO waves VALUES (?, ?)", (wave, to_sql(now)))
