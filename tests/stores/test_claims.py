@@ -168,6 +168,12 @@ async def test_a_sigkilled_holder_is_taken_over_by_a_waiting_worker(
     assert (fleet["done"], fleet["held"], fleet["free"]) == (1, 1, 0), fleet
     assert fleet["workers"][0]["partition"] == 1
     assert fleet["workers"][0]["pid"] == doomed.pid
+    page = tmp_path / "report.html"
+    code, report = await job.cli("report", "--output", str(page))
+    assert code == 0, report.tail()
+    html = page.read_text(encoding="utf-8")
+    assert "Fleet: 2 partitions: 1 done, 1 held, 0 free" in html
+    assert f"pid {doomed.pid} on {socket.gethostname()}, since 20" in html
 
     doomed.send(signal.SIGKILL)
     assert await doomed.wait(30) == -9

@@ -193,7 +193,7 @@ async def run(
                 summary = await _collect(worker, store, number, lease)
                 complete = await store.pending_count(number, retry_failed=False) == 0
             if complete:
-                log.info("partition.complete", users_collected=summary.users)
+                log.info("partition.complete", users_collected=summary.users, pages=summary.pages)
     if complete and when_done == "idle" and not stop.is_set():
         await idle_forever(stop)
     return summary
