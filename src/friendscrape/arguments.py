@@ -13,8 +13,10 @@ command line's face (``argtypes`` hands them on to it).
 from __future__ import annotations
 
 import argparse
+import difflib
 import ipaddress
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
@@ -180,5 +182,29 @@ class OneLineParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
-        """Print one line on stderr and exit 2."""
-        self.exit(2, f"friendscrape: error: {message} (see {self.prog} --help)\n")
+        """Print one line on stderr and exit 2, with the closest known word for a mistyped
+        command, choice or option (``staus``: did you mean 'status'?)."""
+        hint = self.suggestion(message)
+        self.exit(2, f"friendscrape: error: {message}{hint} (see {self.prog} --help)\n")
+
+    def suggestion(self, message: str) -> str:
+        """``; did you mean X?`` for argparse's error ``message``, or nothing."""
+        choice = _INVALID_CHOICE.match(message)
+        if choice is not None:
+            known = re.findall(r"'([^']*)'", choice.group(2))
+            close = difflib.get_close_matches(choice.group(1), known, n=1)
+            return f"; did you mean {close[0]!r}?" if close else ""
+        if message.startswith(_UNRECOGNIZED):
+            options = [name for name in self._option_string_actions if name.startswith("--")]
+            for word in message.removeprefix(_UNRECOGNIZED).split():
+                if word.startswith("-"):
+                    close = difflib.get_close_matches(word.partition("=")[0], options, n=1)
+                    if close:
+                        return f"; did you mean {close[0]}?"
+        return ""
+
+
+# argparse's own words (Python 3.11-3.13) for a value outside an option's choices, or a
+# command that does not exist, and for words it does not know.
+_INVALID_CHOICE = re.compile(r"argument .*?: invalid choice: '(.*)' \(choose from (.*)\)$")
+_UNRECOGNIZED = "unrecognized arguments: "

@@ -61,7 +61,10 @@ GLOBAL_OPTIONS = ("store", "log_format", "log_level")
 
 
 def _add_global_options(
-    parser: argparse.ArgumentParser, prefix: str = "", default: object = None
+    parser: argparse.ArgumentParser,
+    prefix: str = "",
+    default: object = None,
+    store_help: str = "where users and results live: sqlite:///PATH or bigquery://PROJECT/DATASET",
 ) -> None:
     parser.add_argument(
         "--store",
@@ -69,7 +72,7 @@ def _add_global_options(
         default=default,
         type=argtypes.store_url,
         metavar="URL",
-        help="where users and results live: sqlite:///PATH or bigquery://PROJECT/DATASET",
+        help=store_help,
     )
     parser.add_argument(
         "--log-format",
@@ -366,12 +369,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from friendscrape.commands import export, graph_files
 
     settings = _settings_with_console_logs(args)
+    args.format = export.chosen_format(args.format, args.output)
     _check_wave_options(args, export.ROW_FORMATS)
     if args.format == "changes":
         between = export.ChangesExport(
             first=args.from_wave,
             second=args.to_wave,
-            table=graph_files.table_format(args.table, args.output),
+            table=graph_files.table_format(args.table, args.output, args.format),
             compress=export.compression(args.output, args.compress),
         )
         what = _run(export.export_changes(settings, between, args.output))
@@ -393,7 +397,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
         return 0
     spec = export.GraphExport(
         fmt=args.format,
-        table=graph_files.table_format(args.table, args.output),
+        table=(
+            graph_files.table_format(args.table, args.output, args.format)
+            if args.format not in export.GRAPH_FORMATS
+            else args.table or "csv"  # a whole graph is one format: --format says it
+        ),
         compress=export.compression(args.output, args.compress),
         within=args.within,
         partition=args.partition,
@@ -503,6 +511,7 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
                 tokens=args.tokens, mean_friends=args.mean_friends, rate_limit=args.rate_limit
             ),
             allow_simulated=args.allow_simulated,
+            workers=args.workers,
         )
     )
     if args.json:
@@ -533,9 +542,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from friendscrape import output_file
     from friendscrape.commands.report import command as report
 
     settings = _settings_with_console_logs(args)
+    if args.page_format is None:
+        output_file.check_suffix(args.output, "report writes HTML", ("html", "htm"), "--as html")
     users = _run(report.write_report(settings, args.output, tier=args.tier, tiers=args.tiers))
     if args.output is not None:
         print(f"wrote {args.output} ({users} users collected)", file=sys.stderr)
@@ -547,21 +559,41 @@ def _cmd_report(args: argparse.Namespace) -> int:
 Options = Callable[[argparse.ArgumentParser], None]
 
 
+def _about(text: str, example: str) -> tuple[str, str]:
+    """A command's help page: its line as a sentence, and an example under it."""
+    heading = "examples" if "\n" in example else "example"
+    return text[0].upper() + text[1:] + ".", f"{heading}:\n  {example}"
+
+
+@dataclass(frozen=True)
+class _Action:
+    """One word of a command of two words (``users import``): its help, its options and
+    an example of it."""
+
+    help: str
+    options: Options | None
+    example: str
+
+
 @dataclass(frozen=True)
 class _Command:
     """A command of the table: its line in ``friendscrape --help``, where its options are
-    defined (``options``: a command's own ``add_options``), and what runs it.
+    defined (``options``: a command's own ``add_options``), what runs it, and an example
+    (its help page shows the line as its description, and the example below the options).
 
     ``actions``: a command of two words (``users import``), each word with its help and
     options; the global options go between the words too. ``forwards``: every word after
     the command goes, unparsed, to the command's own parser (simulate's, which would load
-    the simulator here)."""
+    the simulator here). ``store``: the help of --store where the command's store is not
+    the setting's (demo's)."""
 
     help: str
     call: Callable[[argparse.Namespace], int]
     options: Options | None = None
-    actions: dict[str, tuple[str, Options | None]] = field(default_factory=dict)
+    example: str = ""
+    actions: dict[str, _Action] = field(default_factory=dict)
     forwards: bool = False
+    store: str | None = None
 
     def mount(
         self,
@@ -573,19 +605,30 @@ class _Command:
         if self.forwards:
             sub.add_parser(name, add_help=False, help=self.help)
             return
+        if self.store is not None:
+            common = argtypes.OneLineParser(add_help=False)
+            _add_global_options(common, store_help=self.store)
         if not self.actions:
-            parser = sub.add_parser(name, parents=[common], help=self.help)
+            about, example = _about(self.help, self.example)
+            parser = sub.add_parser(
+                name, parents=[common], help=self.help, description=about, epilog=example
+            )
             if self.options is not None:
                 self.options(parser)
             return
-        group = sub.add_parser(name, help=self.help)
+        examples = "\n  ".join(each.example for each in self.actions.values())
+        about, examples = _about(self.help, examples)
+        group = sub.add_parser(name, help=self.help, description=about, epilog=examples)
         # SUPPRESS keeps an action's parser from overwriting what the words before it set.
         _add_global_options(group, prefix="mid_", default=argparse.SUPPRESS)
         words = group.add_subparsers(dest=f"{name}_command", metavar="ACTION", required=True)
-        for action, (text, options) in self.actions.items():
-            parser = words.add_parser(action, parents=[common], help=text)
-            if options is not None:
-                options(parser)
+        for word, action in self.actions.items():
+            about, example = _about(action.help, action.example)
+            parser = words.add_parser(
+                word, parents=[common], help=action.help, description=about, epilog=example
+            )
+            if action.options is not None:
+                action.options(parser)
 
 
 # Every command, in the order `friendscrape --help` lists them.
@@ -594,9 +637,10 @@ _COMMANDS: dict[str, _Command] = {
         "manage the users to collect",
         _cmd_users,
         actions={
-            "import": (
+            "import": _Action(
                 "import users from CSV (user_id,screen_name[,following_count])",
                 import_users_options.add_options,
+                "friendscrape users import users.csv --source bluesky",
             )
         },
     ),
@@ -604,27 +648,45 @@ _COMMANDS: dict[str, _Command] = {
         "plan and show the partition plan",
         _cmd_partitions,
         actions={
-            "plan": ("split users as NTILE(N) OVER (ORDER BY user_id)", plan_options.add_options),
-            "show": ("print the stored plan", None),
-            "place": (
-                (
-                    "put users imported after the plan into its partitions, by id range, "
-                    "moving no planned user"
-                ),
+            "plan": _Action(
+                "split users as NTILE(N) OVER (ORDER BY user_id)",
+                plan_options.add_options,
+                "friendscrape partitions plan --count 10",
+            ),
+            "show": _Action("print the stored plan", None, "friendscrape partitions show"),
+            "place": _Action(
+                "put users imported after the plan into its partitions, by id range, "
+                "moving no planned user",
                 None,
+                "friendscrape partitions place",
             ),
         },
     ),
-    "run": _Command("collect one partition, then exit", _cmd_run, run_options.add_options),
-    "export": _Command("export results", _cmd_export, export_options.add_options),
+    "run": _Command(
+        "collect one partition, then exit",
+        _cmd_run,
+        run_options.add_options,
+        "friendscrape run --partition 3",
+    ),
+    "export": _Command(
+        "export results",
+        _cmd_export,
+        export_options.add_options,
+        "friendscrape export --format edges --output edges.csv",
+    ),
     "waves": _Command(
         "collect the job again in waves: open the next wave, list the waves",
         _cmd_waves,
         actions={
-            "new": ("open the next wave: every user is pending again in it", None),
-            "list": (
+            "new": _Action(
+                "open the next wave: every user is pending again in it",
+                None,
+                "friendscrape waves new",
+            ),
+            "list": _Action(
                 "each wave: opened, first and last result, users done, lists changed",
                 waves_options.add_list_options,
+                "friendscrape waves list --json",
             ),
         },
     ),
@@ -637,26 +699,34 @@ _COMMANDS: dict[str, _Command] = {
         "collect a synthetic job end to end against the local simulator",
         _cmd_demo,
         demo_options.add_options,
+        "friendscrape demo --users 3000 --partitions 3",
+        store=f"the demo's own store, emptied first (default: {demo_options.DEMO_STORE}, not "
+        "FRIENDSCRAPE_STORE's default); a store given here or in FRIENDSCRAPE_STORE must "
+        "hold no users",
     ),
     "status": _Command(
         "where every partition stands: progress, rates, ETA",
         _cmd_status,
         status_options.add_options,
+        "friendscrape status --wide",
     ),
     "estimate": _Command(
         "days and cost of a job on each worker tier",
         _cmd_estimate,
         estimate_options.add_options,
+        "friendscrape estimate --from-status --workers 4",
     ),
     "bench": _Command(
         "timed trials against the local simulator over a grid of concurrency values",
         _cmd_bench,
         bench_options.add_options,
+        "friendscrape bench --concurrency 10,50,200",
     ),
     "report": _Command(
         "a self-contained HTML page of progress, tables and charts (to stdout or --output)",
         _cmd_report,
         report_options.add_options,
+        "friendscrape report --output report.html",
     ),
 }
 
@@ -688,6 +758,15 @@ def _quiet_closed_pipes() -> None:
     _to(sys.stderr, "")
 
 
+def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Any:
+    """The parser of the command (and action: ``users import``) that ``args`` ran."""
+    for action in parser._actions:  # argparse has no public look-up of its subparsers
+        if isinstance(action, argparse._SubParsersAction):
+            sub = action.choices[getattr(args, action.dest)]
+            return _command_parser(sub, args)
+    return parser
+
+
 def _main(argv: Sequence[str] | None) -> int:
     parser = _build_parser()
     args, rest = parser.parse_known_args(argv)
@@ -697,7 +776,8 @@ def _main(argv: Sequence[str] | None) -> int:
         if given:
             parser.error(f"simulate takes none of {', '.join(given)}")
     elif rest:
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        # The command's own parser: its hint names its options and its --help.
+        _command_parser(parser, args).error(f"unrecognized arguments: {' '.join(rest)}")
     for name in GLOBAL_OPTIONS:
         # Given after the command, an option wins over the same one given before it.
         for earlier in (f"mid_{name}", f"global_{name}"):

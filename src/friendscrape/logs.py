@@ -1,5 +1,10 @@
 """structlog configuration: JSON lines for machines, console lines for people, always on
-stderr (stdout carries only a command's results: exports, tables, JSON documents)."""
+stderr (stdout carries only a command's results: exports, tables, JSON documents).
+
+A console line is short and one line at info: the time, the level, the event, its
+figures (progress as a sentence); what identifies a run (run_id, pid) and the
+step-by-step events (``DETAIL_EVENTS``) show only at debug, and an info line is cut to
+the terminal's width. JSON lines carry every event and field, whatever the format."""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any, TextIO, cast
@@ -65,6 +71,79 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self._scrub(v) for v in value]
         return value
+
+
+# Events a console shows only at debug: one per step of something that moves often.
+DETAIL_EVENTS = frozenset({"limiter.concurrency"})
+# Fields that identify rather than inform: on the console only at debug.
+_DETAIL_FIELDS = frozenset({"run_id", "pid", "ttl", "timestamp", "level", "event"})
+_COLORS = {"warning": "\x1b[33m", "error": "\x1b[31m", "critical": "\x1b[31m"}
+
+
+def _shown(value: Any) -> str:
+    """A field's value as a person reads it: ``ok:290 invalid:2`` for a dict."""
+    if isinstance(value, dict):
+        return ",".join(f"{k}:{_shown(v)}" for k, v in value.items()) or "-"
+    if isinstance(value, list | tuple):
+        return ",".join(_shown(v) for v in value) or "-"
+    if isinstance(value, float):
+        return f"{value:g}"
+    text = str(value)
+    return repr(text) if not text or " " in text else text
+
+
+def progress_sentence(event: EventDict) -> str:
+    """The progress event in words: what is done, what is left, how fast."""
+    parts = [f"{event.get('done', 0):,} done"]
+    if event.get("remaining") is not None:
+        parts.append(f"{event['remaining']:,} left")
+    rate = float(event.get("users_per_min") or 0)
+    parts.append(f"{rate:,.0f} users/min" if rate >= 10 else f"{rate:g} users/min")
+    parts.append(f"{event.get('in_flight', 0)} in flight")
+    errors = sum(event.get("errors", {}).values())
+    if errors:
+        parts.append(f"{errors:,} errors")
+    if event.get("paused"):
+        parts.append(f"paused: {_shown(event['paused'])}")
+    return "progress: " + ", ".join(parts)
+
+
+class ConsoleLine:
+    """Renders an event as one short line for people (see the module's docstring).
+    ``verbose`` (debug): every field, every event, nothing cut; ``width``: the columns
+    (by default the terminal's, asked at each line); ``colors``: the level in color."""
+
+    def __init__(
+        self, *, verbose: bool, colors: bool = False, width: Callable[[], int] | None = None
+    ) -> None:
+        self._verbose = verbose
+        self._colors = colors
+        self._width = width or (lambda: shutil.get_terminal_size((80, 24)).columns)
+
+    def __call__(self, _logger: WrappedLogger, _name: str, event: EventDict) -> str:
+        name = str(event.get("event", ""))
+        level = str(event.get("level", "info"))
+        if name in DETAIL_EVENTS and not self._verbose:
+            raise structlog.DropEvent
+        clock = str(event.get("timestamp", ""))[11:19]
+        if name == "progress" and not self._verbose:
+            text = progress_sentence(event)
+        else:
+            fields = [
+                f"{key}={_shown(value)}"
+                for key, value in event.items()
+                if self._verbose or key not in _DETAIL_FIELDS
+                if key not in {"timestamp", "level", "event"}
+            ]
+            text = " ".join([name, *fields])
+        line = f"{clock} {level:<7} {text}"
+        if level in {"debug", "info"} and not self._verbose:
+            width = max(self._width() - 1, 20)  # the last column would wrap some terminals
+            if len(line) > width:
+                line = line[: width - 1] + "\u2026"
+        if self._colors and level in _COLORS:
+            line = f"{_COLORS[level]}{line}\x1b[0m"
+        return line
 
 
 def quiet_closed(stream: TextIO) -> None:
@@ -141,7 +220,7 @@ def configure(
         fmt = "console" if sys.stderr.isatty() else "json"
     renderer: Processor
     if fmt == "console":
-        renderer = structlog.dev.ConsoleRenderer(colors=out.isatty())
+        renderer = ConsoleLine(verbose=level == "debug", colors=out.isatty())
     else:
         renderer = structlog.processors.JSONRenderer(serializer=strict_dumps)
     structlog.configure(

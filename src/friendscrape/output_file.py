@@ -155,6 +155,31 @@ def without_compression(path: Path | None) -> Path | None:
     return path
 
 
+def suffix_of(path: Path | None) -> str:
+    """The suffix naming ``path``'s format, lower case and without its dot, and without
+    the one naming its compression (``edges.CSV.gz``: ``csv``); empty when it has none."""
+    plain = without_compression(path)
+    return plain.suffix.lower().lstrip(".") if plain is not None else ""
+
+
+def check_suffix(
+    path: Path | None, writes: str, suffixes: Sequence[str], option: str, flag: str = "--output"
+) -> None:
+    """Refuse (one line) an output whose suffix names another format than the one
+    written: ``report --output r.xlsx`` would write HTML under a name that says
+    otherwise. ``writes``: what is written (``report writes HTML``), under ``suffixes``;
+    no suffix is fine. ``option`` says the format explicitly, which skips this check
+    (its caller's part); ``flag`` names the path's option."""
+    suffix = suffix_of(path)
+    if suffix and suffix not in suffixes:
+        names = ", ".join(f".{each}" for each in suffixes)
+        msg = (
+            f"{flag} {str(path)!r}: {writes} ({names}), not .{suffix}: "
+            f"name the file so, or say the format with {option}"
+        )
+        raise UsageError(msg)
+
+
 class _Compressor(Protocol):
     def compress(self, data: bytes, /) -> bytes: ...
     def flush(self) -> bytes: ...

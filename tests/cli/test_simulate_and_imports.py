@@ -52,7 +52,8 @@ def test_other_commands_still_refuse_unknown_arguments(tmp_path: Path) -> None:
     result = cli("status", "--no-such-option", cwd=tmp_path)
     assert result.code == 2
     assert result.err.strip() == (
-        "friendscrape: error: unrecognized arguments: --no-such-option (see friendscrape --help)"
+        "friendscrape: error: unrecognized arguments: --no-such-option "
+        "(see friendscrape status --help)"
     )
 
 

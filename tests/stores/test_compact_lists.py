@@ -33,12 +33,13 @@ the friends outside the job as nodes, and ``in_job`` on every node."""
 EXPORTS = {
     "all.jsonl": ["--format", "jsonl"],
     "all.csv": ["--format", "csv"],
-    "all.edges": ["--format", "edges"],
-    "all.nodes": ["--format", "nodes"],
+    # A table's file named .edges or .nodes is CSV only when --as says so.
+    "all.edges": ["--format", "edges", "--as", "csv"],
+    "all.nodes": ["--format", "nodes", "--as", "csv"],
     "all.graphml": ["--format", "graphml"],
     "all.gexf": ["--format", "gexf"],
-    "within.edges": ["--format", "edges", "--within"],
-    "p1.edges": ["--format", "edges", "--partition", "1"],
+    "within.edges": ["--format", "edges", "--within", "--as", "csv"],
+    "p1.edges": ["--format", "edges", "--partition", "1", "--as", "csv"],
 }
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -29,6 +29,7 @@ from friendscrape.commands.demo_options import (
     DEFAULT_SOURCE,
     DEFAULT_USERS,
     DEMO_MEAN_FRIENDS,
+    DEMO_STORE,
 )
 from friendscrape.config import Settings
 from friendscrape.configparts import store_config
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
     from friendscrape.simulator import RunningSimulator
     from friendscrape.simulator.graph import SyntheticGraph
 
-DEMO_STORE = "sqlite:///friendscrape-demo.db"
 # What the demo's first line calls each source's pages.
 SOURCE_LABELS = {
     "bluesky": "Bluesky's public API",

@@ -12,6 +12,8 @@ from friendscrape import arguments
 from friendscrape.config import number_rule
 from friendscrape.platforms import SOURCE_NAMES
 
+DEMO_STORE = "sqlite:///friendscrape-demo.db"
+"""The demo's own store, emptied first, unless --store or FRIENDSCRAPE_STORE names one."""
 DEFAULT_USERS = 3000
 # Shorter lists and pages than the real site, so the whole job fits in about a minute
 # on a small machine; `friendscrape bench` and benchmarks/ use the real figures.

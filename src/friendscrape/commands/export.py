@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from friendscrape import output_file
-from friendscrape.commands import changes, job
+from friendscrape.commands import changes, export_options, job
 from friendscrape.commands import graph_files as files
 from friendscrape.config import Settings
 from friendscrape.configparts import store_config
@@ -185,6 +185,24 @@ async def _check_size(store: ReadStore, spec: GraphExport) -> None:
         "--format edges/nodes, cut it with --within or --partition K, or add --force"
     )
     raise UsageError(msg)
+
+
+JSONL_SUFFIXES = ("jsonl", "ndjson", "json")
+
+
+def chosen_format(asked: str | None, output: Path | None) -> str:
+    """The format to write: ``--format``, else jsonl for an output named so (or with no
+    suffix, or stdout). ``--output friends.csv`` or ``x.xlsx`` with no --format is refused:
+    it would hold JSON lines under a name that says otherwise."""
+    if asked is not None:
+        return asked
+    output_file.check_suffix(
+        output,
+        "with no --format, export writes JSON lines",
+        JSONL_SUFFIXES,
+        f"--format {'|'.join(export_options.FORMATS)}",
+    )
+    return "jsonl"
 
 
 def compression(output: Path | None, asked: str | None) -> str | None:

@@ -23,10 +23,10 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format",
         choices=FORMATS,
-        default="jsonl",
         help="jsonl (one object per user), csv (names per user), edges or nodes (graph "
         "tables, ids on both ends), graphml or gexf (whole graph, for Gephi and networkx), "
-        "changes (follows and unfollows between two waves: --from-wave, --to-wave)",
+        "changes (follows and unfollows between two waves: --from-wave, --to-wave) "
+        "(default: jsonl, for an --output named .jsonl, .ndjson, .json or with no suffix)",
     )
     parser.add_argument(
         "--wave",

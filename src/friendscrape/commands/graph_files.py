@@ -576,15 +576,19 @@ def _text(value: str) -> str:
     return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def table_format(fmt: str | None, path: Path | None) -> str:
+def table_format(fmt: str | None, path: Path | None, what: str = "edges") -> str:
     """The table format asked with ``--as``, else the output's suffix (before the one
-    naming its compression: ``edges.csv.gz`` is CSV), else CSV."""
+    naming its compression: ``edges.csv.gz`` is CSV), else (no suffix, or stdout) CSV.
+    Any other suffix (``edges.xlsx``) is refused: it would hold CSV under its name."""
     if fmt is not None:
         return fmt
-    path = output_file.without_compression(path)
-    suffix = path.suffix.lower().lstrip(".") if path is not None else ""
-    if suffix in TABLE_FORMATS:
-        return suffix
+    suffix = output_file.suffix_of(path)
     if suffix == "ndjson":
         return "jsonl"
-    return "csv"
+    output_file.check_suffix(
+        path,
+        f"export --format {what} writes CSV, JSON lines or Parquet",
+        (*TABLE_FORMATS, "ndjson"),
+        f"--as {'|'.join(TABLE_FORMATS)}",
+    )
+    return suffix or "csv"

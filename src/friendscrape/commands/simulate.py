@@ -15,6 +15,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="friendscrape simulate",
         description="Run the local simulator of the upstream until stopped: a synthetic "
         "follow graph served in each source's format.",
+        epilog="example (users for a Bluesky job, then serve until Ctrl-C or kill):\n"
+        "  friendscrape simulate --users-format bluesky --write-users users.csv --port 8080",
     )
     sim_cli.add_arguments(parser)
     return parser

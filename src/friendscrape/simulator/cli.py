@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Sequence
 
 import structlog
 
-from friendscrape import arguments, logs
+from friendscrape import arguments, logs, output_file
 from friendscrape.errors import FriendscrapeError, UsageError
 from friendscrape.simulator.app import SimConfig, run_simulator
 from friendscrape.simulator.formats import FORMATS, HANDLE_FORMATS, write_users_csv
@@ -64,7 +65,8 @@ def _add_graph(parser: argparse.ArgumentParser) -> None:
         "--users",
         type=arguments.whole(1, 10_000_000),
         default=_DEFAULTS.users,
-        help="accounts to collect in the synthetic graph (default: %(default)s)",
+        help="accounts the simulated platform holds: the synthetic graph's users, all "
+        "written by --write-users (default: %(default)s)",
     )
     parser.add_argument(
         "--seed",
@@ -132,8 +134,9 @@ def _add_faults(parser: argparse.ArgumentParser) -> None:
         type=_rate_limit,
         metavar="R|N/W",
         default=None,
-        help="limit each client (API token, or address) to R requests/s (token bucket) or "
-        "N requests per W seconds (fixed window); answer 429 beyond it (default: no limit)",
+        help="the simulated platform's own limit on each client (API token, or address): "
+        "R requests/s (token bucket) or N requests per W seconds (fixed window), answered "
+        "with 429 beyond it (default: no limit)",
     )
     parser.add_argument(
         "--rate-limit-style",
@@ -182,7 +185,13 @@ def _add_users_file(parser: argparse.ArgumentParser) -> None:
         metavar="CSV",
         default=None,
         help="first write the accounts to collect to this CSV "
-        "(user_id,screen_name,following_count)",
+        "(user_id,screen_name,following_count), named .csv or with no suffix",
+    )
+    parser.add_argument(
+        "--as",
+        dest="users_file_format",
+        choices=["csv"],
+        help="write the CSV of --write-users to a file of any other name",
     )
 
 
@@ -236,7 +245,7 @@ def run(args: argparse.Namespace) -> int:
     file that cannot be written raise UsageError (exit 2), a port that cannot be used
     FriendscrapeError (exit 1), each after its log event."""
     if not structlog.is_configured():
-        logs.configure(fmt="json")
+        logs.configure(fmt=_log_format())
     log = structlog.get_logger("friendscrape.simulator")
     try:
         config = config_from_args(args)
@@ -248,6 +257,9 @@ def run(args: argparse.Namespace) -> int:
         msg = f"--handles needs --users-format {' or '.join(HANDLE_FORMATS)}"
         raise UsageError(msg)
     if args.write_users:
+        if getattr(args, "users_file_format", None) is None:
+            path, writes = args.write_users, "the users file is CSV"
+            output_file.check_suffix(path, writes, ("csv",), "--as csv", "--write-users")
         try:
             rows = write_users_csv(graph, args.write_users, args.users_format, handles=args.handles)
         except UsageError as exc:  # a path that cannot be written (output_file)
@@ -271,6 +283,8 @@ async def _serve(config: SimConfig, host: str, port: int) -> None:
         loop.add_signal_handler(signum, stop.set)
     try:
         async with run_simulator(config, host, port) as sim:
+            if sys.stderr is not None and sys.stderr.isatty():
+                _say_where(sim.base_url)
             log.info("simulator.ready", **sim.describe())
             await stop.wait()
             log.info("simulator.stopping", **sim.stats.snapshot())
@@ -278,6 +292,21 @@ async def _serve(config: SimConfig, host: str, port: int) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
     log.info("simulator.stopped")
+
+
+def _log_format() -> str:
+    """FRIENDSCRAPE_LOG_FORMAT's format (json, console), else auto: short console lines
+    on a terminal, JSON lines otherwise (what a process reading the port gets)."""
+    fmt = os.environ.get("FRIENDSCRAPE_LOG_FORMAT", "auto").strip().lower()
+    return fmt if fmt in {"json", "console", "auto"} else "auto"
+
+
+def _say_where(base_url: str) -> None:
+    """The first words on a terminal: where it listens and how to stop it (a simulator
+    started with ``&`` in the background does not hear Ctrl-C)."""
+    pid = os.getpid()
+    sys.stderr.write(f"simulator at {base_url} (pid {pid}); stop it with: kill {pid} (or Ctrl-C)\n")
+    sys.stderr.flush()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

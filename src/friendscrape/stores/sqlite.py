@@ -167,6 +167,14 @@ def _unreadable_why(path: Path) -> str | None:
     return None
 
 
+def _absolute_hint(path: Path) -> str:
+    """For ``sqlite:///data/x.db`` (read as the relative data/x.db, whose folder is missing)
+    when /data exists: the URL of the absolute path, with its four slashes."""
+    if path.is_absolute() or not (Path("/") / path).parent.is_dir():
+        return ""
+    return f"; for the absolute path /{path} write sqlite:////{path}"
+
+
 class SqliteStore(SqlitePlan, SqliteRuns, SqliteReads, waves.SqliteWaves):
     """A Store in one SQLite file; calls run in a worker thread, one at a time."""
 
@@ -204,7 +212,7 @@ class SqliteStore(SqlitePlan, SqliteRuns, SqliteReads, waves.SqliteWaves):
             raise StoreUnavailableError(msg)
         if not self.path.parent.exists():
             msg = f"cannot open SQLite store {str(self.path)!r}: folder does not exist"
-            raise StoreUnavailableError(msg)
+            raise StoreUnavailableError(msg + _absolute_hint(self.path))
         if not self._create and not self.path.exists():
             msg = (
                 f"no SQLite store at {str(self.path)!r} (no users imported yet: run "

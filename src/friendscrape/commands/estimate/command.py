@@ -22,6 +22,7 @@ from friendscrape.commands.estimate.model import (
     concurrency_for,
     load_tiers,
     plan_tier,
+    plan_workers,
 )
 from friendscrape.commands.progress.durations import days_words
 from friendscrape.commands.progress.figures import StatusReport, read_status
@@ -65,6 +66,8 @@ class Estimate:
     bound: SourceBound | None = None
     advice: Advice | None = None  # what would meet both, when ``best`` is None
     notes: tuple[str, ...] = ()  # where the rate came from, printed first
+    workers: int | None = None  # --workers: every tier's plan for this many workers
+    measured: bool = False  # the rate was measured from the store (--from-status)
 
 
 def estimate(
@@ -76,13 +79,24 @@ def estimate(
     budget: float | None = None,
     bound: SourceBound | None = None,
     notes: tuple[str, ...] = (),
+    workers: int | None = None,
+    measured: bool = False,
 ) -> Estimate:
-    """Plan every tier; ``best`` is the cheapest that meets the deadline and the budget;
+    """Plan every tier (with ``workers`` workers each, when given, else the fewest that
+    meet the deadline); ``best`` is the cheapest that meets the deadline and the budget;
     when none does, ``advice`` says what would."""
     if users < 1 or model.rate <= 0 or deadline_days <= 0 or model.rate_concurrency < 1:
         msg = "users, rate, rate concurrency and deadline must be positive"
         raise UsageError(msg)
-    plans = tuple(plan_tier(t, users, deadline_days, budget, model, bound=bound) for t in tiers)
+    if workers is None:
+        plans = tuple(plan_tier(t, users, deadline_days, budget, model, bound=bound) for t in tiers)
+    else:
+        plans = tuple(
+            plan_workers(
+                t, users, workers, model, bound, deadline_days=deadline_days, budget=budget
+            )
+            for t in tiers
+        )
     fits = [
         p
         for p in plans
@@ -92,7 +106,9 @@ def estimate(
     advice = None
     if best is None:
         advice = advise(users, tiers, model, bound, deadline_days=deadline_days, budget=budget)
-    return Estimate(users, deadline_days, budget, model, plans, best, bound, advice, notes)
+    return Estimate(
+        users, deadline_days, budget, model, plans, best, bound, advice, notes, workers, measured
+    )
 
 
 def measured_partitions(report: StatusReport) -> set[int]:
@@ -110,14 +126,15 @@ def rate_from_status(report: StatusReport) -> float | None:
     return sum(rates) / len(rates) if rates else None
 
 
-def assumptions(model: Model, bound: SourceBound | None = None) -> list[str]:
-    """The model in words, printed with every estimate."""
+def assumptions(
+    model: Model, bound: SourceBound | None = None, *, measured: bool = False
+) -> list[str]:
+    """The model in words, printed with every estimate; ``measured``: the rate was
+    measured from the store, not given (--rate)."""
     at_1000 = model.base_mb + model.mb_per_user * 1000
+    rate = f"{model.rate:,.0f} users/day per worker at concurrency {model.rate_concurrency}"
     lines = [
-        (
-            f"measured rate: {model.rate:,.0f} users/day per worker at concurrency "
-            f"{model.rate_concurrency}"
-        ),
+        f"measured rate: {rate} (the store's results)" if measured else f"rate given: {rate}",
         (
             "throughput grows in proportion to concurrency (the upstream's latency, not CPU, "
             "limits a worker) up to the source's limits; workers do not slow each other down"
@@ -157,16 +174,20 @@ def to_json(est: Estimate) -> dict[str, Any]:
         "notes": list(est.notes),
         "model": asdict(est.model),
         "source": asdict(est.bound) if est.bound else None,
-        "assumptions": assumptions(est.model, est.bound),
+        "workers": est.workers,
+        "rate_measured": est.measured,
+        "assumptions": assumptions(est.model, est.bound, measured=est.measured),
         "tiers": [asdict(p) for p in est.plans],
         "best": asdict(est.best) if est.best else None,
         "advice": asdict(est.advice) if est.advice else None,
     }
 
 
-def _verdict(p: TierPlan) -> str:
+def _verdict(p: TierPlan, est: Estimate) -> str:
     if p.cost_usd is None:
         return "pool too small"
+    if est.workers is not None and not p.meets_deadline and p.days <= est.deadline_days:
+        return "more workers than the tier allows"
     if not p.meets_deadline:
         if p.binds == "fleet":
             return "too slow (the token quota)"
@@ -254,7 +275,9 @@ def render(est: Estimate) -> str:
     goals, which bound binds, the assumptions."""
     lines = [*est.notes]
     lines.append(
-        f"{est.users:,} users, deadline {est.deadline_days:g} days"
+        f"{est.users:,} users"
+        + (f", {est.workers} workers" if est.workers is not None else "")
+        + f", deadline {est.deadline_days:g} days"
         + (f", budget ${est.budget_usd:,.0f}" if est.budget_usd is not None else "")
         + (f", source {est.bound.source}" if est.bound is not None else "")
     )
@@ -263,16 +286,18 @@ def render(est: Estimate) -> str:
         f"{'time':>11} {'cost':>10}  verdict"
     )
     for p in est.plans:
-        workers = str(p.workers) if p.workers is not None else "-"
+        shown = p.workers_run if est.workers is not None else p.workers
+        workers = str(shown) if shown is not None else "-"
         lines.append(
             f"{p.tier:<14} {p.memory_mb:>6,.0f}MB {p.concurrency:>6} "
             f"{p.users_per_day_per_worker:>11,.0f} {workers:>7} {days_words(p.days):>11} "
-            f"{money_text(p.cost_usd):>10}  {_verdict(p)}"
+            f"{money_text(p.cost_usd):>10}  {_verdict(p, est)}"
         )
     if est.best is not None:
         b = est.best
         lines.append(
-            f"cheapest in time: {b.workers} x {b.tier} (concurrency {b.concurrency}), "
+            f"cheapest in time{' with these workers' if est.workers else ''}: "
+            f"{b.workers} x {b.tier} (concurrency {b.concurrency}), "
             f"{days_words(b.days)}, {money_text(b.cost_usd)}: plan {b.workers} partitions"
         )
     else:
@@ -281,7 +306,7 @@ def render(est: Estimate) -> str:
     if binding:
         lines.append(binding)
     lines.append("assumptions:")
-    lines.extend(f"  - {a}" for a in assumptions(est.model, est.bound))
+    lines.extend(f"  - {a}" for a in assumptions(est.model, est.bound, measured=est.measured))
     return "\n".join(lines)
 
 
@@ -348,6 +373,7 @@ async def run_estimate(
     base_mb: float,
     source: SourceOptions | None = None,
     allow_simulated: bool = False,
+    workers: int | None = None,
 ) -> Estimate:
     """The `estimate` command's work; reads the store only with ``from_status``."""
     notes: tuple[str, ...] = ()
@@ -366,6 +392,12 @@ async def run_estimate(
         options = replace(options, source=_job_source(settings, options, report, upstream))
         rate = measured
         users = users if users is not None else report.total.remaining
+        if users == 0:
+            msg = (
+                f"nothing left to collect: all {report.total.users:,} users of this job are "
+                "done; give --users N to estimate N more at its measured rate"
+            )
+            raise UsageError(msg)
     if rate is None or users is None:
         msg = "give --users and --rate, or --from-status"
         raise UsageError(msg)
@@ -389,4 +421,6 @@ async def run_estimate(
         budget=budget,
         bound=bound,
         notes=notes,
+        workers=workers,
+        measured=from_status,
     )

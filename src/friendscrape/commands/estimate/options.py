@@ -26,7 +26,10 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 def _add_rate(parser: argparse.ArgumentParser) -> None:
     """The users to collect and the rate one worker collects them at."""
     parser.add_argument(
-        "--users", type=arguments.whole(), help="users to collect (--from-status: left)"
+        "--users",
+        type=arguments.whole(),
+        help="users the job still has to collect (with --from-status: read from the "
+        "store, those not done yet)",
     )
     parser.add_argument(
         "--rate", type=arguments.number(above_low=True), help="measured users per day per worker"
@@ -44,6 +47,13 @@ def _add_rate(parser: argparse.ArgumentParser) -> None:
 
 def _add_workers(parser: argparse.ArgumentParser) -> None:
     """The days and dollars the job may take, and the workers' sizes and memory."""
+    parser.add_argument(
+        "--workers",
+        type=arguments.whole(1, 100_000),
+        metavar="N",
+        help="the time and cost of the job with N workers on each tier (default: the "
+        "fewest workers that meet --deadline-days)",
+    )
     parser.add_argument(
         "--deadline-days",
         type=arguments.number(above_low=True),
@@ -92,5 +102,7 @@ def _add_upstream(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rate-limit",
         type=arguments.number(above_low=True),
-        help="requests per second one worker sends a host (env FRIENDSCRAPE_RATE_LIMIT)",
+        help="your own cap on the requests per second one worker sends a host, as run's "
+        "FRIENDSCRAPE_RATE_LIMIT sets it; it bounds each worker's rate (not the "
+        "platform's limit, which --source brings) (env FRIENDSCRAPE_RATE_LIMIT)",
     )

@@ -10,7 +10,15 @@ from friendscrape import arguments
 def add_options(parser: argparse.ArgumentParser) -> None:
     """Add report's options to ``parser`` (the global ones are the face's)."""
     parser.add_argument(
-        "--output", type=arguments.output_file, help="HTML file to write (default: stdout)"
+        "--output",
+        type=arguments.output_file,
+        help="HTML file to write, named .html or .htm (default: stdout)",
+    )
+    parser.add_argument(
+        "--as",
+        dest="page_format",
+        choices=["html"],
+        help="write HTML to an --output of any other name",
     )
     parser.add_argument(
         "--tier",
