@@ -369,6 +369,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from friendscrape.commands import export, graph_files
 
     settings = _settings_with_console_logs(args)
+    # The store's own file is refused first, whatever its suffix.
+    output_file.check(args.output, refuse=output_file.store_files(settings.store))
     args.format = export.chosen_format(args.format, args.output)
     _check_wave_options(args, export.ROW_FORMATS)
     if args.format == "changes":
@@ -546,6 +548,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from friendscrape.commands.report import command as report
 
     settings = _settings_with_console_logs(args)
+    output_file.check(args.output, refuse=output_file.store_files(settings.store))
     if args.page_format is None:
         output_file.check_suffix(args.output, "report writes HTML", ("html", "htm"), "--as html")
     users = _run(report.write_report(settings, args.output, tier=args.tier, tiers=args.tiers))

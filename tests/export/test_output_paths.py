@@ -236,11 +236,13 @@ def test_a_symlink_is_written_through_and_stays_a_link(tmp_path: Path) -> None:
     assert len(rows) == USERS
     assert not list(tmp_path.rglob(".*partial"))
     # A dangling link: the file it names is made, beside where it points.
-    (tmp_path / "later.csv").symlink_to(tmp_path / "data" / "later.csv")
-    done = _run(_command("export", "--store", url, "--output", "later.csv"), tmp_path)
+    # (Named .jsonl: JSON lines under a .csv name are refused since outputs' suffixes
+    # must name the format written.)
+    (tmp_path / "later.jsonl").symlink_to(tmp_path / "data" / "later.jsonl")
+    done = _run(_command("export", "--store", url, "--output", "later.jsonl"), tmp_path)
     assert done.code == 0, done.err
-    assert (tmp_path / "later.csv").is_symlink()
-    assert len((tmp_path / "data" / "later.csv").read_text().splitlines()) == USERS
+    assert (tmp_path / "later.jsonl").is_symlink()
+    assert len((tmp_path / "data" / "later.jsonl").read_text().splitlines()) == USERS
 
 
 @pytest.mark.parametrize(
