@@ -366,6 +366,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from friendscrape import output_file
     from friendscrape.commands import export, graph_files
 
     settings = _settings_with_console_logs(args)
