@@ -196,7 +196,8 @@ def test_simulate_writes_users_under_any_name_with_as_csv(tmp_path: Path) -> Non
             ["export", "--format", "cvs"],
             (
                 "argument --format: invalid choice: 'cvs' (choose from 'jsonl', 'csv', 'edges', "
-                "'nodes', 'graphml', 'gexf'); did you mean 'csv'? (see friendscrape export --help)"
+                "'nodes', 'graphml', 'gexf', 'changes'); did you mean 'csv'? "
+                "(see friendscrape export --help)"
             ),
         ),
         (
