@@ -94,6 +94,7 @@ def among(names: list[str], prefixes: tuple[str, ...]) -> list[str]:
         ["estimate", "--help"],
         ["report", "--help"],
         ["partitions", "plan", "--help"],
+        ["waves", "list", "--help"],
     ],
     ids=" ".join,
 )
