@@ -188,6 +188,12 @@ def _add_users_file(parser: argparse.ArgumentParser) -> None:
         "(user_id,screen_name,following_count), named .csv or with no suffix",
     )
     parser.add_argument(
+        "--no-serve",
+        action="store_true",
+        help="write --write-users and exit without serving, so a script can import the "
+        "file before it starts the simulator (the same --users and --seed serve the same graph)",
+    )
+    parser.add_argument(
         "--as",
         dest="users_file_format",
         choices=["csv"],
@@ -256,6 +262,8 @@ def run(args: argparse.Namespace) -> int:
     if args.handles and args.users_format not in HANDLE_FORMATS:
         msg = f"--handles needs --users-format {' or '.join(HANDLE_FORMATS)}"
         raise UsageError(msg)
+    if getattr(args, "no_serve", False) and not args.write_users:
+        raise UsageError("--no-serve writes the users file and exits: give --write-users CSV")
     if args.write_users:
         if getattr(args, "users_file_format", None) is None:
             path, writes = args.write_users, "the users file is CSV"
@@ -266,6 +274,8 @@ def run(args: argparse.Namespace) -> int:
             log.error("simulator.write_failed", path=str(args.write_users), error=str(exc))
             raise
         log.info("simulator.users_written", path=str(args.write_users), rows=rows)
+    if getattr(args, "no_serve", False):
+        return 0
     try:
         asyncio.run(_serve(config, args.host, args.port))
     except OSError as exc:
