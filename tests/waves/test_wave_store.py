@@ -4,6 +4,7 @@ lists stored once, a list replaced by a retry within the wave kept for the wave 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from friendscrape.models import FriendList, Status, User
@@ -89,3 +90,30 @@ async def test_waves_keep_one_row_per_user_and_each_waves_lists(store: Store) ->
     assert (await _lists(store, 2))["104"] == ("ok", ("f",))
     assert (await _lists(store, 1))["102"] == ("ok", ("c",))
     assert [s.changed for s in await store.wave_summaries()] == [0, 2, 1]
+
+
+async def test_report_panels_count_the_current_wave_only(store: Store) -> None:
+    """The friend-count histogram, the lists' and the failures' counts read the current
+    wave's results, as status does: a user not collected again yet is not counted from an
+    earlier wave."""
+    await store.import_users([User(i, f"n{i}") for i in IDS])
+    await store.plan_partitions(1)
+    await _pending(store)
+    many = tuple(f"f{i}" for i in range(40))
+    await store.save(
+        [
+            _result("101", many, 1),
+            _result("102", ("a",), 1),
+            _result("103", (), 1, ok=False),
+            _result("104", ("b",), 1),
+        ]
+    )
+    await store.open_wave(T0 + timedelta(days=2))
+    await _pending(store)
+    failed = _result("104", (), 2, ok=False)
+    await store.save([_result("102", ("a", "c"), 2), replace(failed, error="http_404: gone")])
+
+    assert await store.friend_histogram(bins=4) == (1, [(2, 1)])  # 101's 40 are wave 1's
+    counts = await store.list_counts()
+    assert counts.ok == 1
+    assert await store.failure_kinds(limit=10) == [("http_404", 1)]  # not 103's timeout

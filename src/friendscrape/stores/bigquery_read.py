@@ -169,9 +169,10 @@ class BigQueryReads(BigQueryWaves):
         return figures.finished_counts(await self._rows("finished_counts", sql, param))
 
     async def friend_histogram(self, *, bins: int) -> tuple[int, list[tuple[int, int]]]:
-        """Users whose newest result is ok, counted per friend-count bin in BigQuery."""
+        """Users whose current wave's result is ok, counted per friend-count bin in BigQuery."""
         counted = "COALESCE(friend_count, ARRAY_LENGTH(friend_names), 0)"
-        latest = f"WITH {self._latest(STATUS_COLUMNS)}"
+        wave = await self.current_wave()  # the report counts the current wave, as status
+        latest = f"WITH {self._latest(STATUS_COLUMNS, wave=wave)}"
         top_rows = await self._rows(
             "friend_histogram",
             f"{latest} SELECT MAX({counted}) AS top FROM latest"
@@ -194,12 +195,14 @@ class BigQueryReads(BigQueryWaves):
         return width, figures.bins(counted_bins)
 
     async def list_counts(self) -> ListCounts:
-        """Each user's newest ok result, its list counted as truncated, incomplete, short."""
+        """Each user's ok result of the current wave, its list counted as truncated,
+        incomplete, short."""
         columns = f"{STATUS_COLUMNS}, following_count, truncated"
+        wave = await self.current_wave()  # the report counts the current wave, as status
         counted = "COALESCE(friend_count, ARRAY_LENGTH(friend_names), 0)"
         rows = await self._rows(
             "list_counts",
-            f"""WITH {self._latest(columns)},
+            f"""WITH {self._latest(columns, wave=wave)},
             ok AS (
                 SELECT COALESCE(truncated, FALSE) AS cut, following_count AS f,
                        {counted} AS n
@@ -214,11 +217,12 @@ class BigQueryReads(BigQueryWaves):
         return ListCounts(r["ok"], r["truncated"], r["incomplete"], r["short"])
 
     async def failure_kinds(self, *, limit: int) -> list[tuple[str, int]]:
-        """Each user's newest failed result, counted per error kind in BigQuery."""
+        """Each user's failed result of the current wave, counted per error kind in BigQuery."""
         columns = f"{STATUS_COLUMNS}, error"
+        wave = await self.current_wave()  # the report counts the current wave, as status
         kinds = await self._rows(
             "failure_kinds",
-            f"""WITH {self._latest(columns)}
+            f"""WITH {self._latest(columns, wave=wave)}
             SELECT COALESCE(NULLIF(REGEXP_EXTRACT(error, r'^[^: ]*'), ''), '(none)') AS kind,
                    COUNT(*) AS n
             FROM latest WHERE status = 'failed'

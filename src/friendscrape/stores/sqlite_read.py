@@ -86,15 +86,16 @@ class SqliteReads(SqliteBase):
 
     async def friend_histogram(self, *, bins: int) -> tuple[int, list[tuple[int, int]]]:
         def run(conn: sqlite3.Connection) -> tuple[int, list[tuple[int, int]]]:
+            wave = waves.in_current(conn)  # the current wave's results, as status counts
             top = conn.execute(
-                "SELECT MAX(friend_count) FROM user_friends WHERE status = 'ok'"
+                f"SELECT MAX(friend_count) FROM user_friends f WHERE status = 'ok' AND {wave}"
             ).fetchone()[0]
             if top is None:
                 return 1, []
             width = figures.bin_width(int(top), bins)
             found = conn.execute(
-                """SELECT friend_count / ? AS b, COUNT(*) AS n FROM user_friends
-                   WHERE status = 'ok' GROUP BY b ORDER BY b""",
+                f"""SELECT friend_count / ? AS b, COUNT(*) AS n FROM user_friends f
+                   WHERE status = 'ok' AND {wave} GROUP BY b ORDER BY b""",
                 (width,),
             ).fetchall()
             return width, figures.bins(found)
@@ -103,16 +104,21 @@ class SqliteReads(SqliteBase):
 
     async def list_counts(self) -> ListCounts:
         def run(conn: sqlite3.Connection) -> ListCounts:
-            ok = conn.execute("SELECT COUNT(*) FROM user_friends WHERE status = 'ok'").fetchone()
-            # The WHERE repeats the partial index's own, so only its rows are read.
+            wave = waves.in_current(conn)  # the current wave's results, as status counts
+            ok = conn.execute(
+                f"SELECT COUNT(*) FROM user_friends f WHERE status = 'ok' AND {wave}"
+            ).fetchone()
+            # The WHERE repeats the partial index's own, so only its rows are read (and,
+            # past the first wave, their wave).
             row = conn.execute(
-                """SELECT COALESCE(SUM(truncated = 1), 0),
+                f"""SELECT COALESCE(SUM(truncated = 1), 0),
                           COALESCE(SUM(truncated = 1 AND (following_count IS NULL
                               OR ABS(following_count - friend_count) > 0.01 * following_count)), 0),
                           COALESCE(SUM(truncated = 0
                               AND following_count - friend_count > 0.01 * following_count), 0)
-                   FROM user_friends
-                   WHERE status = 'ok' AND (truncated = 1 OR following_count > friend_count)"""
+                   FROM user_friends f
+                   WHERE status = 'ok' AND (truncated = 1 OR following_count > friend_count)
+                         AND {waves.in_current(conn, by_wave=False)}"""
             ).fetchone()
             return ListCounts(int(ok[0]), int(row[0]), int(row[1]), int(row[2]))
 
@@ -121,8 +127,9 @@ class SqliteReads(SqliteBase):
     async def failure_kinds(self, *, limit: int) -> list[tuple[str, int]]:
         def run(conn: sqlite3.Connection) -> list[tuple[str, int]]:
             found = conn.execute(
-                f"""SELECT {_ERROR_KIND} AS kind, COUNT(*) AS n FROM user_friends
-                    WHERE status = 'failed' GROUP BY kind ORDER BY n DESC, kind LIMIT ?""",
+                f"""SELECT {_ERROR_KIND} AS kind, COUNT(*) AS n FROM user_friends f
+                    WHERE status = 'failed' AND {waves.in_current(conn, by_wave=False)}
+                    GROUP BY kind ORDER BY n DESC, kind LIMIT ?""",
                 (figures.at_least_one(limit),),
             ).fetchall()
             return figures.failure_kinds(found)

@@ -54,6 +54,11 @@ COLUMNS = {"wave": "INTEGER NOT NULL DEFAULT 1", "list_hash": "INTEGER", "change
 _WAVE_INDEX = """CREATE INDEX IF NOT EXISTS user_friends_wave
     ON user_friends (wave, length(user_id), user_id)"""
 
+# The report's friend-count histogram and ok count of the current wave, read from this
+# index alone (a wave's ok users' counts) rather than from every row of the wave.
+_WAVE_OK_INDEX = """CREATE INDEX IF NOT EXISTS user_friends_wave_ok
+    ON user_friends (wave, friend_count) WHERE status = 'ok'"""
+
 CURRENT = "(SELECT COALESCE(MAX(wave), 1) FROM waves)"
 """The current wave, as SQL (1 when none was opened)."""
 
@@ -73,6 +78,7 @@ def migrate(conn: sqlite3.Connection) -> None:
         if name not in have:
             conn.execute(f"ALTER TABLE user_friends ADD COLUMN {name} {kind}")
     conn.execute(_WAVE_INDEX)
+    conn.execute(_WAVE_OK_INDEX)
 
 
 def current(conn: sqlite3.Connection) -> int:
@@ -80,13 +86,19 @@ def current(conn: sqlite3.Connection) -> int:
     return int(conn.execute(f"SELECT {CURRENT}").fetchone()[0])
 
 
-def in_current(conn: sqlite3.Connection, alias: str = "f") -> str:
+def in_current(conn: sqlite3.Connection, alias: str = "f", *, by_wave: bool = True) -> str:
     """A condition keeping the current wave's results (status and report count those):
-    "1" while the job is in its first wave, so their scans still read only the indexes."""
+    "1" while the job is in its first wave, so their scans still read only the indexes.
+
+    ``by_wave=False`` keeps the wave's index from driving the scan (a unary ``+``): a
+    query whose partial index holds few rows (failed users) reads those and checks each
+    one's wave, instead of every row of the wave."""
     if "waves" not in table_names(conn):
         return "1"  # a store of an older version, opened read-only
     wave = current(conn)
-    return "1" if wave <= 1 else f"{alias}.wave = {wave:d}"
+    if wave <= 1:
+        return "1"
+    return f"{'' if by_wave else '+'}{alias}.wave = {wave:d}"
 
 
 def _stored_hash(row: sqlite3.Row) -> int:
