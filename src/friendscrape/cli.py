@@ -417,10 +417,17 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _check_wave_options(args: argparse.Namespace, row_formats: Sequence[str]) -> None:
     """--wave is for the per-user formats, --from-wave/--to-wave for changes."""
+    if args.wave is not None and args.format == "changes":
+        msg = "--wave applies to --format jsonl or csv: changes take --from-wave and --to-wave"
+        raise UsageError(msg)
     if args.wave is not None and args.format not in row_formats:
+        # The graph reads resolve each user's newest list only (on SQLite its friends'
+        # keys are kept with that list alone): a wave's follows are in its csv rows.
         msg = (
-            "--wave applies to --format jsonl or csv (edges, nodes, graphml and gexf "
-            "export each user's latest list; changes take --from-wave and --to-wave)"
+            f"--wave applies to --format jsonl or csv: --format {args.format} exports each "
+            f"user's newest list; for wave {args.wave}'s follows use --format csv --wave "
+            f"{args.wave} (a row per user and friend, the friend's id where the platform "
+            "gives one)"
         )
         raise UsageError(msg)
     pair = [o for o in ("from_wave", "to_wave") if getattr(args, o) is not None]

@@ -207,4 +207,8 @@ async def test_wave_refusals_are_one_line(job: Job, users_csv: Path, tmp_path: P
     code, run = await job.cli("export", "--format", "edges", "--wave", "1")
     assert code == 2
     assert "--wave applies to --format jsonl or csv" in run.stderr
+    assert "for wave 1's follows use --format csv --wave 1" in run.stderr
+    code, run = await job.cli("export", "--format", "changes", "--wave", "1")
+    assert code == 2
+    assert "changes take --from-wave and --to-wave" in run.stderr
     assert "Traceback" not in run.stderr
