@@ -51,8 +51,13 @@ CREATE UNIQUE INDEX IF NOT EXISTS wave_history_user
 COLUMNS = {"wave": "INTEGER NOT NULL DEFAULT 1", "list_hash": "INTEGER", "changed": "INTEGER"}
 """Columns of ``user_friends`` added to a store of an older version (its rows: wave 1)."""
 
-_WAVE_INDEX = """CREATE INDEX IF NOT EXISTS user_friends_wave
-    ON user_friends (wave, length(user_id), user_id)"""
+# A wave's results in user order, with what status and report count of them: from wave
+# 2 on they count the current wave's rows only, which this index holds in full, so their
+# scans read it instead of every wide row (one of 3.6M results: about 4 KB read each).
+# It replaces ``user_friends_wave`` (the same order, without the figures): its prefix.
+_WAVE_INDEX = """CREATE INDEX IF NOT EXISTS user_friends_wave_figures
+    ON user_friends (wave, length(user_id), user_id, partition, status, friend_count,
+                     start_at, end_at)"""
 
 # The report's friend-count histogram and ok count of the current wave, read from this
 # index alone (a wave's ok users' counts) rather than from every row of the wave.
@@ -79,6 +84,7 @@ def migrate(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE user_friends ADD COLUMN {name} {kind}")
     conn.execute(_WAVE_INDEX)
     conn.execute(_WAVE_OK_INDEX)
+    conn.execute("DROP INDEX IF EXISTS user_friends_wave")
 
 
 def current(conn: sqlite3.Connection) -> int:
