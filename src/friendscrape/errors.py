@@ -172,3 +172,14 @@ class PartitionHeldError(RunAbortedError):
     """Another run holds the partition's lease and its heartbeat is still fresh."""
 
     exit_code = 6
+
+
+class WaveRaceError(UsageError):
+    """Another ``waves new`` opened the wave this one was opening, at the same time."""
+
+    def __init__(self, wave: int) -> None:
+        super().__init__(
+            f"another 'friendscrape waves new' opened wave {wave} at the same time: it is "
+            f"the current wave (run 'waves new' again only to open wave {wave + 1})"
+        )
+        self.wave = wave

@@ -7,8 +7,12 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from friendscrape.errors import WaveRaceError
 from friendscrape.models import FriendList, Status, User
 from friendscrape.stores.base import Store
+from friendscrape.stores.sqlite import SqliteStore
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 IDS = ["101", "102", "103", "104"]
@@ -117,3 +121,32 @@ async def test_report_panels_count_the_current_wave_only(store: Store) -> None:
     counts = await store.list_counts()
     assert counts.ok == 1
     assert await store.failure_kinds(limit=10) == [("http_404", 1)]  # not 103's timeout
+
+
+async def test_a_wave_opened_meanwhile_is_not_opened_again(store: Store) -> None:
+    """An open that read the current wave before another open added the next one is
+    refused, and the wave stays opened once (BigQuery: a guarded MERGE; SQLite reads and
+    writes in one transaction)."""
+    await store.import_users([User(i, f"n{i}") for i in IDS])
+    await store.plan_partitions(1)
+    assert await store.open_wave(T0 + timedelta(days=2)) == 2
+    stale = store.current_wave
+    store.current_wave = _one  # type: ignore[method-assign]
+    try:
+        if isinstance(store, SqliteStore):
+            assert await store.open_wave(T0 + timedelta(days=3)) == 3  # no stale read
+            return
+        with pytest.raises(WaveRaceError, match="opened wave 2 at the same time"):
+            await store.open_wave(T0 + timedelta(days=3))
+    finally:
+        store.current_wave = stale  # type: ignore[method-assign]
+    summaries = await store.wave_summaries()
+    assert [(s.wave, s.opened_at) for s in summaries] == [
+        (1, summaries[0].opened_at),
+        (2, T0 + timedelta(days=2)),
+    ]
+    assert await store.current_wave() == 2
+
+
+async def _one() -> int:
+    return 1

@@ -212,3 +212,26 @@ async def test_wave_refusals_are_one_line(job: Job, users_csv: Path, tmp_path: P
     assert code == 2
     assert "changes take --from-wave and --to-wave" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+async def test_two_waves_new_at_once_open_each_wave_once(job: Job, users_csv: Path) -> None:
+    """Two `waves new` processes started together: each wave they open is opened once
+    (the one that loses a race is refused in one line, exit 2), and the waves are
+    numbered without a gap or a repeat."""
+    await job.ok("users", "import", str(users_csv), "--source", "twitter-mobile")
+    await job.ok("partitions", "plan", "--count", "1")
+    runs = [await start_cli(["waves", "new", "--store", job.url], env=job.env) for _ in range(2)]
+    codes = [await run.wait(120.0) for run in runs]
+    opened = []
+    for code, run in zip(codes, runs, strict=True):
+        assert "Traceback" not in run.stderr
+        if code == 0:
+            line = "\n".join(run.stdout_other)
+            opened.append(int(line.split("opened wave ", 1)[1].split(":", 1)[0]))
+        else:
+            assert code == 2, run.tail()
+            assert "another 'friendscrape waves new' opened wave 2 at the same time" in run.stderr
+    assert opened in ([2], [2, 3], [3, 2])
+    listed = json.loads("\n".join((await job.ok("waves", "list", "--json")).stdout_other))
+    assert [w["wave"] for w in listed] == list(range(1, max(opened) + 1))
+    assert all(w["opened_at"] for w in listed)

@@ -6,21 +6,25 @@ so a wave's read scans that wave's blocks; the `edges`/`nodes` views and every o
 resolve such rows, so the seed's SQL keeps working on each user's newest list through them
 (and through the ``latest_friends`` view, ``user_friends``-shaped).
 
-Opening a wave appends one row to ``waves``; "pending in wave W" is "no row of wave W".
+Opening a wave adds one row to ``waves`` (one MERGE, guarded by the wave read before it,
+so two opened at once never add a wave twice); "pending in wave W" is "no row of wave W".
 The previous result's hash comes with each pending user (read by ``pending_users``), so
 a save compares hashes without a query of its own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from google.api_core import exceptions as gexc
 
+from friendscrape.errors import StoreConflictError, WaveRaceError
 from friendscrape.models import FriendList, Status
 from friendscrape.stores import bigquery_schema as schema
 from friendscrape.stores import rows
@@ -37,6 +41,12 @@ class Previous:
 
     list_hash: int | None
     status: str | None
+
+
+_CONFLICT_TRIES = 5
+_CONFLICT_WAIT = 0.5
+"""Seconds before the first retry of a statement aborted by a concurrent update,
+doubled each time (x0.5-1.5)."""
 
 
 def wave_is(wave: str) -> str:
@@ -106,14 +116,14 @@ class BigQueryWaves(BigQueryBase):
         return f"(SELECT COALESCE(MAX(wave), 1) FROM {self._t(schema.WAVES)})"
 
     async def open_wave(self, now: datetime) -> int:
+        """Open the wave after the current one, atomically: of two ``waves new`` at once,
+        one opens it and the other is refused (WaveRaceError), never a wave twice."""
         first = await self._rows(
             "open wave", f"SELECT MIN(start_at) AS t FROM {self._t(schema.RESULTS)}"
         )
-        current = await self.current_wave()
-        have = await self._rows("open wave", f"SELECT COUNT(*) AS n FROM {self._t(schema.WAVES)}")
-        values = [] if int(have[0]["n"]) else [(1, first[0]["t"] or now)]
-        values.append((current + 1, now))
-        marks = ", ".join(f"(@w{i}, @t{i})" for i in range(len(values)))
+        wave = await self.current_wave() + 1
+        values = [(1, first[0]["t"] or now), (wave, now)]  # wave 1's row, when none is
+        marks = " UNION ALL ".join(f"SELECT @w{i} AS wave, @t{i} AS t" for i in range(2))
         params = [
             p
             for i, (w, t) in enumerate(values)
@@ -122,12 +132,40 @@ class BigQueryWaves(BigQueryBase):
                 bigquery.ScalarQueryParameter(f"t{i}", "TIMESTAMP", t),
             )
         ]
-        await self._rows(
+        # One MERGE, guarded by the wave read above: a row goes in only while no wave at
+        # or past it exists. BigQuery runs mutating DML on a table one at a time (the later
+        # is aborted, having changed nothing, or runs after and finds the wave there).
+        merge = f"""
+            MERGE {self._t(schema.WAVES)} AS t
+            USING ({marks}) AS s
+            ON t.wave >= s.wave
+            WHEN NOT MATCHED THEN INSERT (wave, opened_at) VALUES (s.wave, s.t)
+        """
+        await self._conflict_retried("open wave", lambda: self._rows("open wave", merge, *params))
+        mine = await self._rows(
             "open wave",
-            f"INSERT INTO {self._t(schema.WAVES)} (wave, opened_at) VALUES {marks}",
-            *params,
+            f"""SELECT COUNTIF(opened_at = @t1) AS mine FROM {self._t(schema.WAVES)}
+                WHERE wave = @w1""",
+            *params[2:],
         )
-        return current + 1
+        if not int(mine[0]["mine"] or 0):
+            raise WaveRaceError(wave)
+        return wave
+
+    async def _conflict_retried(self, what: str, call: Callable[[], Awaitable[Any]]) -> None:
+        """``call()``, again after a jittered wait while BigQuery aborts it for a
+        concurrent update (it changed nothing then)."""
+        for attempt in range(1, _CONFLICT_TRIES + 1):
+            try:
+                await call()
+            except StoreConflictError as exc:
+                if attempt == _CONFLICT_TRIES:
+                    raise
+                wait = _CONFLICT_WAIT * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
+                self._log.info("store.retry", what=what, attempt=attempt, error=str(exc))
+                await asyncio.sleep(wait)
+            else:
+                return
 
     def _tries(self, where: str) -> str:
         """Rows of ``where`` once each (a retried insert's repeats dropped)."""
