@@ -59,11 +59,6 @@ _WAVE_INDEX = """CREATE INDEX IF NOT EXISTS user_friends_wave_figures
     ON user_friends (wave, length(user_id), user_id, partition, status, friend_count,
                      start_at, end_at)"""
 
-# The report's friend-count histogram and ok count of the current wave, read from this
-# index alone (a wave's ok users' counts) rather than from every row of the wave.
-_WAVE_OK_INDEX = """CREATE INDEX IF NOT EXISTS user_friends_wave_ok
-    ON user_friends (wave, friend_count) WHERE status = 'ok'"""
-
 CURRENT = "(SELECT COALESCE(MAX(wave), 1) FROM waves)"
 """The current wave, as SQL (1 when none was opened)."""
 
@@ -83,8 +78,9 @@ def migrate(conn: sqlite3.Connection) -> None:
         if name not in have:
             conn.execute(f"ALTER TABLE user_friends ADD COLUMN {name} {kind}")
     conn.execute(_WAVE_INDEX)
-    conn.execute(_WAVE_OK_INDEX)
-    conn.execute("DROP INDEX IF EXISTS user_friends_wave")
+    # user_friends_wave_ok held what the report's histogram now reads from the index above
+    for older in ("user_friends_wave", "user_friends_wave_ok"):
+        conn.execute(f"DROP INDEX IF EXISTS {older}")
 
 
 def current(conn: sqlite3.Connection) -> int:
