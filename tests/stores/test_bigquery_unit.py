@@ -285,7 +285,10 @@ async def test_open_adds_new_columns_to_the_original_table() -> None:
     client.tables["test-project.friends.user_friends"] = original
     await make_store(client).open()
 
-    ((table, fields, kwargs),) = client.updated
+    # The schema, then (a table made before waves) the clustering by wave.
+    (table, fields, kwargs), (clustered, cluster_fields, _) = client.updated
+    assert cluster_fields == ["clustering_fields"]
+    assert clustered.clustering_fields == ["wave"]
     assert fields == ["schema"]
     assert kwargs["retry"] is None
     names = [f.name for f in table.schema]
