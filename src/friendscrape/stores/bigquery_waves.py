@@ -162,7 +162,9 @@ class BigQueryWaves(BigQueryBase):
                 if attempt == _CONFLICT_TRIES:
                     raise
                 wait = _CONFLICT_WAIT * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
-                self._log.info("store.retry", what=what, attempt=attempt, error=str(exc))
+                self._log.warning(
+                    "store.retry", what=what, attempt=attempt, wait=round(wait, 2), error=str(exc)
+                )
                 await asyncio.sleep(wait)
             else:
                 return
