@@ -66,6 +66,29 @@ def _id_lists(users: int, friends: int) -> list[tuple[list[str], list[str]]]:
     return lists
 
 
+def handle(index: int) -> str:
+    """The Bluesky handle of user ``index`` (a job imported by handle keys it so)."""
+    return f"user{index}x.bsky.social"
+
+
+def _handle_lists(users: int, friends: int) -> list[tuple[list[str], list[str]]]:
+    """(handles, DIDs) friend lists of a Bluesky job imported by handle: half of the
+    friends users of the job (matched by handle: their DIDs are no key of the job), half
+    outsiders; off the export's fast path."""
+    lists = []
+    for n in range(_POOL):
+        names, ids = [], []
+        for i in range(friends):
+            h = (n * 1_000_003 + i * 7919) % (2 * users)
+            if h % 2:
+                names.append(handle(h // 2))
+            else:
+                names.append(f"outsider{h}.bsky.social")
+            ids.append(f"did:plc:{h:024x}")
+        lists.append((names, ids))
+    return lists
+
+
 def build(
     path: Path,
     *,
@@ -78,9 +101,10 @@ def build(
 ) -> None:
     """A store at ``path`` with ``users`` users, the first ``collected`` of them (all by
     default) collected with ``friends`` friends; ``source`` "x-api": every user collected,
-    lists with numeric upstream ids, stored as an x-api run saves them."""
-    if source == "x-api":
-        _build_ids(path, users=users, friends=friends, batch=batch)
+    lists with numeric upstream ids, stored as an x-api run saves them; "bluesky": every
+    user collected, the job keyed by handle, lists of handles and DIDs."""
+    if source in ("x-api", "bluesky"):
+        _build_ids(path, users=users, friends=friends, batch=batch, source=source)
         return
     store = SqliteStore(path)
     asyncio.run(_create(store))
@@ -131,14 +155,16 @@ def build(
         conn.close()
 
 
-def _build_ids(path: Path, *, users: int, friends: int, batch: int) -> None:
-    """``build``'s x-api store: names and ids joined, not deflated, no keys resolved at
-    save (as an x-api run saves them)."""
+def _build_ids(path: Path, *, users: int, friends: int, batch: int, source: str) -> None:
+    """``build``'s x-api or Bluesky store: names and ids joined, not deflated, no keys
+    resolved at save (as such a run saves them)."""
     store = SqliteStore(path)
     asyncio.run(_create(store))
+    shaped = _id_lists if source == "x-api" else _handle_lists
+    key = user_id if source == "x-api" else handle
     stored = [
         (lists_codec.encode(names, deflate=False), lists_codec.encode(ids, deflate=False))
-        for names, ids in _id_lists(users, friends)
+        for names, ids in shaped(users, friends)
     ]
     stamp = datetime(2024, 1, 1, tzinfo=UTC).isoformat(timespec="microseconds")
     conn = sqlite3.connect(path, isolation_level=None)
@@ -149,7 +175,7 @@ def _build_ids(path: Path, *, users: int, friends: int, batch: int) -> None:
             "INSERT INTO users (user_id, screen_name, following_count, id_num, partition, seq)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             (
-                (user_id(i), screen_name(i), friends, int(user_id(i)), 1 + i * 4 // users, i)
+                (key(i), _name(source, i), friends, int(user_id(i)), 1 + i * 4 // users, i)
                 for i in range(users)
             ),
         )
@@ -161,14 +187,15 @@ def _build_ids(path: Path, *, users: int, friends: int, batch: int) -> None:
                 "INSERT INTO user_friends (user_id, screen_name, friend_count, friend_names,"
                 " friend_ids, following_count, truncated, status, source, partition, attempts,"
                 " start_at, end_at, friend_keys, keys_gen) VALUES (?, ?, ?, ?, ?, ?, 0, 'ok',"
-                " 'x-api', ?, 1, ?, ?, NULL, -1)",
+                " ?, ?, 1, ?, ?, NULL, -1)",
                 (
                     (
-                        user_id(i),
-                        screen_name(i),
+                        key(i),
+                        _name(source, i),
                         friends,
                         *stored[i % _POOL],
                         friends,
+                        source,
                         1 + i * 4 // users,
                         stamp,
                         stamp,
@@ -179,6 +206,11 @@ def _build_ids(path: Path, *, users: int, friends: int, batch: int) -> None:
             conn.execute("COMMIT")
     finally:
         conn.close()
+
+
+def _name(source: str, index: int) -> str:
+    """User ``index``'s name: its handle in a Bluesky job."""
+    return handle(index) if source == "bluesky" else screen_name(index)
 
 
 def _rows(

@@ -6,8 +6,9 @@ smallest id when several do; BigQuery's rule too). Resolving in the export, edge
 capped exports at some 3,000 users a second, so each names-only list is resolved once,
 when it is saved (``friend_keys``), stamped with the generation of the job's users it
 was resolved against; lists with upstream ids are resolved by the export. Importing
-users starts a new generation; an export resolves in its own query the lists saved
-before it (and lists of older stores), which stay correct.
+users starts a new generation; an export matches the lists saved before it (and lists
+of older stores) against the job's keys read once (``sqlite_match``), which stay
+correct.
 
 Lists are kept compact (``lists_codec``): names and ids as blobs, keys as the sparse
 pairs of the friends that resolve; rows of older versions keep their JSON text, read
@@ -16,7 +17,6 @@ a function each connection of the store registers (``register``)."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, overload
 
-from friendscrape.stores import lists_codec
+from friendscrape.stores import lists_codec, sqlite_match
 from friendscrape.stores.base import EdgeList
+from friendscrape.stores.sqlite_match import KeyMap
 
 EDGE_PAGE = 100
 """Friend lists fetched per call (some 10 KB of JSON each; the next page is read ahead)."""
@@ -67,36 +68,12 @@ RESOLVE_ONE = """(SELECT min(k) FROM (
 # One JSON list of keys in, the job's ids they resolve to out (null where none), in order.
 _RESOLVE = f"SELECT json_group_array({RESOLVE_ONE}) FROM json_each(?) AS j"
 
-# The same rule for the lists an export resolves itself: every key of the job's users ->
-# its smallest id, in a temporary table of the export's connection (a store opened
-# read-only, or written by an older version, has no index to look names up in).
-_KEYS = """
-DROP TABLE IF EXISTS temp.job_keys;
-CREATE TEMP TABLE job_keys (
-    k TEXT PRIMARY KEY COLLATE NOCASE,
-    user_id TEXT NOT NULL
-) WITHOUT ROWID;
-INSERT OR IGNORE INTO temp.job_keys SELECT k, user_id FROM (
-    SELECT user_id AS k, user_id FROM users
-    UNION ALL
-    SELECT screen_name, user_id FROM users WHERE screen_name <> ''
-) ORDER BY user_id;
-"""
-
-_BY_NAME = """(SELECT json_group_array((SELECT k.user_id FROM temp.job_keys k WHERE k.k = n.value))
-        FROM json_each(friendscrape_list(f.friend_names)) n)"""
-_BY_ID = """CASE WHEN f.friend_ids = '[]' THEN '[]' ELSE
-       (SELECT json_group_array((SELECT k.user_id FROM temp.job_keys k WHERE k.k = i.value))
-        FROM json_each(friendscrape_list(f.friend_ids)) i) END"""
-
 # One row per collected user (``{order}``: the store's user order): its lists, the keys
-# resolved at save when still current, else (``{by_name}``, ``{by_id}``) the job's id
-# each friend resolves to by name and by upstream id (JSON null where none).
-# json_each walks a list in order and json_group_array keeps the order it is fed.
+# resolved at save when still current, and whether it takes the fast path (``direct``);
+# the export matches the others itself (``sqlite_match``).
 _EDGES = """
 SELECT f.user_id, COALESCE(f.screen_name, '') AS screen_name, f.source,
-       f.friend_names, f.friend_ids, {keys} AS keys, {direct} AS direct,
-       {by_name} AS by_name, {by_id} AS by_id
+       f.friend_names, f.friend_ids, {keys} AS keys, {direct} AS direct
 FROM user_friends f
 WHERE f.friend_count > 0 AND (:part IS NULL OR :part = COALESCE(
     (SELECT u.partition FROM users u WHERE u.user_id = f.user_id), f.partition, 0))
@@ -282,6 +259,7 @@ class JobIds:
 
 
 _NO_IDS = JobIds("")
+_NO_KEYS = KeyMap("")
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +271,7 @@ class EdgesQuery:
     sql: str
     params: dict[str, Any]
     job_ids: JobIds = _NO_IDS
+    key_map: KeyMap = _NO_KEYS
 
 
 def _stale(conn: sqlite3.Connection, gen: int | None, have: set[str]) -> bool:
@@ -343,34 +322,21 @@ def edges_query(conn: sqlite3.Connection) -> EdgesQuery:
     """The edges statement for this store: lists resolved at save are read as they are.
     Of the others, lists with upstream ids of a job whose user ids are that platform's
     own ids take the fast path (``EdgesQuery.job_ids``, the ``direct`` column); the
-    export resolves the rest in a temporary table it builds when there are any."""
+    export matches the rest against the job's keys read once (``EdgesQuery.key_map``)."""
     gen = generation(conn)
     have = {row[1] for row in conn.execute("PRAGMA table_info(user_friends)")}
     current = "keys_gen" in have and gen is not None
     keys = "CASE WHEN f.keys_gen = :gen THEN f.friend_keys END" if current else "NULL"
     if not _stale(conn, gen, have):
-        return EdgesQuery(
-            _EDGES.format(keys=keys, direct="0", by_name="NULL", by_id="NULL"), {"gen": gen}
-        )
+        return EdgesQuery(_EDGES.format(keys=keys, direct="0"), {"gen": gen})
     platforms = _direct(conn)
     direct = _direct_sql(platforms, keys)
     job_ids = JobIds.of(conn) if platforms else _NO_IDS
+    sql = _EDGES.format(keys=keys, direct=direct)
     if platforms and not _resolving(conn, gen, current, direct):
-        # Every list is resolved at save or takes the fast path: no look-up table.
-        return EdgesQuery(
-            _EDGES.format(keys=keys, direct=direct, by_name="NULL", by_id="NULL"),
-            {"gen": gen},
-            job_ids,
-        )
-    conn.executescript(_KEYS)
-    fallback = "CASE WHEN {keys} IS NULL AND NOT {direct} THEN {expr} END"
-    sql = _EDGES.format(
-        keys=keys,
-        direct=direct,
-        by_name=fallback.format(keys=keys, direct=direct, expr=_BY_NAME),
-        by_id=fallback.format(keys=keys, direct=direct, expr=_BY_ID),
-    )
-    return EdgesQuery(sql, {"gen": gen}, job_ids)
+        # Every list is resolved at save or takes the fast path: no keys to read.
+        return EdgesQuery(sql, {"gen": gen}, job_ids)
+    return EdgesQuery(sql, {"gen": gen}, job_ids, KeyMap.of(conn))
 
 
 def edge_list(row: sqlite3.Row, query: EdgesQuery | None = None) -> EdgeList:
@@ -393,12 +359,7 @@ def edge_list(row: sqlite3.Row, query: EdgesQuery | None = None) -> EdgeList:
         if not ids:
             targets, known = [""] * len(names), [False] * len(names)
     else:
-        resolved = _resolved(row, aligned=bool(ids))
-        if ids:
-            targets = [r or i or "" for r, i in zip(resolved, ids, strict=True)]
-        else:
-            targets = [r or "" for r in resolved]
-        known = [r is not None for r in resolved]
+        targets, known = sqlite_match.match(names, ids, query.key_map if query else _NO_KEYS)
     return EdgeList(
         source_id=row["user_id"],
         source_name=row["screen_name"],
@@ -464,13 +425,3 @@ class JobMembers(Sequence[bool]):
 def _direct_targets(ids: list[str], job_ids: JobIds) -> tuple[list[str], Sequence[bool]]:
     """The fast path's targets (the upstream ids themselves) and which are the job's."""
     return ids, JobMembers(ids, job_ids)
-
-
-def _resolved(row: sqlite3.Row, *, aligned: bool) -> list[str | None]:
-    """The export's own matches of one list (None where none): by upstream id, then by
-    name."""
-    by_name: list[str | None] = json.loads(row["by_name"])
-    if not aligned:
-        return by_name
-    by_id: list[str | None] = json.loads(row["by_id"])
-    return [a or b for a, b in zip(by_id, by_name, strict=True)]

@@ -1,0 +1,108 @@
+"""Lists saved before a later import of users (a new generation) are matched in bulk by
+the next export, as separate processes run them: `users import` in one, `export` in
+another, for a names-only job (matched at save, then stale) and a Bluesky job imported
+by handle (off the fast path: matched by the export against the job's keys)."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from cli.conftest import cli
+from friendscrape.models import FriendList, Status
+from friendscrape.stores.sqlite import SqliteStore
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+# (platform, users imported first, users imported later, the first user's friends as
+# (name, upstream id; "" for names only))
+JOBS = {
+    "twitter-mobile": (
+        [("1", "ada"), ("2", "bob")],
+        [("3", "cy"), ("4", "Dee")],
+        [("bob", ""), ("someone", ""), ("CY", ""), ("dee", "")],
+    ),
+    "bluesky": (
+        [("ada.bsky.social", "ada.bsky.social"), ("bob.bsky.social", "bob.bsky.social")],
+        [("cy.example", "cy.example"), ("Dee.bsky.social", "Dee.bsky.social")],
+        [
+            ("bob.bsky.social", "did:plc:bbbbbbbbbbbbbbbbbbbbbbbb"),
+            ("someone.bsky.social", "did:plc:zzzzzzzzzzzzzzzzzzzzzzzz"),
+            ("CY.example", "did:web:cy.example"),
+            ("dee.bsky.social", "did:plc:dddddddddddddddddddddddd"),
+        ],
+    ),
+}
+
+
+def _csv(path: Path, users: list[tuple[str, str]]) -> Path:
+    path.write_text("user_id,screen_name\n" + "".join(f"{u},{n}\n" for u, n in users))
+    return path
+
+
+async def _save(db: Path, platform: str, friends: list[tuple[str, str]]) -> None:
+    """The first user's list, saved as a run saves it (after the plan)."""
+    store = SqliteStore(db)
+    await store.open()
+    try:
+        await store.plan_partitions(1)
+        ids = tuple(uid for _, uid in friends) if platform != "twitter-mobile" else ()
+        await store.save(
+            [
+                FriendList(
+                    user_id=JOBS[platform][0][0][0],
+                    screen_name=JOBS[platform][0][0][1],
+                    status=Status.OK,
+                    source=platform,
+                    partition=1,
+                    start_at=T0,
+                    end_at=T0,
+                    friend_names=tuple(name for name, _ in friends),
+                    friend_ids=ids,
+                    following_count=len(friends),
+                    truncated=False,
+                )
+            ]
+        )
+    finally:
+        await store.close()
+
+
+def _targets(db: Path, cwd: Path) -> list[str]:
+    result = cli("export", "--store", f"sqlite:///{db}", "--format", "edges", cwd=cwd)
+    assert result.code == 0, result.err
+    return [row["target_id"] for row in csv.DictReader(io.StringIO(result.out))]
+
+
+@pytest.mark.parametrize("platform", list(JOBS))
+def test_lists_saved_before_a_later_import_are_matched_by_the_next_export(
+    tmp_path: Path, platform: str
+) -> None:
+    first, later, friends = JOBS[platform]
+    db = tmp_path / "job.db"
+    url = f"sqlite:///{db}"
+    done = cli(
+        "users",
+        "import",
+        str(_csv(tmp_path / "first.csv", first)),
+        "--store",
+        url,
+        "--source",
+        platform,
+        cwd=tmp_path,
+    )
+    assert done.code == 0, done.err
+    asyncio.run(_save(db, platform, friends))
+    outside = [uid or f"name:{name}" for name, uid in friends]
+    assert _targets(db, tmp_path) == [first[1][0], *outside[1:]]
+    done = cli(
+        "users", "import", str(_csv(tmp_path / "later.csv", later)), "--store", url, cwd=tmp_path
+    )
+    assert done.code == 0, done.err
+    # The new generation's users, matched by name ignoring case (by handle on Bluesky).
+    assert _targets(db, tmp_path) == [first[1][0], outside[1], later[0][0], later[1][0]]
