@@ -87,7 +87,7 @@ def older_wave_index(store: Path) -> None:
     """The wave index as the previous version left it: order only, no figures."""
     conn = sqlite3.connect(store, isolation_level=None)
     try:
-        conn.execute("DROP INDEX user_friends_wave_figures")
+        conn.execute("DROP INDEX user_friends_wave_totals")
         conn.execute(
             "CREATE INDEX user_friends_wave ON user_friends (wave, length(user_id), user_id)"
         )

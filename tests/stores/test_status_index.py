@@ -76,7 +76,7 @@ async def test_a_store_with_the_older_wave_index_gets_the_new_one(tmp_path: Path
     expected = await store.partition_summary(since=T0)
     await store.close()
     conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("DROP INDEX user_friends_wave_figures")
+    conn.execute("DROP INDEX user_friends_wave_totals")
     conn.execute("CREATE INDEX user_friends_wave ON user_friends (wave, length(user_id), user_id)")
     conn.close()
 
@@ -89,5 +89,22 @@ async def test_a_store_with_the_older_wave_index_gets_the_new_one(tmp_path: Path
     conn = sqlite3.connect(path)
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     conn.close()
-    assert "user_friends_wave_figures" in names
+    assert "user_friends_wave_totals" in names
     assert "user_friends_wave" not in names
+
+
+async def test_wave_totals_read_an_index_only(tmp_path: Path) -> None:
+    store = await _in_wave_two(tmp_path / "s.db")
+    try:
+        conn = store._conn
+        assert conn is not None
+        statements: list[str] = []
+        conn.set_trace_callback(statements.append)
+        summaries = await store.wave_summaries()
+        conn.set_trace_callback(None)
+        steps = [p for p in _plans(store, statements) if "SCAN user_friends" in p]
+        assert steps, statements
+        assert all("COVERING INDEX" in p for p in steps), steps
+        assert [(s.wave, s.done) for s in summaries] == [(1, 12), (2, 7)]
+    finally:
+        await store.close()
