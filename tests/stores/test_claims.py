@@ -8,6 +8,7 @@ import asyncio
 import json
 import signal
 import socket
+import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -191,3 +192,46 @@ async def test_a_worker_with_no_plan_says_so(job: Job, tmp_path: Path, sim: SimP
     worker = await job.worker(sim)
     assert await worker.wait(60) == 2, worker.tail()
     assert "no partition plan yet" in worker.stderr
+
+
+async def test_a_worker_keeps_the_rate_it_learned_from_one_partition_to_the_next(
+    tmp_path: Path,
+) -> None:
+    """One limiter for all of a worker's partitions: the rate learned from the first
+    partition's 429s paces the next ones from their first request (a limiter built per
+    partition started each one unpaced, into 429s again). Every partition's first
+    sample, written before its first request, gives the rate the worker knows then."""
+    limited = start_simulator(
+        SimConfig(
+            users=USERS,
+            mean_friends=20.0,
+            latency=0.02,
+            rate_limit="10",
+            rate_limit_style="retry-after",
+        )
+    )
+    db = tmp_path / "job.db"
+    job = Job(f"sqlite:///{db}", clean_env(**LEASE_ENV))
+    try:
+        await _planned(job, tmp_path, 3)
+        worker = await job.worker(limited, "--concurrency", "20")
+        assert await worker.wait(240) == 0, worker.tail()
+    finally:
+        limited.stop()
+    assert _claimed([worker]) == Counter({1: 1, 2: 1, 3: 1})
+    assert worker.named("limiter.rate_learned"), worker.tail()
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute(
+            "SELECT partition, learned_rate, paused_seconds FROM run_samples ORDER BY at, rowid"
+        ).fetchall()
+    finally:
+        conn.close()
+    first: dict[int, tuple[float | None, float]] = {}
+    for part, rate, paused in rows:
+        first.setdefault(part, (rate, paused))
+    assert first[1][0] is None, rows  # nothing learned before the first request
+    assert first[2][0] is not None, rows
+    assert first[3][0] is not None, rows
+    # Each partition's samples count its own pauses, not the worker's earlier ones.
+    assert [paused for _rate, paused in first.values()] == [0.0, 0.0, 0.0], rows

@@ -6,6 +6,9 @@ client takes a ``Timeout`` and ``Limits``); the functions here build them."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from friendscrape.config import Settings
 from friendscrape.configparts import source_config, store_retry_policy
@@ -16,12 +19,49 @@ from friendscrape.core.loop_lag import LoopLag
 from friendscrape.core.pipeline import PartitionRun, RunConfig
 from friendscrape.core.redaction import Redactor
 from friendscrape.credentials import Credentials
-from friendscrape.fetch.http import HttpConfig, Limiter, OriginAuth
+from friendscrape.fetch.http import HttpClient, HttpConfig, Limiter, OriginAuth
 from friendscrape.fetch.limiter import LimiterConfig, build_limiter
 from friendscrape.retry import RetryPolicy
 from friendscrape.sources import make_source
 from friendscrape.sources.base import Source
 from friendscrape.stores.base import Store
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerFetch:
+    """What a worker's partitions share (``run --partition next``): one limiter, so
+    the rates learned from 429s and the pauses asked for carry from one partition to
+    the next; the event loop's lag it reads; one open HTTP session and its connections."""
+
+    limiter: Limiter
+    loop_lag: LoopLag
+    http: HttpClient
+
+
+def _limiter(
+    settings: Settings, source: Source, lag: LoopLag, credentials: Credentials | None = None
+) -> Limiter:
+    """The limiter the settings ask for: the token pool to the hosts the source names,
+    reading the event loop's ``lag``."""
+    held = credentials if credentials is not None else settings.credentials()
+    return build_limiter(
+        limiter_config(settings),
+        credential_hosts=source.credential_hosts,
+        tokens=held.tokens,
+        lag=lag.seconds,
+    )
+
+
+@asynccontextmanager
+async def worker_fetch(
+    settings: Settings, source: Source, limiter: Limiter | None = None
+) -> AsyncIterator[WorkerFetch]:
+    """The limiter (``limiter``, or the one the settings ask for) and open HTTP session
+    of a worker's partitions, closed when the block ends."""
+    lag = LoopLag()
+    paced = limiter if limiter is not None else _limiter(settings, source, lag)
+    async with HttpClient(http_config(settings), limiter=paced) as http:
+        yield WorkerFetch(paced, lag, http)
 
 
 def build_run(
@@ -32,31 +72,32 @@ def build_run(
     stop: asyncio.Event | None = None,
     source: Source | None = None,
     limiter: Limiter | None = None,
+    shared: WorkerFetch | None = None,
 ) -> PartitionRun:
     """The run of ``partition``, paced by the limiter ``friendscrape run`` uses.
 
     ``source`` and ``limiter`` default to the ones the settings name; the run's counters
     are its own (``PartitionRun.stats``). The default limiter carries the token pool to
     the hosts the source names and reads the event loop's lag the run measures.
+    ``shared``: the limiter and session of the worker's partitions, used instead of the
+    run's own (``limiter`` is then ignored).
     """
     source = source if source is not None else make_source(source_config(settings))
     credentials = settings.credentials()
-    lag = LoopLag()
+    if shared is not None:
+        lag, paced, http = shared.loop_lag, shared.limiter, shared.http
+    else:
+        lag, http = LoopLag(), None
+        paced = limiter if limiter is not None else _limiter(settings, source, lag, credentials)
     return PartitionRun(
         run_config(settings, credentials),
         store,
         source,
         partition=partition,
         stop=stop,
-        limiter=limiter
-        if limiter is not None
-        else build_limiter(
-            limiter_config(settings),
-            credential_hosts=source.credential_hosts,
-            tokens=credentials.tokens,
-            lag=lag.seconds,
-        ),
+        limiter=paced,
         loop_lag=lag,
+        http=http,
     )
 
 

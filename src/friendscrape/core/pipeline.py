@@ -130,6 +130,7 @@ class PartitionRun:
         limiter: Limiter | None = None,
         stats: RunCounters | None = None,
         loop_lag: LoopLag | None = None,
+        http: HttpClient | None = None,
     ) -> None:
         self._config = config
         self._store = store
@@ -139,6 +140,12 @@ class PartitionRun:
         self._partition = partition
         self._stop = stop if stop is not None else asyncio.Event()
         self._limiter = limiter
+        # An open client the worker's runs share (run --partition next), used, not
+        # closed; None: the run opens its own.
+        self._http = http
+        # A limiter shared with the worker's earlier runs has paused before: this run's
+        # samples count only its own pauses.
+        self._paused_before = limiter.paused_seconds() if limiter is not None else 0.0
         self.stats = stats if stats is not None else RunCounters()
         # Measured here, read by the limiter: the caller hands the same one to both.
         self.loop_lag = loop_lag if loop_lag is not None else LoopLag()
@@ -192,7 +199,12 @@ class PartitionRun:
         )
         if pending == 0:
             return self._summary()
-        async with HttpClient(s.http, counts=self.stats.fetch, limiter=self._limiter) as http:
+        client = (
+            self._http.counting(self.stats.fetch)
+            if self._http is not None
+            else HttpClient(s.http, counts=self.stats.fetch, limiter=self._limiter)
+        )
+        async with client as http:
             collector = Collector(
                 s.collect, self._source, http, partition=self._partition, stats=self.stats
             )
@@ -563,7 +575,9 @@ class PartitionRun:
             users_done=st.users_done,
             pages=st.pages,
             rate_limited=st.fetch.rate_limited,
-            paused_seconds=limiter.paused_seconds() if limiter is not None else 0.0,
+            paused_seconds=limiter.paused_seconds() - self._paused_before
+            if limiter is not None
+            else 0.0,
             learned_rate=min(learned) if learned else None,
         )
 

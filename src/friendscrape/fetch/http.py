@@ -181,8 +181,22 @@ class HttpClient:
         self._counts = counts if counts is not None else FetchCounts()
         self._limiter: Limiter = limiter if limiter is not None else NoLimiter()
         self._session: aiohttp.ClientSession | None = None
+        self._borrowed = False  # a view of another client's session: never opens or closes it
+
+    def counting(self, counts: FetchCounts) -> HttpClient:
+        """A client on this one's open session and limiter that counts into ``counts``:
+        a worker's partitions (``run --partition next``) keep one session (its open
+        connections) and one limiter (the rates it learned from 429s), each partition's
+        requests counted as its own. Entering and leaving the view neither opens nor
+        closes the session; this client does, when it is left."""
+        view = HttpClient(self._config, counts=counts, limiter=self._limiter)
+        view._session = self._session
+        view._borrowed = True
+        return view
 
     async def __aenter__(self) -> Self:
+        if self._borrowed:
+            return self
         s = self._config
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=s.request_timeout, sock_connect=s.connect_timeout),
@@ -200,9 +214,9 @@ class HttpClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        session, self._session = self._session, None
+        if session is not None and not self._borrowed:
+            await session.close()
 
     async def fetch(self, request: PageRequest) -> RawResponse:
         """GET with retries; raises TransientFetchError once the retry budget is spent.

@@ -11,7 +11,7 @@ import os
 import uuid
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import structlog
 
@@ -19,7 +19,7 @@ from friendscrape.commands import job
 from friendscrape.commands.plan import check_partition, check_plan
 from friendscrape.config import Settings
 from friendscrape.configparts import source_config, store_config, store_retry_policy
-from friendscrape.core.assemble import build_run, lease_config
+from friendscrape.core.assemble import WorkerFetch, build_run, lease_config, worker_fetch
 from friendscrape.core.claim import ClaimConfig, claim_next
 from friendscrape.core.lease import LeaseState, held_lease, held_partition
 from friendscrape.core.pipeline import PartitionRun, RunSummary, combined
@@ -73,13 +73,20 @@ class _Worker:
     limiter: Limiter | None
     progress: Callable[[PartitionRun], AbstractAsyncContextManager[None]] | None
     on_abort: Callable[[RunAbortedError], None] | None
+    shared: WorkerFetch | None = None  # --partition next: one limiter and session throughout
 
 
 async def _collect(worker: _Worker, store: Store, number: int, lease: LeaseState) -> RunSummary:
     """Collect partition ``number``, its lease held, until done or stopped."""
     settings, stop = worker.settings, worker.stop
     runner = build_run(
-        settings, store, number, stop=stop, source=worker.source, limiter=worker.limiter
+        settings,
+        store,
+        number,
+        stop=stop,
+        source=worker.source,
+        limiter=worker.limiter,
+        shared=worker.shared,
     )
     # ``progress``: e.g. the live bar of an interactive run (LiveLine.around)
     display = worker.progress(runner) if worker.progress is not None else nullcontext()
@@ -109,10 +116,17 @@ async def _collect(worker: _Worker, store: Store, number: int, lease: LeaseState
 
 async def _collect_next(worker: _Worker, store: Store, warn: Callable[[str], None]) -> RunSummary:
     """``--partition next``: claim, collect, claim again until no partition is left."""
-    settings, stop = worker.settings, worker.stop
+    settings = worker.settings
     await check_plan(store)
     await _warn_unplaced(store, warn)
     claims = ClaimConfig(lease=lease_config(settings), retry_failed=settings.retry_failed)
+    async with worker_fetch(settings, worker.source, worker.limiter) as shared:
+        return await _claim_and_collect(replace(worker, shared=shared), store, claims)
+
+
+async def _claim_and_collect(worker: _Worker, store: Store, claims: ClaimConfig) -> RunSummary:
+    """Claim and collect partitions until none is left or the worker is stopped."""
+    settings, stop = worker.settings, worker.stop
     done: list[RunSummary] = []
     while not stop.is_set():
         lease = await claim_next(store, worker.run_id, claims, stop)
