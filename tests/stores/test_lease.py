@@ -16,6 +16,7 @@ from friendscrape.configparts import store_retry_policy
 from friendscrape.core.lease import LeaseConfig, held_partition
 from friendscrape.errors import PartitionHeldError
 from friendscrape.stores.base import Lease, Store
+from friendscrape.stores.bigquery import BigQueryStore
 from friendscrape.stores.sqlite import SqliteStore
 
 
@@ -99,3 +100,35 @@ async def test_a_run_that_loses_its_lease_is_told_to_stop(tmp_path: Path) -> Non
             await store.acquire_lease(Lease(partition=1, run_id="run-third", ttl=60.0))
     finally:
         await store.close()
+
+
+async def test_a_heartbeat_is_one_statement_where_the_store_counts_changed_rows(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BigQuery tells how many rows a statement changed: a renewal reads that, not the
+    lease rows again (two statements a heartbeat were three, with the run's samples)."""
+    if not isinstance(store, BigQueryStore):
+        pytest.skip("SQLite renews in one transaction already")
+    statements: list[str] = []
+    query = store.client.query
+
+    def counted(sql: str, *args: object, **kwargs: object) -> object:
+        statements.append(sql.split(maxsplit=1)[0])
+        return query(sql, *args, **kwargs)
+
+    first = Lease(partition=1, run_id="run-first", ttl=60.0)
+    await store.acquire_lease(first)
+    monkeypatch.setattr(store.client, "query", counted)
+    assert await store.renew_lease(first)
+    assert statements == ["UPDATE"]
+    # Taken over (its process is gone): the old holder's renewal changes no row.
+    gone = Lease(partition=2, run_id="run-killed", ttl=600.0, pid=dead_pid())
+    await store.acquire_lease(gone)
+    await store.acquire_lease(Lease(partition=2, run_id="run-next", ttl=60.0))
+    statements.clear()
+    assert not await store.renew_lease(gone)
+    assert statements == ["UPDATE"]
+    await store.release_lease(first)
+    statements.clear()
+    assert not await store.renew_lease(first), "a released lease must not renew"
+    assert statements == ["UPDATE"]

@@ -180,6 +180,26 @@ class BigQueryBase:
 
         return await self._call(what, run)
 
+    async def _dml(self, what: str, sql: str, *params: Any) -> int | None:
+        """Run one mutating statement: the rows it changed, as the service tells them
+        with its answer (None when it does not)."""
+
+        def run() -> int | None:
+            config = bigquery.QueryJobConfig(query_parameters=list(params))
+            timeout = self._timeout()
+            job = self.client.query(
+                sql, job_config=config, retry=None, job_retry=None, timeout=timeout
+            )
+            result = job.result(timeout=timeout, retry=None, job_retry=None)
+            # The answer to the query carries the count, or else the finished job's
+            # statistics do (the local server gives it there only).
+            changed = getattr(result, "num_dml_affected_rows", None)
+            if changed is None:
+                changed = getattr(job, "num_dml_affected_rows", None)
+            return int(changed) if changed is not None else None
+
+        return await self._call(what, run)
+
     def _t(self, name: str) -> str:
         return self.location.table(name)
 

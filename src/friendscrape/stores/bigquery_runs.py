@@ -98,9 +98,15 @@ class BigQueryRuns(BigQueryWaves):
         raise holders[0].held_error(lease.partition, now_utc())
 
     async def renew_lease(self, lease: Lease) -> bool:
-        """Extend our lease; False when another run's row now wins."""
+        """Extend our lease; False when another run's row now wins.
+
+        One statement when the service says how many rows it changed: our row is the
+        partition's only one once taken (a take-over rewrites it to the new holder's run,
+        a release deletes it), so changing it means we still hold the lease. Otherwise
+        the lease rows are read again, as when it was taken.
+        """
         now = now_utc()
-        await self._rows(
+        changed = await self._dml(
             "lease",
             f"""
             UPDATE {self._t(schema.LEASES)}
@@ -110,6 +116,8 @@ class BigQueryRuns(BigQueryWaves):
             *self._lease_params(lease, now)[:1],
             *self._lease_params(lease, now)[3:],
         )
+        if changed is not None:
+            return changed > 0
         holders = await self._lease_rows(lease.partition)
         return bool(holders) and holders[0].run_id == lease.run_id
 
