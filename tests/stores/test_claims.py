@@ -80,7 +80,7 @@ def sim() -> Iterator[SimProcess]:
 def slow_sim() -> Iterator[SimProcess]:
     """Pages slow enough that a worker of one user at a time is still collecting when
     it is killed."""
-    sim = start_simulator(SimConfig(users=USERS, mean_friends=20.0, latency=0.4))
+    sim = start_simulator(SimConfig(users=USERS, mean_friends=20.0, latency=1.0))
     try:
         yield sim
     finally:
