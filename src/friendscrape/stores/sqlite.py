@@ -9,7 +9,6 @@ SQL (rows to records, paging, figures) is shared with BigQuery: ``rows``, ``pagi
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sqlite3
 from pathlib import Path
@@ -299,11 +298,18 @@ class SqliteStore(SqlitePlan, SqliteRuns, SqliteReads, waves.SqliteWaves):
 
     async def open(self) -> None:
         if self._conn is None:
-            self._conn = await asyncio.to_thread(self._connect)
+            try:
+                self._conn = await self._in_thread(self._connect)
+            except BaseException:
+                self._stop_thread()
+                raise
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
             async with self._lock:
-                await asyncio.to_thread(self._matcher.close)
-                await asyncio.to_thread(conn.close)
+                try:
+                    await self._in_thread(self._matcher.close)
+                    await self._in_thread(conn.close)
+                finally:
+                    self._stop_thread()

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import functools
 import sqlite3
 from collections.abc import AsyncGenerator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -44,6 +47,14 @@ def _classify(exc: sqlite3.Error, action: str) -> StoreError:
     return StoreError(f"sqlite {action} failed: {text}")
 
 
+def _temp_store_default(conn: sqlite3.Connection) -> None:
+    """temp_store back to the default; it cannot change inside a transaction, so one a
+    failed call left open is rolled back first (as it would be next anyway)."""
+    if conn.in_transaction:
+        conn.rollback()
+    conn.execute("PRAGMA temp_store = DEFAULT")
+
+
 def table_names(conn: sqlite3.Connection) -> set[str]:
     """The tables of the store's file."""
     rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
@@ -67,6 +78,11 @@ class SqliteBase:
         self._busy_timeout = busy_timeout
         self._conn: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
+        # One thread of the store's own runs every call on the connection: with the
+        # loop's shared pool, calls moved between threads, each growing a memory arena of
+        # its own (system calls a page, and page faults), and waited on threads the
+        # collection's other work could hold.
+        self._thread: ThreadPoolExecutor | None = None
         # This connection's filter of the job's keys, built on a connection of its own.
         self._matcher = SaveMatcher(self._connect_apart)
 
@@ -74,7 +90,18 @@ class SqliteBase:
         """Another connection to the store, to read from in a thread of its own."""
         return sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None)
 
-    async def _call(self, action: str, func: Callable[[sqlite3.Connection], T]) -> T:
+    async def _call(
+        self,
+        action: str,
+        func: Callable[[sqlite3.Connection], T],
+        *,
+        journals_in_memory: bool = False,
+    ) -> T:
+        """``func`` run on the connection in the store's thread, one call at a time.
+        ``journals_in_memory`` (a write of many rows): its statement journals are kept in
+        memory, not written to temporary files and read back (some 0.35 writes a page on
+        x-api); the setting is the default again for the next call, so the temporary
+        tables of imports and exports stay on disk."""
         if self._conn is None:
             msg = "store is not open"
             raise StoreError(msg)
@@ -82,7 +109,13 @@ class SqliteBase:
 
         def guarded() -> T:
             try:
-                return func(conn)
+                if journals_in_memory:
+                    conn.execute("PRAGMA temp_store = MEMORY")
+                try:
+                    return func(conn)
+                finally:
+                    if journals_in_memory:
+                        _temp_store_default(conn)
             except sqlite3.Error as exc:
                 if conn.in_transaction:
                     conn.rollback()
@@ -92,9 +125,27 @@ class SqliteBase:
         # The thread cannot be stopped, so a caller that gives up (write timeout,
         # shutdown) must not let the next call onto the connection while it still runs:
         # the lock is released when the thread ends, not when the caller stops waiting.
-        work = asyncio.ensure_future(asyncio.to_thread(guarded))
+        try:
+            work = self._in_thread(guarded)
+        except BaseException:
+            self._lock.release()
+            raise
         work.add_done_callback(self._finished)
         return await asyncio.shield(work)
+
+    def _in_thread(self, func: Callable[[], T]) -> asyncio.Future[T]:
+        """``func`` run in the store's thread (started on first use), with the caller's
+        context, as ``asyncio.to_thread`` would."""
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="friendscrape-sqlite")
+        call = functools.partial(contextvars.copy_context().run, func)
+        return asyncio.get_running_loop().run_in_executor(self._thread, call)
+
+    def _stop_thread(self) -> None:
+        """Let the store's thread end once its last call is done (a reopen starts another)."""
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.shutdown(wait=False)
 
     def _finished(self, work: asyncio.Future[Any]) -> None:
         self._lock.release()

@@ -329,4 +329,4 @@ class SqliteRuns(SqliteBase):
             )
             conn.execute("COMMIT")
 
-        await self._call("write", run)
+        await self._call("write", run, journals_in_memory=True)
