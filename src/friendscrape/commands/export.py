@@ -112,8 +112,8 @@ async def export_graph(
     # reader gone mid-list included): left to the loop's finalizer, a store's read-ahead
     # was closed twice at once, or after the store.
     async with (
-        aclosing(_closing(_edges(store, spec))) as edges,
-        aclosing(_closing(store.nodes(partition=spec.partition))) as rows,
+        aclosing(changes.closing(_edges(store, spec))) as edges,
+        aclosing(changes.closing(store.nodes(partition=spec.partition))) as rows,
     ):
         if spec.fmt in {"nodes", "edges"}:
             binary = spec.table == "parquet"
@@ -147,21 +147,10 @@ async def _write_nodes(table: str, nodes: AsyncIterator[NodeRow], out: Any) -> i
     return await files.nodes_csv(nodes, out)
 
 
-async def _closing(items: AsyncIterator[T]) -> AsyncGenerator[T, None]:
-    """``items``, closed (when they can be) as soon as this is."""
-    try:
-        async for item in items:
-            yield item
-    finally:
-        close = getattr(items, "aclose", None)
-        if close is not None:
-            await close()
-
-
 async def _edges(store: ReadStore, spec: GraphExport) -> AsyncIterator[EdgeList]:
     # The store's stream is closed with this one, not left to the loop's finalizer,
     # which may run it after the store has closed.
-    async with aclosing(_closing(store.edge_lists(partition=spec.partition))) as lists:
+    async with aclosing(changes.closing(store.edge_lists(partition=spec.partition))) as lists:
         async for edges in lists:
             yield files.keyed(files.kept(edges, within=spec.within))
 
@@ -228,13 +217,13 @@ async def export_results(
         if wave is not None:
             await changes.check_waves(store, wave)
         rows = store.results() if wave is None else _as_results(store.wave_rows(wave))
-        async with aclosing(_closing(rows)) as results:
+        async with aclosing(changes.closing(rows)) as results:
             count = await export(results, fmt, output, refuse=refuse, compress=compress)
         return count, await job.of_the_job(store)
 
 
 async def _as_results(rows: AsyncIterator[WaveRow]) -> AsyncGenerator[FriendList, None]:
-    async with aclosing(_closing(rows)) as streamed:
+    async with aclosing(changes.closing(rows)) as streamed:
         async for row in streamed:
             yield row.result()
 

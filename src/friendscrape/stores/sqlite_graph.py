@@ -27,6 +27,7 @@ from typing import Any, overload
 from friendscrape.stores import lists_codec, sqlite_match
 from friendscrape.stores.base import EdgeList
 from friendscrape.stores.sqlite_match import KeyMap
+from friendscrape.stores.sqlite_schema import add_columns
 
 EDGE_PAGE = 100
 """Friend lists fetched per call (some 10 KB of JSON each; the next page is read ahead)."""
@@ -112,10 +113,7 @@ def register(conn: sqlite3.Connection) -> None:
 def migrate(conn: sqlite3.Connection) -> None:
     """Add the generation table and the resolved-keys columns (a store opened to write)."""
     conn.executescript(_SCHEMA)
-    have = {row[1] for row in conn.execute("PRAGMA table_info(user_friends)")}
-    for name, kind in _COLUMNS.items():
-        if name not in have:
-            conn.execute(f"ALTER TABLE user_friends ADD COLUMN {name} {kind}")
+    add_columns(conn, "user_friends", _COLUMNS)
 
 
 def index_keys(conn: sqlite3.Connection) -> None:

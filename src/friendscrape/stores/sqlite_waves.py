@@ -19,6 +19,7 @@ from friendscrape.models import FriendList, Status
 from friendscrape.stores import lists_codec, rows
 from friendscrape.stores.base import WaveRow, WaveSummary
 from friendscrape.stores.sqlite_base import SqliteBase, table_names, to_sql
+from friendscrape.stores.sqlite_schema import add_columns
 from friendscrape.stores.waves import list_hash, wave_row
 
 SCHEMA = """
@@ -74,10 +75,7 @@ _IN_CHUNK = 500
 def migrate(conn: sqlite3.Connection) -> None:
     """Add the waves tables and columns (a store opened to write)."""
     conn.executescript(SCHEMA)
-    have = {row[1] for row in conn.execute("PRAGMA table_info(user_friends)")}
-    for name, kind in COLUMNS.items():
-        if name not in have:
-            conn.execute(f"ALTER TABLE user_friends ADD COLUMN {name} {kind}")
+    add_columns(conn, "user_friends", COLUMNS)
     conn.execute(_WAVE_INDEX)
     # user_friends_wave_ok held what the report's histogram now reads from the index above
     for older in ("user_friends_wave", "user_friends_wave_ok", "user_friends_wave_figures"):
