@@ -83,7 +83,16 @@ def _value_bytes(kind: str, value: Any) -> int:
 
 def bigquery_bytes(result: FriendList) -> int:
     """The logical bytes of one ``user_friends`` row as friendscrape writes it."""
-    row = schema.to_row(result, run_id="0123456789ab", key=schema.row_key(result, "0" * 12))
+    return row_bytes(bigquery_row(result))
+
+
+def bigquery_row(result: FriendList) -> dict[str, Any]:
+    """One ``user_friends`` row as friendscrape writes it (a fixed run id and key)."""
+    return schema.to_row(result, run_id="0123456789ab", key=schema.row_key(result, "0" * 12))
+
+
+def row_bytes(row: dict[str, Any]) -> int:
+    """BigQuery's logical bytes of one results row (its public per-type sizes)."""
     total = 0
     for field in schema.RESULTS_SCHEMA:
         value = row.get(field.name)
@@ -94,7 +103,8 @@ def bigquery_bytes(result: FriendList) -> int:
     return total
 
 
-def _file_size(path: Path) -> int:
+def file_size(path: Path) -> int:
+    """The store file's bytes once its write-ahead log is folded in."""
     conn = sqlite3.connect(path)
     try:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -132,7 +142,7 @@ async def _fill(path: Path, graph: SyntheticGraph, results: list[FriendList]) ->
         )
         await store.plan_partitions(1)
         await store.close()
-        empty = _file_size(path)
+        empty = file_size(path)
         await store.open()
         cpu, written = time.process_time_ns(), _written()
         for start in range(0, len(results), BATCH):
@@ -154,7 +164,7 @@ def _sqlite(graph: SyntheticGraph, results: list[FriendList], page_size: int) ->
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "storage.db"
         empty, cpu, written, read = asyncio.run(_fill(path, graph, results))
-        size = _file_size(path)
+        size = file_size(path)
     n = len(results)
     return SqliteFigures(
         page_size, size / n, (size - empty) / n, cpu / n / 1e6, written / n, read / n / 1e6

@@ -35,14 +35,13 @@ import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from friendscrape.models import FriendList, Status, User
 from friendscrape.simulator.graph import AccountKind, SyntheticGraph
-from friendscrape.stores import bigquery_schema as schema
 from friendscrape.stores.bigquery_waves import Previous, wave_fields
 from friendscrape.stores.sqlite import SqliteStore
 from friendscrape.stores.waves import list_hash
+from storage_size import bigquery_row, file_size, row_bytes  # one way to count bytes
 
 USERS = 5_000
 EXPORT_USERS = 200_000
@@ -54,7 +53,6 @@ RATE_TARGET = 200_000
 MEMORY_TARGET_MB = 200
 NEW_TARGET_S = 10.0
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
-_FIXED = {"INT64": 8, "FLOAT64": 8, "TIMESTAMP": 8, "BOOL": 1, "BOOLEAN": 1}
 
 
 def _result(user: str, names: Sequence[str], n: int, wave: int, *, ok: bool) -> FriendList:
@@ -88,15 +86,6 @@ def _graph_results(graph: SyntheticGraph, wave: int, share: float) -> Iterator[F
         if ok and every and n % every == 0:
             names = _changed(names, n)
         yield _result(account.user_id, names, n, wave, ok=ok)
-
-
-def _file_size(path: Path) -> int:
-    conn = sqlite3.connect(path)
-    try:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        conn.close()
-    return path.stat().st_size
 
 
 async def _save_all(path: Path, results: Iterator[FriendList], *, new_wave: bool) -> None:
@@ -133,32 +122,13 @@ async def _import(path: Path, users: Iterator[User]) -> None:
         await store.close()
 
 
-def _value_bytes(kind: str, value: Any) -> int:
-    if value is None:
-        return 0
-    if kind == "STRING":
-        return 2 + len(str(value).encode())
-    return _FIXED[kind]
-
-
-def _bigquery_bytes(row: dict[str, Any]) -> int:
-    total = 0
-    for field in schema.RESULTS_SCHEMA:
-        value = row.get(field.name)
-        if field.mode == "REPEATED":
-            total += sum(_value_bytes(field.field_type, v) for v in value or ())
-        else:
-            total += _value_bytes(field.field_type, value)
-    return total
-
-
 def _bigquery_wave(results: Iterator[FriendList], wave: int, before: dict[str, Previous]) -> int:
     total = 0
     for result in results:
-        row = schema.to_row(result, run_id="0123456789ab", key=schema.row_key(result, "0" * 12))
+        row = bigquery_row(result)
         row |= wave_fields(result, wave, before.get(result.user_id))
         before[result.user_id] = Previous(row["list_hash"], result.status.value)
-        total += _bigquery_bytes(row)
+        total += row_bytes(row)
     return total
 
 
@@ -169,9 +139,9 @@ def size_figures(users: int) -> bool:
     with tempfile.TemporaryDirectory() as folder:
         first = Path(folder) / "wave1.db"
         asyncio.run(_import(first, iter(accounts)))
-        planned = _file_size(first)
+        planned = file_size(first)
         asyncio.run(_save_all(first, _graph_results(graph, 1, 0.0), new_wave=False))
-        wave1 = _file_size(first) - planned
+        wave1 = file_size(first) - planned
         before: dict[str, Previous] = {}
         bq1 = _bigquery_wave(_graph_results(graph, 1, 0.0), 1, before)
         print(f"{users:,} users; wave 1: SQLite {wave1:,} bytes, BigQuery {bq1:,} logical bytes")
@@ -179,7 +149,7 @@ def size_figures(users: int) -> bool:
             path = Path(folder) / f"wave2_{share}.db"
             shutil.copy(first, path)
             asyncio.run(_save_all(path, _graph_results(graph, 2, share), new_wave=True))
-            added = _file_size(path) - planned - wave1
+            added = file_size(path) - planned - wave1
             bq2 = _bigquery_wave(_graph_results(graph, 2, share), 2, dict(before))
             line = (
                 f"a wave with {share:4.0%} of lists changed adds: SQLite {added:,} bytes "
