@@ -19,8 +19,9 @@ import pytest
 
 from cli.conftest import Result, cli
 from friendscrape.configdoc import environ_without_configuration
+from friendscrape.simulator import SimConfig
 from friendscrape.simulator.formats import write_users_csv
-from friendscrape.simulator.process import SimulatorProcess
+from friendscrape.simulator.process import SimulatorProcess, start_simulator_process
 
 _CLI = (sys.executable, "-m", "friendscrape.cli")
 
@@ -314,12 +315,15 @@ def test_estimate_from_a_finished_job_says_nothing_is_left(
 # -- console logs ----------------------------------------------------------------------------
 
 
-def test_a_runs_console_lines_are_short_and_its_progress_a_sentence(
-    tmp_path: Path, sim_process: SimulatorProcess
-) -> None:
-    env = _job(tmp_path, sim_process)
-    env |= {"COLUMNS": "80", "FRIENDSCRAPE_PROGRESS_INTERVAL": "0.05"}
-    result = cli("run", "--partition", "1", "--log-format", "console", cwd=tmp_path, env=env)
+def test_a_runs_console_lines_are_short_and_its_progress_a_sentence(tmp_path: Path) -> None:
+    # Pages answered after 0.2 s: a list of two pages or more keeps the run going well past
+    # several progress intervals of 0.05 s, however fast the machine (with no latency a
+    # run of 40 users could end before the first progress line).
+    config = SimConfig(users=150, latency=0.2, mean_friends=60)
+    with start_simulator_process(config) as slow:
+        env = _job(tmp_path, slow)
+        env |= {"COLUMNS": "80", "FRIENDSCRAPE_PROGRESS_INTERVAL": "0.05"}
+        result = cli("run", "--partition", "1", "--log-format", "console", cwd=tmp_path, env=env)
     assert result.code == 0, result.err
     lines = result.err.splitlines()
     assert lines, result.err
