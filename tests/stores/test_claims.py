@@ -1,17 +1,20 @@
 """`run --partition next` (issue 24): workers claim partitions on demand, one holder per
-partition, a SIGKILLed holder's partition taken over, and every worker ending once
-nothing is left. Every worker a separate process, on both stores."""
+partition, a SIGKILLed holder's partition taken over, a worker claiming its next
+partition while the last users of the one before are in flight (two held, both taken
+over when it is SIGKILLed), and every worker ending once nothing is left. Every worker a
+separate process, on both stores."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import socket
 import sqlite3
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -33,6 +36,8 @@ class Job:
 
     url: str
     env: dict[str, str]
+    # Result rows per user_id, read from the store itself (not through friendscrape).
+    rows_per_user: Callable[[], Counter[str]] = field(default=Counter)
 
     def args(self, *args: str) -> list[str]:
         return [*args, "--store", self.url]
@@ -40,16 +45,44 @@ class Job:
     async def cli(self, *args: str) -> tuple[int, CliRun]:
         return await run_cli(self.args(*args), env=self.env, timeout=120)
 
-    async def worker(self, sim: SimProcess, *extra: str) -> CliRun:
+    async def worker(
+        self, sim: SimProcess, *extra: str, env: dict[str, str] | None = None
+    ) -> CliRun:
         args = ["run", "--partition", "next", "--source", "twitter-mobile"]
         args += ["--base-url", sim.base_url, *extra]
-        return await start_cli(self.args(*args), env=self.env)
+        return await start_cli(self.args(*args), env={**self.env, **(env or {})})
+
+
+def _sqlite_rows(db: Path) -> Counter[str]:
+    conn = sqlite3.connect(db)
+    try:
+        return Counter(uid for (uid,) in conn.execute("SELECT user_id FROM user_friends"))
+    finally:
+        conn.close()
+
+
+def _bigquery_rows(endpoint: str, table: str) -> Counter[str]:
+    from google.api_core.client_options import ClientOptions  # noqa: PLC0415
+    from google.auth.credentials import AnonymousCredentials  # noqa: PLC0415
+    from google.cloud import bigquery  # noqa: PLC0415
+
+    client = bigquery.Client(
+        project="test-project",
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        client_options=ClientOptions(api_endpoint=endpoint),
+    )
+    try:
+        job = client.query(f"SELECT user_id FROM `{table}`", retry=None, job_retry=None)
+        return Counter(row["user_id"] for row in job.result(timeout=60))
+    finally:
+        client.close()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("bigquery", marks=pytest.mark.bigquery)])
 def job(request: pytest.FixtureRequest, tmp_path: Path) -> Job:
     if request.param == "sqlite":
-        return Job(f"sqlite:///{tmp_path / 'job.db'}", clean_env(**LEASE_ENV))
+        db = tmp_path / "job.db"
+        return Job(f"sqlite:///{db}", clean_env(**LEASE_ENV), lambda: _sqlite_rows(db))
     emulator = request.getfixturevalue("bq_emulator")
     dataset = request.getfixturevalue("bq_dataset")
     # The local server answers a statement in about a second on a busy machine: a lease
@@ -64,7 +97,10 @@ def job(request: pytest.FixtureRequest, tmp_path: Path) -> Job:
         FRIENDSCRAPE_WRITE_TIMEOUT="30",
         FRIENDSCRAPE_STORE_RETRY_DEADLINE="60",
     )
-    return Job(f"bigquery://test-project/{dataset}", env)
+    table = f"test-project.{dataset}.user_friends"
+    return Job(
+        f"bigquery://test-project/{dataset}", env, lambda: _bigquery_rows(emulator.endpoint, table)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +123,9 @@ def slow_sim() -> Iterator[SimProcess]:
         sim.stop()
 
 
-async def _planned(job: Job, tmp_path: Path, count: int) -> None:
-    accounts = list(SimConfig(users=USERS, mean_friends=20.0).make_graph().accounts())
+async def _planned(job: Job, tmp_path: Path, count: int, config: SimConfig | None = None) -> None:
+    graph = (config or SimConfig(users=USERS, mean_friends=20.0)).make_graph()
+    accounts = list(graph.accounts())
     users = tmp_path / "users.csv"
     users.write_text(
         "user_id,screen_name\n" + "".join(f"{a.user_id},{a.screen_name}\n" for a in accounts),
@@ -200,7 +237,8 @@ async def test_a_worker_keeps_the_rate_it_learned_from_one_partition_to_the_next
     """One limiter for all of a worker's partitions: the rate learned from the first
     partition's 429s paces the next ones from their first request (a limiter built per
     partition started each one unpaced, into 429s again). Every partition's first
-    sample, written before its first request, gives the rate the worker knows then."""
+    sample, written before its first request, gives the rate the worker knows then: a
+    partition started after the first one ended has it."""
     limited = start_simulator(
         SimConfig(
             users=USERS,
@@ -231,7 +269,91 @@ async def test_a_worker_keeps_the_rate_it_learned_from_one_partition_to_the_next
     for part, rate, paused in rows:
         first.setdefault(part, (rate, paused))
     assert first[1][0] is None, rows  # nothing learned before the first request
-    assert first[2][0] is not None, rows
+    # Partition 2 is claimed ahead, once partition 1's users are all in flight: maybe
+    # before its first 429. Partition 3 starts once partition 1 has ended.
     assert first[3][0] is not None, rows
     # Each partition's samples count its own pauses, not the worker's earlier ones.
     assert [paused for _rate, paused in first.values()] == [0.0, 0.0, 0.0], rows
+
+
+# Claim-ahead: 12 users of about 3 pages each, 4 a partition, 2 at a time. Pages of 2s
+# keep a partition's last users in flight for some seconds after its next one is
+# claimed (the claim is three statements, about a second each on the local BigQuery
+# server of a busy machine).
+AHEAD = SimConfig(users=12, mean_friends=60.0, latency=2.0)
+
+
+async def test_a_worker_claims_ahead_and_a_sigkill_while_it_holds_two_leaves_both(
+    job: Job, tmp_path: Path
+) -> None:
+    """Once a partition's last users are in flight, its worker claims the next one and
+    feeds it at once: it holds two partitions, both leases live, and status, --json and
+    the report say so. SIGKILLed then, it leaves both to the next worker: every list
+    exact, every user one row."""
+    slow = start_simulator(AHEAD)
+    fast = start_simulator(SimConfig(users=12, mean_friends=60.0, latency=0.02))
+    try:
+        await _planned(job, tmp_path, 3, AHEAD)
+        # A ttl long enough that the stopped worker's leases outlive the reads below.
+        slow_env = {"FRIENDSCRAPE_LEASE_TTL": "120", "FRIENDSCRAPE_REQUEST_TIMEOUT": "10"}
+        doomed = await job.worker(slow, "--concurrency", "2", env=slow_env)
+        ahead = await doomed.wait_event("claim.ahead", timeout=180)
+        doomed.send(signal.SIGSTOP)  # frozen while it holds both: read at leisure
+        assert (ahead["partition"], ahead["draining"]) == (2, [1]), ahead
+        assert [e["partition"] for e in doomed.named("claim.taken")] == [1, 2]
+        assert doomed.named("run.fed")[0]["partition"] == 1
+
+        code, status = await job.cli("status")
+        assert code == 0, status.tail()
+        lines = [line.strip() for line in status.stdout_other]
+        assert "fleet: 3 partitions: 0 done, 2 held by 1 worker, 1 free" in lines, lines
+        text = " ".join(" ".join(lines).split())  # long lines are wrapped to the width
+        host = re.escape(socket.gethostname())
+        for part, other in ((1, 2), (2, 1)):
+            held = rf"partition {part} held by pid {doomed.pid} on {host}, since 20\S+ \S+"
+            also = rf"; this worker also holds {other} \(claimed ahead\)"
+            assert re.search(held + also, text), lines
+        code, status = await job.cli("status", "--json")
+        assert code == 0, status.tail()
+        fleet = json.loads("".join(status.stdout_other))["fleet"]
+        assert (fleet["done"], fleet["held"], fleet["holders"], fleet["free"]) == (0, 2, 1, 1)
+        assert [(w["partition"], w["pid"]) for w in fleet["workers"]] == [
+            (1, doomed.pid),
+            (2, doomed.pid),
+        ], fleet
+        page = tmp_path / "report.html"
+        code, report = await job.cli("report", "--output", str(page))
+        assert code == 0, report.tail()
+        assert "Fleet: 3 partitions: 0 done, 2 held by 1 worker, 1 free" in page.read_text()
+
+        doomed.send(signal.SIGKILL)
+        assert await doomed.wait(30) == -9
+        # Its pid gone on this host: both partitions are claimed without the ttl's wait.
+        survivor = await job.worker(fast)
+        assert await survivor.wait(180) == 0, survivor.tail()
+    finally:
+        slow.stop()
+        fast.stop()
+    claimed = _claimed([survivor])
+    assert claimed[1] == claimed[2] == claimed[3] == 1, claimed  # both taken over, once
+    assert "Traceback" not in survivor.stderr, survivor.stderr
+
+    exported = tmp_path / "friends.jsonl"
+    code, done = await job.cli("export", "--format", "jsonl", "--output", str(exported))
+    assert code == 0, done.tail()
+    graph = AHEAD.make_graph()
+    rows = {}
+    for line in exported.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        rows[row["user_id"]] = row
+    wrong = []
+    for account in graph.accounts():
+        row, truth = rows.get(account.user_id), graph.expected(account.screen_name)
+        if row is None or row["status"] != truth["status"]:
+            wrong.append((account.screen_name, row and row["status"], row and row.get("error")))
+        elif row["status"] == "ok" and row["friend_names"] != truth["friends"]:
+            wrong.append((account.screen_name, "list"))
+    assert not wrong, wrong
+    per_user = job.rows_per_user()
+    assert set(per_user) == {a.user_id for a in graph.accounts()}
+    assert set(per_user.values()) == {1}, per_user  # none saved twice

@@ -31,11 +31,14 @@ from friendscrape.stores.base import Store
 class WorkerFetch:
     """What a worker's partitions share (``run --partition next``): one limiter, so
     the rates learned from 429s and the pauses asked for carry from one partition to
-    the next; the event loop's lag it reads; one open HTTP session and its connections."""
+    the next; the event loop's lag it reads; one open HTTP session and its connections;
+    and its ``concurrency`` fetcher slots, so a partition claimed while the one before
+    drains takes the slots that one's last users free, never more in all."""
 
     limiter: Limiter
     loop_lag: LoopLag
     http: HttpClient
+    slots: asyncio.BoundedSemaphore
 
 
 def _limiter(
@@ -61,7 +64,7 @@ async def worker_fetch(
     lag = LoopLag()
     paced = limiter if limiter is not None else _limiter(settings, source, lag)
     async with HttpClient(http_config(settings), limiter=paced) as http:
-        yield WorkerFetch(paced, lag, http)
+        yield WorkerFetch(paced, lag, http, asyncio.BoundedSemaphore(settings.concurrency))
 
 
 def build_run(
@@ -73,6 +76,7 @@ def build_run(
     source: Source | None = None,
     limiter: Limiter | None = None,
     shared: WorkerFetch | None = None,
+    fed: asyncio.Event | None = None,
 ) -> PartitionRun:
     """The run of ``partition``, paced by the limiter ``friendscrape run`` uses.
 
@@ -80,14 +84,15 @@ def build_run(
     are its own (``PartitionRun.stats``). The default limiter carries the token pool to
     the hosts the source names and reads the event loop's lag the run measures.
     ``shared``: the limiter and session of the worker's partitions, used instead of the
-    run's own (``limiter`` is then ignored).
+    run's own (``limiter`` is then ignored), and its fetcher slots. ``fed``: set once
+    every pending user of the partition was handed to a fetcher.
     """
     source = source if source is not None else make_source(source_config(settings))
     credentials = settings.credentials()
     if shared is not None:
-        lag, paced, http = shared.loop_lag, shared.limiter, shared.http
+        lag, paced, http, slots = shared.loop_lag, shared.limiter, shared.http, shared.slots
     else:
-        lag, http = LoopLag(), None
+        lag, http, slots = LoopLag(), None, None
         paced = limiter if limiter is not None else _limiter(settings, source, lag, credentials)
     return PartitionRun(
         run_config(settings, credentials),
@@ -98,6 +103,8 @@ def build_run(
         limiter=paced,
         loop_lag=lag,
         http=http,
+        slots=slots,
+        fed=fed,
     )
 
 

@@ -37,11 +37,16 @@ class ClaimConfig:
     retry_failed: bool
 
 
-def _free(pending: list[int], leases: dict[int, LeaseHolder], run_id: str) -> list[int]:
-    """The pending partitions no other live run holds, lowest first."""
+def _free(
+    pending: list[int], leases: dict[int, LeaseHolder], run_id: str, held: frozenset[int]
+) -> list[int]:
+    """The pending partitions no other live run holds, lowest first (``held``: this
+    worker's own partitions under way, never claimed again)."""
     now = now_utc()
     free = []
     for part in pending:
+        if part in held:
+            continue
         holder = leases.get(part)
         if holder is None or holder.run_id == run_id or holder.gone(now):
             free.append(part)
@@ -54,6 +59,49 @@ async def _wait(stop: asyncio.Event, seconds: float) -> None:
             await stop.wait()
 
 
+async def _take_first(
+    store: ClaimStore, run_id: str, config: ClaimConfig, free: list[int], pending: int
+) -> Lease | None:
+    """The lease of the first of ``free`` no other worker takes first; None if all are."""
+    for part in free:
+        try:
+            lease = await take_lease(store, part, run_id, config.lease)
+        except PartitionHeldError:
+            # Another worker claimed it between the read and the take: the next one.
+            log.info("claim.taken_by_another", partition=part)
+            continue
+        log.info("claim.taken", partition=part, pending_partitions=pending)
+        return lease
+    return None
+
+
+async def _pending(
+    store: ClaimStore, config: ClaimConfig
+) -> tuple[list[int], dict[int, LeaseHolder]]:
+    policy = config.lease.retry
+    pending = await retried(
+        policy,
+        "pending_partitions",
+        lambda: store.pending_partitions(retry_failed=config.retry_failed),
+    )
+    leases = await retried(policy, "leases", store.leases) if pending else {}
+    return pending, leases
+
+
+async def claim_ahead(
+    store: ClaimStore, run_id: str, config: ClaimConfig, held: frozenset[int]
+) -> Lease | None:
+    """The lease of the next free partition, taken while this worker's partitions
+    ``held`` drain (their last users in flight); None at once when no other partition is
+    free (the worker then claims as ``claim_next`` once they are done)."""
+    pending, leases = await _pending(store, config)
+    free = _free(pending, leases, run_id, held)
+    lease = await _take_first(store, run_id, config, free, len(pending))
+    if lease is not None:
+        log.info("claim.ahead", partition=lease.partition, draining=sorted(held))
+    return lease
+
+
 async def claim_next(
     store: ClaimStore, run_id: str, config: ClaimConfig, stop: asyncio.Event
 ) -> Lease | None:
@@ -64,26 +112,15 @@ async def claim_next(
     jittered) and looks again: a holder that dies leaves its partition to this worker
     once its lease lapses, so the fleet never ends with a partition orphaned.
     """
-    policy = config.lease.retry
     waited = False
     while not stop.is_set():
-        pending = await retried(
-            policy,
-            "pending_partitions",
-            lambda: store.pending_partitions(retry_failed=config.retry_failed),
-        )
+        pending, leases = await _pending(store, config)
         if not pending:
             log.info("claim.none_left")
             return None
-        leases = await retried(policy, "leases", store.leases)
-        for part in _free(pending, leases, run_id):
-            try:
-                lease = await take_lease(store, part, run_id, config.lease)
-            except PartitionHeldError:
-                # Another worker claimed it between the read and the take: the next one.
-                log.info("claim.taken_by_another", partition=part)
-                continue
-            log.info("claim.taken", partition=part, pending_partitions=len(pending))
+        free = _free(pending, leases, run_id, frozenset())
+        lease = await _take_first(store, run_id, config, free, len(pending))
+        if lease is not None:
             return lease
         if not waited:
             log.info("claim.waiting", held=len(pending), reason="every pending partition is held")

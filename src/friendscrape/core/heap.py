@@ -46,14 +46,21 @@ def _mallopt() -> Callable[[int, int], int] | None:
     return function
 
 
+_holders = 0  # blocks inside heap_kept now: a worker's partitions may overlap briefly
+
+
 @contextlib.contextmanager
 def heap_kept(threshold: int = TRIM_THRESHOLD) -> Iterator[bool]:
     """While inside, glibc keeps up to ``threshold`` bytes free at the heap's top; yields
-    whether it could be set. On leaving, glibc's default trim threshold is set again."""
+    whether it could be set. On leaving the last block inside (a worker's next partition
+    may start while the one before drains), glibc's default trim threshold is set again."""
+    global _holders  # noqa: PLW0603 - one setting of the process, counted across its runs
     mallopt = _mallopt()
     changed = mallopt is not None and mallopt(_M_TRIM_THRESHOLD, threshold) == 1
+    _holders += 1
     try:
         yield changed
     finally:
-        if changed and mallopt is not None:
+        _holders -= 1
+        if changed and mallopt is not None and _holders == 0:
             mallopt(_M_TRIM_THRESHOLD, _GLIBC_DEFAULT)

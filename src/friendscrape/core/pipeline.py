@@ -17,9 +17,10 @@ On `stop` (SIGTERM/SIGINT) the feeder takes no new users, in-flight users get
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -55,6 +56,27 @@ _LAG_PROBE_EVERY = 0.25  # seconds between two probes of the event loop's lag
 # after the final flush, and the seconds the flush keeps when the grace period is long.
 _STOP_EXIT_MARGIN = 2.0
 _FLUSH_RESERVE = 5.0
+
+
+_relaxed = 0  # runs inside _young_gc_relaxed now (a worker's partitions may overlap)
+_thresholds = gc.get_threshold()
+
+
+@contextlib.contextmanager
+def _young_gc_relaxed() -> Iterator[None]:
+    """Collect the young generation every ``_GC_YOUNG_THRESHOLD`` allocations while any
+    run is inside; the thresholds from before the first are set again after the last."""
+    global _relaxed, _thresholds  # noqa: PLW0603 - one setting of the process
+    if _relaxed == 0:
+        _thresholds = gc.get_threshold()
+        gc.set_threshold(_GC_YOUNG_THRESHOLD, *_thresholds[1:])
+    _relaxed += 1
+    try:
+        yield
+    finally:
+        _relaxed -= 1
+        if _relaxed == 0:
+            gc.set_threshold(*_thresholds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +153,8 @@ class PartitionRun:
         stats: RunCounters | None = None,
         loop_lag: LoopLag | None = None,
         http: HttpClient | None = None,
+        slots: asyncio.BoundedSemaphore | None = None,
+        fed: asyncio.Event | None = None,
     ) -> None:
         self._config = config
         self._store = store
@@ -143,6 +167,12 @@ class PartitionRun:
         # An open client the worker's runs share (run --partition next), used, not
         # closed; None: the run opens its own.
         self._http = http
+        # The fetcher slots of the worker's partitions (run --partition next): the next
+        # partition's users take the slots this one's last users free. None: its own.
+        self._slots = slots
+        # Set once every pending user was handed to a fetcher (not on a stop or the
+        # users limit): the worker may claim its next partition while this one drains.
+        self._fed = fed if fed is not None else asyncio.Event()
         # A limiter shared with the worker's earlier runs has paused before: this run's
         # samples count only its own pauses.
         self._paused_before = limiter.paused_seconds() if limiter is not None else 0.0
@@ -165,18 +195,13 @@ class PartitionRun:
 
     async def run(self) -> RunSummary:
         """Run to completion (or until stopped); raise RunAbortedError if saving fails."""
-        thresholds = gc.get_threshold()
         # Each page allocates thousands of short-lived containers (nodes, tuples, lists)
         # that reference counting frees; none form cycles. The default young-generation
         # threshold (700 allocations) still runs a collection every few pages, which
         # cost about 7% of the collector's CPU; collecting every 10,000 keeps peak
         # memory the same (benchmarks/collector.py, benchmarks/memory.py).
-        gc.set_threshold(_GC_YOUNG_THRESHOLD, *thresholds[1:])
-        try:
-            with heap_kept():  # no page faults to take back each page's memory: core/heap.py
-                return await self._run()
-        finally:
-            gc.set_threshold(*thresholds)
+        with _young_gc_relaxed(), heap_kept():  # heap_kept: see core/heap.py
+            return await self._run()
 
     async def _run(self) -> RunSummary:
         s = self._config
@@ -198,6 +223,7 @@ class PartitionRun:
             batch_size=s.batch_size,
         )
         if pending == 0:
+            self._fed.set()
             return self._summary()
         client = (
             self._http.counting(self.stats.fetch)
@@ -274,11 +300,13 @@ class PartitionRun:
 
     async def _feed(self, collector: Collector, fetchers: set[asyncio.Task[None]]) -> None:
         s = self._config
-        slots = asyncio.BoundedSemaphore(s.concurrency)
+        slots = self._slots if self._slots is not None else asyncio.BoundedSemaphore(s.concurrency)
         # One waiter on the stop for the whole feed, not one task per user.
         stopped = asyncio.ensure_future(self._stop.wait())
         try:
-            await self._feed_users(collector, fetchers, slots, stopped)
+            if await self._feed_users(collector, fetchers, slots, stopped):
+                log.info("run.fed", in_flight=len(fetchers))
+                self._fed.set()
         finally:
             stopped.cancel()
 
@@ -288,7 +316,9 @@ class PartitionRun:
         fetchers: set[asyncio.Task[None]],
         slots: asyncio.BoundedSemaphore,
         stopped: asyncio.Future[Literal[True]],
-    ) -> None:
+    ) -> bool:
+        """Hand each pending user to a fetcher; True once every one was, False when a
+        stop or the users limit ended the feed first."""
         s = self._config
         # The loop's own create_task: asyncio.create_task asks for the running loop per
         # user, a getpid system call each on Python 3.11.
@@ -309,20 +339,21 @@ class PartitionRun:
                 # Handles are looked up (and their ids saved) before their users start.
                 resolved = await self._resolve_or_stop(self._resolver, users)
                 if resolved is None:
-                    return
+                    return False
                 users = resolved
             for user in users:
                 if s.users_limit is not None and taken >= s.users_limit:
-                    return
+                    return False
                 if not await self._acquire_or_stop(slots, stopped):
-                    return
+                    return False
                 taken += 1
                 task = loop.create_task(self._fetch_one(collector, user, slots))
                 fetchers.add(task)
                 task.add_done_callback(fetchers.discard)
             if page.cursor is None:
-                return
+                return not self._stop.is_set()
             cursor = page.cursor
+        return False
 
     async def _resolve_or_stop(
         self, resolver: Resolver, users: Sequence[User]

@@ -146,11 +146,45 @@ class StatusReport:
 class Fleet:
     """The plan's partitions as a fleet sees them: ``done`` (nothing left, no live
     lease), ``held`` (a live lease: the worker at it) and ``free`` (users left, nobody
-    at it: the next ``run --partition next`` claims the lowest of them)."""
+    at it: the next ``run --partition next`` claims the lowest of them). A worker holds
+    two partitions briefly: it claims its next one while the last users of the one
+    before are still in flight (claim-ahead)."""
 
     done: int
     held: tuple[PartitionStatus, ...]
     free: int
+
+    @property
+    def holders(self) -> int:
+        """The workers (runs) holding the held partitions."""
+        return len({p.holder.run_id for p in self.held if p.holder is not None})
+
+    def also_held(self, p: PartitionStatus) -> tuple[int, ...]:
+        """The other partitions ``p``'s worker holds (claimed ahead, or draining)."""
+        if p.holder is None:
+            return ()
+        run_id = p.holder.run_id
+        return tuple(
+            o.partition
+            for o in self.held
+            if o is not p and o.partition is not None and o.holder and o.holder.run_id == run_id
+        )
+
+    def summary(self) -> str:
+        """``100 partitions: 37 done, 10 held, 53 free``; with ``by 9 workers`` after the
+        held ones when a worker holds two."""
+        total = self.done + len(self.held) + self.free
+        workers = "worker" if self.holders == 1 else "workers"
+        by = f" by {self.holders} {workers}" if self.holders != len(self.held) else ""
+        return f"{total} partitions: {self.done} done, {len(self.held)} held{by}, {self.free} free"
+
+    def holder_of(self, p: PartitionStatus) -> str:
+        """``holder_words``, and the other partition its worker holds, if any."""
+        others = self.also_held(p)
+        if not others:
+            return holder_words(p)
+        listed = ", ".join(str(o) for o in others)
+        return f"{holder_words(p)}; this worker also holds {listed} (claimed ahead)"
 
 
 def fleet(report: StatusReport) -> Fleet | None:

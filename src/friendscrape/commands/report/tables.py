@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from friendscrape.commands.progress.durations import human_duration
-from friendscrape.commands.progress.figures import STATUSES, PartitionStatus, fleet, holder_words
+from friendscrape.commands.progress.figures import STATUSES, PartitionStatus, fleet
 from friendscrape.commands.report.figures import Cost, Figures
 
 
@@ -211,14 +211,13 @@ def fleet_table(figures: Figures) -> str:
     if seen is None:
         return ""
     head = ["partition", "worker (pid on host, since)"]
-    rows = [_row([str(p.partition), html.escape(holder_words(p))]) for p in seen.held]
-    total = seen.done + len(seen.held) + seen.free
-    caption = (
-        f"Fleet: {total} partitions: {seen.done} done, {len(seen.held)} held, {seen.free} free"
-    )
+    rows = [_row([str(p.partition), html.escape(seen.holder_of(p))]) for p in seen.held]
+    caption = f"Fleet: {seen.summary()}"
     note = (
-        '<p class="note">held: a run holds the partition\'s live lease; free: users left '
-        "and nobody at it (run --partition next claims the lowest free one).</p>"
+        '<p class="note">held: a run holds the partition\'s live lease (a worker holds two '
+        "briefly: it claims its next partition while the last users of the one before "
+        "finish); free: users left and nobody at it (run --partition next claims the lowest "
+        "free one).</p>"
     )
     return _table("fleet", caption, head, rows) + note
 

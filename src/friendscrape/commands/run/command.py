@@ -20,7 +20,7 @@ from friendscrape.commands.plan import check_partition, check_plan
 from friendscrape.config import Settings
 from friendscrape.configparts import source_config, store_config, store_retry_policy
 from friendscrape.core.assemble import WorkerFetch, build_run, lease_config, worker_fetch
-from friendscrape.core.claim import ClaimConfig, claim_next
+from friendscrape.core.claim import ClaimConfig, claim_ahead, claim_next
 from friendscrape.core.lease import LeaseState, held_lease, held_partition
 from friendscrape.core.pipeline import PartitionRun, RunSummary, combined
 from friendscrape.core.samples import SampleRecorder, Upstream, sampling
@@ -30,7 +30,7 @@ from friendscrape.sources import make_source
 from friendscrape.sources.base import Source
 from friendscrape.sources.twitter_mobile import LEGACY_SITE_NOTICE
 from friendscrape.stores import opened_store, retried
-from friendscrape.stores.base import PlanReads, RunStore, Store
+from friendscrape.stores.base import Lease, PlanReads, RunStore, Store
 from friendscrape.worker import NEXT, idle_forever, resolve_partition
 
 log = structlog.get_logger("friendscrape")
@@ -76,8 +76,15 @@ class _Worker:
     shared: WorkerFetch | None = None  # --partition next: one limiter and session throughout
 
 
-async def _collect(worker: _Worker, store: Store, number: int, lease: LeaseState) -> RunSummary:
-    """Collect partition ``number``, its lease held, until done or stopped."""
+async def _collect(
+    worker: _Worker,
+    store: Store,
+    number: int,
+    lease: LeaseState,
+    fed: asyncio.Event | None = None,
+) -> RunSummary:
+    """Collect partition ``number``, its lease held, until done or stopped (``fed``: set
+    once every pending user was handed to a fetcher)."""
     settings, stop = worker.settings, worker.stop
     runner = build_run(
         settings,
@@ -87,6 +94,7 @@ async def _collect(worker: _Worker, store: Store, number: int, lease: LeaseState
         source=worker.source,
         limiter=worker.limiter,
         shared=worker.shared,
+        fed=fed,
     )
     # ``progress``: e.g. the live bar of an interactive run (LiveLine.around)
     display = worker.progress(runner) if worker.progress is not None else nullcontext()
@@ -124,32 +132,125 @@ async def _collect_next(worker: _Worker, store: Store, warn: Callable[[str], Non
         return await _claim_and_collect(replace(worker, shared=shared), store, claims)
 
 
-async def _claim_and_collect(worker: _Worker, store: Store, claims: ClaimConfig) -> RunSummary:
-    """Claim and collect partitions until none is left or the worker is stopped."""
-    settings, stop = worker.settings, worker.stop
-    done: list[RunSummary] = []
-    while not stop.is_set():
-        lease = await claim_next(store, worker.run_id, claims, stop)
-        if lease is None:
-            break
-        structlog.contextvars.bind_contextvars(partition=lease.partition)
-        async with held_lease(store, lease, claims.lease, on_lost=stop.set) as state:
-            done.append(await _collect(worker, store, lease.partition, state))
-            left = await store.pending_count(lease.partition, retry_failed=settings.retry_failed)
-        structlog.contextvars.unbind_contextvars("partition")
-        if left and not stop.is_set():
+@dataclass(slots=True)
+class _Claimed:
+    """One claimed partition under way: its lease held, its collection running."""
+
+    partition: int
+    fed: asyncio.Event  # every pending user handed to a fetcher: the worker may claim on
+    task: asyncio.Task[int]  # the users its run left pending
+
+
+async def _hold_and_collect(
+    worker: _Worker, store: Store, claims: ClaimConfig, lease: Lease, fed: asyncio.Event
+) -> tuple[RunSummary, int]:
+    """Collect ``lease``'s partition, holding the lease: its summary and the users it
+    left pending (run in a task of its own, so its log context names its partition)."""
+    structlog.contextvars.bind_contextvars(partition=lease.partition)
+    async with held_lease(store, lease, claims.lease, on_lost=worker.stop.set) as state:
+        summary = await _collect(worker, store, lease.partition, state, fed)
+        left = await store.pending_count(lease.partition, retry_failed=claims.retry_failed)
+    if not left:
+        log.info("partition.complete", users=summary.users, pages=summary.pages)
+    return summary, left
+
+
+class _Claims:
+    """A worker's claimed partitions under way, at most two: the one whose users are
+    being fed, and the one before it while its last users are in flight (claim-ahead),
+    so the worker's fetchers never wait for a partition's tail to end."""
+
+    def __init__(self, worker: _Worker, store: Store, claims: ClaimConfig) -> None:
+        self._worker, self._store, self._claims = worker, store, claims
+        self.done: list[RunSummary] = []
+        self.running: list[_Claimed] = []
+        self._summaries: dict[int, RunSummary] = {}
+
+    def start(self, lease: Lease) -> _Claimed:
+        fed = asyncio.Event()
+        task = asyncio.create_task(self._collect(lease, fed), name=f"partition-{lease.partition}")
+        claimed = _Claimed(lease.partition, fed, task)
+        self.running.append(claimed)
+        return claimed
+
+    async def _collect(self, lease: Lease, fed: asyncio.Event) -> int:
+        summary, left = await _hold_and_collect(self._worker, self._store, self._claims, lease, fed)
+        self._summaries[lease.partition] = summary
+        return left
+
+    async def fed_or_done(self, current: _Claimed) -> bool:
+        """Wait until ``current``'s users are all fed or its run ended, finishing the
+        partition before it meanwhile; False when claiming must stop."""
+        fed = asyncio.ensure_future(current.fed.wait())
+        try:
+            while not (fed.done() or current.task.done()):
+                waits = {fed, *(c.task for c in self.running)}
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                for ended in [c for c in self.running if c is not current and c.task.done()]:
+                    if not await self.finish(ended):
+                        return False
+        finally:
+            fed.cancel()
+        return True
+
+    async def finish_others(self, current: _Claimed) -> bool:
+        """Wait for the partitions before ``current`` to end (never more than two held:
+        a partition claimed ahead waits for the one before it); False when claiming
+        must stop."""
+        for other in [c for c in self.running if c is not current]:
+            if not await self.finish(other):
+                return False
+        return True
+
+    async def finish(self, claimed: _Claimed) -> bool:
+        """Wait for ``claimed``'s run to end; False when claiming must stop."""
+        left = await claimed.task
+        self.running.remove(claimed)
+        self.done.append(self._summaries.pop(claimed.partition))
+        if left and not self._worker.stop.is_set():
             # The run ended with users pending (e.g. --users-limit): claiming on would
             # take the same partition again and again.
-            log.warning("claim.stopped", partition=lease.partition, users_left=left)
-            break
-        if not left:
-            log.info(
-                "partition.complete",
-                partition=lease.partition,
-                users=done[-1].users,
-                pages=done[-1].pages,
-            )
-    return combined(done, stopped=stop.is_set())
+            log.warning("claim.stopped", partition=claimed.partition, users_left=left)
+            return False
+        return not self._worker.stop.is_set()
+
+    async def close(self) -> None:
+        """Let every partition still under way end (stopped when claiming ended early:
+        intake stops, in-flight users get the grace period, every result is saved)."""
+        if any(not c.task.done() for c in self.running):
+            self._worker.stop.set()
+        ended = await asyncio.gather(*(c.task for c in self.running), return_exceptions=True)
+        for claimed, outcome in zip(list(self.running), ended, strict=True):
+            self.running.remove(claimed)
+            if claimed.partition in self._summaries:
+                self.done.append(self._summaries.pop(claimed.partition))
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+
+async def _claim_and_collect(worker: _Worker, store: Store, claims: ClaimConfig) -> RunSummary:
+    """Claim and collect partitions until none is left or the worker is stopped. Once a
+    partition's last users are in flight, the next free one is claimed and fed at once
+    (claim-ahead), both leases renewed, so the worker holds two partitions briefly."""
+    stop = worker.stop
+    under = _Claims(worker, store, claims)
+    try:
+        lease = await claim_next(store, worker.run_id, claims, stop)
+        while lease is not None:
+            current = under.start(lease)
+            if not await under.fed_or_done(current) or not await under.finish_others(current):
+                break
+            lease = None
+            if current.fed.is_set() and not current.task.done() and not stop.is_set():
+                held = frozenset(c.partition for c in under.running)
+                lease = await claim_ahead(store, worker.run_id, claims, held)
+            if lease is None:
+                if not await under.finish(current):
+                    break
+                lease = await claim_next(store, worker.run_id, claims, stop)
+    finally:
+        await under.close()
+    return combined(under.done, stopped=stop.is_set())
 
 
 async def run(

@@ -98,6 +98,7 @@ def _fleet_json(report: StatusReport) -> dict[str, Any] | None:
     return {
         "done": seen.done,
         "held": len(seen.held),
+        "holders": seen.holders,
         "free": seen.free,
         "workers": [{"partition": p.partition, **(_holder_json(p) or {})} for p in seen.held],
     }

@@ -16,7 +16,6 @@ from friendscrape.commands.progress.figures import (
     PartitionStatus,
     StatusReport,
     fleet,
-    holder_words,
 )
 
 WIDTH = 100
@@ -242,11 +241,8 @@ def fleet_lines(report: StatusReport) -> list[str]:
     seen = fleet(report)
     if seen is None:
         return []
-    total = seen.done + len(seen.held) + seen.free
-    lines = [
-        f"fleet: {total} partitions: {seen.done} done, {len(seen.held)} held, {seen.free} free"
-    ]
-    lines += [f"    partition {p.partition} held by {holder_words(p)}" for p in seen.held]
+    lines = [f"fleet: {seen.summary()}"]
+    lines += [f"    partition {p.partition} held by {seen.holder_of(p)}" for p in seen.held]
     return lines
 
 
