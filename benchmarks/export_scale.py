@@ -5,7 +5,7 @@ each: one named by screen name only (the twitter-mobile shape: every target reso
 name, at save), one of the x-api shape (numeric upstream ids, half of them the job's
 users' ids: the export's fast path), and a Bluesky job imported by handle (handles and
 DIDs, half of the friends the job's users, matched by handle: off the fast path, matched
-by the export against the job's keys read once). Each export is its own `friendscrape export`
+as a run saves them, the keys stored with each list). Each export is its own `friendscrape export`
 process; its peak RSS is read from the kernel when it exits (wait4), with its CPU time
 (user + system, all threads). Targets: peak RSS under 200 MB for every format; jsonl,
 edges as JSON lines, CSV and Parquet at least 200,000 users a minute on one core, for

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from friendscrape.stores import lists_codec, sqlite_graph
 from friendscrape.stores.sqlite import SqliteStore
+from friendscrape.stores.sqlite_keys import SaveMatcher
 
 _POOL = 997
 """Distinct friend lists, reused round-robin: generating 550 names for each of a million
@@ -104,7 +105,9 @@ def build(
     lists with numeric upstream ids, stored as an x-api run saves them; "bluesky": every
     user collected, the job keyed by handle, lists of handles and DIDs."""
     if source in ("x-api", "bluesky"):
-        _build_ids(path, users=users, friends=friends, batch=batch, source=source)
+        _build_ids(
+            path, users=users, friends=friends, batch=batch, source=source, resolved=resolved
+        )
         return
     store = SqliteStore(path)
     asyncio.run(_create(store))
@@ -155,16 +158,18 @@ def build(
         conn.close()
 
 
-def _build_ids(path: Path, *, users: int, friends: int, batch: int, source: str) -> None:
-    """``build``'s x-api or Bluesky store: names and ids joined, not deflated, no keys
-    resolved at save (as such a run saves them)."""
+def _build_ids(
+    path: Path, *, users: int, friends: int, batch: int, source: str, resolved: bool
+) -> None:
+    """``build``'s x-api or Bluesky store: names and ids joined, not deflated; keys
+    matched at save, each pool list once, as a run saves them (x-api's fast path: none)."""
     store = SqliteStore(path)
     asyncio.run(_create(store))
-    shaped = _id_lists if source == "x-api" else _handle_lists
+    shaped = (_id_lists if source == "x-api" else _handle_lists)(users, friends)
     key = user_id if source == "x-api" else handle
     stored = [
         (lists_codec.encode(names, deflate=False), lists_codec.encode(ids, deflate=False))
-        for names, ids in shaped(users, friends)
+        for names, ids in shaped
     ]
     stamp = datetime(2024, 1, 1, tzinfo=UTC).isoformat(timespec="microseconds")
     conn = sqlite3.connect(path, isolation_level=None)
@@ -181,13 +186,14 @@ def _build_ids(path: Path, *, users: int, friends: int, batch: int, source: str)
         )
         sqlite_graph.index_keys(conn)
         conn.execute("COMMIT")
+        keys = _saved_keys(conn, shaped, source) if resolved else [(None, -1)] * len(shaped)
         for start in range(0, users, batch):
             conn.execute("BEGIN")
             conn.executemany(
                 "INSERT INTO user_friends (user_id, screen_name, friend_count, friend_names,"
                 " friend_ids, following_count, truncated, status, source, partition, attempts,"
                 " start_at, end_at, friend_keys, keys_gen) VALUES (?, ?, ?, ?, ?, ?, 0, 'ok',"
-                " ?, ?, 1, ?, ?, NULL, -1)",
+                " ?, ?, 1, ?, ?, ?, ?)",
                 (
                     (
                         key(i),
@@ -199,6 +205,7 @@ def _build_ids(path: Path, *, users: int, friends: int, batch: int, source: str)
                         1 + i * 4 // users,
                         stamp,
                         stamp,
+                        *keys[i % _POOL],
                     )
                     for i in range(start, min(start + batch, users))
                 ),
@@ -206,6 +213,26 @@ def _build_ids(path: Path, *, users: int, friends: int, batch: int, source: str)
             conn.execute("COMMIT")
     finally:
         conn.close()
+
+
+def _saved_keys(
+    conn: sqlite3.Connection, lists: list[tuple[list[str], list[str]]], source: str
+) -> list[tuple[bytes | None, int]]:
+    """The keys a run's save stores for each list (the save's own matcher)."""
+    pairs = [(json.dumps(names), json.dumps(ids)) for names, ids in lists]
+    matcher = SaveMatcher()
+    matcher.prepare(conn, pairs)
+    conn.execute("BEGIN")
+    try:
+        return matcher.resolved_keys(
+            conn,
+            pairs,
+            [names for names, _ in lists],
+            ids=[ids for _, ids in lists],
+            sources=[source] * len(lists),
+        )
+    finally:
+        conn.execute("COMMIT")
 
 
 def _name(source: str, index: int) -> str:

@@ -1,13 +1,14 @@
-"""Lists saved before a later import of users (a new generation) are matched in bulk by
-the next export, as separate processes run them: `users import` in one, `export` in
-another, for a names-only job (matched at save, then stale) and a Bluesky job imported
-by handle (off the fast path: matched by the export against the job's keys)."""
+"""Lists saved before a later import of users (a new generation) are matched again in
+bulk by that import, once, as separate processes run them: `users import` in one,
+`export` in another, for a names-only job (matched at save, then stale) and a Bluesky
+job imported by handle (off the fast path); the export then reads every list as matched."""
 
 from __future__ import annotations
 
 import asyncio
 import csv
 import io
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -73,6 +74,20 @@ async def _save(db: Path, platform: str, friends: list[tuple[str, str]]) -> None
         await store.close()
 
 
+def _stale(db: Path) -> int:
+    """Lists not stored with their keys at the current generation."""
+    conn = sqlite3.connect(db)
+    try:
+        (gen,) = conn.execute("SELECT generation FROM key_generation").fetchone()
+        found = conn.execute(
+            "SELECT count(*) FROM user_friends WHERE keys_gen <> ? OR friend_keys IS NULL",
+            (gen,),
+        ).fetchone()
+        return int(found[0])
+    finally:
+        conn.close()
+
+
 def _targets(db: Path, cwd: Path) -> list[str]:
     result = cli("export", "--store", f"sqlite:///{db}", "--format", "edges", cwd=cwd)
     assert result.code == 0, result.err
@@ -104,5 +119,7 @@ def test_lists_saved_before_a_later_import_are_matched_by_the_next_export(
         "users", "import", str(_csv(tmp_path / "later.csv", later)), "--store", url, cwd=tmp_path
     )
     assert done.code == 0, done.err
+    # Matched again by the import itself: stored at the new generation.
+    assert _stale(db) == 0
     # The new generation's users, matched by name ignoring case (by handle on Bluesky).
     assert _targets(db, tmp_path) == [first[1][0], outside[1], later[0][0], later[1][0]]

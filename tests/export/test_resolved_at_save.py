@@ -70,10 +70,15 @@ def _current(path: Path) -> tuple[int, int]:
         conn.close()
 
 
-def test_lists_resolved_at_save_equal_the_exports_own_resolution(tmp_path: Path) -> None:
+@pytest.mark.parametrize("source", ["twitter-mobile", "bluesky"])
+def test_lists_resolved_at_save_equal_the_exports_own_resolution(
+    tmp_path: Path, source: str
+) -> None:
+    # Bluesky imported by handle: lists with upstream ids off the fast path, matched at
+    # save too.
     saved, unresolved = tmp_path / "saved.db", tmp_path / "unresolved.db"
-    build(saved, users=400, friends=60)
-    build(unresolved, users=400, friends=60, resolved=False)
+    build(saved, users=400, friends=60, source=source)
+    build(unresolved, users=400, friends=60, resolved=False, source=source)
     assert _current(saved) == (400, 400)
     assert _current(unresolved) == (0, 400)
     edges = asyncio.run(_sqlite_edges(saved))

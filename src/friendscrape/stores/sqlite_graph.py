@@ -3,12 +3,13 @@ ids, and the job's users as nodes; each one statement streamed in user id order.
 
 A friend resolves to the job's user whose id or name equals it ignoring case (the
 smallest id when several do; BigQuery's rule too). Resolving in the export, edge by edge,
-capped exports at some 3,000 users a second, so each names-only list is resolved once,
-when it is saved (``friend_keys``), stamped with the generation of the job's users it
-was resolved against; lists with upstream ids are resolved by the export. Importing
-users starts a new generation; an export matches the lists saved before it (and lists
-of older stores) against the job's keys read once (``sqlite_match``), which stay
-correct.
+capped exports at some 3,000 users a second, so each list is resolved once, when it is
+saved (``friend_keys``, by ``sqlite_keys``), stamped with the generation of the job's
+users it was resolved against; lists whose upstream ids are the job's ids need no
+match (the fast path). Importing users starts a new generation, and the import matches
+the lists saved before it again, in bulk (``sqlite_keys.rematch``). An export matches
+any list still left (in a store of an older version, or saved as a run ended before
+its filter of keys was ready) against the job's keys read once (``sqlite_match``).
 
 Lists are kept compact (``lists_codec``): names and ids as blobs, keys as the sparse
 pairs of the friends that resolve; rows of older versions keep their JSON text, read
@@ -283,15 +284,23 @@ def _stale(conn: sqlite3.Connection, gen: int | None, have: set[str]) -> bool:
     return found is not None
 
 
-def _direct(conn: sqlite3.Connection) -> tuple[str, ...]:
+def recorded_platform(conn: sqlite3.Connection) -> str | None:
+    """The job's platform when recorded (None in a store that records none)."""
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    if "job" not in tables:
+        return None
+    found = conn.execute("SELECT value FROM job WHERE key = 'platform'").fetchone()
+    return None if found is None else str(found[0])
+
+
+def direct_platforms(conn: sqlite3.Connection) -> tuple[str, ...]:
     """The platforms whose lists take the fast path: the job's (when recorded) if every
     user id is of its kind, else every platform whose kind they all are."""
     shaped = upstream_platforms(conn)
-    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-    if shaped and "job" in tables:
-        found = conn.execute("SELECT value FROM job WHERE key = 'platform'").fetchone()
-        if found is not None:
-            return tuple(p for p in shaped if p == found[0])
+    if shaped:
+        recorded = recorded_platform(conn)
+        if recorded is not None:
+            return tuple(p for p in shaped if p == recorded)
     return shaped
 
 
@@ -327,7 +336,7 @@ def edges_query(conn: sqlite3.Connection) -> EdgesQuery:
     keys = "CASE WHEN f.keys_gen = :gen THEN f.friend_keys END" if current else "NULL"
     if not _stale(conn, gen, have):
         return EdgesQuery(_EDGES.format(keys=keys, direct="0"), {"gen": gen})
-    platforms = _direct(conn)
+    platforms = direct_platforms(conn)
     direct = _direct_sql(platforms, keys)
     job_ids = JobIds.of(conn) if platforms else _NO_IDS
     sql = _EDGES.format(keys=keys, direct=direct)

@@ -21,6 +21,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from typing import Any
 
 import msgspec
 
@@ -55,14 +56,24 @@ class KeyFilter:
     """Which names may equal (ignoring case) an id or a name of the job's users: never
     wrong about a name that does."""
 
-    __slots__ = ("_bits", "_mask", "generation", "passes_all")
+    __slots__ = ("_bits", "_mask", "direct", "generation", "passes_all")
 
-    def __init__(self, generation: int, keys: int, *, passes_all: bool = False) -> None:
+    def __init__(
+        self,
+        generation: int,
+        keys: int,
+        *,
+        passes_all: bool = False,
+        direct: tuple[str, ...] = (),
+    ) -> None:
         size = 1 << 12
         while size < keys * _BITS_PER_KEY and not passes_all:
             size <<= 1
         self.generation = generation
         self.passes_all = passes_all  # a job too large for a filter: every name is looked up
+        # The platforms whose lists take the export's fast path (``sqlite_graph``): their
+        # upstream ids are the job's ids, nothing to match at save.
+        self.direct = direct
         self._bits = bytearray(size >> 3)
         self._mask = size - 1
 
@@ -96,10 +107,14 @@ def _build(conn: sqlite3.Connection, stop: threading.Event | None = None) -> Key
         gen = graph.can_resolve(conn)
         if gen is None:
             return None
+        direct = graph.direct_platforms(conn)
+        if graph.recorded_platform(conn) in direct:
+            # The job's own lists all take the fast path: no key of it is looked up.
+            return KeyFilter(gen, 0, passes_all=True, direct=direct)
         count = int(conn.execute("SELECT count(*) FROM users").fetchone()[0])
         if count > _MAX_USERS:
-            return KeyFilter(gen, 0, passes_all=True)
-        keys = KeyFilter(gen, 2 * count)
+            return KeyFilter(gen, 0, passes_all=True, direct=direct)
+        keys = KeyFilter(gen, 2 * count, direct=direct)
         add = keys.add
         cursor = conn.execute("SELECT user_id, screen_name FROM users")
         while rows := cursor.fetchmany(_CHECK_STOP):
@@ -137,11 +152,14 @@ class SaveMatcher:
     ``connect`` opens another connection to the store, which the filter is built on in
     a thread of its own; without it the filter is built on the save's connection."""
 
-    __slots__ = ("_building", "_connect", "_filter", "_stale", "_stop", "_thread")
+    __slots__ = ("_behind", "_building", "_connect", "_filter", "_stale", "_stop", "_thread")
 
     def __init__(self, connect: Callable[[], sqlite3.Connection] | None = None) -> None:
         self._filter: KeyFilter | None = None
         self._stale = True
+        # The users whose lists with upstream ids were saved without a filter, unmatched:
+        # once one is ready, each save matches a few of them (``_CATCH_UP``).
+        self._behind: list[tuple[str, str]] = []  # (user id, platform)
         self._connect = connect
         self._building: Future[KeyFilter | None] | None = None
         self._stop = threading.Event()
@@ -159,7 +177,7 @@ class SaveMatcher:
             self._building = None
             self._filter = building.result()
             self._stale = False
-        if not self._stale or not any(ids == "[]" != names for names, ids in lists):
+        if not self._stale or not any(names != "[]" for names, _ in lists):
             return
         self._stale = False
         if self._connect is None:
@@ -191,56 +209,254 @@ class SaveMatcher:
         conn: sqlite3.Connection,
         lists: Sequence[tuple[str, str]],
         names: Sequence[Sequence[str]],
+        *,
+        ids: Sequence[Sequence[str]] | None = None,
+        sources: Sequence[str] | None = None,
+        users: Sequence[str] | None = None,
     ) -> list[tuple[bytes | None, int]]:
         """For each (friend_names, friend_ids) JSON pair about to be saved (``names``:
         the same names as Python strings): its friend_keys and the generation they hold
-        for, byte for byte as ``sqlite_graph.resolved_keys`` gives them, the generation
-        read once. Call inside the save's transaction."""
-        gen = graph.save_generation(conn, lists)
+        for, byte for byte as ``sqlite_graph.resolved_keys`` gives names-only lists, the
+        generation read once. Given ``ids`` and ``sources`` (the same lists' upstream ids
+        and platforms), lists with upstream ids are matched too, unless they take the
+        export's fast path; those saved before the filter is ready are matched by later
+        saves, given ``users`` (whose lists they are). Call inside the save's
+        transaction."""
+        with_ids = ids is not None and sources is not None
+        gen = graph.can_resolve(conn) if with_ids else graph.save_generation(conn, lists)
         if gen is None:
             return [(None, -1)] * len(lists)
         keys = self._filter
         if keys is None or keys.generation != gen:
             # Built for older users, or not yet: SQLite matches every name this time (a
-            # filter being built is taken when it is done).
+            # filter being built is taken when it is done); lists with upstream ids are
+            # left to be matched later (``rematch``).
             self._stale = self._building is None
             keys = None
-        if keys is None or keys.passes_all:
-            return [graph.resolved_list(conn, names_json, ids, gen) for names_json, ids in lists]
-        out: list[tuple[bytes | None, int]] = []
-        wanted: dict[str, None] = {}
-        pending: list[int] = []
-        for i, (names_json, ids) in enumerate(lists):
-            if (
-                # Empty, with upstream ids, or a name holding NUL, which SQLite compares
-                # only up to the NUL: as SQLite alone does.
-                names_json == "[]"
-                or ids != "[]"
-                or "\\u0000" in names_json
-                # Mostly the job's users: the filter would save nothing.
-                or len(keys.candidates(names[i][:_SAMPLE])) * 2 > _SAMPLE
-            ):
-                out.append(graph.resolved_list(conn, names_json, ids, gen))
-                continue
-            found = keys.candidates(names[i])
-            if len(found) > len(names[i]) * _FEW:
-                # Many may match: SQLite matches the list, its other names sent as null
-                # (json_group_array writes null for them, as for a name matching none).
-                mask = set(found)
-                masked = [n if n in mask else None for n in names[i]]
-                out.append((graph.stored_keys(conn, msgspec.json.encode(masked).decode()), gen))
-                continue
-            if found:
-                wanted.update(dict.fromkeys(found))
-                pending.append(i)
-            out.append((_NONE_RESOLVE, gen))
-        if pending:
-            order = list(wanted)
-            resolved = {
-                order[k]: v for k, v in conn.execute(_PROBE, (msgspec.json.encode(order).decode(),))
-            }
-            got = resolved.get
-            for i in pending:
-                pairs = [(p, key) for p, n in enumerate(names[i]) if (key := got(n)) is not None]
-                out[i] = (lists_codec.encode_keys(pairs), gen)
+        if ids is None or sources is None:
+            return _matched(conn, keys, gen, lists, names, ids=None, sources=None)
+        if keys is None and users is not None:
+            self._behind += [
+                (u, s) for u, s, (n, i) in zip(users, sources, lists, strict=True) if n != "[]" != i
+            ]
+        elif keys is not None and self._behind:
+            left = [u for u, s in self._behind[-_CATCH_UP:] if s not in keys.direct]
+            del self._behind[-_CATCH_UP:]
+            if left:
+                _rematch_users(conn, keys, left)
+        return _matched(conn, keys, gen, lists, names, ids=ids, sources=sources)
+
+
+def _matched(
+    conn: sqlite3.Connection,
+    keys: KeyFilter | None,
+    gen: int,
+    lists: Sequence[tuple[str, str]],
+    names: Sequence[Sequence[str]],
+    *,
+    ids: Sequence[Sequence[str]] | None,
+    sources: Sequence[str] | None,
+) -> list[tuple[bytes | None, int]]:
+    """``SaveMatcher.resolved_keys`` once the generation and the filter (None: none
+    current) are known; lists with upstream ids are matched only given ``ids`` and
+    ``sources``, and never without a filter (SQLite would look up 4 keys a friend)."""
+    if keys is None or keys.passes_all:
+        out = [graph.resolved_list(conn, names_json, i, gen) for names_json, i in lists]
+        if keys is None or sources is None:
+            return out
+        return [
+            _sql_pairs(conn, lists[k], gen) if _matched_here(keys, lists[k], sources[k]) else o
+            for k, o in enumerate(out)
+        ]
+    batch = _Batch(conn, keys, gen)
+    for i, pair in enumerate(lists):
+        if ids is not None and sources is not None and pair[1] != "[]":
+            batch.add_with_ids(pair, names[i], ids[i], sources[i])
+        else:
+            batch.add(pair, names[i])
+    return batch.finish()
+
+
+def _matched_here(keys: KeyFilter, pair: tuple[str, str], source: str) -> bool:
+    """Whether a list with upstream ids is matched at save: not empty, not on the fast
+    path."""
+    names_json, ids_json = pair
+    return names_json != "[]" and ids_json != "[]" and source not in keys.direct
+
+
+def _sql_pairs(conn: sqlite3.Connection, pair: tuple[str, str], gen: int) -> tuple[bytes, int]:
+    """A list with upstream ids matched by SQLite alone: each friend by its upstream id,
+    else by its name (two statements, for lists the filter cannot take)."""
+    names_json, ids_json = pair
+    by_id: list[str | None] = msgspec.json.decode(graph.resolve(conn, ids_json))
+    by_name: list[str | None] = msgspec.json.decode(graph.resolve(conn, names_json))
+    if len(by_id) != len(by_name):
+        by_id = [None] * len(by_name)  # ids that do not pair with names name nobody
+    pairs = [(p, k) for p, k in enumerate(map(_first, by_id, by_name)) if k is not None]
+    return (lists_codec.encode_keys(pairs), gen)
+
+
+def _first(a: str | None, b: str | None) -> str | None:
+    return a if a is not None else b
+
+
+class _Batch:
+    """The lists of one save (or one step of ``rematch``): the job's keys that pass the
+    filter are looked up together, in one statement, at ``finish``."""
+
+    __slots__ = ("_conn", "_gen", "_keys", "_out", "_pending", "_pending_ids", "_wanted")
+
+    def __init__(self, conn: sqlite3.Connection, keys: KeyFilter, gen: int) -> None:
+        self._conn = conn
+        self._keys = keys
+        self._gen = gen
+        self._out: list[tuple[bytes | None, int]] = []
+        self._wanted: dict[str, None] = {}
+        self._pending: list[tuple[int, Sequence[str]]] = []
+        self._pending_ids: list[tuple[int, Sequence[str], Sequence[str]]] = []
+
+    def add(self, pair: tuple[str, str], names: Sequence[str]) -> None:
+        """A names-only list (or one with ids the save leaves to the export)."""
+        names_json, ids = pair
+        conn, keys, gen = self._conn, self._keys, self._gen
+        if (
+            # Empty, with upstream ids, or a name holding NUL, which SQLite compares
+            # only up to the NUL: as SQLite alone does.
+            names_json == "[]"
+            or ids != "[]"
+            or "\\u0000" in names_json
+            # Mostly the job's users: the filter would save nothing.
+            or len(keys.candidates(names[:_SAMPLE])) * 2 > _SAMPLE
+        ):
+            self._out.append(graph.resolved_list(conn, names_json, ids, gen))
+            return
+        found = keys.candidates(names)
+        if len(found) > len(names) * _FEW:
+            # Many may match: SQLite matches the list, its other names sent as null
+            # (json_group_array writes null for them, as for a name matching none).
+            mask = set(found)
+            masked = [n if n in mask else None for n in names]
+            self._out.append((graph.stored_keys(conn, msgspec.json.encode(masked).decode()), gen))
+            return
+        if found:
+            self._wanted.update(dict.fromkeys(found))
+            self._pending.append((len(self._out), names))
+        self._out.append((_NONE_RESOLVE, gen))
+
+    def add_with_ids(
+        self, pair: tuple[str, str], names: Sequence[str], ids: Sequence[str], source: str
+    ) -> None:
+        """A list with upstream ids: left for the fast path, or each friend matched by
+        its upstream id, else by its name."""
+        if not _matched_here(self._keys, pair, source):
+            self._out.append((None, -1))
+            return
+        if "\\u0000" in pair[0] or "\\u0000" in pair[1] or len(ids) != len(names):
+            self._out.append(_sql_pairs(self._conn, pair, self._gen))
+            return
+        found = self._keys.candidates(ids) + self._keys.candidates(names)
+        if found:
+            self._wanted.update(dict.fromkeys(found))
+            self._pending_ids.append((len(self._out), names, ids))
+        self._out.append((_NONE_RESOLVE, self._gen))
+
+    def finish(self) -> list[tuple[bytes | None, int]]:
+        """Every list's friend_keys and generation, in the order added."""
+        out = self._out
+        if not self._wanted:
+            return out
+        order = list(self._wanted)
+        found = self._conn.execute(_PROBE, (msgspec.json.encode(order).decode(),))
+        got = {order[k]: v for k, v in found if v is not None}.get
+        gen = self._gen
+        for i, names in self._pending:
+            pairs = [(p, key) for p, n in enumerate(names) if (key := got(n)) is not None]
+            out[i] = (lists_codec.encode_keys(pairs), gen)
+        for i, names, ids in self._pending_ids:
+            pairs = [
+                (p, key)
+                for p, (u, n) in enumerate(zip(ids, names, strict=True))
+                if (key := got(u) or got(n)) is not None
+            ]
+            out[i] = (lists_codec.encode_keys(pairs), gen)
         return out
+
+
+_REMATCH_STEP = 256
+"""Lists matched again per transaction (each holds the store for some tens of ms)."""
+
+_CATCH_UP = 16
+"""Lists left unmatched (saved while no filter was ready) that a save matches."""
+
+# The lists an import left matched at an older generation (or never matched), but for
+# those of the fast path (``{fast}``), in user id order from ``:after``.
+_STALE = """SELECT f.user_id, f.friend_names, f.friend_ids, f.source FROM user_friends f
+WHERE f.keys_gen < :gen AND f.friend_count > 0 AND f.user_id > :after AND NOT {fast}
+ORDER BY f.user_id LIMIT :step"""
+
+
+def _fast_sql(direct: tuple[str, ...]) -> str:
+    """SQL true for a list of the fast path (as ``sqlite_graph`` marks it, keys aside)."""
+    if not direct:
+        return "0"
+    marks = ", ".join(f"'{p}'" for p in direct)  # platform names hold no quote
+    return f"""(f.source IN ({marks})
+        AND (typeof(f.friend_ids) = 'blob' OR f.friend_ids <> '[]'))"""
+
+
+def rematch(conn: sqlite3.Connection) -> int:
+    """Match again, in bulk and once, the lists saved before the job's users changed (an
+    import) and those saved before the save's filter was ready: each stored with the
+    job's ids it resolves to at the current generation, so that exports read them as
+    lists matched at save. Lists of the fast path are left as they are. The number of
+    lists matched; 0 while lists are not matched at save (no plan yet). Stops when the
+    users change meanwhile (the import that changed them matches them again)."""
+    keys = _build(conn)
+    if keys is None:
+        return 0
+    after: str | None = ""
+    done = 0
+    while after is not None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if graph.can_resolve(conn) != keys.generation:
+                return done
+            rows = conn.execute(
+                _STALE.format(fast=_fast_sql(keys.direct)),
+                {"gen": keys.generation, "after": after, "step": _REMATCH_STEP},
+            ).fetchall()
+            _rematch_rows(conn, keys, rows)
+        finally:
+            conn.execute("COMMIT")
+        done += len(rows)
+        after = str(rows[-1][0]) if len(rows) == _REMATCH_STEP else None
+    return done
+
+
+# The lists of some users (``{marks}``) not matched at the current generation.
+_STALE_OF = """SELECT f.user_id, f.friend_names, f.friend_ids, f.source FROM user_friends f
+WHERE f.user_id IN ({marks}) AND f.keys_gen < ? AND f.friend_count > 0 AND NOT {fast}"""
+
+
+def _rematch_users(conn: sqlite3.Connection, keys: KeyFilter, users: list[str]) -> None:
+    """Match the lists of ``users`` still unmatched (in the caller's transaction)."""
+    sql = _STALE_OF.format(marks=", ".join("?" * len(users)), fast=_fast_sql(keys.direct))
+    _rematch_rows(conn, keys, conn.execute(sql, (*users, keys.generation)).fetchall())
+
+
+def _rematch_rows(conn: sqlite3.Connection, keys: KeyFilter, rows: list[tuple[Any, ...]]) -> None:
+    """Match one step's stored lists and store their keys."""
+    if not rows:
+        return
+    names = [lists_codec.decode(r[1]) for r in rows]
+    ids = [lists_codec.decode(r[2]) if r[2] != lists_codec.EMPTY else [] for r in rows]
+    lists = [
+        (msgspec.json.encode(n).decode(), msgspec.json.encode(i).decode())
+        for n, i in zip(names, ids, strict=True)
+    ]
+    sources = [r[3] for r in rows]
+    found = _matched(conn, keys, keys.generation, lists, names, ids=ids, sources=sources)
+    conn.executemany(
+        "UPDATE user_friends SET friend_keys = ?, keys_gen = ? WHERE user_id = ?",
+        [(k, g, r[0]) for (k, g), r in zip(found, rows, strict=True) if k is not None],
+    )

@@ -1,7 +1,8 @@
-"""The SQLite export's own match of the friend lists not matched at save: lists with
-upstream ids off the fast path (Bluesky jobs imported by handle, Mastodon jobs under
-keys of their own, x-api jobs imported by username) and lists saved before the latest
-import of users.
+"""The SQLite export's own match of the friend lists left unmatched: those of stores
+written by older versions (lists with upstream ids off the fast path, and lists saved
+before the latest import of users, were matched only by the export then). Lists are now
+matched at save and again by the import that changes the job's users
+(``sqlite_keys``): an export reaches this only for what those left.
 
 Matched in SQL, one index look-up per friend (by upstream id, then by name) capped such
 exports at some 45,000 users a minute. Here the job's keys are read once, in one pass

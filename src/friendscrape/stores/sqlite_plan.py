@@ -8,8 +8,10 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
+
 from friendscrape.models import Partition, User
-from friendscrape.stores import planning, rows
+from friendscrape.stores import planning, rows, sqlite_keys
 from friendscrape.stores import sqlite_graph as graph
 from friendscrape.stores.base import (
     Again,
@@ -17,6 +19,8 @@ from friendscrape.stores.base import (
 )
 from friendscrape.stores.planning import numeric_id, sort_key
 from friendscrape.stores.sqlite_base import SqliteBase, to_sql
+
+log = structlog.get_logger(__name__)
 
 _ORDER = "id_num IS NULL, id_num, user_id"
 
@@ -205,7 +209,17 @@ class SqlitePlan(SqliteBase):
             added = after - before
             return ImportResult(read=len(rows), added=added, updated=touched - added)
 
-        return await self._call("import", run)
+        result = await self._call("import", run)
+        if result.added or result.updated:
+            await self._rematch()
+        return result
+
+    async def _rematch(self) -> None:
+        """The lists saved before the users changed, matched again once, in bulk (an
+        export then reads them as lists matched at save)."""
+        matched = await self._call("rematch", sqlite_keys.rematch)
+        if matched:
+            log.info("lists_rematched", lists=matched)
 
     async def import_stream(
         self, batches: Iterable[Sequence[User]], *, again: Again[Any]
@@ -222,6 +236,8 @@ class SqlitePlan(SqliteBase):
             # failed import is run again (re-importing is safe).
             await self._call("import", _stage(rows))
         result: ImportResult = await again("import", lambda: self._call("import", _merge_staged))
+        if result.added or result.updated:
+            await self._rematch()
         return result
 
     async def record_platform(self, platform: str) -> str:

@@ -316,7 +316,14 @@ class SqliteRuns(SqliteBase):
             matcher.prepare(conn, lists)
             conn.execute("BEGIN IMMEDIATE")
             # Each list's targets resolved now, against the job's users, once.
-            keys = matcher.resolved_keys(conn, lists, [r.friend_names for r in results])
+            keys = matcher.resolved_keys(
+                conn,
+                lists,
+                [r.friend_names for r in results],
+                ids=[r.friend_ids for r in results],
+                sources=[r.source for r in results],
+                users=[r.user_id for r in results],
+            )
             # The wave's: a row of an earlier wave this replaces is kept in the history.
             wave = waves.current(conn)
             flags = waves.archive(conn, results, hashes, wave)
