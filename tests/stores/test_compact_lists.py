@@ -261,6 +261,17 @@ def test_any_list_round_trips_through_the_codec(names: list[str], deflate: bool)
     assert keys == [n if i % 3 == 0 else None for i, n in enumerate(names)]
 
 
+@pytest.mark.parametrize("at", [0, 1, 499, 999])
+def test_one_line_feed_anywhere_in_a_list_keeps_it_json(at: int) -> None:
+    names = [f"name_{i:05d}" for i in range(1000)]
+    assert lists_codec.encode(names, deflate=False) == b"\x01" + "\n".join(names).encode()
+    names[at] = names[at][:3] + "\n" + names[at][3:]
+    stored = lists_codec.encode(names, deflate=False)
+    assert isinstance(stored, bytes)
+    assert stored[0] == lists_codec.JSON_RAW
+    assert lists_codec.decode(stored) == names
+
+
 def test_a_long_list_is_deflated_and_round_trips() -> None:
     names = [f"name_{i:05d}" for i in range(5000)]
     stored = lists_codec.encode(names)

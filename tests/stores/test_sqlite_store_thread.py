@@ -1,18 +1,24 @@
 """The SQLite store runs every statement on one thread of its own, which ends when the
 store closes; a save keeps its statement journals in memory and leaves the connection's
-temporary storage as it found it, failed or not."""
+temporary storage as it found it, failed or not, hashes its lists in the caller's thread,
+and its page cache stays at SQLite's default size."""
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import sqlite3
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from friendscrape.errors import StoreTransientError
 from friendscrape.models import FriendList
+from friendscrape.stores import sqlite_waves
 from friendscrape.stores.sqlite import SqliteStore
 from storefixtures import ok_result
 
@@ -74,3 +80,69 @@ async def test_a_save_keeps_its_journals_in_memory_and_restores_temp_store(
     assert seen == [2]  # MEMORY while the write ran
     assert after == (0, False)  # the default again, the failed write rolled back
     assert read == ["1", "2"]  # nothing saved was lost
+
+
+async def test_a_save_hashes_its_lists_in_the_callers_thread_not_the_stores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hashing a list over 2 KB lets go of the interpreter's lock; in the store's thread
+    each such release let the busy event loop take the lock, and the store's thread then
+    waited to get it back, twice a list."""
+    hashed_on: list[str] = []
+    hashes_of = sqlite_waves.hashes_of
+
+    def recording(results: Sequence[FriendList]) -> list[int]:
+        hashed_on.append(threading.current_thread().name)
+        return hashes_of(results)
+
+    monkeypatch.setattr(sqlite_waves, "hashes_of", recording)
+    store = SqliteStore(tmp_path / "s.db")
+    await store.open()
+    try:
+        await store.save([_result("1"), _result("2")])
+        read = {r.user_id: r.friend_ids async for r in store.results()}
+    finally:
+        await store.close()
+    assert hashed_on == [threading.current_thread().name]
+    assert read == {"1": ("1", "2"), "2": ("1", "2")}
+
+
+def _sqlite_memory_used() -> Callable[[], int] | None:
+    """SQLite's own count of the memory it holds, when the library Python's sqlite3
+    uses can be loaded here (a Python built with SQLite inside has no such count)."""
+    name = ctypes.util.find_library("sqlite3")
+    if name is None:
+        return None
+    used = ctypes.CDLL(name).sqlite3_memory_used
+    used.restype = ctypes.c_int64
+    return cast("Callable[[], int]", used)
+
+
+async def test_the_page_cache_stays_at_sqlites_default_size_with_64_kib_pages(
+    tmp_path: Path,
+) -> None:
+    """SQLite counts its default cache (2,000 KiB) in pages of the size a connection
+    opens with (4 KiB), and once kept that count of the store's 64 KiB pages: some
+    31 MB, filled page by page as a run saved."""
+    used = _sqlite_memory_used()
+    if used is None:
+        pytest.skip("SQLite's memory count cannot be read in this Python")
+    store = SqliteStore(tmp_path / "s.db")
+    await store.open()
+    before = used()
+    ids = tuple(str(10**17 + n) for n in range(1000))
+    names = tuple(f"name_{n:06d}" for n in range(1000))
+    try:
+        for batch in range(6):  # some 20 MB of lists
+            await store.save(
+                [
+                    ok_result(str(batch * 100 + n), names, ids=ids, source="x-api")
+                    for n in range(100)
+                ]
+            )
+        grown = used() - before
+    finally:
+        await store.close()
+    if grown <= 0:
+        pytest.skip("the SQLite library loaded here is not the one Python's sqlite3 uses")
+    assert grown < 6_000_000, grown  # the 2 MB cache and what one save holds, not 31 MB

@@ -278,7 +278,12 @@ class SqliteRuns(SqliteBase):
 
     async def save(self, results: Sequence[FriendList]) -> None:
         # The lists as JSON text, which the matching's SQL reads; they are stored compact.
+        # The hashes too are taken here, in the event loop's thread: in the store's,
+        # hashing let go of the interpreter's lock twice a list (blake2b does for every
+        # input over 2 KB), and each time the busy loop took it and the store's thread
+        # waited to get it back, a few futex calls each time.
         lists = [(_json_list(r.friend_names), _json_list(r.friend_ids)) for r in results]
+        hashes = waves.hashes_of(results)
         rows = [
             (
                 r.user_id,
@@ -312,7 +317,6 @@ class SqliteRuns(SqliteBase):
                 )
                 for r in results
             ]
-            hashes = waves.hashes_of(results)
             matcher.prepare(conn, lists)
             conn.execute("BEGIN IMMEDIATE")
             # Each list's targets resolved now, against the job's users, once.
