@@ -1,6 +1,8 @@
 """SQLite saves a batch of results several to a statement: the rows read back are those
 written one by one (a user twice in a batch: the later row, attempts added up), and
-a new store has pages of 64 KiB."""
+a new store has pages of 64 KiB. Batches of any size are written by statements of a few
+sizes only (the connection keeps each statement it prepared, with the lists last bound
+to it)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from pathlib import Path
 from friendscrape.models import FriendList
 from friendscrape.stores import lists_codec
 from friendscrape.stores.sqlite import SqliteStore
+from friendscrape.stores.sqlite_runs import statement_sizes
 from storefixtures import ok_result
 
 
@@ -58,3 +61,36 @@ async def test_a_batch_of_121_results_with_a_repeat_reads_back_as_saved_one_by_o
     assert lists_codec.decode(names) == ["a5", 'b\u00e9"q\\', "\U0001f600"]
     assert "\u00e9".encode() in names
     assert page_size == 65536  # new stores: 64 KiB pages (compact lists pack closer)
+
+
+def test_a_batch_of_any_size_is_written_by_statements_of_seven_sizes() -> None:
+    seen: set[int] = set()
+    for count in range(260):
+        sizes = statement_sizes(count)
+        assert sum(sizes) == count
+        assert sizes == sorted(sizes, reverse=True)
+        assert len([s for s in sizes if s < 50]) <= 5
+        seen.update(sizes)
+    assert seen == {50, 32, 16, 8, 4, 2, 1}
+
+
+async def test_batches_of_every_size_up_to_49_read_back_exactly_with_a_repeat(
+    tmp_path: Path,
+) -> None:
+    """Batches cut short by the flush interval: each of sizes 1-49 (their users
+    overlapping, the later save's row kept, attempts added up), written by statements
+    of the few sizes above."""
+    store = SqliteStore(tmp_path / "s.db")
+    await store.open()
+    expected: dict[str, tuple[tuple[str, ...], int]] = {}
+    try:
+        for size in range(1, 50):
+            batch = [_result(str(size + n), (f"s{size}", f"n{n}")) for n in range(size)]
+            await store.save(batch)
+            for r in batch:
+                attempts = expected.get(r.user_id, ((), 0))[1]
+                expected[r.user_id] = (r.friend_names, attempts + 1)
+        read = {r.user_id: (r.friend_names, r.attempts) async for r in store.results()}
+    finally:
+        await store.close()
+    assert read == expected

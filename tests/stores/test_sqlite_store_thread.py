@@ -146,3 +146,28 @@ async def test_the_page_cache_stays_at_sqlites_default_size_with_64_kib_pages(
     if grown <= 0:
         pytest.skip("the SQLite library loaded here is not the one Python's sqlite3 uses")
     assert grown < 6_000_000, grown  # the 2 MB cache and what one save holds, not 31 MB
+
+
+async def test_batches_of_many_sizes_leave_little_of_their_lists_bound(tmp_path: Path) -> None:
+    """Each statement the connection keeps holds the lists last bound to it: batches of
+    sizes 1-49 (a run whose batches the flush interval cuts short) once left 49
+    statements holding some 30 MB of lists between them."""
+    used = _sqlite_memory_used()
+    if used is None:
+        pytest.skip("SQLite's memory count cannot be read in this Python")
+    ids = tuple(str(10**17 + n) for n in range(1000))
+    names = tuple(f"name_{n:06d}" for n in range(1000))
+    store = SqliteStore(tmp_path / "s.db")
+    await store.open()
+    before = used()
+    try:
+        for size in range(1, 50):
+            await store.save(
+                [ok_result(f"{size}-{n}", names, ids=ids, source="x-api") for n in range(size)]
+            )
+        grown = used() - before
+    finally:
+        await store.close()
+    if grown <= 0:
+        pytest.skip("the SQLite library loaded here is not the one Python's sqlite3 uses")
+    assert grown < 10_000_000, grown
