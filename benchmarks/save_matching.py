@@ -55,9 +55,13 @@ class SqlOnly:
         """Nothing to prepare."""
 
     def resolved_keys(
-        self, conn: sqlite3.Connection, lists: Lists, names: Sequence[Sequence[str]]
-    ) -> list[tuple[str | None, int]]:
-        """As saves did: one json_each statement per list."""
+        self,
+        conn: sqlite3.Connection,
+        lists: Lists,
+        names: Sequence[Sequence[str]],
+        **_with_ids: object,
+    ) -> list[tuple[bytes | None, int]]:
+        """As saves did: one json_each statement per list (the lists here carry no ids)."""
         del names
         return graph.resolved_keys(conn, lists)
 
