@@ -11,6 +11,7 @@ import sqlite3
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from friendscrape.models import FriendList, User
 from friendscrape.stores import lists_codec, sqlite_graph, sqlite_keys, sqlite_match
@@ -170,3 +171,25 @@ async def test_lists_saved_before_the_filter_are_matched_by_later_saves(tmp_path
     finally:
         await store.close()
     _all_matched(path, 3, [(0, "ada.bsky.social")])
+
+
+def test_a_large_jobs_export_matches_what_save_left_as_the_dict_of_keys_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Above _DICT_USERS users the export matches leftovers with the filter (bounded
+    # memory) instead of a dict of every key: the same targets, NULs and case included.
+    monkeypatch.setattr(sqlite_keys, "_DICT_USERS", 0)
+    path = tmp_path / "friendscrape.db"
+    others = [User(f"h{i}.example", f"user{i}", None) for i in range(300)]
+    asyncio.run(_planned(path, USERS + others))
+    pool = NAMES + [u.user_id.upper() for u in others[:40]] + [u.screen_name for u in others]
+    key_map = sqlite_match.KeyMap(str(path))
+    filtered = sqlite_keys.ExportKeys(str(path), key_map)
+    try:
+        for names, ids in _id_lists(random.Random(8), pool):
+            paired = ids if len(ids) == len(names) else []
+            for with_ids in (paired, []):
+                assert filtered.match(names, with_ids) == key_map.match(names, with_ids)
+        assert filtered._keys is not None  # the filter's way, not the dict's
+    finally:
+        filtered.close()

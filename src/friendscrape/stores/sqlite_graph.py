@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, overload
 
-from friendscrape.stores import lists_codec, sqlite_match
+from friendscrape.stores import lists_codec
 from friendscrape.stores.base import EdgeList
-from friendscrape.stores.sqlite_match import KeyMap
+from friendscrape.stores.sqlite_match import KeyMap, ListMatch
 from friendscrape.stores.sqlite_schema import add_columns
 
 EDGE_PAGE = 100
@@ -270,7 +270,7 @@ class EdgesQuery:
     sql: str
     params: dict[str, Any]
     job_ids: JobIds = _NO_IDS
-    key_map: KeyMap = _NO_KEYS
+    key_map: ListMatch = _NO_KEYS
 
 
 def _stale(conn: sqlite3.Connection, gen: int | None, have: set[str]) -> bool:
@@ -366,7 +366,7 @@ def edge_list(row: sqlite3.Row, query: EdgesQuery | None = None) -> EdgeList:
         if not ids:
             targets, known = [""] * len(names), [False] * len(names)
     else:
-        targets, known = sqlite_match.match(names, ids, query.key_map if query else _NO_KEYS)
+        targets, known = (query.key_map if query else _NO_KEYS).match(names, ids)
     return EdgeList(
         source_id=row["user_id"],
         source_name=row["screen_name"],

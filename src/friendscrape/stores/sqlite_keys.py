@@ -21,12 +21,14 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from friendscrape.stores import lists_codec
 from friendscrape.stores import sqlite_graph as graph
+from friendscrape.stores.sqlite_match import ListMatch
 
 _MAX_USERS = 4_000_000
 """Above this many users no filter is built (16 MB, some 7 s of CPU to read, holding
@@ -460,3 +462,63 @@ def _rematch_rows(conn: sqlite3.Connection, keys: KeyFilter, rows: list[tuple[An
         "UPDATE user_friends SET friend_keys = ?, keys_gen = ? WHERE user_id = ?",
         [(k, g, r[0]) for (k, g), r in zip(found, rows, strict=True) if k is not None],
     )
+
+
+_DICT_USERS = 200_000
+"""Up to this many users an export matches the lists left unmatched against every key of
+the job in a dict (``sqlite_match.KeyMap``, some 190 bytes a user: under 40 MB); above
+it, against the filter, in bounded memory."""
+
+
+class ExportKeys:
+    """The export's match of the lists left unmatched at save, in a store that matches
+    at save: the filter of the job's keys (some 4 MB at a million users, where a dict of
+    every key took some 190 MB) built on a read-only connection of the export's own,
+    and one look-up statement per list for the keys that pass it, by the save's rule.
+    A store that cannot match at save (an older version's), or of a small job, is matched
+    by ``fallback``."""
+
+    __slots__ = ("_conn", "_fallback", "_keys", "_lock", "_path")
+
+    def __init__(self, path: str, fallback: ListMatch) -> None:
+        self._path = path
+        self._fallback = fallback
+        self._conn: sqlite3.Connection | None = None
+        self._keys: KeyFilter | None = None
+        self._lock = threading.Lock()
+
+    def _ready(self) -> tuple[sqlite3.Connection, KeyFilter] | None:
+        if self._conn is None:
+            uri = f"{Path(self._path).resolve().as_uri()}?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            self._conn = conn
+            users = int(conn.execute("SELECT count(*) FROM users").fetchone()[0])
+            # A small job's keys fit in memory: matched against them, some 4x faster.
+            self._keys = _build(conn) if users > _DICT_USERS else None
+        return None if self._keys is None else (self._conn, self._keys)
+
+    def match(self, names: list[str], ids: list[str]) -> tuple[list[str], list[bool]]:
+        """One list's targets and known flags, as ``sqlite_match.match`` gives them."""
+        with self._lock:
+            ready = self._ready()
+            if ready is None:
+                return self._fallback.match(names, ids)
+            conn, keys = ready
+            pair = (msgspec.json.encode(names).decode(), msgspec.json.encode(ids).decode())
+            ((stored, _),) = _matched(
+                conn, keys, keys.generation, [pair], [names], ids=[ids], sources=[""]
+            )
+        known = [False] * len(names)
+        targets = list(ids) if ids else [""] * len(names)
+        for position, key in lists_codec.key_pairs(stored or _NONE_RESOLVE):
+            targets[position] = key
+            known[position] = True
+        return targets, known
+
+    def close(self) -> None:
+        """Close the connection the filter was read on."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+        self._fallback.close()

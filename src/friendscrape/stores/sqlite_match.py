@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 _FOLD = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
@@ -44,6 +45,16 @@ def _with_nul(key: str) -> str:
     if at < 0:
         return fold(key)
     return f"{fold(key[:at])}\0{len(key.encode())}"
+
+
+class ListMatch(Protocol):
+    """How an export matches a list left unmatched at save."""
+
+    def match(self, names: list[str], ids: list[str]) -> tuple[list[str], list[bool]]:
+        """The list's targets and known flags (see ``match``)."""
+
+    def close(self) -> None:
+        """Let go of what matching held (the export is done)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +87,23 @@ class KeyMap:
         self._keys: Keys | None = None
         self._lock = threading.Lock()
 
+    @property
+    def path(self) -> str:
+        """The store's file."""
+        return self._path
+
     @classmethod
     def of(cls, conn: sqlite3.Connection) -> KeyMap:
         """The keys of the store ``conn`` has open (its main database file)."""
         path: str = conn.execute("PRAGMA database_list").fetchone()[2]
         return cls(path)
+
+    def match(self, names: list[str], ids: list[str]) -> tuple[list[str], list[bool]]:
+        """One list's targets and known flags (``match``)."""
+        return match(names, ids, self)
+
+    def close(self) -> None:
+        """Nothing held open (the keys are read on a connection closed at once)."""
 
     def get(self) -> Keys:
         """The job's keys."""

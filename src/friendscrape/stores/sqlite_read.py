@@ -4,12 +4,13 @@ counted in SQL (most from the indexes that hold them, not the wide rows)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import datetime
 
 from friendscrape.models import FriendList
-from friendscrape.stores import figures, rows
+from friendscrape.stores import figures, rows, sqlite_keys
 from friendscrape.stores import sqlite_graph as graph
 from friendscrape.stores import sqlite_waves as waves
 from friendscrape.stores.base import (
@@ -21,6 +22,7 @@ from friendscrape.stores.base import (
     StatusSummary,
 )
 from friendscrape.stores.sqlite_base import SqliteBase, table_names, to_sql
+from friendscrape.stores.sqlite_match import KeyMap
 
 _RESULT_COLUMNS = (
     "user_id, screen_name, status, source, partition, start_at, end_at, friend_names, "
@@ -46,11 +48,18 @@ class SqliteReads(SqliteBase):
 
     async def edge_lists(self, *, partition: int | None = None) -> AsyncIterator[EdgeList]:
         query = await self._call("read edges", graph.edges_query)
+        if isinstance(query.key_map, KeyMap):
+            # Lists left unmatched at save: matched with the filter of the job's keys.
+            keys = sqlite_keys.ExportKeys(query.key_map.path, query.key_map)
+            query = dataclasses.replace(query, key_map=keys)
         params = {**query.params, "part": partition}
         streamed = self._stream("read edges", query.sql, params, page=graph.EDGE_PAGE)
-        async with contextlib.aclosing(streamed):
-            async for row in streamed:
-                yield graph.edge_list(row, query)
+        try:
+            async with contextlib.aclosing(streamed):
+                async for row in streamed:
+                    yield graph.edge_list(row, query)
+        finally:
+            query.key_map.close()
 
     async def nodes(self, *, partition: int | None = None) -> AsyncIterator[NodeRow]:
         streamed = self._stream("read nodes", graph.NODES_SQL, {"part": partition})
