@@ -1,7 +1,7 @@
 """The SQLite store runs every statement on one thread of its own, which ends when the
 store closes; a save keeps its statement journals in memory and leaves the connection's
-temporary storage as it found it, failed or not, hashes its lists in the caller's thread,
-and its page cache stays at SQLite's default size."""
+temporary storage as it found it, failed or not, hashes its lists and joins those with
+upstream ids in the caller's thread, and its page cache stays at SQLite's default size."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pytest
 
 from friendscrape.errors import StoreTransientError
 from friendscrape.models import FriendList
-from friendscrape.stores import sqlite_waves
+from friendscrape.stores import lists_codec, sqlite_waves
 from friendscrape.stores.sqlite import SqliteStore
 from storefixtures import ok_result
 
@@ -171,3 +171,33 @@ async def test_batches_of_many_sizes_leave_little_of_their_lists_bound(tmp_path:
     if grown <= 0:
         pytest.skip("the SQLite library loaded here is not the one Python's sqlite3 uses")
     assert grown < 10_000_000, grown
+
+
+async def test_lists_with_ids_are_joined_in_the_callers_thread_names_deflated_in_the_stores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Joining holds the interpreter's lock throughout: in the store's thread the busy
+    event loop waited for it and took the lock back and forth with it. Deflating lets
+    go of the lock, so names-only lists are deflated in the store's thread."""
+    encoded_on: list[tuple[str, bool]] = []
+    encode = lists_codec.encode
+
+    def recording(values: Sequence[str], *, deflate: bool = True) -> str | bytes:
+        encoded_on.append((threading.current_thread().name, deflate))
+        return encode(values, deflate=deflate)
+
+    monkeypatch.setattr(lists_codec, "encode", recording)
+    names_only = ok_result("2", tuple(f"name_{n}" for n in range(40)))
+    store = SqliteStore(tmp_path / "s.db")
+    await store.open()
+    try:
+        await store.save([_result("1"), names_only])
+        read = {r.user_id: (r.friend_names, r.friend_ids) async for r in store.results()}
+    finally:
+        await store.close()
+    here = threading.current_thread().name
+    assert encoded_on[:2] == [(here, False), (here, False)]  # x-api's names and ids
+    (thread, deflate), *_ = encoded_on[2:]
+    assert thread.startswith("friendscrape-sqlite")
+    assert deflate
+    assert read == {"1": (("a", "b"), ("1", "2")), "2": (names_only.friend_names, ())}

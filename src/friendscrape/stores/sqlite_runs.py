@@ -83,6 +83,22 @@ def _json_list(values: Sequence[str]) -> str:
     return msgspec.json.encode(values).decode()
 
 
+def _joined(result: FriendList) -> tuple[str | bytes, str | bytes] | None:
+    """A list with upstream ids (the APIs', 1,000 a page and cheap to parse) as stored:
+    joined, not deflated (deflating names and ids cost some 70 % more CPU per x-api
+    page). Joining holds the GIL throughout, so it is done in the event loop's thread:
+    in the store's thread the loop waited for it, and took the lock back and forth with
+    it. None for a names-only list (the HTML source's, 20 names a page), deflated in the
+    store's thread: its 6-7 KB of JSON become some 3.3 KB for 1-2 % of the CPU its pages
+    cost."""
+    if not result.friend_ids:
+        return None
+    return (
+        lists_codec.encode(result.friend_names, deflate=False),
+        lists_codec.encode(result.friend_ids, deflate=False),
+    )
+
+
 _SAMPLE_COLUMNS = ", ".join(rows.SAMPLE_COLUMNS)
 
 _SAMPLE_MARKS = ", ".join("?" * len(rows.SAMPLE_COLUMNS))
@@ -298,6 +314,7 @@ class SqliteRuns(SqliteBase):
         # waited to get it back, a few futex calls each time.
         lists = [(_json_list(r.friend_names), _json_list(r.friend_ids)) for r in results]
         hashes = waves.hashes_of(results)
+        joined = [_joined(r) for r in results]
         rows = [
             (
                 r.user_id,
@@ -318,18 +335,11 @@ class SqliteRuns(SqliteBase):
         matcher = self._matcher
 
         def run(conn: sqlite3.Connection) -> None:
-            # Encoded here, in the store's thread (zlib lets go of the GIL meanwhile): the
-            # event loop's thread is the collector's busiest. Names-only lists (the HTML
-            # source's, 20 names a page) are deflated: their 6-7 KB of JSON become some
-            # 3.3 KB for 1-2 % of the CPU their pages cost. Lists with upstream ids (the
-            # APIs', 1,000 a page and cheap to parse) are joined, not deflated: deflating
-            # names and ids cost some 70 % more CPU per x-api page.
+            # Names-only lists are deflated here, in the store's thread (zlib lets go of
+            # the GIL meanwhile): the event loop's thread is the collector's busiest.
             compact = [
-                (
-                    lists_codec.encode(r.friend_names, deflate=not r.friend_ids),
-                    lists_codec.encode(r.friend_ids, deflate=False),
-                )
-                for r in results
+                (lists_codec.encode(r.friend_names), lists_codec.EMPTY) if j is None else j
+                for r, j in zip(results, joined, strict=True)
             ]
             matcher.prepare(conn, lists)
             conn.execute("BEGIN IMMEDIATE")
