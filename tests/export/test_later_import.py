@@ -1,7 +1,8 @@
 """Lists saved before a later import of users (a new generation) are matched again in
 bulk by that import, once, as separate processes run them: `users import` in one,
 `export` in another, for a names-only job (matched at save, then stale) and a Bluesky
-job imported by handle (off the fast path); the export then reads every list as matched."""
+job imported by handle (off the fast path); the export then reads every list as matched.
+On BigQuery the export's one query matches every list against the users it holds."""
 
 from __future__ import annotations
 
@@ -9,14 +10,18 @@ import asyncio
 import csv
 import io
 import sqlite3
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from cli.conftest import cli
+from friendscrape.config import Settings
+from friendscrape.configparts import store_config
 from friendscrape.models import FriendList, Status
-from friendscrape.stores.sqlite import SqliteStore
+from friendscrape.stores import open_store
+from storefixtures import bq_settings
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -46,9 +51,30 @@ def _csv(path: Path, users: list[tuple[str, str]]) -> Path:
     return path
 
 
-async def _save(db: Path, platform: str, friends: list[tuple[str, str]]) -> None:
+@dataclass(frozen=True)
+class Job:
+    url: str
+    settings: Settings
+    env: dict[str, str]
+    db: Path | None  # the SQLite store's file
+
+
+@pytest.fixture(params=["sqlite", pytest.param("bigquery", marks=pytest.mark.bigquery)])
+def job(request: pytest.FixtureRequest, tmp_path: Path) -> Job:
+    if request.param == "sqlite":
+        db = tmp_path / "job.db"
+        url = f"sqlite:///{db}"
+        return Job(url, Settings(store=url), {}, db)
+    emulator = request.getfixturevalue("bq_emulator")
+    settings = bq_settings(emulator.endpoint, request.getfixturevalue("bq_dataset"))
+    return Job(
+        settings.store, settings, {"FRIENDSCRAPE_BIGQUERY_ENDPOINT": emulator.endpoint}, None
+    )
+
+
+async def _save(job: Job, platform: str, friends: list[tuple[str, str]]) -> None:
     """The first user's list, saved as a run saves it (after the plan)."""
-    store = SqliteStore(db)
+    store = open_store(store_config(job.settings))
     await store.open()
     try:
         await store.plan_partitions(1)
@@ -88,38 +114,44 @@ def _stale(db: Path) -> int:
         conn.close()
 
 
-def _targets(db: Path, cwd: Path) -> list[str]:
-    result = cli("export", "--store", f"sqlite:///{db}", "--format", "edges", cwd=cwd)
+def _targets(job: Job, cwd: Path) -> list[str]:
+    result = cli("export", "--store", job.url, "--format", "edges", cwd=cwd, env=job.env)
     assert result.code == 0, result.err
     return [row["target_id"] for row in csv.DictReader(io.StringIO(result.out))]
 
 
 @pytest.mark.parametrize("platform", list(JOBS))
 def test_lists_saved_before_a_later_import_are_matched_by_the_next_export(
-    tmp_path: Path, platform: str
+    tmp_path: Path, platform: str, job: Job
 ) -> None:
     first, later, friends = JOBS[platform]
-    db = tmp_path / "job.db"
-    url = f"sqlite:///{db}"
     done = cli(
         "users",
         "import",
         str(_csv(tmp_path / "first.csv", first)),
         "--store",
-        url,
+        job.url,
         "--source",
         platform,
         cwd=tmp_path,
+        env=job.env,
     )
     assert done.code == 0, done.err
-    asyncio.run(_save(db, platform, friends))
+    asyncio.run(_save(job, platform, friends))
     outside = [uid or f"name:{name}" for name, uid in friends]
-    assert _targets(db, tmp_path) == [first[1][0], *outside[1:]]
+    assert _targets(job, tmp_path) == [first[1][0], *outside[1:]]
     done = cli(
-        "users", "import", str(_csv(tmp_path / "later.csv", later)), "--store", url, cwd=tmp_path
+        "users",
+        "import",
+        str(_csv(tmp_path / "later.csv", later)),
+        "--store",
+        job.url,
+        cwd=tmp_path,
+        env=job.env,
     )
     assert done.code == 0, done.err
-    # Matched again by the import itself: stored at the new generation.
-    assert _stale(db) == 0
+    if job.db is not None:
+        # Matched again by the import itself: stored at the new generation.
+        assert _stale(job.db) == 0
     # The new generation's users, matched by name ignoring case (by handle on Bluesky).
-    assert _targets(db, tmp_path) == [first[1][0], outside[1], later[0][0], later[1][0]]
+    assert _targets(job, tmp_path) == [first[1][0], outside[1], later[0][0], later[1][0]]
