@@ -1,5 +1,5 @@
 """An elastic fleet against a static plan: 10 workers as separate processes (simulator
-figures, SQLite store).
+figures; SQLite store, or BigQuery on the local BigQuery-compatible server).
 
 The job: USERS users with heavy-tailed following counts (the simulator's lognormal,
 median about 300, lists capped at max_friends), collected from the Bluesky simulator (100
@@ -11,6 +11,13 @@ servers). Three runs, each on a fresh copy of the imported store:
 2. next: ``partitions plan --count 100 --balance pages`` and ``run --partition next``;
 3. next again, one fast worker SIGKILLed once half the users are saved.
 
+On BigQuery (``--store bigquery``: the local server the test suite starts, a smaller job
+by default) each run has its own dataset, the users imported into each, and results are
+written with ``FRIENDSCRAPE_BIGQUERY_WRITE_API=insert_all``: the local server stops
+answering Storage Write API calls when several processes write through it at once (real
+BigQuery does not). Its statements take about a second on a busy machine, so leases are
+renewed every 5 s (ttl 30 s). Results are read back with the BigQuery client itself.
+
 The ideal is the job's pages over the fleet's measured pages per second (run 2: each
 worker's pages over its busy time, from its first claim to its last partition done,
 summed over workers; the static run's ideal likewise from its own workers, the killed
@@ -20,10 +27,13 @@ most 1.3x the ideal plus the lease ttl, every user's row identical to the static
 and no page fetched twice beyond the killed worker's partition. Exit 1 on a miss.
 
     python benchmarks/fleet.py
+    python benchmarks/fleet.py --store bigquery              # 600 users, plan of 30
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -34,11 +44,20 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-USERS = 1500
+HERE = Path(__file__).resolve().parent
+USERS = 1500  # SQLite; --users
+BIGQUERY_USERS = 600
+PARTITIONS = 100  # the next runs' plan; --partitions
+BIGQUERY_PARTITIONS = 30
+PROJECT = "test-project"
 MEAN_FRIENDS = 520.0  # the simulator's lognormal: median about 300
 FAST = 0.1  # seconds a page, nine workers
 SLOW = 3 * FAST  # the tenth worker's upstream
@@ -56,12 +75,122 @@ ENV = {
     "FRIENDSCRAPE_LEASE_HEARTBEAT": "2",
     "FRIENDSCRAPE_FLUSH_INTERVAL": "0.5",
 }
+BIGQUERY_ENV = {
+    "FRIENDSCRAPE_BIGQUERY_WRITE_API": "insert_all",  # see the module docstring
+    "FRIENDSCRAPE_LEASE_TTL": "30",
+    "FRIENDSCRAPE_LEASE_HEARTBEAT": "5",
+    "FRIENDSCRAPE_WRITE_TIMEOUT": "30",
+    "FRIENDSCRAPE_STORE_RETRY_DEADLINE": "60",
+}
+
+
+class Store:
+    """Where a run's results go, and how the benchmark reads them back: a SQLite file
+    per run (a copy of the imported store), or a dataset per run on the local server."""
+
+    def __init__(self, work: Path, endpoint: str | None) -> None:
+        self.work, self.endpoint = work, endpoint
+        self.env = dict(ENV)
+        if endpoint is not None:
+            self.env.update(BIGQUERY_ENV, FRIENDSCRAPE_BIGQUERY_ENDPOINT=endpoint)
+        self.datasets: dict[str, str] = {}
+
+    @property
+    def kind(self) -> str:
+        return "sqlite" if self.endpoint is None else "bigquery"
+
+    def url(self, name: str) -> str:
+        if self.endpoint is None:
+            return f"sqlite:///{self.work / f'{name}.db'}"
+        return f"bigquery://{PROJECT}/{self.datasets[name]}"
+
+    def fresh(self, name: str, users_csv: Path, *plan: str) -> None:
+        """The imported users, planned: a copy of the base file, or a new dataset."""
+        if self.endpoint is None:
+            base = self.work / "base.db"
+            if not base.exists():
+                _cli(self, "base", "users", "import", str(users_csv), "--source", "bluesky")
+            shutil.copy(base, self.work / f"{name}.db")
+        else:
+            self.datasets[name] = f"fleet_{name}_{uuid.uuid4().hex[:8]}"
+            _cli(self, name, "users", "import", str(users_csv), "--source", "bluesky")
+        _cli(self, name, "partitions", "plan", *plan)
+        (self.work / name).mkdir()
+
+    def _query(self, name: str, sql: str) -> list[dict[str, Any]]:
+        from google.api_core.client_options import ClientOptions  # noqa: PLC0415
+        from google.auth.credentials import AnonymousCredentials  # noqa: PLC0415
+        from google.cloud import bigquery  # noqa: PLC0415
+
+        client = bigquery.Client(
+            project=PROJECT,
+            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+            client_options=ClientOptions(api_endpoint=self.endpoint),
+        )
+        try:
+            table = f"`{PROJECT}.{self.datasets[name]}.user_friends`"
+            job = client.query(sql.format(table=table), retry=None, job_retry=None)
+            return [dict(row.items()) for row in job.result(timeout=120)]
+        finally:
+            client.close()
+
+    def saved(self, name: str) -> int:
+        if self.endpoint is not None:
+            try:
+                return int(str(self._query(name, "SELECT COUNT(*) AS n FROM {table}")[0]["n"]))
+            except Exception:  # noqa: BLE001 - not made yet, or the server is busy: not yet
+                return 0
+        conn = sqlite3.connect(f"file:{self.work / f'{name}.db'}?mode=ro", uri=True, timeout=5)
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM user_friends").fetchone()[0])
+        except sqlite3.OperationalError:
+            return 0
+        finally:
+            conn.close()
+
+    def rows(self, name: str) -> tuple[dict[str, tuple[Any, ...]], int]:
+        """Every user's (status, friend count, names, ids), and the users with more than
+        one row."""
+        sql = "SELECT user_id, status, friend_count, friend_names, friend_ids FROM {table}"
+        found: list[tuple[Any, ...]]
+        if self.endpoint is not None:
+            found = [
+                (
+                    r["user_id"],
+                    r["status"],
+                    r["friend_count"],
+                    tuple(r["friend_names"] or ()),
+                    tuple(r["friend_ids"] or ()),
+                )
+                for r in self._query(name, sql)
+            ]
+        else:
+            conn = sqlite3.connect(self.work / f"{name}.db")
+            try:
+                found = conn.execute(sql.format(table="user_friends")).fetchall()
+            finally:
+                conn.close()
+        twice = sum(1 for n in Counter(r[0] for r in found).values() if n > 1)
+        return {r[0]: tuple(r[1:]) for r in found}, twice
+
+
+@contextlib.contextmanager
+def _server(kind: str, work: Path) -> Iterator[str | None]:
+    """The local BigQuery-compatible server's endpoint (None for SQLite)."""
+    if kind == "sqlite":
+        yield None
+        return
+    sys.path.insert(0, str(HERE.parent / "tests"))  # the suite's starter of the server
+    from bqemu import running_emulator  # noqa: PLC0415
+
+    with running_emulator(work / "bqemulator.log") as emulator:
+        yield emulator.endpoint
 
 
 def _start_simulator(
-    latency: float, users_csv: Path | None, log: Path
+    latency: float, users: int, users_csv: Path | None, log: Path
 ) -> tuple[subprocess.Popen[bytes], str]:
-    args = [str(BIN), "simulate", "--users", str(USERS), "--mean-friends", str(MEAN_FRIENDS)]
+    args = [str(BIN), "simulate", "--users", str(users), "--mean-friends", str(MEAN_FRIENDS)]
     args += ["--latency", str(latency), "--port", "0", "--users-format", "bluesky"]
     if users_csv is not None:
         args += ["--write-users", str(users_csv)]
@@ -84,14 +213,17 @@ def _requests(url: str) -> int:
     return int(stats["pages"])
 
 
-def _cli(db: Path, *args: str) -> None:
-    subprocess.run(
-        [str(BIN), *args, "--store", f"sqlite:///{db}"],
-        env=ENV,
-        check=True,
+def _cli(store: Store, name: str, *args: str) -> None:
+    done = subprocess.run(
+        [str(BIN), *args, "--store", store.url(name)],
+        env=store.env,
+        check=False,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
+    if done.returncode != 0:
+        msg = f"friendscrape {args[0]} {args[1]} exited {done.returncode}: {done.stderr[-500:]!r}"
+        raise RuntimeError(msg)
 
 
 @dataclass
@@ -114,37 +246,16 @@ def _at(event: dict[str, object]) -> float:
     return datetime.fromisoformat(str(event["timestamp"]).replace("Z", "+00:00")).timestamp()
 
 
-def _start_workers(db: Path, urls: list[str], partitions: list[str], logs: Path) -> list[Worker]:
+def _start_workers(store: Store, name: str, urls: list[str], partitions: list[str]) -> list[Worker]:
     workers = []
     for i, (url, part) in enumerate(zip(urls, partitions, strict=True)):
-        log = logs / f"worker{i + 1}.log"
-        args = [str(BIN), "run", "--store", f"sqlite:///{db}", "--partition", part]
+        log = store.work / name / f"worker{i + 1}.log"
+        args = [str(BIN), "run", "--store", store.url(name), "--partition", part]
         args += ["--base-url", url, "--concurrency", str(CONCURRENCY)]
         with log.open("wb") as out:
-            proc = subprocess.Popen(args, env=ENV, stdout=out, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(args, env=store.env, stdout=out, stderr=subprocess.STDOUT)
         workers.append(Worker(proc, log))
     return workers
-
-
-def _saved(db: Path) -> int:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-    try:
-        return int(conn.execute("SELECT COUNT(*) FROM user_friends").fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0
-    finally:
-        conn.close()
-
-
-def _rows(db: Path) -> dict[str, tuple[object, ...]]:
-    conn = sqlite3.connect(db)
-    try:
-        found = conn.execute(
-            "SELECT user_id, status, friend_count, friend_names, friend_ids FROM user_friends"
-        ).fetchall()
-    finally:
-        conn.close()
-    return {r[0]: tuple(r[1:]) for r in found}
 
 
 def _makespan(workers: list[Worker]) -> float:
@@ -170,23 +281,23 @@ def _fleet_rate(workers: list[Worker]) -> tuple[float, int]:
     return rate, pages
 
 
-def _run(db: Path, urls: list[str], parts: list[str], logs: Path) -> list[Worker]:
-    workers = _start_workers(db, urls, parts, logs)
+def _run(store: Store, name: str, urls: list[str], parts: list[str]) -> list[Worker]:
+    workers = _start_workers(store, name, urls, parts)
     for worker in workers:
-        worker.proc.wait(timeout=900)
+        worker.proc.wait(timeout=1800)
     return workers
 
 
-def _killed_run(db: Path, urls: list[str], logs: Path) -> tuple[list[Worker], Worker, int]:
-    workers = _start_workers(db, urls, ["next"] * WORKERS, logs)
+def _killed_run(store: Store, urls: list[str], users: int) -> tuple[list[Worker], Worker, int]:
+    workers = _start_workers(store, "killed", urls, ["next"] * WORKERS)
     victim = workers[1]  # a fast worker
-    while _saved(db) < USERS // 2:
-        time.sleep(0.2)
+    while store.saved("killed") < users // 2:
+        time.sleep(0.2 if store.endpoint is None else 1.0)
     held = [e for e in victim.events() if e.get("event") == "claim.taken"]
     victim.proc.send_signal(signal.SIGKILL)
     victim.proc.wait()
     for worker in workers:
-        worker.proc.wait(timeout=900)
+        worker.proc.wait(timeout=1800)
     return workers, victim, int(str(held[-1]["partition"])) if held else 0
 
 
@@ -201,91 +312,128 @@ def _partition_pages(workers: list[Worker], part: int) -> int:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", choices=("sqlite", "bigquery"), default="sqlite")
+    parser.add_argument("--users", type=int, help=f"{USERS} (SQLite), {BIGQUERY_USERS} (BigQuery)")
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        help=f"the next runs' plan: {PARTITIONS} (SQLite), {BIGQUERY_PARTITIONS} (BigQuery)",
+    )
+    options = parser.parse_args()
+    bigquery = options.store == "bigquery"
+    users = options.users or (BIGQUERY_USERS if bigquery else USERS)
+    count = options.partitions or (BIGQUERY_PARTITIONS if bigquery else PARTITIONS)
     work = Path(tempfile.mkdtemp(prefix="fleet-"))
-    users_csv = work / "users.csv"
-    fast, fast_url = _start_simulator(FAST, users_csv, work / "fast.log")
-    slow, slow_url = _start_simulator(SLOW, None, work / "slow.log")
+    with _server(options.store, work) as endpoint:
+        failures = _bench(Store(work, endpoint), users, count)
+    shutil.rmtree(work, ignore_errors=True)
+    return 1 if failures else 0
+
+
+@dataclass
+class Measured:
+    """The three runs' workers and what the simulators counted."""
+
+    static: list[Worker]
+    claiming: list[Worker]
+    survivors: list[Worker]
+    held: int  # the killed worker's last claimed partition
+    fetched_next: int
+    fetched_killed: int
+
+
+def _measure(store: Store, users: int, count: int) -> Measured:
+    users_csv = store.work / "users.csv"
+    fast, fast_url = _start_simulator(FAST, users, users_csv, store.work / "fast.log")
+    slow, slow_url = _start_simulator(SLOW, users, None, store.work / "slow.log")
     urls = [slow_url] + [fast_url] * (WORKERS - 1)
-    failures = 0
+
+    def requests() -> int:
+        return _requests(fast_url) + _requests(slow_url)
+
     try:
-        base = work / "base.db"
-        _cli(base, "users", "import", str(users_csv), "--source", "bluesky")
-
-        def fresh(name: str, *plan: str) -> Path:
-            db = work / f"{name}.db"
-            shutil.copy(base, db)
-            _cli(db, "partitions", "plan", *plan)
-            (work / name).mkdir()
-            return db
-
-        static_db = fresh("static", "--count", str(WORKERS))
-        static = _run(static_db, urls, [str(k) for k in range(1, WORKERS + 1)], work / "static")
-        next_db = fresh("next", "--count", "100", "--balance", "pages")
-        before = _requests(fast_url) + _requests(slow_url)
-        claiming = _run(next_db, urls, ["next"] * WORKERS, work / "next")
-        fetched_next = _requests(fast_url) + _requests(slow_url) - before
-        rate, pages = _fleet_rate(claiming)
-        ideal = pages / rate
-        static_rate, static_pages = _fleet_rate(static)
-        static_ideal = static_pages / static_rate
-        static_span, next_span = _makespan(static), _makespan(claiming)
-
-        killed_db = fresh("killed", "--count", "100", "--balance", "pages")
-        before = _requests(fast_url) + _requests(slow_url)
-        survivors_and_victim, victim, held = _killed_run(killed_db, urls, work / "killed")
-        fetched_killed = _requests(fast_url) + _requests(slow_url) - before
-        survivors = [w for w in survivors_and_victim if w is not victim]
-        killed_span = _makespan(survivors)
-        codes = [w.proc.returncode for w in survivors]
+        store.fresh("static", users_csv, "--count", str(WORKERS))
+        static = _run(store, "static", urls, [str(k) for k in range(1, WORKERS + 1)])
+        store.fresh("next", users_csv, "--count", str(count), "--balance", "pages")
+        before = requests()
+        claiming = _run(store, "next", urls, ["next"] * WORKERS)
+        fetched_next = requests() - before
+        store.fresh("killed", users_csv, "--count", str(count), "--balance", "pages")
+        before = requests()
+        everyone, victim, held = _killed_run(store, urls, users)
+        fetched_killed = requests() - before
     finally:
         fast.terminate()
         slow.terminate()
+    survivors = [w for w in everyone if w is not victim]
+    return Measured(static, claiming, survivors, held, fetched_next, fetched_killed)
 
-    truth = _rows(static_db)
-    print("simulator figures (local simulator, SQLite store, one machine shared with others):")
-    print(f"  job: {USERS} users, {pages} pages fetched by the next run ({fetched_next} requests)")
+
+def _bench(store: Store, users: int, count: int) -> int:
+    m = _measure(store, users, count)
+    rate, pages = _fleet_rate(m.claiming)
+    ideal = pages / rate
+    static_rate, static_pages = _fleet_rate(m.static)
+    static_ideal = static_pages / static_rate
+    static_span, next_span = _makespan(m.static), _makespan(m.claiming)
+    killed_span = _makespan(m.survivors)
+    truth, _ = store.rows("static")
+    where = " on the local BigQuery-compatible server, results by insert_all"
+    print(
+        f"simulator figures (local simulator, {store.kind} store"
+        f"{where if store.endpoint else ''}, one machine shared with others):"
+    )
+    print(
+        f"  job: {users} users, {pages} pages fetched by the next run ({m.fetched_next} requests)"
+    )
     print(
         f"  fleet: {WORKERS} workers, concurrency {CONCURRENCY}, a page in {FAST:g}s"
         f" ({SLOW:g}s for one worker)"
     )
     print(f"  next run's fleet rate {rate:.1f} pages/s: ideal {ideal:.1f}s")
     print(
-        f"  static plan --count 10 + --partition K: {static_span:.1f}s = "
+        f"  static plan --count {WORKERS} + --partition K: {static_span:.1f}s = "
         f"{static_span / static_ideal:.2f}x its ideal ({static_pages} pages at "
         f"{static_rate:.1f} pages/s: {static_ideal:.1f}s)"
     )
     print(
-        f"  plan --count 100 --balance pages + --partition next: {next_span:.1f}s = "
+        f"  plan --count {count} --balance pages + --partition next: {next_span:.1f}s = "
         f"{next_span / ideal:.2f}x ideal"
     )
+    ttl = float(store.env["FRIENDSCRAPE_LEASE_TTL"])
     print(
         f"  next with one worker SIGKILLed halfway: {killed_span:.1f}s = "
-        f"{killed_span / ideal:.2f}x the next run's ideal (lease ttl {LEASE_TTL:g}s)"
+        f"{killed_span / ideal:.2f}x the next run's ideal (lease ttl {ttl:g}s)"
     )
-    extra = fetched_killed - fetched_next
-    allowed = _partition_pages(claiming, held)
+    extra = m.fetched_killed - m.fetched_next
+    allowed = _partition_pages(m.claiming, m.held)
     print(
-        f"  killed run: {fetched_killed} requests, {extra} more than the next run; the "
-        f"killed worker's partition {held} took {allowed} pages in the next run"
+        f"  killed run: {m.fetched_killed} requests, {extra} more than the next run; the "
+        f"killed worker's partition {m.held} took {allowed} pages in the next run"
     )
+    failures = 0
 
     def verdict(ok: bool, text: str) -> None:
         nonlocal failures
         failures += 0 if ok else 1
         print(f"{'PASS' if ok else 'FAIL'} {text}")
 
-    verdict(all(w.proc.returncode == 0 for w in static + claiming), "every worker exited 0")
+    codes = [w.proc.returncode for w in m.survivors]
+    next_rows, next_twice = store.rows("next")
+    killed_rows, killed_twice = store.rows("killed")
+    verdict(all(w.proc.returncode == 0 for w in m.static + m.claiming), "every worker exited 0")
     verdict(next_span / ideal <= TARGET_NEXT, f"next makespan <= {TARGET_NEXT}x ideal")
-    verdict(_rows(next_db) == truth and len(truth) == USERS, "next: every list as static's")
+    verdict(next_rows == truth and len(truth) == users, "next: every list as static's")
     verdict(all(c == 0 for c in codes), "killed run: every survivor exited 0")
-    verdict(_rows(killed_db) == truth, "killed run: every list exact (as static's)")
+    verdict(killed_rows == truth, "killed run: every list exact (as static's)")
+    verdict(next_twice == killed_twice == 0, "next and killed runs: every user one row")
     verdict(
-        killed_span <= TARGET_KILLED * ideal + LEASE_TTL,
+        killed_span <= TARGET_KILLED * ideal + ttl,
         f"killed run makespan <= {TARGET_KILLED}x ideal + lease ttl",
     )
     verdict(extra <= allowed, "killed run: nothing fetched twice beyond its partition")
-    shutil.rmtree(work, ignore_errors=True)
-    return 1 if failures else 0
+    return failures
 
 
 if __name__ == "__main__":

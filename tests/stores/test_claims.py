@@ -357,3 +357,44 @@ async def test_a_worker_claims_ahead_and_a_sigkill_while_it_holds_two_leaves_bot
     per_user = job.rows_per_user()
     assert set(per_user) == {a.user_id for a in graph.accounts()}
     assert set(per_user.values()) == {1}, per_user  # none saved twice
+
+
+async def test_a_far_slower_worker_leaves_the_last_partitions_to_a_faster_one(
+    job: Job, tmp_path: Path
+) -> None:
+    """A slow worker takes the first partition and is held still (SIGSTOP) while a
+    fast worker ends twelve of the other nineteen. Let go, it has taken far longer over
+    its partition than the fast one takes over each: once its users are all in flight,
+    the fast one would end every free partition before it could end one more, so it
+    leaves them to it (claim.left_to_others) instead of claiming ahead, and exits 0
+    once none is left."""
+    slow = start_simulator(SimConfig(users=80, mean_friends=20.0, latency=1.0))
+    fast = start_simulator(SimConfig(users=80, mean_friends=20.0, latency=0.3))
+    # Its lease must outlast the pause; pages of 1s need more than the suite's 1s timeout.
+    slow_env = {"FRIENDSCRAPE_LEASE_TTL": "120", "FRIENDSCRAPE_REQUEST_TIMEOUT": "10"}
+    try:
+        await _planned(job, tmp_path, 20, SimConfig(users=80, mean_friends=20.0))
+        laggard = await job.worker(slow, "--concurrency", "2", env=slow_env)
+        assert (await laggard.wait_event("run.started", timeout=120))["partition"] == 1
+        laggard.send(signal.SIGSTOP)
+        quick = await job.worker(fast, "--concurrency", "2")
+        for done in range(12):
+            await quick.wait_event(
+                "partition.complete", timeout=180, where=lambda e, n=done: e["partition"] == n + 2
+            )
+        laggard.send(signal.SIGCONT)
+        codes = [await laggard.wait(300), await quick.wait(300)]
+    finally:
+        slow.stop()
+        fast.stop()
+    assert codes == [0, 0], [laggard.tail(), quick.tail()]
+    left = laggard.named("claim.left_to_others")
+    assert left, laggard.tail()
+    assert left[0]["workers"] == 1, left
+    assert left[0]["own_seconds"] > left[0]["others_finish_seconds"], left
+    assert _claimed([laggard]) == Counter({1: 1}), _claimed([laggard])
+    assert _claimed([quick]) == Counter(range(2, 21)), _claimed([quick])
+    assert laggard.named("claim.none_left"), laggard.tail()
+    per_user = job.rows_per_user()
+    assert len(per_user) == 80, per_user
+    assert set(per_user.values()) == {1}, per_user

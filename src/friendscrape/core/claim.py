@@ -6,13 +6,20 @@ A claim is the lease a numbered run takes (``take_lease``): atomic on both store
 two workers racing for one partition end with one holder, and the other claims the next.
 A partition whose holder died is claimable once its lease lapses (at once when the
 holder was a process of this host that no longer exists).
+
+Near the end a worker much slower than the rest of the fleet (its upstream slower, say)
+leaves the last free partitions to the others: taking one, it would end it after they
+had ended them all (``ClaimPace``). It still takes them when no other worker holds a
+partition, so no partition is ever left without a worker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+import math
+import time
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import structlog
@@ -24,9 +31,70 @@ from friendscrape.stores.base import Lease, LeaseHolder, PlanReads, RunStore, no
 
 log = structlog.get_logger(__name__)
 
+_MIN_DONE = 2  # partitions the fleet ended before its pace is trusted
+
 
 class ClaimStore(RunStore, PlanReads, Protocol):
     """What claiming reads and takes: pending partitions, leases, and the lease itself."""
+
+
+@dataclass(slots=True)
+class ClaimPace:
+    """How fast this worker and the rest of the fleet get through partitions, from what
+    its claims read: the fleet's pace from how the pending partitions shrink, its own
+    from the seconds each of its partitions took. A plan balanced by pages (``--balance
+    pages``) makes partitions of about equal work, so their seconds compare."""
+
+    first: tuple[float, int] | None = None  # (monotonic time, pending partitions)
+    last: tuple[float, int] | None = None
+    own: list[float] = field(default_factory=list)  # seconds of each of its partitions
+    since: float | None = None  # monotonic time its latest partition started
+    leaving: bool = False  # leaving the free partitions to the others now
+
+    def begun(self) -> None:
+        """This worker started a partition just now."""
+        self.since = time.monotonic()
+
+    def observe(self, pending: int) -> None:
+        """The pending partitions a claim read just now."""
+        now = time.monotonic()
+        if self.first is None:
+            self.first = (now, pending)
+        self.last = (now, pending)
+
+    def finished(self, seconds: float) -> None:
+        """One of this worker's partitions ended after ``seconds``."""
+        self.own.append(seconds)
+
+    def others_seconds(self, others: int) -> float | None:
+        """The seconds one of the ``others`` workers takes a partition, on average (None:
+        not known yet): the fleet's partitions a second, less this worker's share."""
+        if self.first is None or self.last is None or others < 1:
+            return None
+        elapsed, done = self.last[0] - self.first[0], self.first[1] - self.last[1]
+        if elapsed <= 0 or done < _MIN_DONE:
+            return None
+        mine = len(self.own) / sum(self.own) if self.own and sum(self.own) > 0 else 0.0
+        rate = done / elapsed - mine
+        return others / rate if rate > 0 else None
+
+    def leave_to_others(
+        self, free: int, others: int, *, draining: bool
+    ) -> tuple[float, float] | None:
+        """(its own seconds a partition, the others' finish) when this worker should
+        leave the ``free`` partitions to ``others`` live workers, which would end them
+        all (each ending the one it is at, about half a partition, then its share of
+        them) before this worker ended one; None: it claims. ``draining``: its latest
+        partition is still under way, and has taken at least the seconds since it began
+        (its first partition's too, before any has ended)."""
+        theirs = self.others_seconds(others)
+        if theirs is None or free < 1:
+            return None
+        own = sum(self.own) / len(self.own) if self.own else 0.0
+        if draining and self.since is not None:
+            own = max(own, time.monotonic() - self.since)
+        finish = theirs / 2 + math.ceil(free / others) * theirs
+        return (own, finish) if own > finish else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +143,41 @@ async def _take_first(
     return None
 
 
+def _others(leases: dict[int, LeaseHolder], run_id: str) -> int:
+    """The other workers holding a live lease."""
+    now = now_utc()
+    return len({h.run_id for h in leases.values() if h.run_id != run_id and not h.gone(now)})
+
+
+def _leave(
+    pace: ClaimPace | None,
+    free: list[int],
+    leases: dict[int, LeaseHolder],
+    run_id: str,
+    *,
+    draining: bool,
+) -> bool:
+    """True when this worker leaves the ``free`` partitions to the others (logged once
+    each time it starts to); ``draining``: its latest partition is still under way."""
+    if pace is None:
+        return False
+    others = _others(leases, run_id)
+    verdict = pace.leave_to_others(len(free), others, draining=draining)
+    if verdict is not None and not pace.leaving:
+        own, finish = verdict
+        log.info(
+            "claim.left_to_others",
+            free=len(free),
+            workers=others,
+            own_seconds=round(own, 1),
+            others_finish_seconds=round(finish, 1),
+        )
+    pace.leaving = verdict is not None
+    return pace.leaving
+
+
 async def _pending(
-    store: ClaimStore, config: ClaimConfig
+    store: ClaimStore, config: ClaimConfig, pace: ClaimPace | None
 ) -> tuple[list[int], dict[int, LeaseHolder]]:
     policy = config.lease.retry
     pending = await retried(
@@ -85,17 +186,26 @@ async def _pending(
         lambda: store.pending_partitions(retry_failed=config.retry_failed),
     )
     leases = await retried(policy, "leases", store.leases) if pending else {}
+    if pace is not None:
+        pace.observe(len(pending))
     return pending, leases
 
 
 async def claim_ahead(
-    store: ClaimStore, run_id: str, config: ClaimConfig, held: frozenset[int]
+    store: ClaimStore,
+    run_id: str,
+    config: ClaimConfig,
+    held: frozenset[int],
+    pace: ClaimPace | None = None,
 ) -> Lease | None:
     """The lease of the next free partition, taken while this worker's partitions
     ``held`` drain (their last users in flight); None at once when no other partition is
-    free (the worker then claims as ``claim_next`` once they are done)."""
-    pending, leases = await _pending(store, config)
+    free, or it leaves them to the others (``pace``): the worker then claims as
+    ``claim_next`` once they are done."""
+    pending, leases = await _pending(store, config, pace)
     free = _free(pending, leases, run_id, held)
+    if _leave(pace, free, leases, run_id, draining=True):
+        return None
     lease = await _take_first(store, run_id, config, free, len(pending))
     if lease is not None:
         log.info("claim.ahead", partition=lease.partition, draining=sorted(held))
@@ -103,26 +213,32 @@ async def claim_ahead(
 
 
 async def claim_next(
-    store: ClaimStore, run_id: str, config: ClaimConfig, stop: asyncio.Event
+    store: ClaimStore,
+    run_id: str,
+    config: ClaimConfig,
+    stop: asyncio.Event,
+    pace: ClaimPace | None = None,
 ) -> Lease | None:
     """The lease of the next partition to collect, taken; None once no partition has
     pending users (or ``stop`` is set).
 
-    While every pending partition is held by a live run, waits (about a heartbeat,
-    jittered) and looks again: a holder that dies leaves its partition to this worker
-    once its lease lapses, so the fleet never ends with a partition orphaned.
+    While every pending partition is held by a live run, or this worker leaves the free
+    ones to faster workers (``pace``), waits (about a heartbeat, jittered) and looks
+    again: a holder that dies leaves its partition to this worker once its lease lapses,
+    so the fleet never ends with a partition orphaned.
     """
     waited = False
     while not stop.is_set():
-        pending, leases = await _pending(store, config)
+        pending, leases = await _pending(store, config, pace)
         if not pending:
             log.info("claim.none_left")
             return None
         free = _free(pending, leases, run_id, frozenset())
-        lease = await _take_first(store, run_id, config, free, len(pending))
+        leaving = _leave(pace, free, leases, run_id, draining=False)
+        lease = None if leaving else await _take_first(store, run_id, config, free, len(pending))
         if lease is not None:
             return lease
-        if not waited:
+        if not waited and not leaving:
             log.info("claim.waiting", held=len(pending), reason="every pending partition is held")
             waited = True
         await _wait(stop, config.lease.heartbeat * jitter())

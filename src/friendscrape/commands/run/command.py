@@ -20,7 +20,7 @@ from friendscrape.commands.plan import check_partition, check_plan
 from friendscrape.config import Settings
 from friendscrape.configparts import source_config, store_config, store_retry_policy
 from friendscrape.core.assemble import WorkerFetch, build_run, lease_config, worker_fetch
-from friendscrape.core.claim import ClaimConfig, claim_ahead, claim_next
+from friendscrape.core.claim import ClaimConfig, ClaimPace, claim_ahead, claim_next
 from friendscrape.core.lease import LeaseState, held_lease, held_partition
 from friendscrape.core.pipeline import PartitionRun, RunSummary, combined
 from friendscrape.core.samples import SampleRecorder, Upstream, sampling
@@ -164,6 +164,7 @@ class _Claims:
         self._worker, self._store, self._claims = worker, store, claims
         self.done: list[RunSummary] = []
         self.running: list[_Claimed] = []
+        self.pace = ClaimPace()
         self._summaries: dict[int, RunSummary] = {}
 
     def start(self, lease: Lease) -> _Claimed:
@@ -171,6 +172,7 @@ class _Claims:
         task = asyncio.create_task(self._collect(lease, fed), name=f"partition-{lease.partition}")
         claimed = _Claimed(lease.partition, fed, task)
         self.running.append(claimed)
+        self.pace.begun()
         return claimed
 
     async def _collect(self, lease: Lease, fed: asyncio.Event) -> int:
@@ -207,6 +209,7 @@ class _Claims:
         left = await claimed.task
         self.running.remove(claimed)
         self.done.append(self._summaries.pop(claimed.partition))
+        self.pace.finished(self.done[-1].seconds)
         if left and not self._worker.stop.is_set():
             # The run ended with users pending (e.g. --users-limit): claiming on would
             # take the same partition again and again.
@@ -231,11 +234,12 @@ class _Claims:
 async def _claim_and_collect(worker: _Worker, store: Store, claims: ClaimConfig) -> RunSummary:
     """Claim and collect partitions until none is left or the worker is stopped. Once a
     partition's last users are in flight, the next free one is claimed and fed at once
-    (claim-ahead), both leases renewed, so the worker holds two partitions briefly."""
+    (claim-ahead), both leases renewed, so the worker holds two partitions briefly. A
+    worker far slower than the others leaves them the last ones (``ClaimPace``)."""
     stop = worker.stop
     under = _Claims(worker, store, claims)
     try:
-        lease = await claim_next(store, worker.run_id, claims, stop)
+        lease = await claim_next(store, worker.run_id, claims, stop, under.pace)
         while lease is not None:
             current = under.start(lease)
             if not await under.fed_or_done(current) or not await under.finish_others(current):
@@ -243,11 +247,11 @@ async def _claim_and_collect(worker: _Worker, store: Store, claims: ClaimConfig)
             lease = None
             if current.fed.is_set() and not current.task.done() and not stop.is_set():
                 held = frozenset(c.partition for c in under.running)
-                lease = await claim_ahead(store, worker.run_id, claims, held)
+                lease = await claim_ahead(store, worker.run_id, claims, held, under.pace)
             if lease is None:
                 if not await under.finish(current):
                     break
-                lease = await claim_next(store, worker.run_id, claims, stop)
+                lease = await claim_next(store, worker.run_id, claims, stop, under.pace)
     finally:
         await under.close()
     return combined(under.done, stopped=stop.is_set())
