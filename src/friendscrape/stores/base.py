@@ -421,8 +421,10 @@ class WaveStore(Protocol):
         """Open the next wave at ``now`` and return its number; nothing per user is
         written (every user is pending in it until it has a result of it)."""
 
-    async def wave_summaries(self) -> list[WaveSummary]:
-        """Each wave's figures, by wave number (wave 1 first, every opened wave listed)."""
+    async def wave_summaries(self, *, times: bool = True) -> list[WaveSummary]:
+        """Each wave's figures, by wave number (wave 1 first, every opened wave listed).
+        ``times=False``: a store may leave each wave's first start and last end out (None)
+        where reading them costs more than the counts (status needs the counts only)."""
 
     def wave_rows(self, wave: int) -> AsyncIterator[WaveRow]:
         """Each user's result in ``wave``, in user order, lists resolved (users with no

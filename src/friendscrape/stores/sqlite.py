@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from friendscrape.errors import StoreUnavailableError, UsageError
 from friendscrape.stores import sqlite_graph as graph
+from friendscrape.stores import sqlite_totals as totals
 from friendscrape.stores import sqlite_waves as waves
 from friendscrape.stores.sqlite_base import table_names
 from friendscrape.stores.sqlite_plan import SqlitePlan
@@ -241,9 +242,12 @@ class SqliteStore(SqlitePlan, SqliteRuns, SqliteReads, waves.SqliteWaves):
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+            # A row a REPLACE deletes is taken out of the totals as a DELETE is.
+            conn.execute("PRAGMA recursive_triggers=ON")
             conn.executescript(_SCHEMA)
             graph.migrate(conn)
             waves.migrate(conn)
+            totals.migrate(conn)
             graph.register(conn)
         except sqlite3.DatabaseError as exc:
             msg = f"cannot open SQLite store {str(self.path)!r}: {exc}"

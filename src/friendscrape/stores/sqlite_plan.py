@@ -13,6 +13,7 @@ import structlog
 from friendscrape.models import Partition, User
 from friendscrape.stores import planning, rows, sqlite_keys
 from friendscrape.stores import sqlite_graph as graph
+from friendscrape.stores import sqlite_totals as totals
 from friendscrape.stores.base import (
     Again,
     ImportResult,
@@ -157,9 +158,12 @@ def _plan_by_pages(
                 ORDER BY rid""",
             params,
         )
-        conn.execute(
-            """UPDATE users SET seq = p.seq, partition = p.part
-               FROM temp.plan_order AS p WHERE p.rid = users.rowid"""
+        totals.replanned(
+            conn,
+            lambda: conn.execute(
+                """UPDATE users SET seq = p.seq, partition = p.part
+                   FROM temp.plan_order AS p WHERE p.rid = users.rowid"""
+            ),
         )
         conn.execute("DROP TABLE temp.plan_order")
         conn.execute("DELETE FROM partitions")
@@ -286,12 +290,15 @@ class SqlitePlan(SqliteBase):
             # NTILE(count) from the position alone: the first (total % count) partitions
             # hold one user more than the others.
             size, bigger = divmod(total, count)
-            conn.execute(
-                """UPDATE users SET seq = p.seq, partition = CASE
-                       WHEN p.seq <= :bigger * (:size + 1) THEN (p.seq - 1) / (:size + 1) + 1
-                       ELSE :bigger + (p.seq - 1 - :bigger * (:size + 1)) / :size + 1 END
-                   FROM temp.plan_order AS p WHERE p.rid = users.rowid""",
-                {"size": size, "bigger": bigger},
+            totals.replanned(
+                conn,
+                lambda: conn.execute(
+                    """UPDATE users SET seq = p.seq, partition = CASE
+                           WHEN p.seq <= :bigger * (:size + 1) THEN (p.seq - 1) / (:size + 1) + 1
+                           ELSE :bigger + (p.seq - 1 - :bigger * (:size + 1)) / :size + 1 END
+                       FROM temp.plan_order AS p WHERE p.rid = users.rowid""",
+                    {"size": size, "bigger": bigger},
+                ),
             )
             conn.execute("DROP TABLE temp.plan_order")
             conn.execute("DELETE FROM partitions")

@@ -12,6 +12,7 @@ from datetime import datetime
 from friendscrape.models import FriendList
 from friendscrape.stores import figures, rows, sqlite_keys
 from friendscrape.stores import sqlite_graph as graph
+from friendscrape.stores import sqlite_totals as totals
 from friendscrape.stores import sqlite_waves as waves
 from friendscrape.stores.base import (
     EdgeList,
@@ -149,18 +150,11 @@ class SqliteReads(SqliteBase):
         since_sql = to_sql(since)
 
         def run(conn: sqlite3.Connection) -> list[StatusSummary]:
-            found = conn.execute(
-                f"""SELECT COALESCE(u.partition, f.partition, 0) AS part, f.status,
-                          COUNT(*) AS users, COALESCE(SUM(f.friend_count), 0) AS friends,
-                          COALESCE(SUM((julianday(f.end_at) - julianday(f.start_at)) * 86400.0),
-                                   0.0) AS seconds,
-                          MIN(f.start_at) AS first_start, MAX(f.end_at) AS last_end,
-                          SUM(f.end_at >= ?) AS recent
-                   FROM user_friends f LEFT JOIN users u ON u.user_id = f.user_id
-                   WHERE {waves.in_current(conn)}
-                   GROUP BY part, f.status ORDER BY part, f.status""",
-                (since_sql,),
-            ).fetchall()
+            if totals.kept(conn):
+                wave = waves.current(conn)
+                found = totals.summary(conn, wave if wave > 1 else None, since_sql)
+            else:  # a store of an older version, opened read-only: counted from its rows
+                found = totals.recount(conn, waves.in_current(conn), since_sql)
             return [figures.status_summary(r) for r in found]
 
         return await self._call("read summary", run)

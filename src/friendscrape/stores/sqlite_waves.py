@@ -17,6 +17,7 @@ from typing import Any
 
 from friendscrape.models import FriendList, Status
 from friendscrape.stores import lists_codec, rows
+from friendscrape.stores import sqlite_totals as totals
 from friendscrape.stores.base import WaveRow, WaveSummary
 from friendscrape.stores.sqlite_base import SqliteBase, table_names, to_sql
 from friendscrape.stores.sqlite_schema import add_columns
@@ -220,16 +221,19 @@ async def merged(
             b = await anext(second, None)
 
 
-def _summaries(conn: sqlite3.Connection) -> list[WaveSummary]:
+def _summaries(conn: sqlite3.Connection, *, times: bool) -> list[WaveSummary]:
     if "waves" not in table_names(conn):  # a store of an older version, opened read-only
         figures = _FIGURES.format(table="user_friends", wave="1", changed="NULL")
         return _summaries_of(conn.execute(figures), {})
     opened = {int(r[0]): rows.moment(r[1]) for r in conn.execute("SELECT * FROM waves")}
-    found = [
-        row
-        for table in ("user_friends", "wave_history")
-        for row in conn.execute(_FIGURES.format(table=table, wave="wave", changed="changed"))
-    ]
+    if not times and totals.kept(conn):
+        found: list[Any] = totals.wave_counts(conn)  # the running totals: a few rows
+    else:
+        found = [
+            row
+            for table in ("user_friends", "wave_history")
+            for row in conn.execute(_FIGURES.format(table=table, wave="wave", changed="changed"))
+        ]
     last = max([*opened, 1])
     return _summaries_of(found, opened, last)
 
@@ -295,9 +299,9 @@ class SqliteWaves(SqliteBase):
 
         return await self._call("open wave", run)
 
-    async def wave_summaries(self) -> list[WaveSummary]:
+    async def wave_summaries(self, *, times: bool = True) -> list[WaveSummary]:
         def run(conn: sqlite3.Connection) -> list[WaveSummary]:
-            return _summaries(conn)
+            return _summaries(conn, times=times)
 
         return await self._call("read waves", run)
 

@@ -17,7 +17,7 @@ async def wave_notes(store: WaveStore) -> list[str]:
     current wave (the figures count its results) and the earlier waves' totals."""
     if await store.current_wave() <= 1:
         return []
-    summaries = await store.wave_summaries()
+    summaries = await store.wave_summaries(times=False)  # the counts, from totals
     current, earlier = summaries[-1], summaries[:-1]
     totals = "; ".join(
         f"wave {s.wave}: {s.done:,} done, {s.ok:,} ok"
