@@ -6,9 +6,19 @@ Two moments of a job are measured, each as a run leaves the store between two sa
 
 - wave 1: every user collected;
 - wave 2: a second wave opened and a third of the users collected again in it (status
-  counts the current wave's results only). Measured with the store's indexes, then
-  with the wave index of the previous version (``user_friends_wave``, without the
-  figures), which made status read every result row: "before".
+  counts the current wave's results only).
+
+The store records its job's platform, as `users import --source` does (a store of an
+older version records none, and status then counts every result's source: a line
+says what that costs). The spread of results over time rewrites every row, so each
+group's first start and last end is stale (counted again by status from the indexes,
+a line says at what cost) until the store is next opened to write, as a run's start does.
+
+Status reads the store's running totals (kept by triggers as rows are written, so the
+SQL here keeps them too). Two "before" lines follow, on the wave-2 store: without the
+totals (a store of an older version, read-only: status counts every result from an
+index), then also with the wave index of an older version (``user_friends_wave``,
+without the figures), which made status read every result row.
 
 Target (issue: status during a run on a 3.6M-user store): under 2 s of CPU. The rows
 here are narrow; in a real store a result row is some 4 KB, which the "before" wave-2
@@ -83,6 +93,46 @@ def second_wave(store: Path) -> None:
         conn.close()
 
 
+def opened_to_write(store: Path, platform: str | None = None) -> None:
+    """Open the store as a run's start does (stale times counted again), recording the
+    job's platform as `users import --source` does."""
+
+    async def opened() -> None:
+        sqlite = SqliteStore(store)
+        await sqlite.open()
+        try:
+            if platform is not None:
+                await sqlite.record_platform(platform)
+        finally:
+            await sqlite.close()
+
+    asyncio.run(opened())
+
+
+def no_platform(store: Path) -> None:
+    """The job's platform unrecorded, as in a store of an older version."""
+    conn = sqlite3.connect(store, isolation_level=None)
+    try:
+        conn.execute("DELETE FROM job WHERE key = 'platform'")
+    finally:
+        conn.close()
+
+
+def without_totals(store: Path) -> None:
+    """The store as an older version left it: no running totals (status counts rows)."""
+    conn = sqlite3.connect(store, isolation_level=None)
+    try:
+        for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN"
+            " ('user_friends', 'users', 'wave_history')"
+        ).fetchall():
+            conn.execute(f"DROP TRIGGER {name}")
+        conn.execute("DROP TABLE result_totals")
+        conn.execute("DROP TABLE history_totals")
+    finally:
+        conn.close()
+
+
 def older_wave_index(store: Path) -> None:
     """The wave index as the previous version left it: order only, no figures."""
     conn = sqlite3.connect(store, isolation_level=None)
@@ -115,17 +165,24 @@ def main() -> int:
         store = Path(folder) / "status-scale.db"
         started = time.monotonic()
         build(store, users=args.users, friends=5)
+        opened_to_write(store, "twitter-mobile")
         spread(store, args.users)
         print(
             f"store: {args.users:,} collected users, {store.stat().st_size / 1e9:.2f} GB, "
             f"built in {time.monotonic() - started:.0f}s",
             flush=True,
         )
+        measured("status, wave 1, every group's times stale", store, target=False)
+        opened_to_write(store)
         met = measured("status, wave 1", store, target=True)
         second_wave(store)
         met = measured("status, wave 2", store, target=True) and met
+        no_platform(store)
+        measured("status, wave 2, no platform recorded (sources counted)", store, target=False)
+        without_totals(store)
+        measured("status, wave 2, before (no totals: every result counted)", store, target=False)
         older_wave_index(store)
-        measured("status, wave 2, before (the previous wave index)", store, target=False)
+        measured("status, wave 2, before (no totals, the older wave index)", store, target=False)
     return 0 if met else 1
 
 

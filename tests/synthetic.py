@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from friendscrape.stores import lists_codec, sqlite_graph
+from friendscrape.stores import lists_codec, sqlite_graph, sqlite_totals
 from friendscrape.stores.sqlite import SqliteStore
 from friendscrape.stores.sqlite_keys import SaveMatcher
 
@@ -111,6 +111,7 @@ def build(
         return
     store = SqliteStore(path)
     asyncio.run(_create(store))
+    _pause_totals(path)
     lists = _lists(users, friends)
     stamp = datetime(2024, 1, 1, tzinfo=UTC).isoformat(timespec="microseconds")
     conn = sqlite3.connect(path, isolation_level=None)
@@ -156,6 +157,7 @@ def build(
             conn.execute("COMMIT")
     finally:
         conn.close()
+    asyncio.run(_create(SqliteStore(path)))  # the running totals counted, as for an older store
 
 
 def _build_ids(
@@ -165,6 +167,7 @@ def _build_ids(
     matched at save, each pool list once, as a run saves them (x-api's fast path: none)."""
     store = SqliteStore(path)
     asyncio.run(_create(store))
+    _pause_totals(path)
     shaped = (_id_lists if source == "x-api" else _handle_lists)(users, friends)
     key = user_id if source == "x-api" else handle
     stored = [
@@ -213,6 +216,7 @@ def _build_ids(
             conn.execute("COMMIT")
     finally:
         conn.close()
+    asyncio.run(_create(SqliteStore(path)))  # the running totals counted, as for an older store
 
 
 def _saved_keys(
@@ -263,6 +267,17 @@ def _rows(
             keys[i % _POOL],
             gen,
         )
+
+
+def _pause_totals(path: Path) -> None:
+    """The store's running totals left to be counted once when it is next opened: a
+    trigger on each of millions of one-row inserts costs some ten times the insert."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        for name in sqlite_totals.TRIGGERS:
+            conn.execute(f"DROP TRIGGER IF EXISTS {name}")
+    finally:
+        conn.close()
 
 
 async def _create(store: SqliteStore) -> None:

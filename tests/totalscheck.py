@@ -75,7 +75,7 @@ def without_totals(path: Path, copy: Path) -> Path:
             shutil.copyfile(f"{path}{suffix}", f"{copy}{suffix}")
     conn = sqlite3.connect(copy, isolation_level=None)
     try:
-        for name in totals._ALL:
+        for name in totals.TRIGGERS:
             conn.execute(f"DROP TRIGGER IF EXISTS {name}")
         conn.execute("DROP TABLE result_totals")
         conn.execute("DROP TABLE history_totals")

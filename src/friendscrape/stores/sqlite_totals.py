@@ -183,7 +183,8 @@ def _triggers(conn: sqlite3.Connection) -> set[str]:
     return {str(r[0]) for r in found}
 
 
-_ALL = frozenset({*_on_results(), *_on_users()})
+TRIGGERS = frozenset({*_on_results(), *_on_users()})
+"""The triggers' names (a store lacking any has its totals counted again when opened)."""
 
 _COUNT_RESULTS = f"""INSERT INTO result_totals (wave, partition, status, users, friends,
         micros, changed, unplaced, first_start, last_end, stale_start, stale_end)
@@ -203,12 +204,12 @@ def migrate(conn: sqlite3.Connection) -> None:
     """The totals' tables and triggers (a store opened to write): a store without them
     (new, or of an older version) has its totals counted once, in one transaction; a
     stale first start or last end is counted again (``heal``)."""
-    if _triggers(conn) >= _ALL:
+    if _triggers(conn) >= TRIGGERS:
         heal(conn)
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
-        if not _triggers(conn) >= _ALL:  # another process may have done it meanwhile
+        if not _triggers(conn) >= TRIGGERS:  # another process may have done it meanwhile
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
@@ -244,7 +245,7 @@ def replanned(conn: sqlite3.Connection, move: Callable[[], T]) -> T:
 def kept(conn: sqlite3.Connection) -> bool:
     """Whether the store keeps totals (a store of an older version, opened read-only,
     does not: its figures are counted from the rows)."""
-    return "result_totals" in table_names(conn) and _triggers(conn) >= _ALL
+    return "result_totals" in table_names(conn) and _triggers(conn) >= TRIGGERS
 
 
 def _wave_filter(alias: str) -> str:
@@ -382,7 +383,10 @@ def heal(conn: sqlite3.Connection) -> None:
     (a retried or replaced result), so readers need not: when the store is opened to write."""
     if conn.execute(_STALE + " LIMIT 1").fetchone() is None:
         return
-    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError:
+        return  # another writer holds the store: readers count stale times themselves
     try:
         for row in conn.execute(_STALE).fetchall():
             first, last = _times(conn, row, int(row["wave"]))
