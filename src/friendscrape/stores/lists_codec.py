@@ -130,10 +130,12 @@ def as_json(stored: str | bytes | None) -> str:
     return msgspec.json.encode(decode(stored)).decode()
 
 
-def encode_keys(pairs: Sequence[tuple[int, str]]) -> bytes:
+def encode_keys(pairs: Sequence[tuple[int, str]], *, deflate: bool = True) -> bytes:
     """Resolved keys as stored: the ``(position, user id)`` of each friend that is a
-    user of the job, in list order (none: a blob of its tag alone)."""
-    return _pack(KEYS_RAW, KEYS_DEFLATED, msgspec.json.encode(pairs) if pairs else b"")
+    user of the job, in list order (none: a blob of its tag alone), deflated only if
+    ``deflate``."""
+    body = msgspec.json.encode(pairs) if pairs else b""
+    return _pack(KEYS_RAW, KEYS_DEFLATED, body, deflate=deflate)
 
 
 def sparse(dense_json: str) -> list[tuple[int, str]]:
