@@ -130,16 +130,17 @@ _FRIENDS = "FROM (SELECT * FROM user_friends WHERE user_id = NEW.user_id) AS f"
 
 
 def _on_results() -> dict[str, str]:
-    own = _plan_of("NEW.user_id")
-    old = _plan_of("OLD.user_id")
+    # The user's plan partition looked up once a statement, not once a use.
+    own = f"FROM (SELECT {_plan_of('NEW.user_id')} AS p) AS u"
+    old = f"FROM (SELECT {_plan_of('OLD.user_id')} AS p) AS u"
     return {
         "result_totals_insert": f"""AFTER INSERT ON user_friends BEGIN
-            {_add("NEW", own).format(source="")} END""",
+            {_add("NEW", "u.p").format(source=own)} END""",
         "result_totals_delete": f"""AFTER DELETE ON user_friends BEGIN
-            {_remove("OLD", old).format(source="")} END""",
+            {_remove("OLD", "u.p").format(source=old)} END""",
         "result_totals_update": f"""AFTER UPDATE OF {_RESULT_COLUMNS} ON user_friends BEGIN
-            {_remove("OLD", old).format(source="")}
-            {_add("NEW", own).format(source="")} END""",
+            {_remove("OLD", "u.p").format(source=old)}
+            {_add("NEW", "u.p").format(source=own)} END""",
         "history_totals_insert": f"""AFTER INSERT ON wave_history BEGIN
             {_history("NEW", "+")} END""",
         "history_totals_delete": f"""AFTER DELETE ON wave_history BEGIN
