@@ -32,6 +32,7 @@ from friendscrape.stores.base import Lease, LeaseHolder, PlanReads, RunStore, no
 log = structlog.get_logger(__name__)
 
 _MIN_DONE = 2  # partitions the fleet ended before its pace is trusted
+_AHEAD_TRIES = 3  # takes a claim-ahead may lose before the worker claims after its drain
 
 
 class ClaimStore(RunStore, PlanReads, Protocol):
@@ -127,20 +128,23 @@ async def _wait(stop: asyncio.Event, seconds: float) -> None:
             await stop.wait()
 
 
-async def _take_first(
-    store: ClaimStore, run_id: str, config: ClaimConfig, free: list[int], pending: int
+async def _take_one(
+    store: ClaimStore, run_id: str, config: ClaimConfig, free: list[int], *, lost: int, pending: int
 ) -> Lease | None:
-    """The lease of the first of ``free`` no other worker takes first; None if all are."""
-    for part in free:
-        try:
-            lease = await take_lease(store, part, run_id, config.lease)
-        except PartitionHeldError:
-            # Another worker claimed it between the read and the take: the next one.
-            log.info("claim.taken_by_another", partition=part)
-            continue
-        log.info("claim.taken", partition=part, pending_partitions=pending)
-        return lease
-    return None
+    """The lease of one of ``free`` (not empty), or None when another worker took it
+    first. ``lost``: claims this worker lost in a row. It tries the lowest free partition
+    first, then one further along each time it loses: the workers it lost to were
+    racing for the lowest ones, and a list read before a take that lost is stale (a
+    worker whose takes are slow, as statements on a busy BigQuery are, went down such a
+    list losing every race while the fleet claimed it)."""
+    part = free[min(lost, len(free) - 1)]
+    try:
+        lease = await take_lease(store, part, run_id, config.lease)
+    except PartitionHeldError:
+        log.info("claim.taken_by_another", partition=part)
+        return None
+    log.info("claim.taken", partition=part, pending_partitions=pending)
+    return lease
 
 
 def _others(leases: dict[int, LeaseHolder], run_id: str) -> int:
@@ -202,14 +206,16 @@ async def claim_ahead(
     ``held`` drain (their last users in flight); None at once when no other partition is
     free, or it leaves them to the others (``pace``): the worker then claims as
     ``claim_next`` once they are done."""
-    pending, leases = await _pending(store, config, pace)
-    free = _free(pending, leases, run_id, held)
-    if _leave(pace, free, leases, run_id, draining=True):
-        return None
-    lease = await _take_first(store, run_id, config, free, len(pending))
-    if lease is not None:
-        log.info("claim.ahead", partition=lease.partition, draining=sorted(held))
-    return lease
+    for lost in range(_AHEAD_TRIES):
+        pending, leases = await _pending(store, config, pace)
+        free = _free(pending, leases, run_id, held)
+        if not free or _leave(pace, free, leases, run_id, draining=True):
+            return None
+        lease = await _take_one(store, run_id, config, free, lost=lost, pending=len(pending))
+        if lease is not None:
+            log.info("claim.ahead", partition=lease.partition, draining=sorted(held))
+            return lease
+    return None
 
 
 async def claim_next(
@@ -227,7 +233,7 @@ async def claim_next(
     again: a holder that dies leaves its partition to this worker once its lease lapses,
     so the fleet never ends with a partition orphaned.
     """
-    waited = False
+    waited, lost = False, 0
     while not stop.is_set():
         pending, leases = await _pending(store, config, pace)
         if not pending:
@@ -235,9 +241,12 @@ async def claim_next(
             return None
         free = _free(pending, leases, run_id, frozenset())
         leaving = _leave(pace, free, leases, run_id, draining=False)
-        lease = None if leaving else await _take_first(store, run_id, config, free, len(pending))
-        if lease is not None:
-            return lease
+        if free and not leaving:
+            lease = await _take_one(store, run_id, config, free, lost=lost, pending=len(pending))
+            if lease is not None:
+                return lease
+            lost += 1
+            continue  # another worker took one: read again at once, the list is stale
         if not waited and not leaving:
             log.info("claim.waiting", held=len(pending), reason="every pending partition is held")
             waited = True
