@@ -201,3 +201,31 @@ async def test_lists_with_ids_are_joined_in_the_callers_thread_names_deflated_in
     assert thread.startswith("friendscrape-sqlite")
     assert deflate
     assert read == {"1": (("a", "b"), ("1", "2")), "2": (names_only.friend_names, ())}
+
+
+async def test_saves_in_a_row_set_memory_journals_once_and_any_other_call_resets_them(
+    tmp_path: Path,
+) -> None:
+    """Set and reset around each save, the setting was two statements of some eight a
+    save, each letting go of the interpreter's lock and taking it back."""
+    store = SqliteStore(tmp_path / "s.db")
+    await store.open()
+    pragmas: list[str] = []
+    assert store._conn is not None
+    store._conn.set_trace_callback(
+        lambda sql: pragmas.append(sql) if "temp_store" in sql.lower() else None
+    )
+    try:
+        for n in range(3):
+            await store.save([_result(str(n))])
+        during = list(pragmas)
+        after = await store._call(
+            "read", lambda c: int(c.execute("PRAGMA temp_store").fetchone()[0])
+        )
+        await store.save([_result("3")])
+        read = sorted([r.user_id async for r in store.results()])
+    finally:
+        await store.close()
+    assert during == ["PRAGMA temp_store = MEMORY"]
+    assert after == 0  # a call that is not a save: the default again
+    assert read == ["0", "1", "2", "3"]

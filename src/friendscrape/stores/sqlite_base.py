@@ -85,6 +85,8 @@ class SqliteBase:
         self._thread: ThreadPoolExecutor | None = None
         # This connection's filter of the job's keys, built on a connection of its own.
         self._matcher = SaveMatcher(self._connect_apart)
+        # The connection whose statement journals are kept in memory now (``_call``).
+        self._journals_in_memory: sqlite3.Connection | None = None
 
     def _connect_apart(self) -> sqlite3.Connection:
         """Another connection to the store, to read from in a thread of its own."""
@@ -100,8 +102,10 @@ class SqliteBase:
         """``func`` run on the connection in the store's thread, one call at a time.
         ``journals_in_memory`` (a write of many rows): its statement journals are kept in
         memory, not written to temporary files and read back (some 0.35 writes a page on
-        x-api); the setting is the default again for the next call, so the temporary
-        tables of imports and exports stay on disk."""
+        x-api); any other call sets the default again first, so the temporary tables of
+        imports and exports stay on disk. A run's saves in a row keep the setting: set
+        and reset around each, they were two statements of some eight a save, each
+        letting go of the interpreter's lock and taking it back from the busy loop."""
         if self._conn is None:
             msg = "store is not open"
             raise StoreError(msg)
@@ -109,13 +113,14 @@ class SqliteBase:
 
         def guarded() -> T:
             try:
-                if journals_in_memory:
+                in_memory = self._journals_in_memory is conn
+                if journals_in_memory and not in_memory:
                     conn.execute("PRAGMA temp_store = MEMORY")
-                try:
-                    return func(conn)
-                finally:
-                    if journals_in_memory:
-                        _temp_store_default(conn)
+                    self._journals_in_memory = conn
+                elif in_memory and not journals_in_memory:
+                    _temp_store_default(conn)
+                    self._journals_in_memory = None
+                return func(conn)
             except sqlite3.Error as exc:
                 if conn.in_transaction:
                     conn.rollback()
