@@ -116,13 +116,14 @@ bytes a result unused (4,450 bytes a result in all), 64 KiB pages some 180 (3,93
 about the same CPU a save (benchmarks/storage_size.py). 4 KiB pages split lists over overflow
 chains that cost about twice the CPU to write and checkpoint."""
 
-CACHE_KIB = 2000
-"""SQLite's page cache, in KiB: its default, set again once the page size is known.
-SQLite counts the default in pages of the size a connection opens with (4 KiB), and
-kept that count of 64 KiB pages: some 31 MB, which a run's saves filled page by page
+CACHE_KIB = 8000
+"""SQLite's page cache, in KiB, set once the page size is known. SQLite counts its
+default (2,000 KiB) in pages of the size a connection opens with (4 KiB), and kept that
+count of the store's 64 KiB pages: some 31 MB, which a run's saves filled page by page
 (on x-api about 3 page faults a page collected, over its first 1,500 results or so).
-With 2 MB a save writes as much to the log as before (0.73 writes a page on x-api
-against 0.71) and reads back 0.06 a page."""
+8 MB holds what a save reads (the running totals look each result's user up in
+``users``): with SQLite's 2 MB those pages were read again from the file, 0.18 reads
+a page on x-api; with 8 MB none, for about one page fault a page more while it fills."""
 
 # A file is a friendscrape store when it has these; partition_leases is newer and is
 # created by the first run, so a store written by an older version still reads.
