@@ -49,6 +49,14 @@ OLD_PAGE = 16_384
 GIB = 1024**3
 # Logical storage list prices per GiB and month (US multi-region; docs/bigquery.md).
 ACTIVE, LONG_TERM = 0.02, 0.01
+# On-demand query price per TiB billed (docs/bigquery.md), and the columns status and
+# report figures name: a query is billed for every value of each column it names.
+ON_DEMAND_TIB = 6.25
+FIGURES = frozenset(
+    {"user_id", "partition", "status", "friend_count", "start_at", "end_at", "row_key"}
+    | {"attempts", "wave"}
+)
+JOB_USERS = 3_600_000
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 
 _FIXED = {"INT64": 8, "FLOAT64": 8, "TIMESTAMP": 8, "BOOL": 1, "BOOLEAN": 1}
@@ -91,10 +99,13 @@ def bigquery_row(result: FriendList) -> dict[str, Any]:
     return schema.to_row(result, run_id="0123456789ab", key=schema.row_key(result, "0" * 12))
 
 
-def row_bytes(row: dict[str, Any]) -> int:
-    """BigQuery's logical bytes of one results row (its public per-type sizes)."""
+def row_bytes(row: dict[str, Any], columns: frozenset[str] | None = None) -> int:
+    """BigQuery's logical bytes of one results row (its public per-type sizes), of the
+    ``columns`` named (all when None)."""
     total = 0
     for field in schema.RESULTS_SCHEMA:
+        if columns is not None and field.name not in columns:
+            continue
         value = row.get(field.name)
         if field.mode == "REPEATED":
             total += sum(_value_bytes(field.field_type, v) for v in value or ())
@@ -171,6 +182,22 @@ def _sqlite(graph: SyntheticGraph, results: list[FriendList], page_size: int) ->
     )
 
 
+def _figures_bytes(results: list[FriendList]) -> None:
+    """What one status or report query is billed at the job's size, with and without the
+    lists (figures read friend_count; they named friend_names before)."""
+    rows = [bigquery_row(r) for r in results]
+    figures = statistics.mean(row_bytes(row, FIGURES) for row in rows)
+    names = statistics.mean(row_bytes(row, frozenset({"friend_names"})) for row in rows)
+    tib = 1024**4
+    now, before = figures * JOB_USERS, (figures + names) * JOB_USERS
+    print(
+        f"BigQuery figures queries: {figures:,.0f} bytes billed per result"
+        f" ({figures + names:,.0f} when they named the lists); at {JOB_USERS:,} users"
+        f" {now / GIB:.2f} GiB a query, ${now / tib * ON_DEMAND_TIB:.4f} on demand"
+        f" (was {before / GIB:.1f} GiB, ${before / tib * ON_DEMAND_TIB:.3f})"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=USERS)
@@ -196,6 +223,7 @@ def main() -> int:
         f"BigQuery: {per_bq:7,.0f} logical bytes per result; a million users: {million:.2f} GiB,"
         f" ${million * ACTIVE:.2f} a month active, ${million * LONG_TERM:.2f} long-term"
     )
+    _figures_bytes(results)
     ok = per_file <= TARGET
     print(f"{'PASS' if ok else 'FAIL'}  SQLite: <= {TARGET:,} bytes per result ({per_file:,.0f})")
     # The page size must not cost what it saves: the save's CPU within a tenth of before.

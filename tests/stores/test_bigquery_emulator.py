@@ -171,6 +171,64 @@ async def test_rows_of_the_original_deployment_are_read(
     assert (status.friend_count, status.status) == (2, "ok")
 
 
+def sent_queries(store: BigQueryStore, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The SQL of every query the store's real client sends from now on."""
+    sent: list[str] = []
+    send = store.client.query
+
+    def spy(sql: str, *args: Any, **kwargs: Any) -> Any:
+        sent.append(sql)
+        return send(sql, *args, **kwargs)
+
+    monkeypatch.setattr(store.client, "query", spy)
+    return sent
+
+
+async def test_figures_never_scan_the_stored_lists(
+    bq: BigQueryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # BigQuery bills a query by the columns it names: status and report figures that named
+    # friend_names were billed for every stored list (some 20 GB a call at 3.6M users).
+    await bq.save([result("1", 4), result("2", 2), result("3", 0)])
+    sent = sent_queries(bq, monkeypatch)
+    rows = await bq.status_rows()
+    (summary,) = await bq.partition_summary(since=T0)
+    _width, bins = await bq.friend_histogram(bins=4)
+    counts = await bq.list_counts()
+    assert sorted(r.friend_count for r in rows) == [0, 2, 4]
+    assert (summary.users, summary.friends) == (3, 6)
+    assert sum(n for _, n in bins) == 3
+    assert counts.ok == 3
+    assert sent
+    assert [sql for sql in sent if "friend_names" in sql] == []
+
+
+async def test_rows_without_a_friend_count_are_counted_from_their_lists(
+    bq: BigQueryStore, client: Any, bq_dataset: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = {
+        "user_id": "42",
+        "screen_name": "old_timer",
+        "friend_names": ["a", "b", "c"],
+        "start_at": "2019-05-01T10:00:00+00:00",
+        "end_at": "2019-05-01T10:00:05+00:00",
+    }
+    errors = client.insert_rows_json(
+        f"{PROJECT}.{bq_dataset}.user_friends", [old], retry=None, timeout=20
+    )
+    assert errors == []
+    await bq.save([result("1", 4)])
+    sent = sent_queries(bq, monkeypatch)
+    with capture_logs() as logs:
+        rows = await bq.status_rows()
+        summaries = await bq.partition_summary(since=T0)
+    assert sorted((r.user_id, r.friend_count) for r in rows) == [("1", 4), ("42", 3)]
+    assert sum(s.friends for s in summaries) == 7
+    assert any("friend_names" in sql for sql in sent)
+    (warning,) = [e for e in logs if e["event"] == "store.friend_counts_missing"]
+    assert warning["rows"] == 1
+
+
 async def test_many_rows_go_in_several_chunks(bq: BigQueryStore) -> None:
     # 600 rows is more than one request's row bound; every row arrives once.
     rows = [result(str(i), 1) for i in range(600)]

@@ -82,7 +82,14 @@ ORDER = "num IS NULL, num, user_id"
 # Backquoted: `partition`, `at` and `final` are reserved words to some SQL engines.
 SAMPLE_COLUMNS = ", ".join(f"`{name}`" for name in rows.SAMPLE_COLUMNS)
 
-STATUS_COLUMNS = "user_id, `partition`, status, friend_count, friend_names, start_at, end_at"
+STATUS_COLUMNS = "user_id, `partition`, status, friend_count, start_at, end_at"
+# BigQuery bills a query by the columns it names, whatever rows it reads: figures that name
+# friend_names scan every stored list (some 20 GB at 3.6M users). friendscrape writes
+# friend_count on every row, so figures read it alone; only a table where another program
+# left friend_count NULL needs the lists counted (STATUS_COLUMNS_NAMES, COUNTED_NAMES).
+STATUS_COLUMNS_NAMES = f"{STATUS_COLUMNS}, friend_names"
+COUNTED = "COALESCE(friend_count, 0)"
+COUNTED_NAMES = "COALESCE(friend_count, ARRAY_LENGTH(friend_names), 0)"
 
 
 class BigQueryBase:
@@ -112,6 +119,8 @@ class BigQueryBase:
             config.endpoint is None or config.grpc_endpoint is not None
         )
         self._writer: StorageWriter | None = None
+        # Rows without friend_count (None: not counted yet); see COUNTED_NAMES.
+        self._uncounted: int | None = None
         self._log = log.bind(store="bigquery", dataset=f"{location.project}.{location.dataset}")
 
     def _new_client(self) -> Any:

@@ -24,7 +24,14 @@ from friendscrape.stores.base import (
     StatusRow,
     StatusSummary,
 )
-from friendscrape.stores.bigquery_base import NUM, ORDER, STATUS_COLUMNS
+from friendscrape.stores.bigquery_base import (
+    COUNTED,
+    COUNTED_NAMES,
+    NUM,
+    ORDER,
+    STATUS_COLUMNS,
+    STATUS_COLUMNS_NAMES,
+)
 from friendscrape.stores.bigquery_lib import bigquery
 from friendscrape.stores.bigquery_plan import JOB
 from friendscrape.stores.bigquery_waves import BigQueryWaves
@@ -133,13 +140,36 @@ class BigQueryReads(BigQueryWaves):
                 made.view_query = view.view_query
                 client.update_table(made, ["view_query"], retry=None, timeout=timeout)
 
+    async def _counted(self) -> tuple[str, str]:
+        """The columns and the friend-count expression figures read: friend_count alone,
+        unless some row lacks it (written by another program), where its list is counted
+        and the query scans every list (one warning says so and how to fill them in)."""
+        if self._uncounted is None:
+            found = await self._rows(
+                "uncounted",
+                f"SELECT COUNTIF(friend_count IS NULL) AS n FROM {self._t(schema.RESULTS)}",
+            )
+            self._uncounted = int(found[0]["n"] or 0) if found else 0
+            if self._uncounted:
+                self._log.warning(
+                    "store.friend_counts_missing",
+                    rows=self._uncounted,
+                    hint="figures scan every stored list until they are filled in: "
+                    "UPDATE user_friends SET friend_count = ARRAY_LENGTH(friend_names) "
+                    "WHERE friend_count IS NULL",
+                )
+        if self._uncounted:
+            return STATUS_COLUMNS_NAMES, COUNTED_NAMES
+        return STATUS_COLUMNS, COUNTED
+
     async def status_rows(self) -> list[StatusRow]:
         """Each user's newest result's figures."""
         wave = await self.current_wave()  # status counts the current wave's results
+        columns, counted = await self._counted()
         sql = f"""
-            WITH {self._latest(STATUS_COLUMNS, wave=wave)}
+            WITH {self._latest(columns, wave=wave)}
             SELECT user_id, `partition` AS part, status,
-                   COALESCE(friend_count, ARRAY_LENGTH(friend_names), 0) AS friend_count,
+                   {counted} AS friend_count,
                    start_at, end_at, {NUM} AS num
             FROM latest
             ORDER BY {ORDER}
@@ -170,9 +200,9 @@ class BigQueryReads(BigQueryWaves):
 
     async def friend_histogram(self, *, bins: int) -> tuple[int, list[tuple[int, int]]]:
         """Users whose current wave's result is ok, counted per friend-count bin in BigQuery."""
-        counted = "COALESCE(friend_count, ARRAY_LENGTH(friend_names), 0)"
+        columns, counted = await self._counted()
         wave = await self.current_wave()  # the report counts the current wave, as status
-        latest = f"WITH {self._latest(STATUS_COLUMNS, wave=wave)}"
+        latest = f"WITH {self._latest(columns, wave=wave)}"
         top_rows = await self._rows(
             "friend_histogram",
             f"{latest} SELECT MAX({counted}) AS top FROM latest"
@@ -197,9 +227,9 @@ class BigQueryReads(BigQueryWaves):
     async def list_counts(self) -> ListCounts:
         """Each user's ok result of the current wave, its list counted as truncated,
         incomplete, short."""
-        columns = f"{STATUS_COLUMNS}, following_count, truncated"
+        columns, counted = await self._counted()
+        columns = f"{columns}, following_count, truncated"
         wave = await self.current_wave()  # the report counts the current wave, as status
-        counted = "COALESCE(friend_count, ARRAY_LENGTH(friend_names), 0)"
         rows = await self._rows(
             "list_counts",
             f"""WITH {self._latest(columns, wave=wave)},
@@ -234,8 +264,9 @@ class BigQueryReads(BigQueryWaves):
     async def partition_summary(self, *, since: datetime) -> list[StatusSummary]:
         """Each user's newest result, aggregated per plan partition and status in BigQuery."""
         wave = await self.current_wave()  # status counts the current wave's results
+        columns, counted = await self._counted()
         sql = f"""
-            WITH {self._latest(STATUS_COLUMNS, wave=wave)},
+            WITH {self._latest(columns, wave=wave)},
             plan AS (
                 SELECT user_id, ANY_VALUE(`partition`) AS part
                 FROM {self._t(schema.PARTITIONS)} GROUP BY user_id
@@ -243,7 +274,7 @@ class BigQueryReads(BigQueryWaves):
             SELECT COALESCE(plan.part, l.`partition`, 0) AS part,
                    COALESCE(l.status, 'ok') AS status,
                    COUNT(*) AS users,
-                   SUM(COALESCE(l.friend_count, ARRAY_LENGTH(l.friend_names), 0)) AS friends,
+                   SUM({counted}) AS friends,
                    SUM(TIMESTAMP_DIFF(l.end_at, l.start_at, MICROSECOND)) / 1e6 AS seconds,
                    MIN(l.start_at) AS first_start, MAX(l.end_at) AS last_end,
                    COUNTIF(l.end_at >= @since) AS recent
