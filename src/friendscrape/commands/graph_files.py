@@ -44,7 +44,12 @@ ROW_GROUP = 262_144
 """Edges per Parquet row group (at least: a user's list is not split). The writer keeps
 every row group's metadata until it closes (some 4 KB each), so small groups make memory
 grow with the file (32,768-row groups reached 377 MB at 550 million edges); gathered as
-Arrow columns, this many edges take some 15 MB."""
+Arrow columns, this many edges of short names take some 15 MB."""
+ROW_GROUP_BYTES = 10_000_000
+"""Arrow bytes a row group gathers at most (at least one batch): lists of long names and
+ids (Bluesky's handles and DIDs) took 31 MB for ROW_GROUP edges, which the peak added to
+the some 180 MB that pyarrow and start-up hold; capped, a Bluesky group holds some
+90,000 edges."""
 
 _encode = json.encoder.encode_basestring  # C-accelerated
 
@@ -233,13 +238,15 @@ class _EdgeBatch:
 def _strings(pa: Any, pc: Any, values: list[str]) -> Any:
     """``values`` as an Arrow string array: joined by newlines and split by Arrow (no
     Python work per value) unless a value holds a newline."""
-    text = "\n".join(values)
-    if values and text.count("\n") == len(values) - 1:
-        data = text.encode()
+    if values:
+        data = "\n".join(values).encode()
         whole = pa.StringArray.from_buffers(
             1, pa.py_buffer(array.array("i", [0, len(data)])), pa.py_buffer(data)
         )
-        return pc.split_pattern(whole, "\n").flatten()
+        split = pc.split_pattern(whole, "\n").flatten()
+        # A value that holds a newline splits into more: checked after, not counted before.
+        if len(split) == len(values):
+            return split
     encoded = [v.encode() for v in values]
     offsets = array.array("i", [0])
     offsets.extend(accumulate(map(len, encoded)))
@@ -269,25 +276,27 @@ async def edges_parquet(rows: AsyncIterator[EdgeList], out: BinaryIO) -> int:
     users = 0
     batch = _EdgeBatch()
     group: list[Any] = []  # Arrow tables of the row group being gathered
-    rows_in_group = 0
+    rows_in_group = group_bytes = 0
 
     arange = _int32s(pa, range(2 * PARQUET_BATCH))
 
     def convert() -> None:
         # Python strings become compact Arrow columns a few thousand edges at a time.
-        nonlocal batch, rows_in_group, arange
+        nonlocal batch, rows_in_group, group_bytes, arange
         if len(arange) < len(batch.names):
             arange = _int32s(pa, range(len(batch.names)))
-        group.append(batch.table(pa, pc, schema, arange))
+        table = batch.table(pa, pc, schema, arange)
+        group.append(table)
         rows_in_group += len(batch.names)
+        group_bytes += table.nbytes
         batch = _EdgeBatch()
 
     def write(writer: Any) -> None:
-        nonlocal rows_in_group
+        nonlocal rows_in_group, group_bytes
         table = pa.concat_tables(group)
         group.clear()
         writer.write_table(table, row_group_size=max(rows_in_group, 1))
-        rows_in_group = 0
+        rows_in_group = group_bytes = 0
 
     # Statistics (min/max per row group) only for source_id, the column readers filter
     # on: the writer holds every row group's metadata until it closes. Dictionaries only
@@ -305,7 +314,7 @@ async def edges_parquet(rows: AsyncIterator[EdgeList], out: BinaryIO) -> int:
             users += 1
             if len(batch.names) >= PARQUET_BATCH:
                 convert()
-                if rows_in_group >= ROW_GROUP:
+                if rows_in_group >= ROW_GROUP or group_bytes >= ROW_GROUP_BYTES:
                     write(writer)
         if batch.names or users == 0:
             convert()
