@@ -391,7 +391,7 @@ async def test_a_far_slower_worker_leaves_the_last_partitions_to_a_faster_one(
     left = laggard.named("claim.left_to_others")
     assert left, laggard.tail()
     assert left[0]["workers"] == 1, left
-    assert left[0]["own_seconds"] > left[0]["others_finish_seconds"], left
+    assert left[0]["own_seconds"] > 1.5 * left[0]["others_finish_seconds"], left
     assert _claimed([laggard]) == Counter({1: 1}), _claimed([laggard])
     assert _claimed([quick]) == Counter(range(2, 21)), _claimed([quick])
     assert laggard.named("claim.none_left"), laggard.tail()
