@@ -36,6 +36,9 @@ class RacingFleet:
     async def leases(self) -> dict[int, LeaseHolder]:
         return dict(self.holders)
 
+    async def claim_view(self, *, retry_failed: bool) -> tuple[list[int], dict[int, LeaseHolder]]:
+        return await self.pending_partitions(retry_failed=retry_failed), await self.leases()
+
     async def acquire_lease(self, lease: Lease) -> None:
         self.tried.append(lease.partition)
         now = now_utc()

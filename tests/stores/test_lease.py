@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from friendscrape.config import Settings
 from friendscrape.configparts import store_retry_policy
 from friendscrape.core.lease import LeaseConfig, held_partition
 from friendscrape.errors import PartitionHeldError
+from friendscrape.models import FriendList, Status, User
 from friendscrape.stores.base import Lease, Store
 from friendscrape.stores.bigquery import BigQueryStore
 from friendscrape.stores.sqlite import SqliteStore
@@ -132,3 +134,26 @@ async def test_a_heartbeat_is_one_statement_where_the_store_counts_changed_rows(
     statements.clear()
     assert not await store.renew_lease(first), "a released lease must not renew"
     assert statements == ["UPDATE"]
+
+
+def _ok(user_id: str) -> FriendList:
+    now = datetime.now(UTC)
+    return FriendList(user_id, f"name_{user_id}", Status.OK, "twitter-mobile", 0, now, now, ("f",))
+
+
+async def test_a_claim_reads_pending_partitions_and_every_lease_at_once(store: Store) -> None:
+    """``claim_view`` is ``pending_partitions`` and ``leases`` in one read (one statement
+    on BigQuery): lapsed and live leases alike, a done partition's lease too, the
+    first row of a partition winning; nothing when no partition is pending."""
+    await store.import_users([User(str(i), f"name_{i}", 5) for i in range(1, 10)])
+    await store.plan_partitions(3)  # 1..3, 4..6, 7..9
+    await store.save([_ok(str(i)) for i in (4, 5, 6)])
+    await store.acquire_lease(Lease(partition=1, run_id="run-a", ttl=60.0, host="a.example"))
+    await store.acquire_lease(Lease(partition=2, run_id="run-b", ttl=60.0, host="b.example"))
+    pending, leases = await store.claim_view(retry_failed=False)
+    assert pending == [1, 3] == await store.pending_partitions(retry_failed=False)
+    assert leases == await store.leases()
+    assert {p: h.run_id for p, h in leases.items()} == {1: "run-a", 2: "run-b"}
+    assert leases[1].host == "a.example"
+    await store.save([_ok(str(i)) for i in (1, 2, 3, 7, 8, 9)])
+    assert await store.claim_view(retry_failed=False) == ([], {})

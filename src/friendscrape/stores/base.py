@@ -444,8 +444,12 @@ class RunStore(Protocol):
 
     async def pending_partitions(self, *, retry_failed: bool) -> list[int]:
         """The plan's partitions that still have users ``pending_users`` would return,
-        ascending (one query however many partitions: ``run --partition next`` asks it
-        before each claim)."""
+        ascending (one query however many partitions)."""
+
+    async def claim_view(self, *, retry_failed: bool) -> tuple[list[int], dict[int, LeaseHolder]]:
+        """``pending_partitions`` and ``leases`` (all of them, live or lapsed) read
+        together: ``run --partition next`` reads them before each claim, and on BigQuery
+        each statement can take seconds on a busy fleet, so this is one query there."""
 
     async def save_resolved(self, ids: Mapping[str, str]) -> None:
         """Keep the account ids looked up for handles (user_id -> id), returned by

@@ -256,6 +256,30 @@ class BigQueryRuns(BigQueryWaves):
         )
         return [int(r["part"]) for r in found]
 
+    async def claim_view(self, *, retry_failed: bool) -> tuple[list[int], dict[int, LeaseHolder]]:
+        """Pending partitions and every lease row in one query (a UNION ALL of both):
+        a claim round is one statement, not two."""
+        select = (
+            "DISTINCT 'pending' AS kind, p.`partition` AS part, CAST(NULL AS STRING) AS host,"
+            " CAST(NULL AS INT64) AS pid, CAST(NULL AS STRING) AS run_id,"
+            " CAST(NULL AS TIMESTAMP) AS acquired_at, CAST(NULL AS TIMESTAMP) AS expires_at"
+        )
+        tail = f"""
+            UNION ALL
+            SELECT 'lease' AS kind, `partition` AS part, host, pid, run_id, acquired_at,
+                expires_at
+            FROM {self._t(schema.LEASES)}
+            ORDER BY kind, part, acquired_at, run_id
+        """
+        found = await self._rows(
+            "claim_view",
+            self._pending_sql(select, tail, every=True),
+            bigquery.ScalarQueryParameter("retry_failed", "BOOL", retry_failed),
+        )
+        pending = [int(r["part"]) for r in found if r["kind"] == "pending"]
+        held = rows.leases(r for r in found if r["kind"] == "lease")
+        return pending, held if pending else {}
+
     def _pending_sql(self, select: str, tail: str, *, every: bool = False) -> str:
         return f"""
             WITH {self._latest("user_id, status, start_at, end_at, list_hash, wave")},

@@ -226,17 +226,11 @@ class SqliteRuns(SqliteBase):
             raise holder.held_error(lease.partition, now)
 
     async def leases(self) -> dict[int, LeaseHolder]:
-        def run(conn: sqlite3.Connection) -> dict[int, LeaseHolder]:
-            if "partition_leases" not in table_names(conn):
-                return {}  # a store of an older version, opened read-only
-            return rows.leases(
-                conn.execute(
-                    "SELECT partition AS part, host, pid, run_id, acquired_at, expires_at"
-                    " FROM partition_leases ORDER BY partition"
-                )
-            )
+        return await self._call("read leases", _read_leases)
 
-        return await self._call("read leases", run)
+    async def claim_view(self, *, retry_failed: bool) -> tuple[list[int], dict[int, LeaseHolder]]:
+        pending = await self.pending_partitions(retry_failed=retry_failed)
+        return pending, (await self.leases() if pending else {})
 
     async def renew_lease(self, lease: Lease) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
@@ -365,3 +359,14 @@ class SqliteRuns(SqliteBase):
             conn.execute("COMMIT")
 
         await self._call("write", run, journals_in_memory=True)
+
+
+def _read_leases(conn: sqlite3.Connection) -> dict[int, LeaseHolder]:
+    if "partition_leases" not in table_names(conn):
+        return {}  # a store of an older version, opened read-only
+    return rows.leases(
+        conn.execute(
+            "SELECT partition AS part, host, pid, run_id, acquired_at, expires_at"
+            " FROM partition_leases ORDER BY partition"
+        )
+    )
