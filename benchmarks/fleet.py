@@ -16,7 +16,8 @@ by default) each run has its own dataset, the users imported into each, and resu
 written with ``FRIENDSCRAPE_BIGQUERY_WRITE_API=insert_all``: the local server stops
 answering Storage Write API calls when several processes write through it at once (real
 BigQuery does not). Its statements take about a second on a busy machine, so leases are
-renewed every 5 s (ttl 30 s). Results are read back with the BigQuery client itself.
+renewed (and samples written) every 10 s, a third of the 30 s ttl: each renewal and
+sample is a DML statement on shared tables. Results are read back with the BigQuery client itself.
 
 The ideal is the job's pages over the fleet's measured pages per second (run 2: each
 worker's pages over its busy time, from its first claim to its last partition done,
@@ -78,7 +79,7 @@ ENV = {
 BIGQUERY_ENV = {
     "FRIENDSCRAPE_BIGQUERY_WRITE_API": "insert_all",  # see the module docstring
     "FRIENDSCRAPE_LEASE_TTL": "30",
-    "FRIENDSCRAPE_LEASE_HEARTBEAT": "5",
+    "FRIENDSCRAPE_LEASE_HEARTBEAT": "10",
     "FRIENDSCRAPE_WRITE_TIMEOUT": "30",
     "FRIENDSCRAPE_STORE_RETRY_DEADLINE": "60",
 }
