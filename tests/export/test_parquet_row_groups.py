@@ -1,10 +1,14 @@
 """The edges Parquet writer: row groups capped by the bytes they gather as well as by
 their rows (lists of long handles and DIDs no longer hold 31 MB a group), never splitting
-a user's list, and values holding newlines kept whole."""
+a user's list, and values holding newlines kept whole; Arrow allocates with the
+system allocator unless the user chose one."""
 
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 
 import pyarrow.parquet as pq
@@ -81,3 +85,21 @@ async def test_values_holding_newlines_are_kept_whole() -> None:
     await graph_files.edges_parquet(_rows(lists), out)
     out.seek(0)
     assert pq.read_table(out).to_pylist() == _expected(lists)
+
+
+def _pool(env: dict[str, str]) -> str:
+    code = (
+        "from friendscrape.commands.graph_files import pyarrow_modules\n"
+        "pa, _ = pyarrow_modules()\n"
+        "print(pa.default_memory_pool().backend_name)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+def test_arrow_allocates_with_the_system_allocator_unless_told() -> None:
+    env = {k: v for k, v in os.environ.items() if k != graph_files.ARROW_POOL}
+    assert _pool(env) == "system"
+    assert _pool({**env, graph_files.ARROW_POOL: "jemalloc"}) == "jemalloc"
