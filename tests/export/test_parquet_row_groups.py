@@ -1,7 +1,7 @@
 """The edges Parquet writer: row groups capped by the bytes they gather as well as by
 their rows (lists of long handles and DIDs no longer hold 31 MB a group), never splitting
-a user's list, and values holding newlines kept whole; Arrow allocates with the
-system allocator unless the user chose one."""
+a user's list, and values holding newlines kept whole; Arrow allocates with
+jemalloc unless the user chose an allocator."""
 
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ def _pool(env: dict[str, str]) -> str:
     return done.stdout.strip()
 
 
-def test_arrow_allocates_with_the_system_allocator_unless_told() -> None:
+def test_arrow_allocates_with_jemalloc_unless_told() -> None:
     env = {k: v for k, v in os.environ.items() if k != graph_files.ARROW_POOL}
-    assert _pool(env) == "system"
-    assert _pool({**env, graph_files.ARROW_POOL: "jemalloc"}) == "jemalloc"
+    assert _pool(env) == "jemalloc"
+    assert _pool({**env, graph_files.ARROW_POOL: "system"}) == "system"
