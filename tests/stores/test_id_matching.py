@@ -18,15 +18,7 @@ from friendscrape.stores import lists_codec, sqlite_graph, sqlite_keys, sqlite_m
 from friendscrape.stores.sqlite import SqliteStore
 from friendscrape.stores.sqlite_keys import SaveMatcher
 from storefixtures import ok_result
-from stores.test_save_matching import NAMES, USERS
-
-
-async def _planned(path: Path, users: list[User]) -> None:
-    store = SqliteStore(path)
-    await store.open()
-    await store.import_users(users)
-    await store.plan_partitions(1)
-    await store.close()
+from stores.test_save_matching import NAMES, USERS, _planned
 
 
 def _id_lists(rnd: random.Random, pool: list[str]) -> list[tuple[list[str], list[str]]]:
