@@ -197,11 +197,19 @@ class _LogsClosed:
             stop()
 
 
+class _FirstSignal:
+    """The signal that stopped a run (None: none came), so the exit status can say so."""
+
+    def __init__(self) -> None:
+        self.signal: signal.Signals | None = None
+
+
 def _run_until_stopped(
     command: Callable[[asyncio.Event], Coroutine[Any, Any, T]],
     *,
     stop_timeout: float,
     logs_closed: _LogsClosed | None = None,
+    first_signal: _FirstSignal | None = None,
 ) -> T:
     """Run ``command(stop)`` with the process's stop policy.
 
@@ -209,13 +217,14 @@ def _run_until_stopped(
     arms a backstop: past ``stop_timeout`` the process exits 3 with one line, so the
     platform's kill never comes first. A second signal exits at once.
     """
-    return asyncio.run(_stoppable(command, stop_timeout, logs_closed))
+    return asyncio.run(_stoppable(command, stop_timeout, logs_closed, first_signal))
 
 
 async def _stoppable(
     command: Callable[[asyncio.Event], Coroutine[Any, Any, T]],
     stop_timeout: float,
     logs_closed: _LogsClosed | None = None,
+    first_signal: _FirstSignal | None = None,
 ) -> T:
     import structlog
 
@@ -230,6 +239,8 @@ async def _stoppable(
     def on_signal(sig: signal.Signals) -> None:
         seen.append(sig.name)
         if len(seen) == 1:
+            if first_signal is not None:
+                first_signal.signal = sig
             action = "stop taking users; flush results"
             context.run(log.info, "run.signal", signal=sig.name, action=action)
             stop.set()
@@ -348,7 +359,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         on_closed=logs_closed,
     )
     progress = bar.around if live else None
-    _run_until_stopped(
+    first_signal = _FirstSignal()
+    summary = _run_until_stopped(
         lambda stop: run.run(
             settings,
             args.partition,
@@ -360,9 +372,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
         ),
         stop_timeout=settings.stop_timeout,
         logs_closed=logs_closed,
+        first_signal=first_signal,
     )
     # Stopped because its log reader went away: users not reached stay pending.
-    return CLOSED_PIPE_EXIT if logs_closed.happened else 0
+    if logs_closed.happened:
+        return CLOSED_PIPE_EXIT
+    sig = first_signal.signal
+    if sig is not None and summary.stopped:
+        # Stopped before its work was done: not a success, so a Kubernetes Job or a Cloud
+        # Run task runs it again (a worker idling after its work exits 0 on the signal).
+        _to(
+            sys.stderr,
+            f"friendscrape: stopped by {sig.name}; what it finished is saved, and the "
+            "users left stay pending: run it again to collect them\n",
+        )
+        return 128 + sig.value
+    return 0
 
 
 def _cmd_export(args: argparse.Namespace) -> int:

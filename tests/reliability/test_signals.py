@@ -1,4 +1,5 @@
-"""SIGTERM and SIGINT stop intake, flush every finished result and exit 0; a second exits now."""
+"""SIGTERM and SIGINT stop intake, flush every finished result and exit 128 + the signal
+with users left pending (a Job or task then runs it again); a second exits now."""
 
 from __future__ import annotations
 
@@ -49,8 +50,14 @@ async def test_signal_flushes_finished_users_and_abandoned_ones_come_back(
     signalled = time.monotonic()
     run.send(sig)
     code = await run.wait(timeout=HEROKU_BUDGET)
-    assert code == 0, run.tail()
+    # Not a success: users are left, so a Kubernetes Job or Cloud Run task runs it again.
+    assert code == 128 + sig.value, run.tail()
     assert time.monotonic() - signalled < HEROKU_BUDGET
+    said = (
+        f"friendscrape: stopped by {sig.name}; what it finished is saved, and the users "
+        "left stay pending: run it again to collect them"
+    )
+    assert run.stderr.strip().splitlines() == [said]
 
     assert [e["signal"] for e in run.named("run.signal")] == [sig.name]
     assert run.named("run.draining"), run.tail()
@@ -94,4 +101,19 @@ async def test_second_signal_exits_at_once_and_the_store_stays_whole(
     code, last = await run_cli(run_args(db, clean_sim, PARTITION))
     assert code == 0, last.tail()
     assert integrity(db) == "ok"
+    assert_partition_matches_truth(db, PARTITION, graph, attempts_once=True)
+
+
+async def test_a_worker_idling_after_its_partition_exits_0_on_sigterm(
+    db: Path, clean_sim: SimProcess, graph: SyntheticGraph
+) -> None:
+    # Heroku's daily restart of a worker whose work is done: nothing is left, so success.
+    args = run_args(db, clean_sim, PARTITION, "--when-done", "idle")
+    run = await start_cli(args)
+    await run.wait_event("worker.idle", timeout=60)
+    run.send(signal.SIGTERM)
+    code = await run.wait(timeout=HEROKU_BUDGET)
+    assert code == 0, run.tail()
+    assert run.stderr == ""
+    assert run.named("partition.complete")
     assert_partition_matches_truth(db, PARTITION, graph, attempts_once=True)

@@ -315,4 +315,5 @@ async def run(
                 log.info("partition.complete", users_collected=summary.users, pages=summary.pages)
     if complete and when_done == "idle" and not stop.is_set():
         await idle_forever(stop)
-    return summary
+    # A stop that came once every user was saved left nothing undone.
+    return replace(summary, stopped=False) if complete else summary
