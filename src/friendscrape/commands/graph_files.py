@@ -54,6 +54,8 @@ the some 180 MB that pyarrow and start-up hold; capped, a Bluesky group holds so
 90,000 edges."""
 
 ARROW_POOL = "ARROW_DEFAULT_MEMORY_POOL"
+ARROW_POOLS = ("jemalloc", "mimalloc", "system")
+"""The allocators Arrow knows by name: any other makes pyarrow print its own warning."""
 
 _encode = json.encoder.encode_basestring  # C-accelerated
 
@@ -82,6 +84,12 @@ def pyarrow_modules() -> tuple[Any, Any]:
     edges: peak RSS 186 MB, 163 MB with jemalloc) and the C library's allocator
     fragmented (259 MB)."""
     chosen = ARROW_POOL in os.environ
+    if chosen and os.environ[ARROW_POOL] not in ARROW_POOLS:
+        msg = (
+            f"{ARROW_POOL} must name one of Arrow's allocators "
+            f"({', '.join(ARROW_POOLS)}), not {os.environ[ARROW_POOL]!r}"
+        )
+        raise UsageError(msg)
     os.environ.setdefault(ARROW_POOL, "jemalloc")  # read when pyarrow is first imported
     try:
         pa = importlib.import_module("pyarrow")
