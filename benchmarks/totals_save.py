@@ -1,6 +1,7 @@
 """CPU that the SQLite store's running totals add to a save: the same saves into two
-stores of one plan, one with the totals' triggers and their index (``user_friends_end``)
-and one without, alternating, in one process (ratios of one run, not of two).
+stores of one plan, one with the totals (their triggers, their index ``user_friends_end``
+and each save's count of the rows it adds) and one without, alternating, in one process
+(ratios of one run, not of two).
 
 USERS users planned in 10 partitions; each repetition saves BATCHES batches of BATCH
 lists (200-900 names, x-api's shape with ids or twitter-mobile's names only) into
@@ -71,7 +72,8 @@ async def saves(path: Path, start: int, *, ids: bool) -> float:
     batches = [
         [result(start + b * BATCH + k, ids=ids) for k in range(BATCH)] for b in range(BATCHES)
     ]
-    # A store without triggers is not "older": opened to write, it would get them back.
+    # A store without triggers is not "older": opened to write, it would get them back
+    # (and its saves would count their rows: a store not migrated keeps no totals).
     store = SqliteStore(path)
     store_open = sqlite_totals.migrate
     if "without" in path.name:

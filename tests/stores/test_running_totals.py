@@ -8,11 +8,14 @@ results saved."""
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from friendscrape.models import FriendList, Partition, Status, User
+from friendscrape.stores import sqlite_totals as totals
 from friendscrape.stores.base import Store
 from friendscrape.stores.sqlite import SqliteStore
 from totalscheck import assert_status_as_counted, assert_totals_exact, without_totals
@@ -101,7 +104,6 @@ async def test_rows_written_by_other_programs_sql_are_counted(tmp_path: Path) ->
         "DELETE FROM users WHERE rowid % 11 = 0",
         "UPDATE users SET partition = NULL WHERE rowid % 13 = 0",
         "UPDATE users SET partition = 9 WHERE rowid % 10 = 0",
-        "INSERT OR REPLACE INTO user_friends SELECT * FROM user_friends WHERE rowid % 3 = 0",
         "INSERT INTO users (user_id, screen_name, partition) VALUES ('999', 'x', 2)",
         "UPDATE user_friends SET wave = 2 WHERE rowid % 4 = 0",
     ]
@@ -112,6 +114,103 @@ async def test_rows_written_by_other_programs_sql_are_counted(tmp_path: Path) ->
     finally:
         conn.close()
     await assert_status_as_counted(tmp_path / "s.db", NOW)
+
+
+_FOREIGN_INSERTS = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("PRAGMA recursive_triggers = ON")
+conn.execute("INSERT OR REPLACE INTO user_friends SELECT * FROM user_friends WHERE rowid % 3 = 0")
+conn.execute(
+    "INSERT INTO user_friends (user_id, screen_name, friend_count, friend_names, friend_ids,"
+    " truncated, status, source, partition, attempts, start_at, end_at, wave)"
+    " SELECT 'x' || user_id, screen_name, friend_count, friend_names, friend_ids, truncated,"
+    " status, source, partition, attempts, start_at, end_at, wave FROM user_friends"
+    " WHERE rowid % 5 = 0"
+)
+conn.close()
+"""
+
+
+async def test_results_another_program_inserts_are_counted_again(tmp_path: Path) -> None:
+    # The results' INSERT has no trigger (a save counts its own rows): rows another
+    # program inserts leave the totals short of the table, so status counts the rows
+    # until the store is next opened to write, which counts the totals again.
+    path = tmp_path / "s.db"
+    store = SqliteStore(path)
+    await store.open()
+    await store.import_users([User(i, f"n{i}") for i in IDS])
+    await store.plan_partitions(4)
+    await store.save([_result(u, minute=n, failed=n % 5 == 0) for n, u in enumerate(IDS)])
+    await store.close()
+    subprocess.run([sys.executable, "-c", _FOREIGN_INSERTS, str(path)], check=True)
+    conn = sqlite3.connect(path)
+    assert not totals.counted(conn)
+    assert not totals.kept(conn)
+    conn.close()
+    await assert_status_as_counted(path, NOW)
+    writer = SqliteStore(path)
+    await writer.open()
+    await writer.close()
+    assert_totals_exact(path)
+    await assert_status_as_counted(path, NOW)
+
+
+async def test_a_save_counts_a_user_saved_twice_in_it_once(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    await store.open()
+    try:
+        await store.import_users([User(i, f"n{i}") for i in IDS[:10]])
+        await store.plan_partitions(2)
+        await store.save([_result(u, minute=1) for u in IDS[:4]])
+        # a new user twice (failed, then ok), a saved one twice, and new ones
+        twice = [
+            _result(IDS[6], minute=5, failed=True),
+            _result(IDS[1], minute=6, failed=True),
+            _result(IDS[7], minute=2),
+            _result(IDS[6], minute=9),
+            _result(IDS[1], minute=-3),
+        ]
+        await store.save(twice)
+        await _check(store)
+        summary = await store.partition_summary(since=T0)
+        assert sum(s.users for s in summary) == 6
+    finally:
+        await store.close()
+
+
+async def test_an_older_stores_insert_trigger_is_dropped_when_opened_to_write(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "s.db"
+    store = SqliteStore(path)
+    await store.open()
+    await store.import_users([User(i, f"n{i}") for i in IDS[:6]])
+    await store.plan_partitions(2)
+    await store.save([_result(u, minute=1) for u in IDS[:3]])
+    await store.close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    # the trigger of the version before, whose rows saves now count themselves
+    conn.execute(
+        """CREATE TRIGGER result_totals_insert AFTER INSERT ON user_friends BEGIN
+           UPDATE result_totals SET users = users + 1 WHERE wave = NEW.wave
+               AND partition = NEW.partition AND status = NEW.status; END"""
+    )
+    conn.close()
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        await store.save([_result(u, minute=2) for u in IDS[3:]])
+        await _check(store)
+    finally:
+        await store.close()
+    conn = sqlite3.connect(path)
+    on_insert = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'user_friends'"
+        " AND sql LIKE '%AFTER INSERT%'"
+    ).fetchall()
+    conn.close()
+    assert on_insert == []
 
 
 async def test_a_store_of_an_older_version_gains_its_totals_when_opened(tmp_path: Path) -> None:

@@ -248,7 +248,7 @@ class SqliteStore(SqlitePlan, SqliteRuns, SqliteReads, waves.SqliteWaves):
             conn.executescript(_SCHEMA)
             graph.migrate(conn)
             waves.migrate(conn)
-            totals.migrate(conn)
+            self._keeps_totals = totals.migrate(conn)
             graph.register(conn)
         except sqlite3.DatabaseError as exc:
             msg = f"cannot open SQLite store {str(self.path)!r}: {exc}"

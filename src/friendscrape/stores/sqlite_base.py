@@ -87,6 +87,9 @@ class SqliteBase:
         self._matcher = SaveMatcher(self._connect_apart)
         # The connection whose statement journals are kept in memory now (``_call``).
         self._journals_in_memory: sqlite3.Connection | None = None
+        # Whether the store keeps running totals its saves add their rows to (set when
+        # opened to write: ``sqlite_totals.migrate``).
+        self._keeps_totals = False
 
     def _connect_apart(self) -> sqlite3.Connection:
         """Another connection to the store, to read from in a thread of its own."""

@@ -6,13 +6,14 @@ from __future__ import annotations
 import functools
 import sqlite3
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
 
-from friendscrape.models import FriendList, UserPage
+from friendscrape.models import FriendList, UserPage, utc
 from friendscrape.stores import figures, lists_codec, paging, rows
+from friendscrape.stores import sqlite_totals as totals
 from friendscrape.stores import sqlite_waves as waves
 from friendscrape.stores.base import (
     Lease,
@@ -24,6 +25,8 @@ from friendscrape.stores.base import (
 from friendscrape.stores.sqlite_base import SqliteBase, table_names, to_sql
 
 _UPSERT_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+_MICROSECOND = timedelta(microseconds=1)
 
 _UPSERT_ROWS = 50
 """Results written per statement: 950 parameters, under the oldest SQLite's 999."""
@@ -73,6 +76,22 @@ def _upsert_all(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
         chunk = rows[start : start + size]
         start += size
         conn.execute(_upsert(size), [value for row in chunk for value in row])
+
+
+def _saved(
+    rows: Sequence[tuple[Any, ...]], micros: Sequence[int], wave: int, flags: Sequence[int | None]
+) -> list[tuple[Any, ...]]:
+    """What the running totals count of a save's rows (``sqlite_totals.SAVED_COLUMNS``),
+    each user's first row only: a later row of the same user replaces it, and the
+    replacement is counted by the totals' UPDATE trigger."""
+    seen: set[str] = set()
+    saved = []
+    for row, took, changed in zip(rows, micros, flags, strict=True):
+        if row[0] not in seen:
+            seen.add(row[0])
+            # user_id, wave, partition, status, friend_count, micros, start_at, end_at, changed
+            saved.append((row[0], wave, row[8], row[5], row[2], took, row[10], row[11], changed))
+    return saved
 
 
 def _json_list(values: Sequence[str]) -> str:
@@ -326,7 +345,10 @@ class SqliteRuns(SqliteBase):
             )
             for r in results
         ]
+        # Durations as the totals count them from the stored times, to the microsecond.
+        micros = [(utc(r.end_at) - utc(r.start_at)) // _MICROSECOND for r in results]
         matcher = self._matcher
+        keeps_totals = self._keeps_totals
 
         def run(conn: sqlite3.Connection) -> None:
             # Names-only lists are deflated here, in the store's thread (zlib lets go of
@@ -349,6 +371,8 @@ class SqliteRuns(SqliteBase):
             # The wave's: a row of an earlier wave this replaces is kept in the history.
             wave = waves.current(conn)
             flags = waves.archive(conn, results, hashes, wave)
+            if keeps_totals:
+                totals.add_saved(conn, _saved(rows, micros, wave, flags))
             _upsert_all(
                 conn,
                 [

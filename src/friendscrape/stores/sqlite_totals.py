@@ -5,9 +5,16 @@ few rows instead of every result (3.6M results cost some 2 s of CPU to scan at b
 partition, else the result's own, else 0) and status: users, the sum of friend counts,
 the sum of durations in integer microseconds, lists changed, and the first start and
 last end. ``history_totals`` holds what ``wave_history`` adds to each wave. Triggers on
-``user_friends``, ``users`` and ``wave_history`` keep both exact whatever writes them
-(a save, a replaced or retried result, a row moved to another wave or partition, or any
-other program's SQL), in the writer's own transaction.
+``users``, ``wave_history`` and on the updates and deletes of ``user_friends`` keep both
+exact whatever writes them (a replaced or retried result, a row moved to another wave or
+partition, or any other program's SQL), in the writer's own transaction.
+
+The results a save adds are counted by the save itself, one statement a save
+(``add_saved``): ``user_friends`` has no INSERT trigger, because SQLite copies every row
+of a multi-row INSERT into a temporary table first whenever the table has one (some
+15-20 µs a 33 KB x-api row). A row another program inserts is caught by the totals'
+own count of rows (``counted``): while it differs from the table's, readers count the
+figures from the rows, and the store's next open to write counts the totals again.
 
 A first start or last end cannot be kept exactly when the row holding it goes: the
 group's figure is then marked stale (its value a bound) until a newer row passes it,
@@ -20,8 +27,9 @@ version gains the tables, counted once, when it is first opened to write.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from friendscrape.stores.sqlite_base import table_names
@@ -76,16 +84,8 @@ def _plan_of(user: str) -> str:
     return f"(SELECT partition FROM users WHERE user_id = {user})"
 
 
-def _add(row: str, plan: str) -> str:
-    """Count ``row`` (NEW, OLD or an alias) in its group, whose plan partition is ``plan``."""
-    return f"""INSERT INTO result_totals (wave, partition, status, users, friends, micros,
-            changed, unplaced, first_start, last_end, stale_start, stale_end)
-        SELECT {row}.wave, COALESCE({plan}, {row}.partition, 0), {row}.status, 1,
-            {row}.friend_count, {duration(row)}, COALESCE({row}.changed, 0),
-            {plan} IS NULL, {row}.start_at, {row}.end_at, 0, 0
-        {{source}} WHERE TRUE
-        ON CONFLICT (wave, partition, status) DO UPDATE SET
-            users = result_totals.users + 1,
+_MERGE = """ON CONFLICT (wave, partition, status) DO UPDATE SET
+            users = result_totals.users + excluded.users,
             friends = result_totals.friends + excluded.friends,
             micros = result_totals.micros + excluded.micros,
             changed = result_totals.changed + excluded.changed,
@@ -96,7 +96,19 @@ def _add(row: str, plan: str) -> str:
                 THEN excluded.first_start ELSE result_totals.first_start END,
             stale_end = result_totals.stale_end AND excluded.last_end < result_totals.last_end,
             last_end = CASE WHEN excluded.last_end >= result_totals.last_end
-                THEN excluded.last_end ELSE result_totals.last_end END;"""
+                THEN excluded.last_end ELSE result_totals.last_end END"""
+"""Rows counted into their group (one result, or a save's results at once)."""
+
+
+def _add(row: str, plan: str) -> str:
+    """Count ``row`` (NEW, OLD or an alias) in its group, whose plan partition is ``plan``."""
+    return f"""INSERT INTO result_totals (wave, partition, status, users, friends, micros,
+            changed, unplaced, first_start, last_end, stale_start, stale_end)
+        SELECT {row}.wave, COALESCE({plan}, {row}.partition, 0), {row}.status, 1,
+            {row}.friend_count, {duration(row)}, COALESCE({row}.changed, 0),
+            {plan} IS NULL, {row}.start_at, {row}.end_at, 0, 0
+        {{source}} WHERE TRUE
+        {_MERGE};"""
 
 
 def _remove(row: str, plan: str) -> str:
@@ -134,8 +146,6 @@ def _on_results() -> dict[str, str]:
     own = f"FROM (SELECT {_plan_of('NEW.user_id')} AS p) AS u"
     old = f"FROM (SELECT {_plan_of('OLD.user_id')} AS p) AS u"
     return {
-        "result_totals_insert": f"""AFTER INSERT ON user_friends BEGIN
-            {_add("NEW", "u.p").format(source=own)} END""",
         "result_totals_delete": f"""AFTER DELETE ON user_friends BEGIN
             {_remove("OLD", "u.p").format(source=old)} END""",
         "result_totals_update": f"""AFTER UPDATE OF {_RESULT_COLUMNS} ON user_friends BEGIN
@@ -187,6 +197,75 @@ def _triggers(conn: sqlite3.Connection) -> set[str]:
 TRIGGERS = frozenset({*_on_results(), *_on_users()})
 """The triggers' names (a store lacking any has its totals counted again when opened)."""
 
+RETIRED = frozenset({"result_totals_insert"})
+"""Triggers of older versions, dropped when the store is opened to write: the INSERT
+trigger on ``user_friends`` (saves count their rows themselves, ``add_saved``)."""
+
+SAVED_COLUMNS = (
+    "user_id",
+    "wave",
+    "partition",
+    "status",
+    "friend_count",
+    "micros",
+    "start_at",
+    "end_at",
+    "changed",
+)
+"""The values of each saved row ``add_saved`` takes, in this order (``micros``: the
+result's duration in microseconds, as ``duration`` counts it from the stored times)."""
+
+_SAVED_ROWS = 100
+"""Rows counted per statement: 900 parameters, under the oldest SQLite's 999."""
+
+
+@functools.cache
+def _saved_sql(rows: int) -> str:
+    # Values bound, not passed as one JSON text: reading 9 fields a row back out of JSON
+    # cost SQLite some 3 µs a row, as much as the rest of the statement.
+    values = ", ".join([f"({', '.join('?' * len(SAVED_COLUMNS))})"] * rows)
+    columns = ", ".join(f"column{n} AS {c}" for n, c in enumerate(SAVED_COLUMNS, 1))
+    return f"""INSERT INTO result_totals (wave, partition, status, users, friends, micros,
+            changed, unplaced, first_start, last_end, stale_start, stale_end)
+        SELECT n.wave, COALESCE(u.partition, n.partition, 0) AS part, n.status, COUNT(*),
+            SUM(n.friend_count), SUM(n.micros), SUM(COALESCE(n.changed, 0)),
+            SUM(u.partition IS NULL), MIN(n.start_at), MAX(n.end_at), 0, 0
+        FROM (SELECT {columns} FROM (VALUES {values})) AS n
+            LEFT JOIN users u ON u.user_id = n.user_id
+        WHERE n.user_id IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM user_friends f WHERE f.user_id = n.user_id)
+        GROUP BY n.wave, part, n.status
+        {_MERGE}"""
+
+
+def add_saved(conn: sqlite3.Connection, saved: Sequence[tuple[Any, ...]]) -> None:
+    """Count the rows a save is about to write whose users have no result yet
+    (``SAVED_COLUMNS`` each, each user's first row of the save only): call in the save's
+    transaction, before its INSERT. Rows that replace a result are counted by the UPDATE
+    trigger the INSERT's upsert fires (so a user twice in one save is counted once, by
+    the later row, as a save one by one would)."""
+    width = len(SAVED_COLUMNS)
+    for start in range(0, len(saved), _SAVED_ROWS):
+        chunk = saved[start : start + _SAVED_ROWS]
+        # Padded with empty rows (no user: not counted) to a power of two or the full
+        # size, so a run's saves prepare a few statements, not one per batch size.
+        size = min(_SAVED_ROWS, 1 << (len(chunk) - 1).bit_length())
+        values = [v for row in chunk for v in row]
+        values += [None] * (width * (size - len(chunk)))
+        conn.execute(_saved_sql(size), values)
+
+
+_COUNTED = """SELECT (SELECT COALESCE(SUM(users), 0) FROM result_totals)
+    = (SELECT COUNT(*) FROM user_friends)"""
+
+
+def counted(conn: sqlite3.Connection) -> bool:
+    """Whether the totals count as many results as the table holds (one snapshot): not
+    when another program inserted rows (SQLite counts the table by its narrowest index,
+    a few ms a million results)."""
+    return bool(conn.execute(_COUNTED).fetchone()[0])
+
+
 _COUNT_RESULTS = f"""INSERT INTO result_totals (wave, partition, status, users, friends,
         micros, changed, unplaced, first_start, last_end, stale_start, stale_end)
     SELECT f.wave, COALESCE(u.partition, f.partition, 0) AS part, f.status, COUNT(*),
@@ -201,19 +280,28 @@ _COUNT_HISTORY = """INSERT INTO history_totals (wave, done, ok, changed)
     FROM wave_history GROUP BY wave"""
 
 
-def migrate(conn: sqlite3.Connection) -> None:
+def _current(conn: sqlite3.Connection) -> bool:
+    """Whether the store's totals are this version's and count every result."""
+    found = _triggers(conn)
+    return found >= TRIGGERS and not found & RETIRED and counted(conn)
+
+
+def migrate(conn: sqlite3.Connection) -> bool:
     """The totals' tables and triggers (a store opened to write): a store without them
-    (new, or of an older version) has its totals counted once, in one transaction; a
-    stale first start or last end is counted again (``heal``)."""
-    if _triggers(conn) >= TRIGGERS:
+    (new, or of an older version), or whose totals miss rows another program inserted,
+    has its totals counted again, in one transaction; a stale first start or last end is
+    counted again (``heal``). True: the store keeps totals (its saves count their rows)."""
+    if _current(conn):
         heal(conn)
-        return
+        return True
     conn.execute("BEGIN IMMEDIATE")
     try:
-        if not _triggers(conn) >= TRIGGERS:  # another process may have done it meanwhile
+        if not _current(conn):  # another process may have done it meanwhile
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            for name in RETIRED:
+                conn.execute(f"DROP TRIGGER IF EXISTS {name}")
             _recount(conn)
             _create(conn, _on_results())
             _create(conn, _on_users())
@@ -221,6 +309,7 @@ def migrate(conn: sqlite3.Connection) -> None:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+    return True
 
 
 def _recount(conn: sqlite3.Connection) -> None:
@@ -244,9 +333,10 @@ def replanned(conn: sqlite3.Connection, move: Callable[[], T]) -> T:
 
 
 def kept(conn: sqlite3.Connection) -> bool:
-    """Whether the store keeps totals (a store of an older version, opened read-only,
-    does not: its figures are counted from the rows)."""
-    return "result_totals" in table_names(conn) and _triggers(conn) >= TRIGGERS
+    """Whether the store's totals can be read: a store of an older version opened
+    read-only has none, and one whose totals miss rows another program inserted is
+    counted from its rows until it is next opened to write."""
+    return "result_totals" in table_names(conn) and _triggers(conn) >= TRIGGERS and counted(conn)
 
 
 def _wave_filter(alias: str) -> str:
