@@ -29,6 +29,8 @@ from friendscrape.platforms import SOURCE_NAMES
 
 LogFormat = Literal["json", "console", "auto"]
 
+_HEARTBEATS_PER_TTL = 3  # an unset lease_heartbeat: a lease outlives two missed renewals
+
 _STORE_CREDENTIALS = (
     "use sqlite:///PATH or bigquery://PROJECT/DATASET (BigQuery's credentials come from "
     "Google's application default credentials, never from the URL)"
@@ -256,12 +258,13 @@ class Settings(BaseSettings):
         "the same host that no longer exists).",
     )
     lease_heartbeat: float = Field(
-        15.0,
+        20.0,
         gt=0,
         allow_inf_nan=False,
         validation_alias=_env("lease_heartbeat"),
-        description="Seconds between a run's renewals of its partition lease; must be "
-        "shorter than lease_ttl.",
+        description="Seconds between a run's renewals of its partition lease (and its run "
+        "samples); must be shorter than lease_ttl. Unset: a third of lease_ttl (20 at its "
+        "default), so a lease outlives two missed renewals.",
     )
     progress_interval: float = Field(
         30.0,
@@ -313,6 +316,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _heartbeat_inside_ttl(self) -> Settings:
+        if "lease_heartbeat" not in self.model_fields_set:
+            # Follows the ttl: a longer lease is renewed (and sampled) less often.
+            object.__setattr__(self, "lease_heartbeat", self.lease_ttl / _HEARTBEATS_PER_TTL)
         if self.lease_heartbeat >= self.lease_ttl:
             msg = (
                 f"lease_heartbeat ({self.lease_heartbeat:g}s) must be shorter than lease_ttl "

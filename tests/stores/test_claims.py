@@ -398,3 +398,23 @@ async def test_a_far_slower_worker_leaves_the_last_partitions_to_a_faster_one(
     per_user = job.rows_per_user()
     assert len(per_user) == 80, per_user
     assert set(per_user.values()) == {1}, per_user
+
+
+async def test_an_unset_heartbeat_is_a_third_of_the_lease_ttl(
+    job: Job, sim: SimProcess, tmp_path: Path
+) -> None:
+    """With only the lease ttl set, a worker renews its leases (and writes its samples)
+    every third of it; a heartbeat set stays as set."""
+    await _planned(job, tmp_path, 3)
+    args = ["--source", "twitter-mobile", "--base-url", sim.base_url]
+    code, numbered = await job.cli("run", "--partition", "1", *args)  # the fixture's, set
+    assert code == 0, numbered.tail()
+    beat = float(job.env["FRIENDSCRAPE_LEASE_HEARTBEAT"])
+    assert [e["heartbeat"] for e in numbered.named("lease.taken")] == [beat], numbered.tail()
+    ttl = float(job.env["FRIENDSCRAPE_LEASE_TTL"])
+    unset = {k: v for k, v in job.env.items() if k != "FRIENDSCRAPE_LEASE_HEARTBEAT"}
+    worker = await start_cli(job.args("run", "--partition", "next", *args), env=unset)
+    assert await worker.wait(180) == 0, worker.tail()
+    taken = worker.named("lease.taken")
+    assert len(taken) == 2, worker.tail()
+    assert {(e["ttl"], e["heartbeat"]) for e in taken} == {(ttl, ttl / 3)}, taken

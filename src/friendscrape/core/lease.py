@@ -113,7 +113,9 @@ async def held_lease(
     ``on_lost`` is called when the lease is lost mid-run (e.g. to stop taking users);
     the state says why. The lease is released when the block ends while still held.
     """
-    log.info("lease.taken", host=lease.host, pid=lease.pid, ttl=config.ttl)
+    log.info(
+        "lease.taken", host=lease.host, pid=lease.pid, ttl=config.ttl, heartbeat=config.heartbeat
+    )
     state = LeaseState()
     beat = asyncio.create_task(_heartbeat(store, lease, config, state, on_lost))
     try:
