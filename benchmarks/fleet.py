@@ -302,6 +302,59 @@ def _killed_run(store: Store, urls: list[str], users: int) -> tuple[list[Worker]
     return workers, victim, int(str(held[-1]["partition"])) if held else 0
 
 
+def _held_seconds(events: list[dict[str, object]]) -> float:
+    """Seconds the worker held at least one partition (claim to partition.complete)."""
+    taken = {int(str(e["partition"])): _at(e) for e in events if e.get("event") == "claim.taken"}
+    spans = sorted(
+        (taken[int(str(e["partition"]))], _at(e))
+        for e in events
+        if e.get("event") == "partition.complete" and int(str(e["partition"])) in taken
+    )
+    held, reach = 0.0, float("-inf")
+    for start, end in spans:
+        if end > reach:
+            held += end - max(start, reach)
+            reach = end
+    return held
+
+
+def _tail_lines(workers: list[Worker], slow: Worker) -> list[str]:
+    """Per worker of a next run: its partitions and pages, when it ended (seconds from the
+    fleet's start), how long it held no partition before then (idle), and what its claims
+    met, so a run's tail can be told apart: the slow worker's last partition, a claim
+    left to others, claim races."""
+    events = {id(w): w.events() for w in workers}
+    starts = [
+        _at(e)
+        for w in workers
+        for e in events[id(w)]
+        if e.get("event") in {"claim.taken", "lease.taken"}
+    ]
+    if not starts:
+        return []
+    start = min(starts)
+    lines = []
+    for i, worker in enumerate(workers):
+        mine = events[id(worker)]
+        done = [e for e in mine if e.get("event") == "partition.complete"]
+        if not done:
+            continue
+        end = max(_at(e) for e in done) - start
+        counts = Counter(str(e.get("event")) for e in mine)
+        last = max(done, key=_at)
+        tag = " (slow upstream)" if worker is slow else ""
+        lines.append(
+            f"    worker {i + 1}{tag}: {len(done)} partitions, "
+            f"{sum(int(str(e['pages'])) for e in done)} pages, ended at {end:.1f}s, "
+            f"idle {end - _held_seconds(mine):.1f}s; last partition "
+            f"{last.get('partition')} ({last.get('pages')} pages) ended at "
+            f"{_at(last) - start:.1f}s; claims ahead {counts['claim.ahead']}, lost "
+            f"{counts['claim.taken_by_another']}, waited {counts['claim.waiting']}, "
+            f"left to others {counts['claim.left_to_others']}"
+        )
+    return lines
+
+
 def _partition_pages(workers: list[Worker], part: int) -> int:
     """Pages partition ``part`` took in the next run (the killed run's plan is the same)."""
     return sum(
@@ -402,11 +455,13 @@ def _bench(store: Store, users: int, count: int) -> int:
         f"  plan --count {count} --balance pages + --partition next: {next_span:.1f}s = "
         f"{next_span / ideal:.2f}x ideal"
     )
+    print("\n".join(_tail_lines(m.claiming, m.claiming[0])))
     ttl = float(store.env["FRIENDSCRAPE_LEASE_TTL"])
     print(
         f"  next with one worker SIGKILLed halfway: {killed_span:.1f}s = "
         f"{killed_span / ideal:.2f}x the next run's ideal (lease ttl {ttl:g}s)"
     )
+    print("\n".join(_tail_lines(m.survivors, m.survivors[0])))
     extra = m.fetched_killed - m.fetched_next
     allowed = _partition_pages(m.claiming, m.held)
     print(

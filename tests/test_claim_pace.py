@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from friendscrape.core.claim import LEAVE_MARGIN, ClaimPace
 
 
@@ -17,13 +19,14 @@ def _pace(own_seconds: float) -> ClaimPace:
 
 def _verdict(factor: float) -> tuple[float, float] | None:
     """The leave rule's verdict, 9 free and 9 others, when this worker's partitions take
-    ``factor`` times the others' finish (half a partition, then one each: about 14 s;
-    its own share barely moves their pace, so two passes settle it)."""
+    ``factor`` times the others' finish (each ends the one it is at, spread over one
+    partition, then one more: about 17 s; its own share barely moves their pace, so two
+    passes settle it)."""
     own = 14.0
     for _ in range(3):
-        theirs = _pace(own).others_seconds(9)
-        assert theirs is not None
-        own = factor * (theirs / 2 + theirs)
+        finish = _pace(own).others_finish(9, 9)
+        assert finish is not None
+        own = factor * finish
     return _pace(own).leave_to_others(9, 9, draining=False)
 
 
@@ -41,3 +44,23 @@ def test_a_worker_well_over_the_margin_leaves() -> None:
     assert verdict is not None
     own, finish = verdict
     assert own > LEAVE_MARGIN * finish
+
+
+def test_the_others_finish_counts_what_is_left_of_their_partitions() -> None:
+    """Their leases say how long each other worker has been at its partition: nine
+    about to end theirs end 9 free partitions about a partition from now; nine that
+    have just begun theirs, about two."""
+    pace = _pace(20.0)
+    theirs = pace.others_seconds(9)
+    assert theirs is not None
+    ending = pace.others_finish(9, 9, ages=[theirs] * 9)
+    begun = pace.others_finish(9, 9, ages=[0.0] * 9)
+    assert ending == pytest.approx(theirs)
+    assert begun == pytest.approx(2 * theirs)
+    # One free partition: the earliest to end takes it; the others end theirs.
+    assert pace.others_finish(1, 9, ages=[theirs, *[0.0] * 8]) == pytest.approx(theirs)
+    # A worker taking about twice their partition's time claims while they have just
+    # begun theirs (ending with them), and leaves the free ones when they are ending.
+    slow = _pace(2 * theirs)
+    assert slow.leave_to_others(9, 9, draining=False, ages=[0.0] * 9) is None
+    assert slow.leave_to_others(9, 9, draining=False, ages=[theirs] * 9) is not None

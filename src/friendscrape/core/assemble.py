@@ -16,7 +16,7 @@ from friendscrape.core.breaker import BreakerConfig
 from friendscrape.core.collect import CollectConfig
 from friendscrape.core.lease import LeaseConfig
 from friendscrape.core.loop_lag import LoopLag
-from friendscrape.core.pipeline import PartitionRun, RunConfig
+from friendscrape.core.pipeline import Handover, PartitionRun, RunConfig
 from friendscrape.core.redaction import Redactor
 from friendscrape.credentials import Credentials
 from friendscrape.fetch.http import HttpClient, HttpConfig, Limiter, OriginAuth
@@ -77,6 +77,7 @@ def build_run(
     limiter: Limiter | None = None,
     shared: WorkerFetch | None = None,
     fed: asyncio.Event | None = None,
+    handover: Handover | None = None,
 ) -> PartitionRun:
     """The run of ``partition``, paced by the limiter ``friendscrape run`` uses.
 
@@ -85,7 +86,8 @@ def build_run(
     the hosts the source names and reads the event loop's lag the run measures.
     ``shared``: the limiter and session of the worker's partitions, used instead of the
     run's own (``limiter`` is then ignored), and its fetcher slots. ``fed``: set once
-    every pending user of the partition was handed to a fetcher.
+    every pending user of the partition was handed to a fetcher; ``handover``: how it
+    hands the worker's fetchers to its next partition (``Handover``).
     """
     source = source if source is not None else make_source(source_config(settings))
     credentials = settings.credentials()
@@ -105,6 +107,7 @@ def build_run(
         http=http,
         slots=slots,
         fed=fed,
+        handover=handover,
     )
 
 

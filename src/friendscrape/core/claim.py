@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
+import heapq
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -33,10 +33,18 @@ log = structlog.get_logger(__name__)
 
 _MIN_DONE = 2  # partitions the fleet ended before its pace is trusted
 _AHEAD_TRIES = 3  # takes a claim-ahead may lose before the worker claims after its drain
-LEAVE_MARGIN = 1.5
+# A claim is a read and a take; a partition then counts and reads its pending users: a
+# few statements more, about the claim's time again. Twice the claim's seconds is the
+# lead a partition's feed gives its next claim (core/pipeline.py: Handover).
+_LEAD_PER_CLAIM = 2.0
+_FIRST_LEAD = 1.0  # seconds, before any claim was timed
+LEAVE_MARGIN = 1.1
 """How much longer than the others' finish this worker's partition must take before it
-leaves them the free ones: both are estimates from a few partitions, and in a close case
-(6.7 s against 6.3 s, say) leaving costs more than claiming when the estimate is off."""
+leaves them the free ones: both are estimates from a few partitions, so a close case
+(6.7 s against 6.3 s, say) claims. Taking one ends the job at the later of its own end
+and the others' (one partition fewer for them), leaving it at the others' end: past
+that end, each second of margin is a second of tail (a 1.5x margin let a worker three
+times slower end its last partition some 9 s after the rest, 1.29x the ideal)."""
 
 
 class ClaimStore(RunStore, PlanReads, Protocol):
@@ -55,6 +63,19 @@ class ClaimPace:
     own: list[float] = field(default_factory=list)  # seconds of each of its partitions
     since: float | None = None  # monotonic time its latest partition started
     leaving: bool = False  # leaving the free partitions to the others now
+    claim_seconds: float | None = None  # the latest claims' seconds (read and take), smoothed
+
+    def took(self, seconds: float) -> None:
+        """A claim (its read and its take) took ``seconds``."""
+        last = self.claim_seconds
+        self.claim_seconds = seconds if last is None else (last + seconds) / 2
+
+    def lead_seconds(self) -> float:
+        """The seconds before a partition's last users are fed that its next claim
+        starts, so the next partition feeds as they are (``Handover``)."""
+        if self.claim_seconds is None:
+            return _FIRST_LEAD
+        return _LEAD_PER_CLAIM * self.claim_seconds
 
     def begun(self) -> None:
         """This worker started a partition just now."""
@@ -83,23 +104,41 @@ class ClaimPace:
         rate = done / elapsed - mine
         return others / rate if rate > 0 else None
 
+    def others_finish(
+        self, free: int, others: int, ages: list[float] | None = None
+    ) -> float | None:
+        """Seconds until ``others`` live workers would end the partitions they are at
+        and the ``free`` ones (None: their pace is not known yet): each ends its own,
+        then takes a free one whenever it ends one, the earliest first. ``ages``: the
+        seconds each has been at its latest partition (from its lease), so what is left
+        of it; unknown, their ends are taken as spread evenly over one partition."""
+        theirs = self.others_seconds(others)
+        if theirs is None:
+            return None
+        if ages:
+            ends = [max(theirs - age, 0.0) for age in ages]
+        else:
+            ends = [theirs * (i + 0.5) / others for i in range(others)]
+        heapq.heapify(ends)
+        for _ in range(free):
+            heapq.heappush(ends, heapq.heappop(ends) + theirs)
+        return max(ends)
+
     def leave_to_others(
-        self, free: int, others: int, *, draining: bool
+        self, free: int, others: int, *, draining: bool, ages: list[float] | None = None
     ) -> tuple[float, float] | None:
         """(its own seconds a partition, the others' finish) when this worker should
         leave the ``free`` partitions to ``others`` live workers, which would end them
-        all (each ending the one it is at, about half a partition, then its share of
-        them) well before this worker ended one (its seconds over ``LEAVE_MARGIN``
-        times their finish); None: it claims. ``draining``: its latest
+        all (``others_finish``) before this worker ended one (its seconds over
+        ``LEAVE_MARGIN`` times their finish); None: it claims. ``draining``: its latest
         partition is still under way, and has taken at least the seconds since it began
         (its first partition's too, before any has ended)."""
-        theirs = self.others_seconds(others)
-        if theirs is None or free < 1:
+        finish = self.others_finish(free, others, ages) if free >= 1 else None
+        if finish is None:
             return None
         own = sum(self.own) / len(self.own) if self.own else 0.0
         if draining and self.since is not None:
             own = max(own, time.monotonic() - self.since)
-        finish = theirs / 2 + math.ceil(free / others) * theirs
         return (own, finish) if own > LEAVE_MARGIN * finish else None
 
 
@@ -152,10 +191,19 @@ async def _take_one(
     return lease
 
 
-def _others(leases: dict[int, LeaseHolder], run_id: str) -> int:
-    """The other workers holding a live lease."""
+def _others(leases: dict[int, LeaseHolder], run_id: str) -> tuple[int, list[float]]:
+    """The other workers holding a live lease, and the seconds each has been at its
+    latest partition (where its lease says when it was taken)."""
     now = now_utc()
-    return len({h.run_id for h in leases.values() if h.run_id != run_id and not h.gone(now)})
+    latest: dict[str, float | None] = {}
+    for holder in leases.values():
+        if holder.run_id == run_id or holder.gone(now):
+            continue
+        age = (now - holder.acquired_at).total_seconds() if holder.acquired_at else None
+        before = latest.get(holder.run_id)
+        latest[holder.run_id] = age if before is None or age is None else min(before, age)
+    ages = [age for age in latest.values() if age is not None]
+    return len(latest), ages if len(ages) == len(latest) else []
 
 
 def _leave(
@@ -170,8 +218,8 @@ def _leave(
     each time it starts to); ``draining``: its latest partition is still under way."""
     if pace is None:
         return False
-    others = _others(leases, run_id)
-    verdict = pace.leave_to_others(len(free), others, draining=draining)
+    others, ages = _others(leases, run_id)
+    verdict = pace.leave_to_others(len(free), others, draining=draining, ages=ages)
     if verdict is not None and not pace.leaving:
         own, finish = verdict
         log.info(
@@ -206,16 +254,19 @@ async def claim_ahead(
     pace: ClaimPace | None = None,
 ) -> Lease | None:
     """The lease of the next free partition, taken while this worker's partitions
-    ``held`` drain (their last users in flight); None at once when no other partition is
-    free, or it leaves them to the others (``pace``): the worker then claims as
-    ``claim_next`` once they are done."""
+    ``held`` drain (their last users being fed or in flight); None at once when no
+    other partition is free, or it leaves them to the others (``pace``): the worker
+    then claims as ``claim_next`` once they are done."""
     for lost in range(_AHEAD_TRIES):
+        began = time.monotonic()
         pending, leases = await _pending(store, config, pace)
         free = _free(pending, leases, run_id, held)
         if not free or _leave(pace, free, leases, run_id, draining=True):
             return None
         lease = await _take_one(store, run_id, config, free, lost=lost, pending=len(pending))
         if lease is not None:
+            if pace is not None:
+                pace.took(time.monotonic() - began)
             log.info("claim.ahead", partition=lease.partition, draining=sorted(held))
             return lease
     return None
@@ -238,6 +289,7 @@ async def claim_next(
     """
     waited, lost = False, 0
     while not stop.is_set():
+        began = time.monotonic()
         pending, leases = await _pending(store, config, pace)
         if not pending:
             log.info("claim.none_left")
@@ -247,6 +299,8 @@ async def claim_next(
         if free and not leaving:
             lease = await _take_one(store, run_id, config, free, lost=lost, pending=len(pending))
             if lease is not None:
+                if pace is not None:
+                    pace.took(time.monotonic() - began)
                 return lease
             lost += 1
             continue  # another worker took one: read again at once, the list is stale

@@ -19,8 +19,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,6 +139,21 @@ class RunConfig:
     store_retry: RetryPolicy
 
 
+@dataclass(frozen=True, slots=True)
+class Handover:
+    """How one of a worker's partitions hands its fetchers to the next (``run
+    --partition next``), so they never wait for a claim: ``near`` is set once the users
+    left to feed would all be fed within ``lead_seconds()`` (the seconds the worker's
+    next claim takes to start feeding, at this run's pace; at least ``concurrency``
+    users), and the worker claims its next partition then. A partition claimed so
+    reads its first pending users at once but takes no fetcher slot before ``go`` is
+    set (the partition before it fed), so the one before keeps its users first."""
+
+    near: asyncio.Event
+    lead_seconds: Callable[[], float]
+    go: asyncio.Event | None = None
+
+
 class _SlotWait:
     """The feeder's wait for a fetcher slot, which a stop interrupts: the feeder's task
     is cancelled only while it waits for a slot, and that cancel taken back (``woke``)."""
@@ -181,6 +197,7 @@ class PartitionRun:
         http: HttpClient | None = None,
         slots: asyncio.BoundedSemaphore | None = None,
         fed: asyncio.Event | None = None,
+        handover: Handover | None = None,
     ) -> None:
         self._config = config
         self._store = store
@@ -199,6 +216,7 @@ class PartitionRun:
         # Set once every pending user was handed to a fetcher (not on a stop or the
         # users limit): the worker may claim its next partition while this one drains.
         self._fed = fed if fed is not None else asyncio.Event()
+        self._handover = handover
         # A limiter shared with the worker's earlier runs has paused before: this run's
         # samples count only its own pauses.
         self._paused_before = limiter.paused_seconds() if limiter is not None else 0.0
@@ -249,7 +267,7 @@ class PartitionRun:
             batch_size=s.batch_size,
         )
         if pending == 0:
-            self._fed.set()
+            self._all_fed()
             return self._summary()
         client = (
             self._http.counting(self.stats.fetch)
@@ -335,7 +353,7 @@ class PartitionRun:
         try:
             if await self._feed_users(collector, fetchers, slots, waiting):
                 log.info("run.fed", in_flight=len(fetchers))
-                self._fed.set()
+                self._all_fed()
         finally:
             stopped.remove_done_callback(waiting.interrupt)
             stopped.cancel()
@@ -371,12 +389,16 @@ class PartitionRun:
                 if resolved is None:
                     return False
                 users = resolved
+            if cursor is None and not await self._handed_over():
+                return False
             for user in users:
                 if s.users_limit is not None and taken >= s.users_limit:
                     return False
                 if not await self._acquire_or_stop(slots, waiting):
                     return False
                 taken += 1
+                if self._handover is not None and not self._handover.near.is_set():
+                    self._near(self._handover, taken)
                 task = loop.create_task(self._fetch_one(collector, user, slots))
                 fetchers.add(task)
                 task.add_done_callback(fetchers.discard)
@@ -384,6 +406,39 @@ class PartitionRun:
                 return not self._stop.is_set()
             cursor = page.cursor
         return False
+
+    def _all_fed(self) -> None:
+        self._fed.set()
+        if self._handover is not None:
+            self._handover.near.set()  # if not yet: fewer users than counted, say
+
+    async def _handed_over(self) -> bool:
+        """Wait until the worker's partition before this one is fed (``Handover.go``);
+        False if a stop comes first."""
+        go = self._handover.go if self._handover is not None else None
+        if go is None or go.is_set():
+            return True
+        ready = asyncio.ensure_future(go.wait())
+        stopped = asyncio.ensure_future(self._stop.wait())
+        await asyncio.wait({ready, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        ready.cancel()
+        stopped.cancel()
+        # Its seconds (rates, the summary) count from its first user, not the wait.
+        self.stats.started = time.monotonic()
+        return go.is_set() and not self._stop.is_set()
+
+    def _near(self, handover: Handover, taken: int) -> None:
+        """Set ``handover.near`` once the users left to feed (of ``_remaining``, after
+        ``taken``) would be fed within its lead: at this run's pace, users finished a
+        second, the worker's next partition then starts feeding as the last are."""
+        left = (self._remaining or 0) - taken
+        lead = self._config.concurrency
+        done = self.stats.users_done
+        if done >= self._config.concurrency:
+            lead += math.ceil(done / self.stats.elapsed() * handover.lead_seconds())
+        if left <= lead:
+            log.info("run.nearly_fed", to_feed=left, lead_users=lead)
+            handover.near.set()
 
     async def _resolve_or_stop(
         self, resolver: Resolver, users: Sequence[User]

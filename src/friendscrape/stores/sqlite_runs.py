@@ -248,8 +248,10 @@ class SqliteRuns(SqliteBase):
         return await self._call("read leases", _read_leases)
 
     async def claim_view(self, *, retry_failed: bool) -> tuple[list[int], dict[int, LeaseHolder]]:
-        pending = await self.pending_partitions(retry_failed=retry_failed)
-        return pending, (await self.leases() if pending else {})
+        # The leases first: a partition whose holder ends it between the two reads is
+        # then no longer pending, not pending with no lease (free, claimed for nothing).
+        leases = await self.leases()
+        return await self.pending_partitions(retry_failed=retry_failed), leases
 
     async def renew_lease(self, lease: Lease) -> bool:
         def run(conn: sqlite3.Connection) -> bool:

@@ -22,7 +22,7 @@ from friendscrape.configparts import source_config, store_config, store_retry_po
 from friendscrape.core.assemble import WorkerFetch, build_run, lease_config, worker_fetch
 from friendscrape.core.claim import ClaimConfig, ClaimPace, claim_ahead, claim_next
 from friendscrape.core.lease import LeaseState, held_lease, held_partition
-from friendscrape.core.pipeline import PartitionRun, RunSummary, combined
+from friendscrape.core.pipeline import Handover, PartitionRun, RunSummary, combined
 from friendscrape.core.samples import SampleRecorder, Upstream, sampling
 from friendscrape.errors import PartitionHeldError, PauseTooLongError, RunAbortedError, StoreError
 from friendscrape.fetch.http import Limiter
@@ -81,10 +81,12 @@ async def _collect(
     store: Store,
     number: int,
     lease: LeaseState,
+    *,
     fed: asyncio.Event | None = None,
+    handover: Handover | None = None,
 ) -> RunSummary:
     """Collect partition ``number``, its lease held, until done or stopped (``fed``: set
-    once every pending user was handed to a fetcher)."""
+    once every pending user was handed to a fetcher; ``handover``: see Handover)."""
     settings, stop = worker.settings, worker.stop
     runner = build_run(
         settings,
@@ -95,6 +97,7 @@ async def _collect(
         limiter=worker.limiter,
         shared=worker.shared,
         fed=fed,
+        handover=handover,
     )
     # ``progress``: e.g. the live bar of an interactive run (LiveLine.around)
     display = worker.progress(runner) if worker.progress is not None else nullcontext()
@@ -137,18 +140,25 @@ class _Claimed:
     """One claimed partition under way: its lease held, its collection running."""
 
     partition: int
-    fed: asyncio.Event  # every pending user handed to a fetcher: the worker may claim on
+    near: asyncio.Event  # its last users about to be fed: the worker claims its next
+    fed: asyncio.Event  # every pending user handed to a fetcher (or its run ended)
     task: asyncio.Task[int]  # the users its run left pending
 
 
 async def _hold_and_collect(
-    worker: _Worker, store: Store, claims: ClaimConfig, lease: Lease, fed: asyncio.Event
+    worker: _Worker,
+    store: Store,
+    claims: ClaimConfig,
+    lease: Lease,
+    *,
+    fed: asyncio.Event,
+    handover: Handover,
 ) -> tuple[RunSummary, int]:
     """Collect ``lease``'s partition, holding the lease: its summary and the users it
     left pending (run in a task of its own, so its log context names its partition)."""
     structlog.contextvars.bind_contextvars(partition=lease.partition)
     async with held_lease(store, lease, claims.lease, on_lost=worker.stop.set) as state:
-        summary = await _collect(worker, store, lease.partition, state, fed)
+        summary = await _collect(worker, store, lease.partition, state, fed=fed, handover=handover)
         left = await store.pending_count(lease.partition, retry_failed=claims.retry_failed)
     if not left:
         log.info("partition.complete", users=summary.users, pages=summary.pages)
@@ -157,8 +167,8 @@ async def _hold_and_collect(
 
 class _Claims:
     """A worker's claimed partitions under way, at most two: the one whose users are
-    being fed, and the one before it while its last users are in flight (claim-ahead),
-    so the worker's fetchers never wait for a partition's tail to end."""
+    being fed, and the one before it while its last users are fed and in flight
+    (claim-ahead), so the worker's fetchers never wait for a claim or a partition's tail."""
 
     def __init__(self, worker: _Worker, store: Store, claims: ClaimConfig) -> None:
         self._worker, self._store, self._claims = worker, store, claims
@@ -168,31 +178,42 @@ class _Claims:
         self._summaries: dict[int, RunSummary] = {}
 
     def start(self, lease: Lease) -> _Claimed:
+        """Collect ``lease``'s partition in a task of its own: it reads its first users
+        at once, and feeds them once the partition before it (if any) is fed."""
+        before = [c.fed for c in self.running if not c.fed.is_set()]
+        handover = Handover(asyncio.Event(), self.pace.lead_seconds, before[-1] if before else None)
         fed = asyncio.Event()
-        task = asyncio.create_task(self._collect(lease, fed), name=f"partition-{lease.partition}")
-        claimed = _Claimed(lease.partition, fed, task)
+        task = asyncio.create_task(
+            self._collect(lease, fed, handover), name=f"partition-{lease.partition}"
+        )
+        # A run that ended unfed (stopped, failed) lets the next one feed all the same.
+        task.add_done_callback(lambda _task: fed.set())
+        claimed = _Claimed(lease.partition, handover.near, fed, task)
         self.running.append(claimed)
         self.pace.begun()
         return claimed
 
-    async def _collect(self, lease: Lease, fed: asyncio.Event) -> int:
-        summary, left = await _hold_and_collect(self._worker, self._store, self._claims, lease, fed)
+    async def _collect(self, lease: Lease, fed: asyncio.Event, handover: Handover) -> int:
+        summary, left = await _hold_and_collect(
+            self._worker, self._store, self._claims, lease, fed=fed, handover=handover
+        )
         self._summaries[lease.partition] = summary
         return left
 
-    async def fed_or_done(self, current: _Claimed) -> bool:
-        """Wait until ``current``'s users are all fed or its run ended, finishing the
-        partition before it meanwhile; False when claiming must stop."""
-        fed = asyncio.ensure_future(current.fed.wait())
+    async def near_or_done(self, current: _Claimed) -> bool:
+        """Wait until ``current``'s last users are about to be fed (``Handover.near``) or
+        its run ended, finishing the partition before it meanwhile; False when claiming
+        must stop."""
+        near = asyncio.ensure_future(current.near.wait())
         try:
-            while not (fed.done() or current.task.done()):
-                waits = {fed, *(c.task for c in self.running)}
+            while not (near.done() or current.task.done()):
+                waits = {near, *(c.task for c in self.running)}
                 await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
                 for ended in [c for c in self.running if c is not current and c.task.done()]:
                     if not await self.finish(ended):
                         return False
         finally:
-            fed.cancel()
+            near.cancel()
         return True
 
     async def finish_others(self, current: _Claimed) -> bool:
@@ -233,8 +254,10 @@ class _Claims:
 
 async def _claim_and_collect(worker: _Worker, store: Store, claims: ClaimConfig) -> RunSummary:
     """Claim and collect partitions until none is left or the worker is stopped. Once a
-    partition's last users are in flight, the next free one is claimed and fed at once
-    (claim-ahead), both leases renewed, so the worker holds two partitions briefly. A
+    partition's last users are about to be fed (``Handover``: within the seconds a claim
+    and the new partition's first read take), the next free one is claimed and its
+    first users read, then fed as the last of the one before are (claim-ahead), both
+    leases renewed, so the worker holds two partitions briefly. A
     worker far slower than the others leaves them the last ones (``ClaimPace``)."""
     stop = worker.stop
     under = _Claims(worker, store, claims)
@@ -242,10 +265,10 @@ async def _claim_and_collect(worker: _Worker, store: Store, claims: ClaimConfig)
         lease = await claim_next(store, worker.run_id, claims, stop, under.pace)
         while lease is not None:
             current = under.start(lease)
-            if not await under.fed_or_done(current) or not await under.finish_others(current):
+            if not await under.near_or_done(current) or not await under.finish_others(current):
                 break
             lease = None
-            if current.fed.is_set() and not current.task.done() and not stop.is_set():
+            if current.near.is_set() and not current.task.done() and not stop.is_set():
                 held = frozenset(c.partition for c in under.running)
                 lease = await claim_ahead(store, worker.run_id, claims, held, under.pace)
             if lease is None:
