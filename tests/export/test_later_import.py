@@ -74,26 +74,33 @@ def job(request: pytest.FixtureRequest, tmp_path: Path) -> Job:
 
 async def _save(job: Job, platform: str, friends: list[tuple[str, str]]) -> None:
     """The first user's list, saved as a run saves it (after the plan)."""
+    await _save_lists(job, platform, [friends])
+
+
+async def _save_lists(job: Job, platform: str, lists: list[list[tuple[str, str]]]) -> None:
+    """The first users' lists (the first user's first), saved as a run saves them."""
     store = open_store(store_config(job.settings))
     await store.open()
     try:
         await store.plan_partitions(1)
-        ids = tuple(uid for _, uid in friends) if platform != "twitter-mobile" else ()
         await store.save(
             [
                 FriendList(
-                    user_id=JOBS[platform][0][0][0],
-                    screen_name=JOBS[platform][0][0][1],
+                    user_id=JOBS[platform][0][i][0],
+                    screen_name=JOBS[platform][0][i][1],
                     status=Status.OK,
                     source=platform,
                     partition=1,
                     start_at=T0,
                     end_at=T0,
                     friend_names=tuple(name for name, _ in friends),
-                    friend_ids=ids,
+                    friend_ids=tuple(uid for _, uid in friends)
+                    if platform != "twitter-mobile"
+                    else (),
                     following_count=len(friends),
                     truncated=False,
                 )
+                for i, friends in enumerate(lists)
             ]
         )
     finally:
@@ -155,3 +162,67 @@ def test_lists_saved_before_a_later_import_are_matched_by_the_next_export(
         assert _stale(job.db) == 0
     # The new generation's users, matched by name ignoring case (by handle on Bluesky).
     assert _targets(job, tmp_path) == [first[1][0], outside[1], later[0][0], later[1][0]]
+
+
+LOG = {"FRIENDSCRAPE_LOG_FORMAT": "console", "FRIENDSCRAPE_LOG_LEVEL": "info"}
+
+
+def _keys(db: Path) -> dict[str, tuple[bytes, int]]:
+    conn = sqlite3.connect(db)
+    try:
+        found = conn.execute("SELECT user_id, friend_keys, keys_gen FROM user_friends")
+        return {u: (k, g) for u, k, g in found}
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("platform", list(JOBS))
+def test_an_import_matches_again_only_the_lists_naming_users_it_added_or_renamed(
+    tmp_path: Path, platform: str, job: Job
+) -> None:
+    first, later, friends = JOBS[platform]
+    done = cli(
+        "users", "import", str(_csv(tmp_path / "first.csv", first)),
+        "--store", job.url, "--source", platform, cwd=tmp_path, env=job.env,
+    )  # fmt: skip
+    assert done.code == 0, done.err
+    # The first user's list names the users imported later; the second user's does not.
+    asyncio.run(_save_lists(job, platform, [friends, friends[:2]]))
+    # An import that changes no key (a following count only) starts no generation; it
+    # matches what no save has matched yet (Bluesky lists saved before the filter).
+    gen = _generation(job.db) if job.db is not None else 0
+    counts = tmp_path / "counts.csv"
+    counts.write_text(f"user_id,screen_name,following_count\n{first[1][0]},{first[1][1]},7\n")
+    done = cli("users", "import", str(counts), "--store", job.url, cwd=tmp_path, env=job.env)
+    assert done.code == 0, done.err
+    before = _keys(job.db) if job.db is not None else {}
+    if job.db is not None:
+        assert _generation(job.db) == gen
+        assert _stale(job.db) == 0
+    done = cli(
+        "users", "import", str(_csv(tmp_path / "later.csv", later)), "--store", job.url,
+        cwd=tmp_path, env={**job.env, **LOG},
+    )  # fmt: skip
+    assert done.code == 0, done.err
+    if job.db is not None:
+        rematched = [line.split()[-3:] for line in done.err.splitlines() if "rematched" in line]
+        # The list naming the users it added is matched again; the other one is kept.
+        assert rematched == [["lists_rematched", "lists=1", "unchanged=1"]]
+        after = _keys(job.db)
+        assert _generation(job.db) == gen + 1
+        assert _stale(job.db) == 0
+        kept = first[1][0]
+        assert after[kept] == (before[kept][0], gen + 1)  # its keys as they were, restamped
+    outside = [uid or f"name:{name}" for name, uid in friends]
+    assert _targets(job, tmp_path) == [
+        *[first[1][0], outside[1], later[0][0], later[1][0]],
+        *[first[1][0], outside[1]],
+    ]
+
+
+def _generation(db: Path) -> int:
+    conn = sqlite3.connect(db)
+    try:
+        return int(conn.execute("SELECT generation FROM key_generation").fetchone()[0])
+    finally:
+        conn.close()

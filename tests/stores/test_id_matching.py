@@ -185,3 +185,35 @@ def test_a_large_jobs_export_matches_what_save_left_as_the_dict_of_keys_does(
         assert filtered._keys is not None  # the filter's way, not the dict's
     finally:
         filtered.close()
+
+
+async def test_a_rename_matches_again_the_lists_naming_the_old_or_the_new_name(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "friendscrape.db"
+    users = [User("1", "ada", None), User("2", "Bob", None), User("3", "cy", None)]
+    await _planned(path, users)
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        await store.save(
+            [
+                ok_result("10", ("bob", "x")),  # the old name
+                ok_result("11", ("cy", "y")),  # neither
+                ok_result("12", ("z", "ROBERT")),  # the new name
+                ok_result("13", ("ada", "did:x"), ids=("9", "did:x"), source="bluesky"),
+            ]
+        )
+        done = await store.import_users([User("2", "robert", None)])
+        assert done.updated == 1
+    finally:
+        await store.close()
+    gen = _generation(path)
+    stored = _stored(path)
+    assert {u: g for u, (_, g) in stored.items()} == dict.fromkeys(stored, gen)
+    assert {u: lists_codec.key_pairs(k) for u, (k, _) in stored.items() if k is not None} == {
+        "10": [],
+        "11": [(0, "3")],
+        "12": [(1, "2")],
+        "13": [(0, "1")],
+    }

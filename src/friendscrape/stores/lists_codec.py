@@ -122,6 +122,25 @@ def _decode(stored: str | bytes | None) -> list[str]:
     raise ValueError(msg)
 
 
+def folded_values(stored: str | bytes | None) -> list[bytes] | None:
+    """A stored list's values as UTF-8 with ASCII letters in lower case (as SQLite's
+    NOCASE folds them), from a joined blob without decoding its text; None when a value
+    holds a NUL (SQLite may compare it only up to the NUL: the caller must not judge).
+    Raises DamagedListError as ``decode`` does."""
+    if stored is None or stored == EMPTY:
+        return []
+    try:
+        if isinstance(stored, bytes) and stored and stored[0] in (NAMES_RAW, NAMES_DEFLATED):
+            body = _body(stored)
+            return None if b"\0" in body else body.lower().split(b"\n")
+    except zlib.error as exc:
+        raise _damaged("a friend list", exc) from None
+    values = decode(stored)
+    if any("\0" in v for v in values):
+        return None
+    return [v.encode(errors="surrogatepass").lower() for v in values]
+
+
 def as_json(stored: str | bytes | None) -> str:
     """A stored list as JSON text: what older rows hold (returned as it is), or a blob's
     list written as JSON (for SQL that walks lists with json_each)."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, overload
@@ -41,6 +41,10 @@ CREATE TABLE IF NOT EXISTS key_generation (   -- one row: the job's users' gener
     generation INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO key_generation (id, generation) VALUES (1, 1);
+CREATE TABLE IF NOT EXISTS key_changes (      -- the keys the latest import added or changed
+    generation INTEGER NOT NULL,
+    key TEXT NOT NULL                          -- folded as NOCASE folds (sqlite_match.fold)
+);
 """
 _COLUMNS = {
     # The job's id each friend resolves to: sparse pairs (lists_codec), or in stores of
@@ -124,9 +128,37 @@ def index_keys(conn: sqlite3.Connection) -> None:
             conn.execute(statement)
 
 
-def keys_changed(conn: sqlite3.Connection) -> None:
-    """The job's users changed (an import): lists resolved before must be resolved again."""
+MAX_CHANGED_KEYS = 100_000
+"""Keys of one import recorded at most: past that, every list is matched again."""
+
+
+def keys_changed(conn: sqlite3.Connection, changed: Collection[str] | None = None) -> None:
+    """The job's users changed (an import): lists resolved before must be resolved again.
+    ``changed``: the keys (``sqlite_match.fold``ed) the import added or changed, when
+    known: lists resolved at the generation before that name none of them hold as they
+    are (``sqlite_keys.rematch`` restamps them); None (or too many): every list is
+    matched again."""
     conn.execute("UPDATE key_generation SET generation = generation + 1")
+    conn.execute("DELETE FROM key_changes")
+    if changed is None or not changed or len(changed) > MAX_CHANGED_KEYS:
+        return
+    if any("\0" in key for key in changed):
+        return  # SQLite may compare such a key up to its NUL only: matched again in full
+    gen = generation(conn)
+    conn.executemany(
+        "INSERT INTO key_changes (generation, key) VALUES (?, ?)", ((gen, k) for k in changed)
+    )
+
+
+def changed_keys(conn: sqlite3.Connection, gen: int) -> frozenset[bytes] | None:
+    """The keys (folded, UTF-8) the import that began generation ``gen`` added or
+    changed; None when not recorded (every list resolved before is matched again)."""
+    try:
+        found = conn.execute("SELECT key FROM key_changes WHERE generation = ?", (gen,))
+        keys = frozenset(row[0].encode(errors="surrogatepass") for row in found)
+    except sqlite3.OperationalError:
+        return None
+    return keys or None
 
 
 def generation(conn: sqlite3.Connection) -> int | None:

@@ -21,6 +21,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -395,7 +396,8 @@ _CATCH_UP = 16
 
 # The lists an import left matched at an older generation (or never matched), but for
 # those of the fast path (``{fast}``), in user id order from ``:after``.
-_STALE = """SELECT f.user_id, f.friend_names, f.friend_ids, f.source FROM user_friends f
+_STALE = """SELECT f.user_id, f.friend_names, f.friend_ids, f.source, f.keys_gen
+FROM user_friends f
 WHERE f.keys_gen < :gen AND f.friend_count > 0 AND f.user_id > :after AND NOT {fast}
 ORDER BY f.user_id LIMIT :step"""
 
@@ -409,33 +411,72 @@ def _fast_sql(direct: tuple[str, ...]) -> str:
         AND (typeof(f.friend_ids) = 'blob' OR f.friend_ids <> '[]'))"""
 
 
-def rematch(conn: sqlite3.Connection) -> int:
+@dataclass(frozen=True, slots=True)
+class Rematched:
+    """What ``rematch`` did: lists matched again, and lists kept as they were (they name
+    no key the import added or changed), restamped at the current generation."""
+
+    matched: int = 0
+    kept: int = 0
+
+
+def rematch(conn: sqlite3.Connection) -> Rematched:
     """Match again, in bulk and once, the lists saved before the job's users changed (an
     import) and those saved before the save's filter was ready: each stored with the
     job's ids it resolves to at the current generation, so that exports read them as
-    lists matched at save. Lists of the fast path are left as they are. The number of
-    lists matched; 0 while lists are not matched at save (no plan yet). Stops when the
-    users change meanwhile (the import that changed them matches them again)."""
+    lists matched at save. A list matched at the generation before, naming (by upstream
+    id or name, ignoring case) none of the keys the import added or changed, resolves as
+    it did: only restamped (the import records those keys; ``sqlite_graph.keys_changed``).
+    Lists of the fast path are left as they are. Nothing while lists are not matched at
+    save (no plan yet). Stops when the users change meanwhile (the import that changed
+    them matches them again)."""
     keys = _build(conn)
     if keys is None:
-        return 0
+        return Rematched()
+    changed = graph.changed_keys(conn, keys.generation)
     after: str | None = ""
-    done = 0
+    matched = kept = 0
     while after is not None:
         conn.execute("BEGIN IMMEDIATE")
         try:
             if graph.can_resolve(conn) != keys.generation:
-                return done
+                break
             rows = conn.execute(
                 _STALE.format(fast=_fast_sql(keys.direct)),
                 {"gen": keys.generation, "after": after, "step": _REMATCH_STEP},
             ).fetchall()
-            _rematch_rows(conn, keys, rows)
+            same = _unchanged(rows, keys.generation, changed)
+            _restamp(conn, keys.generation, same)
+            _rematch_rows(conn, keys, [r for r in rows if r[0] not in same])
         finally:
             conn.execute("COMMIT")
-        done += len(rows)
+        matched += len(rows) - len(same)
+        kept += len(same)
         after = str(rows[-1][0]) if len(rows) == _REMATCH_STEP else None
-    return done
+    return Rematched(matched, kept)
+
+
+def _unchanged(rows: list[tuple[Any, ...]], gen: int, changed: frozenset[bytes] | None) -> set[str]:
+    """The users of ``rows`` whose lists, matched at the generation before ``gen``, name
+    none of the ``changed`` keys: their keys hold as they are."""
+    if changed is None:
+        return set()
+    same = set()
+    for user_id, names, ids, _source, kgen in rows:
+        if kgen != gen - 1:
+            continue
+        folded = [lists_codec.folded_values(names), lists_codec.folded_values(ids)]
+        if all(v is not None and changed.isdisjoint(v) for v in folded):
+            same.add(user_id)
+    return same
+
+
+def _restamp(conn: sqlite3.Connection, gen: int, users: set[str]) -> None:
+    """Mark the lists of ``users`` matched at ``gen`` as they are (SQLite rewrites only
+    the changed bytes of a row of the same size: their lists are not written again)."""
+    conn.executemany(
+        "UPDATE user_friends SET keys_gen = ? WHERE user_id = ?", [(gen, u) for u in users]
+    )
 
 
 # The lists of some users (``{marks}``) not matched at the current generation.

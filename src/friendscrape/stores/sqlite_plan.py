@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import structlog
 
 from friendscrape.models import Partition, User
@@ -20,6 +21,7 @@ from friendscrape.stores.base import (
 )
 from friendscrape.stores.planning import numeric_id, sort_key
 from friendscrape.stores.sqlite_base import SqliteBase, to_sql
+from friendscrape.stores.sqlite_match import fold
 
 log = structlog.get_logger(__name__)
 
@@ -80,11 +82,52 @@ def _stage(rows: Sequence[tuple[Any, ...]]) -> Callable[[sqlite3.Connection], No
     return run
 
 
+# The staged users that are new or renamed (each user's last row), with the name held.
+_CHANGED_STAGED = """SELECT s.user_id, s.screen_name, u.screen_name, u.user_id IS NULL FROM (
+    SELECT MAX(ord), user_id, screen_name FROM import_stage GROUP BY user_id) AS s
+LEFT JOIN users u ON u.user_id = s.user_id
+WHERE u.user_id IS NULL OR u.screen_name IS NOT s.screen_name
+LIMIT ?"""
+
+# The same of users given as a JSON list of [user_id, screen_name] (the last one wins).
+_CHANGED_GIVEN = """SELECT s.user_id, s.screen_name, u.screen_name, u.user_id IS NULL FROM (
+    SELECT max(j.key), j.value ->> 0 AS user_id, j.value ->> 1 AS screen_name
+    FROM json_each(?) AS j GROUP BY user_id) AS s
+LEFT JOIN users u ON u.user_id = s.user_id
+WHERE u.user_id IS NULL OR u.screen_name IS NOT s.screen_name
+LIMIT ?"""
+
+
+def _changed_keys(conn: sqlite3.Connection, sql: str, *params: Any) -> set[str] | None:
+    """The keys (folded) an import about to be made adds or changes: a new user's id and
+    name, a renamed user's old and new names; None when not worth knowing (no list saved
+    yet) or too many (``graph.MAX_CHANGED_KEYS``). Call in the import's transaction,
+    before its users are written; ``sql``: ``_CHANGED_STAGED`` or ``_CHANGED_GIVEN``."""
+    if conn.execute("SELECT 1 FROM user_friends LIMIT 1").fetchone() is None:
+        return None
+    keys: set[str] = set()
+    for user_id, name, before, added in conn.execute(sql, (*params, graph.MAX_CHANGED_KEYS)):
+        if added:
+            keys.add(fold(user_id))
+        keys.update(fold(n) for n in (name, before) if n)
+        if len(keys) > graph.MAX_CHANGED_KEYS:
+            return None
+    return keys
+
+
+def _users_changed(conn: sqlite3.Connection, touched: int, keys: set[str] | None) -> None:
+    """Start a new generation of the job's keys unless the import changed none of them
+    (only following counts): lists resolved before are then resolved again."""
+    if touched and keys != set():
+        graph.keys_changed(conn, keys)
+
+
 def _merge_staged(conn: sqlite3.Connection) -> ImportResult:
     conn.execute("BEGIN IMMEDIATE")
     read = int(conn.execute("SELECT COUNT(*) FROM import_stage").fetchone()[0])
     before = conn.execute("SELECT COUNT(*) FROM users").fetchone()[0]
     changes_before = conn.total_changes
+    keys = _changed_keys(conn, _CHANGED_STAGED)
     # GROUP BY user_id with MAX(ord): SQLite takes the bare columns from the row holding
     # the maximum, i.e. each user's last row; the groups come out in user_id order.
     conn.execute(
@@ -101,8 +144,7 @@ def _merge_staged(conn: sqlite3.Connection) -> ImportResult:
                   AND users.following_count IS NOT excluded.following_count)"""
     )
     touched = conn.total_changes - changes_before
-    if touched:
-        graph.keys_changed(conn)  # lists resolved before are resolved again
+    _users_changed(conn, touched, keys)
     after = conn.execute("SELECT COUNT(*) FROM users").fetchone()[0]
     distinct = int(conn.execute("SELECT COUNT(DISTINCT user_id) FROM import_stage").fetchone()[0])
     conn.execute("COMMIT")
@@ -194,6 +236,8 @@ class SqlitePlan(SqliteBase):
             conn.execute("BEGIN IMMEDIATE")
             before = conn.execute("SELECT COUNT(*) FROM users").fetchone()[0]
             changes_before = conn.total_changes
+            given = msgspec.json.encode([(u.user_id, u.screen_name) for u in users]).decode()
+            keys = _changed_keys(conn, _CHANGED_GIVEN, given)
             conn.executemany(
                 """INSERT INTO users (user_id, screen_name, following_count, id_num)
                    VALUES (?, ?, ?, ?)
@@ -206,8 +250,7 @@ class SqlitePlan(SqliteBase):
                 rows,
             )
             touched = conn.total_changes - changes_before
-            if touched:
-                graph.keys_changed(conn)  # lists resolved before are resolved again
+            _users_changed(conn, touched, keys)
             after = conn.execute("SELECT COUNT(*) FROM users").fetchone()[0]
             conn.execute("COMMIT")
             added = after - before
@@ -221,9 +264,9 @@ class SqlitePlan(SqliteBase):
     async def _rematch(self) -> None:
         """The lists saved before the users changed, matched again once, in bulk (an
         export then reads them as lists matched at save)."""
-        matched = await self._call("rematch", sqlite_keys.rematch)
-        if matched:
-            log.info("lists_rematched", lists=matched)
+        done = await self._call("rematch", sqlite_keys.rematch)
+        if done.matched or done.kept:
+            log.info("lists_rematched", lists=done.matched, unchanged=done.kept)
 
     async def import_stream(
         self, batches: Iterable[Sequence[User]], *, again: Again[Any]
