@@ -94,3 +94,41 @@ async def test_batches_of_every_size_up_to_49_read_back_exactly_with_a_repeat(
     finally:
         await store.close()
     assert read == expected
+
+
+def test_a_batch_of_any_size_is_written_by_statements_of_eight_sizes_at_100_rows() -> None:
+    seen: set[int] = set()
+    for count in range(460):
+        sizes = statement_sizes(count, 100)
+        assert sum(sizes) == count
+        assert len([s for s in sizes if s < 100]) <= 6
+        seen.update(sizes)
+    assert seen == {100, 64, 32, 16, 8, 4, 2, 1}
+
+
+async def test_a_run_s_batch_of_100_is_one_statement_where_sqlite_takes_its_parameters(
+    tmp_path: Path,
+) -> None:
+    """One statement for the 100 rows of a run's batch (each statement hands the
+    interpreter's lock to the event loop and back); two where SQLite takes at most 999
+    parameters (its limit before 3.32); the rows read back the same either way."""
+    store = SqliteStore(tmp_path / "s.db")
+    await store.open()
+    statements: list[str] = []
+    try:
+        conn = store._conn
+        assert conn is not None
+        conn.set_trace_callback(statements.append)
+        await store.save([_result(str(n), (f"a{n}",)) for n in range(100)])
+        wide = [s for s in statements if "INSERT INTO user_friends" in s]
+        conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+        statements.clear()
+        await store.save([_result(str(n), (f"b{n}",)) for n in range(100, 200)])
+        narrow = [s for s in statements if "INSERT INTO user_friends" in s]
+        conn.set_trace_callback(None)
+        read = {r.user_id: r.friend_names async for r in store.results()}
+    finally:
+        await store.close()
+    assert len(wide) == 1
+    assert len(narrow) == 2
+    assert read == {str(n): (f"{'a' if n < 100 else 'b'}{n}",) for n in range(200)}

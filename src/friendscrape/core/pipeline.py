@@ -553,6 +553,9 @@ class PartitionRun:
     # -- writer -----------------------------------------------------------------------
 
     async def _writer(self) -> None:
+        # The loop looked up once, not at each timer: on Python 3.11 each lookup is a
+        # getpid system call.
+        loop = asyncio.get_running_loop()
         done = False
         while not done:
             item = await self._queue.get()
@@ -561,26 +564,36 @@ class PartitionRun:
                 done = True
             else:
                 batch.append(item)
-                done = await self._fill(batch)
+                done = await self._fill(batch, loop)
             if done and self._unqueued:
                 batch.extend(self._unqueued)
                 self._unqueued.clear()
             if batch:
-                await self._save(batch)
+                await self._save(batch, loop)
 
-    async def _fill(self, batch: list[FriendList]) -> bool:
+    async def _fill(self, batch: list[FriendList], loop: asyncio.AbstractEventLoop) -> bool:
         """Add queued results to ``batch`` until it is full or ``flush_interval`` has
         passed since it started; True once the end of the queue (None) was taken."""
         s = self._config
+        queue = self._queue
+        # What is queued already is taken first, without a timer: a batch the queue
+        # holds whole (a writer behind the fetchers) sets none.
+        while len(batch) < s.batch_size and not queue.empty():
+            item = queue.get_nowait()
+            if item is None:
+                return True
+            batch.append(item)
+        if len(batch) >= s.batch_size:
+            return False
         # One timer a batch, not one per wait: each timer is a loop wake-up (and, on
         # Python 3.11, system calls to find the running loop and task).
         try:
-            async with asyncio.timeout(s.flush_interval):
+            async with asyncio.timeout_at(loop.time() + s.flush_interval):
                 while len(batch) < s.batch_size:
-                    if not self._queue.empty():
-                        item = self._queue.get_nowait()  # no wait for a result queued
+                    if not queue.empty():
+                        item = queue.get_nowait()  # no wait for a result queued
                     else:
-                        item = await self._queue.get()
+                        item = await queue.get()
                     if item is None:
                         return True
                     batch.append(item)
@@ -588,14 +601,14 @@ class PartitionRun:
             pass
         return False
 
-    async def _save(self, batch: Sequence[FriendList]) -> None:
+    async def _save(self, batch: Sequence[FriendList], loop: asyncio.AbstractEventLoop) -> None:
         s = self._config
 
         last: list[StoreError] = []
 
         async def attempt() -> None:
             try:
-                async with asyncio.timeout(s.write_timeout):
+                async with asyncio.timeout_at(loop.time() + s.write_timeout):
                     await self._store.save(batch)
             except TimeoutError:
                 msg = f"write of {len(batch)} rows took over {s.write_timeout:g}s"
@@ -607,14 +620,20 @@ class PartitionRun:
 
         started = time.monotonic()
         try:
-            # Once the run is stopping, the write and its retries end by the stop's
-            # deadline (pulled in by _stop_clock when the stop comes mid-write): a store
-            # stuck behind another writer's lock must not outlast the platform's kill.
-            async with asyncio.timeout_at(self._stop_deadline) as budget:
-                self._save_budget = budget
-                await retry_call(
-                    attempt, on=StoreTransientError, policy=self._store_retry, event="writer.retry"
-                )
+            failed = await self._first_write(batch, loop, last)
+            if failed is not None:
+                # Once the run is stopping, the retries end by the stop's deadline
+                # (pulled in by _stop_clock when the stop comes mid-write): a store
+                # stuck behind another writer's lock must not outlast the platform's kill.
+                async with asyncio.timeout_at(self._stop_deadline) as budget:
+                    self._save_budget = budget
+                    await retry_call(
+                        attempt,
+                        on=StoreTransientError,
+                        policy=self._store_retry,
+                        event="writer.retry",
+                        first_failure=failed,
+                    )
         except StoreError as exc:
             log.error("writer.failed", rows=len(batch), error=str(exc), cause=type(exc).__name__)
             raise WriterFailedError(f"could not save {len(batch)} results: {exc}") from exc
@@ -633,6 +652,40 @@ class PartitionRun:
         self.stats.users_saved += len(batch)
         self._waiting_since = now if self._queue.qsize() else None
         log.debug("writer.flush", rows=len(batch), seconds=round(now - started, 3))
+
+    async def _first_write(
+        self, batch: Sequence[FriendList], loop: asyncio.AbstractEventLoop, last: list[StoreError]
+    ) -> StoreTransientError | None:
+        """A batch's first write, under one timer for both the write timeout and the
+        stop's deadline (the retries' machinery, and its second timer, only after a
+        failure): the failure to retry, or None once saved. A permanent store error is
+        raised, and so is the timer's TimeoutError when the stop's deadline is what
+        passed."""
+        s = self._config
+        deadline = loop.time() + s.write_timeout
+        stop = self._stop_deadline
+        try:
+            async with asyncio.timeout_at(deadline if stop is None else min(deadline, stop)) as t:
+                self._save_budget = t  # a stop coming meanwhile pulls it in, never out
+                await self._store.save(batch)
+        except TimeoutError:
+            stop = self._stop_deadline
+            if stop is not None and stop <= deadline:
+                raise
+            failed = StoreTransientError(
+                f"write of {len(batch)} rows took over {s.write_timeout:g}s"
+            )
+            last.append(failed)
+            return failed
+        except StoreTransientError as exc:
+            last.append(exc)
+            return exc
+        except StoreError as exc:
+            last.append(exc)
+            raise
+        finally:
+            self._save_budget = None
+        return None
 
     # -- watchdog and progress --------------------------------------------------------
 
@@ -668,8 +721,13 @@ class PartitionRun:
         """When the stop comes, start its budget and bring a write under way inside it."""
         await self._stop.wait()
         deadline = self._stop_deadline_at()
-        if self._save_budget is not None:
-            self._save_budget.reschedule(deadline)
+        budget = self._save_budget
+        # An expired timer (a first write's write timeout, its task not yet resumed)
+        # cannot be moved: the retries that follow start under the stop's deadline.
+        if budget is not None and not budget.expired():
+            # Never later than it was: a first write's timer is its write timeout too.
+            when = budget.when()
+            budget.reschedule(deadline if when is None else min(when, deadline))
         left = deadline - asyncio.get_running_loop().time()
         log.info("run.stopping", seconds_left=round(left, 1))
 

@@ -187,6 +187,17 @@ def can_resolve(conn: sqlite3.Connection) -> int | None:
     return int(gen) if gen is not None and made == len(_INDEX_NAMES) else None
 
 
+def can_resolve_with(conn: sqlite3.Connection, expression: str) -> tuple[int | None, Any]:
+    """``can_resolve`` and the value of the SQL ``expression``, read in one statement: a
+    save needs both, and each statement lets go of the interpreter's lock and waits to
+    take it back from the busy event loop (futex calls, and CPU)."""
+    try:
+        gen, made, value = conn.execute(f"{_CAN_RESOLVE}, ({expression})", _INDEX_NAMES).fetchone()
+    except sqlite3.OperationalError:
+        return None, conn.execute(f"SELECT {expression}").fetchone()[0]
+    return (int(gen) if gen is not None and made == len(_INDEX_NAMES) else None), value
+
+
 def resolve(conn: sqlite3.Connection, keys_json: str) -> str:
     """The job's id each key of the JSON list ``keys_json`` resolves to, or null, as the
     JSON list SQLite builds (stored as it is: no parse and dump on the save path)."""

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
+from types import EllipsisType
 from typing import Any
 
 import msgspec
@@ -216,6 +217,7 @@ class SaveMatcher:
         ids: Sequence[Sequence[str]] | None = None,
         sources: Sequence[str] | None = None,
         users: Sequence[str] | None = None,
+        gen: int | EllipsisType | None = ...,
     ) -> list[tuple[bytes | None, int]]:
         """For each (friend_names, friend_ids) JSON pair about to be saved (``names``:
         the same names as Python strings): its friend_keys and the generation they hold
@@ -223,10 +225,12 @@ class SaveMatcher:
         generation read once. Given ``ids`` and ``sources`` (the same lists' upstream ids
         and platforms), lists with upstream ids are matched too, unless they take the
         export's fast path; those saved before the filter is ready are matched by later
-        saves, given ``users`` (whose lists they are). Call inside the save's
-        transaction."""
+        saves, given ``users`` (whose lists they are). ``gen``: the generation, when the
+        caller read it (``sqlite_graph.can_resolve``) in the transaction. Call inside the
+        save's transaction."""
         with_ids = ids is not None and sources is not None
-        gen = graph.can_resolve(conn) if with_ids else graph.save_generation(conn, lists)
+        if isinstance(gen, EllipsisType):
+            gen = graph.can_resolve(conn) if with_ids else graph.save_generation(conn, lists)
         if gen is None:
             return [(None, -1)] * len(lists)
         keys = self._filter

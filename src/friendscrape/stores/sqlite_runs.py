@@ -13,6 +13,7 @@ import msgspec
 
 from friendscrape.models import FriendList, UserPage, utc
 from friendscrape.stores import figures, lists_codec, paging, rows
+from friendscrape.stores import sqlite_graph as graph
 from friendscrape.stores import sqlite_totals as totals
 from friendscrape.stores import sqlite_waves as waves
 from friendscrape.stores.base import (
@@ -29,7 +30,13 @@ _UPSERT_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _MICROSECOND = timedelta(microseconds=1)
 
 _UPSERT_ROWS = 50
-"""Results written per statement: 950 parameters, under the oldest SQLite's 999."""
+"""Results written per statement where SQLite takes at most 999 parameters (its limit
+before 3.32): 950."""
+
+_UPSERT_ROWS_MOST = 100
+"""Results written per statement where SQLite takes 1,900 parameters or more: a run's
+batch of 100 in one statement, not two (each lets go of the interpreter's lock and
+takes it back from the busy event loop)."""
 
 _UPSERT = """
 INSERT INTO user_friends (user_id, screen_name, friend_count, friend_names, friend_ids,
@@ -54,25 +61,32 @@ def _upsert(rows: int) -> str:
     return _UPSERT.format(rows=", ".join([_UPSERT_ROW] * rows))
 
 
-def statement_sizes(count: int) -> list[int]:
-    """The rows of each statement that writes ``count`` results: ``_UPSERT_ROWS`` each,
-    then the rest in powers of two (at most 5 statements). The connection keeps each
-    statement it prepared, with the lists last bound to it (some 33 KB a row on x-api),
-    and each size of batch under 50 (one cut short by the flush interval) made another:
-    batches of sizes 1-49 left some 40 MB of lists held. Now 7 sizes in all."""
-    sizes = [_UPSERT_ROWS] * (count // _UPSERT_ROWS)
-    rest = count % _UPSERT_ROWS
+def statement_sizes(count: int, most: int = _UPSERT_ROWS) -> list[int]:
+    """The rows of each statement that writes ``count`` results: ``most`` each, then the
+    rest in powers of two (at most 5 statements, 6 for ``_UPSERT_ROWS_MOST``). The
+    connection keeps each statement it prepared, with the lists last bound to it (some
+    33 KB a row on x-api), and each size of batch under 50 (one cut short by the flush
+    interval) made another: batches of sizes 1-49 left some 40 MB of lists held. Now 7
+    sizes in all (8 for ``_UPSERT_ROWS_MOST``)."""
+    sizes = [most] * (count // most)
+    rest = count % most
     sizes += [1 << bit for bit in reversed(range(rest.bit_length())) if rest >> bit & 1]
     return sizes
 
 
+def rows_per_statement(conn: sqlite3.Connection) -> int:
+    """The results one statement writes on ``conn``, as its SQLite's parameters allow."""
+    most = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    return _UPSERT_ROWS_MOST if most >= _UPSERT_ROWS_MOST * _UPSERT_ROW.count("?") else _UPSERT_ROWS
+
+
 def _upsert_all(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
     """Write ``rows`` (in order: a user twice is updated by the later row, as one by one)
-    with one statement per ``_UPSERT_ROWS``, not one per result. Each statement lets go
-    of the GIL and takes it back from the busy event loop, and a row a statement cost
-    about two thread switches and a third of the store's CPU per result."""
+    with one statement per ``rows_per_statement``, not one per result. Each statement
+    lets go of the GIL and takes it back from the busy event loop, and a row a statement
+    cost about two thread switches and a third of the store's CPU per result."""
     start = 0
-    for size in statement_sizes(len(rows)):
+    for size in statement_sizes(len(rows), rows_per_statement(conn)):
         chunk = rows[start : start + size]
         start += size
         conn.execute(_upsert(size), [value for row in chunk for value in row])
@@ -361,6 +375,9 @@ class SqliteRuns(SqliteBase):
             ]
             matcher.prepare(conn, lists)
             conn.execute("BEGIN IMMEDIATE")
+            # The wave's: a row of an earlier wave this replaces is kept in the history.
+            gen, current = graph.can_resolve_with(conn, waves.CURRENT)
+            wave = int(current)
             # Each list's targets resolved now, against the job's users, once.
             keys = matcher.resolved_keys(
                 conn,
@@ -369,9 +386,8 @@ class SqliteRuns(SqliteBase):
                 ids=[r.friend_ids for r in results],
                 sources=[r.source for r in results],
                 users=[r.user_id for r in results],
+                gen=gen,
             )
-            # The wave's: a row of an earlier wave this replaces is kept in the history.
-            wave = waves.current(conn)
             flags = waves.archive(conn, results, hashes, wave)
             if keeps_totals:
                 totals.add_saved(conn, _saved(rows, micros, wave, flags))
