@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import heapq
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -38,6 +39,7 @@ _AHEAD_TRIES = 3  # takes a claim-ahead may lose before the worker claims after 
 # lead a partition's feed gives its next claim (core/pipeline.py: Handover).
 _LEAD_PER_CLAIM = 2.0
 _FIRST_LEAD = 1.0  # seconds, before any claim was timed
+_SPREAD = 16  # partitions over which the workers that lost a take spread their next
 LEAVE_MARGIN = 1.1
 """How much longer than the others' finish this worker's partition must take before it
 leaves them the free ones: both are estimates from a few partitions, so a close case
@@ -172,16 +174,25 @@ async def _wait(stop: asyncio.Event, seconds: float) -> None:
             await stop.wait()
 
 
+def _spread(run_id: str, lost: int) -> int:
+    """The index in the free partitions of this worker's next take, ``lost`` lost."""
+    if lost == 0:
+        return 0
+    return lost + zlib.crc32(f"{run_id}/{lost}".encode()) % _SPREAD
+
+
 async def _take_one(
     store: ClaimStore, run_id: str, config: ClaimConfig, free: list[int], *, lost: int, pending: int
 ) -> Lease | None:
     """The lease of one of ``free`` (not empty), or None when another worker took it
     first. ``lost``: claims this worker lost in a row. It tries the lowest free partition
-    first, then one further along each time it loses: the workers it lost to were
-    racing for the lowest ones, and a list read before a take that lost is stale (a
-    worker whose takes are slow, as statements on a busy BigQuery are, went down such a
-    list losing every race while the fleet claimed it)."""
-    part = free[min(lost, len(free) - 1)]
+    first, then, each time it loses, one further along and up to ``_SPREAD`` more, by
+    its run and the takes it lost: the workers it lost to were racing for the lowest
+    ones, and a list read before a take that lost is stale (a worker whose takes are
+    slow, as statements on a busy BigQuery are, went down such a list losing every race
+    while the fleet claimed it); all the losers of one race, one further along each,
+    would race again for one partition, one of them winning each time."""
+    part = free[min(_spread(run_id, lost), len(free) - 1)]
     try:
         lease = await take_lease(store, part, run_id, config.lease)
     except PartitionHeldError:
