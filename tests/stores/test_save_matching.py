@@ -220,3 +220,24 @@ async def test_closing_the_store_stops_a_filter_being_built(
     assert len(stops) == 1
     assert stops[0].is_set()
     assert _keys(path, "10") == ["10"]
+
+
+def test_the_filter_holds_every_user_read_a_chunk_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Users are read a chunk to a row (one row read lets go of the interpreter's lock):
+    # chunks of 4 here, ids and names with quotes, control characters and NUL among them.
+    path = tmp_path / "friendscrape.db"
+    others = [User(str(5000 + i), f"user{i}", None) for i in range(30)]
+    asyncio.run(_planned(path, USERS + others))
+    monkeypatch.setattr(sqlite_keys, "_CHECK_STOP", 4)
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        keys = sqlite_keys._build(conn)
+    finally:
+        conn.close()
+    assert keys is not None
+    assert not keys.passes_all
+    every = [u.user_id for u in USERS + others] + [u.screen_name for u in USERS + others]
+    wanted = [k for k in every if k]
+    assert keys.candidates(wanted) == wanted

@@ -329,8 +329,13 @@ def _stale(conn: sqlite3.Connection, gen: int | None, have: set[str]) -> bool:
 
 def recorded_platform(conn: sqlite3.Connection) -> str | None:
     """The job's platform when recorded (None in a store that records none)."""
-    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-    if "job" not in tables:
+    # The one name looked up, not every table's read: each row read lets go of the
+    # interpreter's lock and takes it back (the save's key filter reads this in a thread
+    # of its own while the run's loop is busy, a few futex calls a row).
+    has_job = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'job'"
+    ).fetchone()
+    if has_job is None:
         return None
     found = conn.execute("SELECT value FROM job WHERE key = 'platform'").fetchone()
     return None if found is None else str(found[0])

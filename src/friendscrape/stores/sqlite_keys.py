@@ -120,17 +120,38 @@ def _build(conn: sqlite3.Connection, stop: threading.Event | None = None) -> Key
             return KeyFilter(gen, 0, passes_all=True, direct=direct)
         keys = KeyFilter(gen, 2 * count, direct=direct)
         add = keys.add
-        cursor = conn.execute("SELECT user_id, screen_name FROM users")
-        while rows := cursor.fetchmany(_CHECK_STOP):
+        after = None
+        while chunk := _users_after(conn, after):
             if stop is not None and stop.is_set():
                 return None
-            for user_id, name in rows:
+            ids, names, after = chunk
+            for user_id, name in zip(ids, names, strict=True):
                 add(user_id)
                 if name:  # an empty name matches nobody (the SQL rule's screen_name <> '')
                     add(name)
         return keys
     finally:
         conn.execute("COMMIT")
+
+
+# Up to _CHECK_STOP users after a rowid, as two JSON arrays: one row read a chunk.
+_USERS_AFTER = """SELECT json_group_array(user_id), json_group_array(screen_name), max(r)
+    FROM (SELECT rowid AS r, user_id, screen_name FROM users WHERE rowid > ?
+          ORDER BY rowid LIMIT ?)"""
+
+
+def _users_after(
+    conn: sqlite3.Connection, after: int | None
+) -> tuple[list[str], list[str], int] | None:
+    """The ids and names of the next users in rowid order (None: no more). Read a chunk
+    to a row, not a row a user: each row read lets go of the interpreter's lock and
+    takes it back, and this thread reads while the run's busy loop holds it (the lock
+    handed back and forth, a few futex calls a user)."""
+    start = -(1 << 63) if after is None else after
+    ids, names, last = conn.execute(_USERS_AFTER, (start, _CHECK_STOP)).fetchone()
+    if last is None:
+        return None
+    return msgspec.json.decode(ids), msgspec.json.decode(names), int(last)
 
 
 def _build_apart(
