@@ -8,13 +8,14 @@ from __future__ import annotations
 import asyncio
 import random
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
 import pytest
 
 from friendscrape.models import FriendList, User
-from friendscrape.stores import lists_codec, sqlite_graph, sqlite_keys, sqlite_match
+from friendscrape.stores import lists_codec, sqlite_graph, sqlite_keys, sqlite_match, sqlite_runs
 from friendscrape.stores.sqlite import SqliteStore
 from friendscrape.stores.sqlite_keys import SaveMatcher
 from storefixtures import ok_result
@@ -217,3 +218,38 @@ async def test_a_rename_matches_again_the_lists_naming_the_old_or_the_new_name(
         "12": [(1, "2")],
         "13": [(0, "1")],
     }
+
+
+async def test_a_save_writes_no_json_text_of_lists_on_the_fast_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the filter is ready, lists on the export's fast path (the job's platform's,
+    never matched at save) are saved without their JSON text; others still get theirs
+    and are matched."""
+    path = tmp_path / "friendscrape.db"
+    # Ids all of the X API's kind: x-api is the job's platform, its lists on the fast path.
+    await _planned(path, [User("101", "n1", None), User("103", "ada.bsky.social", None)])
+    written: list[tuple[str, ...]] = []
+    json_list = sqlite_runs._json_list
+
+    def recording(values: Sequence[str]) -> str:
+        written.append(tuple(values))
+        return json_list(values)
+
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        await store.save([ok_result("first", ("n1",), ids=("101",), source="x-api")])
+        thread = store._matcher._thread  # the filter's, started by the first save
+        if thread is not None:
+            thread.join()
+        monkeypatch.setattr(sqlite_runs, "_json_list", recording)
+        x_api = ok_result("second", ("n1", "x"), ids=("101", "999"), source="x-api")
+        await store.save([x_api, _bluesky("third")])
+    finally:
+        await store.close()
+    assert written == [_bluesky("third").friend_names, _bluesky("third").friend_ids]
+    stored = _stored(path)
+    assert stored["second"] == (None, -1)
+    assert stored["third"][0] is not None
+    assert lists_codec.key_pairs(stored["third"][0]) == [(0, "103")]

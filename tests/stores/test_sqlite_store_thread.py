@@ -12,7 +12,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
@@ -91,9 +91,9 @@ async def test_a_save_hashes_its_lists_in_the_callers_thread_not_the_stores(
     hashed_on: list[str] = []
     hashes_of = sqlite_waves.hashes_of
 
-    def recording(results: Sequence[FriendList]) -> list[int]:
+    def recording(results: Sequence[FriendList], joined: Any = None) -> list[int]:
         hashed_on.append(threading.current_thread().name)
-        return hashes_of(results)
+        return hashes_of(results, joined)
 
     monkeypatch.setattr(sqlite_waves, "hashes_of", recording)
     store = SqliteStore(tmp_path / "s.db")
@@ -105,6 +105,29 @@ async def test_a_save_hashes_its_lists_in_the_callers_thread_not_the_stores(
         await store.close()
     assert hashed_on == [threading.current_thread().name]
     assert read == {"1": ("1", "2"), "2": ("1", "2")}
+
+
+def test_a_saves_hashes_from_the_joined_lists_equal_the_lists_own() -> None:
+    """The save hashes lists from their stored, joined form (not joined again); every
+    hash equals ``list_hash``'s, or the next wave would take unchanged lists as changed."""
+    lists = [
+        (("a",), ("1",)),
+        (("Ada", "\u00e9mile", "\u2028x", "unit\x1fsep", ""), ("1", "2", "3", "4", "5")),
+        (("a", "b"), ("1",)),
+        (("line\nfeed", "b"), ("1", "2")),
+        (tuple(f"name{i}" for i in range(1000)), tuple(str(i) for i in range(1000))),
+        ((), ("1",)),
+    ]
+    results = [ok_result(str(k), names, ids=ids) for k, (names, ids) in enumerate(lists)]
+    joined = [
+        (
+            lists_codec.encode(r.friend_names, deflate=False),
+            lists_codec.encode(r.friend_ids, deflate=False),
+        )
+        for r in results
+    ]
+    assert sqlite_waves.hashes_of(results, joined) == sqlite_waves.hashes_of(results)
+    assert len(set(sqlite_waves.hashes_of(results))) == len(lists)
 
 
 def _sqlite_memory_used() -> Callable[[], int] | None:

@@ -24,6 +24,7 @@ from friendscrape.stores.base import (
     now_utc,
 )
 from friendscrape.stores.sqlite_base import SqliteBase, table_names, to_sql
+from friendscrape.stores.sqlite_keys import SaveMatcher
 
 _UPSERT_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
@@ -114,6 +115,34 @@ def _json_list(values: Sequence[str]) -> str:
     of 1,000 names and ids is saved with every fetch, and json.dumps cost about a tenth
     of the collector's CPU on x-api."""
     return msgspec.json.encode(values).decode()
+
+
+_UNREAD = "(left to the export)"
+"""The matcher's text of a list with upstream ids until it is known to need it (neither
+``[]`` nor JSON): lists on the export's fast path (the job's platform's) are never
+matched at save, and writing their JSON cost some 45 us a list of 1,000 in the event
+loop's thread."""
+
+
+def _match_texts(result: FriendList) -> tuple[str, str]:
+    """A list's names and ids as the save's matching reads them: JSON text, or
+    ``_UNREAD`` for both of a list with names and upstream ids (see ``_texts``)."""
+    if result.friend_names and result.friend_ids:
+        return (_UNREAD, _UNREAD)
+    return (_json_list(result.friend_names), _json_list(result.friend_ids))
+
+
+def _texts(
+    matcher: SaveMatcher, results: Sequence[FriendList], lists: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """``lists`` with the JSON text written, in the store's thread, of each list the
+    matcher may read: all but those it leaves to the export (known after ``prepare``)."""
+    return [
+        (_json_list(r.friend_names), _json_list(r.friend_ids))
+        if pair[0] == _UNREAD and not matcher.leaves_to_export(r.source)
+        else pair
+        for r, pair in zip(results, lists, strict=True)
+    ]
 
 
 def _joined(result: FriendList) -> tuple[str | bytes, str | bytes] | None:
@@ -337,13 +366,14 @@ class SqliteRuns(SqliteBase):
 
     async def save(self, results: Sequence[FriendList]) -> None:
         # The lists as JSON text, which the matching's SQL reads; they are stored compact.
+        # Those with upstream ids wait until the matcher says whether it reads them.
         # The hashes too are taken here, in the event loop's thread: in the store's,
         # hashing let go of the interpreter's lock twice a list (blake2b does for every
         # input over 2 KB), and each time the busy loop took it and the store's thread
         # waited to get it back, a few futex calls each time.
-        lists = [(_json_list(r.friend_names), _json_list(r.friend_ids)) for r in results]
-        hashes = waves.hashes_of(results)
+        unread = [_match_texts(r) for r in results]
         joined = [_joined(r) for r in results]
+        hashes = waves.hashes_of(results, joined)
         rows = [
             (
                 r.user_id,
@@ -373,7 +403,8 @@ class SqliteRuns(SqliteBase):
                 (lists_codec.encode(r.friend_names), lists_codec.EMPTY) if j is None else j
                 for r, j in zip(results, joined, strict=True)
             ]
-            matcher.prepare(conn, lists)
+            matcher.prepare(conn, unread)
+            lists = _texts(matcher, results, unread)
             conn.execute("BEGIN IMMEDIATE")
             # The wave's: a row of an earlier wave this replaces is kept in the history.
             gen, current = graph.can_resolve_with(conn, waves.CURRENT)

@@ -21,7 +21,7 @@ from friendscrape.stores import sqlite_totals as totals
 from friendscrape.stores.base import WaveRow, WaveSummary
 from friendscrape.stores.sqlite_base import SqliteBase, table_names, to_sql
 from friendscrape.stores.sqlite_schema import add_columns
-from friendscrape.stores.waves import list_hash, wave_row
+from friendscrape.stores.waves import lines_hash, list_hash, wave_row
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS waves (
@@ -324,6 +324,25 @@ class SqliteWaves(SqliteBase):
                 yield wave_row(row)
 
 
-def hashes_of(results: Sequence[FriendList]) -> list[int]:
-    """Each result's list hash (``list_hash``)."""
-    return [list_hash(r.friend_names, r.friend_ids) for r in results]
+def hashes_of(
+    results: Sequence[FriendList],
+    joined: Sequence[tuple[str | bytes, str | bytes] | None] | None = None,
+) -> list[int]:
+    """Each result's list hash (``list_hash``); given ``joined`` (each list's names and
+    ids as ``lists_codec.encode`` stored them, or None), from those where both are
+    joined lines, which are not joined again."""
+    if joined is None:
+        return [list_hash(r.friend_names, r.friend_ids) for r in results]
+    return [_hash(r, j) for r, j in zip(results, joined, strict=True)]
+
+
+def _hash(result: FriendList, joined: tuple[str | bytes, str | bytes] | None) -> int:
+    if joined is not None:
+        names, ids = joined
+        if (
+            isinstance(names, bytes)
+            and isinstance(ids, bytes)
+            and names[0] == lists_codec.NAMES_RAW == ids[0]
+        ):
+            return lines_hash(names[1:], ids[1:])
+    return list_hash(result.friend_names, result.friend_ids)

@@ -31,6 +31,17 @@ def list_hash(names: Sequence[str], ids: Sequence[str]) -> int:
     return int.from_bytes(digest.digest(), "big", signed=True)
 
 
+def lines_hash(names: bytes, ids: bytes) -> int:
+    """``list_hash`` of lists given as their UTF-8 values joined by line feeds, no value
+    holding one (as ``lists_codec`` stores them): the save has them joined already, and
+    swapping the separators costs less than joining 1,000 values again."""
+    digest = hashlib.blake2b(digest_size=_HASH_BYTES)
+    digest.update(names.replace(b"\n", b"\x1f"))
+    digest.update(b"\x1e")
+    digest.update(ids.replace(b"\n", b"\x1f"))
+    return int.from_bytes(digest.digest(), "big", signed=True)
+
+
 def wave_row(row: Row) -> WaveRow:
     """A WaveRow of a query's row: the result's columns (``rows.friend_list``) and
     ``list_hash``."""
