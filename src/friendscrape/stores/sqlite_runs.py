@@ -294,7 +294,8 @@ class SqliteRuns(SqliteBase):
         # The leases first: a partition whose holder ends it between the two reads is
         # then no longer pending, not pending with no lease (free, claimed for nothing).
         leases = await self.leases()
-        return await self.pending_partitions(retry_failed=retry_failed), leases
+        pending = await self.pending_partitions(retry_failed=retry_failed)
+        return pending, leases if pending else {}  # as on BigQuery: nothing when none pending
 
     async def renew_lease(self, lease: Lease) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
