@@ -319,10 +319,11 @@ def _held_seconds(events: list[dict[str, object]]) -> float:
 
 
 def _tail_lines(workers: list[Worker], slow: Worker) -> list[str]:
-    """Per worker of a next run: its partitions and pages, when it ended (seconds from the
-    fleet's start), how long it held no partition before then (idle), and what its claims
-    met, so a run's tail can be told apart: the slow worker's last partition, a claim
-    left to others, claim races."""
+    """Per worker of a next run: its partitions and pages, when it first claimed and when
+    it ended (seconds from the fleet's first claim), how long it held no partition before
+    its end (idle, its start-up included), and what its claims met, so a run's tail can
+    be told apart: the slow worker's last partition, a claim left to others, claim
+    races."""
     events = {id(w): w.events() for w in workers}
     starts = [
         _at(e)
@@ -340,13 +341,14 @@ def _tail_lines(workers: list[Worker], slow: Worker) -> list[str]:
         if not done:
             continue
         end = max(_at(e) for e in done) - start
+        first = min(_at(e) for e in mine if e.get("event") == "claim.taken") - start
         counts = Counter(str(e.get("event")) for e in mine)
         last = max(done, key=_at)
         tag = " (slow upstream)" if worker is slow else ""
         lines.append(
             f"    worker {i + 1}{tag}: {len(done)} partitions, "
-            f"{sum(int(str(e['pages'])) for e in done)} pages, ended at {end:.1f}s, "
-            f"idle {end - _held_seconds(mine):.1f}s; last partition "
+            f"{sum(int(str(e['pages'])) for e in done)} pages, first claim at {first:.1f}s, "
+            f"ended at {end:.1f}s, idle {end - _held_seconds(mine):.1f}s; last partition "
             f"{last.get('partition')} ({last.get('pages')} pages) ended at "
             f"{_at(last) - start:.1f}s; claims ahead {counts['claim.ahead']}, lost "
             f"{counts['claim.taken_by_another']}, waited {counts['claim.waiting']}, "
