@@ -15,6 +15,7 @@ from friendscrape.fetch.http import HttpClient, HttpConfig
 from friendscrape.fetch.wire import PageRequest
 from friendscrape.parse.mastodon import parse_following_page as parse_mastodon
 from friendscrape.parse.twitter_mobile import parse_following_page as parse_mobile
+from friendscrape.sources import base
 from friendscrape.sources.base import InvalidURLError, other_list
 from friendscrape.sources.mastodon import MastodonSource
 from friendscrape.sources.twitter_mobile import TwitterMobileSource
@@ -60,6 +61,23 @@ def test_another_account_endpoint_or_host_is_named(url: str, says: str) -> None:
 def test_an_unreadable_url_is_its_own_error(url: str) -> None:
     with pytest.raises(InvalidURLError):
         other_list(FIRST, url, PAGING)
+
+
+@pytest.mark.parametrize("first", ["http://[::1", "https://m.example:99999/"])
+def test_an_unreadable_first_url_is_its_own_error_each_time(first: str) -> None:
+    for _ in range(2):  # not remembered as readable after the first time
+        with pytest.raises(InvalidURLError):
+            other_list(first, FIRST, PAGING)
+
+
+def test_a_lists_first_url_is_read_once_for_all_its_pages() -> None:
+    """The HTML source checks a page of 20 names at a time against the first page."""
+    first = "https://m.example/api/v1/accounts/4242/following?limit=80"
+    base._first_parts.cache_clear()
+    for k in range(5):
+        assert other_list(first, f"{first}&max_id={k}", PAGING) is None
+    assert other_list(first, first.replace("4242", "4243"), PAGING) is not None
+    assert base._first_parts.cache_info().misses == 1
 
 
 def test_screen_names_ignore_letter_case_on_the_mobile_site() -> None:

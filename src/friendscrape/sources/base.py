@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Final, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -90,35 +91,51 @@ def other_list(
     takes its cursor from (a token, a link). Raises InvalidURLError for a URL that
     cannot be read.
     """
+    scheme, host, port, path, params = _first_parts(first, paging, case_blind=case_blind)
     try:
-        here, there = urlsplit(first), urlsplit(url)
-        ports = (_port(here.scheme, here.port), _port(there.scheme, there.port))
+        there = urlsplit(url)
+        there_port = _port(there.scheme, there.port)
     except ValueError as exc:
         raise InvalidURLError(str(exc)) from None
-    if (
-        here.scheme.lower() != there.scheme.lower()
-        or here.hostname != there.hostname
-        or ports[0] != ports[1]
-    ):
+    if scheme != there.scheme.lower() or host != there.hostname or port != there_port:
         return f"another host ({there.netloc[:100]!r})"
-    path, other = here.path.rstrip("/"), there.path.rstrip("/")
+    other = there.path.rstrip("/")
     if case_blind:
-        path, other = path.casefold(), other.casefold()
+        other = other.casefold()
     # Escapes of the same characters name the same path, except an escaped "/": a
     # server may read that as a separator or as part of a name.
     if path != other and (unquote(path) != unquote(other) or "%2f" in f"{path}{other}".lower()):
         return f"another account or endpoint ({there.path[:100]!r})"
-    if _fixed_params(here.query, paging) != _fixed_params(there.query, paging):
+    if params != _fixed_params(there.query, paging):
         return f"other query parameters ({there.query[:100]!r})"
     return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _first_parts(
+    first: str, paging: frozenset[str], *, case_blind: bool
+) -> tuple[str, str | None, int | None, str, tuple[tuple[str, str], ...]]:
+    """What ``other_list`` compares of a list's first request (its scheme, host, port,
+    path and fixed parameters), read once a list rather than at each of its pages: the
+    HTML source checks a page of 20 names at a time."""
+    try:
+        here = urlsplit(first)
+        port = _port(here.scheme, here.port)
+    except ValueError as exc:
+        raise InvalidURLError(str(exc)) from None
+    path = here.path.rstrip("/")
+    if case_blind:
+        path = path.casefold()
+    return (here.scheme.lower(), here.hostname, port, path, _fixed_params(here.query, paging))
 
 
 def _port(scheme: str, port: int | None) -> int | None:
     return port if port is not None else _DEFAULT_PORTS.get(scheme.lower())
 
 
-def _fixed_params(query: str, paging: frozenset[str]) -> list[tuple[str, str]]:
+def _fixed_params(query: str, paging: frozenset[str]) -> tuple[tuple[str, str], ...]:
     """The parameters of ``query`` that are not ``paging``, in a comparable order."""
     if not query:
-        return []
-    return sorted((k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in paging)
+        return ()
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return tuple(sorted((k, v) for k, v in pairs if k not in paging))
