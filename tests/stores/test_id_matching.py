@@ -223,9 +223,9 @@ async def test_a_rename_matches_again_the_lists_naming_the_old_or_the_new_name(
 async def test_a_save_writes_no_json_text_of_lists_on_the_fast_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Once the filter is ready, lists on the export's fast path (the job's platform's,
-    never matched at save) are saved without their JSON text; others still get theirs
-    and are matched."""
+    """Lists on the export's fast path (the job's platform's, never matched at save), and
+    lists saved before the filter is ready, are saved without their JSON text; others
+    still get theirs once it is, and are matched."""
     path = tmp_path / "friendscrape.db"
     # Ids all of the X API's kind: x-api is the job's platform, its lists on the fast path.
     await _planned(path, [User("101", "n1", None), User("103", "ada.bsky.social", None)])
@@ -238,12 +238,13 @@ async def test_a_save_writes_no_json_text_of_lists_on_the_fast_path(
 
     store = SqliteStore(path)
     await store.open()
+    monkeypatch.setattr(sqlite_runs, "_json_list", recording)
     try:
+        # Saved while no filter is ready: left to later saves, not read either.
         await store.save([ok_result("first", ("n1",), ids=("101",), source="x-api")])
         thread = store._matcher._thread  # the filter's, started by the first save
         if thread is not None:
             thread.join()
-        monkeypatch.setattr(sqlite_runs, "_json_list", recording)
         x_api = ok_result("second", ("n1", "x"), ids=("101", "999"), source="x-api")
         await store.save([x_api, _bluesky("third")])
     finally:

@@ -219,10 +219,11 @@ class SaveMatcher:
         self._thread.start()
 
     def leaves_to_export(self, source: str) -> bool:
-        """Whether this save's lists with upstream ids from ``source`` are left to the
-        export's fast path unread (their JSON text is then never needed): only known once
-        a filter is taken (``prepare``) whose platforms on that path include ``source``."""
-        return self._filter is not None and source in self._filter.direct
+        """Whether this save's lists with upstream ids from ``source`` are left unread
+        (their JSON text is then never needed), as known once ``prepare`` took the filter:
+        without one they are left to later saves or ``rematch``; with one, to the export's
+        fast path when ``source`` takes it."""
+        return self._filter is None or source in self._filter.direct
 
     def close(self) -> None:
         """Stop a filter being built (the store is closing) and wait for its thread."""

@@ -117,11 +117,11 @@ def _json_list(values: Sequence[str]) -> str:
     return msgspec.json.encode(values).decode()
 
 
-_UNREAD = "(left to the export)"
+_UNREAD = "(not read at save)"
 """The matcher's text of a list with upstream ids until it is known to need it (neither
-``[]`` nor JSON): lists on the export's fast path (the job's platform's) are never
-matched at save, and writing their JSON cost some 45 us a list of 1,000 in the event
-loop's thread."""
+``[]`` nor JSON): lists on the export's fast path (the job's platform's), and any saved
+while no filter is ready, are not matched at save, and writing their JSON cost some
+45 us a list of 1,000 in the event loop's thread."""
 
 
 def _match_texts(result: FriendList) -> tuple[str, str]:
@@ -136,7 +136,7 @@ def _texts(
     matcher: SaveMatcher, results: Sequence[FriendList], lists: list[tuple[str, str]]
 ) -> list[tuple[str, str]]:
     """``lists`` with the JSON text written, in the store's thread, of each list the
-    matcher may read: all but those it leaves to the export (known after ``prepare``)."""
+    matcher may read: all but those it leaves unread (known after ``prepare``)."""
     return [
         (_json_list(r.friend_names), _json_list(r.friend_ids))
         if pair[0] == _UNREAD and not matcher.leaves_to_export(r.source)
