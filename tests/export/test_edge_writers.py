@@ -18,6 +18,8 @@ ODD = [
     "",  # no target: null in JSON lines, empty in CSV
     "tab\there",
     "line\nfeed",
+    "carriage\rreturn",
+    "crlf\r\nend",
     "del\x7fchar",
     "unit\x1fsep",
     'quote"d',

@@ -13,7 +13,6 @@ and the time goes to the lists that changed.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from contextlib import aclosing
@@ -22,6 +21,7 @@ from datetime import datetime
 from typing import Any, BinaryIO, TextIO, TypeVar
 
 from friendscrape.commands import graph_files as files
+from friendscrape.commands.csv_rows import CsvRows
 from friendscrape.errors import UsageError
 from friendscrape.models import FriendList
 from friendscrape.stores.base import WaveRow, WaveStore
@@ -146,7 +146,7 @@ async def changes(store: WaveStore, first: int, second: int) -> AsyncGenerator[C
 
 async def write_csv(rows: AsyncIterator[Change], out: TextIO, counts: Counts) -> None:
     """The changes as CSV, a header first."""
-    writer = csv.writer(out, lineterminator="\n")
+    writer = CsvRows(out)
     writer.writerow(COLUMNS)
     async for row in rows:
         writer.writerow(["" if v is None else v for v in row])

@@ -8,18 +8,19 @@ suffix or --compress); Parquet is compressed already."""
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import repeat
 from pathlib import Path
 from typing import Any, TypeVar
 
 from friendscrape import output_file
 from friendscrape.commands import changes, export_options, job
 from friendscrape.commands import graph_files as files
+from friendscrape.commands.csv_rows import CsvRows
 from friendscrape.config import Settings
 from friendscrape.configparts import store_config
 from friendscrape.errors import UsageError
@@ -59,20 +60,33 @@ async def export(
                 out.write(json.dumps(result.as_json(), ensure_ascii=False) + "\n")
                 count += 1
         else:
-            writer = csv.writer(out, lineterminator="\n")
+            writer = CsvRows(out)
             writer.writerow(["user_id", "screen_name", "friend_name", "friend_id", "source"])
             async for result in results:
-                # Sources without ids (twitter-mobile) leave friend_id empty.
-                ids = (
-                    result.friend_ids if len(result.friend_ids) == len(result.friend_names) else ()
-                )
-                for index, name in enumerate(result.friend_names):
-                    friend_id = ids[index] if ids else ""
-                    writer.writerow(
-                        [result.user_id, result.screen_name, name, friend_id, result.source]
-                    )
+                _write_csv_rows(writer, result)
                 count += 1
     return count
+
+
+def _write_csv_rows(writer: CsvRows, result: FriendList) -> None:
+    """One user's rows of the ``csv`` export, a friend to a row."""
+    names = result.friend_names
+    # Sources without ids (twitter-mobile) leave friend_id empty.
+    ids = result.friend_ids if len(result.friend_ids) == len(names) else [""] * len(names)
+    n = len(names)
+    rows = zip(
+        repeat(result.user_id, n),
+        repeat(result.screen_name, n),
+        names,
+        ids,
+        repeat(result.source, n),
+        strict=True,
+    )
+    if "\r" in "".join((result.user_id, result.screen_name, result.source, *names, *ids)):
+        for row in rows:
+            writer.write_quoting(row)
+    else:
+        writer.write_plain(rows)
 
 
 @dataclass(frozen=True, slots=True)

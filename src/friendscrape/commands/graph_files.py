@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import array
 import contextlib
-import csv
 import importlib
 import json
 import os
@@ -23,6 +22,7 @@ from typing import Any, BinaryIO, TextIO
 from xml.sax.saxutils import quoteattr
 
 from friendscrape import output_file
+from friendscrape.commands.csv_rows import CsvRows
 from friendscrape.commands.export_options import TABLE_FORMATS
 from friendscrape.commands.graph_spool import GraphSpool
 from friendscrape.errors import UsageError
@@ -163,7 +163,7 @@ def _lines(head: str, targets: list[str], mid: str, names: list[str], ends: list
 
 
 async def edges_csv(rows: AsyncIterator[EdgeList], out: TextIO) -> int:
-    writer = csv.writer(out, lineterminator="\n")
+    writer = CsvRows(out)
     writer.writerow(EDGE_COLUMNS)
     users = 0
     ends: dict[str, list[str]] = {}
@@ -367,7 +367,7 @@ async def edges_parquet(rows: AsyncIterator[EdgeList], out: BinaryIO) -> int:
 
 
 async def nodes_csv(rows: AsyncIterator[NodeRow], out: TextIO) -> int:
-    writer = csv.writer(out, lineterminator="\n")
+    writer = CsvRows(out)
     writer.writerow(NODE_COLUMNS)
     count = 0
     async for node in rows:
