@@ -5,17 +5,14 @@ and readers take a bare carriage return for the end of a row."""
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from export.test_export_cli import exports
 from export.test_store_graph import _result
 from friendscrape.config import Settings
-from friendscrape.configdoc import environ_without_configuration
 from friendscrape.models import User
 from friendscrape.stores.base import Store
 
@@ -34,27 +31,14 @@ async def test_carriage_returns_come_back_whole_from_csv_exports(
             _result(PLAIN, ("odd\rname",), ("10",)),
         ]
     )
-    env = environ_without_configuration(os.environ)
-    if store_settings.store.startswith("bigquery://"):
-        emulator = request.getfixturevalue("bq_emulator")
-        env["FRIENDSCRAPE_BIGQUERY_ENDPOINT"] = emulator.endpoint
-        env["FRIENDSCRAPE_BIGQUERY_GRPC_ENDPOINT"] = emulator.grpc_endpoint
-    command = [sys.executable, "-m", "friendscrape.cli", "export", "--store", store_settings.store]
-    for args in (
+    exports(
+        store_settings,
+        request,
+        tmp_path,
         ["--format", "csv", "--output", "lists.csv"],
         ["--format", "edges", "--output", "edges.csv"],
         ["--format", "nodes", "--output", "nodes.csv"],
-    ):
-        done = subprocess.run(
-            [*command, *args],
-            check=False,
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stderr
+    )
 
     lists = pd.read_csv(tmp_path / "lists.csv", dtype=str, keep_default_na=False)
     assert list(zip(lists.user_id, lists.screen_name, lists.friend_name, strict=True)) == [

@@ -130,25 +130,21 @@ def test_parquet_without_pyarrow_names_the_extra(tmp_path: Path) -> None:
     assert not (tmp_path / "e.parquet").exists()
 
 
-async def test_graph_exports_from_a_new_process_on_each_store(
-    store: Store, store_settings: Settings, tmp_path: Path, request: pytest.FixtureRequest
+def exports(
+    store_settings: Settings, request: pytest.FixtureRequest, cwd: Path, *runs: list[str]
 ) -> None:
-    await _job(store)
+    """Run each ``friendscrape export ARGS`` of ``runs`` in a new process on the store
+    (the local BigQuery-compatible server's when it is BigQuery); each must exit 0."""
     env = environ_without_configuration(os.environ)
     if store_settings.store.startswith("bigquery://"):
         emulator = request.getfixturevalue("bq_emulator")
         env["FRIENDSCRAPE_BIGQUERY_ENDPOINT"] = emulator.endpoint
         env["FRIENDSCRAPE_BIGQUERY_GRPC_ENDPOINT"] = emulator.grpc_endpoint
     command = [sys.executable, "-m", "friendscrape.cli", "export", "--store", store_settings.store]
-    for args in (
-        ["--format", "edges", "--output", "edges.parquet"],
-        ["--format", "edges", "--within", "--output", "within.csv"],
-        ["--format", "nodes", "--output", "nodes.jsonl"],
-        ["--format", "graphml", "--output", "graph.graphml"],
-    ):
+    for args in runs:
         done = subprocess.run(
             [*command, *args],
-            cwd=tmp_path,
+            cwd=cwd,
             env=env,
             capture_output=True,
             text=True,
@@ -156,6 +152,21 @@ async def test_graph_exports_from_a_new_process_on_each_store(
             check=False,
         )
         assert done.returncode == 0, done.stderr
+
+
+async def test_graph_exports_from_a_new_process_on_each_store(
+    store: Store, store_settings: Settings, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    await _job(store)
+    exports(
+        store_settings,
+        request,
+        tmp_path,
+        ["--format", "edges", "--output", "edges.parquet"],
+        ["--format", "edges", "--within", "--output", "within.csv"],
+        ["--format", "nodes", "--output", "nodes.jsonl"],
+        ["--format", "graphml", "--output", "graph.graphml"],
+    )
     edges = pd.read_parquet(tmp_path / "edges.parquet")
     assert list(zip(edges.source_id, edges.target_id, strict=True)) == [
         ("10", "200"),
