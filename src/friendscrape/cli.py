@@ -295,14 +295,15 @@ def _print_plan(parts: Sequence[Partition]) -> None:
 
 def _settings_with_console_logs(args: argparse.Namespace, *, quiet: bool = False) -> Settings:
     """Settings for a command whose output is its result: logs go to stderr for people
-    (only warnings and worse when ``quiet``, unless --log-level says otherwise)."""
+    (only warnings and worse when ``quiet``, unless --log-level says otherwise), or as
+    JSON lines when the log format asked is ``json`` (a one-off dyno read by Papertrail)."""
     from friendscrape import logs
     from friendscrape.core import redaction
 
     settings = _settings(args)
     level = "warning" if quiet and not args.log_level else settings.log_level
     logs.configure(
-        fmt="console",
+        fmt="json" if settings.log_format == "json" else "console",
         level=level,
         stream=sys.stderr,
         secrets=redaction.secret_values(settings.credentials()),
