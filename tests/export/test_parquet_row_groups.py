@@ -103,3 +103,4 @@ def test_arrow_allocates_with_jemalloc_unless_told() -> None:
     env = {k: v for k, v in os.environ.items() if k != graph_files.ARROW_POOL}
     assert _pool(env) == "jemalloc"
     assert _pool({**env, graph_files.ARROW_POOL: "system"}) == "system"
+    assert _pool({**env, graph_files.ARROW_POOL: ""}) == "jemalloc"  # blank: as unset

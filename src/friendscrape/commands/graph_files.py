@@ -83,14 +83,16 @@ def pyarrow_modules() -> tuple[Any, Any]:
     as they are written; mimalloc kept more of those pages (100,000 Bluesky users'
     edges: peak RSS 186 MB, 163 MB with jemalloc) and the C library's allocator
     fragmented (259 MB)."""
-    chosen = ARROW_POOL in os.environ
-    if chosen and os.environ[ARROW_POOL] not in ARROW_POOLS:
+    pool = os.environ.get(ARROW_POOL, "")
+    chosen = bool(pool)  # set empty, as unset (a deploy's blank variable)
+    if chosen and pool not in ARROW_POOLS:
         msg = (
             f"{ARROW_POOL} must name one of Arrow's allocators "
-            f"({', '.join(ARROW_POOLS)}), not {os.environ[ARROW_POOL]!r}"
+            f"({', '.join(ARROW_POOLS)}), not {pool!r}"
         )
         raise UsageError(msg)
-    os.environ.setdefault(ARROW_POOL, "jemalloc")  # read when pyarrow is first imported
+    if not chosen:
+        os.environ[ARROW_POOL] = "jemalloc"  # read when pyarrow is first imported
     try:
         pa = importlib.import_module("pyarrow")
         pq = importlib.import_module("pyarrow.parquet")
