@@ -2,7 +2,11 @@
 
 It collects the same users from the same upstream as friendscrape does in
 benchmarks/collector.py: ``--concurrency`` workers each walk one user's pages at a time,
-keep the names and follow the next cursor; no limiter, store, retry or validation.
+keep the names and follow the next cursor; no limiter, store, retry or validation. It
+asks for the pages friendscrape asks for, so that the two are compared on the same mix:
+a user's walk stops once it holds ``--max-names`` names (friendscrape's max_friends,
+whose default keeps a list to 2,000 names, 100 HTML pages), and a name that cannot be a
+screen name is not asked for (friendscrape ends such a user without a request).
 Prints ``{"pages": N, "cpu_seconds": S, "names": K, ...}``: CPU is this process's
 user+sys time over the collection, with what the kernel saw of it (kernel_counts.py).
 Benchmarks only: the product never imports it.
@@ -14,6 +18,7 @@ import argparse
 import asyncio
 import csv
 import json
+import re
 import sys
 import time
 from urllib.parse import quote
@@ -22,6 +27,19 @@ import aiohttp
 from selectolax.lexbor import LexborHTMLParser
 
 from kernel_counts import Window
+
+# friendscrape's screen-name check (friendscrape.parse.twitter_mobile.SCREEN_NAME_RE).
+SCREEN_NAME = re.compile(r"[A-Za-z0-9_]{1,15}")
+
+
+def users_of(path: str, source: str) -> list[str]:
+    """The users of the floor's CSV that friendscrape sends a request for."""
+    column = "screen_name" if source == "twitter-mobile" else "user_id"
+    with open(path, newline="", encoding="utf-8") as rows:  # noqa: PTH123
+        users = [row[column] for row in csv.DictReader(rows)]
+    if source == "twitter-mobile":
+        users = [user for user in users if SCREEN_NAME.fullmatch(user)]
+    return users
 
 
 def html_page(body: bytes) -> tuple[list[str], str | None]:
@@ -37,14 +55,16 @@ def x_api_page(body: bytes) -> tuple[list[str], str | None]:
     return [item["username"] for item in doc.get("data", ())], doc.get("meta", {}).get("next_token")
 
 
-async def collect(base: str, source: str, users: list[str], concurrency: int) -> dict[str, float]:
+async def collect(
+    base: str, source: str, users: list[str], concurrency: int, max_names: int
+) -> dict[str, float]:
     queue = list(reversed(users))
     counts = {"pages": 0, "names": 0}
     read = html_page if source == "twitter-mobile" else x_api_page
 
     async def worker(session: aiohttp.ClientSession) -> None:
         while queue:
-            user, cursor = queue.pop(), None
+            user, cursor, held = queue.pop(), None, 0
             while True:
                 if source == "twitter-mobile":
                     url = f"{base}/{user}/following" + (f"?cursor={cursor}" if cursor else "")
@@ -58,7 +78,8 @@ async def collect(base: str, source: str, users: list[str], concurrency: int) ->
                     break
                 names, cursor = read(body)
                 counts["names"] += len(names)
-                if not cursor:
+                held += len(names)
+                if not cursor or held >= max_names:
                     break
 
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -76,11 +97,10 @@ def main() -> int:
     parser.add_argument("--source", choices=("twitter-mobile", "x-api"), required=True)
     parser.add_argument("--users-csv", required=True)
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--max-names", type=int, default=2000)
     args = parser.parse_args()
-    column = "screen_name" if args.source == "twitter-mobile" else "user_id"
-    with open(args.users_csv, newline="", encoding="utf-8") as rows:  # noqa: PTH123
-        users = [row[column] for row in csv.DictReader(rows)]
-    result = asyncio.run(collect(args.base, args.source, users, args.concurrency))
+    users = users_of(args.users_csv, args.source)
+    result = asyncio.run(collect(args.base, args.source, users, args.concurrency, args.max_names))
     print(json.dumps(result))
     return 0
 

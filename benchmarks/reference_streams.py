@@ -1,6 +1,7 @@
 """A lower floor for CPU per page: raw asyncio streams, one keep-alive connection a worker.
 
-The same collection as benchmarks/reference_aiohttp.py (same users, pages, extraction)
+The same collection as benchmarks/reference_aiohttp.py (same users, pages, extraction,
+the same ``--max-names``)
 with HTTP/1.1 written by hand: a GET line out, a status line, headers and a
 Content-Length body in; nothing else of HTTP (no chunks, gzip, TLS, redirects), which is
 why the product never does this. It shows what aiohttp's request path costs. Prints
@@ -11,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import json
 import sys
 import time
 from urllib.parse import quote, urlsplit
 
 from kernel_counts import Window
-from reference_aiohttp import html_page, x_api_page
+from reference_aiohttp import html_page, users_of, x_api_page
 
 
 async def fetch(
@@ -35,7 +35,9 @@ async def fetch(
     return status, await reader.readexactly(length)
 
 
-async def collect(base: str, source: str, users: list[str], concurrency: int) -> dict[str, float]:
+async def collect(
+    base: str, source: str, users: list[str], concurrency: int, max_names: int
+) -> dict[str, float]:
     queue = list(reversed(users))
     counts = {"pages": 0, "names": 0}
     read = html_page if source == "twitter-mobile" else x_api_page
@@ -45,7 +47,7 @@ async def collect(base: str, source: str, users: list[str], concurrency: int) ->
     async def worker() -> None:
         reader, writer = await asyncio.open_connection(host, port)
         while queue:
-            user, cursor = queue.pop(), None
+            user, cursor, held = queue.pop(), None, 0
             while True:
                 if source == "twitter-mobile":
                     target = f"/{user}/following" + (f"?cursor={cursor}" if cursor else "")
@@ -58,7 +60,8 @@ async def collect(base: str, source: str, users: list[str], concurrency: int) ->
                     break
                 names, cursor = read(body)
                 counts["names"] += len(names)
-                if not cursor:
+                held += len(names)
+                if not cursor or held >= max_names:
                     break
         writer.close()
 
@@ -75,11 +78,10 @@ def main() -> int:
     parser.add_argument("--source", choices=("twitter-mobile", "x-api"), required=True)
     parser.add_argument("--users-csv", required=True)
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--max-names", type=int, default=2000)
     args = parser.parse_args()
-    column = "screen_name" if args.source == "twitter-mobile" else "user_id"
-    with open(args.users_csv, newline="", encoding="utf-8") as rows:  # noqa: PTH123
-        users = [row[column] for row in csv.DictReader(rows)]
-    result = asyncio.run(collect(args.base, args.source, users, args.concurrency))
+    users = users_of(args.users_csv, args.source)
+    result = asyncio.run(collect(args.base, args.source, users, args.concurrency, args.max_names))
     print(json.dumps(result))
     return 0
 
