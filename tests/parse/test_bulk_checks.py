@@ -52,6 +52,7 @@ def both_ways(module: ModuleType, read: Callable[[], Page]) -> tuple[Outcome, Ou
     with pytest.MonkeyPatch.context() as patch:
         if module is twitter_mobile:
             patch.setattr(module, "_NAMES_RE", NEVER)
+            patch.setattr(module, "_site_walk", lambda nodes: None)  # node by node
         else:
             patch.setattr(module, "decode_typed", lambda decoder, body: None)
         careful = outcome(read)
@@ -82,6 +83,16 @@ HTML_EDITS = (
     (b'<span class="username">', b'<span class="username">X'),
     (b'<td class="info fifty screenname">', b'<td class="info fifty screenname"><a href="/">'),
     (b'<a name="', b'<a nom="'),
+    # Pages that leave the site's layout, which the tree walk reads without looking at
+    # each node (what it finds must be what the node-by-node walk finds).
+    (b'<table class="user-item">', b'<table class="user-item other">'),
+    (b'<table class="user-item">', b'<table class="User-item">'),
+    (b"</table>", b'</table><table class="profile-stats"></table>'),
+    (b"</table>", b'</table><div class="protected">protected</div>'),
+    (b'<div class="bio">', b'<div class="bio"><table class="user-item"></table>'),
+    (b'<div class="user-list">', b"<div>"),
+    (b'<div class="w-button-more">', b'<div class="w-button-more x">'),
+    (b'<table class="user-item">', b""),
 )
 
 
@@ -117,6 +128,16 @@ def test_html_bulk_and_careful_paths_agree(
         twitter_mobile, lambda: twitter_mobile.parse_following_page(page, status=200, url="u")
     )
     assert shipped == careful
+
+
+def test_html_site_pages_take_the_site_walk() -> None:
+    for body in SIM_PAGES:
+        if b"profile-stats" in body:  # a first page: its header is read node by node
+            continue
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(twitter_mobile, "_nodes_walk", None)
+            page = twitter_mobile.parse_following_page(body, status=200)
+        assert len(page.names) == 20
 
 
 def test_html_site_pages_take_the_bulk_path() -> None:

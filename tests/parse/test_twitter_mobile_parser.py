@@ -351,6 +351,23 @@ def test_user_item_nested_in_a_user_item_is_refused() -> None:
         parse_following_page(list_page(nested), status=200, url=FIRST_URL)
 
 
+def test_user_item_nested_without_a_name_cell_of_its_own_is_refused() -> None:
+    """An item inside an item is refused whatever it holds: one without its own
+    td.screenname used to take the next name cell of the item around it, and a page of
+    one account was read as two."""
+
+    def cell(name: str) -> str:
+        return (
+            f'<td class="screenname"><a name="{name}"></a><span class="username">@{name}</span>'
+            f'<form action="/i/guest/follow/{name}"></form></td>'
+        )
+
+    inner = '<td><table class="user-item"><tr><td>inner</td></tr></table></td>'
+    outer = f'<table class="user-item"><tr>{cell("grace_h")}{inner}{cell("Linus_T")}</tr></table>'
+    with pytest.raises(ParseError, match="user item inside a user item"):
+        parse_following_page(list_page(outer), status=200, url=FIRST_URL)
+
+
 @pytest.mark.parametrize("doctype", ["<!DOCTYPE html>", ""])
 def test_class_case_follows_the_documents_mode(doctype: str) -> None:
     """Without a doctype (quirks mode) classes match whatever their ASCII case, as in a

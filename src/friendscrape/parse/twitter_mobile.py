@@ -51,12 +51,12 @@ _GUEST_FOLLOW_PATH: Final = "/i/guest/follow/"
 # about as much as a third of building the tree; so a page takes one walk, which finds
 # all pieces of all user items and every other block a page may have (what is inside
 # those blocks is read with queries on their small subtrees). Every alternative of the
-# list is tried on every node, so the list is short: all tables (user items and the
-# profile header's two tables are told apart by class in Python, see _block_kinds) and
-# the three kinds of div in one alternative. Matches come in document order, so each
-# piece belongs to the item matched last before it; items nested in items are refused,
-# which keeps that true: the nested-item selector is the only one that yields a td, and
-# an inner item without td.screenname fails for want of a name. Of the links in
+# list is tried on every node, and each costs about a walk of its own, so the list is
+# short: all tables (user items and the profile header's two tables are told apart by
+# class in Python, see _block_kinds) and the three kinds of div in one alternative.
+# Matches come in document order, so each piece belongs to the item matched last before
+# it; items nested in items are refused, which keeps that true (found from the item
+# tables themselves, see _nested: no alternative of its own). Of the links in
 # td.screenname only the first counts: ``a:first-of-type`` matches it (no earlier link
 # can be its sibling) and leaves out the profile link that follows it.
 _PARTS: Final = ", ".join(
@@ -65,10 +65,22 @@ _PARTS: Final = ", ".join(
         "table.user-item td.screenname a:first-of-type",
         "table.user-item td.screenname span.username",
         "table.user-item form[action]",
-        "table.user-item table.user-item td.screenname",
         "div:is(.protected, .w-button-more, .user-list)",
     )
 )
+# lexbor's numbers for the tags the walk meets: comparing ints, not names.
+_TAG_IDS: Final = {
+    node.tag: node.tag_id
+    for node in LexborHTMLParser("<table><td><a></a><span></span><form></form><div>").css("*")
+}
+_A: Final = _TAG_IDS["a"]
+_SPAN: Final = _TAG_IDS["span"]
+_FORM: Final = _TAG_IDS["form"]
+_TABLE: Final = _TAG_IDS["table"]
+_DIV: Final = _TAG_IDS["div"]
+# A user item of the site's list page as _PARTS finds it: its table, the link with the
+# name, the shown name and the follow form (see _site_walk).
+_SITE_ITEM: Final = [_TABLE, _A, _SPAN, _FORM]
 # The classes that make a table or a div one of the blocks read, each with its selector
 # (used only for class attributes with upper-case letters: see _block_kinds).
 _TABLE_KINDS: Final = {
@@ -193,25 +205,62 @@ class _Walk:
 
 
 def _walk(tree: LexborHTMLParser) -> _Walk:
+    nodes = tree.css(_PARTS)
+    found = _site_walk(nodes)
+    return found if found is not None else _nodes_walk(nodes)
+
+
+def _site_walk(nodes: list[LexborNode]) -> _Walk | None:
+    """What _nodes_walk finds in ``nodes``, read without looking at each node in turn,
+    when they are laid out as the site lays out a list page: ``div.user-list``, then per
+    item its table, link, shown name and form, then at most the next-page block, each
+    div and table with that one class. None for any other page."""
+    tags = [node.tag_id for node in nodes]
+    count, extra = divmod(len(tags) - 1, 4)
+    if extra > 1 or tags[0] != _DIV or tags[1 : 1 + 4 * count] != _SITE_ITEM * count:
+        return None
+    more = nodes[-1:] if extra else []
+    if (extra and (tags[-1] != _DIV or more[0].attributes.get("class") != "w-button-more")) or (
+        nodes[0].attributes.get("class") != "user-list"
+    ):
+        return None
+    items = nodes[1 : 1 + 4 * count : 4]
+    if any(node.attributes.get("class") != "user-item" for node in items):
+        return None
+    shown: list[LexborNode | None] = [*nodes[3::4]]
+    return _Walk(
+        names=[node.attributes.get("name") for node in nodes[2::4]],
+        shown=shown,
+        actions=[[node.attributes.get("action") or ""] for node in nodes[4::4]],
+        more=more,
+        user_list=True,
+        nested=_nested(items),
+    )
+
+
+def _nodes_walk(nodes: list[LexborNode]) -> _Walk:
+    """The pieces of the page's user items and blocks, node by node (see _PARTS)."""
     found = _Walk()
     names: list[object] = []  # _UNSET until the item's first link is met
     shown, actions = found.shown, found.actions
-    for node in tree.css(_PARTS):
-        tag = node.tag
-        if tag == "a":
+    items: list[LexborNode] = []
+    for node in nodes:
+        tag = node.tag_id
+        if tag == _A:
             if names and names[-1] is _UNSET:
                 names[-1] = node.attributes.get("name")
-        elif tag == "span":
+        elif tag == _SPAN:
             if shown and shown[-1] is None:
                 shown[-1] = node
-        elif tag == "form":
+        elif tag == _FORM:
             if actions:
                 actions[-1].append(node.attributes.get("action") or "")
-        elif tag == "table":
+        elif tag == _TABLE:
             value = node.attributes.get("class")
             # Most tables are user items with just that class: no splitting.
             kinds = _ITEM if value == "user-item" else _block_kinds(node, value, _TABLE_KINDS)
             if "user-item" in kinds:
+                items.append(node)
                 names.append(_UNSET)
                 shown.append(None)
                 actions.append([])
@@ -220,7 +269,7 @@ def _walk(tree: LexborHTMLParser) -> _Walk:
                     found.stats.append(node)
                 if "profile-details" in kinds:
                     found.details.append(node)
-        elif tag == "div":
+        elif tag == _DIV:
             kinds = _block_kinds(node, node.attributes.get("class"), _DIV_KINDS)
             if "protected" in kinds:
                 found.protected.append(node)
@@ -228,10 +277,23 @@ def _walk(tree: LexborHTMLParser) -> _Walk:
                 found.more.append(node)
             if "user-list" in kinds:
                 found.user_list = True
-        elif tag == "td":
-            found.nested = True  # refused where the items are read, as before any cursor
     found.names = [name if isinstance(name, str) else None for name in names]
+    found.nested = _nested(items)  # refused where the items are read, as before any cursor
     return found
+
+
+def _nested(items: list[LexborNode]) -> bool:
+    """Whether one of the user items sits inside another. Items that share one parent
+    (the site's list) cannot: one inside another would have its parent inside it."""
+    if len(items) < 2:
+        return False
+    parent = items[0].parent
+    first = parent.mem_id if parent is not None else None
+    for item in items:
+        parent = item.parent
+        if parent is None or parent.mem_id != first:
+            return any(_inside_user_item(item) for item in items)
+    return False
 
 
 def _block_kinds(
