@@ -13,8 +13,9 @@ to the stop. Each trial runs in a fresh process, so its CPU time and
 peak RSS are its own (`friendscrape bench` runs its grid in one process).
 
 Then the floor: friendscrape's CPU per page beside two bare clients collecting the same
-users (benchmarks/reference_aiohttp.py: aiohttp + selectolax or json, no checks;
-benchmarks/reference_streams.py: hand-written HTTP on asyncio streams), on the HTML
+pages of the same users (benchmarks/reference_aiohttp.py: aiohttp + selectolax or json,
+no checks, a list stopped where friendscrape stops it; benchmarks/reference_streams.py:
+hand-written HTTP on asyncio streams; every run's page count is checked), on the HTML
 source and on x-api, at latency 0 against pre-rendered pages (benchmarks/prerendered.py,
 a few microseconds a page, in its own process). Each client runs in a fresh process
 and counts its own user+sys time over the collection; the three take turns, CPU_TURNS
