@@ -1,6 +1,7 @@
 """The SQLite store's save-time matching with its filter of the job's keys stores exactly
 what SQLite matching every name stores, never uses a filter of users that changed, and
-is built apart: saves go ahead meanwhile, and closing the store stops it."""
+is built apart for a large job (saves go ahead meanwhile, and closing the store stops it)
+and by the first save for a small one."""
 
 from __future__ import annotations
 
@@ -163,6 +164,7 @@ async def test_saves_go_ahead_while_the_filter_is_built_apart(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # At 3.6M users the filter takes seconds to build: saves must not wait for it.
+    monkeypatch.setattr(sqlite_keys, "_BUILD_HERE", 0)  # a job as large as that
     path = tmp_path / "friendscrape.db"
     await _planned(path, USERS)
     started, release = threading.Event(), threading.Event()
@@ -198,6 +200,7 @@ async def test_saves_go_ahead_while_the_filter_is_built_apart(
 async def test_closing_the_store_stops_a_filter_being_built(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(sqlite_keys, "_BUILD_HERE", 0)  # a job built apart
     path = tmp_path / "friendscrape.db"
     await _planned(path, USERS)
     stops: list[threading.Event] = []
@@ -220,6 +223,41 @@ async def test_closing_the_store_stops_a_filter_being_built(
     assert len(stops) == 1
     assert stops[0].is_set()
     assert _keys(path, "10") == ["10"]
+
+
+async def test_a_small_jobs_first_save_builds_the_filter_on_its_own_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No thread and no second connection for a job of a few users: the first save is
+    # already matched with the filter.
+    path = tmp_path / "friendscrape.db"
+    await _planned(path, USERS)
+    monkeypatch.setattr(sqlite_keys, "_BUILD_HERE", len(USERS))
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        await store.save([_result("10", ("ADA", "newcomer", "zed"))])
+        assert store._matcher._thread is None
+        assert store._matcher._filter is not None
+        assert _keys(path, "10") == ["10", None, "AB"]
+    finally:
+        await store.close()
+
+
+async def test_a_job_one_user_larger_builds_its_filter_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "friendscrape.db"
+    await _planned(path, USERS)
+    monkeypatch.setattr(sqlite_keys, "_BUILD_HERE", len(USERS) - 1)
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        await store.save([_result("10", ("ADA", "newcomer", "zed"))])
+        assert store._matcher._thread is not None
+    finally:
+        await store.close()
+    assert _keys(path, "10") == ["10", None, "AB"]
 
 
 def test_the_filter_holds_every_user_read_a_chunk_at_a_time(

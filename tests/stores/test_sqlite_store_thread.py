@@ -18,7 +18,7 @@ import pytest
 
 from friendscrape.errors import StoreTransientError
 from friendscrape.models import FriendList
-from friendscrape.stores import lists_codec, sqlite_waves
+from friendscrape.stores import lists_codec, sqlite_waves, thread_heap
 from friendscrape.stores.sqlite import SqliteStore
 from storefixtures import ok_result
 
@@ -252,3 +252,22 @@ async def test_saves_in_a_row_set_memory_journals_once_and_any_other_call_resets
     assert during == ["PRAGMA temp_store = MEMORY"]
     assert after == 0  # a call that is not a save: the default again
     assert read == ["0", "1", "2", "3"]
+
+
+async def test_the_stores_thread_reserves_its_heap_once_by_its_first_save(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reserved_on: list[str] = []
+    monkeypatch.setattr(
+        thread_heap, "reserve", lambda: reserved_on.append(threading.current_thread().name)
+    )
+    store = SqliteStore(tmp_path / "s.db")
+    await store.open()
+    try:
+        assert reserved_on == []  # opening (or reading) the store reserves nothing
+        for n in range(3):
+            await store.save([_result(str(n))])
+    finally:
+        await store.close()
+    assert len(reserved_on) == 1
+    assert reserved_on[0].startswith("friendscrape-sqlite")

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from friendscrape.errors import StoreError, StoreTransientError
 from friendscrape.models import utc
-from friendscrape.stores import paging
+from friendscrape.stores import paging, thread_heap
 from friendscrape.stores.sqlite_keys import SaveMatcher
 
 T = TypeVar("T")
@@ -90,6 +90,9 @@ class SqliteBase:
         # Whether the store keeps running totals its saves add their rows to (set when
         # opened to write: ``sqlite_totals.migrate``).
         self._keeps_totals = False
+        # Whether the store's thread has grown its heap to its working size at once
+        # (``thread_heap``: by the first save, not a page at a time as saves need it).
+        self._heap_reserved = False
 
     def _connect_apart(self) -> sqlite3.Connection:
         """Another connection to the store, to read from in a thread of its own."""
@@ -149,8 +152,15 @@ class SqliteBase:
         call = functools.partial(contextvars.copy_context().run, func)
         return asyncio.get_running_loop().run_in_executor(self._thread, call)
 
+    def _reserve_heap(self) -> None:
+        """In the store's thread, before its first save: its heap grown at once."""
+        if not self._heap_reserved:
+            self._heap_reserved = True
+            thread_heap.reserve()
+
     def _stop_thread(self) -> None:
         """Let the store's thread end once its last call is done (a reopen starts another)."""
+        self._heap_reserved = False  # the next thread has a heap of its own
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.shutdown(wait=False)

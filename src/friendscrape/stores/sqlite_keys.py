@@ -9,11 +9,13 @@ as before, so the stored lists are byte for byte what SQLite alone builds. The f
 stamped with the generation of the job's users it was built from and used only while
 that generation is current (an import in another process starts a new one).
 
-The filter is built in a thread of its own, on a connection of its own, started by the
-first save that needs it: at 3.6M users reading them takes some 7 s of CPU (20-30 s on
-a busy machine), and built on the store's connection it held every call of the store,
-the run's first save among them, until it was done. Saves made meanwhile let SQLite
-match every name, as saves did before the filter: the same keys, for more CPU."""
+The filter of a job of more than ``_BUILD_HERE`` users is built in a thread of its own,
+on a connection of its own, started by the first save that needs it: at 3.6M users
+reading them takes some 7 s of CPU (20-30 s on a busy machine), and built on the store's
+connection it held every call of the store, the run's first save among them, until it
+was done. Saves made meanwhile let SQLite match every name, as saves did before the
+filter: the same keys, for more CPU. A smaller job's filter is built by that first save
+itself, on its connection."""
 
 from __future__ import annotations
 
@@ -44,6 +46,12 @@ _SAMPLE = 32
 
 _BITS_PER_KEY = 16
 """With two probes about 1.4 % of the names that match no user pass the filter."""
+
+_BUILD_HERE = 20_000
+"""Up to this many users the filter is built on the save's connection, by the first save
+that needs it (some 10 ms of CPU): a connection of its own costs more (opening it parses
+the store's schema) and its thread, meeting the store's in SQLite's own locks while the
+first saves go on, made some 600 system calls (futex) in a run of 1,500 x-api users."""
 
 _CHECK_STOP = 1 << 16
 """Users read between two looks at whether the store is closing."""
@@ -154,6 +162,14 @@ def _users_after(
     return msgspec.json.decode(ids), msgspec.json.decode(names), int(last)
 
 
+def _few_users(conn: sqlite3.Connection) -> bool:
+    """Whether the job has at most ``_BUILD_HERE`` users (counted no further)."""
+    found = conn.execute(
+        "SELECT count(*) FROM (SELECT 1 FROM users LIMIT ?)", (_BUILD_HERE + 1,)
+    ).fetchone()
+    return int(found[0]) <= _BUILD_HERE
+
+
 def _build_apart(
     connect: Callable[[], sqlite3.Connection], stop: threading.Event, done: Future[KeyFilter | None]
 ) -> None:
@@ -205,7 +221,7 @@ class SaveMatcher:
         if not self._stale or not any(names != "[]" for names, _ in lists):
             return
         self._stale = False
-        if self._connect is None:
+        if self._connect is None or _few_users(conn):
             self._filter = _build(conn)
             return
         done: Future[KeyFilter | None] = Future()

@@ -397,7 +397,10 @@ class SqliteRuns(SqliteBase):
         matcher = self._matcher
         keeps_totals = self._keeps_totals
 
+        reserve_heap = self._reserve_heap
+
         def run(conn: sqlite3.Connection) -> None:
+            reserve_heap()
             # Names-only lists are deflated here, in the store's thread (zlib lets go of
             # the GIL meanwhile): the event loop's thread is the collector's busiest.
             compact = [
