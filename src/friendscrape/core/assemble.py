@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from friendscrape import loopbound
 from friendscrape.config import Settings
 from friendscrape.configparts import source_config, store_retry_policy
 from friendscrape.core.breaker import BreakerConfig
@@ -64,7 +65,7 @@ async def worker_fetch(
     lag = LoopLag()
     paced = limiter if limiter is not None else _limiter(settings, source, lag)
     async with HttpClient(http_config(settings), limiter=paced) as http:
-        yield WorkerFetch(paced, lag, http, asyncio.BoundedSemaphore(settings.concurrency))
+        yield WorkerFetch(paced, lag, http, loopbound.BoundedSemaphore(settings.concurrency))
 
 
 def build_run(

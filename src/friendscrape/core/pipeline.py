@@ -27,6 +27,7 @@ from typing import Any
 
 import structlog
 
+from friendscrape import loopbound
 from friendscrape.core.breaker import BreakerConfig, CircuitBreaker, Trip, Verdict
 from friendscrape.core.collect import CollectConfig, Collector
 from friendscrape.core.counters import RunCounters
@@ -223,7 +224,7 @@ class PartitionRun:
         self.stats = stats if stats is not None else RunCounters()
         # Measured here, read by the limiter: the caller hands the same one to both.
         self.loop_lag = loop_lag if loop_lag is not None else LoopLag()
-        self._queue: asyncio.Queue[FriendList | None] = asyncio.Queue(config.queue_size)
+        self._queue: asyncio.Queue[FriendList | None] = loopbound.Queue(config.queue_size)
         # The writer and the watchdog read one clock, time.monotonic() (the counters'):
         # only the stop's deadline, handed to asyncio.timeout_at, is in loop time.
         self._waiting_since: float | None = None  # oldest result not yet saved
@@ -344,7 +345,9 @@ class PartitionRun:
 
     async def _feed(self, collector: Collector, fetchers: set[asyncio.Task[None]]) -> None:
         s = self._config
-        slots = self._slots if self._slots is not None else asyncio.BoundedSemaphore(s.concurrency)
+        slots = self._slots
+        if slots is None:
+            slots = loopbound.BoundedSemaphore(s.concurrency)
         # One waiter on the stop for the whole feed, not one task per user: a stop
         # interrupts the feeder's wait for a slot (_SlotWait), if it is waiting.
         stopped = asyncio.ensure_future(self._stop.wait())
