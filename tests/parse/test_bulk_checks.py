@@ -301,6 +301,19 @@ def test_simulator_json_pages_take_the_bulk_path() -> None:
             assert mastodon.parse_following_page(body, status=200, instance="i.example").names
 
 
+def test_x_api_bulk_pages_carry_their_names_and_ids_joined() -> None:
+    x = XApi(GRAPH)
+    for account in OK_ACCOUNTS:
+        body = x.following(account.user_id, {"max_results": "1000"}, None).body
+        page = x_api.parse_following_page(body, status=200)
+        assert page.joined == ("\n".join(page.names), "\n".join(page.ids))
+    # The careful path (errors beside the data: the bulk path leaves the page) makes none.
+    doc = {"data": [{"id": "1", "username": "a"}], "errors": [{"title": "x"}], "meta": {}}
+    careful = x_api.parse_following_page(json.dumps(doc).encode(), status=200)
+    assert careful.names == ("a",)
+    assert careful.joined is None
+
+
 # Every lines pattern in use, its item pattern, and characters its items are made of
 # (those that match and those next to them that do not).
 LINES = [

@@ -31,3 +31,29 @@ def test_a_list_without_secrets_comes_back_equal() -> None:
     names = tuple(f"user_{n}" for n in range(1000))
     clean = Redactor({SECRET: "[redacted token#1]"}).fields({"friend_names": names})
     assert clean["friend_names"] == names
+
+
+def test_a_lists_joined_text_is_searched_and_dropped_once_a_list_is_redacted() -> None:
+    names = ("ada", f"x{SECRET}y")
+    ids = ("1", "2")
+    joined = ("ada\nx" + SECRET + "y", "1\n2")
+    clean = Redactor({SECRET: "[redacted token#1]"}).fields(
+        {"friend_names": names, "friend_ids": ids, "joined": joined}
+    )
+    assert clean["friend_names"] == ("ada", "x[redacted token#1]y")
+    assert clean["joined"] is None  # the store joins the redacted list itself
+
+
+def test_a_joined_text_without_secrets_is_kept_and_not_joined_again() -> None:
+    names = tuple(f"user_{n}" for n in range(1000))
+    joined = ("\n".join(names), "")
+    clean = Redactor({SECRET: "[redacted token#1]"}).fields(
+        {"friend_names": names, "joined": joined}
+    )
+    assert clean["joined"] is joined
+    # The search reads the joined text it is given: a secret only there is found.
+    planted = (f"user_0\n{SECRET}", "")
+    clean = Redactor({SECRET: "[redacted token#1]"}).fields(
+        {"friend_names": names, "joined": planted}
+    )
+    assert clean["joined"] is None

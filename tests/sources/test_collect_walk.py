@@ -25,6 +25,8 @@ NGINX_404 = (
     "</body>\r\n</html>\r\n"
 )
 SAME_20 = [{"id": str(500 + n), "username": f"same_{n}"} for n in range(20)]
+# Lists of one page: whole, and with a friend listed twice.
+ONE_PAGE = {"8": [11, 12, 13, 14], "9": [11, 12, 12, 13]}
 
 
 def _x_page(ids: list[int], next_token: str | None) -> dict[str, object]:
@@ -38,6 +40,8 @@ async def _x_following(request: web.Request) -> web.Response:
     """X API pages for two hostile users."""
     user_id = request.match_info["id"]
     token = request.query.get("pagination_token")
+    if user_id in ONE_PAGE:
+        return web.json_response(_x_page(ONE_PAGE[user_id], None))
     if user_id == "1":  # the issue's case: [d1,d2,d2,d3] then [d3,d1]
         doc = _x_page([11, 12, 12, 13], "p2") if token is None else _x_page([13, 11], None)
         return web.json_response(doc)
@@ -77,8 +81,12 @@ async def upstream() -> AsyncIterator[str]:
         await server.close()
 
 
-def _collector(base_url: str, source: str, http: HttpClient) -> Collector:
+def _collector(
+    base_url: str, source: str, http: HttpClient, max_friends: int | None = None
+) -> Collector:
     settings = Settings(source=source, base_url=base_url, fetch_attempts=1, max_pages=1000)
+    if max_friends is not None:
+        settings = settings.model_copy(update={"max_friends": max_friends})
     return Collector(
         collect_config(settings),
         make_source(source_config(settings)),
@@ -88,9 +96,11 @@ def _collector(base_url: str, source: str, http: HttpClient) -> Collector:
     )
 
 
-async def _collect(base_url: str, source: str, user: User) -> FriendList:
+async def _collect(
+    base_url: str, source: str, user: User, max_friends: int | None = None
+) -> FriendList:
     async with HttpClient(http_config(Settings(fetch_attempts=1))) as http:
-        return await _collector(base_url, source, http).collect(user)
+        return await _collector(base_url, source, http, max_friends).collect(user)
 
 
 async def test_a_friend_listed_twice_is_kept_once_at_its_first_position(upstream: str) -> None:
@@ -99,6 +109,28 @@ async def test_a_friend_listed_twice_is_kept_once_at_its_first_position(upstream
     assert row.friend_names == ("d1", "d2", "d3")
     assert row.friend_ids == ("11", "12", "13")
     assert row.pages == 2
+
+
+async def test_a_list_of_one_page_whole_keeps_the_parsers_joined_text(upstream: str) -> None:
+    row = await _collect(upstream, "x-api", User("8", "cy"))
+    assert row.friend_names == ("d1", "d2", "d3", "d4")
+    assert row.joined == ("d1\nd2\nd3\nd4", "11\n12\n13\n14")
+
+
+@pytest.mark.parametrize(
+    ("user_id", "max_friends", "names"),
+    [
+        ("1", None, ("d1", "d2", "d3")),  # two pages
+        ("9", None, ("d1", "d2", "d3")),  # one page, a friend listed twice
+        ("8", 3, ("d1", "d2", "d3")),  # one page, cut at max_friends
+    ],
+)
+async def test_a_list_other_than_one_page_whole_carries_no_joined_text(
+    upstream: str, user_id: str, max_friends: int | None, names: tuple[str, ...]
+) -> None:
+    row = await _collect(upstream, "x-api", User(user_id, "cy"), max_friends)
+    assert row.friend_names == names
+    assert row.joined is None
 
 
 async def test_pages_repeating_the_same_names_under_fresh_cursors_fail_naming_the_loop(

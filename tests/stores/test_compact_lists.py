@@ -5,6 +5,7 @@ blobs and exports the same bytes; any list round-trips exactly on both stores.""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import shutil
 import sqlite3
@@ -272,6 +273,19 @@ def test_one_line_feed_anywhere_in_a_list_keeps_it_json(at: int) -> None:
     assert lists_codec.decode(stored) == names
 
 
+def test_a_joined_text_given_is_stored_as_it_is_and_a_line_feed_in_a_value_still_seen() -> None:
+    names = ["ab", "cd"]
+    assert lists_codec.encode(names, deflate=False, joined="ab\ncd") == b"\x01ab\ncd"
+    # The caller's text is taken, not joined again (whose it is is the caller's word).
+    assert lists_codec.encode(names, deflate=False, joined="xy\nzz") == b"\x01xy\nzz"
+    # A value that holds a line feed is still seen from the text's count: JSON then.
+    held = ["a\nb", "c"]
+    stored = lists_codec.encode(held, deflate=False, joined="a\nb\nc")
+    assert isinstance(stored, bytes)
+    assert stored[0] == lists_codec.JSON_RAW
+    assert lists_codec.decode(stored) == held
+
+
 def test_a_long_list_is_deflated_and_round_trips() -> None:
     names = [f"name_{i:05d}" for i in range(5000)]
     stored = lists_codec.encode(names)
@@ -351,3 +365,31 @@ async def test_lists_round_trip_on_both_stores(store: Store) -> None:
     for result in saved:
         if result.friend_names:
             assert list(edges[result.user_id].names) == list(result.friend_names)
+
+
+async def test_a_list_saved_with_the_parsers_joined_text_is_stored_byte_identically(
+    tmp_path: Path,
+) -> None:
+    names = tuple(f"user_{n}" for n in range(1000))
+    ids = tuple(str(10**19 + n) for n in range(1000))
+    plain = ok_result("1", names, ids=ids, source="x-api")
+    joined = dataclasses.replace(
+        ok_result("2", names, ids=ids, source="x-api"),
+        joined=("\n".join(names), "\n".join(ids)),
+    )
+    store = SqliteStore(tmp_path / "s.db")
+    await store.open()
+    try:
+        await store.save([plain, joined])
+    finally:
+        await store.close()
+    conn = sqlite3.connect(tmp_path / "s.db")
+    try:
+        rows = conn.execute(
+            "SELECT friend_names, friend_ids, list_hash FROM user_friends ORDER BY user_id"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert len(rows) == 2
+    assert rows[0] == rows[1]
+    assert lists_codec.decode(rows[1][0]) == list(names)

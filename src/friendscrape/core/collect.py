@@ -172,10 +172,21 @@ class Collector:
                 raise walk.looping(page, response.url)
             if len(names) >= limit:
                 truncated = len(names) > limit or page.next_cursor is not None
-                kept = self._ok(user, start, names[:limit], ids[:limit], walk, truncated=truncated)
+                kept = self._ok(
+                    user,
+                    start,
+                    names[:limit],
+                    ids[:limit],
+                    walk,
+                    truncated=truncated,
+                    joined=_whole_page_text(page, walk, min(len(names), limit)),
+                )
                 return Outcome(kept)
             if page.next_cursor is None:
-                return Outcome(self._ok(user, start, names, ids, walk, truncated=False))
+                joined = _whole_page_text(page, walk, len(names))
+                return Outcome(
+                    self._ok(user, start, names, ids, walk, truncated=False, joined=joined)
+                )
             cursor = walk.advance(page.next_cursor, self._config.max_pages, response.url)
             request = self._next_request(user, cursor, first_url, response.url)
 
@@ -263,6 +274,7 @@ class Collector:
         walk: _Walk,
         *,
         truncated: bool,
+        joined: tuple[str, str] | None = None,
     ) -> FriendList:
         following = walk.following
         self._stats.friends += len(names)
@@ -284,7 +296,14 @@ class Collector:
             following_count=following,
             truncated=truncated,
             pages=walk.pages,
+            joined=joined,
         )
+
+
+def _whole_page_text(page: Page, walk: _Walk, kept: int) -> tuple[str, str] | None:
+    """The parser's joined text of ``page`` when the list is that first page whole (most
+    x-api lists: one page of up to 1,000), else None: the store joins the list itself."""
+    return page.joined if walk.pages == 1 and kept == len(page.names) else None
 
 
 def _add_new_friends(page: Page, friends: set[str], names: list[str], ids: list[str]) -> bool:

@@ -11,6 +11,9 @@ from collections.abc import Mapping
 
 from friendscrape.credentials import Credentials
 
+_JOINED = ("friend_names", "friend_ids")
+"""The lists whose joined text a result's ``joined`` holds, in its order."""
+
 
 def configured_secrets(credentials: Credentials) -> dict[str, str]:
     """Each secret value of ``credentials`` and the placeholder that replaces it: a bearer
@@ -53,24 +56,33 @@ class Redactor:
         return value
 
     def fields(self, fields: dict[str, object]) -> dict[str, object]:
-        """A result's keyword fields with secrets replaced in its error and friend lists."""
+        """A result's keyword fields with secrets replaced in its error and friend lists.
+        The lists' joined text (``joined``, as the parser made it) is searched instead of
+        joining them again, and left out once a list is changed: it is theirs no more."""
         if not self._secrets:
             return fields
         clean = dict(fields)
+        joined = fields.get("joined")
+        texts = dict(zip(_JOINED, joined, strict=True)) if isinstance(joined, tuple) else {}
         for key, value in fields.items():
+            if key == "joined":
+                continue
             if isinstance(value, str):
                 clean[key] = self.text(value)
             elif isinstance(value, tuple) and any(isinstance(item, str) for item in value):
-                if not self._in_any(value):
+                if not self._in_any(value, texts.get(key)):
                     continue  # the common case: a list of 1,000 names is searched in C
                 clean[key] = tuple(
                     self.text(item) if isinstance(item, str) else item for item in value
                 )
+                clean["joined"] = None
         return clean
 
-    def _in_any(self, values: tuple[object, ...]) -> bool:
-        """Whether some secret may be in some string of ``values``: one search of them
-        all joined per secret. Never a miss (a string holding a secret puts it in the
-        joined text); a secret across two strings only sends them down the exact path."""
-        joined = "\n".join(value for value in values if isinstance(value, str))
+    def _in_any(self, values: tuple[object, ...], joined: object = None) -> bool:
+        """Whether some secret may be in some string of ``values`` (``joined``: their text
+        joined by line feeds, when known): one search of them all joined per secret. Never
+        a miss (a string holding a secret puts it in the joined text); a secret across two
+        strings only sends them down the exact path."""
+        if not isinstance(joined, str):
+            joined = "\n".join(value for value in values if isinstance(value, str))
         return any(secret in joined for secret, _ in self._secrets)

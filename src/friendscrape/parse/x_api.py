@@ -27,11 +27,11 @@ import msgspec
 from friendscrape.errors import NotPlatformAnswerError, ParseError
 from friendscrape.models import Page, Resolution, Status
 from friendscrape.parse.json_pages import (
-    all_fullmatch,
-    all_made_of,
     ascii_charset,
     clip,
     decode_typed,
+    joined_fullmatch,
+    joined_made_of,
     lines_re,
     list_field,
     load_object,
@@ -195,9 +195,13 @@ def _list_page_in_bulk(body: bytes) -> Page | None:
         meta.next_token == ""
     ):
         return None
-    if not all_fullmatch(_IDS, ids) or not all_made_of(_USERNAME_CHARS, names):
+    ids_text = joined_fullmatch(_IDS, ids)
+    names_text = joined_made_of(_USERNAME_CHARS, names) if ids_text is not None else None
+    if ids_text is None or names_text is None:
         return None
-    return Page(names=tuple(names), ids=tuple(ids), next_cursor=meta.next_token)
+    # The checks' joined text goes with the page: the store keeps lists in that form.
+    joined = (names_text, ids_text)
+    return Page(names=tuple(names), ids=tuple(ids), next_cursor=meta.next_token, joined=joined)
 
 
 def _user_problem(errors: list[Any], url: str) -> Page:

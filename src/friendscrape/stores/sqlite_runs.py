@@ -148,16 +148,23 @@ def _texts(
 def _joined(result: FriendList) -> tuple[str | bytes, str | bytes] | None:
     """A list with upstream ids (the APIs', 1,000 a page and cheap to parse) as stored:
     joined, not deflated (deflating names and ids cost some 70 % more CPU per x-api
-    page). Joining holds the GIL throughout, so it is done in the event loop's thread:
-    in the store's thread the loop waited for it, and took the lock back and forth with
-    it. None for a names-only list (the HTML source's, 20 names a page), deflated in the
-    store's thread: its 6-7 KB of JSON become some 3.3 KB for 1-2 % of the CPU its pages
-    cost."""
+    page), from the parser's joined text when the result carries it (a list of one page
+    whole: not joined again). Joining holds the GIL throughout, so it is done in the event
+    loop's thread: in the store's thread the loop waited for it, and took the lock back
+    and forth with it. None for a names-only list (the HTML source's, 20 names a page),
+    deflated in the store's thread: its 6-7 KB of JSON become some 3.3 KB for 1-2 % of the
+    CPU its pages cost."""
     if not result.friend_ids:
         return None
+    if result.joined is None:
+        return (
+            lists_codec.encode(result.friend_names, deflate=False),
+            lists_codec.encode(result.friend_ids, deflate=False),
+        )
+    names, ids = result.joined
     return (
-        lists_codec.encode(result.friend_names, deflate=False),
-        lists_codec.encode(result.friend_ids, deflate=False),
+        lists_codec.encode(result.friend_names, deflate=False, joined=names),
+        lists_codec.encode(result.friend_ids, deflate=False, joined=ids),
     )
 
 
