@@ -50,8 +50,9 @@ from friendscrape.commands.bench import one_partition_job, run_trial
 from friendscrape.commands.bench_options import TrialConfig
 from friendscrape.config import Settings
 from friendscrape.core.assemble import build_run
+from friendscrape.core.counters import RunCounters
 from friendscrape.stores.sqlite import SqliteStore
-from kernel_counts import Window, syscalls_between
+from kernel_counts import WARM_UP_PAGES, Window, page_done, syscalls_between
 
 LATENCY = 0.3
 USERS = 20_000
@@ -103,6 +104,20 @@ async def one(concurrency: int) -> dict[str, object]:
     }
 
 
+class _PagesTold(RunCounters):
+    """A run's counters that tell the kernel counts' window of each page collected (its
+    page faults are counted again after the warm-up), as the reference clients do."""
+
+    @property  # type: ignore[override]
+    def pages(self) -> int:
+        return int(self.__dict__["pages"])
+
+    @pages.setter
+    def pages(self, value: int) -> None:
+        self.__dict__["pages"] = value
+        page_done()
+
+
 async def floor_trial(source: str, base_url: str, users_csv: Path) -> dict[str, float]:
     """friendscrape collecting every user of ``users_csv`` from ``base_url``, as
     `friendscrape run` does, into a fresh SQLite store: pages, CPU seconds and what the
@@ -124,6 +139,7 @@ async def floor_trial(source: str, base_url: str, users_csv: Path) -> dict[str, 
         try:
             await one_partition_job(store, users_csv)
             runner = build_run(settings, store, 1)
+            runner.stats.__class__ = _PagesTold
             with Window() as window:
                 started = time.process_time()
                 await runner.run()
@@ -197,11 +213,14 @@ def floor(source: str) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[
 
 
 def per_page(run: dict[str, Any]) -> dict[str, float]:
-    """One plain collection's figures per page: CPU (us), minor page faults, and loop
-    turns (the loop's own count of its wake-ups)."""
+    """One plain collection's figures per page: CPU (us), minor page faults after the
+    warm-up (``minflt``: kernel_counts.WARM_UP_PAGES) and over the whole collection
+    (``minflt_all``), and loop turns (the loop's own count of its wake-ups)."""
+    warm = run["warm_pages"]
     return {
         "cpu_us": run["cpu_seconds"] / run["pages"] * 1e6,
-        "minflt": run["minflt"] / run["pages"],
+        "minflt": run["minflt_warm"] / warm if warm else run["minflt"] / run["pages"],
+        "minflt_all": run["minflt"] / run["pages"],
         "loop_turns": run["wakeups"] / run["pages"],
     }
 
@@ -249,7 +268,8 @@ def print_floor(
     print(f"Per page, {source}, latency 0, pre-rendered pages, concurrency {FLOOR_CONCURRENCY}")
     print(
         f"  {CPU_TURNS} turns of CPU and page faults ({REPS} under strace for system calls and"
-        " wake-ups): min / median; ratio: median of friendscrape / client, turn by turn"
+        " wake-ups): min / median; ratio: median of friendscrape / client, turn by turn;"
+        f" page faults after each client's first {WARM_UP_PAGES} pages"
     )
     print(f"{'client':>14}" + "".join(f"{name:>22}" for name in names))
     medians: dict[str, dict[str, float]] = {}
@@ -274,6 +294,8 @@ def print_floor(
         for o, t in zip(*(pages[c] for c in CLIENTS[:2]), strict=True)
     ]
     print(f"  friendscrape / {CLIENTS[1]} CPU, turn by turn: {' '.join(cpu)}")
+    whole = [f"{c} {_stat([f['minflt_all'] for f in pages[c]], 2)}" for c in CLIENTS]
+    print(f"  page faults per page over the whole collection: {', '.join(whole)}")
     print(f"  pages per run: {', '.join(f'{c} {_pages(runs, traced, c)}' for c in CLIENTS)}")
     _print_top_calls(traced)
     return medians
@@ -331,9 +353,10 @@ def floor_checks(sources: tuple[str, ...] = tuple(FLOOR_USERS)) -> dict[str, boo
             f"{source}: loop wake-ups per page <= {WAKEUPS_MAX} at concurrency "
             f"{FLOOR_CONCURRENCY} (median)"
         ] = ours["wakeups"] <= WAKEUPS_MAX
-        checks[f"{source}: minor page faults per page <= the aiohttp client's (median)"] = (
-            ours["minflt"] <= ref["minflt"]
-        )
+        checks[
+            f"{source}: minor page faults per page after the first {WARM_UP_PAGES} <= the "
+            "aiohttp client's (median)"
+        ] = ours["minflt"] <= ref["minflt"]
     return checks
 
 

@@ -26,7 +26,7 @@ from urllib.parse import quote
 import aiohttp
 from selectolax.lexbor import LexborHTMLParser
 
-from kernel_counts import Window
+from kernel_counts import Window, page_done
 
 # friendscrape's screen-name check (friendscrape.parse.twitter_mobile.SCREEN_NAME_RE).
 SCREEN_NAME = re.compile(r"[A-Za-z0-9_]{1,15}")
@@ -74,6 +74,7 @@ async def collect(
                 async with session.get(url) as response:
                     body = await response.read()
                 counts["pages"] += 1
+                page_done()
                 if response.status != 200:
                     break
                 names, cursor = read(body)

@@ -17,7 +17,7 @@ import sys
 import time
 from urllib.parse import quote, urlsplit
 
-from kernel_counts import Window
+from kernel_counts import Window, page_done
 from reference_aiohttp import html_page, users_of, x_api_page
 
 
@@ -56,6 +56,7 @@ async def collect(
                     target += f"&pagination_token={quote(cursor)}" if cursor else ""
                 status, body = await fetch(reader, writer, split.netloc, target)
                 counts["pages"] += 1
+                page_done()
                 if status != 200:
                     break
                 names, cursor = read(body)
