@@ -70,6 +70,38 @@ def test_an_unreadable_first_url_is_its_own_error_each_time(first: str) -> None:
             other_list(first, FIRST, PAGING)
 
 
+HTML_FIRST = "http://127.0.0.1:8080/ada_example/following"
+
+
+@pytest.mark.parametrize(
+    ("first", "url"),
+    [
+        (HTML_FIRST, f"{HTML_FIRST}?cursor=1603141412870551205"),
+        (HTML_FIRST, f"{HTML_FIRST}?cursor=1&x=2"),
+        (HTML_FIRST, f"{HTML_FIRST}?x=2"),
+        (HTML_FIRST, f"{HTML_FIRST}?"),
+        (HTML_FIRST, f"{HTML_FIRST}?cursor=1#x=2"),
+        (HTML_FIRST, f"{HTML_FIRST}?cur\tsor=1"),
+        (HTML_FIRST, f"{HTML_FIRST}?x\n=1"),
+        (HTML_FIRST, f"{HTML_FIRST}?cursor=a?x=1"),
+        (HTML_FIRST, f"{HTML_FIRST}/?cursor=1"),
+        (f"{HTML_FIRST}#top", f"{HTML_FIRST}#top?x=1"),
+        (FIRST, f"{FIRST}?max_id=9"),
+        (FIRST, f"{FIRST}&x=1"),
+    ],
+)
+def test_a_first_url_and_a_query_is_read_as_a_split_url_reads(first: str, url: str) -> None:
+    """A page's URL that is its list's first URL and a query is compared without being
+    split (the HTML source's pages), with the answer splitting it gives."""
+    paging = TwitterMobileSource.paging_params
+    for case_blind in (False, True):
+        quick = other_list(first, url, paging, case_blind=case_blind)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(base, "_query_added", lambda first, url: None)
+            split = other_list(first, url, paging, case_blind=case_blind)
+        assert quick == split
+
+
 def test_a_lists_first_url_is_read_once_for_all_its_pages() -> None:
     """The HTML source checks a page of 20 names at a time against the first page."""
     first = "https://m.example/api/v1/accounts/4242/following?limit=80"

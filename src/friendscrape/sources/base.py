@@ -92,6 +92,12 @@ def other_list(
     cannot be read.
     """
     scheme, host, port, path, params = _first_parts(first, paging, case_blind=case_blind)
+    query = _query_added(first, url)
+    if query is not None:
+        # The first URL and a query (the HTML source's pages): same host, port and path.
+        if params != _fixed_params(query, paging):
+            return f"other query parameters ({query[:100]!r})"
+        return None
     try:
         there = urlsplit(url)
         there_port = _port(there.scheme, there.port)
@@ -109,6 +115,19 @@ def other_list(
     if params != _fixed_params(there.query, paging):
         return f"other query parameters ({there.query[:100]!r})"
     return None
+
+
+def _query_added(first: str, url: str) -> str | None:
+    """The query of ``url`` when ``url`` is ``first`` (without query or fragment), ``?``
+    and a query that splitting ``url`` would keep as it is (no fragment, no tab or line
+    end); None for any other URL, which is then split in full."""
+    end = len(first)
+    if len(url) <= end or url[end] != "?" or not url.startswith(first):
+        return None
+    query = url[end + 1 :]
+    if "?" in first or "#" in first or "#" in query or not query.isprintable():
+        return None
+    return query
 
 
 @functools.lru_cache(maxsize=4096)
