@@ -344,13 +344,17 @@ def _tail_lines(workers: list[Worker], slow: Worker) -> list[str]:
         first = min(_at(e) for e in mine if e.get("event") == "claim.taken") - start
         counts = Counter(str(e.get("event")) for e in mine)
         last = max(done, key=_at)
+        took = [float(str(e["seconds"])) for e in mine if e.get("event") == "claim.taken"]
+        claims = (
+            f"claims took {sum(took) / len(took):.1f}s (max {max(took):.1f}s); " if took else ""
+        )
         tag = " (slow upstream)" if worker is slow else ""
         lines.append(
             f"    worker {i + 1}{tag}: {len(done)} partitions, "
             f"{sum(int(str(e['pages'])) for e in done)} pages, first claim at {first:.1f}s, "
             f"ended at {end:.1f}s, idle {end - _held_seconds(mine):.1f}s; last partition "
             f"{last.get('partition')} ({last.get('pages')} pages) ended at "
-            f"{_at(last) - start:.1f}s; claims ahead {counts['claim.ahead']}, lost "
+            f"{_at(last) - start:.1f}s; {claims}claims ahead {counts['claim.ahead']}, lost "
             f"{counts['claim.taken_by_another']}, waited {counts['claim.waiting']}, "
             f"left to others {counts['claim.left_to_others']}"
         )

@@ -4,10 +4,12 @@ its partition would take well over their finish, never in a close case."""
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 
-from friendscrape.core.claim import LEAVE_MARGIN, ClaimPace
+from friendscrape.core.claim import LEAVE_MARGIN, ClaimPace, _others
+from friendscrape.stores.base import LeaseHolder, now_utc
 
 
 def _pace(own_seconds: float) -> ClaimPace:
@@ -64,3 +66,42 @@ def test_the_others_finish_counts_what_is_left_of_their_partitions() -> None:
     slow = _pace(2 * theirs)
     assert slow.leave_to_others(9, 9, draining=False, ages=[0.0] * 9) is None
     assert slow.leave_to_others(9, 9, draining=False, ages=[theirs] * 9) is not None
+
+
+def test_workers_waiting_for_a_partition_count_in_the_others_finish() -> None:
+    """Near the end one other worker holds a partition and eight wait for one (they
+    made the fleet's pace too). Counting only the holder, its partition seemed to take
+    an eighth of its time, and a worker as fast as the rest left the last two free
+    partitions to it while eight sat idle; counting the waiting ones, it claims, and a
+    worker three times slower still leaves them."""
+    fast = _pace(9.0)
+    assert fast.leave_to_others(2, 1, draining=False, ages=[0.0]) is not None  # the old count
+    assert fast.leave_to_others(2, 1, draining=False, ages=[0.0], waiting=8) is None
+    slow = _pace(30.0)
+    assert slow.leave_to_others(2, 1, draining=False, ages=[0.0], waiting=8) is not None
+    # Nobody else holding a partition: it claims, however many are said to wait.
+    assert slow.leave_to_others(2, 0, draining=False, ages=[], waiting=8) is None
+
+
+def test_a_worker_seen_holding_a_partition_and_holding_none_now_is_waiting() -> None:
+    """From the leases each claim reads: a worker seen holding a partition that holds
+    none now waits for one; one whose lease was found gone (killed) does not."""
+    now = now_utc()
+    live = now + timedelta(seconds=30)
+    lapsed = now - timedelta(seconds=1)
+    pace = ClaimPace()
+    leases = {
+        1: LeaseHolder("a.example", 1, "run-a", live, now),
+        2: LeaseHolder("b.example", 1, "run-b", live, now),
+        3: LeaseHolder("c.example", 1, "run-c", live, now),
+        4: LeaseHolder("me.example", 1, "me", live, now),
+    }
+    assert _others(leases, "me", pace)[::2] == (3, 0)
+    # a ended its partition and waits; c's holder stopped renewing (killed).
+    later = {2: leases[2], 3: LeaseHolder("c.example", 1, "run-c", lapsed, now)}
+    holders, ages, waiting = _others(later, "me", pace)
+    assert (holders, waiting) == (1, 1)
+    assert len(ages) == 1
+    # c's partition taken over by a: c is no longer counted, a holds one again.
+    again = {2: leases[2], 3: LeaseHolder("a.example", 1, "run-a", live, now)}
+    assert _others(again, "me", pace)[::2] == (2, 0)

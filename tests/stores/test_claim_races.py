@@ -1,16 +1,18 @@
-"""Claims lost to other workers (issue 24): a worker reads the partitions again after
-each take it loses, and tries one further along each time (and up to 16 more, so the
-losers of one race do not race again for one partition), instead of going down a list
-read before its take (on a busy BigQuery, where a take lasts seconds, such a worker lost
-every race for twenty partitions while the fleet claimed them)."""
+"""Claims racing other workers (issue 24): a worker's take is one atomic take of the
+first of the free partitions it read that is still free (``claim_lease``), so a take
+whose read went stale takes the next free one instead of losing the race. Before, a take
+named one partition, and each take it lost cost a read and a take more (on a busy
+BigQuery, where each lasts seconds, workers lost up to eight takes each at the start)."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import os
+import socket
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
-from friendscrape.core.claim import ClaimConfig, _spread, claim_ahead, claim_next
+from friendscrape.core.claim import ClaimConfig, claim_ahead, claim_next
 from friendscrape.core.lease import LeaseConfig
 from friendscrape.retry import RetryPolicy
 from friendscrape.stores.base import Lease, LeaseHolder, now_utc
@@ -22,14 +24,14 @@ CONFIG = ClaimConfig(
 
 
 class RacingFleet:
-    """Partitions 1-8, and a fleet that takes each partition this worker tries while
-    ``beaten`` (it got there first), as on a store whose takes are slow."""
+    """Partitions 1-8, and a fleet that takes the first ``beaten`` partitions this
+    worker's takes name just before each take runs (it got there first)."""
 
     def __init__(self, beaten: int) -> None:
         self.beaten = beaten
         self.holders: dict[int, LeaseHolder] = {}
         self.reads = 0
-        self.tried: list[int] = []
+        self.takes: list[tuple[list[int], dict[int, str]]] = []
 
     async def pending_partitions(self, *, retry_failed: bool) -> list[int]:
         self.reads += 1
@@ -41,47 +43,52 @@ class RacingFleet:
     async def claim_view(self, *, retry_failed: bool) -> tuple[list[int], dict[int, LeaseHolder]]:
         return await self.pending_partitions(retry_failed=retry_failed), await self.leases()
 
-    async def acquire_lease(self, lease: Lease) -> None:
-        self.tried.append(lease.partition)
+    async def claim_lease(
+        self, run_id: str, ttl: float, candidates: Sequence[int], gone: Mapping[int, str]
+    ) -> Lease | None:
+        self.takes.append((list(candidates), dict(gone)))
         now = now_utc()
-        if len(self.tried) <= self.beaten:
-            # Another worker of another host took it a moment ago.
-            other = LeaseHolder("other-host", 1, "other", now + timedelta(seconds=30), now)
-            self.holders[lease.partition] = other
-            raise other.held_error(lease.partition, now)
-        mine = LeaseHolder(lease.host, lease.pid, lease.run_id, now + timedelta(seconds=30), now)
-        self.holders[lease.partition] = mine
+        later = now + timedelta(seconds=30)
+        for part in candidates:
+            if self.beaten:
+                self.beaten -= 1
+                self.holders[part] = LeaseHolder("other-host", 1, "other", later, now)
+                continue
+            holder = self.holders.get(part)
+            if holder is None or holder.gone(now) or part in gone:
+                self.holders[part] = LeaseHolder(socket.gethostname(), os.getpid(), run_id, later)
+                return Lease(partition=part, run_id=run_id, ttl=ttl)
+        return None
 
 
-async def test_each_lost_take_reads_again_and_tries_further_along() -> None:
+async def test_a_take_whose_read_went_stale_takes_the_next_free_partition() -> None:
     fleet = RacingFleet(beaten=2)
     lease = await claim_next(fleet, "me", CONFIG, asyncio.Event())  # type: ignore[arg-type]
     assert lease is not None
-    # 1 lost; read again: 2-8 free; "me" spreads its second take 15 further along
-    # (_spread): the last, 8, lost; again: 2-7 free, 6 further along: 7.
-    assert [_spread("me", lost) for lost in range(3)] == [0, 15, 6]
-    assert fleet.tried == [1, 8, 7]
-    assert lease.partition == 7
-    assert fleet.reads == 3  # a fresh read before each take
+    # Others took 1 and 2 after this worker's read: its one take went on to 3.
+    assert lease.partition == 3
+    assert fleet.takes == [(list(range(1, 9)), {})]
+    assert fleet.reads == 1
 
 
-async def test_a_claim_ahead_gives_up_after_a_few_lost_takes() -> None:
-    fleet = RacingFleet(beaten=10)
+async def test_a_claim_ahead_never_names_its_own_partitions_and_gives_up_when_all_go() -> None:
+    fleet = RacingFleet(beaten=100)
     held = frozenset({1})
     lease = await claim_ahead(fleet, "me", CONFIG, held)  # type: ignore[arg-type]
-    # Never its own partition; three takes lost, then it drains first, claims after.
+    # Everything free was taken by others at each take: it drains first, claims after.
     assert lease is None
-    assert fleet.tried == [2, 8, 7]
-    assert fleet.reads == 3
+    assert fleet.takes[0] == (list(range(2, 9)), {})
+    assert len(fleet.takes) == 1
+    assert fleet.reads == 2  # a second read found none free
 
 
-def test_the_losers_of_one_race_spread_their_next_takes() -> None:
-    """Nine workers lose the race for the lowest partition: one further along each,
-    they would all race for the next one, and again, one winner a race (on the local
-    BigQuery server, under ten workers, some lost six takes in a row, 20 s without a
-    partition). Their next takes spread over the free partitions: most win at once."""
-    runs = [hashlib.sha256(str(i).encode()).hexdigest()[:12] for i in range(9)]  # as uuid4's
-    assert len({_spread(run, 1) for run in runs}) >= 6
-    for run in runs:
-        assert 1 <= _spread(run, 1) <= 16
-        assert _spread(run, 0) == 0  # the first take: the lowest free partition
+async def test_a_take_names_the_holders_found_gone() -> None:
+    """A lapsed holder's partition is free to take; the take names its run, so a store
+    that cannot ask whether a holder lives (BigQuery) may overwrite that row at once."""
+    fleet = RacingFleet(beaten=0)
+    past = now_utc() - timedelta(seconds=5)
+    fleet.holders[1] = LeaseHolder("elsewhere.example", 1, "run-dead", past, past)
+    lease = await claim_next(fleet, "me", CONFIG, asyncio.Event())  # type: ignore[arg-type]
+    assert lease is not None
+    assert lease.partition == 1
+    assert fleet.takes == [(list(range(1, 9)), {1: "run-dead"})]

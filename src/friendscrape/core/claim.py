@@ -2,8 +2,9 @@
 lowest-numbered partition with pending users and no live lease, collects it, and claims
 again, so a fleet balances itself and a dead worker's partition goes to the next claim.
 
-A claim is the lease a numbered run takes (``take_lease``): atomic on both stores, so
-two workers racing for one partition end with one holder, and the other claims the next.
+A claim is the lease a numbered run takes, taken by one atomic take of the first free
+partition still free (``claim_lease``): two workers racing for one partition end with
+one holder, and the other takes the next free one in the same take.
 A partition whose holder died is claimable once its lease lapses (at once when the
 holder was a process of this host that no longer exists).
 
@@ -19,14 +20,14 @@ import asyncio
 import contextlib
 import heapq
 import time
-import zlib
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import structlog
 
-from friendscrape.core.lease import LeaseConfig, jitter, take_lease
-from friendscrape.errors import PartitionHeldError
+from friendscrape.core.lease import LeaseConfig, jitter
+from friendscrape.errors import StoreTransientError
+from friendscrape.retry import retry_call
 from friendscrape.stores import retried
 from friendscrape.stores.base import Lease, LeaseHolder, PlanReads, RunStore, now_utc
 
@@ -39,7 +40,7 @@ _AHEAD_TRIES = 3  # takes a claim-ahead may lose before the worker claims after 
 # lead a partition's feed gives its next claim (core/pipeline.py: Handover).
 _LEAD_PER_CLAIM = 2.0
 _FIRST_LEAD = 1.0  # seconds, before any claim was timed
-_SPREAD = 16  # partitions over which the workers that lost a take spread their next
+_WAITING_FOR = 60.0  # seconds since last seen holding a partition a worker counts as waiting
 LEAVE_MARGIN = 1.1
 """How much longer than the others' finish this worker's partition must take before it
 leaves them the free ones: both are estimates from a few partitions, so a close case
@@ -66,6 +67,11 @@ class ClaimPace:
     since: float | None = None  # monotonic time its latest partition started
     leaving: bool = False  # leaving the free partitions to the others now
     claim_seconds: float | None = None  # the latest claims' seconds (read and take), smoothed
+    # Other workers' runs, when each was last seen holding a live lease (monotonic), and
+    # those whose lease was found gone: the workers waiting for a partition are seen
+    # ones that hold none now.
+    seen: dict[str, float] = field(default_factory=dict)
+    gone: set[str] = field(default_factory=set)
 
     def took(self, seconds: float) -> None:
         """A claim (its read and its take) took ``seconds``."""
@@ -107,27 +113,40 @@ class ClaimPace:
         return others / rate if rate > 0 else None
 
     def others_finish(
-        self, free: int, others: int, ages: list[float] | None = None
+        self, free: int, others: int, ages: list[float] | None = None, waiting: int = 0
     ) -> float | None:
         """Seconds until ``others`` live workers would end the partitions they are at
         and the ``free`` ones (None: their pace is not known yet): each ends its own,
         then takes a free one whenever it ends one, the earliest first. ``ages``: the
         seconds each has been at its latest partition (from its lease), so what is left
-        of it; unknown, their ends are taken as spread evenly over one partition."""
-        theirs = self.others_seconds(others)
+        of it; unknown, their ends are taken as spread evenly over one partition.
+        ``waiting``: further workers holding none, waiting for one, free at once (the
+        fleet's pace came from them too: left out, each holder's seconds a partition
+        came out a fraction of its own, and a fast worker left the last partitions to
+        a slow one while the others sat idle)."""
+        # No other worker holding a partition: this one claims, whoever waits (a waiting
+        # worker may itself be leaving the free ones), so none is left without a worker.
+        theirs = self.others_seconds(others + waiting) if others >= 1 else None
         if theirs is None:
             return None
         if ages:
             ends = [max(theirs - age, 0.0) for age in ages]
         else:
             ends = [theirs * (i + 0.5) / others for i in range(others)]
+        ends += [0.0] * waiting
         heapq.heapify(ends)
         for _ in range(free):
             heapq.heappush(ends, heapq.heappop(ends) + theirs)
         return max(ends)
 
     def leave_to_others(
-        self, free: int, others: int, *, draining: bool, ages: list[float] | None = None
+        self,
+        free: int,
+        others: int,
+        *,
+        draining: bool,
+        ages: list[float] | None = None,
+        waiting: int = 0,
     ) -> tuple[float, float] | None:
         """(its own seconds a partition, the others' finish) when this worker should
         leave the ``free`` partitions to ``others`` live workers, which would end them
@@ -135,7 +154,7 @@ class ClaimPace:
         ``LEAVE_MARGIN`` times their finish); None: it claims. ``draining``: its latest
         partition is still under way, and has taken at least the seconds since it began
         (its first partition's too, before any has ended)."""
-        finish = self.others_finish(free, others, ages) if free >= 1 else None
+        finish = self.others_finish(free, others, ages, waiting) if free >= 1 else None
         if finish is None:
             return None
         own = sum(self.own) / len(self.own) if self.own else 0.0
@@ -174,47 +193,76 @@ async def _wait(stop: asyncio.Event, seconds: float) -> None:
             await stop.wait()
 
 
-def _spread(run_id: str, lost: int) -> int:
-    """The index in the free partitions of this worker's next take, ``lost`` lost."""
-    if lost == 0:
-        return 0
-    return lost + zlib.crc32(f"{run_id}/{lost}".encode()) % _SPREAD
+def _gone(leases: dict[int, LeaseHolder]) -> dict[int, str]:
+    """The partitions whose holder is gone (lapsed, or a dead process of this host),
+    with that holder's run: the take may overwrite their lease rows."""
+    now = now_utc()
+    return {part: holder.run_id for part, holder in leases.items() if holder.gone(now)}
 
 
 async def _take_one(
-    store: ClaimStore, run_id: str, config: ClaimConfig, free: list[int], *, lost: int, pending: int
+    store: ClaimStore,
+    run_id: str,
+    config: ClaimConfig,
+    free: list[int],
+    leases: dict[int, LeaseHolder],
+    *,
+    pending: int,
+    began: float,
 ) -> Lease | None:
-    """The lease of one of ``free`` (not empty), or None when another worker took it
-    first. ``lost``: claims this worker lost in a row. It tries the lowest free partition
-    first, then, each time it loses, one further along and up to ``_SPREAD`` more, by
-    its run and the takes it lost: the workers it lost to were racing for the lowest
-    ones, and a list read before a take that lost is stale (a worker whose takes are
-    slow, as statements on a busy BigQuery are, went down such a list losing every race
-    while the fleet claimed it); all the losers of one race, one further along each,
-    would race again for one partition, one of them winning each time."""
-    part = free[min(_spread(run_id, lost), len(free) - 1)]
-    try:
-        lease = await take_lease(store, part, run_id, config.lease)
-    except PartitionHeldError:
-        log.info("claim.taken_by_another", partition=part)
+    """The lease of the first of ``free`` (not empty, lowest first) that no other
+    worker took since they were read, or None when others took them all. One take
+    (``claim_lease``: on BigQuery one ``MERGE`` that picks the partition as it runs): a
+    take of one partition named by a read lost the race whenever another worker took it
+    between the two, and on a busy BigQuery, its statements seconds long, the losers of
+    one race raced again, some losing several takes in a row while others claimed.
+    ``began``: when the claim's read began (monotonic), for the seconds it took."""
+    gone = _gone(leases)
+    lease = await retry_call(
+        lambda: store.claim_lease(run_id, config.lease.ttl, free, gone),
+        on=StoreTransientError,
+        policy=config.lease.retry,
+        event="lease.retry",
+    )
+    if lease is None:
+        log.info("claim.taken_by_another", partitions=len(free))
         return None
-    log.info("claim.taken", partition=part, pending_partitions=pending)
+    log.info(
+        "claim.taken",
+        partition=lease.partition,
+        pending_partitions=pending,
+        seconds=round(time.monotonic() - began, 2),
+    )
     return lease
 
 
-def _others(leases: dict[int, LeaseHolder], run_id: str) -> tuple[int, list[float]]:
-    """The other workers holding a live lease, and the seconds each has been at its
-    latest partition (where its lease says when it was taken)."""
-    now = now_utc()
+def _others(
+    leases: dict[int, LeaseHolder], run_id: str, pace: ClaimPace
+) -> tuple[int, list[float], int]:
+    """The other workers holding a live lease, the seconds each has been at its latest
+    partition (where its lease says when it was taken), and the others waiting for a
+    partition: seen holding one within ``_WAITING_FOR`` seconds, holding none now, their
+    lease not found gone (a worker killed or stopped is no longer waiting)."""
+    now, clock = now_utc(), time.monotonic()
     latest: dict[str, float | None] = {}
     for holder in leases.values():
-        if holder.run_id == run_id or holder.gone(now):
+        if holder.run_id == run_id:
+            continue
+        if holder.gone(now):
+            pace.seen.pop(holder.run_id, None)
+            pace.gone.add(holder.run_id)
             continue
         age = (now - holder.acquired_at).total_seconds() if holder.acquired_at else None
         before = latest.get(holder.run_id)
         latest[holder.run_id] = age if before is None or age is None else min(before, age)
+    for run in latest:
+        if run not in pace.gone:
+            pace.seen[run] = clock
+    waiting = sum(
+        1 for run, at in pace.seen.items() if run not in latest and clock - at <= _WAITING_FOR
+    )
     ages = [age for age in latest.values() if age is not None]
-    return len(latest), ages if len(ages) == len(latest) else []
+    return len(latest), ages if len(ages) == len(latest) else [], waiting
 
 
 def _leave(
@@ -229,14 +277,15 @@ def _leave(
     each time it starts to); ``draining``: its latest partition is still under way."""
     if pace is None:
         return False
-    others, ages = _others(leases, run_id)
-    verdict = pace.leave_to_others(len(free), others, draining=draining, ages=ages)
+    others, ages, waiting = _others(leases, run_id, pace)
+    verdict = pace.leave_to_others(len(free), others, draining=draining, ages=ages, waiting=waiting)
     if verdict is not None and not pace.leaving:
         own, finish = verdict
         log.info(
             "claim.left_to_others",
             free=len(free),
             workers=others,
+            waiting=waiting,
             own_seconds=round(own, 1),
             others_finish_seconds=round(finish, 1),
         )
@@ -268,13 +317,15 @@ async def claim_ahead(
     ``held`` drain (their last users being fed or in flight); None at once when no
     other partition is free, or it leaves them to the others (``pace``): the worker
     then claims as ``claim_next`` once they are done."""
-    for lost in range(_AHEAD_TRIES):
+    for _ in range(_AHEAD_TRIES):
         began = time.monotonic()
         pending, leases = await _pending(store, config, pace)
         free = _free(pending, leases, run_id, held)
         if not free or _leave(pace, free, leases, run_id, draining=True):
             return None
-        lease = await _take_one(store, run_id, config, free, lost=lost, pending=len(pending))
+        lease = await _take_one(
+            store, run_id, config, free, leases, pending=len(pending), began=began
+        )
         if lease is not None:
             if pace is not None:
                 pace.took(time.monotonic() - began)
@@ -298,7 +349,7 @@ async def claim_next(
     again: a holder that dies leaves its partition to this worker once its lease lapses,
     so the fleet never ends with a partition orphaned.
     """
-    waited, lost = False, 0
+    waited = False
     while not stop.is_set():
         began = time.monotonic()
         pending, leases = await _pending(store, config, pace)
@@ -308,12 +359,13 @@ async def claim_next(
         free = _free(pending, leases, run_id, frozenset())
         leaving = _leave(pace, free, leases, run_id, draining=False)
         if free and not leaving:
-            lease = await _take_one(store, run_id, config, free, lost=lost, pending=len(pending))
+            lease = await _take_one(
+                store, run_id, config, free, leases, pending=len(pending), began=began
+            )
             if lease is not None:
                 if pace is not None:
                     pace.took(time.monotonic() - began)
                 return lease
-            lost += 1
             continue  # another worker took one: read again at once, the list is stale
         if not waited and not leaving:
             log.info("claim.waiting", held=len(pending), reason="every pending partition is held")

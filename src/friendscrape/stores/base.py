@@ -461,6 +461,16 @@ class RunStore(Protocol):
     async def acquire_lease(self, lease: Lease) -> None:
         """Take the partition's lease, or raise PartitionHeldError naming its live holder."""
 
+    async def claim_lease(
+        self, run_id: str, ttl: float, candidates: Sequence[int], gone: Mapping[int, str]
+    ) -> Lease | None:
+        """Take the lease of the first of ``candidates`` (in the order given) that no
+        other live run holds, atomically, in one statement where the store allows it
+        (``run --partition next``: a read of the free partitions, then a take of one of
+        them, loses the race whenever another worker took it in between); None when
+        every one is held. ``gone``: partitions whose holder the caller found gone
+        before its lease lapsed (a dead process of this host), with that holder's run."""
+
     async def renew_lease(self, lease: Lease) -> bool:
         """Push the lease's expiry forward; False when another run now holds it."""
 

@@ -4,9 +4,7 @@ samples."""
 
 from __future__ import annotations
 
-from collections.abc import (
-    Mapping,
-)
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +22,29 @@ from friendscrape.stores.base import (
 from friendscrape.stores.bigquery_base import SAMPLE_COLUMNS
 from friendscrape.stores.bigquery_lib import bigquery
 from friendscrape.stores.bigquery_waves import BigQueryWaves
+
+# Takes the first candidate partition with no live lease of another run (its holder
+# lapsed, or is among @gone, "partition/run" of holders found dead): one statement.
+_CLAIM_SQL = """
+MERGE {leases} AS t
+USING (
+    SELECT c AS part FROM UNNEST(@candidates) AS c WITH OFFSET AS o
+    WHERE NOT EXISTS (
+        SELECT 1 FROM {leases} AS l
+        WHERE l.`partition` = c AND l.run_id != @run_id AND l.expires_at > @now
+          AND CONCAT(CAST(l.`partition` AS STRING), '/', l.run_id) NOT IN UNNEST(@gone)
+    )
+    ORDER BY o
+    LIMIT 1
+) AS s
+ON t.`partition` = s.part
+WHEN MATCHED THEN UPDATE SET
+    host = @host, pid = @pid, run_id = @run_id,
+    acquired_at = @now, heartbeat_at = @now, expires_at = @expires
+WHEN NOT MATCHED THEN INSERT
+    (`partition`, host, pid, run_id, acquired_at, heartbeat_at, expires_at)
+    VALUES (s.part, @host, @pid, @run_id, @now, @now, @expires)
+"""
 
 
 class BigQueryRuns(BigQueryWaves):
@@ -96,6 +117,51 @@ class BigQueryRuns(BigQueryWaves):
             msg = f"BigQuery lease of partition {lease.partition}: the lease row vanished"
             raise StoreTransientError(msg)
         raise holders[0].held_error(lease.partition, now_utc())
+
+    async def claim_lease(
+        self, run_id: str, ttl: float, candidates: Sequence[int], gone: Mapping[int, str]
+    ) -> Lease | None:
+        """The first of ``candidates`` no other live run holds, taken by one ``MERGE``
+        that picks it as it runs (BigQuery runs mutating statements on a table one after
+        another, or aborts one that conflicts, retried): a take no longer loses to a
+        worker that took the partition after this one's read. The lease row is then read
+        back, as ``acquire_lease`` does: should two takes of one partition still both
+        land, the row that wins there wins here, and the other run gives its row up."""
+        if not candidates:
+            return None
+        now = now_utc()
+        template = Lease(partition=0, run_id=run_id, ttl=ttl)
+        changed = await self._dml(
+            "claim",
+            _CLAIM_SQL.format(leases=self._t(schema.LEASES)),
+            *self._lease_params(template, now)[1:],
+            bigquery.ArrayQueryParameter("candidates", "INT64", list(candidates)),
+            bigquery.ArrayQueryParameter(
+                "gone", "STRING", [f"{part}/{holder}" for part, holder in gone.items()]
+            ),
+        )
+        if changed == 0:
+            return None
+        found = await self._rows(
+            "claim",
+            f"""
+            SELECT `partition` AS part, host, pid, run_id, acquired_at, expires_at
+            FROM {self._t(schema.LEASES)}
+            WHERE `partition` IN (
+                SELECT `partition` FROM {self._t(schema.LEASES)}
+                WHERE run_id = @run_id AND acquired_at = @now)
+            ORDER BY `partition`, acquired_at, run_id
+            """,
+            bigquery.ScalarQueryParameter("run_id", "STRING", run_id),
+            bigquery.ScalarQueryParameter("now", "TIMESTAMP", now),
+        )
+        for part, holder in rows.leases(found).items():
+            lease = Lease(partition=part, run_id=run_id, ttl=ttl)
+            if holder.run_id == run_id:
+                self._log.info("store.lease_taken", partition=part, claimed=True)
+                return lease
+            await self.release_lease(lease)  # two takes landed: the other row wins
+        return None
 
     async def renew_lease(self, lease: Lease) -> bool:
         """Extend our lease; False when another run's row now wins.

@@ -177,6 +177,39 @@ def _holder(row: sqlite3.Row | None) -> LeaseHolder | None:
     return None if row is None else rows.lease_holder(row)
 
 
+def _lease_holder(conn: sqlite3.Connection, partition: int) -> LeaseHolder | None:
+    return _holder(
+        conn.execute(
+            "SELECT host, pid, run_id, acquired_at, expires_at FROM partition_leases"
+            " WHERE partition = ?",
+            (partition,),
+        ).fetchone()
+    )
+
+
+def _take(conn: sqlite3.Connection, lease: Lease, now: datetime) -> None:
+    """Write ``lease`` as its partition's holder from ``now`` (inside the caller's
+    transaction, after its check)."""
+    conn.execute(
+        """INSERT INTO partition_leases
+               (partition, host, pid, run_id, acquired_at, heartbeat_at, expires_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (partition) DO UPDATE SET host = excluded.host,
+               pid = excluded.pid, run_id = excluded.run_id,
+               acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at,
+               expires_at = excluded.expires_at""",
+        (
+            lease.partition,
+            lease.host,
+            lease.pid,
+            lease.run_id,
+            to_sql(now),
+            to_sql(now),
+            to_sql(lease.expires(now)),
+        ),
+    )
+
+
 def _sql_value(value: object) -> object:
     """A value as this store's columns keep it: times as ISO 8601 UTC text."""
     return to_sql(value) if isinstance(value, datetime) else value
@@ -259,40 +292,39 @@ class SqliteRuns(SqliteBase):
             # another run's, so exactly one of two simultaneous runs gets the lease.
             conn.execute("BEGIN IMMEDIATE")
             now = now_utc()
-            holder = _holder(
-                conn.execute(
-                    "SELECT host, pid, run_id, acquired_at, expires_at FROM partition_leases"
-                    " WHERE partition = ?",
-                    (lease.partition,),
-                ).fetchone()
-            )
+            holder = _lease_holder(conn, lease.partition)
             if holder is not None and holder.run_id != lease.run_id and not holder.gone(now):
                 conn.execute("ROLLBACK")
                 return holder, now
-            conn.execute(
-                """INSERT INTO partition_leases
-                       (partition, host, pid, run_id, acquired_at, heartbeat_at, expires_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT (partition) DO UPDATE SET host = excluded.host,
-                       pid = excluded.pid, run_id = excluded.run_id,
-                       acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at,
-                       expires_at = excluded.expires_at""",
-                (
-                    lease.partition,
-                    lease.host,
-                    lease.pid,
-                    lease.run_id,
-                    to_sql(now),
-                    to_sql(now),
-                    to_sql(lease.expires(now)),
-                ),
-            )
+            _take(conn, lease, now)
             conn.execute("COMMIT")
             return None, now
 
         holder, now = await self._call("take lease", run)
         if holder is not None:
             raise holder.held_error(lease.partition, now)
+
+    async def claim_lease(
+        self, run_id: str, ttl: float, candidates: Sequence[int], gone: Mapping[int, str]
+    ) -> Lease | None:
+        """The first of ``candidates`` no other live run holds, taken in one IMMEDIATE
+        transaction (``gone`` is not needed: this store asks each holder's process)."""
+        del gone
+
+        def run(conn: sqlite3.Connection) -> Lease | None:
+            conn.execute("BEGIN IMMEDIATE")
+            now = now_utc()
+            for part in candidates:
+                holder = _lease_holder(conn, part)
+                if holder is None or holder.run_id == run_id or holder.gone(now):
+                    lease = Lease(partition=part, run_id=run_id, ttl=ttl)
+                    _take(conn, lease, now)
+                    conn.execute("COMMIT")
+                    return lease
+            conn.execute("ROLLBACK")
+            return None
+
+        return await self._call("claim lease", run)
 
     async def leases(self) -> dict[int, LeaseHolder]:
         return await self._call("read leases", _read_leases)
