@@ -105,3 +105,22 @@ def test_a_worker_seen_holding_a_partition_and_holding_none_now_is_waiting() -> 
     # c's partition taken over by a: c is no longer counted, a holds one again.
     again = {2: leases[2], 3: LeaseHolder("a.example", 1, "run-a", live, now)}
     assert _others(again, "me", pace)[::2] == (2, 0)
+
+
+def test_a_draining_worker_counts_what_is_left_of_its_partition_before_the_next() -> None:
+    """Claiming ahead, the partition it would take begins once the one it drains ends:
+    a worker whose partitions take a little under the others' finish claims at their
+    end, and leaves them the free one while what is left of its own comes first."""
+    pace = _pace(9.0)
+    finish = pace.others_finish(1, 9, ages=[0.0] * 9)
+    assert finish is not None
+    own = 0.9 * LEAVE_MARGIN * finish
+    pace = _pace(own)
+    finish = pace.others_finish(1, 9, ages=[0.0] * 9)
+    assert finish is not None
+    pace.since = time.monotonic() - own  # its partition ending about now
+    assert pace.leave_to_others(1, 9, draining=True, ages=[0.0] * 9) is None
+    pace.since = time.monotonic() - own / 2  # half of it still to come
+    verdict = pace.leave_to_others(1, 9, draining=True, ages=[0.0] * 9)
+    assert verdict is not None
+    assert verdict[0] == pytest.approx(1.5 * own, rel=0.05)

@@ -153,13 +153,18 @@ class ClaimPace:
         all (``others_finish``) before this worker ended one (its seconds over
         ``LEAVE_MARGIN`` times their finish); None: it claims. ``draining``: its latest
         partition is still under way, and has taken at least the seconds since it began
-        (its first partition's too, before any has ended)."""
+        (its first partition's too, before any has ended); a partition claimed now
+        would begin once it ends, what is left of its usual seconds from now, so its
+        own seconds count from then. (Not the claim's lead: with claims of seconds, a
+        lead longer than a partition had every worker leave its claims ahead.)"""
         finish = self.others_finish(free, others, ages, waiting) if free >= 1 else None
         if finish is None:
             return None
-        own = sum(self.own) / len(self.own) if self.own else 0.0
+        mean = sum(self.own) / len(self.own) if self.own else 0.0
+        own = mean
         if draining and self.since is not None:
-            own = max(own, time.monotonic() - self.since)
+            elapsed = time.monotonic() - self.since
+            own = max(mean, elapsed) + max(mean - elapsed, 0.0)
         return (own, finish) if own > LEAVE_MARGIN * finish else None
 
 
