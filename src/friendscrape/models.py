@@ -96,8 +96,9 @@ class FriendList:
     error: str | None = None
     attempts: int = 1
     pages: int = field(default=0, compare=False)
-    # friend_names and friend_ids each joined by line feeds, as a list of one page whole
-    # came from the parser (``Page.joined``): the store keeps lists in that form, and
+    # friend_names and friend_ids each joined by line feeds, none of which holds one, as
+    # a list of one page whole came from the parser (``Page.joined``, whose checks made
+    # sure of that): the store keeps lists in that form, and
     # joining 1,000 names and ids again cost some 20 microseconds a list. None: not known.
     joined: tuple[str, str] | None = field(default=None, compare=False, repr=False)
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from friendscrape.errors import ParseError
 from friendscrape.models import Page
-from friendscrape.parse import bluesky, mastodon, twitter_mobile, x_api
+from friendscrape.parse import bluesky, json_pages, mastodon, twitter_mobile, x_api
 from friendscrape.parse.json_pages import all_made_of, ascii_charset
 from friendscrape.simulator import MobileSite, SyntheticGraph
 from friendscrape.simulator.bluesky import Bluesky, handle_of
@@ -312,6 +312,34 @@ def test_x_api_bulk_pages_carry_their_names_and_ids_joined() -> None:
     careful = x_api.parse_following_page(json.dumps(doc).encode(), status=200)
     assert careful.names == ("a",)
     assert careful.joined is None
+
+
+@pytest.mark.parametrize(
+    ("item", "problem"),
+    [
+        ({"id": "12\n34", "username": "ab"}, "invalid id"),
+        ({"id": "12", "username": "ab\ncd"}, "invalid username"),
+    ],
+)
+def test_an_escaped_line_feed_in_an_x_api_value_is_still_caught(
+    item: dict[str, str], problem: str
+) -> None:
+    """A page without a backslash has no line feed to count in its values; one with an
+    escape is counted, so a value holding a line feed between two valid halves is not
+    taken for two values."""
+    doc = {"data": [item, {"id": "5", "username": "e"}], "meta": {"result_count": 2}}
+    body = json.dumps(doc).encode()
+    assert not json_pages.unescaped(body)
+    with pytest.raises(ParseError, match=problem):
+        x_api.parse_following_page(body, status=200)
+
+
+def test_unescaped_says_whether_a_json_body_holds_an_escape() -> None:
+    assert json_pages.unescaped(b'{"data": [{"id": "1", "username": "a"}]}')
+    assert not json_pages.unescaped(b'{"data": [{"id": "1", "username": "a\\u00e9"}]}')
+    assert not json_pages.unescaped(json.dumps({"name": "a\nb"}).encode())
+    body = XApi(GRAPH).following(OK_ACCOUNTS[0].user_id, {"max_results": "1000"}, None).body
+    assert json_pages.unescaped(body)  # as the site sends a list: nothing counted
 
 
 # Every lines pattern in use, its item pattern, and characters its items are made of

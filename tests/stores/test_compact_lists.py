@@ -286,6 +286,21 @@ def test_a_joined_text_given_is_stored_as_it_is_and_a_line_feed_in_a_value_still
     assert lists_codec.decode(stored) == held
 
 
+def test_a_joined_text_known_line_free_is_not_counted_and_stored_the_same() -> None:
+    names = [f"name_{i:05d}" for i in range(1000)]
+    joined = "\n".join(names)
+    plain = lists_codec.encode(names, deflate=False)
+    assert lists_codec.encode(names, deflate=False, joined=joined, line_free=True) == plain
+    # The caller's word is taken: its line feeds are not counted against the values.
+    assert lists_codec.encode(["ab"], deflate=False, joined="a\nb", line_free=True) == b"\x01a\nb"
+    # Without a joined text the list is joined and counted whatever the caller says.
+    held = ["a\nb", "c"]
+    stored = lists_codec.encode(held, deflate=False, line_free=True)
+    assert isinstance(stored, bytes)
+    assert stored[0] == lists_codec.JSON_RAW
+    assert lists_codec.decode(stored) == held
+
+
 def test_a_long_list_is_deflated_and_round_trips() -> None:
     names = [f"name_{i:05d}" for i in range(5000)]
     stored = lists_codec.encode(names)

@@ -159,9 +159,19 @@ def all_made_of(allowed: bytes, values: list[str]) -> bool:
     return joined_made_of(allowed, values) is not None
 
 
-def joined_made_of(allowed: bytes, values: list[str]) -> str | None:
+def unescaped(body: bytes) -> bool:
+    """Whether a JSON body holds no escape (no backslash): then no string it decodes to
+    holds a line feed, or any control character, as JSON allows those in a string only
+    escaped (both decoders refuse them raw). One search in C, where counting the line
+    feeds of a page's 1,000 names and ids cost some 7 microseconds."""
+    return b"\\" not in body
+
+
+def joined_made_of(allowed: bytes, values: list[str], *, line_free: bool = False) -> str | None:
     """``values`` joined by line feeds when ``all_made_of`` holds (no value then holds a
-    line feed), else None: the text the check is made on, kept for the store."""
+    line feed), else None: the text the check is made on, kept for the store.
+    ``line_free``: the caller knows no value holds a line feed (``unescaped``), so
+    they are not counted."""
     joined = "\n".join(values)
     if not values:
         return joined
@@ -169,7 +179,7 @@ def joined_made_of(allowed: bytes, values: list[str]) -> str | None:
         return None
     data = joined.encode("ascii")
     # Nothing left once the allowed bytes are deleted; as many newlines as joints.
-    if data.translate(None, allowed) or data.count(b"\n") != len(values) - 1:
+    if data.translate(None, allowed) or (not line_free and data.count(b"\n") != len(values) - 1):
         return None
     return joined
 
@@ -180,13 +190,16 @@ def all_fullmatch(lines: re.Pattern[str], values: list[str]) -> bool:
     return joined_fullmatch(lines, values) is not None
 
 
-def joined_fullmatch(lines: re.Pattern[str], values: list[str]) -> str | None:
+def joined_fullmatch(
+    lines: re.Pattern[str], values: list[str], *, line_free: bool = False
+) -> str | None:
     """``values`` joined by line feeds when ``all_fullmatch`` holds (no value then holds
-    a line feed), else None: the text the check is made on, kept for the store."""
+    a line feed), else None: the text the check is made on, kept for the store.
+    ``line_free`` as for ``joined_made_of``."""
     joined = "\n".join(values)
     if not values:
         return joined
     # As many newlines as joints: no value holds one, so no value was split in two.
-    if joined.count("\n") != len(values) - 1 or lines.fullmatch(joined) is None:
+    if (not line_free and joined.count("\n") != len(values) - 1) or lines.fullmatch(joined) is None:
         return None
     return joined

@@ -38,6 +38,7 @@ from friendscrape.parse.json_pages import (
     optional_count,
     optional_text,
     text_field,
+    unescaped,
 )
 
 USER_ID_RE: Final = re.compile(r"[1-9][0-9]{0,19}")
@@ -195,8 +196,13 @@ def _list_page_in_bulk(body: bytes) -> Page | None:
         meta.next_token == ""
     ):
         return None
-    ids_text = joined_fullmatch(_IDS, ids)
-    names_text = joined_made_of(_USERNAME_CHARS, names) if ids_text is not None else None
+    line_free = unescaped(body)  # the common case: no line feed to look for
+    ids_text = joined_fullmatch(_IDS, ids, line_free=line_free)
+    names_text = (
+        joined_made_of(_USERNAME_CHARS, names, line_free=line_free)
+        if ids_text is not None
+        else None
+    )
     if ids_text is None or names_text is None:
         return None
     # The checks' joined text goes with the page: the store keeps lists in that form.

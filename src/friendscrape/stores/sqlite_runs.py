@@ -161,10 +161,11 @@ def _joined(result: FriendList) -> tuple[str | bytes, str | bytes] | None:
             lists_codec.encode(result.friend_names, deflate=False),
             lists_codec.encode(result.friend_ids, deflate=False),
         )
+    # The parser's text, whose values it checked hold no line feed: not counted again.
     names, ids = result.joined
     return (
-        lists_codec.encode(result.friend_names, deflate=False, joined=names),
-        lists_codec.encode(result.friend_ids, deflate=False, joined=ids),
+        lists_codec.encode(result.friend_names, deflate=False, joined=names, line_free=True),
+        lists_codec.encode(result.friend_ids, deflate=False, joined=ids, line_free=True),
     )
 
 
