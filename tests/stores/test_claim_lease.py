@@ -71,3 +71,11 @@ async def test_claims_racing_for_a_few_partitions_leave_each_one_holder(store: S
     assert {part: held[part].run_id for part in held} == {
         lease.partition: lease.run_id for lease in won
     }
+
+
+async def test_a_take_naming_a_gone_holder_still_skips_live_ones(store: Store) -> None:
+    await store.acquire_lease(Lease(partition=1, run_id="run-a", ttl=60.0, host="a.example"))
+    lease = await store.claim_lease("run-me", 60.0, [1, 2], {7: "run-dead"})
+    assert lease is not None
+    assert lease.partition == 2
+    assert await store.claim_lease("run-other", 60.0, [1, 2], {7: "run-dead"}) is None

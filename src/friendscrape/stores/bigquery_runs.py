@@ -24,7 +24,10 @@ from friendscrape.stores.bigquery_lib import bigquery
 from friendscrape.stores.bigquery_waves import BigQueryWaves
 
 # Takes the first candidate partition with no live lease of another run (its holder
-# lapsed, or is among @gone, "partition/run" of holders found dead): one statement.
+# lapsed, or is among @gone, "partition/run" of holders found dead): one statement. A
+# row of another run is rewritten only when it lapsed or the worker found that holder
+# gone (as acquire_lease's take does): under 10 workers on the local server, a take without that
+# condition once rewrote a live holder's row, and both collected the partition.
 _CLAIM_SQL = """
 MERGE {leases} AS t
 USING (
@@ -38,7 +41,11 @@ USING (
     LIMIT 1
 ) AS s
 ON t.`partition` = s.part
-WHEN MATCHED THEN UPDATE SET
+WHEN MATCHED AND (
+    t.run_id = @run_id
+    OR t.expires_at <= @now
+    OR CONCAT(CAST(t.`partition` AS STRING), '/', t.run_id) IN UNNEST(@gone)
+) THEN UPDATE SET
     host = @host, pid = @pid, run_id = @run_id,
     acquired_at = @now, heartbeat_at = @now, expires_at = @expires
 WHEN NOT MATCHED THEN INSERT
