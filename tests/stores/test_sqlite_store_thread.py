@@ -11,6 +11,7 @@ import ctypes.util
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -18,7 +19,7 @@ import pytest
 
 from friendscrape.errors import StoreTransientError
 from friendscrape.models import FriendList
-from friendscrape.stores import lists_codec, sqlite_waves, thread_heap
+from friendscrape.stores import lists_codec, sqlite_runs, sqlite_waves, thread_heap
 from friendscrape.stores.sqlite import SqliteStore
 from storefixtures import ok_result
 
@@ -271,3 +272,40 @@ async def test_the_stores_thread_reserves_its_heap_once_by_its_first_save(
         await store.close()
     assert len(reserved_on) == 1
     assert reserved_on[0].startswith("friendscrape-sqlite")
+
+
+async def test_a_saves_rows_are_built_in_the_callers_thread_the_transaction_fills_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Building the rows' values held the interpreter's lock in the store's thread while
+    the busy event loop waited for it: they are built in the caller's thread, and the
+    store's thread fills in what its transaction read (keys, wave, changed)."""
+    built_on: list[str] = []
+    for name in ("_upsert_values", "_saved"):
+        original = getattr(sqlite_runs, name)
+
+        def recording(*args: Any, _original: Callable[..., Any] = original) -> Any:
+            built_on.append(threading.current_thread().name)
+            return _original(*args)
+
+        monkeypatch.setattr(sqlite_runs, name, recording)
+    store = SqliteStore(tmp_path / "s.db")
+    await store.open()
+    try:
+        await store.save([_result("1"), _result("2"), _result("1")])
+        await store.open_wave(datetime.now(UTC))
+        changed = ok_result("2", ("a", "c"), ids=("1", "3"), source="x-api")
+        await store.save([_result("1"), changed])
+        read = {r.user_id: r.friend_ids async for r in store.results()}
+    finally:
+        await store.close()
+    assert built_on == [threading.current_thread().name] * 4
+    assert read == {"1": ("1", "2"), "2": ("1", "3")}
+    conn = sqlite3.connect(tmp_path / "s.db")
+    try:
+        rows = conn.execute("SELECT user_id, wave, changed FROM user_friends").fetchall()
+        totals = conn.execute("SELECT wave, users, changed FROM result_totals").fetchall()
+    finally:
+        conn.close()
+    assert sorted(rows) == [("1", 2, 0), ("2", 2, 1)]
+    assert totals == [(2, 2, 1)]

@@ -30,6 +30,12 @@ _UPSERT_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 _MICROSECOND = timedelta(microseconds=1)
 
+_WIDTH = _UPSERT_ROW.count("?")
+"""Values a row of the upsert binds; those the save's transaction fills in are at
+``_NAMES`` (and the ids after), ``_KEYS`` (and keys_gen after), ``_WAVE``, ``_CHANGED``."""
+
+_NAMES, _KEYS, _WAVE, _CHANGED = 3, 14, 16, 18
+
 _UPSERT_ROWS = 50
 """Results written per statement where SQLite takes at most 999 parameters (its limit
 before 3.32): 950."""
@@ -81,32 +87,84 @@ def rows_per_statement(conn: sqlite3.Connection) -> int:
     return _UPSERT_ROWS_MOST if most >= _UPSERT_ROWS_MOST * _UPSERT_ROW.count("?") else _UPSERT_ROWS
 
 
-def _upsert_all(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Write ``rows`` (in order: a user twice is updated by the later row, as one by one)
-    with one statement per ``rows_per_statement``, not one per result. Each statement
-    lets go of the GIL and takes it back from the busy event loop, and a row a statement
-    cost about two thread switches and a third of the store's CPU per result."""
+def _upsert_all(conn: sqlite3.Connection, values: list[Any]) -> None:
+    """Write the rows whose ``_WIDTH`` values each ``values`` holds one after the other
+    (in order: a user twice is updated by the later row, as one by one) with one
+    statement per ``rows_per_statement``, not one per result. Each statement lets go of
+    the GIL and takes it back from the busy event loop, and a row a statement cost about
+    two thread switches and a third of the store's CPU per result."""
     start = 0
-    for size in statement_sizes(len(rows), rows_per_statement(conn)):
-        chunk = rows[start : start + size]
-        start += size
-        conn.execute(_upsert(size), [value for row in chunk for value in row])
+    for size in statement_sizes(len(values) // _WIDTH, rows_per_statement(conn)):
+        conn.execute(_upsert(size), values[start : start + size * _WIDTH])
+        start += size * _WIDTH
 
 
-def _saved(
-    rows: Sequence[tuple[Any, ...]], micros: Sequence[int], wave: int, flags: Sequence[int | None]
-) -> list[tuple[Any, ...]]:
-    """What the running totals count of a save's rows (``sqlite_totals.SAVED_COLUMNS``),
-    each user's first row only: a later row of the same user replaces it, and the
-    replacement is counted by the totals' UPDATE trigger."""
+def _upsert_values(
+    results: Sequence[FriendList],
+    joined: Sequence[tuple[str | bytes, str | bytes] | None],
+    hashes: Sequence[int],
+) -> list[Any]:
+    """The upsert's values of ``results``, ``_WIDTH`` a row, built in the event loop's
+    thread: the save's transaction fills in only what it reads (each row's keys, wave and
+    ``changed``; a names-only list's stored form), a slice assignment each. Built in the
+    store's thread, the rows' tuples held the interpreter's lock there while the busy
+    loop waited for it."""
+    values: list[Any] = []
+    for r, pair, h in zip(results, joined, hashes, strict=True):
+        names, ids = (None, None) if pair is None else pair
+        values += (
+            r.user_id,
+            r.screen_name,
+            r.friend_count,
+            names,
+            ids,
+            r.following_count,
+            int(r.truncated),
+            r.status.value,
+            r.error,
+            r.source,
+            r.partition,
+            r.attempts,
+            to_sql(r.start_at),
+            to_sql(r.end_at),
+            None,  # friend_keys, keys_gen, wave: the transaction's
+            None,
+            None,
+            h,
+            None,  # changed: the transaction's
+        )
+    return values
+
+
+def _fill(
+    values: list[Any], wave: int, keys: Sequence[tuple[bytes | None, int]], flags: list[int | None]
+) -> None:
+    """``_upsert_values``'s rows given what the save's transaction read."""
+    values[_KEYS::_WIDTH] = [k for k, _ in keys]
+    values[_KEYS + 1 :: _WIDTH] = [g for _, g in keys]
+    values[_WAVE::_WIDTH] = [wave] * len(keys)
+    values[_CHANGED::_WIDTH] = flags
+
+
+def _saved(results: Sequence[FriendList], values: Sequence[Any]) -> tuple[list[Any], list[int]]:
+    """What the running totals count of a save's rows (``sqlite_totals.SAVED_COLUMNS``,
+    one row's after the other's; wave and ``changed`` left to the transaction), each
+    user's first row only, and which rows those are: a later row of the same user
+    replaces it, and the replacement is counted by the totals' UPDATE trigger."""
     seen: set[str] = set()
-    saved = []
-    for row, took, changed in zip(rows, micros, flags, strict=True):
-        if row[0] not in seen:
-            seen.add(row[0])
+    saved: list[Any] = []
+    firsts = []
+    for n, r in enumerate(results):
+        if r.user_id not in seen:
+            seen.add(r.user_id)
+            row = values[n * _WIDTH : (n + 1) * _WIDTH]
+            # Durations as the totals count them from the stored times, to the microsecond.
+            took = (utc(r.end_at) - utc(r.start_at)) // _MICROSECOND
             # user_id, wave, partition, status, friend_count, micros, start_at, end_at, changed
-            saved.append((row[0], wave, row[8], row[5], row[2], took, row[10], row[11], changed))
-    return saved
+            saved += (r.user_id, None, r.partition, row[7], r.friend_count, took, row[12], row[13])
+            saved.append(None)
+            firsts.append(n)
+    return saved, firsts
 
 
 def _json_list(values: Sequence[str]) -> str:
@@ -415,38 +473,24 @@ class SqliteRuns(SqliteBase):
         unread = [_match_texts(r) for r in results]
         joined = [_joined(r) for r in results]
         hashes = waves.hashes_of(results, joined)
-        rows = [
-            (
-                r.user_id,
-                r.screen_name,
-                r.friend_count,
-                r.following_count,
-                int(r.truncated),
-                r.status.value,
-                r.error,
-                r.source,
-                r.partition,
-                r.attempts,
-                to_sql(r.start_at),
-                to_sql(r.end_at),
-            )
-            for r in results
-        ]
-        # Durations as the totals count them from the stored times, to the microsecond.
-        micros = [(utc(r.end_at) - utc(r.start_at)) // _MICROSECOND for r in results]
+        values = _upsert_values(results, joined, hashes)
+        saved, firsts = _saved(results, values) if self._keeps_totals else ([], [])
+        names_only = [(n, r.friend_names) for n, r in enumerate(results) if joined[n] is None]
+        names = [r.friend_names for r in results]
+        ids = [r.friend_ids for r in results]
+        sources = [r.source for r in results]
+        users = [r.user_id for r in results]
         matcher = self._matcher
-        keeps_totals = self._keeps_totals
-
         reserve_heap = self._reserve_heap
 
         def run(conn: sqlite3.Connection) -> None:
+            # What is left here runs SQLite, or fills in what the transaction read.
             reserve_heap()
             # Names-only lists are deflated here, in the store's thread (zlib lets go of
             # the GIL meanwhile): the event loop's thread is the collector's busiest.
-            compact = [
-                (lists_codec.encode(r.friend_names), lists_codec.EMPTY) if j is None else j
-                for r, j in zip(results, joined, strict=True)
-            ]
+            for n, friends in names_only:
+                at = n * _WIDTH + _NAMES
+                values[at : at + 2] = (lists_codec.encode(friends), lists_codec.EMPTY)
             matcher.prepare(conn, unread)
             lists = _texts(matcher, results, unread)
             conn.execute("BEGIN IMMEDIATE")
@@ -455,24 +499,16 @@ class SqliteRuns(SqliteBase):
             wave = int(current)
             # Each list's targets resolved now, against the job's users, once.
             keys = matcher.resolved_keys(
-                conn,
-                lists,
-                [r.friend_names for r in results],
-                ids=[r.friend_ids for r in results],
-                sources=[r.source for r in results],
-                users=[r.user_id for r in results],
-                gen=gen,
+                conn, lists, names, ids=ids, sources=sources, users=users, gen=gen
             )
             flags = waves.archive(conn, results, hashes, wave)
-            if keeps_totals:
-                totals.add_saved(conn, _saved(rows, micros, wave, flags))
-            _upsert_all(
-                conn,
-                [
-                    row[:3] + c + row[3:] + k + (wave, h, f)
-                    for row, c, k, h, f in zip(rows, compact, keys, hashes, flags, strict=True)
-                ],
-            )
+            if saved:
+                width = len(totals.SAVED_COLUMNS)
+                saved[1::width] = [wave] * len(firsts)
+                saved[width - 1 :: width] = [flags[n] for n in firsts]
+                totals.add_saved(conn, saved)
+            _fill(values, wave, keys, flags)
+            _upsert_all(conn, values)
             conn.execute("COMMIT")
 
         await self._call("write", run, journals_in_memory=True)

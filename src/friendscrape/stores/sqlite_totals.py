@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from friendscrape.stores.sqlite_base import table_names
@@ -238,20 +238,20 @@ def _saved_sql(rows: int) -> str:
         {_MERGE}"""
 
 
-def add_saved(conn: sqlite3.Connection, saved: Sequence[tuple[Any, ...]]) -> None:
+def add_saved(conn: sqlite3.Connection, saved: list[Any]) -> None:
     """Count the rows a save is about to write whose users have no result yet
-    (``SAVED_COLUMNS`` each, each user's first row of the save only): call in the save's
-    transaction, before its INSERT. Rows that replace a result are counted by the UPDATE
-    trigger the INSERT's upsert fires (so a user twice in one save is counted once, by
-    the later row, as a save one by one would)."""
+    (``SAVED_COLUMNS`` each, one row's after the other's; each user's first row of the
+    save only): call in the save's transaction, before its INSERT. Rows that replace a
+    result are counted by the UPDATE trigger the INSERT's upsert fires (so a user twice
+    in one save is counted once, by the later row, as a save one by one would)."""
     width = len(SAVED_COLUMNS)
-    for start in range(0, len(saved), _SAVED_ROWS):
-        chunk = saved[start : start + _SAVED_ROWS]
+    for start in range(0, len(saved), _SAVED_ROWS * width):
+        values = saved[start : start + _SAVED_ROWS * width]
         # Padded with empty rows (no user: not counted) to a power of two or the full
         # size, so a run's saves prepare a few statements, not one per batch size.
-        size = min(_SAVED_ROWS, 1 << (len(chunk) - 1).bit_length())
-        values = [v for row in chunk for v in row]
-        values += [None] * (width * (size - len(chunk)))
+        rows = len(values) // width
+        size = min(_SAVED_ROWS, 1 << (rows - 1).bit_length())
+        values += [None] * (width * (size - rows))
         conn.execute(_saved_sql(size), values)
 
 
