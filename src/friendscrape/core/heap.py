@@ -17,10 +17,10 @@ memory stays with the process, which reuses it for the next pages.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import os
 from collections.abc import Callable, Iterator
 from typing import Final
+
+from friendscrape import glibc
 
 TRIM_THRESHOLD: Final = 16 << 20
 """Bytes of free memory at the heap's top kept during a run (16 MiB)."""
@@ -31,19 +31,8 @@ _M_TRIM_THRESHOLD: Final = -1  # from glibc's malloc.h
 
 def _mallopt() -> Callable[[int, int], int] | None:
     """glibc's ``mallopt``, or None under another C library."""
-    try:
-        libc = os.confstr("CS_GNU_LIBC_VERSION")
-    except (ValueError, OSError):  # no such name here: not glibc
-        return None
-    if not libc or not libc.startswith("glibc"):
-        return None
-    try:
-        function = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = (ctypes.c_int, ctypes.c_int)
-    function.restype = ctypes.c_int
-    return function
+    found = glibc.allocator()
+    return None if found is None else found.mallopt
 
 
 _holders = 0  # blocks inside heap_kept now: a worker's partitions may overlap briefly

@@ -13,9 +13,10 @@ store, in the store's thread; under another C library (musl, macOS) nothing is d
 
 from __future__ import annotations
 
-import ctypes
 import os
 from typing import Final
+
+from friendscrape import glibc
 
 RESERVE: Final = 24 << 20
 """Bytes the store's thread's heap is grown to at once (its working size in a run of
@@ -26,27 +27,6 @@ _GLIBC_MMAP_MAX: Final = 65536
 """glibc's default number of allocations it may map on their own, outside any heap."""
 
 
-def _glibc() -> ctypes.CDLL | None:
-    """The C library when it is glibc (whose heaps this is about), else None."""
-    try:
-        libc = os.confstr("CS_GNU_LIBC_VERSION")
-    except (ValueError, OSError):  # no such name here: not glibc
-        return None
-    if not libc or not libc.startswith("glibc"):
-        return None
-    try:
-        found = ctypes.CDLL(None)
-        found.mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-        found.mallopt.restype = ctypes.c_int
-        found.malloc.argtypes = (ctypes.c_size_t,)
-        found.malloc.restype = ctypes.c_void_p
-        found.free.argtypes = (ctypes.c_void_p,)
-        found.free.restype = None
-    except (OSError, AttributeError):
-        return None
-    return found
-
-
 def reserve(size: int = RESERVE) -> bool:
     """Grow the calling thread's heap to ``size`` bytes in one step and free them again;
     whether it was done. An allocation that large is otherwise mapped on its own, not
@@ -54,7 +34,7 @@ def reserve(size: int = RESERVE) -> bool:
     it, as many as by default (a setting given in ``MALLOC_MMAP_MAX_`` is left alone:
     nothing is reserved then). Like the run's ``heap_kept``, this stops glibc moving its
     threshold for mapped allocations by itself; the threshold is kept as it is."""
-    libc = _glibc()
+    libc = glibc.allocator()
     if libc is None or os.environ.get("MALLOC_MMAP_MAX_") is not None:
         return False
     if libc.mallopt(_M_MMAP_MAX, 0) != 1:
