@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from friendscrape.core.claim import LEAVE_MARGIN, ClaimPace, _others
+from friendscrape.core.claim import LEAVE_MARGIN, ClaimPace, _leave, _others
 from friendscrape.stores.base import LeaseHolder, now_utc
 
 
@@ -124,3 +124,38 @@ def test_a_draining_worker_counts_what_is_left_of_its_partition_before_the_next(
     verdict = pace.leave_to_others(1, 9, draining=True, ages=[0.0] * 9)
     assert verdict is not None
     assert verdict[0] == pytest.approx(1.5 * own, rel=0.05)
+
+
+def test_a_slow_worker_whose_partitions_were_small_leaves_a_big_one_to_a_faster_one() -> None:
+    """Partitions weighed by their expected pages (the plan's): nine others at 0.1 s a
+    page (80-page partitions, 8 s each), this worker at 0.3 s a page whose two partitions
+    had 25 pages (7.5 s each). Near the end one other is ending its partition, eight
+    wait, and the last free partition has 150 pages: this worker would take 45 s, a
+    waiting one 15 s, so it leaves it. Weighed a partition each (seconds a partition, as
+    before), its 7.5 s looked faster than their 8 s and it claimed, ending the job 30 s
+    after the others."""
+    now, clock = now_utc(), time.monotonic()
+    live = now + timedelta(seconds=30)
+    leases = {7: LeaseHolder("h.example", 1, "run-h", live, now - timedelta(seconds=8))}
+    waiting = {f"run-{i}": clock for i in range(8)}
+    weights = dict.fromkeys(range(1, 101), 80.0) | {3: 25.0, 5: 25.0, 100: 150.0}
+    # 9 s of the fleet: 90 pages a second from the others, 3.3 from this worker.
+    by_pages = ClaimPace(first=(clock - 9.0, 5000.0), last=(clock, 5000.0 - 9 * 93.33))
+    by_pages.weights = weights
+    for part in (3, 5):
+        by_pages.finished(7.5, part)
+    by_pages.seen = dict(waiting)
+    assert _leave(by_pages, [100], leases, "me", draining=False)
+    verdict = by_pages.leave_to_others([150.0], 1, draining=False, ages=[8.0], waiting=8)
+    assert verdict is not None
+    assert verdict == (pytest.approx(45.0, rel=0.01), pytest.approx(15.0, rel=0.05))
+    # The same fleet counted in partitions (11 ended in those 9 s): it claims.
+    by_partitions = ClaimPace(first=(clock - 9.0, 20), last=(clock, 9), own=[7.5, 7.5])
+    by_partitions.seen = dict(waiting)
+    assert not _leave(by_partitions, [100], leases, "me", draining=False)
+    # A partition as small as its own (25 pages, 7.5 s against a waiting worker's 2.5 s)
+    # it leaves as well; while the nine have just begun 80-page partitions (8 s), it
+    # claims one of 25 pages.
+    assert by_pages.leave_to_others([25.0], 1, draining=False, ages=[8.0], waiting=8)
+    fresh = {"ages": [0.0] * 9, "sizes": [80.0] * 9}
+    assert by_pages.leave_to_others([25.0], 9, draining=False, **fresh) is None

@@ -100,3 +100,16 @@ async def test_pages_balance_needs_a_platform(tmp_path: Path) -> None:
 )
 def test_page_sizes_are_the_sources(platform: str, size: int) -> None:
     assert PAGE_SIZES[platform] == size
+
+
+async def test_each_partitions_expected_pages_are_read_as_the_plan_weighed_them(
+    store: Store,
+) -> None:
+    """``partition_pages``: what ``run --partition next`` weighs partitions by (the leave
+    rule), the plan's own weights: unknown counts weigh the median; without a page size,
+    a partition weighs its users."""
+    counts: list[int | None] = [20, 20, 20, 20, 100, 100, 100, 100, None, None, None, None]
+    await store.import_users([User(str(i + 1), f"u{i + 1}", c) for i, c in enumerate(counts)])
+    await store.plan_partitions(2, page_size=PAGE)
+    assert await store.partition_pages(PAGE) == {1: 2 * 4 + 6 * 4, 2: 6 * 4}
+    assert await store.partition_pages(None) == {1: 8, 2: 4}

@@ -10,7 +10,10 @@ holder was a process of this host that no longer exists).
 
 Near the end a worker much slower than the rest of the fleet (its upstream slower, say)
 leaves the last free partitions to the others: taking one, it would end it well after
-they had ended them all (``ClaimPace``, ``LEAVE_MARGIN``). It still takes them when no
+they had ended them all (``ClaimPace``, ``LEAVE_MARGIN``). Both ends weigh partitions by
+their expected work (the plan's pages, ``partition_pages``): a worker's pace is its
+seconds an expected page, so one whose partitions were small is not taken for faster
+than it is, and a big last partition is weighed as big. It still takes them when no
 other worker holds a partition, so no partition is ever left without a worker.
 """
 
@@ -20,6 +23,7 @@ import asyncio
 import contextlib
 import heapq
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -56,15 +60,23 @@ class ClaimStore(RunStore, PlanReads, Protocol):
 
 @dataclass(slots=True)
 class ClaimPace:
-    """How fast this worker and the rest of the fleet get through partitions, from what
-    its claims read: the fleet's pace from how the pending partitions shrink, its own
-    from the seconds each of its partitions took. A plan balanced by pages (``--balance
-    pages``) makes partitions of about equal work, so their seconds compare."""
+    """How fast this worker and the rest of the fleet get through work, from what its
+    claims read: the fleet's pace from how the pending partitions' work shrinks, its own
+    from the seconds each of its partitions took over their work. A partition's work is
+    its expected pages (``weights``, the plan's ``partition_pages``); with no weights,
+    each partition weighs 1 and paces are seconds a partition. Even a plan balanced by
+    pages has partitions of unequal work (a user heavier than a share makes one alone),
+    so seconds a partition did not compare: a slow worker whose partitions had been
+    small looked about as fast as the others, took a big last partition and ended the
+    job late."""
 
-    first: tuple[float, int] | None = None  # (monotonic time, pending partitions)
-    last: tuple[float, int] | None = None
+    first: tuple[float, float] | None = None  # (monotonic time, pending work)
+    last: tuple[float, float] | None = None
     own: list[float] = field(default_factory=list)  # seconds of each of its partitions
+    own_work: list[float] = field(default_factory=list)  # their work (missing: 1 each)
+    weights: dict[int, float] | None = None  # expected pages a partition (None: not read)
     since: float | None = None  # monotonic time its latest partition started
+    current: float = 1.0  # the work of its latest partition
     leaving: bool = False  # leaving the free partitions to the others now
     claim_seconds: float | None = None  # the latest claims' seconds (read and take), smoothed
     # Other workers' runs, when each was last seen holding a live lease (monotonic), and
@@ -85,41 +97,70 @@ class ClaimPace:
             return _FIRST_LEAD
         return _LEAD_PER_CLAIM * self.claim_seconds
 
-    def begun(self) -> None:
-        """This worker started a partition just now."""
-        self.since = time.monotonic()
+    def work(self, partition: int) -> float:
+        """A partition's expected work (1 with no weights; the mean where it has none)."""
+        if not self.weights:
+            return 1.0
+        found = self.weights.get(partition)
+        return found if found is not None else sum(self.weights.values()) / len(self.weights)
 
-    def observe(self, pending: int) -> None:
-        """The pending partitions a claim read just now."""
+    def begun(self, partition: int | None = None) -> None:
+        """This worker started ``partition`` just now."""
+        self.since = time.monotonic()
+        self.current = 1.0 if partition is None else self.work(partition)
+
+    def observe(self, pending: float) -> None:
+        """The pending partitions' work a claim read just now."""
         now = time.monotonic()
         if self.first is None:
             self.first = (now, pending)
         self.last = (now, pending)
 
-    def finished(self, seconds: float) -> None:
+    def finished(self, seconds: float, partition: int | None = None) -> None:
         """One of this worker's partitions ended after ``seconds``."""
         self.own.append(seconds)
+        self.own_work.append(1.0 if partition is None else self.work(partition))
+
+    def own_pace(self) -> float:
+        """This worker's seconds a unit of work over its ended partitions (0: none yet)."""
+        if not self.own:
+            return 0.0
+        work = sum(self.own_work) + (len(self.own) - len(self.own_work))
+        return sum(self.own) / work if work > 0 else 0.0
 
     def others_seconds(self, others: int) -> float | None:
-        """The seconds one of the ``others`` workers takes a partition, on average (None:
-        not known yet): the fleet's partitions a second, less this worker's share."""
+        """The seconds one of the ``others`` workers takes a unit of work, on average
+        (None: not known yet): the fleet's work a second, less this worker's share."""
         if self.first is None or self.last is None or others < 1:
             return None
         elapsed, done = self.last[0] - self.first[0], self.first[1] - self.last[1]
-        if elapsed <= 0 or done < _MIN_DONE:
+        if elapsed <= 0 or done < _MIN_DONE * self._typical():
             return None
-        mine = len(self.own) / sum(self.own) if self.own and sum(self.own) > 0 else 0.0
-        rate = done / elapsed - mine
+        pace = self.own_pace()
+        rate = done / elapsed - (1 / pace if pace > 0 else 0.0)
         return others / rate if rate > 0 else None
 
+    def _typical(self) -> float:
+        """A partition's mean work (1 with no weights)."""
+        if not self.weights:
+            return 1.0
+        return sum(self.weights.values()) / len(self.weights)
+
     def others_finish(
-        self, free: int, others: int, ages: list[float] | None = None, waiting: int = 0
+        self,
+        free: int | Sequence[float],
+        others: int,
+        ages: list[float] | None = None,
+        waiting: int = 0,
+        sizes: list[float] | None = None,
     ) -> float | None:
         """Seconds until ``others`` live workers would end the partitions they are at
         and the ``free`` ones (None: their pace is not known yet): each ends its own,
-        then takes a free one whenever it ends one, the earliest first. ``ages``: the
+        then takes a free one whenever it ends one, the earliest first. ``free``: how
+        many (each of work 1), or each one's work in claim order. ``ages``: the
         seconds each has been at its latest partition (from its lease), so what is left
-        of it; unknown, their ends are taken as spread evenly over one partition.
+        of it (``sizes``: those partitions' work, 1 each when not given); unknown, their
+        ends are taken as spread evenly over one partition.
         ``waiting``: further workers holding none, waiting for one, free at once (the
         fleet's pace came from them too: left out, each holder's seconds a partition
         came out a fraction of its own, and a fast worker left the last partitions to
@@ -129,51 +170,66 @@ class ClaimPace:
         theirs = self.others_seconds(others + waiting) if others >= 1 else None
         if theirs is None:
             return None
+        works = _works(free)
         if ages:
-            ends = [max(theirs - age, 0.0) for age in ages]
+            held = sizes if sizes is not None and len(sizes) == len(ages) else [1.0] * len(ages)
+            ends = [max(theirs * size - age, 0.0) for age, size in zip(ages, held, strict=True)]
         else:
-            ends = [theirs * (i + 0.5) / others for i in range(others)]
+            typical = theirs * self._typical()
+            ends = [typical * (i + 0.5) / others for i in range(others)]
         ends += [0.0] * waiting
         heapq.heapify(ends)
-        for _ in range(free):
-            heapq.heappush(ends, heapq.heappop(ends) + theirs)
+        for work in works:
+            heapq.heappush(ends, heapq.heappop(ends) + theirs * work)
         return max(ends)
 
     def leave_to_others(
         self,
-        free: int,
+        free: int | Sequence[float],
         others: int,
         *,
         draining: bool,
         ages: list[float] | None = None,
         waiting: int = 0,
+        sizes: list[float] | None = None,
     ) -> tuple[float, float] | None:
-        """(its own seconds a partition, the others' finish) when this worker should
-        leave the ``free`` partitions to ``others`` live workers, which would end them
-        all (``others_finish``) before this worker ended one (its seconds over
-        ``LEAVE_MARGIN`` times their finish); None: it claims. ``draining``: its latest
-        partition is still under way, and has taken at least the seconds since it began
-        (its first partition's too, before any has ended); a partition claimed now
-        would begin once it ends, what is left of its usual seconds from now, so its
-        own seconds count from then. (Not the claim's lead: with claims of seconds, a
-        lead longer than a partition had every worker leave its claims ahead.)"""
-        finish = self.others_finish(free, others, ages, waiting) if free >= 1 else None
+        """(its own seconds to end the partition it would take, the others' finish) when
+        this worker should leave the ``free`` partitions to ``others`` live workers,
+        which would end them all (``others_finish``) before this worker ended the first
+        of them (its pace times that partition's work, over ``LEAVE_MARGIN`` times their
+        finish); None: it claims. ``draining``: its latest partition is still under
+        way, and has taken at least the seconds since it began (its first partition's
+        too, before any has ended: its pace is then at least those seconds over that
+        partition's work); a partition claimed now would begin once it ends, what is
+        left of it at its pace from now, so its own seconds count from then. (Not the
+        claim's lead: with claims of seconds, a lead longer than a partition had every
+        worker leave its claims ahead.)"""
+        works = _works(free)
+        finish = self.others_finish(works, others, ages, waiting, sizes) if works else None
         if finish is None:
             return None
-        mean = sum(self.own) / len(self.own) if self.own else 0.0
-        own = mean
+        pace = self.own_pace()
+        own = pace * works[0]
         if draining and self.since is not None:
             elapsed = time.monotonic() - self.since
-            own = max(mean, elapsed) + max(mean - elapsed, 0.0)
+            current = max(self.current, 1e-9)
+            own = max(own, elapsed * works[0] / current) + max(pace * current - elapsed, 0.0)
         return (own, finish) if own > LEAVE_MARGIN * finish else None
+
+
+def _works(free: int | Sequence[float]) -> list[float]:
+    """The free partitions' work: ``free`` of work 1 each, or as given."""
+    return [1.0] * free if isinstance(free, int) else list(free)
 
 
 @dataclass(frozen=True, slots=True)
 class ClaimConfig:
-    """The lease's settings, and whether failed users count as pending."""
+    """The lease's settings, whether failed users count as pending, and the platform's
+    page size that weighs partitions by their expected pages (None: by their users)."""
 
     lease: LeaseConfig
     retry_failed: bool
+    page_size: int | None = None
 
 
 def _free(
@@ -241,16 +297,17 @@ async def _take_one(
     return lease
 
 
-def _others(
+def _holders(
     leases: dict[int, LeaseHolder], run_id: str, pace: ClaimPace
-) -> tuple[int, list[float], int]:
-    """The other workers holding a live lease, the seconds each has been at its latest
-    partition (where its lease says when it was taken), and the others waiting for a
-    partition: seen holding one within ``_WAITING_FOR`` seconds, holding none now, their
-    lease not found gone (a worker killed or stopped is no longer waiting)."""
+) -> tuple[dict[str, tuple[float | None, int]], int]:
+    """Each other worker holding a live lease, with the seconds it has been at its
+    latest partition (None where its lease does not say when it was taken) and that
+    partition; and how many others wait for a partition: seen holding one within
+    ``_WAITING_FOR`` seconds, holding none now, their lease not found gone (a worker
+    killed or stopped is no longer waiting)."""
     now, clock = now_utc(), time.monotonic()
-    latest: dict[str, float | None] = {}
-    for holder in leases.values():
+    latest: dict[str, tuple[float | None, int]] = {}
+    for part, holder in leases.items():
         if holder.run_id == run_id:
             continue
         if holder.gone(now):
@@ -259,14 +316,25 @@ def _others(
             continue
         age = (now - holder.acquired_at).total_seconds() if holder.acquired_at else None
         before = latest.get(holder.run_id)
-        latest[holder.run_id] = age if before is None or age is None else min(before, age)
+        if before is None or (age is not None and (before[0] is None or age < before[0])):
+            latest[holder.run_id] = (age, part)
     for run in latest:
         if run not in pace.gone:
             pace.seen[run] = clock
     waiting = sum(
         1 for run, at in pace.seen.items() if run not in latest and clock - at <= _WAITING_FOR
     )
-    ages = [age for age in latest.values() if age is not None]
+    return latest, waiting
+
+
+def _others(
+    leases: dict[int, LeaseHolder], run_id: str, pace: ClaimPace
+) -> tuple[int, list[float], int]:
+    """The other workers holding a live lease, the seconds each has been at its latest
+    partition (empty unless every lease says when it was taken), and the others waiting
+    for a partition (``_holders``)."""
+    latest, waiting = _holders(leases, run_id, pace)
+    ages = [age for age, _part in latest.values() if age is not None]
     return len(latest), ages if len(ages) == len(latest) else [], waiting
 
 
@@ -282,15 +350,26 @@ def _leave(
     each time it starts to); ``draining``: its latest partition is still under way."""
     if pace is None:
         return False
-    others, ages, waiting = _others(leases, run_id, pace)
-    verdict = pace.leave_to_others(len(free), others, draining=draining, ages=ages, waiting=waiting)
+    latest, waiting = _holders(leases, run_id, pace)
+    known = [(age, pace.work(part)) for age, part in latest.values() if age is not None]
+    ages = [age for age, _work in known] if len(known) == len(latest) else []
+    works = [pace.work(part) for part in free]
+    verdict = pace.leave_to_others(
+        works,
+        len(latest),
+        draining=draining,
+        ages=ages,
+        waiting=waiting,
+        sizes=[work for _age, work in known] if ages else None,
+    )
     if verdict is not None and not pace.leaving:
         own, finish = verdict
         log.info(
             "claim.left_to_others",
             free=len(free),
-            workers=others,
+            workers=len(latest),
             waiting=waiting,
+            work=round(works[0], 1),
             own_seconds=round(own, 1),
             others_finish_seconds=round(finish, 1),
         )
@@ -301,13 +380,26 @@ def _leave(
 async def _pending(
     store: ClaimStore, config: ClaimConfig, pace: ClaimPace | None
 ) -> tuple[list[int], dict[int, LeaseHolder]]:
+    if pace is not None and pace.weights is None:
+        # Once a worker: the plan does not change under a fleet (a plan refuses to move
+        # users under a live lease), so its partitions' work neither.
+        pace.weights = {
+            part: float(pages)
+            for part, pages in (
+                await retried(
+                    config.lease.retry,
+                    "partition_pages",
+                    lambda: store.partition_pages(config.page_size),
+                )
+            ).items()
+        }
     pending, leases = await retried(
         config.lease.retry,
         "claim_view",
         lambda: store.claim_view(retry_failed=config.retry_failed),
     )
     if pace is not None:
-        pace.observe(len(pending))
+        pace.observe(sum(pace.work(part) for part in pending))
     return pending, leases
 
 

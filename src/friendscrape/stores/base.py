@@ -222,6 +222,13 @@ class PlanReads(Protocol):
     async def partitions(self) -> list[Partition]:
         """The stored plan, by partition number (empty when none)."""
 
+    async def partition_pages(self, page_size: int | None) -> dict[int, int]:
+        """Each planned partition's expected work, as ``plan_partitions`` weighs it: the
+        pages its users' lists need (``page_size``: each user ceil(following_count /
+        page_size) + 1, the median weight where no count is known); ``page_size`` None:
+        its users. ``run --partition next`` reads it once a worker, to weigh the
+        partitions it would take by their size."""
+
     async def unplaced_count(self) -> int:
         """Users outside the stored plan (imported after it); 0 when there is no plan."""
 

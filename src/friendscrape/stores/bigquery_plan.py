@@ -281,6 +281,32 @@ class BigQueryPlan(BigQueryBase):
         self._log.info("store.plan", partitions=len(plan), users=sum(p.user_count for p in plan))
         return plan
 
+    async def partition_pages(self, page_size: int | None) -> dict[int, int]:
+        """Each partition's expected pages (its users with ``page_size`` None), weighed as
+        ``_by_pages_sql`` weighs them, in one query."""
+        if page_size is None:
+            weight, median = "1", "SELECT 1 AS med"
+        else:
+            ps = int(page_size)
+            # CEIL of a division, not DIV: the local BigQuery-compatible server's DIV
+            # of an expression over a column came out wrong (DIV(fc + 19, 20) as fc + 20).
+            weight = f"CAST(CEIL(GREATEST(fc, 0) / {ps}) AS INT64) + 1"
+            median = "SELECT COALESCE(APPROX_QUANTILES(pages, 2)[OFFSET(1)], 1) AS med FROM wt"
+        sql = f"""
+            WITH u AS (
+                SELECT user_id, MAX(following_count) AS fc
+                FROM {self._t(schema.USERS)} GROUP BY user_id
+            ),
+            wt AS (SELECT user_id, {weight} AS pages FROM u),
+            m AS ({median})
+            SELECT p.`partition` AS part, SUM(COALESCE(wt.pages, m.med)) AS pages
+            FROM {self._t(schema.PARTITIONS)} AS p
+            JOIN wt ON wt.user_id = p.user_id CROSS JOIN m
+            GROUP BY part
+        """
+        found = await self._rows("partition_pages", sql)
+        return {int(r["part"]): int(r["pages"]) for r in found}
+
     async def partitions(self) -> list[Partition]:
         """The stored plan, by partition number; each range's ends in plan order (users
         placed after the plan sit past every position, so positions cannot give them)."""

@@ -153,6 +153,10 @@ def _merge_staged(conn: sqlite3.Connection) -> ImportResult:
     return ImportResult(read=read, added=added, updated=touched - added, duplicates=read - distinct)
 
 
+# A user's expected pages, as a plan by pages weighs it (:ps its platform's page size).
+_WEIGHT = "COALESCE((MAX(following_count, 0) + :ps - 1) / :ps + 1, :median)"
+
+
 def _median_weight(conn: sqlite3.Connection, page_size: int) -> int:
     """The median weight of the users whose following count is known (1: none is)."""
     known = int(
@@ -180,7 +184,7 @@ def _plan_by_pages(
     def run(conn: sqlite3.Connection) -> list[Partition]:
         conn.execute("BEGIN IMMEDIATE")
         median = _median_weight(conn, page_size)
-        weight = "COALESCE((MAX(following_count, 0) + :ps - 1) / :ps + 1, :median)"
+        weight = _WEIGHT
         params = {"ps": page_size, "median": median, "count": count}
         total = conn.execute(f"SELECT COALESCE(SUM({weight}), 0) FROM users", params).fetchone()
         params["total"] = max(int(total[0]), 1)
@@ -370,6 +374,23 @@ class SqlitePlan(SqliteBase):
 
     async def partitions(self) -> list[Partition]:
         return await self._call("read plan", _read_partitions)
+
+    async def partition_pages(self, page_size: int | None) -> dict[int, int]:
+        def run(conn: sqlite3.Connection) -> dict[int, int]:
+            if page_size is None:
+                sql, params = "COUNT(*)", {}
+            else:
+                median = _median_weight(conn, page_size)
+                sql = f"SUM({_WEIGHT})"
+                params = {"ps": page_size, "median": median}
+            found = conn.execute(
+                f"""SELECT partition, {sql} FROM users WHERE partition IS NOT NULL
+                   GROUP BY partition""",
+                params,
+            ).fetchall()
+            return {int(r[0]): int(r[1]) for r in found}
+
+        return await self._call("read plan", run)
 
     async def unplaced_count(self) -> int:
         return await self._call(

@@ -26,6 +26,7 @@ from friendscrape.core.pipeline import Handover, PartitionRun, RunSummary, combi
 from friendscrape.core.samples import SampleRecorder, Upstream, sampling
 from friendscrape.errors import PartitionHeldError, PauseTooLongError, RunAbortedError, StoreError
 from friendscrape.fetch.http import Limiter
+from friendscrape.platforms import PAGE_SIZES
 from friendscrape.sources import make_source
 from friendscrape.sources.base import Source
 from friendscrape.sources.twitter_mobile import LEGACY_SITE_NOTICE
@@ -130,7 +131,11 @@ async def _collect_next(worker: _Worker, store: Store, warn: Callable[[str], Non
     settings = worker.settings
     await check_plan(store)
     await _warn_unplaced(store, warn)
-    claims = ClaimConfig(lease=lease_config(settings), retry_failed=settings.retry_failed)
+    claims = ClaimConfig(
+        lease=lease_config(settings),
+        retry_failed=settings.retry_failed,
+        page_size=PAGE_SIZES.get(worker.source.name),  # partitions weighed by their pages
+    )
     async with worker_fetch(settings, worker.source, worker.limiter) as shared:
         return await _claim_and_collect(replace(worker, shared=shared), store, claims)
 
@@ -190,7 +195,7 @@ class _Claims:
         task.add_done_callback(lambda _task: fed.set())
         claimed = _Claimed(lease.partition, handover.near, fed, task)
         self.running.append(claimed)
-        self.pace.begun()
+        self.pace.begun(lease.partition)
         return claimed
 
     async def _collect(self, lease: Lease, fed: asyncio.Event, handover: Handover) -> int:
@@ -230,7 +235,7 @@ class _Claims:
         left = await claimed.task
         self.running.remove(claimed)
         self.done.append(self._summaries.pop(claimed.partition))
-        self.pace.finished(self.done[-1].seconds)
+        self.pace.finished(self.done[-1].seconds, claimed.partition)
         if left and not self._worker.stop.is_set():
             # The run ended with users pending (e.g. --users-limit): claiming on would
             # take the same partition again and again.
