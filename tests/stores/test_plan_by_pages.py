@@ -61,6 +61,17 @@ async def test_unknown_counts_weigh_the_median_and_none_known_weighs_equally(
     assert [p.user_count for p in plan] == [8, 4]
 
 
+async def test_a_users_weight_is_its_pages_rounded_up(store: Store) -> None:
+    # A following count of 1 needs one page more than 0 (weights 2 and 1): 12 in all, a
+    # share of 6, so user 4 starts the second partition. Weighed by following count plus
+    # a page (22 and 21, as the local BigQuery-compatible server's DIV once gave them),
+    # the halves would be 4 and 4.
+    counts = [1, 1, 1, 1, 0, 0, 0, 0]
+    await store.import_users([User(str(i + 1), f"u{i + 1}", c) for i, c in enumerate(counts)])
+    plan = await store.plan_partitions(2, page_size=PAGE)
+    assert [p.user_count for p in plan] == [3, 5]
+
+
 async def test_no_counts_at_all_plan_like_users(tmp_path: Path) -> None:
     users = tmp_path / "users.csv"
     users.write_text(

@@ -42,6 +42,14 @@ async def _once(_what: str, step: Callable[[], Awaitable[T]]) -> T:
     return await step()
 
 
+def _page_weight(page_size: int) -> str:
+    """SQL of a user's expected pages from its following count ``fc``: ceil(fc / page
+    size) + 1. CEIL of a division, not DIV: the local BigQuery-compatible server gave
+    DIV(GREATEST(fc, 0) + 19, 20) as fc + 21, so a plan made there weighed users by their
+    following counts instead of their pages."""
+    return f"CAST(CEIL(GREATEST(fc, 0) / {int(page_size)}) AS INT64) + 1"
+
+
 class BigQueryPlan(BigQueryBase):
     """PlanStore's writes and PlanReads on BigQuery."""
 
@@ -232,7 +240,7 @@ class BigQueryPlan(BigQueryBase):
                 SELECT user_id, ANY_VALUE({NUM}) AS num, MAX(following_count) AS fc
                 FROM {self._t(schema.USERS)} GROUP BY user_id
             ),
-            w AS (SELECT user_id, num, DIV(GREATEST(fc, 0) + {ps} - 1, {ps}) + 1 AS w FROM u),
+            w AS (SELECT user_id, num, {_page_weight(ps)} AS w FROM u),
             m AS (SELECT COALESCE(APPROX_QUANTILES(w, 2)[OFFSET(1)], 1) AS med FROM w),
             c AS (SELECT user_id, num, COALESCE(w, m.med) AS w FROM w CROSS JOIN m),
             s AS (
@@ -288,9 +296,7 @@ class BigQueryPlan(BigQueryBase):
             weight, median = "1", "SELECT 1 AS med"
         else:
             ps = int(page_size)
-            # CEIL of a division, not DIV: the local BigQuery-compatible server's DIV
-            # of an expression over a column came out wrong (DIV(fc + 19, 20) as fc + 20).
-            weight = f"CAST(CEIL(GREATEST(fc, 0) / {ps}) AS INT64) + 1"
+            weight = _page_weight(ps)
             median = "SELECT COALESCE(APPROX_QUANTILES(pages, 2)[OFFSET(1)], 1) AS med FROM wt"
         sql = f"""
             WITH u AS (
