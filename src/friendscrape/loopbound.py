@@ -19,60 +19,30 @@ T = TypeVar("T")
 
 
 class _LoopOnce:
-    """The running loop, looked up at the first wait and again only once it stopped."""
+    """Mixin: the running loop, looked up at the first wait and again only once it
+    stopped (asyncio's own ``_get_loop`` looks it up at every wait)."""
 
-    __slots__ = ("_running",)
+    _running: asyncio.AbstractEventLoop | None = None
 
-    def __init__(self) -> None:
-        self._running: asyncio.AbstractEventLoop | None = None
-
-    def get(self) -> asyncio.AbstractEventLoop:
+    def _get_loop(self) -> asyncio.AbstractEventLoop:
         loop = self._running
         if loop is None or not loop.is_running():
             loop = self._running = asyncio.get_running_loop()
         return loop
 
 
-class Queue(asyncio.Queue[T], Generic[T]):
+class Queue(_LoopOnce, asyncio.Queue[T], Generic[T]):
     """``asyncio.Queue`` that looks its loop up once (see the module's docstring)."""
 
-    def __init__(self, maxsize: int = 0) -> None:
-        super().__init__(maxsize)
-        self._bound = _LoopOnce()
 
-    def _get_loop(self) -> asyncio.AbstractEventLoop:
-        return self._bound.get()
-
-
-class Lock(asyncio.Lock):
+class Lock(_LoopOnce, asyncio.Lock):
     """``asyncio.Lock`` that looks its loop up once (see the module's docstring)."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._bound = _LoopOnce()
 
-    def _get_loop(self) -> asyncio.AbstractEventLoop:
-        return self._bound.get()
-
-
-class Event(asyncio.Event):
+class Event(_LoopOnce, asyncio.Event):
     """``asyncio.Event`` that looks its loop up once (see the module's docstring)."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._bound = _LoopOnce()
 
-    def _get_loop(self) -> asyncio.AbstractEventLoop:
-        return self._bound.get()
-
-
-class BoundedSemaphore(asyncio.BoundedSemaphore):
+class BoundedSemaphore(_LoopOnce, asyncio.BoundedSemaphore):
     """``asyncio.BoundedSemaphore`` that looks its loop up once (see the module's
     docstring)."""
-
-    def __init__(self, value: int = 1) -> None:
-        super().__init__(value)
-        self._bound = _LoopOnce()
-
-    def _get_loop(self) -> asyncio.AbstractEventLoop:
-        return self._bound.get()
