@@ -102,7 +102,7 @@ class ClaimPace:
         if not self.weights:
             return 1.0
         found = self.weights.get(partition)
-        return found if found is not None else sum(self.weights.values()) / len(self.weights)
+        return found if found is not None else self._typical()
 
     def begun(self, partition: int | None = None) -> None:
         """This worker started ``partition`` just now."""
