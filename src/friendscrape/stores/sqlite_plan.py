@@ -184,9 +184,8 @@ def _plan_by_pages(
     def run(conn: sqlite3.Connection) -> list[Partition]:
         conn.execute("BEGIN IMMEDIATE")
         median = _median_weight(conn, page_size)
-        weight = _WEIGHT
         params = {"ps": page_size, "median": median, "count": count}
-        total = conn.execute(f"SELECT COALESCE(SUM({weight}), 0) FROM users", params).fetchone()
+        total = conn.execute(f"SELECT COALESCE(SUM({_WEIGHT}), 0) FROM users", params).fetchone()
         params["total"] = max(int(total[0]), 1)
         conn.execute("DROP TABLE IF EXISTS temp.plan_order")
         conn.execute(
@@ -196,9 +195,9 @@ def _plan_by_pages(
             f"""INSERT INTO temp.plan_order (rid, seq, part)
                 SELECT rid, seq, DENSE_RANK() OVER (ORDER BY raw) FROM (
                     SELECT rid, seq, MIN(:count, (cum - w) * :count / :total + 1) AS raw FROM (
-                        SELECT rowid AS rid, {weight} AS w,
+                        SELECT rowid AS rid, {_WEIGHT} AS w,
                                ROW_NUMBER() OVER (ORDER BY {_ORDER}) AS seq,
-                               SUM({weight}) OVER (ORDER BY {_ORDER} ROWS UNBOUNDED PRECEDING)
+                               SUM({_WEIGHT}) OVER (ORDER BY {_ORDER} ROWS UNBOUNDED PRECEDING)
                                    AS cum
                         FROM users))
                 ORDER BY rid""",
