@@ -159,3 +159,60 @@ def test_a_slow_worker_whose_partitions_were_small_leaves_a_big_one_to_a_faster_
     assert by_pages.leave_to_others([25.0], 1, draining=False, ages=[8.0], waiting=8)
     fresh = {"ages": [0.0] * 9, "sizes": [80.0] * 9}
     assert by_pages.leave_to_others([25.0], 9, draining=False, **fresh) is None
+
+
+def _half_done(seconds_a_page: float) -> ClaimPace:
+    """Nine others at 0.1 s an expected page (90 a second between them); this worker
+    half through its first partition of 100 expected pages, none ended yet, at
+    ``seconds_a_page``: 50 fetched over the seconds that took."""
+    clock = time.monotonic()
+    fleet = 9 * 9 * 10.0 + 9 / seconds_a_page
+    pace = ClaimPace(first=(clock - 9.0, 5000.0), last=(clock, 5000.0 - fleet))
+    pace.weights = dict.fromkeys(range(1, 31), 100.0)
+    pace.begun(1, done=lambda: 50.0)
+    pace.since = pace.busy_since = clock - 50 * seconds_a_page
+    return pace
+
+
+def test_a_worker_half_through_its_first_partition_knows_its_pace_from_its_pages() -> None:
+    """Claiming ahead before any of its partitions ended: a worker three times slower,
+    half through its first partition (15 s for 50 of 100 pages), would end what is left
+    of it and a free partition of 100 pages in 45 s; the nine others, just begun on
+    theirs (10 s each), end theirs and that one in 20 s. It leaves it to them. Known
+    only from the seconds its partition had taken (at least 15 s over 100 pages, as
+    before), it took it and ended the job last."""
+    slow = _half_done(0.3)
+    fresh = {"ages": [0.0] * 9, "sizes": [100.0] * 9}
+    verdict = slow.leave_to_others([100.0], 9, draining=True, **fresh)
+    assert verdict is not None
+    assert verdict == (pytest.approx(45.0, rel=0.02), pytest.approx(20.0, rel=0.05))
+    slow.meters.clear()  # its pages unread: the seconds so far alone
+    assert slow.leave_to_others([100.0], 9, draining=True, **fresh) is None
+    # As fast as the others (5 s for its 50 pages): it claims.
+    assert _half_done(0.1).leave_to_others([100.0], 9, draining=True, **fresh) is None
+
+
+def test_a_worker_pace_counts_the_seconds_it_held_a_partition_once() -> None:
+    """Its pace is the work its runs fetched over the seconds it held at least one
+    partition: a partition claimed ahead overlaps the one before, counted once, and
+    the seconds it held none (waiting for a claim) are not counted."""
+    pace = ClaimPace(weights=dict.fromkeys(range(1, 4), 100.0))
+    assert pace.measured() is None
+    fetched = {1: 0.0, 2: 0.0}
+    pace.begun(1, done=lambda: fetched[1])
+    pace.begun(2, done=lambda: fetched[2])  # claimed ahead
+    assert pace.busy_since is not None
+    pace.busy_since -= 30.0  # 30 s holding partitions
+    fetched[1], fetched[2] = 100.0, 20.0
+    pace.finished(25.0, 1)
+    measured = pace.measured()
+    assert measured is not None
+    assert measured[0] == pytest.approx(30.0 / 120.0, rel=0.01)
+    assert measured[1] == pytest.approx(80.0)
+    fetched[2] = 100.0
+    pace.finished(20.0, 2)
+    assert pace.busy == pytest.approx(30.0, abs=0.5)
+    assert pace.busy_since is None
+    measured = pace.measured()
+    assert measured is not None
+    assert measured == (pytest.approx(30.0 / 200.0, rel=0.02), 0.0)

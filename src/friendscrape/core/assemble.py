@@ -15,6 +15,7 @@ from friendscrape.config import Settings
 from friendscrape.configparts import source_config, store_retry_policy
 from friendscrape.core.breaker import BreakerConfig
 from friendscrape.core.collect import CollectConfig
+from friendscrape.core.counters import RunCounters
 from friendscrape.core.lease import LeaseConfig
 from friendscrape.core.loop_lag import LoopLag
 from friendscrape.core.pipeline import Handover, PartitionRun, RunConfig
@@ -79,6 +80,7 @@ def build_run(
     shared: WorkerFetch | None = None,
     fed: asyncio.Event | None = None,
     handover: Handover | None = None,
+    stats: RunCounters | None = None,
 ) -> PartitionRun:
     """The run of ``partition``, paced by the limiter ``friendscrape run`` uses.
 
@@ -88,7 +90,8 @@ def build_run(
     ``shared``: the limiter and session of the worker's partitions, used instead of the
     run's own (``limiter`` is then ignored), and its fetcher slots. ``fed``: set once
     every pending user of the partition was handed to a fetcher; ``handover``: how it
-    hands the worker's fetchers to its next partition (``Handover``).
+    hands the worker's fetchers to its next partition (``Handover``); ``stats``: the
+    run's counters, when the caller reads them while it runs (its own otherwise).
     """
     source = source if source is not None else make_source(source_config(settings))
     credentials = settings.credentials()
@@ -109,6 +112,7 @@ def build_run(
         slots=slots,
         fed=fed,
         handover=handover,
+        stats=stats,
     )
 
 

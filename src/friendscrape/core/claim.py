@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import heapq
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -38,6 +38,9 @@ from friendscrape.stores.base import Lease, LeaseHolder, PlanReads, RunStore, no
 log = structlog.get_logger(__name__)
 
 _MIN_DONE = 2  # partitions the fleet ended before its pace is trusted
+# Share of a typical partition's work this worker must have fetched before its pace is
+# measured from its pages: the first pages of a partition come before its heavy users'.
+_MIN_MEASURED = 0.2
 _AHEAD_TRIES = 3  # takes a claim-ahead may lose before the worker claims after its drain
 # A claim is a read and a take; a partition then counts and reads its pending users: a
 # few statements more, about the claim's time again. Twice the claim's seconds is the
@@ -78,6 +81,14 @@ class ClaimPace:
     since: float | None = None  # monotonic time its latest partition started
     current: float = 1.0  # the work of its latest partition
     leaving: bool = False  # leaving the free partitions to the others now
+    # Its partitions under way: each one's expected work and a reader of the work its
+    # run fetched so far (``begun``'s ``done``), so its pace is known from its pages
+    # before any of its partitions ended; the work its ended ones fetched; the seconds
+    # it held at least one partition (ended spans, and when the current one began).
+    meters: dict[int, tuple[float, Callable[[], float]]] = field(default_factory=dict)
+    fetched: float = 0.0
+    busy: float = 0.0
+    busy_since: float | None = None
     claim_seconds: float | None = None  # the latest claims' seconds (read and take), smoothed
     # Other workers' runs, when each was last seen holding a live lease (monotonic), and
     # those whose lease was found gone: the workers waiting for a partition are seen
@@ -104,10 +115,16 @@ class ClaimPace:
         found = self.weights.get(partition)
         return found if found is not None else self._typical()
 
-    def begun(self, partition: int | None = None) -> None:
-        """This worker started ``partition`` just now."""
+    def begun(self, partition: int | None = None, done: Callable[[], float] | None = None) -> None:
+        """This worker started ``partition`` just now; ``done`` reads the work its run
+        fetched so far, in the unit of ``weights`` (the pages fetched and the users done:
+        a user's expected pages are its list's pages plus one)."""
         self.since = time.monotonic()
         self.current = 1.0 if partition is None else self.work(partition)
+        if partition is not None and done is not None:
+            self.meters[partition] = (self.current, done)
+            if self.busy_since is None:
+                self.busy_since = self.since
 
     def observe(self, pending: float) -> None:
         """The pending partitions' work a claim read just now."""
@@ -120,6 +137,35 @@ class ClaimPace:
         """One of this worker's partitions ended after ``seconds``."""
         self.own.append(seconds)
         self.own_work.append(1.0 if partition is None else self.work(partition))
+        meter = self.meters.pop(partition, None) if partition is not None else None
+        if meter is not None:
+            self.fetched += meter[1]()
+            if not self.meters and self.busy_since is not None:
+                self.busy += time.monotonic() - self.busy_since
+                self.busy_since = None
+
+    def measured(self) -> tuple[float, float] | None:
+        """(this worker's seconds a unit of work, the work left of its partitions under
+        way), from the work its runs fetched over the seconds it held a partition (None:
+        too little fetched yet, or no weights to compare). Counted over its held time,
+        not summed over partitions, so a partition claimed ahead, its start overlapping
+        the tail of the one before, is not counted twice."""
+        if not self.weights:
+            return None
+        now = time.monotonic()
+        seconds = self.busy + (now - self.busy_since if self.busy_since is not None else 0.0)
+        under_way = [(expected, done()) for expected, done in self.meters.values()]
+        fetched = self.fetched + sum(done for _expected, done in under_way)
+        if seconds <= 0 or fetched < _MIN_MEASURED * self._typical():
+            return None
+        left = sum(max(expected - done, 0.0) for expected, done in under_way)
+        return seconds / fetched, left
+
+    def _own_rate(self) -> float:
+        """Seconds a unit of work: measured from its pages where known, else from its
+        ended partitions (0: neither yet)."""
+        measured = self.measured()
+        return measured[0] if measured is not None else self.own_pace()
 
     def own_pace(self) -> float:
         """This worker's seconds a unit of work over its ended partitions (0: none yet)."""
@@ -136,7 +182,7 @@ class ClaimPace:
         elapsed, done = self.last[0] - self.first[0], self.first[1] - self.last[1]
         if elapsed <= 0 or done < _MIN_DONE * self._typical():
             return None
-        pace = self.own_pace()
+        pace = self._own_rate()
         rate = done / elapsed - (1 / pace if pace > 0 else 0.0)
         return others / rate if rate > 0 else None
 
@@ -198,16 +244,27 @@ class ClaimPace:
         which would end them all (``others_finish``) before this worker ended the first
         of them (its pace times that partition's work, over ``LEAVE_MARGIN`` times their
         finish); None: it claims. ``draining``: its latest partition is still under
-        way, and has taken at least the seconds since it began (its first partition's
-        too, before any has ended: its pace is then at least those seconds over that
-        partition's work); a partition claimed now would begin once it ends, what is
-        left of it at its pace from now, so its own seconds count from then. (Not the
-        claim's lead: with claims of seconds, a lead longer than a partition had every
-        worker leave its claims ahead.)"""
+        way; a partition claimed now would begin once it ends, so its own seconds count
+        what is left of it first. Where its runs' pages are read (``measured``), its pace
+        is their seconds a page and what is left is the partition's expected pages less
+        those fetched: claiming ahead before its first partition ended, a worker three
+        times slower knew its pace only as at least the seconds that partition had
+        taken so far over its work, took one more and ended the job last. Otherwise its
+        latest partition has taken at least the seconds since it began (its pace is
+        then at least those seconds over that partition's work), what is left of it at
+        its pace from now. (Not the claim's lead: with claims of seconds, a lead longer
+        than a partition had every worker leave its claims ahead.)"""
         works = _works(free)
         finish = self.others_finish(works, others, ages, waiting, sizes) if works else None
         if finish is None:
             return None
+        measured = self.measured()
+        if measured is not None:
+            # Its pace from the pages it fetched, the first partition's too: what is left
+            # of its partitions under way comes first, then the one it would take.
+            pace, left = measured
+            own = pace * ((left if draining else 0.0) + works[0])
+            return (own, finish) if own > LEAVE_MARGIN * finish else None
         pace = self.own_pace()
         own = pace * works[0]
         if draining and self.since is not None:

@@ -21,6 +21,7 @@ from friendscrape.config import Settings
 from friendscrape.configparts import source_config, store_config, store_retry_policy
 from friendscrape.core.assemble import WorkerFetch, build_run, lease_config, worker_fetch
 from friendscrape.core.claim import ClaimConfig, ClaimPace, claim_ahead, claim_next
+from friendscrape.core.counters import RunCounters
 from friendscrape.core.lease import LeaseState, held_lease, held_partition
 from friendscrape.core.pipeline import Handover, PartitionRun, RunSummary, combined
 from friendscrape.core.samples import SampleRecorder, Upstream, sampling
@@ -85,9 +86,11 @@ async def _collect(
     *,
     fed: asyncio.Event | None = None,
     handover: Handover | None = None,
+    stats: RunCounters | None = None,
 ) -> RunSummary:
     """Collect partition ``number``, its lease held, until done or stopped (``fed``: set
-    once every pending user was handed to a fetcher; ``handover``: see Handover)."""
+    once every pending user was handed to a fetcher; ``handover``: see Handover;
+    ``stats``: the run's counters, read by the worker's claims while it runs)."""
     settings, stop = worker.settings, worker.stop
     runner = build_run(
         settings,
@@ -99,6 +102,7 @@ async def _collect(
         shared=worker.shared,
         fed=fed,
         handover=handover,
+        stats=stats,
     )
     # ``progress``: e.g. the live bar of an interactive run (LiveLine.around)
     display = worker.progress(runner) if worker.progress is not None else nullcontext()
@@ -158,12 +162,15 @@ async def _hold_and_collect(
     *,
     fed: asyncio.Event,
     handover: Handover,
+    stats: RunCounters,
 ) -> tuple[RunSummary, int]:
     """Collect ``lease``'s partition, holding the lease: its summary and the users it
     left pending (run in a task of its own, so its log context names its partition)."""
     structlog.contextvars.bind_contextvars(partition=lease.partition)
     async with held_lease(store, lease, claims.lease, on_lost=worker.stop.set) as state:
-        summary = await _collect(worker, store, lease.partition, state, fed=fed, handover=handover)
+        summary = await _collect(
+            worker, store, lease.partition, state, fed=fed, handover=handover, stats=stats
+        )
         left = await store.pending_count(lease.partition, retry_failed=claims.retry_failed)
     if not left:
         log.info("partition.complete", users=summary.users, pages=summary.pages)
@@ -187,20 +194,29 @@ class _Claims:
         at once, and feeds them once the partition before it (if any) is fed."""
         before = [c.fed for c in self.running if not c.fed.is_set()]
         handover = Handover(asyncio.Event(), self.pace.lead_seconds, before[-1] if before else None)
-        fed = asyncio.Event()
+        fed, stats = asyncio.Event(), RunCounters()
         task = asyncio.create_task(
-            self._collect(lease, fed, handover), name=f"partition-{lease.partition}"
+            self._collect(lease, fed, handover, stats), name=f"partition-{lease.partition}"
         )
         # A run that ended unfed (stopped, failed) lets the next one feed all the same.
         task.add_done_callback(lambda _task: fed.set())
         claimed = _Claimed(lease.partition, handover.near, fed, task)
         self.running.append(claimed)
-        self.pace.begun(lease.partition)
+        self.pace.begun(lease.partition, self._fetched(stats))
         return claimed
 
-    async def _collect(self, lease: Lease, fed: asyncio.Event, handover: Handover) -> int:
+    def _fetched(self, stats: RunCounters) -> Callable[[], float]:
+        """The work a partition's run fetched so far, in its weights' unit: a user's
+        expected pages are its list's pages plus one (its users, with no page size)."""
+        if self._claims.page_size is None:
+            return lambda: float(stats.users_done)
+        return lambda: float(stats.pages + stats.users_done)
+
+    async def _collect(
+        self, lease: Lease, fed: asyncio.Event, handover: Handover, stats: RunCounters
+    ) -> int:
         summary, left = await _hold_and_collect(
-            self._worker, self._store, self._claims, lease, fed=fed, handover=handover
+            self._worker, self._store, self._claims, lease, fed=fed, handover=handover, stats=stats
         )
         self._summaries[lease.partition] = summary
         return left
