@@ -8,8 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from friendscrape.core.claim import LEAVE_MARGIN, ClaimPace, _leave, _others
-from friendscrape.stores.base import LeaseHolder, now_utc
+from friendscrape.core.claim import LEAVE_MARGIN, ClaimConfig, ClaimPace, _leave, _others, _pending
+from friendscrape.core.lease import LeaseConfig
+from friendscrape.retry import RetryPolicy
+from friendscrape.stores.base import ClaimRead, LeaseHolder, now_utc
 
 
 def _pace(own_seconds: float) -> ClaimPace:
@@ -216,3 +218,58 @@ def test_a_worker_pace_counts_the_seconds_it_held_a_partition_once() -> None:
     measured = pace.measured()
     assert measured is not None
     assert measured == (pytest.approx(30.0 / 200.0, rel=0.02), 0.0)
+
+
+def test_a_partition_taken_over_weighs_the_pages_left_of_it() -> None:
+    """A free partition whose holder died halfway weighs the pages its claim read left
+    of it, not its plan's: a worker twice as slow as the nine others (5 s into their
+    10 s partitions) leaves them a whole 100-page partition (20 s against their 15 s)
+    but takes one with 10 pages left (2 s against 6 s)."""
+    now, clock = now_utc(), time.monotonic()
+    live = now + timedelta(seconds=30)
+    leases = {
+        part: LeaseHolder("h.example", 1, f"run-{part}", live, now - timedelta(seconds=5))
+        for part in range(3, 12)
+    }
+    pace = ClaimPace(first=(clock - 9.0, 5000.0), last=(clock, 5000.0 - 810.0 - 45.0))
+    pace.weights = dict.fromkeys(range(1, 31), 100.0)
+    pace.finished(20.0, 1)
+    assert pace.own_pace() == pytest.approx(0.2)
+    assert _leave(pace, [2], leases, "me", draining=False)
+    pace.left = {2: 10.0}
+    assert pace.work_left(2) == 10.0
+    assert not _leave(pace, [2], leases, "me", draining=False)
+    # Claimed, it is its partition's work: its pace then counts 10 pages, not 100.
+    pace.begun(2)
+    pace.finished(2.0, 2)
+    assert pace.own_work[-1] == 10.0
+
+
+class _Plan:
+    """A plan of three 100-page partitions, 1 and 2 under way with ``left`` pages left."""
+
+    def __init__(self) -> None:
+        self.left: dict[int, int] = {1: 100, 2: 100}
+
+    async def partition_pages(self, page_size: int | None) -> dict[int, int]:
+        return {1: 100, 2: 100, 3: 100}
+
+    async def claim_read(self, *, retry_failed: bool, page_size: int | None) -> ClaimRead:
+        return ClaimRead([1, 2, 3], {}, dict(self.left))
+
+
+async def test_the_fleet_pace_counts_the_pages_fetched_of_partitions_under_way() -> None:
+    """Each claim's read gives the pages left of the partitions under way: the fleet's
+    progress counts them as they shrink, not only once a partition has ended (early in
+    a job few have, and the others looked slower than they were)."""
+    plan, pace = _Plan(), ClaimPace()
+    lease = LeaseConfig(ttl=30.0, heartbeat=5.0, retry=RetryPolicy(1, 1.0, 0.01, 0.01))
+    config = ClaimConfig(lease=lease, retry_failed=False, page_size=100)
+    await _pending(plan, config, pace)  # type: ignore[arg-type]
+    plan.left = {1: 40, 2: 70}
+    await _pending(plan, config, pace)  # type: ignore[arg-type]
+    assert pace.first is not None
+    assert pace.last is not None
+    assert (pace.first[1], pace.last[1]) == (300.0, 210.0)
+    assert pace.work_left(2) == 70.0
+    assert pace.work_left(3) == 100.0

@@ -157,3 +157,37 @@ async def test_a_claim_reads_pending_partitions_and_every_lease_at_once(store: S
     assert leases[1].host == "a.example"
     await store.save([_ok(str(i)) for i in (1, 2, 3, 7, 8, 9)])
     assert await store.claim_view(retry_failed=False) == ([], {})
+
+
+async def test_a_claim_reads_the_pages_left_of_a_partly_collected_partition(
+    store: Store,
+) -> None:
+    """``claim_read``: ``claim_view``, and the expected pages left of a partition whose
+    holder died halfway (its lease row left behind), weighed as ``partition_pages``
+    weighs them (an unknown count the known ones' median): a claim taking it over
+    weighs what is left, not its whole plan. On BigQuery every pending partition's, in
+    the same one statement; on SQLite those with a lease row."""
+    page = 20
+    # Weights ceil(count / 20) + 1: 2, 6, 11, 2, 6, 6 known (median 6), user 1 unknown.
+    counts: list[int | None] = [None, 100, 200, 20, 100, 100, 20]
+    await store.import_users([User(str(i + 1), f"name_{i + 1}", c) for i, c in enumerate(counts)])
+    await store.plan_partitions(2, page_size=page)
+    plan = await store.partition_pages(page)
+    members = {}
+    for part in plan:
+        found = await store.pending_users(part, retry_failed=False, cursor=None, limit=100)
+        members[part] = [u.user_id for u in found.users]
+    assert members[1][:2] == ["1", "2"]
+    await store.acquire_lease(Lease(partition=1, run_id="run-dead", ttl=60.0, pid=dead_pid()))
+    await store.save([_ok("2")])
+    read = await store.claim_read(retry_failed=False, page_size=page)
+    assert read.pending == [1, 2]
+    assert read.leases == await store.leases()
+    assert read.left[1] == plan[1] - 6  # user 2's pages done; user 1 weighs the median
+    if isinstance(store, BigQueryStore):
+        assert read.left[2] == plan[2]
+    else:
+        assert 2 not in read.left  # no lease row: its plan weight is what is left
+    assert (await store.claim_read(retry_failed=False, page_size=None)).left[1] == len(
+        members[1]
+    ) - 1

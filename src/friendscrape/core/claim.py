@@ -78,6 +78,10 @@ class ClaimPace:
     own: list[float] = field(default_factory=list)  # seconds of each of its partitions
     own_work: list[float] = field(default_factory=list)  # their work (missing: 1 each)
     weights: dict[int, float] | None = None  # expected pages a partition (None: not read)
+    # Expected pages left of the partitions the latest claim read could weigh (partly
+    # collected ones: a dead holder's, say), at the latest claim's read.
+    left: dict[int, float] = field(default_factory=dict)
+    expected: dict[int, float] = field(default_factory=dict)  # of its partitions under way
     since: float | None = None  # monotonic time its latest partition started
     current: float = 1.0  # the work of its latest partition
     leaving: bool = False  # leaving the free partitions to the others now
@@ -115,12 +119,23 @@ class ClaimPace:
         found = self.weights.get(partition)
         return found if found is not None else self._typical()
 
+    def work_left(self, partition: int) -> float:
+        """A partition's expected work still to do: the pages left of its pending users
+        where the latest claim read them (a partition taken over from a dead holder, or
+        partly collected, is not its whole plan), else its plan weight (``work``)."""
+        if not self.weights:
+            return 1.0
+        found = self.left.get(partition)
+        return found if found is not None else self.work(partition)
+
     def begun(self, partition: int | None = None, done: Callable[[], float] | None = None) -> None:
         """This worker started ``partition`` just now; ``done`` reads the work its run
         fetched so far, in the unit of ``weights`` (the pages fetched and the users done:
         a user's expected pages are its list's pages plus one)."""
         self.since = time.monotonic()
-        self.current = 1.0 if partition is None else self.work(partition)
+        self.current = 1.0 if partition is None else self.work_left(partition)
+        if partition is not None:
+            self.expected[partition] = self.current
         if partition is not None and done is not None:
             self.meters[partition] = (self.current, done)
             if self.busy_since is None:
@@ -136,7 +151,11 @@ class ClaimPace:
     def finished(self, seconds: float, partition: int | None = None) -> None:
         """One of this worker's partitions ended after ``seconds``."""
         self.own.append(seconds)
-        self.own_work.append(1.0 if partition is None else self.work(partition))
+        if partition is None:
+            self.own_work.append(1.0)
+        else:
+            work = self.expected.pop(partition, None)
+            self.own_work.append(self.work(partition) if work is None else work)
         meter = self.meters.pop(partition, None) if partition is not None else None
         if meter is not None:
             self.fetched += meter[1]()
@@ -408,9 +427,15 @@ def _leave(
     if pace is None:
         return False
     latest, waiting = _holders(leases, run_id, pace)
-    known = [(age, pace.work(part)) for age, part in latest.values() if age is not None]
+    # What is left of each holder's partition: the pages its claim read left of it where
+    # read (from now: no age), else its plan's less the seconds it has been at it.
+    known = [
+        (0.0, pace.left[part]) if part in pace.left else (age, pace.work(part))
+        for age, part in latest.values()
+        if age is not None
+    ]
     ages = [age for age, _work in known] if len(known) == len(latest) else []
-    works = [pace.work(part) for part in free]
+    works = [pace.work_left(part) for part in free]
     verdict = pace.leave_to_others(
         works,
         len(latest),
@@ -450,14 +475,24 @@ async def _pending(
                 )
             ).items()
         }
-    pending, leases = await retried(
+    if pace is None:
+        return await retried(
+            config.lease.retry,
+            "claim_view",
+            lambda: store.claim_view(retry_failed=config.retry_failed),
+        )
+    read = await retried(
         config.lease.retry,
         "claim_view",
-        lambda: store.claim_view(retry_failed=config.retry_failed),
+        lambda: store.claim_read(retry_failed=config.retry_failed, page_size=config.page_size),
     )
-    if pace is not None:
-        pace.observe(sum(pace.work(part) for part in pending))
-    return pending, leases
+    pace.left = {part: float(pages) for part, pages in read.left.items()}
+    # The pages left of the partitions under way count too (they have lease rows, read
+    # on both stores): counted by whole partitions, the fleet's pace saw only those
+    # ended, early in a job far fewer than it had fetched, and took the others for
+    # slower than they were.
+    pace.observe(sum(pace.work_left(part) for part in read.pending))
+    return read.pending, read.leases
 
 
 async def claim_ahead(

@@ -438,6 +438,16 @@ class WaveStore(Protocol):
         result in that wave are left out)."""
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimRead:
+    """What a claim reads (``RunStore.claim_read``): the pending partitions, ascending;
+    every lease row; the expected pages left of the partitions it could weigh."""
+
+    pending: list[int]
+    leases: dict[int, LeaseHolder]
+    left: dict[int, int]
+
+
 class RunStore(Protocol):
     """What a partition run uses: its pending users, saving results, its lease."""
 
@@ -457,6 +467,13 @@ class RunStore(Protocol):
         """``pending_partitions`` and ``leases`` (all of them, live or lapsed) read
         together: ``run --partition next`` reads them before each claim, and on BigQuery
         each statement can take seconds on a busy fleet, so this is one query there."""
+
+    async def claim_read(self, *, retry_failed: bool, page_size: int | None) -> ClaimRead:
+        """``claim_view`` and the expected pages left of partly collected partitions
+        (their pending users weighed as ``partition_pages`` weighs them; ``page_size``
+        None: their pending users), in the same read: on BigQuery every pending
+        partition's (the same query), on SQLite those with a lease row, live or not (a
+        holder's, or a dead one's: the partitions a claim may find partly collected)."""
 
     async def save_resolved(self, ids: Mapping[str, str]) -> None:
         """Keep the account ids looked up for handles (user_id -> id), returned by

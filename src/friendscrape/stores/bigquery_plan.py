@@ -42,12 +42,12 @@ async def _once(_what: str, step: Callable[[], Awaitable[T]]) -> T:
     return await step()
 
 
-def _page_weight(page_size: int) -> str:
-    """SQL of a user's expected pages from its following count ``fc``: ceil(fc / page
-    size) + 1. CEIL of a division, not DIV: the local BigQuery-compatible server gave
-    DIV(GREATEST(fc, 0) + 19, 20) as fc + 21, so a plan made there weighed users by their
-    following counts instead of their pages."""
-    return f"CAST(CEIL(GREATEST(fc, 0) / {int(page_size)}) AS INT64) + 1"
+def _page_weight(page_size: int, count: str = "fc") -> str:
+    """SQL of a user's expected pages from its following count (the column ``count``):
+    ceil(count / page size) + 1. CEIL of a division, not DIV: the local
+    BigQuery-compatible server gave DIV(GREATEST(fc, 0) + 19, 20) as fc + 21, so a plan
+    made there weighed users by their following counts instead of their pages."""
+    return f"CAST(CEIL(GREATEST({count}, 0) / {int(page_size)}) AS INT64) + 1"
 
 
 class BigQueryPlan(BigQueryBase):

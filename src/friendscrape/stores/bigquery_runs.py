@@ -13,6 +13,7 @@ from friendscrape.models import UserPage
 from friendscrape.stores import bigquery_schema as schema
 from friendscrape.stores import figures, paging, rows
 from friendscrape.stores.base import (
+    ClaimRead,
     Lease,
     LeaseHolder,
     RunSample,
@@ -21,6 +22,7 @@ from friendscrape.stores.base import (
 )
 from friendscrape.stores.bigquery_base import SAMPLE_COLUMNS
 from friendscrape.stores.bigquery_lib import bigquery
+from friendscrape.stores.bigquery_plan import _page_weight
 from friendscrape.stores.bigquery_waves import BigQueryWaves
 
 # Takes the first candidate partition with no live lease of another run (its holder
@@ -332,39 +334,74 @@ class BigQueryRuns(BigQueryWaves):
     async def claim_view(self, *, retry_failed: bool) -> tuple[list[int], dict[int, LeaseHolder]]:
         """Pending partitions and every lease row in one query (a UNION ALL of both):
         a claim round is one statement, not two."""
-        select = (
-            "DISTINCT 'pending' AS kind, p.`partition` AS part, CAST(NULL AS STRING) AS host,"
-            " CAST(NULL AS INT64) AS pid, CAST(NULL AS STRING) AS run_id,"
-            " CAST(NULL AS TIMESTAMP) AS acquired_at, CAST(NULL AS TIMESTAMP) AS expires_at"
+        read = await self._claim_read("claim_view", retry_failed, None)
+        return read.pending, read.leases
+
+    async def claim_read(self, *, retry_failed: bool, page_size: int | None) -> ClaimRead:
+        """``claim_view`` with each pending partition's expected pages left, in the same
+        query: the pending users it reads anyway, summed."""
+        return await self._claim_read("claim_read", retry_failed, page_size or 0)
+
+    async def _claim_read(self, op: str, retry_failed: bool, page_size: int | None) -> ClaimRead:
+        """``page_size`` None: no pages summed; 0: pending users counted."""
+        lease_row = (
+            "CAST(NULL AS STRING) AS host, CAST(NULL AS INT64) AS pid,"
+            " CAST(NULL AS STRING) AS run_id, CAST(NULL AS TIMESTAMP) AS acquired_at,"
+            " CAST(NULL AS TIMESTAMP) AS expires_at"
         )
+        ctes, joins = "", ""
+        if page_size is None:
+            select = f"DISTINCT 'pending' AS kind, p.`partition` AS part, {lease_row}"
+            select += ", CAST(NULL AS INT64) AS pages"
+            group = ""
+        else:
+            weight = "1"
+            if page_size:
+                # As partition_pages weighs users: the median where no count is known.
+                weight = f"COALESCE({_page_weight(page_size, 'u.following_count')}, m.med)"
+                known = _page_weight(page_size, "following_count")
+                ctes = f""",
+                m AS (
+                    SELECT COALESCE(APPROX_QUANTILES({known}, 2)[OFFSET(1)], 1) AS med
+                    FROM u WHERE following_count IS NOT NULL
+                )"""
+                joins = "CROSS JOIN m"
+            select = f"'pending' AS kind, p.`partition` AS part, {lease_row}"
+            select += f", SUM({weight}) AS pages"
+            group = "GROUP BY part"
         tail = f"""
+            {group}
             UNION ALL
             SELECT 'lease' AS kind, `partition` AS part, host, pid, run_id, acquired_at,
-                expires_at
+                expires_at, CAST(NULL AS INT64) AS pages
             FROM {self._t(schema.LEASES)}
             ORDER BY kind, part, acquired_at, run_id
         """
         found = await self._rows(
-            "claim_view",
-            self._pending_sql(select, tail, every=True),
+            op,
+            self._pending_sql(select, tail, every=True, ctes=ctes, joins=joins),
             bigquery.ScalarQueryParameter("retry_failed", "BOOL", retry_failed),
         )
-        pending = [int(r["part"]) for r in found if r["kind"] == "pending"]
+        pending = [r for r in found if r["kind"] == "pending"]
         held = rows.leases(r for r in found if r["kind"] == "lease")
-        return pending, held if pending else {}
+        left = {int(r["part"]): int(r["pages"]) for r in pending if r["pages"] is not None}
+        return ClaimRead([int(r["part"]) for r in pending], held if pending else {}, left)
 
-    def _pending_sql(self, select: str, tail: str, *, every: bool = False) -> str:
+    def _pending_sql(
+        self, select: str, tail: str, *, every: bool = False, ctes: str = "", joins: str = ""
+    ) -> str:
         return f"""
             WITH {self._latest("user_id, status, start_at, end_at, list_hash, wave")},
             u AS (
                 SELECT user_id, screen_name, following_count FROM {self._t(schema.USERS)}
                 WHERE TRUE
                 QUALIFY ROW_NUMBER() OVER (PARTITION BY user_id) = 1
-            )
+            ){ctes}
             SELECT {select}
             FROM {self._t(schema.PARTITIONS)} AS p
             JOIN u ON u.user_id = p.user_id
             LEFT JOIN latest AS r ON r.user_id = p.user_id
+            {joins}
             WHERE {"TRUE" if every else "p.`partition` = @partition"}
               AND (r.user_id IS NULL OR COALESCE(r.wave, 1) < {self.current_sql()}
                    OR (@retry_failed AND r.status = 'failed'))

@@ -17,6 +17,7 @@ from friendscrape.stores import sqlite_graph as graph
 from friendscrape.stores import sqlite_totals as totals
 from friendscrape.stores import sqlite_waves as waves
 from friendscrape.stores.base import (
+    ClaimRead,
     Lease,
     LeaseHolder,
     RunSample,
@@ -29,6 +30,16 @@ from friendscrape.stores.sqlite_keys import SaveMatcher
 _UPSERT_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 _MICROSECOND = timedelta(microseconds=1)
+
+# A pending user's expected pages, as partitions plan --balance pages weighs it
+# (sqlite_plan._WEIGHT): the median of the known ones where its count is unknown, read
+# only then (COALESCE stops at the first value that is not NULL).
+_LEFT_WEIGHT = """COALESCE(
+    (MAX(u.following_count, 0) + :ps - 1) / :ps + 1,
+    (SELECT (MAX(m.following_count, 0) + :ps - 1) / :ps + 1 FROM users m
+     WHERE m.following_count IS NOT NULL ORDER BY m.following_count LIMIT 1
+     OFFSET (SELECT COUNT(*) / 2 FROM users k WHERE k.following_count IS NOT NULL)),
+    1)"""
 
 _WIDTH = _UPSERT_ROW.count("?")
 """Values a row of the upsert binds; those the save's transaction fills in are at
@@ -394,6 +405,29 @@ class SqliteRuns(SqliteBase):
         leases = await self.leases()
         pending = await self.pending_partitions(retry_failed=retry_failed)
         return pending, leases if pending else {}  # as on BigQuery: nothing when none pending
+
+    async def claim_read(self, *, retry_failed: bool, page_size: int | None) -> ClaimRead:
+        pending, leases = await self.claim_view(retry_failed=retry_failed)
+        if not leases:
+            return ClaimRead(pending, leases, {})
+        # Only the partitions with a lease row: each a walk of its own users by the
+        # (partition, seq) index, not a scan of every pending user at each claim.
+        weight = "COUNT(*)" if page_size is None else f"SUM({_LEFT_WEIGHT})"
+        params = {"ps": page_size, "retry_failed": retry_failed}
+
+        def run(conn: sqlite3.Connection) -> dict[int, int]:
+            found = conn.execute(
+                f"""SELECT u.partition, {weight}
+                   FROM users u LEFT JOIN user_friends f ON f.user_id = u.user_id
+                   WHERE u.partition IN (SELECT partition FROM partition_leases)
+                     AND (f.user_id IS NULL OR f.wave < {waves.CURRENT}
+                          OR (:retry_failed AND f.status = 'failed'))
+                   GROUP BY u.partition""",
+                params,
+            ).fetchall()
+            return {int(r[0]): int(r[1]) for r in found}
+
+        return ClaimRead(pending, leases, await self._call("read pending pages", run))
 
     async def renew_lease(self, lease: Lease) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
