@@ -273,3 +273,30 @@ async def test_the_fleet_pace_counts_the_pages_fetched_of_partitions_under_way()
     assert (pace.first[1], pace.last[1]) == (300.0, 210.0)
     assert pace.work_left(2) == 70.0
     assert pace.work_left(3) == 100.0
+
+
+def test_the_others_pace_is_read_from_their_partitions_under_way_early_in_a_job() -> None:
+    """Ten seconds into a job, the fleet's pending users have shrunk by 100 since this
+    worker's first read (the fleet's first claims and saves lag): the nine others look
+    like a user a second each. Their partitions under way tell better: each 4 s into
+    its 20 users with 10 left, 0.4 s a user. This worker, a user a second, half through
+    its first partition, would end the rest of it and a free one in 32 s; the others
+    end theirs and the 11 free ones in 20 s. It leaves them; from the fleet's shrinking
+    alone (49 s) it claimed."""
+    now, clock = now_utc(), time.monotonic()
+    live = now + timedelta(seconds=30)
+    leases = {
+        part: LeaseHolder("h.example", 1, f"run-{part}", live, now - timedelta(seconds=4))
+        for part in range(2, 11)
+    }
+    free = list(range(11, 22))
+    pace = ClaimPace(first=(clock - 10.0, 600.0), last=(clock, 500.0))
+    pace.weights = dict.fromkeys(range(1, 31), 20.0)
+    pace.begun(1, done=lambda: 10.0)
+    pace.since = pace.busy_since = clock - 10.6
+    assert not _leave(pace, free, leases, "me", draining=True)
+    assert pace.held_seconds is None
+    pace.left = dict.fromkeys(range(2, 11), 10.0)
+    assert _leave(pace, free, leases, "me", draining=True)
+    assert pace.held_seconds == pytest.approx(0.4, rel=0.01)
+    assert pace.others_seconds(9) == pytest.approx(0.4, rel=0.01)

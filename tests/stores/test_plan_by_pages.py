@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from friendscrape.commands.run.command import _weighing
 from friendscrape.models import User
 from friendscrape.platforms import PAGE_SIZES
+from friendscrape.retry import RetryPolicy
 from friendscrape.sources import bluesky, mastodon, x_api
 from friendscrape.stores.base import Store
 from reliability.harness import clean_env, run_cli
@@ -124,3 +126,17 @@ async def test_each_partitions_expected_pages_are_read_as_the_plan_weighed_them(
     await store.plan_partitions(2, page_size=PAGE)
     assert await store.partition_pages(PAGE) == {1: 2 * 4 + 6 * 4, 2: 6 * 4}
     assert await store.partition_pages(None) == {1: 8, 2: 4}
+
+
+async def test_next_weighs_partitions_by_pages_only_where_following_counts_are_known(
+    store: Store,
+) -> None:
+    """``run --partition next`` weighs partitions by their pages where the platform has
+    a page size and some following count is known; with none known every user weighs
+    one, and a worker's progress is counted in users, as its partitions are."""
+    policy = RetryPolicy(1, 1.0, 0.01, 0.01)
+    await store.import_users([User(str(i + 1), f"u{i + 1}", None) for i in range(4)])
+    assert await _weighing(store, "bluesky", policy) is None
+    await store.import_users([User("9", "u9", 300)])
+    assert await _weighing(store, "bluesky", policy) == bluesky.PAGE_SIZE
+    assert await _weighing(store, "no-such-platform", policy) is None

@@ -82,6 +82,9 @@ class ClaimPace:
     # collected ones: a dead holder's, say), at the latest claim's read.
     left: dict[int, float] = field(default_factory=dict)
     expected: dict[int, float] = field(default_factory=dict)  # of its partitions under way
+    # The seconds a unit of work the other holders' partitions under way took so far
+    # (their seconds held over the work done of them, at the latest claim's read).
+    held_seconds: float | None = None
     since: float | None = None  # monotonic time its latest partition started
     current: float = 1.0  # the work of its latest partition
     leaving: bool = False  # leaving the free partitions to the others now
@@ -195,15 +198,26 @@ class ClaimPace:
 
     def others_seconds(self, others: int) -> float | None:
         """The seconds one of the ``others`` workers takes a unit of work, on average
-        (None: not known yet): the fleet's work a second, less this worker's share."""
-        if self.first is None or self.last is None or others < 1:
+        (None: not known yet): the fleet's work a second, less this worker's share, or
+        what their partitions under way show (``held_seconds``) where that is faster.
+        Between this worker's reads the fleet's pending work shrinks only as its saves
+        land, and its first read comes before any worker fetched: early in a job it
+        took the others for two or three times slower than they were, and a slow
+        worker took a partition it ended long after them."""
+        if others < 1:
             return None
+        held = self.held_seconds
+        if self.first is None or self.last is None:
+            return held
         elapsed, done = self.last[0] - self.first[0], self.first[1] - self.last[1]
         if elapsed <= 0 or done < _MIN_DONE * self._typical():
-            return None
+            return held
         pace = self._own_rate()
         rate = done / elapsed - (1 / pace if pace > 0 else 0.0)
-        return others / rate if rate > 0 else None
+        fleet = others / rate if rate > 0 else None
+        if fleet is None or held is None:
+            return fleet if fleet is not None else held
+        return min(fleet, held)
 
     def _typical(self) -> float:
         """A partition's mean work (1 with no weights)."""
@@ -414,6 +428,18 @@ def _others(
     return len(latest), ages if len(ages) == len(latest) else [], waiting
 
 
+def _held_seconds(pace: ClaimPace, latest: dict[str, tuple[float | None, int]]) -> float | None:
+    """The other holders' seconds a unit of work so far: the seconds they have held
+    their latest partitions over the work done of them, where the claim's read gave
+    what is left of them (None: too little done to tell)."""
+    spent, done = 0.0, 0.0
+    for age, part in latest.values():
+        if age is not None and part in pace.left:
+            spent += age
+            done += max(pace.work(part) - pace.left[part], 0.0)
+    return spent / done if done >= _MIN_MEASURED * pace._typical() else None
+
+
 def _leave(
     pace: ClaimPace | None,
     free: list[int],
@@ -427,6 +453,7 @@ def _leave(
     if pace is None:
         return False
     latest, waiting = _holders(leases, run_id, pace)
+    pace.held_seconds = _held_seconds(pace, latest)
     # What is left of each holder's partition: the pages its claim read left of it where
     # read (from now: no age), else its plan's less the seconds it has been at it.
     known = [
