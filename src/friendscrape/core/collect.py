@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -184,8 +185,17 @@ class Collector:
                 return Outcome(kept)
             if page.next_cursor is None:
                 joined = _whole_page_text(page, walk, len(names))
+                kept_names: Sequence[str] = names
+                kept_ids: Sequence[str] = ids
+                if walk.pages == 1 and len(names) == len(page.names):
+                    # The list is its first page whole: the result keeps the page's own
+                    # tuples rather than copies of the walk's lists (equal, as every
+                    # friend of the page was new).
+                    kept_names, kept_ids = page.names, page.ids
                 return Outcome(
-                    self._ok(user, start, names, ids, walk, truncated=False, joined=joined)
+                    self._ok(
+                        user, start, kept_names, kept_ids, walk, truncated=False, joined=joined
+                    )
                 )
             cursor = walk.advance(page.next_cursor, self._config.max_pages, response.url)
             request = self._next_request(user, cursor, first_url, response.url)
@@ -269,8 +279,8 @@ class Collector:
         self,
         user: User,
         start: datetime,
-        names: list[str],
-        ids: list[str],
+        names: Sequence[str],
+        ids: Sequence[str],
         walk: _Walk,
         *,
         truncated: bool,

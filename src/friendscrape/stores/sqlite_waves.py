@@ -344,5 +344,5 @@ def _hash(result: FriendList, joined: tuple[str | bytes, str | bytes] | None) ->
             and isinstance(ids, bytes)
             and names[0] == lists_codec.NAMES_RAW == ids[0]
         ):
-            return lines_hash(names[1:], ids[1:])
+            return lines_hash(names, ids, 1)
     return list_hash(result.friend_names, result.friend_ids)

@@ -31,14 +31,16 @@ def list_hash(names: Sequence[str], ids: Sequence[str]) -> int:
     return int.from_bytes(digest.digest(), "big", signed=True)
 
 
-def lines_hash(names: bytes, ids: bytes) -> int:
+def lines_hash(names: bytes, ids: bytes, start: int = 0) -> int:
     """``list_hash`` of lists given as their UTF-8 values joined by line feeds, no value
-    holding one (as ``lists_codec`` stores them): the save has them joined already, and
-    swapping the separators costs less than joining 1,000 values again."""
+    holding one (as ``lists_codec`` stores them), from byte ``start`` of each (a stored
+    blob's first byte is its format's tag): the save has them joined already, and
+    swapping the separators costs less than joining 1,000 values again. The tag is
+    skipped by a view, not a copy of the rest (some 20 KB an x-api list)."""
     digest = hashlib.blake2b(digest_size=_HASH_BYTES)
-    digest.update(names.replace(b"\n", b"\x1f"))
+    digest.update(memoryview(names.replace(b"\n", b"\x1f"))[start:])
     digest.update(b"\x1e")
-    digest.update(ids.replace(b"\n", b"\x1f"))
+    digest.update(memoryview(ids.replace(b"\n", b"\x1f"))[start:])
     return int.from_bytes(digest.digest(), "big", signed=True)
 
 
