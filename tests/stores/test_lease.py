@@ -184,8 +184,10 @@ async def test_a_claim_reads_the_pages_left_of_a_partly_collected_partition(
     assert read.pending == [1, 2]
     assert read.leases == await store.leases()
     assert read.left[1] == plan[1] - 6  # user 2's pages done; user 1 weighs the median
+    assert read.users[1] == 2 == await store.pending_count(1, retry_failed=False)
     if isinstance(store, BigQueryStore):
         assert read.left[2] == plan[2]
+        assert read.users[2] == len(members[2])
     else:
         assert 2 not in read.left  # no lease row: its plan weight is what is left
     assert (await store.claim_read(retry_failed=False, page_size=None)).left[1] == len(

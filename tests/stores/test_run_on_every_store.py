@@ -11,7 +11,7 @@ import pytest
 
 from friendscrape.commands.export import export
 from friendscrape.config import Settings
-from friendscrape.core.assemble import limiter_config, run_config
+from friendscrape.core.assemble import build_run, limiter_config, run_config
 from friendscrape.core.loop_lag import LoopLag
 from friendscrape.core.pipeline import PartitionRun
 from friendscrape.fetch.limiter import build_limiter
@@ -77,3 +77,33 @@ async def test_run_and_export_give_one_true_row_per_user(
         if row["status"] == Status.OK.value:
             assert row["friend_names"] == expected["friends"]
         assert row["partition"] == 1
+
+
+async def test_a_run_given_its_pending_users_does_not_count_them_again(
+    store: Store, store_settings: Settings, sim: RunningSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``run --partition next`` hands a run the pending users its claim's read counted:
+    the run does not count them again (a statement a partition on BigQuery), and still
+    collects every pending user, even when the count handed was off."""
+    await store.import_users(
+        [User(a.user_id, a.screen_name, a.following_count) for a in sim.graph.accounts()]
+    )
+    plan = await store.plan_partitions(2)
+    counted: list[int] = []
+    real = store.pending_count
+
+    async def pending_count(partition: int, *, retry_failed: bool) -> int:
+        counted.append(partition)
+        return await real(partition, retry_failed=retry_failed)
+
+    monkeypatch.setattr(store, "pending_count", pending_count)
+    settings = store_settings.model_copy(
+        update={"base_url": sim.base_url, "concurrency": 10, "flush_interval": 0.2}
+    )
+    runner = build_run(
+        settings, store, 1, source=TwitterMobileSource(sim.base_url), pending=plan[0].user_count + 5
+    )
+    await runner.run()
+    assert counted == []
+    assert runner.stats.users_done == plan[0].user_count
+    assert await real(1, retry_failed=False) == 0

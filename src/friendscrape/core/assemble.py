@@ -81,6 +81,7 @@ def build_run(
     fed: asyncio.Event | None = None,
     handover: Handover | None = None,
     stats: RunCounters | None = None,
+    pending: int | None = None,
 ) -> PartitionRun:
     """The run of ``partition``, paced by the limiter ``friendscrape run`` uses.
 
@@ -91,7 +92,8 @@ def build_run(
     run's own (``limiter`` is then ignored), and its fetcher slots. ``fed``: set once
     every pending user of the partition was handed to a fetcher; ``handover``: how it
     hands the worker's fetchers to its next partition (``Handover``); ``stats``: the
-    run's counters, when the caller reads them while it runs (its own otherwise).
+    run's counters, when the caller reads them while it runs (its own otherwise);
+    ``pending``: the partition's pending users as the caller just counted them.
     """
     source = source if source is not None else make_source(source_config(settings))
     credentials = settings.credentials()
@@ -113,6 +115,7 @@ def build_run(
         fed=fed,
         handover=handover,
         stats=stats,
+        pending=pending,
     )
 
 

@@ -82,6 +82,9 @@ class ClaimPace:
     # collected ones: a dead holder's, say), at the latest claim's read.
     left: dict[int, float] = field(default_factory=dict)
     expected: dict[int, float] = field(default_factory=dict)  # of its partitions under way
+    # Pending users of the partitions the latest claim's read counted (a run starting
+    # one of them need not count them again: a statement less a partition on BigQuery).
+    pending_users: dict[int, int] = field(default_factory=dict)
     # The seconds a unit of work the other holders' partitions under way took so far
     # (their seconds held over the work done of them, at the latest claim's read).
     held_seconds: float | None = None
@@ -514,6 +517,7 @@ async def _pending(
         lambda: store.claim_read(retry_failed=config.retry_failed, page_size=config.page_size),
     )
     pace.left = {part: float(pages) for part, pages in read.left.items()}
+    pace.pending_users = dict(read.users)
     # The pages left of the partitions under way count too (they have lease rows, read
     # on both stores): counted by whole partitions, the fleet's pace saw only those
     # ended, early in a job far fewer than it had fetched, and took the others for

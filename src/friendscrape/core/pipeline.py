@@ -199,6 +199,7 @@ class PartitionRun:
         slots: asyncio.BoundedSemaphore | None = None,
         fed: asyncio.Event | None = None,
         handover: Handover | None = None,
+        pending: int | None = None,
     ) -> None:
         self._config = config
         self._store = store
@@ -218,6 +219,10 @@ class PartitionRun:
         # users limit): the worker may claim its next partition while this one drains.
         self._fed = fed if fed is not None else asyncio.Event()
         self._handover = handover
+        # The partition's pending users as its claim just read them (run --partition
+        # next): not counted again as the run starts. Only steers the hand-over and the
+        # progress figures; the feed reads pending users until none is left.
+        self._pending = pending
         # A limiter shared with the worker's earlier runs has paused before: this run's
         # samples count only its own pauses.
         self._paused_before = limiter.paused_seconds() if limiter is not None else 0.0
@@ -248,14 +253,21 @@ class PartitionRun:
         with _young_gc_relaxed(), heap_kept():  # heap_kept: see core/heap.py
             return await self._run()
 
-    async def _run(self) -> RunSummary:
-        s = self._config
-        pending = await retry_call(
-            lambda: self._store.pending_count(self._partition, retry_failed=s.retry_failed),
+    async def _pending_count(self) -> int:
+        """The partition's pending users: as its claim read them, or counted now."""
+        if self._pending is not None:
+            return self._pending
+        retry_failed = self._config.retry_failed
+        return await retry_call(
+            lambda: self._store.pending_count(self._partition, retry_failed=retry_failed),
             on=StoreTransientError,
             policy=self._store_retry,
             event="store.count_pending.retry",
         )
+
+    async def _run(self) -> RunSummary:
+        s = self._config
+        pending = await self._pending_count()
         if s.users_limit is not None:
             pending = min(pending, s.users_limit)
         self._remaining = pending

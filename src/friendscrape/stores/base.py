@@ -441,11 +441,13 @@ class WaveStore(Protocol):
 @dataclass(frozen=True, slots=True)
 class ClaimRead:
     """What a claim reads (``RunStore.claim_read``): the pending partitions, ascending;
-    every lease row; the expected pages left of the partitions it could weigh."""
+    every lease row; the expected pages left of the partitions it could weigh, and their
+    pending users (what ``pending_count`` would return)."""
 
     pending: list[int]
     leases: dict[int, LeaseHolder]
     left: dict[int, int]
+    users: dict[int, int] = field(default_factory=dict)
 
 
 class RunStore(Protocol):
@@ -471,9 +473,10 @@ class RunStore(Protocol):
     async def claim_read(self, *, retry_failed: bool, page_size: int | None) -> ClaimRead:
         """``claim_view`` and the expected pages left of partly collected partitions
         (their pending users weighed as ``partition_pages`` weighs them; ``page_size``
-        None: their pending users), in the same read: on BigQuery every pending
-        partition's (the same query), on SQLite those with a lease row, live or not (a
-        holder's, or a dead one's: the partitions a claim may find partly collected)."""
+        None: their pending users) with their pending users, in the same read: on
+        BigQuery every pending partition's (the same query), on SQLite those with a
+        lease row, live or not (a holder's, or a dead one's: the partitions a claim may
+        find partly collected)."""
 
     async def save_resolved(self, ids: Mapping[str, str]) -> None:
         """Keep the account ids looked up for handles (user_id -> id), returned by

@@ -338,8 +338,9 @@ class BigQueryRuns(BigQueryWaves):
         return read.pending, read.leases
 
     async def claim_read(self, *, retry_failed: bool, page_size: int | None) -> ClaimRead:
-        """``claim_view`` with each pending partition's expected pages left, in the same
-        query: the pending users it reads anyway, summed."""
+        """``claim_view`` with each pending partition's expected pages left and pending
+        users, in the same query: the pending users it reads anyway, summed and counted
+        (a partition claimed from it is not counted again as its run starts)."""
         return await self._claim_read("claim_read", retry_failed, page_size or 0)
 
     async def _claim_read(self, op: str, retry_failed: bool, page_size: int | None) -> ClaimRead:
@@ -352,7 +353,7 @@ class BigQueryRuns(BigQueryWaves):
         ctes, joins = "", ""
         if page_size is None:
             select = f"DISTINCT 'pending' AS kind, p.`partition` AS part, {lease_row}"
-            select += ", CAST(NULL AS INT64) AS pages"
+            select += ", CAST(NULL AS INT64) AS pages, CAST(NULL AS INT64) AS users"
             group = ""
         else:
             weight = "1"
@@ -367,13 +368,13 @@ class BigQueryRuns(BigQueryWaves):
                 )"""
                 joins = "CROSS JOIN m"
             select = f"'pending' AS kind, p.`partition` AS part, {lease_row}"
-            select += f", SUM({weight}) AS pages"
+            select += f", SUM({weight}) AS pages, COUNT(*) AS users"
             group = "GROUP BY part"
         tail = f"""
             {group}
             UNION ALL
             SELECT 'lease' AS kind, `partition` AS part, host, pid, run_id, acquired_at,
-                expires_at, CAST(NULL AS INT64) AS pages
+                expires_at, CAST(NULL AS INT64) AS pages, CAST(NULL AS INT64) AS users
             FROM {self._t(schema.LEASES)}
             ORDER BY kind, part, acquired_at, run_id
         """
@@ -385,7 +386,8 @@ class BigQueryRuns(BigQueryWaves):
         pending = [r for r in found if r["kind"] == "pending"]
         held = rows.leases(r for r in found if r["kind"] == "lease")
         left = {int(r["part"]): int(r["pages"]) for r in pending if r["pages"] is not None}
-        return ClaimRead([int(r["part"]) for r in pending], held if pending else {}, left)
+        users = {int(r["part"]): int(r["users"]) for r in pending if r["users"] is not None}
+        return ClaimRead([int(r["part"]) for r in pending], held if pending else {}, left, users)
 
     def _pending_sql(
         self, select: str, tail: str, *, every: bool = False, ctes: str = "", joins: str = ""

@@ -415,9 +415,9 @@ class SqliteRuns(SqliteBase):
         weight = "COUNT(*)" if page_size is None else f"SUM({_LEFT_WEIGHT})"
         params = {"ps": page_size, "retry_failed": retry_failed}
 
-        def run(conn: sqlite3.Connection) -> dict[int, int]:
+        def run(conn: sqlite3.Connection) -> list[tuple[int, int, int]]:
             found = conn.execute(
-                f"""SELECT u.partition, {weight}
+                f"""SELECT u.partition, {weight}, COUNT(*)
                    FROM users u LEFT JOIN user_friends f ON f.user_id = u.user_id
                    WHERE u.partition IN (SELECT partition FROM partition_leases)
                      AND (f.user_id IS NULL OR f.wave < {waves.CURRENT}
@@ -425,9 +425,11 @@ class SqliteRuns(SqliteBase):
                    GROUP BY u.partition""",
                 params,
             ).fetchall()
-            return {int(r[0]): int(r[1]) for r in found}
+            return [(int(r[0]), int(r[1]), int(r[2])) for r in found]
 
-        return ClaimRead(pending, leases, await self._call("read pending pages", run))
+        found = await self._call("read pending pages", run)
+        left = {part: pages for part, pages, _users in found}
+        return ClaimRead(pending, leases, left, {part: users for part, _pages, users in found})
 
     async def renew_lease(self, lease: Lease) -> bool:
         def run(conn: sqlite3.Connection) -> bool:

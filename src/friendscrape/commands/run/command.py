@@ -88,10 +88,12 @@ async def _collect(
     fed: asyncio.Event | None = None,
     handover: Handover | None = None,
     stats: RunCounters | None = None,
+    pending: int | None = None,
 ) -> RunSummary:
     """Collect partition ``number``, its lease held, until done or stopped (``fed``: set
     once every pending user was handed to a fetcher; ``handover``: see Handover;
-    ``stats``: the run's counters, read by the worker's claims while it runs)."""
+    ``stats``: the run's counters, read by the worker's claims while it runs;
+    ``pending``: its pending users as its claim read them, not counted again)."""
     settings, stop = worker.settings, worker.stop
     runner = build_run(
         settings,
@@ -104,6 +106,7 @@ async def _collect(
         fed=fed,
         handover=handover,
         stats=stats,
+        pending=pending,
     )
     # ``progress``: e.g. the live bar of an interactive run (LiveLine.around)
     display = worker.progress(runner) if worker.progress is not None else nullcontext()
@@ -176,13 +179,21 @@ async def _hold_and_collect(
     fed: asyncio.Event,
     handover: Handover,
     stats: RunCounters,
+    pending: int | None,
 ) -> tuple[RunSummary, int]:
     """Collect ``lease``'s partition, holding the lease: its summary and the users it
     left pending (run in a task of its own, so its log context names its partition)."""
     structlog.contextvars.bind_contextvars(partition=lease.partition)
     async with held_lease(store, lease, claims.lease, on_lost=worker.stop.set) as state:
         summary = await _collect(
-            worker, store, lease.partition, state, fed=fed, handover=handover, stats=stats
+            worker,
+            store,
+            lease.partition,
+            state,
+            fed=fed,
+            handover=handover,
+            stats=stats,
+            pending=pending,
         )
         left = await store.pending_count(lease.partition, retry_failed=claims.retry_failed)
     if not left:
@@ -208,8 +219,9 @@ class _Claims:
         before = [c.fed for c in self.running if not c.fed.is_set()]
         handover = Handover(asyncio.Event(), self.pace.lead_seconds, before[-1] if before else None)
         fed, stats = asyncio.Event(), RunCounters()
+        pending = self.pace.pending_users.get(lease.partition)  # as its claim read them
         task = asyncio.create_task(
-            self._collect(lease, fed, handover, stats), name=f"partition-{lease.partition}"
+            self._collect(lease, fed, handover, stats, pending), name=f"partition-{lease.partition}"
         )
         # A run that ended unfed (stopped, failed) lets the next one feed all the same.
         task.add_done_callback(lambda _task: fed.set())
@@ -226,10 +238,22 @@ class _Claims:
         return lambda: float(stats.pages + stats.users_done)
 
     async def _collect(
-        self, lease: Lease, fed: asyncio.Event, handover: Handover, stats: RunCounters
+        self,
+        lease: Lease,
+        fed: asyncio.Event,
+        handover: Handover,
+        stats: RunCounters,
+        pending: int | None,
     ) -> int:
         summary, left = await _hold_and_collect(
-            self._worker, self._store, self._claims, lease, fed=fed, handover=handover, stats=stats
+            self._worker,
+            self._store,
+            self._claims,
+            lease,
+            fed=fed,
+            handover=handover,
+            stats=stats,
+            pending=pending,
         )
         self._summaries[lease.partition] = summary
         return left
