@@ -300,3 +300,29 @@ def test_the_others_pace_is_read_from_their_partitions_under_way_early_in_a_job(
     assert _leave(pace, free, leases, "me", draining=True)
     assert pace.held_seconds == pytest.approx(0.4, rel=0.01)
     assert pace.others_seconds(9) == pytest.approx(0.4, rel=0.01)
+
+
+def test_its_pace_is_read_as_the_others_are_where_the_store_shows_them_late() -> None:
+    """Early in a job the store shows every worker's work late (claims, first reads,
+    saves every few seconds): the nine others' partitions under way read 0.7 s a user
+    (7 s for 10 of 20 users), this worker's own 1.6 s a user (16 s for 10), though its
+    live counters give 1.0. Against their finish of 35 s so read, its 30 s (1.0 s a
+    user) claimed; read as theirs are (48 s), it leaves them the free ones."""
+    now, clock = now_utc(), time.monotonic()
+    live = now + timedelta(seconds=30)
+    leases = {
+        part: LeaseHolder("h.example", 1, f"run-{part}", live, now - timedelta(seconds=7))
+        for part in range(2, 11)
+    }
+    mine = LeaseHolder("me.example", 1, "me", live, now - timedelta(seconds=16))
+    free = list(range(11, 22))
+    pace = ClaimPace(first=(clock - 10.0, 600.0), last=(clock, 520.0))
+    pace.weights = dict.fromkeys(range(1, 31), 20.0)
+    pace.begun(1, done=lambda: 10.0)
+    pace.since = pace.busy_since = clock - 10.0
+    pace.left = dict.fromkeys(range(1, 11), 10.0)  # the latest claim's read
+    assert not _leave(pace, free, leases, "me", draining=True)  # its own lease unread
+    assert pace.own_held_seconds is None
+    assert _leave(pace, free, leases | {1: mine}, "me", draining=True)
+    assert pace.held_seconds == pytest.approx(0.7, rel=0.01)
+    assert pace.own_held_seconds == pytest.approx(1.6, rel=0.01)

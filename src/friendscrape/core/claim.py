@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import heapq
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -88,6 +88,10 @@ class ClaimPace:
     # The seconds a unit of work the other holders' partitions under way took so far
     # (their seconds held over the work done of them, at the latest claim's read).
     held_seconds: float | None = None
+    # This worker's own partitions under way seen the same way, from the same read: the
+    # store shows every worker's work late alike (its claim and first read, then saves
+    # every few seconds), so its pace and the others' compare in one frame.
+    own_held_seconds: float | None = None
     since: float | None = None  # monotonic time its latest partition started
     current: float = 1.0  # the work of its latest partition
     leaving: bool = False  # leaving the free partitions to the others now
@@ -191,6 +195,19 @@ class ClaimPace:
         ended partitions (0: neither yet)."""
         measured = self.measured()
         return measured[0] if measured is not None else self.own_pace()
+
+    def _in_their_frame(self, others: int) -> float:
+        """Its seconds a unit of work as the store shows them (its partitions under way,
+        as the others' pace is read from theirs), scaled as the others' pace was where
+        the fleet's gave it faster (0: not known). Early in a job the store shows every
+        worker's work some seconds late, the others' pace reads slower than it is and
+        its own, from its live counters, does not: a worker three times slower took a
+        second partition it ended 6-10 s after the others."""
+        held, own = self.held_seconds, self.own_held_seconds
+        if held is None or own is None or held <= 0:
+            return 0.0
+        theirs = self.others_seconds(others)
+        return own * (min(theirs, held) / held if theirs is not None else 1.0)
 
     def own_pace(self) -> float:
         """This worker's seconds a unit of work over its ended partitions (0: none yet)."""
@@ -299,6 +316,7 @@ class ClaimPace:
             # Its pace from the pages it fetched, the first partition's too: what is left
             # of its partitions under way comes first, then the one it would take.
             pace, left = measured
+            pace = max(pace, self._in_their_frame(others + waiting))
             own = pace * ((left if draining else 0.0) + works[0])
             return (own, finish) if own > LEAVE_MARGIN * finish else None
         pace = self.own_pace()
@@ -431,12 +449,12 @@ def _others(
     return len(latest), ages if len(ages) == len(latest) else [], waiting
 
 
-def _held_seconds(pace: ClaimPace, latest: dict[str, tuple[float | None, int]]) -> float | None:
-    """The other holders' seconds a unit of work so far: the seconds they have held
-    their latest partitions over the work done of them, where the claim's read gave
-    what is left of them (None: too little done to tell)."""
+def _held_seconds(pace: ClaimPace, held: Iterable[tuple[float | None, int]]) -> float | None:
+    """Holders' seconds a unit of work so far: the seconds they have held their
+    partitions (``held``: each one's seconds and number) over the work done of them,
+    where the claim's read gave what is left of them (None: too little done to tell)."""
     spent, done = 0.0, 0.0
-    for age, part in latest.values():
+    for age, part in held:
         if age is not None and part in pace.left:
             spent += age
             done += max(pace.work(part) - pace.left[part], 0.0)
@@ -456,7 +474,16 @@ def _leave(
     if pace is None:
         return False
     latest, waiting = _holders(leases, run_id, pace)
-    pace.held_seconds = _held_seconds(pace, latest)
+    pace.held_seconds = _held_seconds(pace, latest.values())
+    now = now_utc()
+    pace.own_held_seconds = _held_seconds(
+        pace,
+        (
+            ((now - holder.acquired_at).total_seconds(), part)
+            for part, holder in leases.items()
+            if holder.run_id == run_id and holder.acquired_at is not None
+        ),
+    )
     # What is left of each holder's partition: the pages its claim read left of it where
     # read (from now: no age), else its plan's less the seconds it has been at it.
     known = [
