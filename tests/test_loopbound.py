@@ -131,3 +131,111 @@ def test_a_cancelled_wait_gives_its_slot_back() -> None:
         return slots.locked()
 
     assert asyncio.run(main()) is False
+
+
+def _counting_tasks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """``_counting``, and the look-ups of ``current_task`` asked without a loop (the
+    task's loop found by looking the running one up), as asyncio's timeouts ask."""
+    calls = _counting(monkeypatch)
+    real = asyncio.current_task
+
+    def counted(loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Task[Any] | None:
+        if loop is None:
+            calls[0] += 1
+        return real(loop)
+
+    monkeypatch.setattr(asyncio, "current_task", counted)
+    monkeypatch.setattr(asyncio.tasks, "current_task", counted)
+    return calls
+
+
+def test_asyncio_timeout_looks_the_loop_up_where_a_deadline_does_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def main() -> tuple[int, int]:
+        loop = asyncio.get_running_loop()
+        calls = _counting_tasks(monkeypatch)
+        for _ in range(5):
+            async with asyncio.timeout_at(loop.time() + 60):
+                await asyncio.sleep(0)
+        theirs, calls[0] = calls[0], 0
+        for _ in range(5):
+            async with loopbound.Deadline(loop, loop.time() + 60):
+                await asyncio.sleep(0)
+        return theirs, calls[0]
+
+    theirs, ours = asyncio.run(main())
+    assert theirs >= 10  # the counting sees asyncio's: two a timeout
+    assert ours == 0
+
+
+def test_a_deadline_that_passes_ends_its_block_with_timeout_error() -> None:
+    async def main() -> tuple[bool, bool, bool]:
+        loop = asyncio.get_running_loop()
+        with pytest.raises(TimeoutError):
+            async with loopbound.Deadline(loop, loop.time() + 0.01) as late:
+                await asyncio.Event().wait()
+        async with loopbound.Deadline(loop, loop.time() + 60) as kept:
+            await asyncio.sleep(0)
+        pulled = loopbound.Deadline(loop, None)
+
+        async def pulled_in() -> None:
+            async with pulled:
+                pulled.reschedule(loop.time() - 1)  # already past: expires next turn
+                await asyncio.Event().wait()
+
+        with pytest.raises(TimeoutError):
+            await pulled_in()
+        return late.expired(), kept.expired(), pulled.expired()
+
+    assert asyncio.run(main()) == (True, False, True)
+
+
+def test_a_cancel_from_outside_stays_a_cancel_under_a_deadline() -> None:
+    async def main() -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loopbound.Deadline(loop, loop.time() + 60)
+
+        async def guarded() -> None:
+            async with deadline:
+                await asyncio.Event().wait()
+
+        task = asyncio.ensure_future(guarded())
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return deadline.expired()
+
+    assert asyncio.run(main()) is False
+
+
+def test_a_deadline_is_rescheduled_only_while_entered() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loopbound.Deadline(loop, loop.time() + 60)
+        with pytest.raises(RuntimeError, match="created"):
+            deadline.reschedule(None)
+        async with deadline:
+            pass
+        with pytest.raises(RuntimeError, match="exited"):
+            deadline.reschedule(None)
+
+    asyncio.run(main())
+
+
+def test_the_running_loop_is_looked_up_once_while_it_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    holder = loopbound.RunningLoop()
+
+    async def main() -> tuple[bool, int]:
+        calls = _counting(monkeypatch)
+        same = all(holder.get() is asyncio.get_running_loop() for _ in range(5))
+        return same, calls[0]
+
+    same, lookups = asyncio.run(main())
+    assert same
+    assert lookups == 1 + 5  # its one, and the test's own five
+    # A new loop once the one before stopped.
+    assert asyncio.run(main())[0]

@@ -238,7 +238,7 @@ class PartitionRun:
         self._resolver: Resolver | None = None  # when the source takes handles
         self._fatal: RunAbortedError | None = None  # raised by a fetcher: ends the run
         self._stop_deadline: float | None = None  # loop time the stopping run must end by
-        self._save_budget: asyncio.Timeout | None = None  # of the write under way
+        self._save_budget: loopbound.Deadline | None = None  # of the write under way
         # Holds users failing alike (cannot connect, DNS, a generic 404...) until it
         # knows whether the upstream is down: then they stay pending, not failed.
         self._breaker: CircuitBreaker[FriendList] = CircuitBreaker(config.breaker)
@@ -603,7 +603,7 @@ class PartitionRun:
         # One timer a batch, not one per wait: each timer is a loop wake-up (and, on
         # Python 3.11, system calls to find the running loop and task).
         try:
-            async with asyncio.timeout_at(loop.time() + s.flush_interval):
+            async with loopbound.Deadline(loop, loop.time() + s.flush_interval):
                 while len(batch) < s.batch_size:
                     if not queue.empty():
                         item = queue.get_nowait()  # no wait for a result queued
@@ -640,7 +640,7 @@ class PartitionRun:
                 # Once the run is stopping, the retries end by the stop's deadline
                 # (pulled in by _stop_clock when the stop comes mid-write): a store
                 # stuck behind another writer's lock must not outlast the platform's kill.
-                async with asyncio.timeout_at(self._stop_deadline) as budget:
+                async with loopbound.Deadline(loop, self._stop_deadline) as budget:
                     self._save_budget = budget
                     await retry_call(
                         attempt,
@@ -680,7 +680,10 @@ class PartitionRun:
         deadline = loop.time() + s.write_timeout
         stop = self._stop_deadline
         try:
-            async with asyncio.timeout_at(deadline if stop is None else min(deadline, stop)) as t:
+            # The loop given, not looked up (a getpid each on Python 3.11).
+            async with loopbound.Deadline(
+                loop, deadline if stop is None else min(deadline, stop)
+            ) as t:
                 self._save_budget = t  # a stop coming meanwhile pulls it in, never out
                 await self._store.save(batch)
         except TimeoutError:

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from friendscrape import loopbound
 from friendscrape.errors import StoreError, StoreTransientError
 from friendscrape.models import utc
 from friendscrape.stores import paging, thread_heap
@@ -78,6 +79,7 @@ class SqliteBase:
         self._busy_timeout = busy_timeout
         self._conn: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
+        self._loop = loopbound.RunningLoop()
         # One thread of the store's own runs every call on the connection: with the
         # loop's shared pool, calls moved between threads, each growing a memory arena of
         # its own (system calls a page, and page faults), and waited on threads the
@@ -150,7 +152,8 @@ class SqliteBase:
         if self._thread is None:
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="friendscrape-sqlite")
         call = functools.partial(contextvars.copy_context().run, func)
-        return asyncio.get_running_loop().run_in_executor(self._thread, call)
+        # The loop looked up once, not at each call (a getpid each on Python 3.11).
+        return self._loop.get().run_in_executor(self._thread, call)
 
     def _reserve_heap(self) -> None:
         """In the store's thread, before its first save: its heap grown at once."""
