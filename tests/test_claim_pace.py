@@ -7,8 +7,9 @@ import time
 from datetime import timedelta
 
 import pytest
+from friendscrape.core.pace import LEAVE_MARGIN, ClaimPace
 
-from friendscrape.core.claim import LEAVE_MARGIN, ClaimConfig, ClaimPace, _leave, _others, _pending
+from friendscrape.core.claim import ClaimConfig, _holders, _leave, _pending
 from friendscrape.core.lease import LeaseConfig
 from friendscrape.retry import RetryPolicy
 from friendscrape.stores.base import ClaimRead, LeaseHolder, now_utc
@@ -98,15 +99,18 @@ def test_a_worker_seen_holding_a_partition_and_holding_none_now_is_waiting() -> 
         3: LeaseHolder("c.example", 1, "run-c", live, now),
         4: LeaseHolder("me.example", 1, "me", live, now),
     }
-    assert _others(leases, "me", pace)[::2] == (3, 0)
+    holders, waiting = _holders(leases, "me", pace)
+    assert (sorted(holders), waiting) == (["run-a", "run-b", "run-c"], 0)
     # a ended its partition and waits; c's holder stopped renewing (killed).
     later = {2: leases[2], 3: LeaseHolder("c.example", 1, "run-c", lapsed, now)}
-    holders, ages, waiting = _others(later, "me", pace)
-    assert (holders, waiting) == (1, 1)
-    assert len(ages) == 1
+    holders, waiting = _holders(later, "me", pace)
+    assert (sorted(holders), waiting) == (["run-b"], 1)
+    assert holders["run-b"][1] == 2
+    assert holders["run-b"][0] is not None
     # c's partition taken over by a: c is no longer counted, a holds one again.
     again = {2: leases[2], 3: LeaseHolder("a.example", 1, "run-a", live, now)}
-    assert _others(again, "me", pace)[::2] == (2, 0)
+    holders, waiting = _holders(again, "me", pace)
+    assert (sorted(holders), waiting) == (["run-a", "run-b"], 0)
 
 
 def test_a_draining_worker_counts_what_is_left_of_its_partition_before_the_next() -> None:

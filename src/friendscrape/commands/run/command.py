@@ -20,9 +20,10 @@ from friendscrape.commands.plan import check_partition, check_plan
 from friendscrape.config import Settings
 from friendscrape.configparts import source_config, store_config, store_retry_policy
 from friendscrape.core.assemble import WorkerFetch, build_run, lease_config, worker_fetch
-from friendscrape.core.claim import ClaimConfig, ClaimPace, claim_ahead, claim_next
+from friendscrape.core.claim import ClaimConfig, claim_ahead, claim_next
 from friendscrape.core.counters import RunCounters
 from friendscrape.core.lease import LeaseState, held_lease, held_partition
+from friendscrape.core.pace import ClaimPace
 from friendscrape.core.pipeline import Handover, PartitionRun, RunSummary, combined
 from friendscrape.core.samples import SampleRecorder, Upstream, sampling
 from friendscrape.errors import PartitionHeldError, PauseTooLongError, RunAbortedError, StoreError
