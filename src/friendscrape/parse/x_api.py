@@ -48,9 +48,11 @@ USERNAME_RE: Final = re.compile(r"[A-Za-z0-9_]{1,15}")
 
 # For the bulk check: ids of up to 19 digits, or of 20 below 18 * 10**18, are all below
 # 2**64 (about 1.845 * 10**19); a page with an id above that takes the careful path,
-# which compares it with the bound. The 20-digit form comes first: tried second, every
-# such id would first be matched digit by digit by the shorter form and backed out of.
-BULK_ID: Final = r"1[0-7][0-9]{18}|[1-9][0-9]{0,18}"
+# which compares it with the bound. The form starting 1[0-7] takes 19 digits or 20 (the
+# greedy count gives the 20 when there are): X's ids are mostly 19 digits starting so,
+# which a 20-digit form of its own had matched digit by digit and backed out of before
+# the shorter form matched them again (some 30 microseconds a page of 1,000 such ids).
+BULK_ID: Final = r"1[0-7][0-9]{17,18}|[1-9][0-9]{0,18}"
 _IDS: Final = lines_re(BULK_ID)
 # Usernames are 1-15 characters (their bound is on _User.username) of these.
 _USERNAME_CHARS: Final = ascii_charset(string.ascii_letters + string.digits + "_")
