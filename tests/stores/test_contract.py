@@ -261,3 +261,26 @@ async def test_looked_up_ids_come_back_with_the_pending_users(store: Store) -> N
     by_id = {u.user_id: u.resolved_id for u in page.users}
     assert by_id == {"1": None, "2": "900", "3": "901"}
     await store.save_resolved({})
+
+
+async def test_a_page_of_pending_users_comes_back_as_imported(store: Store) -> None:
+    odd = [
+        User(user_id="42", screen_name='qu"ote\\back', following_count=None),
+        User(user_id="7", screen_name="ünïcode 名前 🙂", following_count=0),
+        User(user_id="1799999999999999999", screen_name="", following_count=2**40),
+        User(user_id="x y", screen_name="tab\there", following_count=3),
+    ]
+    await store.import_users(odd)
+    await store.plan_partitions(1)
+    await store.save_resolved({"x y": "901"})
+    first = await store.pending_users(1, retry_failed=False, cursor=None, limit=3)
+    rest = await store.pending_users(1, retry_failed=False, cursor=first.cursor, limit=3)
+    assert first.cursor is not None
+    assert rest.cursor is None
+    got = {u.user_id: u for u in (*first.users, *rest.users)}
+    for user in odd:
+        assert got[user.user_id].screen_name == user.screen_name
+        assert got[user.user_id].following_count == user.following_count
+    assert got["x y"].resolved_id == "901"
+    assert got["42"].resolved_id is None
+    assert [u.user_id for u in first.users] == ["7", "42", "1799999999999999999"]

@@ -18,7 +18,7 @@ from typing import Any, cast
 import pytest
 
 from friendscrape.errors import StoreTransientError
-from friendscrape.models import FriendList
+from friendscrape.models import FriendList, User
 from friendscrape.stores import lists_codec, sqlite_runs, sqlite_waves, thread_heap
 from friendscrape.stores.sqlite import SqliteStore
 from storefixtures import ok_result
@@ -309,3 +309,26 @@ async def test_a_saves_rows_are_built_in_the_callers_thread_the_transaction_fill
         conn.close()
     assert sorted(rows) == [("1", 2, 0), ("2", 2, 1)]
     assert totals == [(2, 2, 1)]
+
+
+async def test_a_page_of_pending_users_is_read_as_one_row(tmp_path: Path) -> None:
+    """Each row read lets go of the interpreter's lock once a column and once more (a
+    hand-over with the busy loop each): a page of users is one row, not one a user."""
+    store = SqliteStore(tmp_path / "s.db")
+    await store.open()
+    try:
+        await store.import_users([User(user_id=str(n), screen_name=f"u{n}") for n in range(50)])
+        await store.plan_partitions(1)
+        assert store._conn is not None
+        rows_read = [0]
+
+        def counted(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> sqlite3.Row:
+            rows_read[0] += 1
+            return sqlite3.Row(cursor, row)
+
+        store._conn.row_factory = counted
+        page = await store.pending_users(1, retry_failed=False, cursor=None, limit=40)
+    finally:
+        await store.close()
+    assert len(page.users) == 40
+    assert rows_read[0] == 1
