@@ -7,10 +7,10 @@ import time
 from datetime import timedelta
 
 import pytest
-from friendscrape.core.pace import LEAVE_MARGIN, ClaimPace
 
 from friendscrape.core.claim import ClaimConfig, _holders, _leave, _pending
 from friendscrape.core.lease import LeaseConfig
+from friendscrape.core.pace import LEAVE_MARGIN, ClaimPace
 from friendscrape.retry import RetryPolicy
 from friendscrape.stores.base import ClaimRead, LeaseHolder, now_utc
 

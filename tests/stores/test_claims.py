@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from friendscrape.core.pace import LEAVE_MARGIN
 
+from friendscrape.core.pace import LEAVE_MARGIN
 from friendscrape.simulator import SimConfig
 from reliability.harness import CliRun, SimProcess, clean_env, run_cli, start_cli, start_simulator
 
