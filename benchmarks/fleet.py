@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import json
 import os
 import shutil
@@ -65,6 +66,7 @@ SLOW = 3 * FAST  # the tenth worker's upstream
 WORKERS = 10
 CONCURRENCY = 2
 LEASE_TTL = 10.0
+BLUESKY_PAGE = 100  # follows a page, as the plan weighs users
 TARGET_NEXT = 1.15
 TARGET_KILLED = 1.3
 
@@ -230,6 +232,37 @@ def _cli(store: Store, name: str, *args: str) -> None:
         raise RuntimeError(msg)
 
 
+def _plan_pages(store: Store, name: str, users_csv: Path) -> tuple[list[int], int]:
+    """Each partition's expected pages as ``--balance pages`` weighs them: a user weighs
+    ceil(following_count / 100) + 1 (Bluesky's page size), the median known count's
+    weight where the users file gives none; partitions are the id ranges
+    ``partitions show`` prints; and how many users have a count."""
+    done = subprocess.run(
+        [str(BIN), "partitions", "show", "--store", store.url(name)],
+        env=store.env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    ranges = [
+        (int(cols[2]), int(cols[3]))
+        for cols in (line.split() for line in done.stdout.splitlines())
+        if len(cols) == 4 and cols[0].isdigit()
+    ]
+    with users_csv.open(encoding="utf-8", newline="") as f:
+        listed = [(int(r["user_id"]), r["following_count"]) for r in csv.DictReader(f)]
+    known = sorted(int(count) for _, count in listed if count)
+    median = known[len(known) // 2] if known else 0
+    pages = [0] * len(ranges)
+    for user_id, count in listed:
+        weight = -(-int(count or median) // BLUESKY_PAGE) + 1 if known else 1
+        for i, (low, high) in enumerate(ranges):
+            if low <= user_id <= high:
+                pages[i] += weight
+                break
+    return pages, len(known)
+
+
 @dataclass
 class Worker:
     proc: subprocess.Popen[bytes]
@@ -364,6 +397,16 @@ def _tail_lines(workers: list[Worker], slow: Worker) -> list[str]:
     return lines
 
 
+def _pages_by_partition(workers: list[Worker]) -> list[int]:
+    """Pages each partition of a run took (from its workers' partition.complete)."""
+    return [
+        int(str(e["pages"]))
+        for w in workers
+        for e in w.events()
+        if e.get("event") == "partition.complete"
+    ]
+
+
 def _partition_pages(workers: list[Worker], part: int) -> int:
     """Pages partition ``part`` took in the next run (the killed run's plan is the same)."""
     return sum(
@@ -404,6 +447,8 @@ class Measured:
     held: int  # the killed worker's last claimed partition
     fetched_next: int
     fetched_killed: int
+    plan_pages: list[int]  # the next runs' plan: each partition's expected pages
+    known: int  # users whose following count the users file gives
 
 
 def _measure(store: Store, users: int, count: int) -> Measured:
@@ -419,6 +464,7 @@ def _measure(store: Store, users: int, count: int) -> Measured:
         store.fresh("static", users_csv, "--count", str(WORKERS))
         static = _run(store, "static", urls, [str(k) for k in range(1, WORKERS + 1)])
         store.fresh("next", users_csv, "--count", str(count), "--balance", "pages")
+        plan_pages, known = _plan_pages(store, "next", users_csv)
         before = requests()
         claiming = _run(store, "next", urls, ["next"] * WORKERS)
         fetched_next = requests() - before
@@ -430,7 +476,9 @@ def _measure(store: Store, users: int, count: int) -> Measured:
         fast.terminate()
         slow.terminate()
     survivors = [w for w in everyone if w is not victim]
-    return Measured(static, claiming, survivors, held, fetched_next, fetched_killed)
+    return Measured(
+        static, claiming, survivors, held, fetched_next, fetched_killed, plan_pages, known
+    )
 
 
 def _bench(store: Store, users: int, count: int) -> int:
@@ -455,6 +503,12 @@ def _bench(store: Store, users: int, count: int) -> int:
         f" ({SLOW:g}s for one worker)"
     )
     print(f"  next run's fleet rate {rate:.1f} pages/s: ideal {ideal:.1f}s")
+    taken = _pages_by_partition(m.claiming)
+    print(
+        f"  plan --count {count} --balance pages: expected pages a partition "
+        f"{min(m.plan_pages)}-{max(m.plan_pages)} (users with a following count: "
+        f"{m.known}); fetched in the next run {min(taken)}-{max(taken)}"
+    )
     print(
         f"  static plan --count {WORKERS} + --partition K: {static_span:.1f}s = "
         f"{static_span / static_ideal:.2f}x its ideal ({static_pages} pages at "
