@@ -140,6 +140,19 @@ class Store:
         finally:
             client.close()
 
+    def plan(self, name: str) -> dict[str, int]:
+        """Each user's planned partition."""
+        if self.endpoint is not None:
+            table = f"`{PROJECT}.{self.datasets[name]}.partitions`"
+            sql = f"SELECT user_id, `partition` AS part FROM {table}"
+            return {str(r["user_id"]): int(r["part"]) for r in self._query(name, sql)}
+        conn = sqlite3.connect(f"file:{self.work / f'{name}.db'}?mode=ro", uri=True, timeout=5)
+        try:
+            found = conn.execute("SELECT user_id, partition FROM users").fetchall()
+        finally:
+            conn.close()
+        return {str(user_id): int(part) for user_id, part in found}
+
     def saved(self, name: str) -> int:
         if self.endpoint is not None:
             try:
@@ -235,32 +248,16 @@ def _cli(store: Store, name: str, *args: str) -> None:
 def _plan_pages(store: Store, name: str, users_csv: Path) -> tuple[list[int], int]:
     """Each partition's expected pages as ``--balance pages`` weighs them: a user weighs
     ceil(following_count / 100) + 1 (Bluesky's page size), the median known count's
-    weight where the users file gives none; partitions are the id ranges
-    ``partitions show`` prints; and how many users have a count."""
-    done = subprocess.run(
-        [str(BIN), "partitions", "show", "--store", store.url(name)],
-        env=store.env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    ranges = [
-        (int(cols[2]), int(cols[3]))
-        for cols in (line.split() for line in done.stdout.splitlines())
-        if len(cols) == 4 and cols[0].isdigit()
-    ]
+    weight where the users file gives none; and how many users have a count."""
     with users_csv.open(encoding="utf-8", newline="") as f:
-        listed = [(int(r["user_id"]), r["following_count"]) for r in csv.DictReader(f)]
+        listed = [(r["user_id"], r["following_count"]) for r in csv.DictReader(f)]
     known = sorted(int(count) for _, count in listed if count)
     median = known[len(known) // 2] if known else 0
-    pages = [0] * len(ranges)
+    pages: Counter[int] = Counter()
+    planned = store.plan(name)
     for user_id, count in listed:
-        weight = -(-int(count or median) // BLUESKY_PAGE) + 1 if known else 1
-        for i, (low, high) in enumerate(ranges):
-            if low <= user_id <= high:
-                pages[i] += weight
-                break
-    return pages, len(known)
+        pages[planned[user_id]] += -(-int(count or median) // BLUESKY_PAGE) + 1 if known else 1
+    return list(pages.values()), len(known)
 
 
 @dataclass
