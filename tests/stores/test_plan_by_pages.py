@@ -63,6 +63,15 @@ async def test_unknown_counts_weigh_the_median_and_none_known_weighs_equally(
     assert [p.user_count for p in plan] == [8, 4]
 
 
+async def test_an_unknown_count_weighs_the_median_not_the_heaviest(store: Store) -> None:
+    # Weights 2, 2, 2, 6, 6, 6, 51 known: the median is 6, the heaviest 51 (which the local
+    # BigQuery server gave as the middle of APPROX_QUANTILES(x, 2)).
+    counts: list[int | None] = [20, 20, 20, 100, 100, 100, 1000, None]
+    await store.import_users([User(str(i + 1), f"u{i + 1}", c) for i, c in enumerate(counts)])
+    await store.plan_partitions(1, page_size=PAGE)
+    assert await store.partition_pages(PAGE) == {1: 2 * 3 + 6 * 3 + 51 + 6}
+
+
 async def test_a_users_weight_is_its_pages_rounded_up(store: Store) -> None:
     # A following count of 1 needs one page more than 0 (weights 2 and 1): 12 in all, a
     # share of 6, so user 4 starts the second partition. Weighed by following count plus

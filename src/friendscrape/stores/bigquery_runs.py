@@ -22,7 +22,7 @@ from friendscrape.stores.base import (
 )
 from friendscrape.stores.bigquery_base import SAMPLE_COLUMNS
 from friendscrape.stores.bigquery_lib import bigquery
-from friendscrape.stores.bigquery_plan import _page_weight
+from friendscrape.stores.bigquery_plan import _median, _page_weight
 from friendscrape.stores.bigquery_waves import BigQueryWaves
 
 # Takes the first candidate partition with no live lease of another run (its holder
@@ -363,7 +363,7 @@ class BigQueryRuns(BigQueryWaves):
                 known = _page_weight(page_size, "following_count")
                 ctes = f""",
                 m AS (
-                    SELECT COALESCE(APPROX_QUANTILES({known}, 2)[OFFSET(1)], 1) AS med
+                    SELECT COALESCE({_median(known)}, 1) AS med
                     FROM u WHERE following_count IS NOT NULL
                 )"""
                 joins = "CROSS JOIN m"
