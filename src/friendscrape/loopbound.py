@@ -35,15 +35,16 @@ class RunningLoop:
 
 class _LoopOnce:
     """Mixin: the running loop, looked up at the first wait and again only once it
-    stopped (asyncio's own ``_get_loop`` looks it up at every wait)."""
+    stopped (asyncio's own ``_get_loop`` looks it up at every wait). Held in a
+    ``RunningLoop`` made at the first wait: asyncio's queue has a ``get`` of its own."""
 
-    _running: asyncio.AbstractEventLoop | None = None
+    _holder: RunningLoop | None = None
 
     def _get_loop(self) -> asyncio.AbstractEventLoop:
-        loop = self._running
-        if loop is None or not loop.is_running():
-            loop = self._running = asyncio.get_running_loop()
-        return loop
+        holder = self._holder
+        if holder is None:
+            holder = self._holder = RunningLoop()
+        return holder.get()
 
 
 class Queue(_LoopOnce, asyncio.Queue[T], Generic[T]):
