@@ -193,3 +193,30 @@ async def test_a_claim_reads_the_pages_left_of_a_partly_collected_partition(
     assert (await store.claim_read(retry_failed=False, page_size=None)).left[1] == len(
         members[1]
     ) - 1
+
+
+async def test_sqlite_claims_sort_the_known_following_counts_once(tmp_path: Path) -> None:
+    """On SQLite the weight of a user with no following count (the known counts' median,
+    a sort of them all: seconds at millions of users) is read at the store's first claim
+    and kept, not sorted again at each claim while the store's thread holds up saves."""
+    store = SqliteStore(tmp_path / "job.db")
+    await store.open()
+    try:
+        counts: list[int | None] = [None, 100, 200, 20, 100, 100, 20]
+        await store.import_users(
+            [User(str(i + 1), f"name_{i + 1}", c) for i, c in enumerate(counts)]
+        )
+        await store.plan_partitions(2, page_size=20)
+        await store.acquire_lease(Lease(partition=1, run_id="run-dead", ttl=60.0, pid=dead_pid()))
+        sorts: list[str] = []
+        conn = store._conn
+        assert conn is not None
+        conn.set_trace_callback(lambda sql: sorts.append(sql) if "OFFSET" in sql else None)
+        first = await store.claim_read(retry_failed=False, page_size=20)
+        again = await store.claim_read(retry_failed=False, page_size=20)
+        conn.set_trace_callback(None)
+        assert first.left == again.left
+        assert first.left[1] == 6 + 6 + 11  # users 1 (the median, 6), 2 and 3
+        assert len(sorts) == 1, sorts
+    finally:
+        await store.close()

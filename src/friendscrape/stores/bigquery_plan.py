@@ -42,7 +42,7 @@ async def _once(_what: str, step: Callable[[], Awaitable[T]]) -> T:
     return await step()
 
 
-def _page_weight(page_size: int, count: str = "fc") -> str:
+def page_weight_sql(page_size: int, count: str = "fc") -> str:
     """SQL of a user's expected pages from its following count (the column ``count``):
     ceil(count / page size) + 1. CEIL of a division, not DIV: the local
     BigQuery-compatible server gave DIV(GREATEST(fc, 0) + 19, 20) as fc + 21, so a plan
@@ -50,7 +50,7 @@ def _page_weight(page_size: int, count: str = "fc") -> str:
     return f"CAST(CEIL(GREATEST({count}, 0) / {int(page_size)}) AS INT64) + 1"
 
 
-def _median(value: str) -> str:
+def median_sql(value: str) -> str:
     """SQL of the median of ``value``: the 50th of 100 quantiles, not the middle of 2.
     The local BigQuery-compatible server answers APPROX_QUANTILES(x, 2)[OFFSET(1)] with
     the maximum (its offsets of that array run one ahead), so a plan by pages made there
@@ -249,8 +249,8 @@ class BigQueryPlan(BigQueryBase):
                 SELECT user_id, ANY_VALUE({NUM}) AS num, MAX(following_count) AS fc
                 FROM {self._t(schema.USERS)} GROUP BY user_id
             ),
-            w AS (SELECT user_id, num, {_page_weight(ps)} AS w FROM u),
-            m AS (SELECT COALESCE({_median("w")}, 1) AS med FROM w),
+            w AS (SELECT user_id, num, {page_weight_sql(ps)} AS w FROM u),
+            m AS (SELECT COALESCE({median_sql("w")}, 1) AS med FROM w),
             c AS (SELECT user_id, num, COALESCE(w, m.med) AS w FROM w CROSS JOIN m),
             s AS (
                 SELECT user_id,
@@ -305,8 +305,8 @@ class BigQueryPlan(BigQueryBase):
             weight, median = "1", "SELECT 1 AS med"
         else:
             ps = int(page_size)
-            weight = _page_weight(ps)
-            median = f"SELECT COALESCE({_median('pages')}, 1) AS med FROM wt"
+            weight = page_weight_sql(ps)
+            median = f"SELECT COALESCE({median_sql('pages')}, 1) AS med FROM wt"
         sql = f"""
             WITH u AS (
                 SELECT user_id, MAX(following_count) AS fc

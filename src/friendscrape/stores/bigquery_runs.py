@@ -22,7 +22,7 @@ from friendscrape.stores.base import (
 )
 from friendscrape.stores.bigquery_base import SAMPLE_COLUMNS
 from friendscrape.stores.bigquery_lib import bigquery
-from friendscrape.stores.bigquery_plan import _median, _page_weight
+from friendscrape.stores.bigquery_plan import median_sql, page_weight_sql
 from friendscrape.stores.bigquery_waves import BigQueryWaves
 
 # Takes the first candidate partition with no live lease of another run (its holder
@@ -359,11 +359,11 @@ class BigQueryRuns(BigQueryWaves):
             weight = "1"
             if page_size:
                 # As partition_pages weighs users: the median where no count is known.
-                weight = f"COALESCE({_page_weight(page_size, 'u.following_count')}, m.med)"
-                known = _page_weight(page_size, "following_count")
+                weight = f"COALESCE({page_weight_sql(page_size, 'u.following_count')}, m.med)"
+                known = page_weight_sql(page_size, "following_count")
                 ctes = f""",
                 m AS (
-                    SELECT COALESCE({_median(known)}, 1) AS med
+                    SELECT COALESCE({median_sql(known)}, 1) AS med
                     FROM u WHERE following_count IS NOT NULL
                 )"""
                 joins = "CROSS JOIN m"

@@ -80,6 +80,8 @@ class SqliteBase:
         self._conn: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
         self._loop = loopbound.RunningLoop()
+        # Page size -> the weight of a user with no following count, for claims.
+        self._claim_medians: dict[int, int] = {}
         # One thread of the store's own runs every call on the connection: with the
         # loop's shared pool, calls moved between threads, each growing a memory arena of
         # its own (system calls a page, and page faults), and waited on threads the

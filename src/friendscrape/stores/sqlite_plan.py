@@ -153,11 +153,17 @@ def _merge_staged(conn: sqlite3.Connection) -> ImportResult:
     return ImportResult(read=read, added=added, updated=touched - added, duplicates=read - distinct)
 
 
-# A user's expected pages, as a plan by pages weighs it (:ps its platform's page size).
-_WEIGHT = "COALESCE((MAX(following_count, 0) + :ps - 1) / :ps + 1, :median)"
+def weight_sql(count: str = "following_count") -> str:
+    """SQL of a user's expected pages, as a plan by pages weighs it, from its following
+    count (the column ``count``): ``:ps`` its platform's page size, ``:median`` where the
+    count is unknown (``median_weight``)."""
+    return f"COALESCE((MAX({count}, 0) + :ps - 1) / :ps + 1, :median)"
 
 
-def _median_weight(conn: sqlite3.Connection, page_size: int) -> int:
+_WEIGHT = weight_sql()
+
+
+def median_weight(conn: sqlite3.Connection, page_size: int) -> int:
     """The median weight of the users whose following count is known (1: none is)."""
     known = int(
         conn.execute("SELECT COUNT(*) FROM users WHERE following_count IS NOT NULL").fetchone()[0]
@@ -183,7 +189,7 @@ def _plan_by_pages(
 
     def run(conn: sqlite3.Connection) -> list[Partition]:
         conn.execute("BEGIN IMMEDIATE")
-        median = _median_weight(conn, page_size)
+        median = median_weight(conn, page_size)
         params = {"ps": page_size, "median": median, "count": count}
         total = conn.execute(f"SELECT COALESCE(SUM({_WEIGHT}), 0) FROM users", params).fetchone()
         params["total"] = max(int(total[0]), 1)
@@ -379,7 +385,7 @@ class SqlitePlan(SqliteBase):
             if page_size is None:
                 sql, params = "COUNT(*)", {}
             else:
-                median = _median_weight(conn, page_size)
+                median = median_weight(conn, page_size)
                 sql = f"SUM({_WEIGHT})"
                 params = {"ps": page_size, "median": median}
             found = conn.execute(
