@@ -197,8 +197,9 @@ async def test_a_claim_reads_the_pages_left_of_a_partly_collected_partition(
 
 async def test_sqlite_claims_sort_the_known_following_counts_once(tmp_path: Path) -> None:
     """On SQLite the weight of a user with no following count (the known counts' median,
-    a sort of them all: seconds at millions of users) is read at the store's first claim
-    and kept, not sorted again at each claim while the store's thread holds up saves."""
+    a sort of them all: seconds at millions of users) is read once a store, for the
+    plan's weights a worker reads first, and kept: not sorted again at each claim while
+    the store's thread holds up saves."""
     store = SqliteStore(tmp_path / "job.db")
     await store.open()
     try:
@@ -212,11 +213,13 @@ async def test_sqlite_claims_sort_the_known_following_counts_once(tmp_path: Path
         conn = store._conn
         assert conn is not None
         conn.set_trace_callback(lambda sql: sorts.append(sql) if "OFFSET" in sql else None)
+        weights = await store.partition_pages(20)  # a worker's first read: the plan's
         first = await store.claim_read(retry_failed=False, page_size=20)
         again = await store.claim_read(retry_failed=False, page_size=20)
         conn.set_trace_callback(None)
         assert first.left == again.left
         assert first.left[1] == 6 + 6 + 11  # users 1 (the median, 6), 2 and 3
+        assert sum(weights.values()) == 6 + 6 + 11 + 2 + 6 + 6 + 2  # user 1 the median
         assert len(sorts) == 1, sorts
     finally:
         await store.close()

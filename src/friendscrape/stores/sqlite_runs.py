@@ -26,7 +26,7 @@ from friendscrape.stores.base import (
 )
 from friendscrape.stores.sqlite_base import SqliteBase, table_names, to_sql
 from friendscrape.stores.sqlite_keys import SaveMatcher
-from friendscrape.stores.sqlite_plan import median_weight, weight_sql
+from friendscrape.stores.sqlite_plan import kept_median, weight_sql
 
 _UPSERT_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
@@ -417,7 +417,7 @@ class SqliteRuns(SqliteBase):
 
         def run(conn: sqlite3.Connection) -> list[tuple[int, int, int]]:
             if page_size is not None:
-                params["median"] = self._claim_median(conn, page_size)
+                params["median"] = kept_median(self._medians, conn, page_size)
             found = conn.execute(
                 f"""SELECT u.partition, {weight}, COUNT(*)
                    FROM users u LEFT JOIN user_friends f ON f.user_id = u.user_id
@@ -432,17 +432,6 @@ class SqliteRuns(SqliteBase):
         found = await self._call("read pending pages", run)
         left = {part: pages for part, pages, _users in found}
         return ClaimRead(pending, leases, left, {part: users for part, _pages, users in found})
-
-    def _claim_median(self, conn: sqlite3.Connection, page_size: int) -> int:
-        """The weight of a user whose following count is unknown, as the plan weighs it
-        (``median_weight``), read at this store's first claim and kept: it sorts every
-        known count (some 5 s at 3.6M users), and a claim reads it each time a held
-        partition has such users. An estimate for the leave rule, as the plan's weights
-        a worker reads once."""
-        kept = self._claim_medians.get(page_size)
-        if kept is None:
-            kept = self._claim_medians[page_size] = median_weight(conn, page_size)
-        return kept
 
     async def renew_lease(self, lease: Lease) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
