@@ -1,7 +1,9 @@
 """`users import` and `partitions plan` at the job's size, each a new CLI process.
 
 SQLite: 3,600,000 users (targets: import under 2 minutes and 200 MB peak RSS, plan under
-30 s). BigQuery, against the local server (bqemulator) the test suite also starts:
+30 s), then a plan of 1,000 partitions cut by pages (``--balance pages``, the legacy
+site's 20 accounts a page, following counts 0-4,999: most lists reach max_friends), its
+time and memory printed. BigQuery, against the local server (bqemulator) the test suite also starts:
 100,000 users (import under 200 MB peak RSS), and the BigQuery jobs the import sent,
 counted on the server: the count does not grow with the users (one load job, one count
 query, one MERGE), so it is what an import of 3.6M users sends too. Times on the local
@@ -35,6 +37,8 @@ IMPORT_SECONDS = 120.0
 IMPORT_MB = 200.0
 PLAN_SECONDS = 30.0
 PLAN_COUNT = 10
+PAGES_PLAN_COUNT = 1000
+PAGES_SOURCE = "twitter-mobile"  # a platform with a page size, for --balance pages
 PROJECT = "test-project"
 
 
@@ -102,7 +106,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _line(what: str, m: Measured) -> str:
-    return f"{what:<38} {m.seconds:>8.1f} s  {m.peak_mb:>7.1f} MB peak RSS  (exit {m.code})"
+    return f"{what:<56} {m.seconds:>8.1f} s  {m.peak_mb:>7.1f} MB peak RSS  (exit {m.code})"
 
 
 def bench_sqlite(users: int, work: Path) -> list[str]:
@@ -117,6 +121,8 @@ def bench_sqlite(users: int, work: Path) -> list[str]:
     print(_line(f"sqlite: re-import {users:,} users", again), flush=True)
     planned = run_cli(["partitions", "plan", "--count", str(PLAN_COUNT), "--store", store], env)
     print(_line(f"sqlite: plan --count {PLAN_COUNT}", planned), flush=True)
+    by_pages = _plan_by_pages(store, env)
+    print(_line(f"sqlite: plan --count {PAGES_PLAN_COUNT} --balance pages", by_pages), flush=True)
     missed = []
     for what, m in (("import", imported), ("re-import", again)):
         if m.code not in (0, 1):  # 1: the bad lines written on purpose
@@ -125,7 +131,16 @@ def bench_sqlite(users: int, work: Path) -> list[str]:
             missed.append(f"sqlite {what}: over {IMPORT_SECONDS:g} s or {IMPORT_MB:g} MB")
     if planned.code != 0 or planned.seconds > PLAN_SECONDS:
         missed.append(f"sqlite plan: exit {planned.code}, {planned.seconds:.1f} s")
+    if by_pages.code != 0:
+        missed.append(f"sqlite plan by pages: exit {by_pages.code}: {by_pages.stderr[-300:]}")
     return missed
+
+
+def _plan_by_pages(store: str, env: dict[str, str]) -> Measured:
+    """``partitions plan --count PAGES_PLAN_COUNT --balance pages`` on ``store`` (its users
+    imported with no platform: the plan takes the legacy site's from the environment)."""
+    args = ["partitions", "plan", "--count", str(PAGES_PLAN_COUNT), "--balance", "pages"]
+    return run_cli([*args, "--store", store], {**env, "FRIENDSCRAPE_SOURCE": PAGES_SOURCE})
 
 
 def _jobs(client: object) -> int:
@@ -161,6 +176,9 @@ def bench_bigquery(users: int, work: Path) -> list[str]:
         print(_line(f"bigquery (emulator): import {users:,} users", imported), flush=True)
         planned = run_cli(["partitions", "plan", "--count", str(PLAN_COUNT), "--store", store], env)
         print(_line(f"bigquery (emulator): plan --count {PLAN_COUNT}", planned), flush=True)
+        by_pages = _plan_by_pages(store, env)
+        what = f"bigquery (emulator): plan --count {PAGES_PLAN_COUNT} --balance pages"
+        print(_line(what, by_pages), flush=True)
         print(
             f"bigquery: the import of {users:,} users sent {jobs} jobs; the count does not "
             "grow with the users, so an import of 3,600,000 users sends the same "
@@ -169,10 +187,9 @@ def bench_bigquery(users: int, work: Path) -> list[str]:
         )
         client.close()
     missed = []
-    if imported.code not in (0, 1) or planned.code != 0:
-        missed.append(
-            f"bigquery import/plan failed: {imported.stderr[-300:]}{planned.stderr[-300:]}"
-        )
+    if imported.code not in (0, 1) or planned.code != 0 or by_pages.code != 0:
+        errors = "".join(m.stderr[-300:] for m in (imported, planned, by_pages))
+        missed.append(f"bigquery import/plan failed: {errors}")
     if imported.peak_mb > IMPORT_MB:
         missed.append(f"bigquery import: {imported.peak_mb:.0f} MB over {IMPORT_MB:g} MB")
     if jobs > 3:
