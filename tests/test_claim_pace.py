@@ -255,10 +255,14 @@ class _Plan:
     def __init__(self) -> None:
         self.left: dict[int, int] = {1: 100, 2: 100}
 
-    async def partition_pages(self, page_size: int | None) -> dict[int, int]:
+    async def partition_pages(
+        self, page_size: int | None, *, max_friends: int | None = None
+    ) -> dict[int, int]:
         return {1: 100, 2: 100, 3: 100}
 
-    async def claim_read(self, *, retry_failed: bool, page_size: int | None) -> ClaimRead:
+    async def claim_read(
+        self, *, retry_failed: bool, page_size: int | None, max_friends: int | None = None
+    ) -> ClaimRead:
         return ClaimRead([1, 2, 3], {}, dict(self.left))
 
 

@@ -112,7 +112,9 @@ class Settings(BaseSettings):
         2000,
         ge=1,
         validation_alias=_env("max_friends", "MAX_FRIENDS"),
-        description="Stop a user's list at this many names and mark it truncated.",
+        description="Stop a user's list at this many names and mark it truncated. "
+        "`partitions plan --balance pages` and `run --partition next` weigh a user's pages "
+        "up to it: a count above it weighs max_friends / page size + 1.",
     )
     users_limit: int | None = Field(
         None,

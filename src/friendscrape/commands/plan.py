@@ -54,7 +54,9 @@ async def plan(
         return await retried(
             store_retry_policy(settings),
             "plan_partitions",
-            lambda: store.plan_partitions(count, page_size=page_size),
+            lambda: store.plan_partitions(
+                count, page_size=page_size, max_friends=settings.max_friends
+            ),
         )
 
 

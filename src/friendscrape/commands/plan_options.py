@@ -24,5 +24,6 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         choices=["users", "pages"],
         default="users",
         help="cut partitions by users (NTILE, the default) or by expected pages: each user "
-        "weighs ceil(following_count / page size) + 1, the median where no count is known",
+        "weighs ceil(min(following_count, max_friends) / page size) + 1, the median where "
+        "no count is known",
     )

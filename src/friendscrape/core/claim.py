@@ -48,11 +48,14 @@ class ClaimStore(RunStore, PlanReads, Protocol):
 @dataclass(frozen=True, slots=True)
 class ClaimConfig:
     """The lease's settings, whether failed users count as pending, and the platform's
-    page size that weighs partitions by their expected pages (None: by their users)."""
+    page size that weighs partitions by their expected pages (None: by their users),
+    with ``max_friends``, where a user's list stops (its pages capped there as the
+    plan's are; None: no cap)."""
 
     lease: LeaseConfig
     retry_failed: bool
     page_size: int | None = None
+    max_friends: int | None = None
 
 
 def _free(
@@ -229,7 +232,7 @@ async def _pending(
                 await retried(
                     config.lease.retry,
                     "partition_pages",
-                    lambda: store.partition_pages(config.page_size),
+                    lambda: store.partition_pages(config.page_size, max_friends=config.max_friends),
                 )
             ).items()
         }
@@ -242,7 +245,11 @@ async def _pending(
     read = await retried(
         config.lease.retry,
         "claim_view",
-        lambda: store.claim_read(retry_failed=config.retry_failed, page_size=config.page_size),
+        lambda: store.claim_read(
+            retry_failed=config.retry_failed,
+            page_size=config.page_size,
+            max_friends=config.max_friends,
+        ),
     )
     pace.left = {part: float(pages) for part, pages in read.left.items()}
     pace.pending_users = dict(read.users)

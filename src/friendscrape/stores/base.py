@@ -222,11 +222,13 @@ class PlanReads(Protocol):
     async def partitions(self) -> list[Partition]:
         """The stored plan, by partition number (empty when none)."""
 
-    async def partition_pages(self, page_size: int | None) -> dict[int, int]:
+    async def partition_pages(
+        self, page_size: int | None, *, max_friends: int | None = None
+    ) -> dict[int, int]:
         """Each planned partition's expected work, as ``plan_partitions`` weighs it: the
-        pages its users' lists need (``page_size``: each user ceil(following_count /
-        page_size) + 1, the median weight where no count is known); ``page_size`` None:
-        its users. ``run --partition next`` reads it once a worker, to weigh the
+        pages its users' lists need (``page_size``: each user ceil(min(following_count,
+        max_friends) / page_size) + 1, the median weight where no count is known);
+        ``page_size`` None: its users. ``run --partition next`` reads it once a worker, to weigh the
         partitions it would take by their size."""
 
     async def unplaced_count(self) -> int:
@@ -258,12 +260,15 @@ class PlanStore(PlanReads, Protocol):
         holding it is created here, by the first write that needs it); returns the job's
         platform as recorded after the call, the earlier one when there was one."""
 
-    async def plan_partitions(self, count: int, *, page_size: int | None = None) -> list[Partition]:
+    async def plan_partitions(
+        self, count: int, *, page_size: int | None = None, max_friends: int | None = None
+    ) -> list[Partition]:
         """Replace the plan: NTILE(count) over users in id order (numeric ids numerically);
         with ``page_size``, cut in that order by expected work instead: each user weighs
-        ceil(following_count / page_size) + 1 pages (the median weight where no count is
-        known, 1 when none is), ``count`` shares of the total (fewer partitions when a
-        user outweighs a share)."""
+        ceil(min(following_count, max_friends) / page_size) + 1 pages, as a list stops at
+        ``max_friends`` names (None: no cap; the median weight where no count is known,
+        1 when none is), ``count`` shares of the total (fewer partitions when a user
+        outweighs a share)."""
 
     async def following_counts_known(self) -> int:
         """Users whose following count is known (what ``page_size`` plans weigh by)."""
@@ -470,13 +475,15 @@ class RunStore(Protocol):
         together: ``run --partition next`` reads them before each claim, and on BigQuery
         each statement can take seconds on a busy fleet, so this is one query there."""
 
-    async def claim_read(self, *, retry_failed: bool, page_size: int | None) -> ClaimRead:
+    async def claim_read(
+        self, *, retry_failed: bool, page_size: int | None, max_friends: int | None = None
+    ) -> ClaimRead:
         """``claim_view`` and the expected pages left of partly collected partitions
-        (their pending users weighed as ``partition_pages`` weighs them; ``page_size``
-        None: their pending users) with their pending users, in the same read: on
-        BigQuery every pending partition's (the same query), on SQLite those with a
-        lease row, live or not (a holder's, or a dead one's: the partitions a claim may
-        find partly collected)."""
+        (their pending users weighed as ``partition_pages`` weighs them, with the same
+        ``page_size`` and ``max_friends``; ``page_size`` None: their pending users)
+        with their pending users, in the same read: on BigQuery every pending
+        partition's (the same query), on SQLite those with a lease row, live or not (a
+        holder's, or a dead one's: the partitions a claim may find partly collected)."""
 
     async def save_resolved(self, ids: Mapping[str, str]) -> None:
         """Keep the account ids looked up for handles (user_id -> id), returned by

@@ -42,12 +42,17 @@ async def _once(_what: str, step: Callable[[], Awaitable[T]]) -> T:
     return await step()
 
 
-def page_weight_sql(page_size: int, count: str = "fc") -> str:
+def page_weight_sql(page_size: int, count: str, max_friends: int | None) -> str:
     """SQL of a user's expected pages from its following count (the column ``count``):
-    ceil(count / page size) + 1. CEIL of a division, not DIV: the local
+    ceil(min(count, max_friends) / page size) + 1, a list stopping at ``max_friends``
+    names however many it follows (None: no cap). CEIL of a division, not DIV: the local
     BigQuery-compatible server gave DIV(GREATEST(fc, 0) + 19, 20) as fc + 21, so a plan
     made there weighed users by their following counts instead of their pages."""
-    return f"CAST(CEIL(GREATEST({count}, 0) / {int(page_size)}) AS INT64) + 1"
+    names = f"GREATEST({count}, 0)"
+    if max_friends is not None:
+        # CASE, not LEAST: NULL (no count) stays NULL whatever an engine's LEAST does.
+        names = f"CASE WHEN {names} > {int(max_friends)} THEN {int(max_friends)} ELSE {names} END"
+    return f"CAST(CEIL({names} / {int(page_size)}) AS INT64) + 1"
 
 
 def median_sql(value: str) -> str:
@@ -57,6 +62,26 @@ def median_sql(value: str) -> str:
     weighed every user without a count as the heaviest list; one ahead of 50 in 100 is
     still about the median."""
     return f"APPROX_QUANTILES({value}, 100)[OFFSET(50)]"
+
+
+def weights_sql(users: str, page_size: int | None, max_friends: int | None, keep: str = "") -> str:
+    """The CTEs (to follow ``WITH`` or a comma) ending in ``weights``: each user of the
+    relation ``users`` (one row a user: ``user_id``, ``following_count`` and the columns
+    ``keep`` names, each with a leading comma) with ``pages``, its expected pages as a
+    plan by pages weighs it (``page_weight_sql``; the median of the known weights where
+    its count is unknown, 1 when none is); ``page_size`` None: 1 each. The plan
+    (``_by_pages_sql``), ``partition_pages`` and the claims' read weigh users by it."""
+    if page_size is None:
+        weight, median = "1", "SELECT 1 AS med"
+    else:
+        weight = page_weight_sql(page_size, "following_count", max_friends)
+        median = f"SELECT COALESCE({median_sql('w')}, 1) AS med FROM w_known"
+    return f"""w_known AS (SELECT user_id{keep}, {weight} AS w FROM {users}),
+            w_median AS ({median}),
+            weights AS (
+                SELECT user_id{keep}, COALESCE(w, w_median.med) AS pages
+                FROM w_known CROSS JOIN w_median
+            )"""
 
 
 class BigQueryPlan(BigQueryBase):
@@ -239,25 +264,25 @@ class BigQueryPlan(BigQueryBase):
         )
         return int(rows[0]["n"])
 
-    def _by_pages_sql(self, count: int, page_size: int) -> str:
+    def _users_once(self, keep: str = "") -> str:
+        """SQL of each user once (``user_id``, ``following_count`` and ``keep``)."""
+        return f"""SELECT user_id{keep}, MAX(following_count) AS following_count
+                FROM {self._t(schema.USERS)} GROUP BY user_id"""
+
+    def _by_pages_sql(self, count: int, page_size: int, max_friends: int | None) -> str:
         """Each user's partition cut by expected work (see SqlitePlan's ``_plan_by_pages``),
         computed in BigQuery: the weights' running sum over plan order, in ``count``
         equal shares, numbered densely."""
-        ps = int(page_size)
         return f"""
-            WITH u AS (
-                SELECT user_id, ANY_VALUE({NUM}) AS num, MAX(following_count) AS fc
-                FROM {self._t(schema.USERS)} GROUP BY user_id
-            ),
-            w AS (SELECT user_id, num, {page_weight_sql(ps)} AS w FROM u),
-            m AS (SELECT COALESCE({median_sql("w")}, 1) AS med FROM w),
-            c AS (SELECT user_id, num, COALESCE(w, m.med) AS w FROM w CROSS JOIN m),
+            WITH u AS ({self._users_once(f", ANY_VALUE({NUM}) AS num")}),
+            {weights_sql("u", page_size, max_friends, ", num")},
             s AS (
                 SELECT user_id,
                        ROW_NUMBER() OVER (ORDER BY {ORDER}) AS position,
-                       SUM(w) OVER (ORDER BY {ORDER} ROWS UNBOUNDED PRECEDING) - w AS before,
-                       SUM(w) OVER () AS total
-                FROM c
+                       SUM(pages) OVER (ORDER BY {ORDER} ROWS UNBOUNDED PRECEDING) - pages
+                           AS before,
+                       SUM(pages) OVER () AS total
+                FROM weights
             )
             SELECT user_id,
                    DENSE_RANK() OVER (
@@ -267,7 +292,9 @@ class BigQueryPlan(BigQueryBase):
             FROM s
         """
 
-    async def plan_partitions(self, count: int, *, page_size: int | None = None) -> list[Partition]:
+    async def plan_partitions(
+        self, count: int, *, page_size: int | None = None, max_friends: int | None = None
+    ) -> list[Partition]:
         """Replace the plan with NTILE(count) over users in plan order, computed in BigQuery
         (with ``page_size``: cut by expected pages instead, ``_by_pages_sql``)."""
         planning.check_count(count)
@@ -279,7 +306,9 @@ class BigQueryPlan(BigQueryBase):
                    NTILE({int(count)}) OVER (ORDER BY {ORDER}) AS `partition`,
                    ROW_NUMBER() OVER (ORDER BY {ORDER}) AS position
             FROM u"""
-        select = ntile if page_size is None else self._by_pages_sql(count, page_size)
+        select = ntile
+        if page_size is not None:
+            select = self._by_pages_sql(count, page_size, max_friends)
         # Rows replaced inside the table ``open`` created from the declared schema, in one
         # transaction: CREATE OR REPLACE TABLE ... AS SELECT would drop the REQUIRED modes,
         # and readers would see no plan between a DELETE and an INSERT run apart.
@@ -298,25 +327,17 @@ class BigQueryPlan(BigQueryBase):
         self._log.info("store.plan", partitions=len(plan), users=sum(p.user_count for p in plan))
         return plan
 
-    async def partition_pages(self, page_size: int | None) -> dict[int, int]:
+    async def partition_pages(
+        self, page_size: int | None, *, max_friends: int | None = None
+    ) -> dict[int, int]:
         """Each partition's expected pages (its users with ``page_size`` None), weighed as
-        ``_by_pages_sql`` weighs them, in one query."""
-        if page_size is None:
-            weight, median = "1", "SELECT 1 AS med"
-        else:
-            ps = int(page_size)
-            weight = page_weight_sql(ps)
-            median = f"SELECT COALESCE({median_sql('pages')}, 1) AS med FROM wt"
+        ``_by_pages_sql`` weighs them (``weights_sql``), in one query."""
         sql = f"""
-            WITH u AS (
-                SELECT user_id, MAX(following_count) AS fc
-                FROM {self._t(schema.USERS)} GROUP BY user_id
-            ),
-            wt AS (SELECT user_id, {weight} AS pages FROM u),
-            m AS ({median})
-            SELECT p.`partition` AS part, SUM(COALESCE(wt.pages, m.med)) AS pages
+            WITH u AS ({self._users_once()}),
+            {weights_sql("u", page_size, max_friends)}
+            SELECT p.`partition` AS part, SUM(wt.pages) AS pages
             FROM {self._t(schema.PARTITIONS)} AS p
-            JOIN wt ON wt.user_id = p.user_id CROSS JOIN m
+            JOIN weights AS wt ON wt.user_id = p.user_id
             GROUP BY part
         """
         found = await self._rows("partition_pages", sql)

@@ -22,7 +22,7 @@ from friendscrape.stores.base import (
 )
 from friendscrape.stores.bigquery_base import SAMPLE_COLUMNS
 from friendscrape.stores.bigquery_lib import bigquery
-from friendscrape.stores.bigquery_plan import median_sql, page_weight_sql
+from friendscrape.stores.bigquery_plan import weights_sql
 from friendscrape.stores.bigquery_waves import BigQueryWaves
 
 # Takes the first candidate partition with no live lease of another run (its holder
@@ -334,16 +334,20 @@ class BigQueryRuns(BigQueryWaves):
     async def claim_view(self, *, retry_failed: bool) -> tuple[list[int], dict[int, LeaseHolder]]:
         """Pending partitions and every lease row in one query (a UNION ALL of both):
         a claim round is one statement, not two."""
-        read = await self._claim_read("claim_view", retry_failed, None)
+        read = await self._claim_read("claim_view", retry_failed, None, None)
         return read.pending, read.leases
 
-    async def claim_read(self, *, retry_failed: bool, page_size: int | None) -> ClaimRead:
+    async def claim_read(
+        self, *, retry_failed: bool, page_size: int | None, max_friends: int | None = None
+    ) -> ClaimRead:
         """``claim_view`` with each pending partition's expected pages left and pending
         users, in the same query: the pending users it reads anyway, summed and counted
         (a partition claimed from it is not counted again as its run starts)."""
-        return await self._claim_read("claim_read", retry_failed, page_size or 0)
+        return await self._claim_read("claim_read", retry_failed, page_size or 0, max_friends)
 
-    async def _claim_read(self, op: str, retry_failed: bool, page_size: int | None) -> ClaimRead:
+    async def _claim_read(
+        self, op: str, retry_failed: bool, page_size: int | None, max_friends: int | None
+    ) -> ClaimRead:
         """``page_size`` None: no pages summed; 0: pending users counted."""
         lease_row = (
             "CAST(NULL AS STRING) AS host, CAST(NULL AS INT64) AS pid,"
@@ -359,14 +363,9 @@ class BigQueryRuns(BigQueryWaves):
             weight = "1"
             if page_size:
                 # As partition_pages weighs users: the median where no count is known.
-                weight = f"COALESCE({page_weight_sql(page_size, 'u.following_count')}, m.med)"
-                known = page_weight_sql(page_size, "following_count")
-                ctes = f""",
-                m AS (
-                    SELECT COALESCE({median_sql(known)}, 1) AS med
-                    FROM u WHERE following_count IS NOT NULL
-                )"""
-                joins = "CROSS JOIN m"
+                weight = "wt.pages"
+                ctes = f",\n{weights_sql('u', page_size, max_friends)}"
+                joins = "JOIN weights AS wt ON wt.user_id = p.user_id"
             select = f"'pending' AS kind, p.`partition` AS part, {lease_row}"
             select += f", SUM({weight}) AS pages, COUNT(*) AS users"
             group = "GROUP BY part"

@@ -80,9 +80,9 @@ class SqliteBase:
         self._conn: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
         self._loop = loopbound.RunningLoop()
-        # Page size -> the weight of a user with no following count, as the claims'
-        # reads weigh it (sqlite_plan.kept_median).
-        self._medians: dict[int, int] = {}
+        # (Page size, max_friends) -> the weight of a user with no following count, as
+        # the claims' reads weigh it (sqlite_plan.kept_weights).
+        self._medians: dict[tuple[int, int | None], int] = {}
         # One thread of the store's own runs every call on the connection: with the
         # loop's shared pool, calls moved between threads, each growing a memory arena of
         # its own (system calls a page, and page faults), and waited on threads the

@@ -153,57 +153,77 @@ def _merge_staged(conn: sqlite3.Connection) -> ImportResult:
     return ImportResult(read=read, added=added, updated=touched - added, duplicates=read - distinct)
 
 
+UNCAPPED = 2**53
+"""The ``:cap`` of a weight with no ``max_friends``: more names than any list holds."""
+
+
 def weight_sql(count: str = "following_count") -> str:
     """SQL of a user's expected pages, as a plan by pages weighs it, from its following
-    count (the column ``count``): ``:ps`` its platform's page size, ``:median`` where the
-    count is unknown (``median_weight``)."""
-    return f"COALESCE((MAX({count}, 0) + :ps - 1) / :ps + 1, :median)"
+    count (the column ``count``): the pages of the names its walk reads, at most ``:cap``
+    (``max_friends``: a list stops there however many it follows), over ``:ps`` its
+    platform's page size, plus one; ``:median`` where the count is unknown
+    (``median_weight``). Its parameters: ``weight_params``."""
+    return f"COALESCE((MIN(MAX({count}, 0), :cap) + :ps - 1) / :ps + 1, :median)"
+
+
+def weight_params(page_size: int, max_friends: int | None, median: int) -> dict[str, Any]:
+    """The parameters of ``weight_sql``."""
+    cap = UNCAPPED if max_friends is None else max_friends
+    return {"ps": page_size, "cap": cap, "median": median}
 
 
 _WEIGHT = weight_sql()
 
 
-def median_weight(conn: sqlite3.Connection, page_size: int) -> int:
-    """The median weight of the users whose following count is known (1: none is)."""
+def median_weight(conn: sqlite3.Connection, page_size: int, max_friends: int | None) -> int:
+    """The median weight of the users whose following count is known (1: none is), over
+    their weights capped at ``max_friends`` (a capped weight grows with the count, so the
+    median count's weight is the median weight)."""
     known = int(
         conn.execute("SELECT COUNT(*) FROM users WHERE following_count IS NOT NULL").fetchone()[0]
     )
     if not known:
         return 1
     row = conn.execute(
-        """SELECT (MAX(following_count, 0) + ? - 1) / ? + 1 FROM users
-           WHERE following_count IS NOT NULL ORDER BY following_count LIMIT 1 OFFSET ?""",
-        (page_size, page_size, known // 2),
+        f"""SELECT {weight_sql()} FROM users
+           WHERE following_count IS NOT NULL ORDER BY following_count LIMIT 1 OFFSET :at""",
+        {**weight_params(page_size, max_friends, 1), "at": known // 2},
     ).fetchone()
     return int(row[0])
 
 
-def kept_median(kept: dict[int, int], conn: sqlite3.Connection, page_size: int) -> int:
-    """``median_weight``, read once a store and kept in ``kept`` (page size -> weight) for
-    the claims' reads of expected pages (``partition_pages``, ``claim_read``): it sorts
-    every known count (some 5 s at 3.6M users, in the store's thread), and a worker read
-    it for the plan's weights and again at each claim whose held partitions have a user
-    without one. An estimate for the leave rule, as the weights a worker reads once; a
-    plan cut by pages reads it afresh."""
-    found = kept.get(page_size)
+def kept_weights(
+    kept: dict[tuple[int, int | None], int],
+    conn: sqlite3.Connection,
+    page_size: int,
+    max_friends: int | None,
+) -> dict[str, Any]:
+    """``weight_params`` with ``median_weight`` read once a store and kept in ``kept``,
+    for the claims' reads of expected pages (``partition_pages``, ``claim_read``): it
+    sorts every known count (some 5 s at 3.6M users, in the store's thread), and a worker
+    read it for the plan's weights and again at each claim whose held partitions have a
+    user without one. An estimate for the leave rule, as the weights a worker reads
+    once; a plan cut by pages reads it afresh."""
+    key = (page_size, max_friends)
+    found = kept.get(key)
     if found is None:
-        found = kept[page_size] = median_weight(conn, page_size)
-    return found
+        found = kept[key] = median_weight(conn, page_size, max_friends)
+    return weight_params(page_size, max_friends, found)
 
 
 def _plan_by_pages(
-    count: int, page_size: int, planned_at: str
+    count: int, page_size: int, max_friends: int | None, planned_at: str
 ) -> Callable[[sqlite3.Connection], list[Partition]]:
     """The plan cut by expected work: each user weighs the pages its list needs (its
-    following count over ``page_size``, rounded up, plus one for the profile; the
-    median where no count is known), and partition k holds the users, in plan order,
-    whose work starts in the k-th ``count``-th of the total. Users too heavy for one
-    share leave no empty partition: numbers are dense."""
+    following count, at most ``max_friends``, over ``page_size``, rounded up, plus one
+    for the profile; the median where no count is known), and partition k holds the
+    users, in plan order, whose work starts in the k-th ``count``-th of the total. Users
+    too heavy for one share leave no empty partition: numbers are dense."""
 
     def run(conn: sqlite3.Connection) -> list[Partition]:
         conn.execute("BEGIN IMMEDIATE")
-        median = median_weight(conn, page_size)
-        params = {"ps": page_size, "median": median, "count": count}
+        median = median_weight(conn, page_size, max_friends)
+        params = {**weight_params(page_size, max_friends, median), "count": count}
         total = conn.execute(f"SELECT COALESCE(SUM({_WEIGHT}), 0) FROM users", params).fetchone()
         params["total"] = max(int(total[0]), 1)
         conn.execute("DROP TABLE IF EXISTS temp.plan_order")
@@ -332,11 +352,14 @@ class SqlitePlan(SqliteBase):
             ),
         )
 
-    async def plan_partitions(self, count: int, *, page_size: int | None = None) -> list[Partition]:
+    async def plan_partitions(
+        self, count: int, *, page_size: int | None = None, max_friends: int | None = None
+    ) -> list[Partition]:
         planning.check_count(count)
         planned_at = to_sql(datetime.now(UTC))
         if page_size is not None:
-            return await self._call("plan", _plan_by_pages(count, page_size, planned_at))
+            by_pages = _plan_by_pages(count, page_size, max_friends, planned_at)
+            return await self._call("plan", by_pages)
 
         def run(conn: sqlite3.Connection) -> list[Partition]:
             conn.execute("BEGIN IMMEDIATE")
@@ -393,14 +416,15 @@ class SqlitePlan(SqliteBase):
     async def partitions(self) -> list[Partition]:
         return await self._call("read plan", _read_partitions)
 
-    async def partition_pages(self, page_size: int | None) -> dict[int, int]:
+    async def partition_pages(
+        self, page_size: int | None, *, max_friends: int | None = None
+    ) -> dict[int, int]:
         def run(conn: sqlite3.Connection) -> dict[int, int]:
             if page_size is None:
                 sql, params = "COUNT(*)", {}
             else:
-                median = kept_median(self._medians, conn, page_size)
                 sql = f"SUM({_WEIGHT})"
-                params = {"ps": page_size, "median": median}
+                params = kept_weights(self._medians, conn, page_size, max_friends)
             found = conn.execute(
                 f"""SELECT partition, {sql} FROM users WHERE partition IS NOT NULL
                    GROUP BY partition""",

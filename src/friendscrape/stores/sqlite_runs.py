@@ -26,7 +26,7 @@ from friendscrape.stores.base import (
 )
 from friendscrape.stores.sqlite_base import SqliteBase, table_names, to_sql
 from friendscrape.stores.sqlite_keys import SaveMatcher
-from friendscrape.stores.sqlite_plan import kept_median, weight_sql
+from friendscrape.stores.sqlite_plan import kept_weights, weight_sql
 
 _UPSERT_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
@@ -406,18 +406,20 @@ class SqliteRuns(SqliteBase):
         pending = await self.pending_partitions(retry_failed=retry_failed)
         return pending, leases if pending else {}  # as on BigQuery: nothing when none pending
 
-    async def claim_read(self, *, retry_failed: bool, page_size: int | None) -> ClaimRead:
+    async def claim_read(
+        self, *, retry_failed: bool, page_size: int | None, max_friends: int | None = None
+    ) -> ClaimRead:
         pending, leases = await self.claim_view(retry_failed=retry_failed)
         if not leases:
             return ClaimRead(pending, leases, {})
         # Only the partitions with a lease row: each a walk of its own users by the
         # (partition, seq) index, not a scan of every pending user at each claim.
         weight = "COUNT(*)" if page_size is None else f"SUM({weight_sql('u.following_count')})"
-        params: dict[str, Any] = {"ps": page_size, "retry_failed": retry_failed}
+        params: dict[str, Any] = {"retry_failed": retry_failed}
 
         def run(conn: sqlite3.Connection) -> list[tuple[int, int, int]]:
             if page_size is not None:
-                params["median"] = kept_median(self._medians, conn, page_size)
+                params.update(kept_weights(self._medians, conn, page_size, max_friends))
             found = conn.execute(
                 f"""SELECT u.partition, {weight}, COUNT(*)
                    FROM users u LEFT JOIN user_friends f ON f.user_id = u.user_id

@@ -155,7 +155,10 @@ async def _collect_next(worker: _Worker, store: Store, warn: Callable[[str], Non
     await _warn_unplaced(store, warn)
     page_size = await _weighing(store, worker.source.name, store_retry_policy(settings))
     claims = ClaimConfig(
-        lease=lease_config(settings), retry_failed=settings.retry_failed, page_size=page_size
+        lease=lease_config(settings),
+        retry_failed=settings.retry_failed,
+        page_size=page_size,
+        max_friends=settings.max_friends,
     )
     async with worker_fetch(settings, worker.source, worker.limiter) as shared:
         return await _claim_and_collect(replace(worker, shared=shared), store, claims)
