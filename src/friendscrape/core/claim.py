@@ -244,7 +244,7 @@ async def _pending(
         )
     read = await retried(
         config.lease.retry,
-        "claim_view",
+        "claim_read",
         lambda: store.claim_read(
             retry_failed=config.retry_failed,
             page_size=config.page_size,
