@@ -67,6 +67,7 @@ WORKERS = 10
 CONCURRENCY = 2
 LEASE_TTL = 10.0
 BLUESKY_PAGE = 100  # follows a page, as the plan weighs users
+MAX_FRIENDS = 2000  # the workers' and the plan's max_friends (the default): a list's end
 TARGET_NEXT = 1.15
 TARGET_KILLED = 1.3
 
@@ -247,8 +248,9 @@ def _cli(store: Store, name: str, *args: str) -> None:
 
 def _plan_pages(store: Store, name: str, users_csv: Path) -> tuple[list[int], int]:
     """Each partition's expected pages as ``--balance pages`` weighs them: a user weighs
-    ceil(following_count / 100) + 1 (Bluesky's page size), the median known count's
-    weight where the users file gives none; and how many users have a count."""
+    ceil(min(following_count, max_friends) / 100) + 1 (Bluesky's page size), the median
+    known count's weight where the users file gives none; and how many users have a
+    count."""
     with users_csv.open(encoding="utf-8", newline="") as f:
         listed = [(r["user_id"], r["following_count"]) for r in csv.DictReader(f)]
     known = sorted(int(count) for _, count in listed if count)
@@ -256,7 +258,8 @@ def _plan_pages(store: Store, name: str, users_csv: Path) -> tuple[list[int], in
     pages: Counter[int] = Counter()
     planned = store.plan(name)
     for user_id, count in listed:
-        pages[planned[user_id]] += -(-int(count or median) // BLUESKY_PAGE) + 1 if known else 1
+        names = min(int(count or median), MAX_FRIENDS)
+        pages[planned[user_id]] += -(-names // BLUESKY_PAGE) + 1 if known else 1
     return list(pages.values()), len(known)
 
 
