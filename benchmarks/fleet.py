@@ -29,6 +29,7 @@ and no page fetched twice beyond the killed worker's partition. Exit 1 on a miss
 
     python benchmarks/fleet.py
     python benchmarks/fleet.py --store bigquery              # 600 users, plan of 30
+    python benchmarks/fleet.py --keep                        # keep the worker logs
 """
 
 from __future__ import annotations
@@ -397,6 +398,47 @@ def _tail_lines(workers: list[Worker], slow: Worker) -> list[str]:
     return lines
 
 
+_VERDICTS = ("claim.ahead_verdict", "claim.left_to_others", "claim.recheck", "claim.given_back")
+_FIGURES = (
+    "leave",
+    "own_seconds",
+    "others_finish_seconds",
+    "own_pace",
+    "own_pace_theirs",
+    "others_pace",
+    "others_fleet_pace",
+    "others_held_pace",
+    "own_left",
+    "work",
+    "free",
+    "free_work",
+    "workers",
+    "waiting",
+)
+
+
+def _verdict_lines(workers: list[Worker], slow: Worker) -> list[str]:
+    """The slow worker's leave-rule verdicts with their figures (seconds from the
+    fleet's first claim): whether each claim ahead, and each re-check before a claimed
+    partition starts, saw the others' pace, and how far apart the two ends were."""
+    starts = [
+        _at(e)
+        for w in workers
+        for e in w.events()
+        if e.get("event") in {"claim.taken", "lease.taken"}
+    ]
+    if not starts:
+        return []
+    start = min(starts)
+    lines = []
+    for e in slow.events():
+        if e.get("event") in _VERDICTS:
+            figures = " ".join(f"{k}={e[k]}" for k in _FIGURES if k in e)
+            where = f" partition {e['claimed']}" if "claimed" in e else ""
+            lines.append(f"      {_at(e) - start:5.1f}s {e['event']}{where}: {figures}")
+    return lines
+
+
 def _pages_by_partition(workers: list[Worker]) -> list[int]:
     """Pages each partition of a run took (from its workers' partition.complete)."""
     return [
@@ -426,6 +468,9 @@ def main() -> int:
         type=int,
         help=f"the next runs' plan: {PARTITIONS} (SQLite), {BIGQUERY_PARTITIONS} (BigQuery)",
     )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the work folder (worker logs) and say where"
+    )
     options = parser.parse_args()
     bigquery = options.store == "bigquery"
     users = options.users or (BIGQUERY_USERS if bigquery else USERS)
@@ -433,7 +478,10 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="fleet-"))
     with _server(options.store, work) as endpoint:
         failures = _bench(Store(work, endpoint), users, count)
-    shutil.rmtree(work, ignore_errors=True)
+    if options.keep:
+        print(f"  kept: worker logs of each run in {work}/<run>/worker<N>.log")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     return 1 if failures else 0
 
 
@@ -520,12 +568,16 @@ def _bench(store: Store, users: int, count: int) -> int:
         "ideal: each claim's statements slow a fleet on a busy store)"
     )
     print("\n".join(_tail_lines(m.claiming, m.claiming[0])))
+    print("    the slow worker's verdicts:")
+    print("\n".join(_verdict_lines(m.claiming, m.claiming[0])))
     ttl = float(store.env["FRIENDSCRAPE_LEASE_TTL"])
     print(
         f"  next with one worker SIGKILLed halfway: {killed_span:.1f}s = "
         f"{killed_span / ideal:.2f}x the next run's ideal (lease ttl {ttl:g}s)"
     )
     print("\n".join(_tail_lines(m.survivors, m.survivors[0])))
+    print("    the slow worker's verdicts:")
+    print("\n".join(_verdict_lines(m.survivors, m.survivors[0])))
     extra = m.fetched_killed - m.fetched_next
     allowed = _partition_pages(m.claiming, m.held)
     print(

@@ -334,3 +334,68 @@ def test_its_pace_is_read_as_the_others_are_where_the_store_shows_them_late() ->
     assert _leave(pace, free, leases | {1: mine}, "me", draining=True)
     assert pace.held_seconds == pytest.approx(0.7, rel=0.01)
     assert pace.own_held_seconds == pytest.approx(1.6, rel=0.01)
+
+
+def test_the_fleet_pace_is_read_over_the_latest_span_of_reads_not_from_the_first() -> None:
+    """A worker's first read came before the fleet fetched anything (on a busy BigQuery
+    most workers' first claims came 10-20 s after it): over the latest span of reads at
+    least 8 s long, the others' pace is what they do now."""
+    clock = time.monotonic()
+    pace = ClaimPace(
+        reads=[(clock - 30.0, 5000.0), (clock - 20.0, 5000.0), (clock - 10.0, 4000.0)],
+    )
+    pace.first = pace.reads[0]
+    pace.last = (clock, 3000.0)
+    pace.reads.append(pace.last)
+    # 1,000 units in the latest 10 s: nine others at 0.09 s a unit (not 2,000 in 30 s:
+    # 0.135 s a unit, half again as slow).
+    assert pace.fleet_seconds(9) == pytest.approx(9 / 100.0, rel=0.01)
+    assert pace.others_seconds(9) == pytest.approx(0.09, rel=0.01)
+    # A span shorter than 8 s is not read alone: back to the read before it.
+    pace.reads.append((clock + 2.0, 2900.0))
+    assert pace.fleet_seconds(9) == pytest.approx(9 / (1100.0 / 12.0), rel=0.01)
+
+
+def test_every_verdict_says_its_figures_and_which_estimate_was_unknown() -> None:
+    """A worker's first claim ahead, its pace and the others' not known yet: it claims,
+    and the verdict says why (``unknown``), not a silent default."""
+    verdict = ClaimPace(weights={1: 100.0, 2: 100.0}).judge(
+        [120.0, 80.0], 9, draining=True, waiting=1
+    )
+    assert not verdict.leave
+    fields = verdict.fields()
+    assert fields["others_finish_seconds"] == "unknown"
+    assert fields["others_pace"] == "unknown"
+    assert fields["own_pace"] == "unknown"
+    assert (fields["free"], fields["free_work"], fields["work"]) == (2, 200.0, 120.0)
+    assert (fields["workers"], fields["waiting"]) == (9, 1)
+    clock = time.monotonic()
+    slow = ClaimPace(first=(clock - 9.0, 20), last=(clock, 11), own=[30.0, 30.0])
+    verdict = slow.judge(9, 9, draining=False, ages=[0.0] * 9)
+    assert verdict.leave
+    assert verdict.others_pace == pytest.approx(9 / (9 / 9.0 - 1 / 30.0), rel=0.01)
+    assert verdict.own_seconds == pytest.approx(30.0)
+    assert slow.leave_to_others(9, 9, draining=False, ages=[0.0] * 9) == (
+        verdict.own_seconds,
+        verdict.others_finish_seconds,
+    )
+
+
+def test_a_partition_given_back_counts_neither_in_its_pace_nor_in_what_is_left() -> None:
+    """A partition claimed ahead and given back before it started: its expected work is
+    no longer what is left of this worker's partitions, and its seconds not its pace."""
+    pace = ClaimPace(weights={1: 100.0, 2: 100.0})
+    fetched = {1: 0.0}
+    pace.begun(1, lambda: fetched[1])
+    pace.begun(2, lambda: 0.0)
+    fetched[1] = 100.0
+    measured = pace.measured()
+    assert measured is not None
+    assert measured[1] == pytest.approx(100.0)  # partition 2's, not begun
+    pace.finished(5.0, 1)
+    pace.dropped(2)
+    assert pace.meters == {}
+    assert pace.expected == {}
+    assert pace.busy_since is None
+    assert pace.fetched == 100.0
+    assert pace.own_work == [100.0]  # partition 2 counted nowhere

@@ -440,3 +440,63 @@ async def test_an_unset_heartbeat_is_a_third_of_the_lease_ttl(
     taken = worker.named("lease.taken")
     assert len(taken) == 2, worker.tail()
     assert {(e["ttl"], e["heartbeat"]) for e in taken} == {(ttl, ttl / 3)}, taken
+
+
+async def test_a_slow_worker_gives_back_its_claim_ahead_and_a_fast_one_collects_it(
+    job: Job, tmp_path: Path
+) -> None:
+    """The leave rule is made again just before a partition claimed ahead starts. A slow
+    worker alone claims partition 1, then partition 2 ahead (no other worker holds one:
+    it claims), and is held still (SIGSTOP) before partition 1 is fed, while a fast
+    worker ends five of the eight other partitions. Let go, partition 1's last users are
+    fed, its verdict on partition 2 is made again (claim.recheck) and now leaves it to
+    the fast one: partition 2 is given back untouched (claim.given_back, its run feeds
+    no user) and its lease released, so the fast worker takes it at once, though the
+    slow worker's lease would not lapse for 120 s."""
+    config = SimConfig(users=80, mean_friends=20.0)
+    slow = start_simulator(SimConfig(users=80, mean_friends=20.0, latency=2.0))
+    fast = start_simulator(SimConfig(users=80, mean_friends=20.0, latency=0.3))
+    # Its lease outlasts the pause; it looks again every second or so once it leaves.
+    slow_env = {
+        "FRIENDSCRAPE_LEASE_TTL": "120",
+        "FRIENDSCRAPE_LEASE_HEARTBEAT": "1",
+        "FRIENDSCRAPE_REQUEST_TIMEOUT": "10",
+    }
+    try:
+        await _planned(job, tmp_path, 10, config)
+        laggard = await job.worker(slow, "--concurrency", "2", env=slow_env)
+        ahead = await laggard.wait_event("claim.ahead", timeout=120)
+        laggard.send(signal.SIGSTOP)
+        assert ahead["partition"] == 2, laggard.tail()
+        assert not [e for e in laggard.named("run.fed") if e["partition"] == 1], laggard.tail()
+        quick = await job.worker(fast, "--concurrency", "2")
+        for done in range(5):
+            await quick.wait_event(
+                "partition.complete", timeout=180, where=lambda e, n=done: e["partition"] == n + 3
+            )
+        laggard.send(signal.SIGCONT)
+        back = await laggard.wait_event("claim.given_back", timeout=120)
+        # Taken at once: long before the slow worker's lease (120 s) could lapse.
+        await quick.wait_event("claim.taken", timeout=60, where=lambda e: e["partition"] == 2)
+        codes = [await laggard.wait(300), await quick.wait(300)]
+    finally:
+        slow.stop()
+        fast.stop()
+    assert codes == [0, 0], [laggard.tail(), quick.tail()]
+    assert back["partition"] == 2, back
+    assert back["own_seconds"] > LEAVE_MARGIN * back["others_finish_seconds"], back
+    assert back["workers"] == 1, back
+    recheck = laggard.named("claim.recheck")
+    assert [e["claimed"] for e in recheck] == [2], recheck
+    # The verdict was made again after partition 1 was fed, before partition 2 fed any.
+    events = [e["event"] for e in laggard.events]
+    fed_1 = next(i for i, e in enumerate(laggard.events) if e["event"] == "run.fed")
+    assert laggard.events[fed_1]["partition"] == 1
+    assert fed_1 < events.index("claim.recheck") < events.index("run.given_back")
+    finished_2 = [e for e in laggard.named("run.finished") if e["partition"] == 2]
+    assert [e["users"] for e in finished_2] == [0], finished_2
+    assert not [e for e in laggard.named("partition.complete") if e["partition"] == 2]
+    assert Counter(e["partition"] for e in quick.named("partition.complete"))[2] == 1
+    per_user = job.rows_per_user()
+    assert len(per_user) == 80, per_user
+    assert set(per_user.values()) == {1}, per_user

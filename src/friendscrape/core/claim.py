@@ -30,6 +30,7 @@ import structlog
 
 from friendscrape.core.lease import LeaseConfig, jitter
 from friendscrape.core.pace import MIN_MEASURED, ClaimPace
+from friendscrape.core.verdict import Verdict
 from friendscrape.errors import StoreTransientError
 from friendscrape.retry import retry_call
 from friendscrape.stores import retried
@@ -165,6 +166,48 @@ def _held_seconds(pace: ClaimPace, held: Iterable[tuple[float | None, int]]) -> 
     return spent / done if done >= MIN_MEASURED * pace.typical() else None
 
 
+def _judge(
+    pace: ClaimPace,
+    free: list[int],
+    leases: dict[int, LeaseHolder],
+    run_id: str,
+    *,
+    draining: bool,
+    unstarted: frozenset[int] = frozenset(),
+) -> Verdict:
+    """The leave rule's verdict on the ``free`` partitions (the first the one it would
+    take), from the claim's read; ``draining``: its latest partition is still under way;
+    ``unstarted``: its own partitions claimed but not started (no work of them done,
+    their seconds held not counted in its pace)."""
+    latest, waiting = _holders(leases, run_id, pace)
+    pace.held_seconds = _held_seconds(pace, latest.values())
+    now = now_utc()
+    pace.own_held_seconds = _held_seconds(
+        pace,
+        (
+            ((now - holder.acquired_at).total_seconds(), part)
+            for part, holder in leases.items()
+            if holder.run_id == run_id and holder.acquired_at is not None and part not in unstarted
+        ),
+    )
+    # What is left of each holder's partition: the pages its claim read left of it where
+    # read (from now: no age), else its plan's less the seconds it has been at it.
+    known = [
+        (0.0, pace.left[part]) if part in pace.left else (age, pace.work(part))
+        for age, part in latest.values()
+        if age is not None
+    ]
+    ages = [age for age, _work in known] if len(known) == len(latest) else []
+    return pace.judge(
+        [pace.work_left(part) for part in free],
+        len(latest),
+        draining=draining,
+        ages=ages,
+        waiting=waiting,
+        sizes=[work for _age, work in known] if ages else None,
+    )
+
+
 def _leave(
     pace: ClaimPace | None,
     free: list[int],
@@ -177,46 +220,13 @@ def _leave(
     each time it starts to); ``draining``: its latest partition is still under way."""
     if pace is None:
         return False
-    latest, waiting = _holders(leases, run_id, pace)
-    pace.held_seconds = _held_seconds(pace, latest.values())
-    now = now_utc()
-    pace.own_held_seconds = _held_seconds(
-        pace,
-        (
-            ((now - holder.acquired_at).total_seconds(), part)
-            for part, holder in leases.items()
-            if holder.run_id == run_id and holder.acquired_at is not None
-        ),
-    )
-    # What is left of each holder's partition: the pages its claim read left of it where
-    # read (from now: no age), else its plan's less the seconds it has been at it.
-    known = [
-        (0.0, pace.left[part]) if part in pace.left else (age, pace.work(part))
-        for age, part in latest.values()
-        if age is not None
-    ]
-    ages = [age for age, _work in known] if len(known) == len(latest) else []
-    works = [pace.work_left(part) for part in free]
-    verdict = pace.leave_to_others(
-        works,
-        len(latest),
-        draining=draining,
-        ages=ages,
-        waiting=waiting,
-        sizes=[work for _age, work in known] if ages else None,
-    )
-    if verdict is not None and not pace.leaving:
-        own, finish = verdict
-        log.info(
-            "claim.left_to_others",
-            free=len(free),
-            workers=len(latest),
-            waiting=waiting,
-            work=round(works[0], 1),
-            own_seconds=round(own, 1),
-            others_finish_seconds=round(finish, 1),
-        )
-    pace.leaving = verdict is not None
+    verdict = _judge(pace, free, leases, run_id, draining=draining)
+    if draining:
+        # Every claim-ahead verdict, claimed or left, with its figures.
+        log.info("claim.ahead_verdict", **verdict.fields())
+    if verdict.leave and not pace.leaving:
+        log.info("claim.left_to_others", **verdict.fields())
+    pace.leaving = verdict.leave
     return pace.leaving
 
 
@@ -287,6 +297,35 @@ async def claim_ahead(
             log.info("claim.ahead", partition=lease.partition, draining=sorted(held))
             return lease
     return None
+
+
+async def keep_ahead(
+    store: ClaimStore,
+    run_id: str,
+    config: ClaimConfig,
+    claimed: int,
+    *,
+    held: frozenset[int],
+    pace: ClaimPace,
+) -> bool:
+    """The leave rule made again for partition ``claimed``, taken ahead and not started
+    (nothing of it fetched), just before it would start: True to start it, False to give
+    it back (its lease released untouched, so a faster worker claims it at once). Taken
+    ahead while its partition before was still far from done (on a busy BigQuery a claim
+    takes 5-13 s, so seconds ahead), a worker three times slower than the rest judged
+    on paces read early, and took a partition it ended 20-35 s after them; by now its own
+    pace and the others' are read from far more work. ``held``: its other partitions,
+    their last users in flight (counted as ended: not draining). It keeps the partition
+    whenever no other worker holds one, so none is left without a worker."""
+    pending, leases = await _pending(store, config, pace)
+    others = _free(pending, leases, run_id, held | {claimed})
+    verdict = _judge(
+        pace, [claimed, *others], leases, run_id, draining=False, unstarted=frozenset({claimed})
+    )
+    log.info("claim.recheck", claimed=claimed, **verdict.fields())
+    if verdict.leave:
+        log.info("claim.given_back", partition=claimed, **verdict.fields())
+    return not verdict.leave
 
 
 async def claim_next(

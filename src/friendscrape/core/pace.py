@@ -8,9 +8,18 @@ from __future__ import annotations
 import heapq
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+from friendscrape.core.verdict import Verdict
 
 _MIN_DONE = 2  # partitions the fleet ended before its pace is trusted
+# The fleet's pace is read over the latest span of a worker's reads at least this long
+# (and with ``_MIN_DONE`` partitions' work done), not from its first read: on a busy
+# BigQuery, claims of 10 s, the first read came before most workers had claimed at all
+# (their first claims 0-23 s in), and the others read 3-8 times slower than they were
+# (0.18-0.49 s a page to their own 0.06-0.11), so a slower worker claimed one more.
+_MIN_SPAN = 8.0
+_READS_KEPT = 64
 # Share of a typical partition's work this worker must have fetched before its pace is
 # measured from its pages: the first pages of a partition come before its heavy users'.
 MIN_MEASURED = 0.2
@@ -42,6 +51,7 @@ class ClaimPace:
 
     first: tuple[float, float] | None = None  # (monotonic time, pending work)
     last: tuple[float, float] | None = None
+    reads: list[tuple[float, float]] = field(default_factory=list)  # each, latest last
     own: list[float] = field(default_factory=list)  # seconds of each of its partitions
     own_work: list[float] = field(default_factory=list)  # their work (missing: 1 each)
     weights: dict[int, float] | None = None  # expected pages a partition (None: not read)
@@ -124,6 +134,8 @@ class ClaimPace:
         if self.first is None:
             self.first = (now, pending)
         self.last = (now, pending)
+        self.reads.append(self.last)
+        del self.reads[:-_READS_KEPT]
 
     def finished(self, seconds: float, partition: int | None = None) -> None:
         """One of this worker's partitions ended after ``seconds``."""
@@ -139,6 +151,15 @@ class ClaimPace:
             if not self.meters and self.busy_since is not None:
                 self.busy += time.monotonic() - self.busy_since
                 self.busy_since = None
+
+    def dropped(self, partition: int) -> None:
+        """``partition``, begun, was given back before any of it was fetched: neither
+        its seconds nor its work count."""
+        self.expected.pop(partition, None)
+        meter = self.meters.pop(partition, None)
+        if meter is not None and not self.meters and self.busy_since is not None:
+            self.busy += time.monotonic() - self.busy_since
+            self.busy_since = None
 
     def measured(self) -> tuple[float, float] | None:
         """(this worker's seconds a unit of work, the work left of its partitions under
@@ -185,26 +206,49 @@ class ClaimPace:
 
     def others_seconds(self, others: int) -> float | None:
         """The seconds one of the ``others`` workers takes a unit of work, on average
-        (None: not known yet): the fleet's work a second, less this worker's share, or
-        what their partitions under way show (``held_seconds``) where that is faster.
-        Between this worker's reads the fleet's pending work shrinks only as its saves
-        land, and its first read comes before any worker fetched: early in a job it
-        took the others for two or three times slower than they were, and a slow
-        worker took a partition it ended long after them."""
+        (None: not known yet): the fleet's work a second, less this worker's share
+        (``fleet_seconds``), or what their partitions under way show (``held_seconds``)
+        where that is faster. Between this worker's reads the fleet's pending work
+        shrinks only as its saves land, and its first read comes before any worker
+        fetched: early in a job it took the others for two or three times slower than
+        they were, and a slow worker took a partition it ended long after them."""
         if others < 1:
             return None
-        held = self.held_seconds
-        if self.first is None or self.last is None:
-            return held
-        elapsed, done = self.last[0] - self.first[0], self.first[1] - self.last[1]
-        if elapsed <= 0 or done < _MIN_DONE * self.typical():
-            return held
-        pace = self._own_rate()
-        rate = done / elapsed - (1 / pace if pace > 0 else 0.0)
-        fleet = others / rate if rate > 0 else None
+        fleet, held = self.fleet_seconds(others), self.held_seconds
         if fleet is None or held is None:
             return fleet if fleet is not None else held
         return min(fleet, held)
+
+    def fleet_seconds(self, others: int) -> float | None:
+        """The others' seconds a unit of work from how the fleet's pending work shrank
+        between this worker's first read and its latest, less its own share (None: too
+        little done yet, or its own share all of it)."""
+        span = self._latest_span()
+        if others < 1 or span is None:
+            return None
+        elapsed, done = span
+        pace = self._own_rate()
+        rate = done / elapsed - (1 / pace if pace > 0 else 0.0)
+        return others / rate if rate > 0 else None
+
+    def _latest_span(self) -> tuple[float, float] | None:
+        """(seconds, work done by the fleet) from the latest read back to the latest
+        earlier one at least ``_MIN_SPAN`` seconds and ``_MIN_DONE`` partitions' work
+        before it (or to the first read, where only it and the latest are known)."""
+        reads = self.reads
+        if len(reads) < 2:
+            reads = [r for r in (self.first, self.last) if r is not None]
+        if len(reads) < 2:
+            return None
+        end, left = reads[-1]
+        enough = _MIN_DONE * self.typical()
+        for start, before in reversed(reads[:-1]):
+            if end - start >= _MIN_SPAN and before - left >= enough:
+                return end - start, before - left
+        start, before = reads[0]
+        if end - start > 0 and before - left >= enough:
+            return end - start, before - left
+        return None
 
     def typical(self) -> float:
         """A partition's mean work (1 with no weights)."""
@@ -260,39 +304,73 @@ class ClaimPace:
         sizes: list[float] | None = None,
     ) -> tuple[float, float] | None:
         """(its own seconds to end the partition it would take, the others' finish) when
-        this worker should leave the ``free`` partitions to ``others`` live workers,
-        which would end them all (``others_finish``) before this worker ended the first
-        of them (its pace times that partition's work, over ``LEAVE_MARGIN`` times their
-        finish); None: it claims. ``draining``: its latest partition is still under
-        way; a partition claimed now would begin once it ends, so its own seconds count
-        what is left of it first. Where its runs' pages are read (``measured``), its pace
-        is their seconds a page and what is left is the partition's expected pages less
-        those fetched: claiming ahead before its first partition ended, a worker three
-        times slower knew its pace only as at least the seconds that partition had
-        taken so far over its work, took one more and ended the job last. Otherwise its
-        latest partition has taken at least the seconds since it began (its pace is
-        then at least those seconds over that partition's work), what is left of it at
-        its pace from now. (Not the claim's lead: with claims of seconds, a lead longer
-        than a partition had every worker leave its claims ahead.)"""
+        this worker should leave the ``free`` partitions to the others; None: it claims
+        (``judge``)."""
+        verdict = self.judge(
+            free, others, draining=draining, ages=ages, waiting=waiting, sizes=sizes
+        )
+        if not verdict.leave or verdict.own_seconds is None:
+            return None
+        return verdict.own_seconds, verdict.others_finish_seconds or 0.0
+
+    def judge(
+        self,
+        free: int | Sequence[float],
+        others: int,
+        *,
+        draining: bool,
+        ages: list[float] | None = None,
+        waiting: int = 0,
+        sizes: list[float] | None = None,
+    ) -> Verdict:
+        """Whether this worker leaves the ``free`` partitions to ``others`` live
+        workers, with the figures it weighed: it leaves when they would end them all
+        (``others_finish``) before this worker ended the first of them (its pace times
+        that partition's work, over ``LEAVE_MARGIN`` times their finish). ``draining``:
+        its latest partition is still under way; a partition claimed now would begin
+        once it ends, so its own seconds count what is left of it first. Where its runs'
+        pages are read (``measured``), its pace is their seconds a page (or, slower, as
+        the store shows its partitions: ``_in_their_frame``) and what is left is the
+        partition's expected pages less those fetched. Otherwise its latest partition
+        has taken at least the seconds since it began (its pace is then at least those
+        seconds over that partition's work), what is left of it at its pace from now.
+        (Not the claim's lead: with claims of seconds, a lead longer than a partition
+        had every worker leave its claims ahead.)"""
         works = _works(free)
         finish = self.others_finish(works, others, ages, waiting, sizes) if works else None
-        if finish is None:
-            return None
         measured = self.measured()
+        frame = self._in_their_frame(others + waiting)
+        figures = Verdict(
+            leave=False,
+            own_seconds=None,
+            others_finish_seconds=finish,
+            own_pace=measured[0] if measured is not None else None,
+            own_pace_theirs=frame or None,
+            others_pace=self.others_seconds(others + waiting),
+            others_fleet_pace=self.fleet_seconds(others + waiting),
+            others_held_pace=self.held_seconds,
+            own_left=measured[1] if measured is not None and draining else 0.0,
+            workers=others,
+            waiting=waiting,
+            free=len(works),
+            free_work=sum(works),
+            first_work=works[0] if works else 0.0,
+        )
+        if not works:
+            return figures
         if measured is not None:
             # Its pace from the pages it fetched, the first partition's too: what is left
             # of its partitions under way comes first, then the one it would take.
-            pace, left = measured
-            pace = max(pace, self._in_their_frame(others + waiting))
-            own = pace * ((left if draining else 0.0) + works[0])
-            return (own, finish) if own > LEAVE_MARGIN * finish else None
-        pace = self.own_pace()
-        own = pace * works[0]
-        if draining and self.since is not None:
-            elapsed = time.monotonic() - self.since
-            current = max(self.current, 1e-9)
-            own = max(own, elapsed * works[0] / current) + max(pace * current - elapsed, 0.0)
-        return (own, finish) if own > LEAVE_MARGIN * finish else None
+            own = max(measured[0], frame) * (figures.own_left + works[0])
+        else:
+            pace = self.own_pace()
+            own = pace * works[0]
+            if draining and self.since is not None:
+                elapsed = time.monotonic() - self.since
+                current = max(self.current, 1e-9)
+                own = max(own, elapsed * works[0] / current) + max(pace * current - elapsed, 0.0)
+        leave = finish is not None and own > LEAVE_MARGIN * finish
+        return replace(figures, leave=leave, own_seconds=own)
 
 
 def _works(free: int | Sequence[float]) -> list[float]:

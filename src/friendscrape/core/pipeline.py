@@ -148,11 +148,14 @@ class Handover:
     next claim takes to start feeding, at this run's pace; at least ``concurrency``
     users), and the worker claims its next partition then. A partition claimed so
     reads its first pending users at once but takes no fetcher slot before ``go`` is
-    set (the partition before it fed), so the one before keeps its users first."""
+    set (the partition before it fed), so the one before keeps its users first; once
+    ``go`` is set, a ``given_back`` set too (the worker's leave rule, made again then,
+    left it to faster workers) ends the run before it feeds any user."""
 
     near: asyncio.Event
     lead_seconds: Callable[[], float]
     go: asyncio.Event | None = None
+    given_back: asyncio.Event | None = None
 
 
 class _SlotWait:
@@ -429,10 +432,10 @@ class PartitionRun:
 
     async def _handed_over(self) -> bool:
         """Wait until the worker's partition before this one is fed (``Handover.go``);
-        False if a stop comes first."""
+        False if a stop comes first or the partition was given back meanwhile."""
         go = self._handover.go if self._handover is not None else None
         if go is None or go.is_set():
-            return True
+            return not self._given_back()
         ready = asyncio.ensure_future(go.wait())
         stopped = asyncio.ensure_future(self._stop.wait())
         await asyncio.wait({ready, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -440,7 +443,14 @@ class PartitionRun:
         stopped.cancel()
         # Its seconds (rates, the summary) count from its first user, not the wait.
         self.stats.started = time.monotonic()
-        return go.is_set() and not self._stop.is_set()
+        return go.is_set() and not self._stop.is_set() and not self._given_back()
+
+    def _given_back(self) -> bool:
+        back = self._handover.given_back if self._handover is not None else None
+        if back is None or not back.is_set():
+            return False
+        log.info("run.given_back")
+        return True
 
     def _near(self, handover: Handover, taken: int) -> None:
         """Set ``handover.near`` once the users left to feed (of ``_remaining``, after

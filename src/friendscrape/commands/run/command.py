@@ -20,7 +20,7 @@ from friendscrape.commands.plan import check_partition, check_plan
 from friendscrape.config import Settings
 from friendscrape.configparts import source_config, store_config, store_retry_policy
 from friendscrape.core.assemble import WorkerFetch, build_run, lease_config, worker_fetch
-from friendscrape.core.claim import ClaimConfig, claim_ahead, claim_next
+from friendscrape.core.claim import ClaimConfig, claim_ahead, claim_next, keep_ahead
 from friendscrape.core.counters import RunCounters
 from friendscrape.core.lease import LeaseState, held_lease, held_partition
 from friendscrape.core.pace import ClaimPace
@@ -172,6 +172,7 @@ class _Claimed:
     near: asyncio.Event  # its last users about to be fed: the worker claims its next
     fed: asyncio.Event  # every pending user handed to a fetcher (or its run ended)
     task: asyncio.Task[int]  # the users its run left pending
+    given_back: asyncio.Event | None = None  # claimed ahead, then left to the others
 
 
 async def _hold_and_collect(
@@ -199,6 +200,8 @@ async def _hold_and_collect(
             stats=stats,
             pending=pending,
         )
+        if handover.given_back is not None and handover.given_back.is_set():
+            return summary, pending or 0  # nothing fed: released untouched, no count
         left = await store.pending_count(lease.partition, retry_failed=claims.retry_failed)
     if not left:
         log.info("partition.complete", users=summary.users, pages=summary.pages)
@@ -216,12 +219,19 @@ class _Claims:
         self.running: list[_Claimed] = []
         self.pace = ClaimPace()
         self._summaries: dict[int, RunSummary] = {}
+        self._gates: set[asyncio.Task[None]] = set()  # keep_ahead of partitions claimed ahead
 
     def start(self, lease: Lease) -> _Claimed:
         """Collect ``lease``'s partition in a task of its own: it reads its first users
-        at once, and feeds them once the partition before it (if any) is fed."""
-        before = [c.fed for c in self.running if not c.fed.is_set()]
-        handover = Handover(asyncio.Event(), self.pace.lead_seconds, before[-1] if before else None)
+        at once, and feeds them once the partition before it (if any) is fed and the
+        leave rule, made again then (``keep_ahead``), keeps it."""
+        before = [c for c in self.running if not c.fed.is_set()]
+        handover = Handover(asyncio.Event(), self.pace.lead_seconds)
+        if before:
+            go, back = asyncio.Event(), asyncio.Event()
+            handover = replace(handover, go=go, given_back=back)
+            gate = self._gate(lease.partition, before[-1], go, back)
+            self._gates.add(asyncio.create_task(gate, name=f"gate-{lease.partition}"))
         fed, stats = asyncio.Event(), RunCounters()
         pending = self.pace.pending_users.get(lease.partition)  # as its claim read them
         task = asyncio.create_task(
@@ -229,10 +239,31 @@ class _Claims:
         )
         # A run that ended unfed (stopped, failed) lets the next one feed all the same.
         task.add_done_callback(lambda _task: fed.set())
-        claimed = _Claimed(lease.partition, handover.near, fed, task)
+        claimed = _Claimed(lease.partition, handover.near, fed, task, handover.given_back)
         self.running.append(claimed)
         self.pace.begun(lease.partition, self._fetched(stats))
         return claimed
+
+    async def _gate(
+        self, partition: int, before: _Claimed, go: asyncio.Event, back: asyncio.Event
+    ) -> None:
+        """Once ``before`` is fed (or ended), set ``go`` for ``partition``, claimed ahead
+        of it; ``back`` first when the leave rule, made again, gives it back."""
+        try:
+            await before.fed.wait()
+            if self._worker.stop.is_set():
+                return
+            held = frozenset(c.partition for c in self.running if c.partition != partition)
+            keep = await keep_ahead(
+                self._store, self._worker.run_id, self._claims, partition, held=held, pace=self.pace
+            )
+            if not keep:
+                back.set()
+        except StoreError as exc:
+            # The verdict stands as made at the claim: the partition starts.
+            log.warning("claim.recheck_failed", partition=partition, error=str(exc))
+        finally:
+            go.set()
 
     def _fetched(self, stats: RunCounters) -> Callable[[], float]:
         """The work a partition's run fetched so far, in its weights' unit: a user's
@@ -291,6 +322,11 @@ class _Claims:
         """Wait for ``claimed``'s run to end; False when claiming must stop."""
         left = await claimed.task
         self.running.remove(claimed)
+        if claimed.given_back is not None and claimed.given_back.is_set():
+            # Nothing of it fetched: neither a partition of its pace nor of the run's.
+            self._summaries.pop(claimed.partition, None)
+            self.pace.dropped(claimed.partition)
+            return not self._worker.stop.is_set()
         self.done.append(self._summaries.pop(claimed.partition))
         self.pace.finished(self.done[-1].seconds, claimed.partition)
         if left and not self._worker.stop.is_set():
@@ -305,6 +341,9 @@ class _Claims:
         intake stops, in-flight users get the grace period, every result is saved)."""
         if any(not c.task.done() for c in self.running):
             self._worker.stop.set()
+        for gate in self._gates:
+            gate.cancel()  # its partition then starts, and sees the stop
+        await asyncio.gather(*self._gates, return_exceptions=True)
         ended = await asyncio.gather(*(c.task for c in self.running), return_exceptions=True)
         for claimed, outcome in zip(list(self.running), ended, strict=True):
             self.running.remove(claimed)
