@@ -399,3 +399,39 @@ def test_a_partition_given_back_counts_neither_in_its_pace_nor_in_what_is_left()
     assert pace.busy_since is None
     assert pace.fetched == 100.0
     assert pace.own_work == [100.0]  # partition 2 counted nowhere
+
+
+def test_a_partition_claimed_ahead_and_not_started_is_not_work_it_drains() -> None:
+    """Re-made while the partition before is still fed, the verdict counts what is left
+    of that one first, then the partition claimed ahead once (begun, not started)."""
+    pace = ClaimPace(weights={1: 100.0, 2: 100.0})
+    pace.begun(1, lambda: 60.0)
+    pace.begun(2, lambda: 0.0)
+    both = pace.measured()
+    alone = pace.measured(frozenset({2}))
+    assert both is not None
+    assert alone is not None
+    assert (both[1], alone[1]) == (140.0, 40.0)
+    verdict = pace.judge([100.0], 9, draining=True, unstarted=frozenset({2}))
+    assert verdict.own_left == 40.0
+    assert verdict.own_seconds is not None
+    assert verdict.own_pace is not None
+    assert verdict.own_seconds / verdict.own_pace == pytest.approx(140.0)  # 40 + 100
+
+
+def test_only_a_worker_that_may_be_slower_than_the_others_looks_again() -> None:
+    """A worker no slower than the others never leaves them a partition: it does not
+    read the store again before its partition claimed ahead starts."""
+    clock = time.monotonic()
+    # The fleet ended 1,900 pages in 9 s (211 a second).
+    pace = ClaimPace(weights={1: 100.0}, first=(clock - 9.0, 5000.0), last=(clock, 3100.0))
+    pace.begun(1, lambda: 100.0)
+    pace.busy_since = clock - 10.0  # 100 pages in 10 s: 0.1 s a page
+    verdict = pace.judge([100.0], 9, draining=True)
+    assert verdict.others_pace == pytest.approx(9 / (1900 / 9 - 10), rel=0.01)  # 0.045
+    assert verdict.slower()
+    pace.busy_since = clock - 2.0  # 100 pages in 2 s: 0.02 s a page
+    verdict = pace.judge([100.0], 9, draining=True)
+    assert verdict.others_pace == pytest.approx(9 / (1900 / 9 - 50), rel=0.01)  # 0.056
+    assert not verdict.slower()
+    assert ClaimPace(weights={1: 100.0}).judge([100.0], 9, draining=True).slower()  # unknown

@@ -198,14 +198,16 @@ def _judge(
         if age is not None
     ]
     ages = [age for age, _work in known] if len(known) == len(latest) else []
-    return pace.judge(
+    pace.verdict = pace.judge(
         [pace.work_left(part) for part in free],
         len(latest),
         draining=draining,
         ages=ages,
         waiting=waiting,
         sizes=[work for _age, work in known] if ages else None,
+        unstarted=unstarted,
     )
+    return pace.verdict
 
 
 def _leave(
@@ -307,22 +309,29 @@ async def keep_ahead(
     *,
     held: frozenset[int],
     pace: ClaimPace,
+    draining: bool,
 ) -> bool:
     """The leave rule made again for partition ``claimed``, taken ahead and not started
-    (nothing of it fetched), just before it would start: True to start it, False to give
-    it back (its lease released untouched, so a faster worker claims it at once). Taken
-    ahead while its partition before was still far from done (on a busy BigQuery a claim
-    takes 5-13 s, so seconds ahead), a worker three times slower than the rest judged
-    on paces read early, and took a partition it ended 20-35 s after them; by now its own
-    pace and the others' are read from far more work. ``held``: its other partitions,
-    their last users in flight (counted as ended: not draining). It keeps the partition
-    whenever no other worker holds one, so none is left without a worker."""
+    (nothing of it fetched): True to start it, False to give it back (its lease released
+    untouched, so a faster worker claims it at once). Taken ahead while its partition
+    before was still far from done (on a busy BigQuery a claim takes 5-13 s, so seconds
+    ahead), a worker three times slower than the rest judged on paces read early, and
+    took a partition it ended 20-35 s after them; later its own pace and the others' are
+    read from far more work. ``held``: its other partitions; ``draining``: their last
+    users are still to be fed (what is left of them comes first), else in flight
+    (counted as ended). It keeps the partition whenever no other worker holds one, so
+    none is left without a worker."""
     pending, leases = await _pending(store, config, pace)
     others = _free(pending, leases, run_id, held | {claimed})
     verdict = _judge(
-        pace, [claimed, *others], leases, run_id, draining=False, unstarted=frozenset({claimed})
+        pace,
+        [claimed, *others],
+        leases,
+        run_id,
+        draining=draining,
+        unstarted=frozenset({claimed}),
     )
-    log.info("claim.recheck", claimed=claimed, **verdict.fields())
+    log.info("claim.recheck", claimed=claimed, draining=draining, **verdict.fields())
     if verdict.leave:
         log.info("claim.given_back", partition=claimed, **verdict.fields())
     return not verdict.leave

@@ -86,6 +86,7 @@ class ClaimPace:
     # ones that hold none now.
     seen: dict[str, float] = field(default_factory=dict)
     gone: set[str] = field(default_factory=set)
+    verdict: Verdict | None = None  # the latest claim's (or re-check's) verdict
 
     def took(self, seconds: float) -> None:
         """A claim (its read and its take) took ``seconds``."""
@@ -161,17 +162,22 @@ class ClaimPace:
             self.busy += time.monotonic() - self.busy_since
             self.busy_since = None
 
-    def measured(self) -> tuple[float, float] | None:
+    def measured(self, unstarted: frozenset[int] = frozenset()) -> tuple[float, float] | None:
         """(this worker's seconds a unit of work, the work left of its partitions under
         way), from the work its runs fetched over the seconds it held a partition (None:
         too little fetched yet, or no weights to compare). Counted over its held time,
         not summed over partitions, so a partition claimed ahead, its start overlapping
-        the tail of the one before, is not counted twice."""
+        the tail of the one before, is not counted twice. ``unstarted``: partitions
+        claimed ahead, begun but not fed yet (the one weighed, not work it drains)."""
         if not self.weights:
             return None
         now = time.monotonic()
         seconds = self.busy + (now - self.busy_since if self.busy_since is not None else 0.0)
-        under_way = [(expected, done()) for expected, done in self.meters.values()]
+        under_way = [
+            (expected, done())
+            for part, (expected, done) in self.meters.items()
+            if part not in unstarted
+        ]
         fetched = self.fetched + sum(done for _expected, done in under_way)
         if seconds <= 0 or fetched < MIN_MEASURED * self.typical():
             return None
@@ -322,6 +328,7 @@ class ClaimPace:
         ages: list[float] | None = None,
         waiting: int = 0,
         sizes: list[float] | None = None,
+        unstarted: frozenset[int] = frozenset(),
     ) -> Verdict:
         """Whether this worker leaves the ``free`` partitions to ``others`` live
         workers, with the figures it weighed: it leaves when they would end them all
@@ -335,10 +342,10 @@ class ClaimPace:
         has taken at least the seconds since it began (its pace is then at least those
         seconds over that partition's work), what is left of it at its pace from now.
         (Not the claim's lead: with claims of seconds, a lead longer than a partition
-        had every worker leave its claims ahead.)"""
+        had every worker leave its claims ahead.) ``unstarted``: see ``measured``."""
         works = _works(free)
         finish = self.others_finish(works, others, ages, waiting, sizes) if works else None
-        measured = self.measured()
+        measured = self.measured(unstarted)
         frame = self._in_their_frame(others + waiting)
         figures = Verdict(
             leave=False,

@@ -34,6 +34,15 @@ class Verdict:
     free_work: float  # of every free partition
     first_work: float  # of the one it would take
 
+    def slower(self) -> bool:
+        """Whether this worker may be slower than the others: their pace or its own not
+        known, or its own (as measured, or as the store shows it) slower than theirs. A
+        worker no slower never leaves a partition to them (they could not end it first)."""
+        own = self.own_pace
+        if own is None or self.others_pace is None:
+            return True
+        return max(own, self.own_pace_theirs or 0.0) > self.others_pace
+
     def fields(self) -> dict[str, object]:
         """The figures as log fields, rounded; ``unknown`` where not known."""
         return {

@@ -10,7 +10,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import Callable, Mapping
-from contextlib import AbstractAsyncContextManager, nullcontext
+from contextlib import AbstractAsyncContextManager, nullcontext, suppress
 from dataclasses import dataclass, replace
 
 import structlog
@@ -247,23 +247,46 @@ class _Claims:
     async def _gate(
         self, partition: int, before: _Claimed, go: asyncio.Event, back: asyncio.Event
     ) -> None:
-        """Once ``before`` is fed (or ended), set ``go`` for ``partition``, claimed ahead
-        of it; ``back`` first when the leave rule, made again, gives it back."""
+        """Set ``go`` for ``partition``, claimed ahead of ``before``, once ``before`` is
+        fed (or ended); ``back`` first when the leave rule, made again, gives it back.
+        A worker that may be slower than the others (``Verdict.slower``) makes it again
+        every claim's seconds (at least a second) until then, and once ``before`` is fed:
+        given back early, the partition joins the others' share while they are still
+        at work (given back at the hand-over, a fast worker took it as the rest ended,
+        and the fleet ended one such partition late)."""
         try:
-            await before.fed.wait()
-            if self._worker.stop.is_set():
-                return
-            held = frozenset(c.partition for c in self.running if c.partition != partition)
-            keep = await keep_ahead(
-                self._store, self._worker.run_id, self._claims, partition, held=held, pace=self.pace
-            )
-            if not keep:
-                back.set()
+            while not self._worker.stop.is_set():
+                verdict = self.pace.verdict
+                if verdict is not None and not verdict.slower():
+                    return
+                if not before.fed.is_set():
+                    with suppress(TimeoutError):
+                        async with asyncio.timeout(max(self.pace.lead_seconds() / 2, 1.0)):
+                            await before.fed.wait()
+                draining = not before.fed.is_set()
+                if not await self._keep(partition, draining=draining):
+                    back.set()
+                    return
+                if not draining:
+                    return
         except StoreError as exc:
             # The verdict stands as made at the claim: the partition starts.
             log.warning("claim.recheck_failed", partition=partition, error=str(exc))
         finally:
             go.set()
+
+    async def _keep(self, partition: int, *, draining: bool) -> bool:
+        """``keep_ahead`` for ``partition``, the worker's other partitions held."""
+        held = frozenset(c.partition for c in self.running if c.partition != partition)
+        return await keep_ahead(
+            self._store,
+            self._worker.run_id,
+            self._claims,
+            partition,
+            held=held,
+            pace=self.pace,
+            draining=draining,
+        )
 
     def _fetched(self, stats: RunCounters) -> Callable[[], float]:
         """The work a partition's run fetched so far, in its weights' unit: a user's
