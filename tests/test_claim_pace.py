@@ -8,7 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from friendscrape.core.claim import ClaimConfig, _holders, _leave, _pending
+from friendscrape.core import leave
+from friendscrape.core.claim import ClaimConfig, _pending
 from friendscrape.core.lease import LeaseConfig
 from friendscrape.core.pace import LEAVE_MARGIN, ClaimPace
 from friendscrape.retry import RetryPolicy
@@ -99,17 +100,17 @@ def test_a_worker_seen_holding_a_partition_and_holding_none_now_is_waiting() -> 
         3: LeaseHolder("c.example", 1, "run-c", live, now),
         4: LeaseHolder("me.example", 1, "me", live, now),
     }
-    holders, waiting = _holders(leases, "me", pace)
+    holders, waiting = leave.holders(leases, "me", pace)
     assert (sorted(holders), waiting) == (["run-a", "run-b", "run-c"], 0)
     # a ended its partition and waits; c's holder stopped renewing (killed).
     later = {2: leases[2], 3: LeaseHolder("c.example", 1, "run-c", lapsed, now)}
-    holders, waiting = _holders(later, "me", pace)
+    holders, waiting = leave.holders(later, "me", pace)
     assert (sorted(holders), waiting) == (["run-b"], 1)
     assert holders["run-b"][1] == 2
     assert holders["run-b"][0] is not None
     # c's partition taken over by a: c is no longer counted, a holds one again.
     again = {2: leases[2], 3: LeaseHolder("a.example", 1, "run-a", live, now)}
-    holders, waiting = _holders(again, "me", pace)
+    holders, waiting = leave.holders(again, "me", pace)
     assert (sorted(holders), waiting) == (["run-a", "run-b"], 0)
 
 
@@ -151,14 +152,14 @@ def test_a_slow_worker_whose_partitions_were_small_leaves_a_big_one_to_a_faster_
     for part in (3, 5):
         by_pages.finished(7.5, part)
     by_pages.seen = dict(waiting)
-    assert _leave(by_pages, [100], leases, "me", draining=False)
+    assert leave.leaves(by_pages, [100], leases, "me", draining=False)
     verdict = by_pages.leave_to_others([150.0], 1, draining=False, ages=[8.0], waiting=8)
     assert verdict is not None
     assert verdict == (pytest.approx(45.0, rel=0.01), pytest.approx(15.0, rel=0.05))
     # The same fleet counted in partitions (11 ended in those 9 s): it claims.
     by_partitions = ClaimPace(first=(clock - 9.0, 20), last=(clock, 9), own=[7.5, 7.5])
     by_partitions.seen = dict(waiting)
-    assert not _leave(by_partitions, [100], leases, "me", draining=False)
+    assert not leave.leaves(by_partitions, [100], leases, "me", draining=False)
     # A partition as small as its own (25 pages, 7.5 s against a waiting worker's 2.5 s)
     # it leaves as well; while the nine have just begun 80-page partitions (8 s), it
     # claims one of 25 pages.
@@ -239,10 +240,10 @@ def test_a_partition_taken_over_weighs_the_pages_left_of_it() -> None:
     pace.weights = dict.fromkeys(range(1, 31), 100.0)
     pace.finished(20.0, 1)
     assert pace.own_pace() == pytest.approx(0.2)
-    assert _leave(pace, [2], leases, "me", draining=False)
+    assert leave.leaves(pace, [2], leases, "me", draining=False)
     pace.left = {2: 10.0}
     assert pace.work_left(2) == 10.0
-    assert not _leave(pace, [2], leases, "me", draining=False)
+    assert not leave.leaves(pace, [2], leases, "me", draining=False)
     # Claimed, it is its partition's work: its pace then counts 10 pages, not 100.
     pace.begun(2)
     pace.finished(2.0, 2)
@@ -302,10 +303,10 @@ def test_the_others_pace_is_read_from_their_partitions_under_way_early_in_a_job(
     pace.weights = dict.fromkeys(range(1, 31), 20.0)
     pace.begun(1, done=lambda: 10.0)
     pace.since = pace.busy_since = clock - 10.6
-    assert not _leave(pace, free, leases, "me", draining=True)
+    assert not leave.leaves(pace, free, leases, "me", draining=True)
     assert pace.held_seconds is None
     pace.left = dict.fromkeys(range(2, 11), 10.0)
-    assert _leave(pace, free, leases, "me", draining=True)
+    assert leave.leaves(pace, free, leases, "me", draining=True)
     assert pace.held_seconds == pytest.approx(0.4, rel=0.01)
     assert pace.others_seconds(9) == pytest.approx(0.4, rel=0.01)
 
@@ -329,9 +330,9 @@ def test_its_pace_is_read_as_the_others_are_where_the_store_shows_them_late() ->
     pace.begun(1, done=lambda: 10.0)
     pace.since = pace.busy_since = clock - 10.0
     pace.left = dict.fromkeys(range(1, 11), 10.0)  # the latest claim's read
-    assert not _leave(pace, free, leases, "me", draining=True)  # its own lease unread
+    assert not leave.leaves(pace, free, leases, "me", draining=True)  # its own lease unread
     assert pace.own_held_seconds is None
-    assert _leave(pace, free, leases | {1: mine}, "me", draining=True)
+    assert leave.leaves(pace, free, leases | {1: mine}, "me", draining=True)
     assert pace.held_seconds == pytest.approx(0.7, rel=0.01)
     assert pace.own_held_seconds == pytest.approx(1.6, rel=0.01)
 

@@ -14,7 +14,9 @@ they had ended them all (``ClaimPace``, ``LEAVE_MARGIN``). Both ends weigh parti
 their expected work (the plan's pages, ``partition_pages``): a worker's pace is its
 seconds an expected page, so one whose partitions were small is not taken for faster
 than it is, and a big last partition is weighed as big. It still takes them when no
-other worker holds a partition, so no partition is ever left without a worker.
+other worker holds a partition, so no partition is ever left without a worker. The
+leave rule's reading of a claim's leases is ``core/leave.py``; a partition claimed ahead
+is weighed again before it starts (``keep_ahead``) and given back when it should be left.
 """
 
 from __future__ import annotations
@@ -22,15 +24,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
 import structlog
 
 from friendscrape.core.lease import LeaseConfig, jitter
-from friendscrape.core.pace import MIN_MEASURED, ClaimPace
-from friendscrape.core.verdict import Verdict
+from friendscrape.core.leave import judge_free, leaves
+from friendscrape.core.pace import ClaimPace
 from friendscrape.errors import StoreTransientError
 from friendscrape.retry import retry_call
 from friendscrape.stores import retried
@@ -39,7 +40,6 @@ from friendscrape.stores.base import Lease, LeaseHolder, PlanReads, RunStore, no
 log = structlog.get_logger(__name__)
 
 _AHEAD_TRIES = 3  # takes a claim-ahead may lose before the worker claims after its drain
-_WAITING_FOR = 60.0  # seconds since last seen holding a partition a worker counts as waiting
 
 
 class ClaimStore(RunStore, PlanReads, Protocol):
@@ -124,114 +124,6 @@ async def _take_one(
     return lease
 
 
-def _holders(
-    leases: dict[int, LeaseHolder], run_id: str, pace: ClaimPace
-) -> tuple[dict[str, tuple[float | None, int]], int]:
-    """Each other worker holding a live lease, with the seconds it has been at its
-    latest partition (None where its lease does not say when it was taken) and that
-    partition; and how many others wait for a partition: seen holding one within
-    ``_WAITING_FOR`` seconds, holding none now, their lease not found gone (a worker
-    killed or stopped is no longer waiting)."""
-    now, clock = now_utc(), time.monotonic()
-    latest: dict[str, tuple[float | None, int]] = {}
-    for part, holder in leases.items():
-        if holder.run_id == run_id:
-            continue
-        if holder.gone(now):
-            pace.seen.pop(holder.run_id, None)
-            pace.gone.add(holder.run_id)
-            continue
-        age = (now - holder.acquired_at).total_seconds() if holder.acquired_at else None
-        before = latest.get(holder.run_id)
-        if before is None or (age is not None and (before[0] is None or age < before[0])):
-            latest[holder.run_id] = (age, part)
-    for run in latest:
-        if run not in pace.gone:
-            pace.seen[run] = clock
-    waiting = sum(
-        1 for run, at in pace.seen.items() if run not in latest and clock - at <= _WAITING_FOR
-    )
-    return latest, waiting
-
-
-def _held_seconds(pace: ClaimPace, held: Iterable[tuple[float | None, int]]) -> float | None:
-    """Holders' seconds a unit of work so far: the seconds they have held their
-    partitions (``held``: each one's seconds and number) over the work done of them,
-    where the claim's read gave what is left of them (None: too little done to tell)."""
-    spent, done = 0.0, 0.0
-    for age, part in held:
-        if age is not None and part in pace.left:
-            spent += age
-            done += max(pace.work(part) - pace.left[part], 0.0)
-    return spent / done if done >= MIN_MEASURED * pace.typical() else None
-
-
-def _judge(
-    pace: ClaimPace,
-    free: list[int],
-    leases: dict[int, LeaseHolder],
-    run_id: str,
-    *,
-    draining: bool,
-    unstarted: frozenset[int] = frozenset(),
-) -> Verdict:
-    """The leave rule's verdict on the ``free`` partitions (the first the one it would
-    take), from the claim's read; ``draining``: its latest partition is still under way;
-    ``unstarted``: its own partitions claimed but not started (no work of them done,
-    their seconds held not counted in its pace)."""
-    latest, waiting = _holders(leases, run_id, pace)
-    pace.held_seconds = _held_seconds(pace, latest.values())
-    now = now_utc()
-    pace.own_held_seconds = _held_seconds(
-        pace,
-        (
-            ((now - holder.acquired_at).total_seconds(), part)
-            for part, holder in leases.items()
-            if holder.run_id == run_id and holder.acquired_at is not None and part not in unstarted
-        ),
-    )
-    # What is left of each holder's partition: the pages its claim read left of it where
-    # read (from now: no age), else its plan's less the seconds it has been at it.
-    known = [
-        (0.0, pace.left[part]) if part in pace.left else (age, pace.work(part))
-        for age, part in latest.values()
-        if age is not None
-    ]
-    ages = [age for age, _work in known] if len(known) == len(latest) else []
-    pace.verdict = pace.judge(
-        [pace.work_left(part) for part in free],
-        len(latest),
-        draining=draining,
-        ages=ages,
-        waiting=waiting,
-        sizes=[work for _age, work in known] if ages else None,
-        unstarted=unstarted,
-    )
-    return pace.verdict
-
-
-def _leave(
-    pace: ClaimPace | None,
-    free: list[int],
-    leases: dict[int, LeaseHolder],
-    run_id: str,
-    *,
-    draining: bool,
-) -> bool:
-    """True when this worker leaves the ``free`` partitions to the others (logged once
-    each time it starts to); ``draining``: its latest partition is still under way."""
-    if pace is None:
-        return False
-    verdict = _judge(pace, free, leases, run_id, draining=draining)
-    if draining:
-        # Every claim-ahead verdict, claimed or left, with its figures.
-        log.info("claim.ahead_verdict", **verdict.fields())
-    if verdict.leave and not pace.leaving:
-        log.info("claim.left_to_others", **verdict.fields())
-    pace.leaving = verdict.leave
-    return pace.leaving
-
-
 async def _pending(
     store: ClaimStore, config: ClaimConfig, pace: ClaimPace | None
 ) -> tuple[list[int], dict[int, LeaseHolder]]:
@@ -288,7 +180,7 @@ async def claim_ahead(
         began = time.monotonic()
         pending, leases = await _pending(store, config, pace)
         free = _free(pending, leases, run_id, held)
-        if not free or _leave(pace, free, leases, run_id, draining=True):
+        if not free or leaves(pace, free, leases, run_id, draining=True):
             return None
         lease = await _take_one(
             store, run_id, config, free, leases, pending=len(pending), began=began
@@ -323,7 +215,7 @@ async def keep_ahead(
     none is left without a worker."""
     pending, leases = await _pending(store, config, pace)
     others = _free(pending, leases, run_id, held | {claimed})
-    verdict = _judge(
+    verdict = judge_free(
         pace,
         [claimed, *others],
         leases,
@@ -360,7 +252,7 @@ async def claim_next(
             log.info("claim.none_left")
             return None
         free = _free(pending, leases, run_id, frozenset())
-        leaving = _leave(pace, free, leases, run_id, draining=False)
+        leaving = leaves(pace, free, leases, run_id, draining=False)
         if free and not leaving:
             lease = await _take_one(
                 store, run_id, config, free, leases, pending=len(pending), began=began
