@@ -97,6 +97,7 @@ async def _take_one(
     *,
     pending: int,
     began: float,
+    pace: ClaimPace | None,
 ) -> Lease | None:
     """The lease of the first of ``free`` (not empty, lowest first) that no other
     worker took since they were read, or None when others took them all. One take
@@ -104,7 +105,8 @@ async def _take_one(
     take of one partition named by a read lost the race whenever another worker took it
     between the two, and on a busy BigQuery, its statements seconds long, the losers of
     one race raced again, some losing several takes in a row while others claimed.
-    ``began``: when the claim's read began (monotonic), for the seconds it took."""
+    ``began``: when the claim's read began (monotonic), for the seconds it took, logged
+    and, where a lease was taken, timed into ``pace`` (``ClaimPace.took``)."""
     gone = _gone(leases)
     lease = await retry_call(
         lambda: store.claim_lease(run_id, config.lease.ttl, free, gone),
@@ -121,6 +123,8 @@ async def _take_one(
         pending_partitions=pending,
         seconds=round(time.monotonic() - began, 2),
     )
+    if pace is not None:
+        pace.took(time.monotonic() - began)
     return lease
 
 
@@ -183,11 +187,9 @@ async def claim_ahead(
         if not free or leaves(pace, free, leases, run_id, draining=True):
             return None
         lease = await _take_one(
-            store, run_id, config, free, leases, pending=len(pending), began=began
+            store, run_id, config, free, leases, pending=len(pending), began=began, pace=pace
         )
         if lease is not None:
-            if pace is not None:
-                pace.took(time.monotonic() - began)
             log.info("claim.ahead", partition=lease.partition, draining=sorted(held))
             return lease
     return None
@@ -255,11 +257,9 @@ async def claim_next(
         leaving = leaves(pace, free, leases, run_id, draining=False)
         if free and not leaving:
             lease = await _take_one(
-                store, run_id, config, free, leases, pending=len(pending), began=began
+                store, run_id, config, free, leases, pending=len(pending), began=began, pace=pace
             )
             if lease is not None:
-                if pace is not None:
-                    pace.took(time.monotonic() - began)
                 return lease
             continue  # another worker took one: read again at once, the list is stale
         if not waited and not leaving:

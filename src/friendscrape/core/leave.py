@@ -2,7 +2,8 @@
 workers hold a partition and since when, which wait for one, how fast their partitions
 under way and this worker's own go as the store shows them, and the verdict of
 ``ClaimPace.judge`` on the free partitions, logged with its figures. Kept apart from the
-claims' store calls (``core/claim.py``) and from the pace arithmetic (``core/pace.py``).
+claims' store calls (``core/claim.py``) and from the pace arithmetic (``core/pace.py``,
+``core/pace_own.py``, ``core/pace_others.py``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from collections.abc import Iterable
 
 import structlog
 
-from friendscrape.core.pace import MIN_MEASURED, ClaimPace
+from friendscrape.core.pace import ClaimPace
+from friendscrape.core.pace_own import MIN_MEASURED
 from friendscrape.core.verdict import Verdict
 from friendscrape.stores.base import LeaseHolder, now_utc
 
