@@ -11,13 +11,14 @@ servers). Three runs, each on a fresh copy of the imported store:
 2. next: ``partitions plan --count 100 --balance pages`` and ``run --partition next``;
 3. next again, one fast worker SIGKILLed once half the users are saved.
 
-On BigQuery (``--store bigquery``: the local server the test suite starts, a smaller job
-by default) each run has its own dataset, the users imported into each, and results are
-written with ``FRIENDSCRAPE_BIGQUERY_WRITE_API=insert_all``: the local server stops
-answering Storage Write API calls when several processes write through it at once (real
-BigQuery does not). Its statements take about a second on a busy machine, so leases are
-renewed (and samples written) every 10 s, a third of the 30 s ttl: each renewal and
-sample is a DML statement on shared tables. Results are read back with the BigQuery client itself.
+On BigQuery (``--store bigquery``: the local server the test suite starts; the same plan
+of 100, 10 partitions a worker, at 1,500 users) each run has its own dataset, the users
+imported into each, and results are written with
+``FRIENDSCRAPE_BIGQUERY_WRITE_API=insert_all``: the local server stops answering Storage
+Write API calls when several processes write through it at once (real BigQuery does
+not). Its statements take about a second on a busy machine, so leases are renewed (and
+samples written) every 10 s, a third of the 30 s ttl: each renewal and sample is a DML
+statement on shared tables. Results are read back with the BigQuery client itself.
 
 The ideal is the job's pages over the fleet's measured pages per second (run 2: each
 worker's pages over its busy time, from its first claim to its last partition done,
@@ -28,7 +29,7 @@ most 1.3x the ideal plus the lease ttl, every user's row identical to the static
 and no page fetched twice beyond the killed worker's partition. Exit 1 on a miss.
 
     python benchmarks/fleet.py
-    python benchmarks/fleet.py --store bigquery              # 600 users, plan of 30
+    python benchmarks/fleet.py --store bigquery              # 1,500 users, plan of 100
     python benchmarks/fleet.py --keep                        # keep the worker logs
 """
 
@@ -57,9 +58,9 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 USERS = 1500  # SQLite; --users
-BIGQUERY_USERS = 600
+BIGQUERY_USERS = 1500
 PARTITIONS = 100  # the next runs' plan; --partitions
-BIGQUERY_PARTITIONS = 30
+BIGQUERY_PARTITIONS = 100
 PROJECT = "test-project"
 MEAN_FRIENDS = 520.0  # the simulator's lognormal: median about 300
 FAST = 0.1  # seconds a page, nine workers
