@@ -4,7 +4,9 @@ its partition would take well over their finish, never in a close case."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -16,11 +18,22 @@ from friendscrape.retry import RetryPolicy
 from friendscrape.stores.base import ClaimRead, LeaseHolder, now_utc
 
 
+def _leave(
+    pace: ClaimPace, free: int | Sequence[float], others: int, **options: Any
+) -> tuple[float, float] | None:
+    """(its own seconds, the others' finish) when ``pace.judge`` leaves the ``free``
+    partitions to ``others`` workers; None: it claims."""
+    verdict = pace.judge(free, others, **options)
+    if not verdict.leave or verdict.own_seconds is None:
+        return None
+    return verdict.own_seconds, verdict.others_finish_seconds or 0.0
+
+
 def _pace(own_seconds: float) -> ClaimPace:
     """Nine other workers ending 9 partitions in 9 s (one a second, each taking 9 s a
     partition); this worker's partitions took ``own_seconds`` each."""
     now = time.monotonic()
-    return ClaimPace(first=(now - 9.0, 20), last=(now, 11), own=[own_seconds] * 2)
+    return ClaimPace(reads=[(now - 9.0, 20), (now, 11)], own=[own_seconds] * 2)
 
 
 def _verdict(factor: float) -> tuple[float, float] | None:
@@ -33,7 +46,7 @@ def _verdict(factor: float) -> tuple[float, float] | None:
         finish = _pace(own).others_finish(9, 9)
         assert finish is not None
         own = factor * finish
-    return _pace(own).leave_to_others(9, 9, draining=False)
+    return _leave(_pace(own), 9, 9, draining=False)
 
 
 def test_a_close_case_claims() -> None:
@@ -68,8 +81,8 @@ def test_the_others_finish_counts_what_is_left_of_their_partitions() -> None:
     # A worker taking about twice their partition's time claims while they have just
     # begun theirs (ending with them), and leaves the free ones when they are ending.
     slow = _pace(2 * theirs)
-    assert slow.leave_to_others(9, 9, draining=False, ages=[0.0] * 9) is None
-    assert slow.leave_to_others(9, 9, draining=False, ages=[theirs] * 9) is not None
+    assert _leave(slow, 9, 9, draining=False, ages=[0.0] * 9) is None
+    assert _leave(slow, 9, 9, draining=False, ages=[theirs] * 9) is not None
 
 
 def test_workers_waiting_for_a_partition_count_in_the_others_finish() -> None:
@@ -79,12 +92,12 @@ def test_workers_waiting_for_a_partition_count_in_the_others_finish() -> None:
     partitions to it while eight sat idle; counting the waiting ones, it claims, and a
     worker three times slower still leaves them."""
     fast = _pace(9.0)
-    assert fast.leave_to_others(2, 1, draining=False, ages=[0.0]) is not None  # the old count
-    assert fast.leave_to_others(2, 1, draining=False, ages=[0.0], waiting=8) is None
+    assert _leave(fast, 2, 1, draining=False, ages=[0.0]) is not None  # the old count
+    assert _leave(fast, 2, 1, draining=False, ages=[0.0], waiting=8) is None
     slow = _pace(30.0)
-    assert slow.leave_to_others(2, 1, draining=False, ages=[0.0], waiting=8) is not None
+    assert _leave(slow, 2, 1, draining=False, ages=[0.0], waiting=8) is not None
     # Nobody else holding a partition: it claims, however many are said to wait.
-    assert slow.leave_to_others(2, 0, draining=False, ages=[], waiting=8) is None
+    assert _leave(slow, 2, 0, draining=False, ages=[], waiting=8) is None
 
 
 def test_a_worker_seen_holding_a_partition_and_holding_none_now_is_waiting() -> None:
@@ -126,9 +139,9 @@ def test_a_draining_worker_counts_what_is_left_of_its_partition_before_the_next(
     finish = pace.others_finish(1, 9, ages=[0.0] * 9)
     assert finish is not None
     pace.since = time.monotonic() - own  # its partition ending about now
-    assert pace.leave_to_others(1, 9, draining=True, ages=[0.0] * 9) is None
+    assert _leave(pace, 1, 9, draining=True, ages=[0.0] * 9) is None
     pace.since = time.monotonic() - own / 2  # half of it still to come
-    verdict = pace.leave_to_others(1, 9, draining=True, ages=[0.0] * 9)
+    verdict = _leave(pace, 1, 9, draining=True, ages=[0.0] * 9)
     assert verdict is not None
     assert verdict[0] == pytest.approx(1.5 * own, rel=0.05)
 
@@ -147,25 +160,25 @@ def test_a_slow_worker_whose_partitions_were_small_leaves_a_big_one_to_a_faster_
     waiting = {f"run-{i}": clock for i in range(8)}
     weights = dict.fromkeys(range(1, 101), 80.0) | {3: 25.0, 5: 25.0, 100: 150.0}
     # 9 s of the fleet: 90 pages a second from the others, 3.3 from this worker.
-    by_pages = ClaimPace(first=(clock - 9.0, 5000.0), last=(clock, 5000.0 - 9 * 93.33))
+    by_pages = ClaimPace(reads=[(clock - 9.0, 5000.0), (clock, 5000.0 - 9 * 93.33)])
     by_pages.weights = weights
     for part in (3, 5):
         by_pages.finished(7.5, part)
     by_pages.seen = dict(waiting)
     assert leave.leaves(by_pages, [100], leases, "me", draining=False)
-    verdict = by_pages.leave_to_others([150.0], 1, draining=False, ages=[8.0], waiting=8)
+    verdict = _leave(by_pages, [150.0], 1, draining=False, ages=[8.0], waiting=8)
     assert verdict is not None
     assert verdict == (pytest.approx(45.0, rel=0.01), pytest.approx(15.0, rel=0.05))
     # The same fleet counted in partitions (11 ended in those 9 s): it claims.
-    by_partitions = ClaimPace(first=(clock - 9.0, 20), last=(clock, 9), own=[7.5, 7.5])
+    by_partitions = ClaimPace(reads=[(clock - 9.0, 20), (clock, 9)], own=[7.5, 7.5])
     by_partitions.seen = dict(waiting)
     assert not leave.leaves(by_partitions, [100], leases, "me", draining=False)
     # A partition as small as its own (25 pages, 7.5 s against a waiting worker's 2.5 s)
     # it leaves as well; while the nine have just begun 80-page partitions (8 s), it
     # claims one of 25 pages.
-    assert by_pages.leave_to_others([25.0], 1, draining=False, ages=[8.0], waiting=8)
+    assert _leave(by_pages, [25.0], 1, draining=False, ages=[8.0], waiting=8)
     fresh = {"ages": [0.0] * 9, "sizes": [80.0] * 9}
-    assert by_pages.leave_to_others([25.0], 9, draining=False, **fresh) is None
+    assert _leave(by_pages, [25.0], 9, draining=False, **fresh) is None
 
 
 def _half_done(seconds_a_page: float) -> ClaimPace:
@@ -174,7 +187,7 @@ def _half_done(seconds_a_page: float) -> ClaimPace:
     ``seconds_a_page``: 50 fetched over the seconds that took."""
     clock = time.monotonic()
     fleet = 9 * 9 * 10.0 + 9 / seconds_a_page
-    pace = ClaimPace(first=(clock - 9.0, 5000.0), last=(clock, 5000.0 - fleet))
+    pace = ClaimPace(reads=[(clock - 9.0, 5000.0), (clock, 5000.0 - fleet)])
     pace.weights = dict.fromkeys(range(1, 31), 100.0)
     pace.begun(1, done=lambda: 50.0)
     pace.since = pace.busy_since = clock - 50 * seconds_a_page
@@ -190,13 +203,13 @@ def test_a_worker_half_through_its_first_partition_knows_its_pace_from_its_pages
     before), it took it and ended the job last."""
     slow = _half_done(0.3)
     fresh = {"ages": [0.0] * 9, "sizes": [100.0] * 9}
-    verdict = slow.leave_to_others([100.0], 9, draining=True, **fresh)
+    verdict = _leave(slow, [100.0], 9, draining=True, **fresh)
     assert verdict is not None
     assert verdict == (pytest.approx(45.0, rel=0.02), pytest.approx(20.0, rel=0.05))
     slow.meters.clear()  # its pages unread: the seconds so far alone
-    assert slow.leave_to_others([100.0], 9, draining=True, **fresh) is None
+    assert _leave(slow, [100.0], 9, draining=True, **fresh) is None
     # As fast as the others (5 s for its 50 pages): it claims.
-    assert _half_done(0.1).leave_to_others([100.0], 9, draining=True, **fresh) is None
+    assert _leave(_half_done(0.1), [100.0], 9, draining=True, **fresh) is None
 
 
 def test_a_worker_pace_counts_the_seconds_it_held_a_partition_once() -> None:
@@ -236,7 +249,7 @@ def test_a_partition_taken_over_weighs_the_pages_left_of_it() -> None:
         part: LeaseHolder("h.example", 1, f"run-{part}", live, now - timedelta(seconds=5))
         for part in range(3, 12)
     }
-    pace = ClaimPace(first=(clock - 9.0, 5000.0), last=(clock, 5000.0 - 810.0 - 45.0))
+    pace = ClaimPace(reads=[(clock - 9.0, 5000.0), (clock, 5000.0 - 810.0 - 45.0)])
     pace.weights = dict.fromkeys(range(1, 31), 100.0)
     pace.finished(20.0, 1)
     assert pace.own_pace() == pytest.approx(0.2)
@@ -277,9 +290,8 @@ async def test_the_fleet_pace_counts_the_pages_fetched_of_partitions_under_way()
     await _pending(plan, config, pace)  # type: ignore[arg-type]
     plan.left = {1: 40, 2: 70}
     await _pending(plan, config, pace)  # type: ignore[arg-type]
-    assert pace.first is not None
-    assert pace.last is not None
-    assert (pace.first[1], pace.last[1]) == (300.0, 210.0)
+    assert len(pace.reads) == 2
+    assert (pace.reads[0][1], pace.reads[-1][1]) == (300.0, 210.0)
     assert pace.work_left(2) == 70.0
     assert pace.work_left(3) == 100.0
 
@@ -299,7 +311,7 @@ def test_the_others_pace_is_read_from_their_partitions_under_way_early_in_a_job(
         for part in range(2, 11)
     }
     free = list(range(11, 22))
-    pace = ClaimPace(first=(clock - 10.0, 600.0), last=(clock, 500.0))
+    pace = ClaimPace(reads=[(clock - 10.0, 600.0), (clock, 500.0)])
     pace.weights = dict.fromkeys(range(1, 31), 20.0)
     pace.begun(1, done=lambda: 10.0)
     pace.since = pace.busy_since = clock - 10.6
@@ -325,7 +337,7 @@ def test_its_pace_is_read_as_the_others_are_where_the_store_shows_them_late() ->
     }
     mine = LeaseHolder("me.example", 1, "me", live, now - timedelta(seconds=16))
     free = list(range(11, 22))
-    pace = ClaimPace(first=(clock - 10.0, 600.0), last=(clock, 520.0))
+    pace = ClaimPace(reads=[(clock - 10.0, 600.0), (clock, 520.0)])
     pace.weights = dict.fromkeys(range(1, 31), 20.0)
     pace.begun(1, done=lambda: 10.0)
     pace.since = pace.busy_since = clock - 10.0
@@ -345,9 +357,7 @@ def test_the_fleet_pace_is_read_over_the_latest_span_of_reads_not_from_the_first
     pace = ClaimPace(
         reads=[(clock - 30.0, 5000.0), (clock - 20.0, 5000.0), (clock - 10.0, 4000.0)],
     )
-    pace.first = pace.reads[0]
-    pace.last = (clock, 3000.0)
-    pace.reads.append(pace.last)
+    pace.reads.append((clock, 3000.0))
     # 1,000 units in the latest 10 s: nine others at 0.09 s a unit (not 2,000 in 30 s:
     # 0.135 s a unit, half again as slow).
     assert pace.fleet_seconds(9) == pytest.approx(9 / 100.0, rel=0.01)
@@ -371,12 +381,12 @@ def test_every_verdict_says_its_figures_and_which_estimate_was_unknown() -> None
     assert (fields["free"], fields["free_work"], fields["work"]) == (2, 200.0, 120.0)
     assert (fields["workers"], fields["waiting"]) == (9, 1)
     clock = time.monotonic()
-    slow = ClaimPace(first=(clock - 9.0, 20), last=(clock, 11), own=[30.0, 30.0])
+    slow = ClaimPace(reads=[(clock - 9.0, 20), (clock, 11)], own=[30.0, 30.0])
     verdict = slow.judge(9, 9, draining=False, ages=[0.0] * 9)
     assert verdict.leave
     assert verdict.others_pace == pytest.approx(9 / (9 / 9.0 - 1 / 30.0), rel=0.01)
     assert verdict.own_seconds == pytest.approx(30.0)
-    assert slow.leave_to_others(9, 9, draining=False, ages=[0.0] * 9) == (
+    assert _leave(slow, 9, 9, draining=False, ages=[0.0] * 9) == (
         verdict.own_seconds,
         verdict.others_finish_seconds,
     )
@@ -425,7 +435,7 @@ def test_only_a_worker_that_may_be_slower_than_the_others_looks_again() -> None:
     read the store again before its partition claimed ahead starts."""
     clock = time.monotonic()
     # The fleet ended 1,900 pages in 9 s (211 a second).
-    pace = ClaimPace(weights={1: 100.0}, first=(clock - 9.0, 5000.0), last=(clock, 3100.0))
+    pace = ClaimPace(weights={1: 100.0}, reads=[(clock - 9.0, 5000.0), (clock, 3100.0)])
     pace.begun(1, lambda: 100.0)
     pace.busy_since = clock - 10.0  # 100 pages in 10 s: 0.1 s a page
     verdict = pace.judge([100.0], 9, draining=True)

@@ -63,26 +63,6 @@ class ClaimPace(OthersPace):
             return _FIRST_LEAD
         return _LEAD_PER_CLAIM * self.claim_seconds
 
-    def leave_to_others(
-        self,
-        free: int | Sequence[float],
-        others: int,
-        *,
-        draining: bool,
-        ages: list[float] | None = None,
-        waiting: int = 0,
-        sizes: list[float] | None = None,
-    ) -> tuple[float, float] | None:
-        """(its own seconds to end the partition it would take, the others' finish) when
-        this worker should leave the ``free`` partitions to the others; None: it claims
-        (``judge``)."""
-        verdict = self.judge(
-            free, others, draining=draining, ages=ages, waiting=waiting, sizes=sizes
-        )
-        if not verdict.leave or verdict.own_seconds is None:
-            return None
-        return verdict.own_seconds, verdict.others_finish_seconds or 0.0
-
     def judge(
         self,
         free: int | Sequence[float],

@@ -26,9 +26,9 @@ _READS_KEPT = 64
 class OthersPace(OwnPace):
     """The others' pace and finish, read against this worker's own (``OwnPace``)."""
 
-    first: tuple[float, float] | None = None  # (monotonic time, pending work)
-    last: tuple[float, float] | None = None
-    reads: list[tuple[float, float]] = field(default_factory=list)  # each, latest last
+    # Its claims' reads: (monotonic time, pending work), the latest last (the latest
+    # ``_READS_KEPT``).
+    reads: list[tuple[float, float]] = field(default_factory=list)
     # The seconds a unit of work the other holders' partitions under way took so far
     # (their seconds held over the work done of them, at the latest claim's read).
     held_seconds: float | None = None
@@ -39,11 +39,7 @@ class OthersPace(OwnPace):
 
     def observe(self, pending: float) -> None:
         """The pending partitions' work a claim read just now."""
-        now = time.monotonic()
-        if self.first is None:
-            self.first = (now, pending)
-        self.last = (now, pending)
-        self.reads.append(self.last)
+        self.reads.append((time.monotonic(), pending))
         del self.reads[:-_READS_KEPT]
 
     def _in_their_frame(self, others: int) -> float:
@@ -76,8 +72,8 @@ class OthersPace(OwnPace):
 
     def fleet_seconds(self, others: int) -> float | None:
         """The others' seconds a unit of work from how the fleet's pending work shrank
-        between this worker's first read and its latest, less its own share (None: too
-        little done yet, or its own share all of it)."""
+        over the latest span of this worker's reads (``_latest_span``), less its own
+        share (None: too little done yet, or its own share all of it)."""
         span = self._latest_span()
         if others < 1 or span is None:
             return None
@@ -89,10 +85,8 @@ class OthersPace(OwnPace):
     def _latest_span(self) -> tuple[float, float] | None:
         """(seconds, work done by the fleet) from the latest read back to the latest
         earlier one at least ``_MIN_SPAN`` seconds and ``_MIN_DONE`` partitions' work
-        before it (or to the first read, where only it and the latest are known)."""
+        before it (or to the earliest read kept)."""
         reads = self.reads
-        if len(reads) < 2:
-            reads = [r for r in (self.first, self.last) if r is not None]
         if len(reads) < 2:
             return None
         end, left = reads[-1]
