@@ -1,5 +1,6 @@
-"""Store faults: a lock that passes is retried; one that stays, or a write that hangs,
-ends the process non-zero with an error event naming the cause.
+"""Store faults: a lock that passes is retried, at a save or as the store is opened; one
+that stays, or a write that hangs, ends the process non-zero with an error event (or
+one line) naming the cause.
 
 The fault is real: this test process opens the same SQLite file and holds its write
 lock (BEGIN IMMEDIATE), so the run's writes fail with "database is locked" or wait in
@@ -103,4 +104,46 @@ async def test_hung_write_trips_the_watchdog(db: Path, clean_sim: SimProcess) ->
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1, run.stderr
     assert "no successful write" in lines[0]
+    assert integrity(db) == "ok"
+
+
+async def test_a_store_locked_as_the_run_opens_it_is_waited_for(
+    db: Path, clean_sim: SimProcess, graph: SyntheticGraph
+) -> None:
+    """Opening to write takes the write lock for a moment: another process holding it
+    longer (an import, a stopped worker) is retried as the store is opened, not an end."""
+    env = clean_env(FRIENDSCRAPE_WRITE_TIMEOUT="0.3", FRIENDSCRAPE_STORE_ATTEMPTS="50")
+    with write_lock(db):
+        held = saved_rows(db)
+        run = await start_cli(run_args(db, clean_sim, PARTITION), env=env)
+        retry = await run.wait_event("store.retry", where=lambda e: e["what"] == "open", timeout=30)
+        assert "database is locked" in retry["error"], retry
+        assert not run.named("run.started"), run.tail()
+        assert saved_rows(db) == held
+    assert await run.wait(timeout=60) == 0, run.tail()
+    assert run.named("partition.complete"), run.tail()
+    assert "Traceback" not in run.stderr
+    assert_partition_matches_truth(db, PARTITION, graph, attempts_once=True)
+
+
+async def test_a_store_locked_through_every_open_attempt_is_one_line_and_exit_2(
+    db: Path, clean_sim: SimProcess
+) -> None:
+    env = clean_env(FRIENDSCRAPE_WRITE_TIMEOUT="0.3", FRIENDSCRAPE_STORE_ATTEMPTS="3")
+    with write_lock(db):
+        held = saved_rows(db)
+        run = await start_cli(run_args(db, clean_sim, PARTITION), env=env)
+        code = await run.wait(timeout=60)
+    assert code == 2, run.tail()
+    retries = [e for e in run.named("store.retry") if e["what"] == "open"]
+    assert [e["attempt"] for e in retries] == [1, 2], run.tail()
+    assert not run.named("run.started"), run.tail()
+    lines = [line for line in run.stderr.strip().splitlines() if line.startswith("friendscrape:")]
+    said = (
+        f"friendscrape: error: cannot open SQLite store {str(db)!r}: database is locked "
+        "(another process is writing to it)"
+    )
+    assert lines == [said], run.stderr
+    assert "Traceback" not in run.stderr
+    assert saved_rows(db) == held
     assert integrity(db) == "ok"

@@ -21,7 +21,15 @@ import pytest
 
 from friendscrape.core.pace import LEAVE_MARGIN
 from friendscrape.simulator import SimConfig
-from reliability.harness import CliRun, SimProcess, clean_env, run_cli, start_cli, start_simulator
+from reliability.harness import (
+    CliRun,
+    SimProcess,
+    clean_env,
+    run_cli,
+    start_cli,
+    start_simulator,
+    write_lock,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -39,12 +47,25 @@ class Job:
     env: dict[str, str]
     # Result rows per user_id, read from the store itself (not through friendscrape).
     rows_per_user: Callable[[], Counter[str]] = field(default=Counter)
+    # The SQLite file (None: BigQuery, whose locks are the server's own).
+    db: Path | None = None
 
     def args(self, *args: str) -> list[str]:
         return [*args, "--store", self.url]
 
     async def cli(self, *args: str) -> tuple[int, CliRun]:
         return await run_cli(self.args(*args), env=self.env, timeout=120)
+
+    def hold_still(self, worker: CliRun) -> None:
+        """SIGSTOP ``worker`` outside any write of its own. Stopped inside one, it would
+        hold the SQLite file's write lock while it is stopped, and every other worker would
+        wait on it (and the test would see that, not what it is about): so the write lock
+        is taken here first, between the worker's writes, and let go once it is stopped."""
+        if self.db is None:
+            worker.send(signal.SIGSTOP)
+            return
+        with write_lock(self.db):  # waits for the worker's write, if any, to end
+            worker.send(signal.SIGSTOP)
 
     async def worker(
         self, sim: SimProcess, *extra: str, env: dict[str, str] | None = None
@@ -83,7 +104,7 @@ def _bigquery_rows(endpoint: str, table: str) -> Counter[str]:
 def job(request: pytest.FixtureRequest, tmp_path: Path) -> Job:
     if request.param == "sqlite":
         db = tmp_path / "job.db"
-        return Job(f"sqlite:///{db}", clean_env(**LEASE_ENV), lambda: _sqlite_rows(db))
+        return Job(f"sqlite:///{db}", clean_env(**LEASE_ENV), lambda: _sqlite_rows(db), db)
     emulator = request.getfixturevalue("bq_emulator")
     dataset = request.getfixturevalue("bq_dataset")
     # The local server answers a statement in about a second on a busy machine: a lease
@@ -398,7 +419,7 @@ async def test_a_far_slower_worker_leaves_the_last_partitions_to_a_faster_one(
         await _planned(job, tmp_path, 20, SimConfig(users=80, mean_friends=20.0))
         laggard = await job.worker(slow, "--concurrency", "2", env=slow_env)
         assert (await laggard.wait_event("run.started", timeout=120))["partition"] == 1
-        laggard.send(signal.SIGSTOP)
+        job.hold_still(laggard)
         quick = await job.worker(fast, "--concurrency", "2")
         for done in range(14):
             await quick.wait_event(
@@ -468,7 +489,7 @@ async def test_a_slow_worker_gives_back_its_claim_ahead_and_a_fast_one_collects_
         await _planned(job, tmp_path, 10, config)
         laggard = await job.worker(slow, "--concurrency", "2", env=slow_env)
         ahead = await laggard.wait_event("claim.ahead", timeout=120)
-        laggard.send(signal.SIGSTOP)
+        job.hold_still(laggard)
         assert ahead["partition"] == 2, laggard.tail()
         assert not [e for e in laggard.named("run.fed") if e["partition"] == 1], laggard.tail()
         quick = await job.worker(fast, "--concurrency", "2")

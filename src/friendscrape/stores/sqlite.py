@@ -14,7 +14,7 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from friendscrape.errors import StoreUnavailableError, UsageError
+from friendscrape.errors import StoreTransientError, StoreUnavailableError, UsageError
 from friendscrape.stores import sqlite_graph as graph
 from friendscrape.stores import sqlite_totals as totals
 from friendscrape.stores import sqlite_waves as waves
@@ -176,6 +176,13 @@ def _unreadable_why(path: Path) -> str | None:
     return None
 
 
+def _held_by_another(exc: sqlite3.DatabaseError) -> bool:
+    """Whether ``exc`` is another connection's lock (SQLITE_BUSY, SQLITE_LOCKED), which
+    passes once it lets go."""
+    code = getattr(exc, "sqlite_errorcode", None) or 0
+    return code & 0xFF in {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+
+
 def _absolute_hint(path: Path) -> str:
     """For ``sqlite:///data/x.db`` (read as the relative data/x.db, whose folder is missing)
     when /data exists: the URL of the absolute path, with its four slashes."""
@@ -230,6 +237,7 @@ class SqliteStore(SqlitePlan, SqliteRuns, SqliteReads, waves.SqliteWaves):
             raise StoreUnavailableError(msg)
         if self._read_only:
             return self._connect_read_only()
+        conn: sqlite3.Connection | None = None
         try:
             conn = sqlite3.connect(
                 self.path,
@@ -251,7 +259,15 @@ class SqliteStore(SqlitePlan, SqliteRuns, SqliteReads, waves.SqliteWaves):
             self._keeps_totals = totals.migrate(conn)
             graph.register(conn)
         except sqlite3.DatabaseError as exc:
+            if conn is not None:
+                conn.close()
             msg = f"cannot open SQLite store {str(self.path)!r}: {exc}"
+            if _held_by_another(exc):
+                # Opening to write takes the write lock for a moment (the schema's
+                # checks): another process holding it longer than SQLite waits (an
+                # import, a recount, a stopped worker) is worth waiting for, not an end.
+                msg += " (another process is writing to it)"
+                raise StoreTransientError(msg) from None
             raise StoreUnavailableError(msg) from None
         return conn
 
