@@ -231,7 +231,9 @@ class _Claims:
             go, back = asyncio.Event(), asyncio.Event()
             handover = replace(handover, go=go, given_back=back)
             gate = self._gate(lease.partition, before[-1], go, back)
-            self._gates.add(asyncio.create_task(gate, name=f"gate-{lease.partition}"))
+            gating = asyncio.create_task(gate, name=f"gate-{lease.partition}")
+            self._gates.add(gating)
+            gating.add_done_callback(self._gate_ended)
         fed, stats = asyncio.Event(), RunCounters()
         pending = self.pace.pending_users.get(lease.partition)  # as its claim read them
         task = asyncio.create_task(
@@ -274,6 +276,19 @@ class _Claims:
             log.warning("claim.recheck_failed", partition=partition, error=str(exc))
         finally:
             go.set()
+
+    def _gate_ended(self, task: asyncio.Task[None]) -> None:
+        """A gate that ended is let go (a worker of 1,000 partitions kept each one until
+        it stopped); one that failed other than on the store (which ``_gate`` logs) is a
+        fault of friendscrape's, logged here: its partition has started all the same."""
+        self._gates.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error(
+                "claim.recheck_failed",
+                gate=task.get_name(),
+                error=str(exc),
+                cause=type(exc).__name__,
+            )
 
     async def _keep(self, partition: int, *, draining: bool) -> bool:
         """``keep_ahead`` for ``partition``, the worker's other partitions held."""
@@ -364,9 +379,10 @@ class _Claims:
         intake stops, in-flight users get the grace period, every result is saved)."""
         if any(not c.task.done() for c in self.running):
             self._worker.stop.set()
-        for gate in self._gates:
+        gates = list(self._gates)  # those still at work: each ended one let itself go
+        for gate in gates:
             gate.cancel()  # its partition then starts, and sees the stop
-        await asyncio.gather(*self._gates, return_exceptions=True)
+        await asyncio.gather(*gates, return_exceptions=True)
         ended = await asyncio.gather(*(c.task for c in self.running), return_exceptions=True)
         for claimed, outcome in zip(list(self.running), ended, strict=True):
             self.running.remove(claimed)
