@@ -329,15 +329,18 @@ def _cmd_partitions(args: argparse.Namespace) -> int:
     from friendscrape.commands import plan
 
     settings = _settings_with_console_logs(args)
+    cut = None
     if args.partitions_command == "plan":
-        parts = _run(plan.plan(settings, args.count, force=args.force, balance=args.balance))
+        parts, cut = _run(plan.plan(settings, args.count, force=args.force, balance=args.balance))
     elif args.partitions_command == "place":
         placed, parts = _run(plan.place_users(settings))
         where = ", ".join(f"{n} to partition {number}" for number, n in sorted(placed.items()))
         print(f"placed {sum(placed.values())} users" + (f": {where}" if where else ""))
     else:
-        parts = _run(plan.show_plan(settings))
+        parts, cut = _run(plan.show_plan(settings))
     _print_plan(parts)
+    if cut is not None:  # None: an older store, which records no cut
+        print(cut.describe())
     return 0
 
 

@@ -51,6 +51,58 @@ class Partition:
 
 
 @dataclass(frozen=True, slots=True)
+class PlanCut:
+    """How the stored plan was cut, as its store records it: by ``users`` or by expected
+    ``pages``, and for pages the max_friends and page size each user was weighed with
+    (a worker reading partitions' pages with another max_friends judges its pace in other
+    units than the plan's cuts)."""
+
+    balance: str
+    max_friends: int | None = None
+    page_size: int | None = None
+
+    @classmethod
+    def of(cls, page_size: int | None, max_friends: int | None) -> PlanCut:
+        """The cut of a plan made with ``page_size`` (None: by users) and ``max_friends``."""
+        if page_size is None:
+            return cls("users")
+        return cls("pages", max_friends, page_size)
+
+    def facts(self) -> dict[str, str]:
+        """The job facts recording it (``plan_*`` keys; a plan by users names no cap)."""
+        found = {"plan_balance": self.balance}
+        if self.max_friends is not None:
+            found["plan_max_friends"] = str(self.max_friends)
+        if self.page_size is not None:
+            found["plan_page_size"] = str(self.page_size)
+        return found
+
+    @classmethod
+    def from_facts(cls, facts: dict[str, str]) -> PlanCut | None:
+        """The cut the job facts record; None when they record none (an older store)."""
+        balance = facts.get("plan_balance")
+        if balance is None:
+            return None
+        cap, size = facts.get("plan_max_friends"), facts.get("plan_page_size")
+        return cls(balance, int(cap) if cap else None, int(size) if size else None)
+
+    def describe(self) -> str:
+        """``balanced by pages (lists capped at 2000 names, 50 a page)``, or by users."""
+        if self.balance != "pages":
+            return f"balanced by {self.balance}"
+        cap = (
+            "lists uncapped"
+            if self.max_friends is None
+            else (f"lists capped at {self.max_friends} names")
+        )
+        return f"balanced by pages ({cap}, {self.page_size} a page)"
+
+
+PLAN_FACTS = ("plan_balance", "plan_max_friends", "plan_page_size")
+"""The job facts a plan records (``PlanCut.facts``); a new plan replaces all three."""
+
+
+@dataclass(frozen=True, slots=True)
 class UserPage:
     """A page of users still to collect; ``cursor`` resumes after it (None: no more)."""
 

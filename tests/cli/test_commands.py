@@ -161,7 +161,9 @@ def test_demo_runs_small(tmp_path: Path) -> None:
     assert table[0][1] == "200"
     # The demo's store is a job of its source, as `users import --source` makes one.
     with sqlite3.connect(tmp_path / "friendscrape-demo.db") as conn:
-        assert conn.execute("SELECT key, value FROM job").fetchall() == [("platform", "bluesky")]
+        facts = dict(conn.execute("SELECT key, value FROM job").fetchall())
+        # ... and its plan records how it was cut (by users: no cap named).
+        assert facts == {"platform": "bluesky", "plan_balance": "users"}
     # Its runs record samples as `run`'s do: the report counts the four runs and says, in a
     # banner, that their rates were measured against the local simulator.
     report = cli("report", "--store", "sqlite:///friendscrape-demo.db", cwd=tmp_path)

@@ -8,7 +8,7 @@ import structlog
 from friendscrape.config import Settings
 from friendscrape.configparts import store_config, store_retry_policy
 from friendscrape.errors import PlanError, UsageError
-from friendscrape.models import Partition
+from friendscrape.models import Partition, PlanCut
 from friendscrape.platforms import NO_PLATFORM, PAGE_SIZES
 from friendscrape.stores import opened_store, retried
 from friendscrape.stores.base import LeaseHolder, PlanReads, PlanStore, now_utc
@@ -33,9 +33,10 @@ async def _page_size(store: PlanStore, settings: Settings) -> int:
 
 async def plan(
     settings: Settings, count: int, *, force: bool, balance: str = "users"
-) -> list[Partition]:
+) -> tuple[list[Partition], PlanCut | None]:
     """Split users into ``count`` partitions (``balance``: equal ``users``, or equal
-    expected ``pages``); refuses to move users once results exist."""
+    expected ``pages``); refuses to move users once results exist. Returns the plan
+    and how it was cut, as the store now records it."""
     if count < 1:
         msg = f"--count must be at least 1, got {count}"
         raise UsageError(msg)
@@ -51,19 +52,38 @@ async def plan(
             raise PlanError(msg)
         page_size = await _page_size(store, settings) if balance == "pages" else None
         # Replacing the plan again gives the same plan: safe to retry.
-        return await retried(
+        parts = await retried(
             store_retry_policy(settings),
             "plan_partitions",
             lambda: store.plan_partitions(
                 count, page_size=page_size, max_friends=settings.max_friends
             ),
         )
+        return parts, await store.plan_cut()
 
 
-async def show_plan(settings: Settings) -> list[Partition]:
-    """The stored plan."""
+async def show_plan(settings: Settings) -> tuple[list[Partition], PlanCut | None]:
+    """The stored plan, and how it was cut (None: not recorded, an older store)."""
     async with opened_store(store_config(settings), read_only=True) as store:
-        return await _require_plan(store)
+        return await _require_plan(store), await store.plan_cut()
+
+
+async def warn_if_cap_differs(store: PlanReads, max_friends: int) -> None:
+    """Log ``plan.max_friends_differs`` when the plan was cut by pages weighed with
+    another max_friends than this worker's: the worker reads partitions' expected pages
+    with its own, so the fleet's pace is judged in other units than the plan's cuts.
+    The lists stay exact (each stops at the worker's max_friends); only the balance
+    suffers, so the worker carries on."""
+    cut = await store.plan_cut()
+    if cut is None or cut.balance != "pages" or cut.max_friends == max_friends:
+        return
+    log.warning(
+        "plan.max_friends_differs",
+        plan_max_friends=cut.max_friends,
+        max_friends=max_friends,
+        hint=f"run with FRIENDSCRAPE_MAX_FRIENDS={cut.max_friends} as the plan was, or "
+        "plan again with this value",
+    )
 
 
 async def place_users(settings: Settings) -> tuple[dict[int, int], list[Partition]]:

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from friendscrape.errors import PartitionHeldError
-from friendscrape.models import FriendList, Partition, User, UserPage
+from friendscrape.models import FriendList, Partition, PlanCut, User, UserPage
 
 T = TypeVar("T")
 
@@ -241,6 +241,11 @@ class PlanReads(Protocol):
     async def job_platform(self) -> str | None:
         """The platform recorded for the job (``record_platform``); None when none is,
         as in a store written before jobs recorded one."""
+
+    async def plan_cut(self) -> PlanCut | None:
+        """How the stored plan was cut, as ``plan_partitions`` recorded it in the job's
+        facts; None when nothing is recorded (no plan yet, or a store of an older
+        version)."""
 
 
 class PlanStore(PlanReads, Protocol):

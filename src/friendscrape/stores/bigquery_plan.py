@@ -14,7 +14,7 @@ from collections.abc import (
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
-from friendscrape.models import Partition, User
+from friendscrape.models import PLAN_FACTS, Partition, PlanCut, User
 from friendscrape.stores import bigquery_schema as schema
 from friendscrape.stores import paging, planning, rows
 from friendscrape.stores.base import (
@@ -82,6 +82,16 @@ def weights_sql(users: str, page_size: int | None, max_friends: int | None, keep
                 SELECT user_id{keep}, COALESCE(w, w_median.med) AS pages
                 FROM w_known CROSS JOIN w_median
             )"""
+
+
+def _record_cut_sql(table: str, cut: PlanCut) -> str:
+    """The statements replacing the job facts that say how the plan was cut (run in the
+    plan's transaction). Values are formatted in, as the plan's count is: each is a
+    whole number or a balance name, never text from outside."""
+    keys = ", ".join(f"'{key}'" for key in PLAN_FACTS)
+    values = ", ".join(f"('{key}', '{value}')" for key, value in cut.facts().items())
+    return f"""DELETE FROM {table} WHERE `key` IN ({keys});
+            INSERT INTO {table} (`key`, `value`) VALUES {values};"""
 
 
 class BigQueryPlan(BigQueryBase):
@@ -216,15 +226,14 @@ class BigQueryPlan(BigQueryBase):
                 VALUES (s.user_id, s.screen_name, s.following_count)
         """
 
+    def _create_job_sync(self) -> None:
+        table = bigquery.Table(self.location.table_id(JOB), schema=list(JOB_SCHEMA))
+        self.client.create_table(table, exists_ok=True, retry=None, timeout=self._timeout())
+
     async def record_platform(self, platform: str) -> str:
         """Create the job table if missing, then insert the platform unless one is there
         (one MERGE: two first runs at once record one platform, the other reads it)."""
-
-        def create() -> None:
-            table = bigquery.Table(self.location.table_id(JOB), schema=list(JOB_SCHEMA))
-            self.client.create_table(table, exists_ok=True, retry=None, timeout=self._timeout())
-
-        await self._call("record_platform", create)
+        await self._call("record_platform", self._create_job_sync)
         table = self._t(JOB)
         await self._rows(
             "record_platform",
@@ -313,11 +322,13 @@ class BigQueryPlan(BigQueryBase):
         # transaction: CREATE OR REPLACE TABLE ... AS SELECT would drop the REQUIRED modes,
         # and readers would see no plan between a DELETE and an INSERT run apart.
         table = self._t(schema.PARTITIONS)
+        await self._call("plan_partitions", self._create_job_sync)
         sql = f"""
             BEGIN TRANSACTION;
             DELETE FROM {table} WHERE TRUE;
             INSERT INTO {table} (user_id, `partition`, position)
             {select};
+            {_record_cut_sql(self._t(JOB), PlanCut.of(page_size, max_friends))}
             COMMIT TRANSACTION;
         """
         # The count is formatted in (an int, checked above): the local server does not

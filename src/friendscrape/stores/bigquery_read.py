@@ -12,7 +12,7 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 
-from friendscrape.models import FriendList
+from friendscrape.models import FriendList, PlanCut
 from friendscrape.stores import bigquery_graph as graph
 from friendscrape.stores import bigquery_schema as schema
 from friendscrape.stores import figures, rows
@@ -315,6 +315,19 @@ class BigQueryReads(BigQueryWaves):
             return str(found[0]["value"]) if found else None
 
         return await self._call("job_platform", run)
+
+    async def plan_cut(self) -> PlanCut | None:
+        """The job table's plan rows; None when there are none, or no job table."""
+
+        def run() -> PlanCut | None:
+            sql = f"SELECT `key`, `value` FROM {self._t(JOB)} WHERE STARTS_WITH(`key`, 'plan_')"
+            try:
+                found = {str(row["key"]): str(row["value"]) for row in self._query_sync(sql)}
+            except gexc.NotFound:
+                return None
+            return PlanCut.from_facts(found)
+
+        return await self._call("plan_cut", run)
 
     async def source_counts(self) -> list[tuple[str, int]]:
         """Each user's newest result, counted per source in BigQuery."""

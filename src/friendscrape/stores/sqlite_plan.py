@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 import structlog
 
-from friendscrape.models import Partition, User
+from friendscrape.models import PLAN_FACTS, Partition, PlanCut, User
 from friendscrape.stores import planning, rows, sqlite_keys
 from friendscrape.stores import sqlite_graph as graph
 from friendscrape.stores import sqlite_totals as totals
@@ -49,6 +49,15 @@ def _record_platform(platform: str) -> Callable[[sqlite3.Connection], str]:
         return recorded
 
     return run
+
+
+def _record_cut(conn: sqlite3.Connection, cut: PlanCut) -> None:
+    """Replace the job facts saying how the plan was cut (in the plan's transaction: a
+    plan and its record are written together or not at all)."""
+    conn.execute(_JOB_TABLE)
+    marks = ", ".join("?" * len(PLAN_FACTS))
+    conn.execute(f"DELETE FROM job WHERE key IN ({marks})", PLAN_FACTS)
+    conn.executemany("INSERT INTO job (key, value) VALUES (?, ?)", cut.facts().items())
 
 
 def _read_partitions(conn: sqlite3.Connection) -> list[Partition]:
@@ -262,6 +271,7 @@ def _plan_by_pages(
             (planned_at,),
         )
         graph.index_keys(conn)  # lists are resolved at save from now on
+        _record_cut(conn, PlanCut.of(page_size, max_friends))
         conn.execute("COMMIT")
         return _read_partitions(conn)
 
@@ -408,6 +418,7 @@ class SqlitePlan(SqliteBase):
                 )
                 lo = hi + 1
             graph.index_keys(conn)  # lists are resolved at save from now on
+            _record_cut(conn, PlanCut.of(None, None))
             conn.execute("COMMIT")
             return _read_partitions(conn)
 

@@ -9,7 +9,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from datetime import datetime
 
-from friendscrape.models import FriendList
+from friendscrape.models import FriendList, PlanCut
 from friendscrape.stores import figures, rows, sqlite_keys
 from friendscrape.stores import sqlite_graph as graph
 from friendscrape.stores import sqlite_totals as totals
@@ -178,6 +178,15 @@ class SqliteReads(SqliteBase):
                 return None  # a store of an older version: none recorded
             found = conn.execute("SELECT value FROM job WHERE key = 'platform'").fetchone()
             return str(found[0]) if found is not None else None
+
+        return await self._call("read job", run)
+
+    async def plan_cut(self) -> PlanCut | None:
+        def run(conn: sqlite3.Connection) -> PlanCut | None:
+            if "job" not in table_names(conn):
+                return None  # a store of an older version: none recorded
+            found = conn.execute("SELECT key, value FROM job WHERE key LIKE 'plan!_%' ESCAPE '!'")
+            return PlanCut.from_facts({str(k): str(v) for k, v in found})
 
         return await self._call("read job", run)
 

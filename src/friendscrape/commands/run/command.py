@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 import structlog
 
 from friendscrape.commands import job
-from friendscrape.commands.plan import check_partition, check_plan
+from friendscrape.commands.plan import check_partition, check_plan, warn_if_cap_differs
 from friendscrape.config import Settings
 from friendscrape.configparts import source_config, store_config, store_retry_policy
 from friendscrape.core.assemble import WorkerFetch, build_run, lease_config, worker_fetch
@@ -463,6 +463,12 @@ async def run(
             # Its default host no longer exists: say why every user is about to fail.
             log.warning("source.legacy_site", note=LEGACY_SITE_NOTICE)
             warn(LEGACY_SITE_NOTICE)
+        # Once a worker, not a claim: the plan's record is read here alone.
+        await retried(
+            store_retry_policy(settings),
+            "read job",
+            lambda: warn_if_cap_differs(store, settings.max_friends),
+        )
         worker = _Worker(settings, run_id, stop, source, limiter, progress, on_abort)
         if claiming:
             summary = await _collect_next(worker, store, warn)
