@@ -73,9 +73,9 @@ def _cut_lines(run: CliRun) -> list[str]:
     return [line for line in run.stdout_other if line.startswith("balanced by")]
 
 
-async def _worker(job: Job, sim: SimProcess, partition: str, cap: int | None = None) -> CliRun:
-    args = ["run", "--partition", partition, "--source", "twitter-mobile"]
-    code, ran = await job.cli(*args, "--base-url", sim.base_url, cap=cap)
+async def _worker(job: Job, sim: SimProcess, partition: str, *extra: str) -> CliRun:
+    args = ["run", "--partition", partition, "--source", "twitter-mobile", *extra]
+    code, ran = await job.cli(*args, "--base-url", sim.base_url)
     assert code == 0, ran.tail()
     return ran
 
@@ -101,13 +101,13 @@ async def test_a_worker_told_another_max_friends_than_the_plan_warns_once(
     assert code == 0, shown.tail()
     assert _cut_lines(shown) == [BY_PAGES]
 
-    same = await _worker(job, sim, "1", cap=CAP)  # --partition K, the plan's max_friends
+    same = await _worker(job, sim, "1", "--max-friends", str(CAP))  # the plan's value
     assert not same.named("plan.max_friends_differs"), same.tail()
     other = await _worker(job, sim, "next")  # the default max_friends, 2000
     [warned] = other.named("plan.max_friends_differs")
     assert (warned["plan_max_friends"], warned["max_friends"]) == (CAP, 2000)
     assert warned["level"] == "warning"
-    assert "FRIENDSCRAPE_MAX_FRIENDS=300" in warned["hint"], warned
+    assert "--max-friends 300 (FRIENDSCRAPE_MAX_FRIENDS)" in warned["hint"], warned
     assert other.named("claim.none_left"), other.tail()
     rows_per_user = job.rows_per_user()
     assert len(rows_per_user) == USERS, rows_per_user

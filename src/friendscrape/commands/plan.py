@@ -81,8 +81,8 @@ async def warn_if_cap_differs(store: PlanReads, max_friends: int) -> None:
         "plan.max_friends_differs",
         plan_max_friends=cut.max_friends,
         max_friends=max_friends,
-        hint=f"run with FRIENDSCRAPE_MAX_FRIENDS={cut.max_friends} as the plan was, or "
-        "plan again with this value",
+        hint=f"run with --max-friends {cut.max_friends} (FRIENDSCRAPE_MAX_FRIENDS) as the "
+        "plan was, or plan again with this value",
     )
 
 
