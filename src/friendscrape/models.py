@@ -84,6 +84,8 @@ class PlanCut:
         if balance is None:
             return None
         cap, size = facts.get("plan_max_friends"), facts.get("plan_page_size")
+        if not all(v is None or v.isdigit() for v in (cap, size)):
+            return None  # written by another program: read as not recorded, not a crash
         return cls(balance, int(cap) if cap else None, int(size) if size else None)
 
     def describe(self) -> str:
@@ -93,7 +95,7 @@ class PlanCut:
         cap = (
             "lists uncapped"
             if self.max_friends is None
-            else (f"lists capped at {self.max_friends} names")
+            else f"lists capped at {self.max_friends} names"
         )
         return f"balanced by pages ({cap}, {self.page_size} a page)"
 

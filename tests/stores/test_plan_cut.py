@@ -146,3 +146,23 @@ async def test_an_older_store_shows_no_cut(tmp_path: Path) -> None:
     assert code == 0, shown.tail()
     assert _cut_lines(shown) == [], shown.stdout_other
     assert shown.stdout_other[-1].split()[0] == "total"
+
+
+async def test_a_record_another_program_damaged_reads_as_none(tmp_path: Path) -> None:
+    """A cap that is not a whole number (the job table edited by hand) is no record:
+    `partitions show` shows the plan without it, never a traceback."""
+    users = tmp_path / "users.csv"
+    users.write_text("user_id,screen_name,following_count\n1,a,5\n2,b,50\n", encoding="utf-8")
+    db = tmp_path / "job.db"
+    store = ["--store", f"sqlite:///{db}"]
+    code, done = await run_cli(["users", "import", str(users), "--source", "bluesky", *store])
+    assert code == 0, done.tail()
+    code, done = await run_cli(["partitions", "plan", "--count", "2", "--balance", "pages", *store])
+    assert code == 0, done.tail()
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("UPDATE job SET value = 'lots' WHERE key = 'plan_max_friends'")
+        conn.commit()
+    code, shown = await run_cli(["partitions", "show", *store])
+    assert code == 0, shown.tail()
+    assert _cut_lines(shown) == [], shown.stdout_other
+    assert "Traceback" not in shown.stderr
