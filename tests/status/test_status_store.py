@@ -123,6 +123,7 @@ class AggregatesOnly:
             "run_spans",
             "source_counts",
             "job_platform",
+            "plan_cut",
         }
     )
 

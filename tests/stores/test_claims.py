@@ -237,7 +237,7 @@ async def test_a_sigkilled_holder_is_taken_over_by_a_waiting_worker(
     code, status = await job.cli("status")
     assert code == 0, status.tail()
     lines = [line.strip() for line in status.stdout_other]
-    assert "fleet: 2 partitions: 1 done, 1 held, 0 free" in lines, lines
+    assert "fleet: 2 partitions: 1 done, 1 held, 0 free; balanced by users" in lines, lines
     held = f"partition 1 held by pid {doomed.pid} on {socket.gethostname()}, since 20"
     assert any(line.startswith(held) for line in lines), lines
     code, status = await job.cli("status", "--json")
@@ -349,7 +349,9 @@ async def test_a_worker_claims_ahead_and_a_sigkill_while_it_holds_two_leaves_bot
         code, status = await job.cli("status")
         assert code == 0, status.tail()
         lines = [line.strip() for line in status.stdout_other]
-        assert "fleet: 3 partitions: 0 done, 2 held by 1 worker, 1 free" in lines, lines
+        assert (
+            "fleet: 3 partitions: 0 done, 2 held by 1 worker, 1 free; balanced by users" in lines
+        ), lines
         text = " ".join(" ".join(lines).split())  # long lines are wrapped to the width
         host = re.escape(socket.gethostname())
         for part, other in ((1, 2), (2, 1)):

@@ -6,11 +6,12 @@ separate process."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -166,3 +167,68 @@ async def test_a_record_another_program_damaged_reads_as_none(tmp_path: Path) ->
     assert code == 0, shown.tail()
     assert _cut_lines(shown) == [], shown.stdout_other
     assert "Traceback" not in shown.stderr
+
+
+WIDE = {"COLUMNS": "250"}  # status wraps its lines to the terminal: one line each here
+
+
+async def _watched(job: Job, tmp_path: Path) -> tuple[list[str], dict[str, object], str]:
+    """What a researcher watching the fleet sees: `status`'s fleet line, `status --json`'s
+    ``plan_cut`` and the `report` page, each a separate process."""
+    wide = replace(job, env={**job.env, **WIDE})
+    code, status = await wide.cli("status")
+    assert code == 0, status.tail()
+    assert "Traceback" not in status.stderr
+    code, as_json = await wide.cli("status", "--json")
+    assert code == 0, as_json.tail()
+    page = tmp_path / "report.html"
+    page.unlink(missing_ok=True)
+    code, reported = await wide.cli("report", "--output", str(page))
+    assert code == 0, reported.tail()
+    fleet = [line for line in status.stdout_other if line.startswith("fleet: ")]
+    return fleet, json.loads("".join(as_json.stdout_other))["plan_cut"], page.read_text("utf-8")
+
+
+async def _imported(job: Job, tmp_path: Path) -> None:
+    users = tmp_path / "users.csv"
+    rows = "".join(f"{i},u{i},{(i % 4) * 400 + 5}\n" for i in range(1, 13))
+    users.write_text("user_id,screen_name,following_count\n" + rows, encoding="utf-8")
+    code, done = await job.cli("users", "import", str(users), "--source", "twitter-mobile")
+    assert code == 0, done.tail()
+
+
+async def test_status_and_report_say_how_the_fleet_was_cut(job: Job, tmp_path: Path) -> None:
+    await _imported(job, tmp_path)
+    code, planned = await job.cli(
+        "partitions", "plan", "--count", "3", "--balance", "pages", cap=CAP
+    )
+    assert code == 0, planned.tail()
+    fleet, cut, page = await _watched(job, tmp_path)
+    assert fleet == [f"fleet: 3 partitions: 0 done, 0 held, 3 free; {BY_PAGES}"], fleet
+    assert cut == {"balance": "pages", "max_friends": CAP, "page_size": 20}, cut
+    assert f"Fleet: 3 partitions: 0 done, 0 held, 3 free; {BY_PAGES}</caption>" in page
+
+    code, replanned = await job.cli("partitions", "plan", "--count", "3", "--balance", "users",
+                                    "--force")  # fmt: skip
+    assert code == 0, replanned.tail()
+    fleet, cut, page = await _watched(job, tmp_path)
+    assert fleet == ["fleet: 3 partitions: 0 done, 0 held, 3 free; balanced by users"], fleet
+    assert cut == {"balance": "users", "max_friends": None, "page_size": None}, cut
+    assert "Fleet: 3 partitions: 0 done, 0 held, 3 free; balanced by users</caption>" in page
+    assert "balanced by pages" not in page
+
+
+async def test_status_of_an_older_store_shows_the_fleet_without_a_cut(tmp_path: Path) -> None:
+    db = tmp_path / "job.db"
+    job = Job(f"sqlite:///{db}", clean_env())
+    await _imported(job, tmp_path)
+    code, done = await job.cli("partitions", "plan", "--count", "2", "--balance", "pages")
+    assert code == 0, done.tail()
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("DROP TABLE job")  # as a store written before plans were recorded
+        conn.commit()
+    fleet, cut, page = await _watched(job, tmp_path)
+    assert fleet == ["fleet: 2 partitions: 0 done, 0 held, 2 free"], fleet
+    assert cut == {"balance": None, "max_friends": None, "page_size": None}, cut
+    assert "Fleet: 2 partitions: 0 done, 0 held, 2 free</caption>" in page
+    assert "balanced by" not in page

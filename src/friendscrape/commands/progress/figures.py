@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from friendscrape.commands.progress import waves
 from friendscrape.config import Settings
 from friendscrape.configparts import store_config, store_retry_policy
-from friendscrape.models import Partition, Status
+from friendscrape.models import Partition, PlanCut, Status
 from friendscrape.stores import opened_store, retried
 from friendscrape.stores.base import (
     LeaseHolder,
@@ -140,6 +140,8 @@ class StatusReport:
     facts: JobFacts | None = None
     store: str = ""
     """The store's URL as shown (no user name, password, query or fragment)."""
+    plan_cut: PlanCut | None = None
+    """How the plan was cut, as the store records it (None: no plan, or none recorded)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +155,8 @@ class Fleet:
     done: int
     held: tuple[PartitionStatus, ...]
     free: int
+    cut: PlanCut | None = None
+    """How the plan was cut (None: not recorded)."""
 
     @property
     def holders(self) -> int:
@@ -172,11 +176,14 @@ class Fleet:
 
     def summary(self) -> str:
         """``100 partitions: 37 done, 10 held, 53 free``; with ``by 9 workers`` after the
-        held ones when a worker holds two."""
+        held ones when a worker holds two, and ``; balanced by ...`` when the store
+        records how the plan was cut (a fleet balanced by pages under another cap than
+        its workers' is less even)."""
         total = self.done + len(self.held) + self.free
         workers = "worker" if self.holders == 1 else "workers"
         by = f" by {self.holders} {workers}" if self.holders != len(self.held) else ""
-        return f"{total} partitions: {self.done} done, {len(self.held)} held{by}, {self.free} free"
+        said = f"{total} partitions: {self.done} done, {len(self.held)} held{by}, {self.free} free"
+        return said if self.cut is None else f"{said}; {self.cut.describe()}"
 
     def holder_of(self, p: PartitionStatus) -> str:
         """``holder_words``, and the other partition its worker holds, if any."""
@@ -194,7 +201,7 @@ def fleet(report: StatusReport) -> Fleet | None:
     held = tuple(p for p in report.partitions if p.holder is not None)
     idle = [p for p in report.partitions if p.holder is None]
     done = sum(1 for p in idle if p.remaining == 0)
-    return Fleet(done=done, held=held, free=len(idle) - done)
+    return Fleet(done=done, held=held, free=len(idle) - done, cut=report.plan_cut)
 
 
 def holder_words(p: PartitionStatus) -> str:
@@ -558,7 +565,8 @@ async def gather_status(
     # recorded, is read for its results' sources.
     recorded = await store.job_platform()
     sources = [(recorded, 1)] if recorded is not None else await store.source_counts()
-    return build_report(
+    cut = await store.plan_cut() if plan else None
+    report = build_report(
         plan,
         summaries,
         now=moment,
@@ -571,6 +579,7 @@ async def gather_status(
         spans=spans,
         sources=sources,
     )
+    return replace(report, plan_cut=cut)
 
 
 def shown_store(url: str) -> str:

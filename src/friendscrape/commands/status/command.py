@@ -104,6 +104,18 @@ def _fleet_json(report: StatusReport) -> dict[str, Any] | None:
     }
 
 
+def _plan_cut_json(report: StatusReport) -> dict[str, Any]:
+    """How the plan was cut: ``balance`` (``pages`` or ``users``), and for pages the
+    ``max_friends`` and ``page_size`` it weighed users with; each null when unknown (no
+    plan, a plan by users, or a store planned before plans were recorded)."""
+    cut = report.plan_cut
+    return {
+        "balance": cut.balance if cut else None,
+        "max_friends": cut.max_friends if cut else None,
+        "page_size": cut.page_size if cut else None,
+    }
+
+
 def _job_json(report: StatusReport) -> dict[str, Any]:
     """What the job counts and where from (docs/monitoring.md)."""
     facts = report.facts or JobFacts()
@@ -144,6 +156,7 @@ def to_json(report: StatusReport) -> dict[str, Any]:
         "unplaced_users": report.unplaced,
         **_job_json(report),
         "fleet": _fleet_json(report),
+        "plan_cut": _plan_cut_json(report),
         "partitions": [row_json(p, now) for p in report.partitions],
         "total": row_json(total, now),
         "notes": list(report.notes),
