@@ -131,7 +131,9 @@ async def test_the_store_records_the_cut_and_a_new_plan_replaces_it(store: Store
     assert await store.plan_cut() == PlanCut("users")
 
 
-async def test_an_older_store_shows_no_cut(tmp_path: Path) -> None:
+async def _planned_by_pages(tmp_path: Path, edit: str) -> list[str]:
+    """A SQLite store of two users planned by pages, then ``edit`` run on it from outside
+    friendscrape; the --store arguments naming it."""
     users = tmp_path / "users.csv"
     users.write_text("user_id,screen_name,following_count\n1,a,5\n2,b,50\n", encoding="utf-8")
     db = tmp_path / "job.db"
@@ -141,8 +143,14 @@ async def test_an_older_store_shows_no_cut(tmp_path: Path) -> None:
     code, done = await run_cli(["partitions", "plan", "--count", "2", "--balance", "pages", *store])
     assert code == 0, done.tail()
     with closing(sqlite3.connect(db)) as conn:
-        conn.execute("DROP TABLE job")  # as a store written before plans were recorded
+        conn.execute(edit)
         conn.commit()
+    return store
+
+
+async def test_an_older_store_shows_no_cut(tmp_path: Path) -> None:
+    # As a store written before plans were recorded.
+    store = await _planned_by_pages(tmp_path, "DROP TABLE job")
     code, shown = await run_cli(["partitions", "show", *store])
     assert code == 0, shown.tail()
     assert _cut_lines(shown) == [], shown.stdout_other
@@ -152,17 +160,8 @@ async def test_an_older_store_shows_no_cut(tmp_path: Path) -> None:
 async def test_a_record_another_program_damaged_reads_as_none(tmp_path: Path) -> None:
     """A cap that is not a whole number (the job table edited by hand) is no record:
     `partitions show` shows the plan without it, never a traceback."""
-    users = tmp_path / "users.csv"
-    users.write_text("user_id,screen_name,following_count\n1,a,5\n2,b,50\n", encoding="utf-8")
-    db = tmp_path / "job.db"
-    store = ["--store", f"sqlite:///{db}"]
-    code, done = await run_cli(["users", "import", str(users), "--source", "bluesky", *store])
-    assert code == 0, done.tail()
-    code, done = await run_cli(["partitions", "plan", "--count", "2", "--balance", "pages", *store])
-    assert code == 0, done.tail()
-    with closing(sqlite3.connect(db)) as conn:
-        conn.execute("UPDATE job SET value = 'lots' WHERE key = 'plan_max_friends'")
-        conn.commit()
+    edit = "UPDATE job SET value = 'lots' WHERE key = 'plan_max_friends'"
+    store = await _planned_by_pages(tmp_path, edit)
     code, shown = await run_cli(["partitions", "show", *store])
     assert code == 0, shown.tail()
     assert _cut_lines(shown) == [], shown.stdout_other
