@@ -12,7 +12,7 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 
-from friendscrape.models import FriendList, PlanCut
+from friendscrape.models import PLAN_FACTS, FriendList, PlanCut
 from friendscrape.stores import bigquery_graph as graph
 from friendscrape.stores import bigquery_schema as schema
 from friendscrape.stores import figures, rows
@@ -302,32 +302,28 @@ class BigQueryReads(BigQueryWaves):
         )
         return [figures.run_span(r) for r in found]
 
-    async def job_platform(self) -> str | None:
-        """The job table's platform row; None when there is none, or no job table (a
-        dataset of an older version, opened read-only or not)."""
+    async def _job_facts(self, what: str, keys: tuple[str, ...]) -> dict[str, str]:
+        """The job table's rows named ``keys``; none when there is no job table (a
+        dataset of an older version, opened read-only or not): the platform's and the
+        plan's are read alike."""
 
-        def run() -> str | None:
-            sql = f"SELECT `value` FROM {self._t(JOB)} WHERE `key` = 'platform' LIMIT 1"
+        def run() -> dict[str, str]:
+            listed = ", ".join(f"'{key}'" for key in keys)  # names from the code alone
+            sql = f"SELECT `key`, `value` FROM {self._t(JOB)} WHERE `key` IN ({listed})"
             try:
-                found = [dict(row.items()) for row in self._query_sync(sql)]
+                return {str(row["key"]): str(row["value"]) for row in self._query_sync(sql)}
             except gexc.NotFound:
-                return None
-            return str(found[0]["value"]) if found else None
+                return {}
 
-        return await self._call("job_platform", run)
+        return await self._call(what, run)
+
+    async def job_platform(self) -> str | None:
+        """The job table's platform row; None when there is none, or no job table."""
+        return (await self._job_facts("job_platform", ("platform",))).get("platform")
 
     async def plan_cut(self) -> PlanCut | None:
         """The job table's plan rows; None when there are none, or no job table."""
-
-        def run() -> PlanCut | None:
-            sql = f"SELECT `key`, `value` FROM {self._t(JOB)} WHERE STARTS_WITH(`key`, 'plan_')"
-            try:
-                found = {str(row["key"]): str(row["value"]) for row in self._query_sync(sql)}
-            except gexc.NotFound:
-                return None
-            return PlanCut.from_facts(found)
-
-        return await self._call("plan_cut", run)
+        return PlanCut.from_facts(await self._job_facts("plan_cut", PLAN_FACTS))
 
     async def source_counts(self) -> list[tuple[str, int]]:
         """Each user's newest result, counted per source in BigQuery."""

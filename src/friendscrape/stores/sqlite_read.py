@@ -9,7 +9,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from datetime import datetime
 
-from friendscrape.models import FriendList, PlanCut
+from friendscrape.models import PLAN_FACTS, FriendList, PlanCut
 from friendscrape.stores import figures, rows, sqlite_keys
 from friendscrape.stores import sqlite_graph as graph
 from friendscrape.stores import sqlite_totals as totals
@@ -172,23 +172,24 @@ class SqliteReads(SqliteBase):
 
         return await self._call("read samples", run)
 
-    async def job_platform(self) -> str | None:
-        def run(conn: sqlite3.Connection) -> str | None:
+    async def _job_facts(self, keys: tuple[str, ...]) -> dict[str, str]:
+        """The job facts named ``keys`` the store records (none on a store of an older
+        version): the platform's and the plan's are read alike."""
+
+        def run(conn: sqlite3.Connection) -> dict[str, str]:
             if "job" not in table_names(conn):
-                return None  # a store of an older version: none recorded
-            found = conn.execute("SELECT value FROM job WHERE key = 'platform'").fetchone()
-            return str(found[0]) if found is not None else None
+                return {}  # a store of an older version: none recorded
+            marks = ", ".join("?" * len(keys))
+            found = conn.execute(f"SELECT key, value FROM job WHERE key IN ({marks})", keys)
+            return {str(key): str(value) for key, value in found}
 
         return await self._call("read job", run)
+
+    async def job_platform(self) -> str | None:
+        return (await self._job_facts(("platform",))).get("platform")
 
     async def plan_cut(self) -> PlanCut | None:
-        def run(conn: sqlite3.Connection) -> PlanCut | None:
-            if "job" not in table_names(conn):
-                return None  # a store of an older version: none recorded
-            found = conn.execute("SELECT key, value FROM job WHERE key LIKE 'plan!_%' ESCAPE '!'")
-            return PlanCut.from_facts({str(k): str(v) for k, v in found})
-
-        return await self._call("read job", run)
+        return PlanCut.from_facts(await self._job_facts(PLAN_FACTS))
 
     async def source_counts(self) -> list[tuple[str, int]]:
         def run(conn: sqlite3.Connection) -> list[tuple[str, int]]:
