@@ -36,7 +36,7 @@ async def plan(
 ) -> tuple[list[Partition], PlanCut | None]:
     """Split users into ``count`` partitions (``balance``: equal ``users``, or equal
     expected ``pages``); refuses to move users once results exist. Returns the plan
-    and how it was cut, as the store now records it."""
+    and how it was cut, as the store recorded it with the plan."""
     if count < 1:
         msg = f"--count must be at least 1, got {count}"
         raise UsageError(msg)
@@ -59,7 +59,8 @@ async def plan(
                 count, page_size=page_size, max_friends=settings.max_friends
             ),
         )
-        return parts, await store.plan_cut()
+        # What the plan's transaction recorded beside it: no need to read it back.
+        return parts, PlanCut.of(page_size, settings.max_friends)
 
 
 async def show_plan(settings: Settings) -> tuple[list[Partition], PlanCut | None]:

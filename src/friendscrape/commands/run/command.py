@@ -7,6 +7,7 @@ An interactive run's live progress bar is drawn by ``progressbar``, beside it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import uuid
 from collections.abc import Callable, Mapping
@@ -233,7 +234,7 @@ class _Claims:
             gate = self._gate(lease.partition, before[-1], go, back)
             gating = asyncio.create_task(gate, name=f"gate-{lease.partition}")
             self._gates.add(gating)
-            gating.add_done_callback(self._gate_ended)
+            gating.add_done_callback(functools.partial(self._gate_ended, lease.partition))
         fed, stats = asyncio.Event(), RunCounters()
         pending = self.pace.pending_users.get(lease.partition)  # as its claim read them
         task = asyncio.create_task(
@@ -277,7 +278,7 @@ class _Claims:
         finally:
             go.set()
 
-    def _gate_ended(self, task: asyncio.Task[None]) -> None:
+    def _gate_ended(self, partition: int, task: asyncio.Task[None]) -> None:
         """A gate that ended is let go (a worker of 1,000 partitions kept each one until
         it stopped); one that failed other than on the store (which ``_gate`` logs) is a
         fault of friendscrape's, logged here: its partition has started all the same."""
@@ -285,7 +286,7 @@ class _Claims:
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.error(
                 "claim.recheck_failed",
-                gate=task.get_name(),
+                partition=partition,
                 error=str(exc),
                 cause=type(exc).__name__,
             )
